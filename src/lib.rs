@@ -1,0 +1,2 @@
+//! cinch: runtime least privilege for AI agents and other non-human identities.
+pub mod event;
