@@ -1,2 +1,31 @@
 //! cinch: runtime least privilege for AI agents and other non-human identities.
+//!
+//! A behavioural anomaly-detection stream processor. Access events from existing log pipelines
+//! (native JSON, OCSF, CloudTrail, Kubernetes audit) are decoded, each agent's behaviour is
+//! learned into a bounded, decaying profile, every event is scored by a set of detectors, and
+//! the scores are turned into findings.
+//!
+//! ```text
+//! event/     the event model; one decoder per format
+//! profile/   per-agent state: counters, sketches, resource generalisation, decay, serialisation
+//! fleet      peer-group snapshots that change only at event-time ticks
+//! detect/    one file per detector, and the fusion
+//! decide/    policy: findings and their aggregation
+//! output/    record formats (finding with OCSF, score line, dead letter)
+//! engine     the pure pipeline: profile -> detect -> decide
+//! drive/     drivers around the engine (file replay)
+//! cli/       one file per subcommand
+//! config     settings with documented defaults and validation
+//! ```
+//!
+//! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
+//! imports a driver or the command line.
+
+pub mod config;
+pub mod decide;
+pub mod detect;
+pub mod engine;
 pub mod event;
+pub mod fleet;
+pub mod output;
+pub mod profile;

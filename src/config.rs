@@ -1,0 +1,280 @@
+//! Settings: every field documented, with defaults, unknown keys rejected, and validation that
+//! reports every error at once. The shipped `configs/cinch.toml` lists them all.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DetectorId;
+use crate::event::FormatChoice;
+
+/// Errors loading settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape (unknown keys included).
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The path.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// One or more values are out of range.
+    #[error("invalid config: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// All settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Input decoding.
+    pub decode: DecodeSettings,
+    /// Per-agent profiles.
+    pub profile: ProfileSettings,
+    /// Detectors and their fusion.
+    pub detect: DetectSettings,
+    /// Decisions: findings and their aggregation.
+    pub decide: DecideSettings,
+}
+
+/// Input decoding.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeSettings {
+    /// Which formats to accept: `auto` detects each record's format.
+    pub format: FormatChoice,
+    /// Largest accepted record in bytes; larger ones are dead-lettered.
+    pub max_record_bytes: usize,
+}
+
+impl Default for DecodeSettings {
+    fn default() -> Self {
+        DecodeSettings { format: FormatChoice::Auto, max_record_bytes: 1 << 20 }
+    }
+}
+
+/// Per-agent behavioural profiles.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileSettings {
+    /// Hard memory bound of one agent's profile, in bytes, whatever its traffic.
+    pub max_bytes_per_agent: usize,
+    /// Half-life of baseline counts, in days of event time.
+    pub half_life_days: f64,
+    /// An agent is in its learning period until it has this many days of history...
+    pub learning_days: f64,
+    /// ...and this many learned events. Until then it is judged mainly against its peers.
+    pub learning_events: u32,
+    /// How late (event time behind the agent's newest event) an event may arrive and still
+    /// count in short activity windows. Later events are scored and counted as late.
+    pub max_lateness_secs: u32,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        ProfileSettings {
+            max_bytes_per_agent: 64 * 1024,
+            half_life_days: 21.0,
+            learning_days: 3.0,
+            learning_events: 150,
+            max_lateness_secs: 900,
+        }
+    }
+}
+
+/// Detectors and fusion.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectSettings {
+    /// Detectors to run (all by default).
+    pub enabled: Vec<DetectorId>,
+    /// Weight of each detector in the fusion, 0..1 (missing ones weigh 1).
+    pub weights: std::collections::BTreeMap<DetectorId, f32>,
+    /// A detector's reason is reported when its score reaches this.
+    pub reason_floor: f32,
+    /// Events scoring at or above this are not learned into the baseline at full weight:
+    /// new behaviour in them is learned at most once a day, so an attacker cannot teach the
+    /// baseline quickly.
+    pub learn_below: f32,
+    /// Fraction of a peer group using a capability above which it counts as common there.
+    pub peer_common_share: f32,
+    /// Smallest peer group whose statistics are trusted.
+    pub min_peer_group: u32,
+    /// Short activity window for rate, volume, denial and breadth detectors, in seconds.
+    pub window_secs: u32,
+    /// Period of fleet (peer-group) snapshots in event time, in seconds.
+    pub fleet_tick_secs: u32,
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        DetectSettings {
+            enabled: DetectorId::ALL.to_vec(),
+            weights: Default::default(),
+            reason_floor: 0.2,
+            learn_below: 0.5,
+            peer_common_share: 0.25,
+            min_peer_group: 3,
+            window_secs: 300,
+            fleet_tick_secs: 3600,
+        }
+    }
+}
+
+impl DetectSettings {
+    /// The fusion weight of a detector (0 when disabled).
+    pub fn weight(&self, id: DetectorId) -> f32 {
+        if !self.enabled.contains(&id) {
+            return 0.0;
+        }
+        self.weights.get(&id).copied().unwrap_or(1.0)
+    }
+}
+
+/// Decisions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecideSettings {
+    /// An event scoring at or above this opens or joins a finding.
+    pub finding_threshold: f32,
+    /// Score at which a finding is at least `medium`.
+    pub medium: f32,
+    /// Score at which a finding is at least `high`.
+    pub high: f32,
+    /// Score at which a finding is `critical` (with two or more detectors agreeing).
+    pub critical: f32,
+    /// A finding closes when no anomalous event of its agent arrives for this long.
+    pub aggregate_gap_secs: u32,
+    /// A finding closes at the latest this long after it opened.
+    pub aggregate_max_secs: u32,
+    /// Most event ids listed in one finding (the count is always exact).
+    pub max_events_per_finding: usize,
+}
+
+impl Default for DecideSettings {
+    fn default() -> Self {
+        DecideSettings {
+            finding_threshold: 0.6,
+            medium: 0.7,
+            high: 0.85,
+            critical: 0.95,
+            aggregate_gap_secs: 900,
+            aggregate_max_secs: 3600,
+            max_events_per_finding: 500,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from a TOML file and validates them.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Settings::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.display().to_string(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates settings from TOML text.
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let s: Settings =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: "<text>".into(), message: e.to_string() })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errs = Vec::new();
+        let mut unit = |name: &str, v: f32| {
+            if !(0.0..=1.0).contains(&v) || v.is_nan() {
+                errs.push(format!("{name} must be within 0..1 (got {v})"));
+            }
+        };
+        unit("detect.reason_floor", self.detect.reason_floor);
+        unit("detect.learn_below", self.detect.learn_below);
+        unit("detect.peer_common_share", self.detect.peer_common_share);
+        unit("decide.finding_threshold", self.decide.finding_threshold);
+        unit("decide.medium", self.decide.medium);
+        unit("decide.high", self.decide.high);
+        unit("decide.critical", self.decide.critical);
+        for (id, w) in &self.detect.weights {
+            unit(&format!("detect.weights.{}", id.as_str()), *w);
+        }
+        if !(self.decide.medium <= self.decide.high && self.decide.high <= self.decide.critical) {
+            errs.push("decide.medium <= decide.high <= decide.critical must hold".into());
+        }
+        if self.profile.max_bytes_per_agent < crate::profile::MIN_PROFILE_BYTES {
+            errs.push(format!(
+                "profile.max_bytes_per_agent must be at least {} (got {})",
+                crate::profile::MIN_PROFILE_BYTES,
+                self.profile.max_bytes_per_agent
+            ));
+        }
+        if !(self.profile.half_life_days > 0.0 && self.profile.half_life_days <= 3650.0) {
+            errs.push(format!("profile.half_life_days must be within (0, 3650] (got {})", self.profile.half_life_days));
+        }
+        if !(self.profile.learning_days >= 0.0 && self.profile.learning_days <= 365.0) {
+            errs.push(format!("profile.learning_days must be within 0..365 (got {})", self.profile.learning_days));
+        }
+        if self.decode.max_record_bytes < 1024 || self.decode.max_record_bytes > 64 << 20 {
+            errs.push(format!(
+                "decode.max_record_bytes must be within 1024..67108864 (got {})",
+                self.decode.max_record_bytes
+            ));
+        }
+        if self.detect.window_secs < 10 || self.detect.window_secs > 3600 {
+            errs.push(format!("detect.window_secs must be within 10..3600 (got {})", self.detect.window_secs));
+        }
+        if self.detect.fleet_tick_secs < 60 {
+            errs.push(format!("detect.fleet_tick_secs must be at least 60 (got {})", self.detect.fleet_tick_secs));
+        }
+        if self.decide.aggregate_gap_secs == 0 || self.decide.aggregate_gap_secs > self.decide.aggregate_max_secs {
+            errs.push("decide.aggregate_gap_secs must be > 0 and <= decide.aggregate_max_secs".into());
+        }
+        if self.decide.max_events_per_finding == 0 {
+            errs.push("decide.max_events_per_finding must be at least 1".into());
+        }
+        if errs.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errs)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_is_valid_and_complete() {
+        let text = include_str!("../configs/cinch.toml");
+        let s = Settings::from_toml(text).expect("shipped config parses");
+        assert_eq!(s, Settings::default(), "configs/cinch.toml documents the defaults");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Settings::from_toml("[decide]\nfinding_treshold = 0.5\n").unwrap_err();
+        assert!(err.to_string().contains("finding_treshold"), "{err}");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let err = Settings::from_toml(
+            "[decide]\nfinding_threshold = 1.5\nmedium = 0.9\nhigh = 0.8\n[profile]\nmax_bytes_per_agent = 10\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("decide.finding_threshold"), "{text}");
+        assert!(text.contains("decide.medium <= decide.high"), "{text}");
+        assert!(text.contains("profile.max_bytes_per_agent"), "{text}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Building one finding from the anomalous events of a burst.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DecideSettings;
+use crate::detect::{DetectorId, Reason, Verdict, round4};
+use crate::event::AccessEvent;
+use crate::output::finding::Finding;
+use crate::output::time::rfc3339_ms;
+
+/// Finding severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Investigate.
+    Medium,
+    /// Investigate now.
+    High,
+    /// Contain now.
+    Critical,
+}
+
+impl Severity {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Most distinct values of one kind (resources, actions, ...) listed in a finding.
+const MAX_LISTED: usize = 25;
+
+/// A finding being aggregated.
+#[derive(Clone, Debug)]
+pub struct FindingBuilder {
+    finding_id: String,
+    agent_id: String,
+    agent_kind: Option<String>,
+    first_ms: i64,
+    last_ms: i64,
+    score: f32,
+    strong: u8,
+    event_ids: Vec<String>,
+    event_count: u64,
+    /// Best reason per detector.
+    reasons: BTreeMap<DetectorId, Reason>,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    patterns: Vec<String>,
+    sessions: Vec<String>,
+    source_ips: Vec<String>,
+    grants: Vec<String>,
+    intents: Vec<String>,
+    denied: u64,
+    bytes: u64,
+}
+
+fn push_distinct(list: &mut Vec<String>, v: &str) {
+    if list.len() < MAX_LISTED && !list.iter().any(|x| x == v) {
+        list.push(v.to_string());
+    }
+}
+
+impl FindingBuilder {
+    /// Opens a finding with its first event. The id is derived from the agent and that event, so
+    /// a replay produces the same id.
+    pub fn open(settings: &DecideSettings, ev: &AccessEvent<'_>, pattern: &str, verdict: &Verdict) -> Self {
+        let h = xxhash_rust::xxh3::xxh3_64(format!("{}\u{1f}{}", ev.agent_id, ev.event_id).as_bytes());
+        let mut f = FindingBuilder {
+            finding_id: format!("fnd-{h:016x}"),
+            agent_id: ev.agent_id.to_string(),
+            agent_kind: ev.agent_kind.as_deref().map(str::to_string),
+            first_ms: ev.time_ms,
+            last_ms: ev.time_ms,
+            score: 0.0,
+            strong: 0,
+            event_ids: Vec::new(),
+            event_count: 0,
+            reasons: BTreeMap::new(),
+            actions: Vec::new(),
+            resources: Vec::new(),
+            patterns: Vec::new(),
+            sessions: Vec::new(),
+            source_ips: Vec::new(),
+            grants: Vec::new(),
+            intents: Vec::new(),
+            denied: 0,
+            bytes: 0,
+        };
+        f.add(settings, ev, pattern, verdict);
+        f
+    }
+
+    /// Whether an anomalous event at `t` joins this finding.
+    pub fn accepts(&self, t: i64, gap_ms: i64, max_ms: i64) -> bool {
+        t <= self.last_ms + gap_ms && t < self.first_ms + max_ms
+    }
+
+    /// Event time after which the finding closes.
+    pub fn deadline(&self, gap_ms: i64, max_ms: i64) -> i64 {
+        (self.last_ms + gap_ms).min(self.first_ms + max_ms)
+    }
+
+    /// Sort key for deterministic output order.
+    pub fn order_key(&self) -> (i64, &str) {
+        (self.first_ms, &self.finding_id)
+    }
+
+    /// Adds an anomalous event.
+    pub fn add(&mut self, settings: &DecideSettings, ev: &AccessEvent<'_>, pattern: &str, verdict: &Verdict) {
+        self.event_count += 1;
+        if self.event_ids.len() < settings.max_events_per_finding {
+            self.event_ids.push(ev.event_id.to_string());
+        }
+        self.first_ms = self.first_ms.min(ev.time_ms);
+        self.last_ms = self.last_ms.max(ev.time_ms);
+        if verdict.score > self.score {
+            self.score = verdict.score;
+        }
+        self.strong = self.strong.max(verdict.strong);
+        for r in &verdict.reasons {
+            match self.reasons.get(&r.detector) {
+                Some(old) if old.score >= r.score => {}
+                _ => {
+                    self.reasons.insert(r.detector, r.clone());
+                }
+            }
+        }
+        push_distinct(&mut self.actions, &ev.action);
+        push_distinct(&mut self.resources, &ev.resource);
+        push_distinct(&mut self.patterns, pattern);
+        if let Some(s) = ev.session_id.as_deref() {
+            push_distinct(&mut self.sessions, s);
+        }
+        if let Some(s) = ev.source_ip.as_deref() {
+            push_distinct(&mut self.source_ips, s);
+        }
+        if let Some(s) = ev.grant.as_deref() {
+            push_distinct(&mut self.grants, s);
+        }
+        if let Some(s) = ev.intent.as_deref() {
+            push_distinct(&mut self.intents, s);
+        }
+        if ev.outcome != crate::event::Outcome::Success {
+            self.denied += 1;
+        }
+        self.bytes = self.bytes.saturating_add(ev.bytes.unwrap_or(0));
+    }
+
+    /// The finished record.
+    pub fn build(self, settings: &DecideSettings) -> Finding {
+        // Corroboration: several detectors agreeing, or a sustained run of anomalous events,
+        // makes a finding more severe than one detector on one event.
+        let strong = if self.event_count >= 5 { self.strong.max(2) } else { self.strong };
+        let severity = super::Decider::severity(settings, self.score, strong);
+        let mut reasons: Vec<Reason> = self.reasons.into_values().collect();
+        reasons.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.detector.cmp(&b.detector)));
+        Finding {
+            kind: "finding",
+            finding_id: self.finding_id,
+            agent_id: self.agent_id,
+            agent_kind: self.agent_kind,
+            time: rfc3339_ms(self.first_ms),
+            first_seen: rfc3339_ms(self.first_ms),
+            last_seen: rfc3339_ms(self.last_ms),
+            score: round4(self.score),
+            severity,
+            event_count: self.event_count,
+            event_ids: self.event_ids,
+            reasons,
+            actions: self.actions,
+            resources: self.resources,
+            resource_patterns: self.patterns,
+            sessions: self.sessions,
+            source_ips: self.source_ips,
+            grants: self.grants,
+            intents: self.intents,
+            denied_events: self.denied,
+            bytes: self.bytes,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            ocsf: None,
+        }
+        .with_ocsf()
+    }
+}

@@ -1,0 +1,107 @@
+//! Decisions: turning scored events into findings.
+//!
+//! Anomalous events of one agent that arrive close together in event time are aggregated into one
+//! finding that lists them, so one burst gives one finding, not hundreds. A finding closes when
+//! its agent has been quiet (no anomalous event) for `aggregate_gap_secs` of event time, when it
+//! reaches `aggregate_max_secs`, or at the end of the input. Recommendations and commands hang
+//! off the same decision points (see [`Decider::on_event`] and [`Decider::close`]).
+
+pub mod finding;
+
+use rustc_hash::FxHashMap;
+
+use crate::config::DecideSettings;
+use crate::detect::Verdict;
+use crate::event::AccessEvent;
+use crate::output::OutputRecord;
+use finding::{FindingBuilder, Severity};
+
+/// Finding decisions for every agent.
+#[derive(Debug, Default)]
+pub struct Decider {
+    open: FxHashMap<Box<str>, FindingBuilder>,
+    /// Earliest event time at which some open finding may close.
+    next_deadline: i64,
+}
+
+impl Decider {
+    /// Severity for a score and the number of strong detectors.
+    pub fn severity(settings: &DecideSettings, score: f32, strong: u8) -> Severity {
+        if score >= settings.critical && strong >= 2 {
+            Severity::Critical
+        } else if score >= settings.high {
+            Severity::High
+        } else if score >= settings.medium {
+            Severity::Medium
+        } else {
+            Severity::Low
+        }
+    }
+
+    /// Takes one scored event. Anomalous events open or join their agent's finding; a finding
+    /// that the event cannot join is closed and emitted first.
+    pub fn on_event(
+        &mut self,
+        settings: &DecideSettings,
+        ev: &AccessEvent<'_>,
+        pattern: &str,
+        verdict: &Verdict,
+        out: &mut Vec<OutputRecord>,
+    ) {
+        if verdict.score < settings.finding_threshold {
+            return;
+        }
+        let gap = settings.aggregate_gap_secs as i64 * 1000;
+        let max = settings.aggregate_max_secs as i64 * 1000;
+        let agent: &str = &ev.agent_id;
+        if let Some(f) = self.open.get_mut(agent) {
+            if f.accepts(ev.time_ms, gap, max) {
+                f.add(settings, ev, pattern, verdict);
+                self.next_deadline = self.next_deadline.min(f.deadline(gap, max));
+                return;
+            }
+            if let Some(f) = self.open.remove(agent) {
+                out.push(OutputRecord::Finding(f.build(settings)));
+            }
+        }
+        let f = FindingBuilder::open(settings, ev, pattern, verdict);
+        self.next_deadline = if self.open.is_empty() {
+            f.deadline(gap, max)
+        } else {
+            self.next_deadline.min(f.deadline(gap, max))
+        };
+        self.open.insert(agent.into(), f);
+    }
+
+    /// Closes every finding whose deadline has passed at event time `watermark_ms`, in a
+    /// deterministic order (first event time, then id).
+    pub fn advance(&mut self, settings: &DecideSettings, watermark_ms: i64, out: &mut Vec<OutputRecord>) {
+        if self.open.is_empty() || watermark_ms < self.next_deadline {
+            return;
+        }
+        let gap = settings.aggregate_gap_secs as i64 * 1000;
+        let max = settings.aggregate_max_secs as i64 * 1000;
+        let mut due: Vec<Box<str>> =
+            self.open.iter().filter(|(_, f)| f.deadline(gap, max) <= watermark_ms).map(|(k, _)| k.clone()).collect();
+        self.close(settings, &mut due, out);
+        self.next_deadline = self.open.values().map(|f| f.deadline(gap, max)).min().unwrap_or(i64::MAX);
+    }
+
+    /// Closes every open finding (end of input, shutdown).
+    pub fn finish(&mut self, settings: &DecideSettings, out: &mut Vec<OutputRecord>) {
+        let mut all: Vec<Box<str>> = self.open.keys().cloned().collect();
+        self.close(settings, &mut all, out);
+        self.next_deadline = i64::MAX;
+    }
+
+    /// Number of findings still open.
+    pub fn open_findings(&self) -> usize {
+        self.open.len()
+    }
+
+    fn close(&mut self, settings: &DecideSettings, agents: &mut [Box<str>], out: &mut Vec<OutputRecord>) {
+        let mut closing: Vec<FindingBuilder> = agents.iter().filter_map(|a| self.open.remove(a)).collect();
+        closing.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        out.extend(closing.into_iter().map(|f| OutputRecord::Finding(f.build(settings))));
+    }
+}

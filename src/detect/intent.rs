@@ -1,0 +1,36 @@
+//! Intent: access that sessions with the same stated intent never needed. Answers the auditor's
+//! question of an autonomous agent: why did it need that?
+
+use super::{Ctx, ramp};
+
+/// Score in 0..1.
+pub fn score(c: &Ctx<'_>) -> f32 {
+    let Some((n, on_prefix, with_action)) = c.obs.intent else { return 0.0 };
+    let trust = ramp(n, 15.0, 60.0);
+    if trust == 0.0 {
+        return 0.0;
+    }
+    let routine = 1.0 - 0.7 * ramp(c.obs.novel_rate, 0.01, 0.15);
+    let p = 0.8 * (1.0 - on_prefix.min(1.0));
+    let a = 0.7 * (1.0 - with_action.min(1.0));
+    trust * p.max(a) * routine
+}
+
+/// One sentence.
+pub fn explain(c: &Ctx<'_>) -> String {
+    let (n, on_prefix, with_action) = c.obs.intent.unwrap_or_default();
+    let intent = c.ev.intent.as_deref().unwrap_or("");
+    if on_prefix < 1.0 {
+        format!(
+            "sessions with intent '{intent}' never accessed {} in {n:.0} prior events; this one called {} on {}",
+            c.keys.prefix(),
+            c.ev.action,
+            c.ev.resource
+        )
+    } else {
+        format!(
+            "sessions with intent '{intent}' never used {} in {n:.0} prior events ({with_action:.1} uses)",
+            c.ev.action
+        )
+    }
+}

@@ -1,0 +1,232 @@
+//! Detectors, one file each, and their fusion.
+//!
+//! Every detector reads the same [`Ctx`] (the event, its keys, the profile's observation and the
+//! peer view) and returns a score in `[0, 1]`. Only when a score reaches the reason floor is its
+//! one-sentence explanation written, so quiet events cost no formatting.
+
+pub mod breadth;
+pub mod denial;
+pub mod intent;
+pub mod novelty;
+pub mod peer;
+pub mod rate;
+pub mod sequence;
+pub mod source;
+pub mod time_of_day;
+pub mod volume;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DetectSettings;
+use crate::event::AccessEvent;
+use crate::fleet::{GroupStats, UseKind};
+use crate::profile::Observation;
+use crate::profile::keys::EventKeys;
+
+/// The detectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorId {
+    /// First use of an action, resource area, resource pattern or action on a pattern.
+    Novelty,
+    /// A source address or network the agent has not used.
+    Source,
+    /// A burst of events against the agent's own peak for this time of day.
+    Rate,
+    /// Bytes moved, per event and per window, against the agent's own history.
+    Volume,
+    /// Denials and errors: permission probing.
+    Denial,
+    /// An unlikely action transition within a session.
+    Sequence,
+    /// Many distinct resources in a short window: enumeration, scraping.
+    Breadth,
+    /// Activity at an hour or day the agent is not active.
+    TimeOfDay,
+    /// Behaviour rare among the agent's peers, or a destination spreading across agents.
+    Peer,
+    /// Access that sessions with the same stated intent never need.
+    Intent,
+}
+
+impl DetectorId {
+    /// Every detector, in fusion order.
+    pub const ALL: [DetectorId; 10] = [
+        DetectorId::Novelty,
+        DetectorId::Source,
+        DetectorId::Rate,
+        DetectorId::Volume,
+        DetectorId::Denial,
+        DetectorId::Sequence,
+        DetectorId::Breadth,
+        DetectorId::TimeOfDay,
+        DetectorId::Peer,
+        DetectorId::Intent,
+    ];
+
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorId::Novelty => "novelty",
+            DetectorId::Source => "source",
+            DetectorId::Rate => "rate",
+            DetectorId::Volume => "volume",
+            DetectorId::Denial => "denial",
+            DetectorId::Sequence => "sequence",
+            DetectorId::Breadth => "breadth",
+            DetectorId::TimeOfDay => "time_of_day",
+            DetectorId::Peer => "peer",
+            DetectorId::Intent => "intent",
+        }
+    }
+
+    /// Whether the detector judges the agent against its own baseline (and so is damped while
+    /// the agent is still in its learning period).
+    pub fn is_self_baseline(self) -> bool {
+        !matches!(self, DetectorId::Peer)
+    }
+}
+
+/// What the peers say about an event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerView<'a> {
+    /// The peer group used (declared kind or family), when large enough.
+    pub group: Option<&'a GroupStats>,
+    /// Total agents in the fleet snapshot.
+    pub fleet_agents: u32,
+    /// For a destination: (agents that ever contacted it, other agents that first contacted it
+    /// in the last 7 days).
+    pub destination: Option<(u32, u32)>,
+}
+
+impl PeerView<'_> {
+    /// Share of the peer group using a key (None when there is no trusted group).
+    pub fn share(&self, kind: UseKind, key: u64) -> Option<f32> {
+        self.group.map(|g| g.share(kind, key))
+    }
+
+    /// Size of the peer group.
+    pub fn size(&self) -> u32 {
+        self.group.map_or(0, |g| g.agents)
+    }
+}
+
+/// Everything a detector reads.
+pub struct Ctx<'a> {
+    /// The event.
+    pub ev: &'a AccessEvent<'a>,
+    /// Its keys.
+    pub keys: &'a EventKeys<'a>,
+    /// What the agent's profile says.
+    pub obs: &'a Observation,
+    /// What the peers say.
+    pub peers: PeerView<'a>,
+    /// Settings.
+    pub settings: &'a DetectSettings,
+}
+
+/// One detector's contribution to an event's score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Which detector.
+    pub detector: DetectorId,
+    /// Its score, 0..1.
+    pub score: f32,
+    /// One sentence naming the baseline and the observation.
+    pub explanation: String,
+}
+
+/// The fused result for one event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// Fused score, 0..1.
+    pub score: f32,
+    /// Reasons at or above the floor, highest first.
+    pub reasons: Vec<Reason>,
+    /// Number of detectors scoring at least 0.5.
+    pub strong: u8,
+}
+
+fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
+    let s = match id {
+        DetectorId::Novelty => novelty::score(c),
+        DetectorId::Source => source::score(c),
+        DetectorId::Rate => rate::score(c),
+        DetectorId::Volume => volume::score(c),
+        DetectorId::Denial => denial::score(c),
+        DetectorId::Sequence => sequence::score(c),
+        DetectorId::Breadth => breadth::score(c),
+        DetectorId::TimeOfDay => time_of_day::score(c),
+        DetectorId::Peer => peer::score(c),
+        DetectorId::Intent => intent::score(c),
+    };
+    if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 }
+}
+
+fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
+    match id {
+        DetectorId::Novelty => novelty::explain(c),
+        DetectorId::Source => source::explain(c),
+        DetectorId::Rate => rate::explain(c),
+        DetectorId::Volume => volume::explain(c),
+        DetectorId::Denial => denial::explain(c),
+        DetectorId::Sequence => sequence::explain(c),
+        DetectorId::Breadth => breadth::explain(c),
+        DetectorId::TimeOfDay => time_of_day::explain(c),
+        DetectorId::Peer => peer::explain(c),
+        DetectorId::Intent => intent::explain(c),
+    }
+}
+
+/// Runs every enabled detector and fuses their scores.
+///
+/// Fusion is a weighted noisy-OR, `1 - prod(1 - w_i * s_i)`, over the scores that reach the
+/// reason floor: independent pieces of evidence reinforce each other, and many faint signals do
+/// not add up to an alarm. Self-baseline detectors are damped by the agent's maturity, so a
+/// new agent is judged mainly by its peers.
+pub fn evaluate(c: &Ctx<'_>) -> Verdict {
+    let floor = c.settings.reason_floor;
+    let maturity = c.obs.maturity;
+    let mut keep = 1.0f32;
+    let mut reasons = Vec::new();
+    let mut strong = 0u8;
+    for id in DetectorId::ALL {
+        let w = c.settings.weight(id);
+        if w <= 0.0 {
+            continue;
+        }
+        let mut s = run(id, c);
+        if id.is_self_baseline() {
+            s *= 0.3 + 0.7 * maturity;
+        }
+        if s < floor {
+            continue;
+        }
+        keep *= 1.0 - w * s;
+        if s >= 0.5 {
+            strong += 1;
+        }
+        reasons.push(Reason { detector: id, score: round4(s), explanation: explain(id, c) });
+    }
+    reasons.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.detector.cmp(&b.detector)));
+    Verdict { score: round4(1.0 - keep), reasons, strong }
+}
+
+/// Rounds to four decimals (scores are reported at that precision).
+pub fn round4(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Maps `x` linearly from `[lo, hi]` onto `[0, 1]`, clamped.
+#[inline]
+pub fn ramp(x: f32, lo: f32, hi: f32) -> f32 {
+    if hi <= lo {
+        return if x >= hi { 1.0 } else { 0.0 };
+    }
+    ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+}
+
+/// Formats a count of days for explanations.
+pub fn days(d: f32) -> String {
+    if d < 1.0 { format!("{:.0} hours", d * 24.0) } else { format!("{d:.1} days") }
+}

@@ -1,0 +1,99 @@
+//! Novelty: the first use of an action, a resource area, a resource pattern, or an action on a
+//! known pattern. Judged on generalised patterns, damped for agents whose working set grows as a
+//! matter of routine, and excused when the agent's peers commonly do the same (a fleet-wide
+//! release of a new tool), except for outside destinations.
+
+use super::{Ctx, days, ramp};
+use crate::fleet::UseKind;
+use crate::profile::counter::Lookup;
+
+/// How new a key is: 1 never seen, 0 well known; keys learned only provisionally (from
+/// anomalous events) or long faded count as partly new.
+pub fn fresh(l: Lookup) -> f32 {
+    if l.count >= 1.0 {
+        0.0
+    } else if l.count > 0.0 {
+        1.0 - l.count
+    } else if l.seen {
+        0.3
+    } else {
+        1.0
+    }
+}
+
+/// What is new about the event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum What {
+    Action,
+    Prefix,
+    Pattern,
+    ActionOnPattern,
+}
+
+fn parts(c: &Ctx<'_>) -> [(What, f32); 4] {
+    let o = c.obs;
+    // Agents that routinely touch new patterns (a growing working set) are less surprising.
+    let routine = 1.0 - 0.8 * ramp(o.novel_rate, 0.01, 0.15);
+    let excuse = |kind: UseKind, key: u64| -> f32 {
+        if c.keys.destination {
+            return 1.0;
+        }
+        match c.peers.share(kind, key) {
+            Some(share) => 1.0 - 0.85 * ramp(share, 0.0, c.settings.peer_common_share),
+            None => 1.0,
+        }
+    };
+    [
+        (What::Action, 0.9 * fresh(o.action) * excuse(UseKind::Action, c.keys.action)),
+        (What::Prefix, 0.8 * fresh(o.prefix) * routine.max(0.5) * excuse(UseKind::Prefix, c.keys.prefix_id)),
+        (What::Pattern, 0.5 * fresh(o.pattern) * routine * excuse(UseKind::Pattern, c.keys.pattern_id)),
+        (What::ActionOnPattern, 0.35 * fresh(o.action_pattern) * routine),
+    ]
+}
+
+/// Score in 0..1.
+pub fn score(c: &Ctx<'_>) -> f32 {
+    if c.obs.learned_weight < 1.0 {
+        return 0.0;
+    }
+    parts(c).iter().map(|p| p.1).fold(0.0, f32::max)
+}
+
+/// One sentence.
+pub fn explain(c: &Ctx<'_>) -> String {
+    let (what, _) = parts(c).into_iter().fold((What::Action, -1.0), |b, p| if p.1 > b.1 { p } else { b });
+    let o = c.obs;
+    let hist = days(o.history_days);
+    let peers = |kind: UseKind, key: u64| match c.peers.share(kind, key) {
+        Some(s) if c.keys.destination => format!("; it is an outside destination ({:.0}% of {} peers used it)", s * 100.0, c.peers.size()),
+        Some(s) => format!("; {:.0}% of {} peer agents use it", s * 100.0, c.peers.size()),
+        None => String::new(),
+    };
+    match what {
+        What::Action => format!(
+            "first use of action {} in {hist} of history ({} actions known){}",
+            c.ev.action,
+            o.actions_known,
+            peers(UseKind::Action, c.keys.action)
+        ),
+        What::Prefix => format!(
+            "first access to resource area {} ({} on {}) in {hist} of history ({} areas known){}",
+            c.keys.prefix(),
+            c.ev.action,
+            c.ev.resource,
+            o.prefixes_known,
+            peers(UseKind::Prefix, c.keys.prefix_id)
+        ),
+        What::Pattern => format!(
+            "first access to resource pattern {} ({}) in {hist} of history ({} patterns known){}",
+            c.keys.pattern,
+            c.ev.resource,
+            o.patterns_known,
+            peers(UseKind::Pattern, c.keys.pattern_id)
+        ),
+        What::ActionOnPattern => format!(
+            "first use of {} on {} in {hist} of history, though both are known separately",
+            c.ev.action, c.keys.pattern
+        ),
+    }
+}

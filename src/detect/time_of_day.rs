@@ -1,0 +1,30 @@
+//! Time of day: activity at an hour of the day or week at which the agent is not normally active.
+//! Agents active around the clock are never flagged.
+
+use super::{Ctx, ramp};
+
+fn relative(c: &Ctx<'_>) -> f32 {
+    // Share relative to a uniform spread: 1 means as busy as an average hour.
+    0.6 * c.obs.hour_share * 168.0 + 0.4 * c.obs.day_hour_share * 24.0
+}
+
+/// Score in 0..1.
+pub fn score(c: &Ctx<'_>) -> f32 {
+    if c.obs.learned_weight < 50.0 || c.obs.history_days < 3.0 {
+        return 0.0;
+    }
+    1.0 - ramp(relative(c), 0.02, 0.25)
+}
+
+/// One sentence.
+pub fn explain(c: &Ctx<'_>) -> String {
+    let how = c.keys.hour_of_week as usize;
+    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    format!(
+        "activity on {} at {:02}:00 UTC, an hour that holds {:.2}% of this agent's activity ({:.0}% of an average hour)",
+        DAYS[how / 24],
+        how % 24,
+        c.obs.hour_share * 100.0,
+        relative(c) * 100.0
+    )
+}

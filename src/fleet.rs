@@ -1,0 +1,180 @@
+//! Fleet knowledge: peer-group statistics and destination sightings, as snapshots that change
+//! only at event-time ticks.
+//!
+//! An agent's result depends only on its own events and on the snapshot in force, so results do
+//! not depend on how agents interleave. Changes observed between ticks are queued and applied
+//! together at the next tick.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::profile::counter::Minute;
+
+/// Which table a first use belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UseKind {
+    /// An action.
+    Action,
+    /// A resource pattern.
+    Pattern,
+    /// A resource prefix.
+    Prefix,
+}
+
+/// A change observed between ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Delta {
+    /// A new agent joined a group.
+    Agent {
+        /// The group.
+        group: u64,
+    },
+    /// An agent of the group used a key for the first time.
+    FirstUse {
+        /// The group.
+        group: u64,
+        /// Table.
+        kind: UseKind,
+        /// The key.
+        key: u64,
+    },
+    /// An agent contacted a destination new to it.
+    Destination {
+        /// The destination (prefix key).
+        dest: u64,
+        /// The agent (key).
+        agent: u64,
+        /// When.
+        minute: Minute,
+    },
+}
+
+/// Statistics of one peer group.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GroupStats {
+    /// Agents in the group.
+    pub agents: u32,
+    uses: FxHashMap<(UseKind, u64), u32>,
+}
+
+impl GroupStats {
+    /// Share of the group's agents that used `key`. A use by a single agent counts for
+    /// nothing and by two for half, so that one agent cannot make its own behaviour look common.
+    pub fn share(&self, kind: UseKind, key: u64) -> f32 {
+        if self.agents == 0 {
+            return 0.0;
+        }
+        let n = *self.uses.get(&(kind, key)).unwrap_or(&0) as f32;
+        let trust = ((n - 1.0) / 2.0).clamp(0.0, 1.0);
+        trust * n / self.agents as f32
+    }
+}
+
+/// Who contacted a destination for the first time, and when (most recent kept).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DestinationStats {
+    /// Agents that ever contacted it.
+    pub agents: u32,
+    recent: Vec<(u64, Minute)>,
+}
+
+impl DestinationStats {
+    /// Other agents that first contacted it within `since..=now`.
+    pub fn recent_others(&self, agent: u64, since: Minute) -> u32 {
+        self.recent.iter().filter(|(a, m)| *a != agent && *m >= since).count() as u32
+    }
+}
+
+/// The fleet snapshot in force.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    groups: FxHashMap<u64, GroupStats>,
+    destinations: FxHashMap<u64, DestinationStats>,
+    /// Total agents.
+    pub agents: u32,
+}
+
+impl Snapshot {
+    /// The statistics of a group.
+    pub fn group(&self, group: u64) -> Option<&GroupStats> {
+        self.groups.get(&group)
+    }
+
+    /// The sightings of a destination.
+    pub fn destination(&self, dest: u64) -> Option<&DestinationStats> {
+        self.destinations.get(&dest)
+    }
+
+    /// Applies queued changes.
+    pub fn apply(&mut self, deltas: &[Delta]) {
+        for d in deltas {
+            match *d {
+                Delta::Agent { group } => {
+                    self.groups.entry(group).or_default().agents += 1;
+                }
+                Delta::FirstUse { group, kind, key } => {
+                    *self.groups.entry(group).or_default().uses.entry((kind, key)).or_default() += 1;
+                }
+                Delta::Destination { dest, agent, minute } => {
+                    let s = self.destinations.entry(dest).or_default();
+                    if s.recent.iter().any(|(a, _)| *a == agent) {
+                        continue;
+                    }
+                    s.agents += 1;
+                    if s.recent.len() >= 16 {
+                        if let Some((i, _)) = s.recent.iter().enumerate().min_by_key(|(_, r)| r.1) {
+                            s.recent.swap_remove(i);
+                        }
+                    }
+                    s.recent.push((agent, minute));
+                }
+            }
+        }
+    }
+}
+
+/// The fleet: the snapshot in force and the changes queued for the next tick.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    /// The snapshot detectors read.
+    pub snapshot: Snapshot,
+    pending: Vec<Delta>,
+    pending_agents: u32,
+    next_tick: Option<Minute>,
+}
+
+impl Fleet {
+    /// Queues a new agent, member of `groups`, for the next tick.
+    pub fn new_agent(&mut self, groups: &[u64]) {
+        self.pending_agents += 1;
+        for &group in groups {
+            self.pending.push(Delta::Agent { group });
+        }
+    }
+
+    /// Queues a change for the next tick.
+    pub fn record(&mut self, d: Delta) {
+        self.pending.push(d);
+    }
+
+    /// Advances event time to `now`; applies queued changes when a tick boundary
+    /// (a multiple of `tick_min`) has passed. Returns true when a tick happened.
+    pub fn advance(&mut self, now: Minute, tick_min: u32) -> bool {
+        let tick_min = tick_min.max(1);
+        let boundary = (now / tick_min) * tick_min;
+        match self.next_tick {
+            None => {
+                self.next_tick = Some(boundary + tick_min);
+                false
+            }
+            Some(t) if now >= t => {
+                self.snapshot.agents += std::mem::take(&mut self.pending_agents);
+                let pending = std::mem::take(&mut self.pending);
+                self.snapshot.apply(&pending);
+                self.next_tick = Some(boundary + tick_min);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}

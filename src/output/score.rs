@@ -1,0 +1,18 @@
+//! The per-event score line of `--scores-out`.
+
+use serde::Serialize;
+
+use crate::detect::Reason;
+
+/// `{"event_id", "agent_id", "score", "reasons"}` for every valid event.
+#[derive(Debug, Serialize)]
+pub struct ScoreLine<'a> {
+    /// The event.
+    pub event_id: &'a str,
+    /// Its agent.
+    pub agent_id: &'a str,
+    /// Fused score, 0..1.
+    pub score: f32,
+    /// Reasons at or above the floor.
+    pub reasons: &'a [Reason],
+}

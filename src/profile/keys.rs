@@ -1,0 +1,152 @@
+//! Fixed-size ids for the parts of an event the profiles count. Keys are 64-bit XXH3 hashes, which
+//! are stable across processes and versions, so serialised profiles restore anywhere.
+
+use std::borrow::Cow;
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+use super::counter::{Minute, minute_of};
+use super::generalise::{generalise, is_destination, prefix};
+use crate::event::{AccessEvent, Outcome};
+
+/// Hash of a string in a namespace.
+#[inline]
+pub fn key(namespace: u64, s: &str) -> u64 {
+    xxh3_64_with_seed(s.as_bytes(), namespace)
+}
+
+/// Combines two keys into one.
+#[inline]
+pub fn pair(a: u64, b: u64) -> u64 {
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&a.to_le_bytes());
+    buf[8..].copy_from_slice(&b.to_le_bytes());
+    xxh3_64(&buf)
+}
+
+/// Namespaces keep keys of different kinds apart.
+pub mod ns {
+    /// Actions.
+    pub const ACTION: u64 = 1;
+    /// Generalised resource patterns.
+    pub const PATTERN: u64 = 2;
+    /// Resource prefixes (areas).
+    pub const PREFIX: u64 = 3;
+    /// Exact resources.
+    pub const RESOURCE: u64 = 4;
+    /// Source addresses.
+    pub const IP: u64 = 5;
+    /// Source networks (/24 for IPv4, the whole string otherwise).
+    pub const NET: u64 = 6;
+    /// Sessions.
+    pub const SESSION: u64 = 7;
+    /// Stated intents.
+    pub const INTENT: u64 = 8;
+    /// Agent kinds and families (peer groups).
+    pub const GROUP: u64 = 9;
+}
+
+/// The keys of one event, computed once and shared by the profile and every detector.
+#[derive(Clone, Debug)]
+pub struct EventKeys<'a> {
+    /// Event minute.
+    pub minute: Minute,
+    /// Hour of the week (0 = Monday 00:00 UTC).
+    pub hour_of_week: u8,
+    /// The generalised resource pattern.
+    pub pattern: Cow<'a, str>,
+    /// Action id.
+    pub action: u64,
+    /// Pattern id.
+    pub pattern_id: u64,
+    /// Prefix id.
+    pub prefix_id: u64,
+    /// Action x pattern id.
+    pub action_pattern: u64,
+    /// Exact resource id.
+    pub resource: u64,
+    /// Source address id.
+    pub ip: Option<u64>,
+    /// Source network id.
+    pub net: Option<u64>,
+    /// Session id.
+    pub session: Option<u64>,
+    /// Intent id.
+    pub intent: Option<u64>,
+    /// Whether the resource is an outside destination.
+    pub destination: bool,
+    /// Whether the access was denied or failed.
+    pub failed: bool,
+}
+
+impl<'a> EventKeys<'a> {
+    /// Computes the keys of an event.
+    pub fn of(ev: &'a AccessEvent<'_>) -> Self {
+        let pattern = generalise(&ev.resource);
+        let action = key(ns::ACTION, &ev.action);
+        let pattern_id = key(ns::PATTERN, &pattern);
+        let prefix_id = key(ns::PREFIX, prefix(&pattern));
+        let (ip, net) = match ev.source_ip.as_deref() {
+            Some(ip) if !ip.is_empty() => (Some(key(ns::IP, ip)), Some(key(ns::NET, network(ip)))),
+            _ => (None, None),
+        };
+        let minute = minute_of(ev.time_ms);
+        // 1970-01-01 was a Thursday: shift so that 0 is Monday 00:00.
+        let hour_of_week = (((ev.time_ms.max(0) / 3_600_000) + 72) % 168) as u8;
+        EventKeys {
+            minute,
+            hour_of_week,
+            action,
+            pattern_id,
+            prefix_id,
+            action_pattern: pair(action, pattern_id),
+            resource: key(ns::RESOURCE, &ev.resource),
+            ip,
+            net,
+            session: ev.session_id.as_deref().map(|s| key(ns::SESSION, s)),
+            intent: ev.intent.as_deref().map(|s| key(ns::INTENT, s)),
+            destination: is_destination(&ev.resource),
+            failed: ev.outcome != Outcome::Success,
+            pattern,
+        }
+    }
+
+    /// The prefix (area) of the event's pattern.
+    pub fn prefix(&self) -> &str {
+        prefix(&self.pattern)
+    }
+}
+
+/// The network part of an address: the /24 of a dotted IPv4 address, the /48 of an IPv6 address,
+/// else the whole string (addresses are never assumed valid).
+pub fn network(ip: &str) -> &str {
+    if ip.contains(':') {
+        let mut colons = 0;
+        for (i, b) in ip.bytes().enumerate() {
+            if b == b':' {
+                colons += 1;
+                if colons == 3 {
+                    return &ip[..i];
+                }
+            }
+        }
+        return ip;
+    }
+    match ip.rfind('.') {
+        Some(p) if ip.bytes().filter(|&b| b == b'.').count() == 3 => &ip[..p],
+        _ => ip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        assert_eq!(network("10.1.2.3"), "10.1.2");
+        assert_eq!(network("AWS Internal"), "AWS Internal");
+        assert_eq!(network("2001:db8:1:2::1"), "2001:db8:1");
+        assert_eq!(network("010.001.002.003"), "010.001.002");
+    }
+}

@@ -1,0 +1,565 @@
+//! Per-agent behavioural state with a hard memory bound, time decay and compact serialisation.
+//!
+//! A profile has two halves. The *baseline* (frequency tables, hour-of-week histogram, volume
+//! statistics, activity peaks) is learned slowly and only from events not judged anomalous. The
+//! *activity windows* (the last minutes of events, bytes, denials, distinct resources and the
+//! sessions in flight) follow every event, because they describe what the agent is doing now.
+
+pub mod counter;
+pub mod generalise;
+pub mod keys;
+pub mod window;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ProfileSettings;
+use counter::{BoundedCounter, Decay, Lookup, Minute};
+use keys::{EventKeys, pair};
+use window::{DistinctWindow, MinuteRing, WindowSums};
+
+/// Smallest accepted per-agent memory bound.
+pub const MIN_PROFILE_BYTES: usize = 16 * 1024;
+
+/// Sizes of a profile's tables, derived from the memory bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Capacity {
+    actions: usize,
+    patterns: usize,
+    prefixes: usize,
+    ips: usize,
+    transitions: usize,
+    intents: usize,
+    volumes: usize,
+    distinct: usize,
+    sessions: usize,
+}
+
+impl Capacity {
+    /// Capacities that keep a profile under `max_bytes`.
+    pub fn for_bytes(max_bytes: usize) -> Capacity {
+        let f = max_bytes as f64 / 65536.0;
+        let n = |base: usize| ((base as f64 * f) as usize).max(8);
+        Capacity {
+            actions: n(128),
+            patterns: n(384),
+            prefixes: n(128),
+            ips: n(64),
+            transitions: n(384),
+            intents: n(384),
+            volumes: n(64),
+            distinct: n(512),
+            sessions: n(16),
+        }
+    }
+}
+
+/// Running statistics of log-bytes for one action.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct VolumeStat {
+    /// Action key.
+    pub key: u64,
+    /// Number of observations (capped, so old data fades).
+    pub n: f32,
+    /// Mean of ln(1 + bytes).
+    pub mean: f32,
+    /// Variance of ln(1 + bytes).
+    pub var: f32,
+}
+
+impl VolumeStat {
+    /// Standard deviation of ln(1 + bytes).
+    pub fn std(&self) -> f32 {
+        self.var.max(0.0).sqrt()
+    }
+}
+
+/// A session in flight: its last action.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct SessionState {
+    key: u64,
+    last_action: u64,
+    at: Minute,
+}
+
+/// Number of time-of-day blocks for activity peaks (4-hour blocks, weekday and weekend).
+const BLOCKS: usize = 12;
+
+/// A decaying peak: the largest value seen, fading with the half-life.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Peak {
+    /// Value as of `at`.
+    pub value: f32,
+    /// When it was last raised.
+    pub at: Minute,
+}
+
+impl Peak {
+    fn get(&self, now: Minute, decay: Decay) -> f32 {
+        self.value * decay.factor(self.at, now)
+    }
+    fn raise(&mut self, v: f32, now: Minute, decay: Decay) {
+        let cur = self.get(now, decay);
+        if v >= cur {
+            *self = Peak { value: v, at: now.max(self.at) };
+        }
+    }
+}
+
+/// The peak for a time-of-day block: its own, or half the busiest block's when higher (a block
+/// with little history borrows from the agent's overall rhythm).
+fn peak_for(peaks: &[Peak], block: usize, now: Minute, decay: Decay) -> f32 {
+    let own = peaks[block].get(now, decay);
+    let busiest = peaks.iter().map(|p| p.get(now, decay)).fold(0.0, f32::max);
+    own.max(0.5 * busiest)
+}
+
+/// The whole per-agent state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AgentProfile {
+    /// First event time.
+    pub first_minute: Minute,
+    /// Newest event time (the agent's watermark).
+    pub last_minute: Minute,
+    /// Events seen (all of them).
+    pub events: u64,
+    /// Events learned at full weight.
+    pub learned: u64,
+    /// Events that arrived later than the allowed lateness.
+    pub late: u64,
+    /// Decayed count of learned events, and of those that introduced a new resource pattern.
+    learned_weight: Peak,
+    novel_weight: Peak,
+    /// Decayed count of learned events that were denied or failed.
+    failed_weight: Peak,
+    actions: BoundedCounter,
+    patterns: BoundedCounter,
+    prefixes: BoundedCounter,
+    action_patterns: BoundedCounter,
+    ips: BoundedCounter,
+    nets: BoundedCounter,
+    /// Keys: (previous action, action) and, for totals, (previous action, 0).
+    transitions: BoundedCounter,
+    /// Keys: intent, (intent, prefix), (intent, action).
+    intents: BoundedCounter,
+    volumes: Vec<VolumeStat>,
+    /// Hour-of-week histogram of learned events, scaled forward (see `hist_base`).
+    hist: Vec<f32>,
+    hist_base: Minute,
+    /// Peaks of events, bytes and distinct resources per short window, per time-of-day block.
+    rate_peak: Vec<Peak>,
+    bytes_peak: Vec<Peak>,
+    breadth_peak: Vec<Peak>,
+    /// Peak of denied/failed events per window.
+    failed_peak: Peak,
+    ring: MinuteRing,
+    distinct: DistinctWindow,
+    sessions: Vec<SessionState>,
+}
+
+/// Everything the detectors read about one event, in numbers. Computed before learning.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// The event arrived later than the allowed lateness: it is scored, but not counted in the
+    /// activity windows.
+    pub late: bool,
+    /// 0 (new agent) .. 1 (mature baseline).
+    pub maturity: f32,
+    /// Days between the first and this event.
+    pub history_days: f32,
+    /// Decayed number of learned events.
+    pub learned_weight: f32,
+    /// Share of learned events that introduced a new resource pattern (the agent's own
+    /// novelty base rate).
+    pub novel_rate: f32,
+    /// The action.
+    pub action: Lookup,
+    /// Distinct actions known.
+    pub actions_known: u32,
+    /// The generalised resource pattern.
+    pub pattern: Lookup,
+    /// Distinct patterns known.
+    pub patterns_known: u32,
+    /// The resource prefix.
+    pub prefix: Lookup,
+    /// Distinct prefixes known.
+    pub prefixes_known: u32,
+    /// The action on this pattern.
+    pub action_pattern: Lookup,
+    /// The source address.
+    pub ip: Option<Lookup>,
+    /// The source network.
+    pub net: Option<Lookup>,
+    /// Distinct source addresses and networks known.
+    pub ips_known: u32,
+    /// Distinct source networks known.
+    pub nets_known: u32,
+    /// Events, failures and bytes in the current window (including this event).
+    pub window: WindowSums,
+    /// Distinct resources in the current window.
+    pub distinct: u32,
+    /// Baseline peaks for this time of day: events, bytes and distinct resources per window.
+    pub rate_peak: f32,
+    /// Bytes per window.
+    pub bytes_peak: f32,
+    /// Distinct resources per window.
+    pub breadth_peak: f32,
+    /// Failed events per window.
+    pub failed_peak: f32,
+    /// Share of learned events that failed.
+    pub failed_rate: f32,
+    /// Volume statistics of this action.
+    pub volume: Option<VolumeStat>,
+    /// Previous action in the session, with the count of transitions out of it and of this one.
+    pub transition: Option<(f32, f32)>,
+    /// Share of learned activity in this hour of the week and in this hour of the day.
+    pub hour_share: f32,
+    /// Share in this hour of the day (all weekdays).
+    pub day_hour_share: f32,
+    /// Intent: (sessions-events with this intent, of those on this prefix, of those with this
+    /// action).
+    pub intent: Option<(f32, f32, f32)>,
+}
+
+impl AgentProfile {
+    /// An empty profile for an agent first seen at `minute`.
+    pub fn new(cap: &Capacity, minute: Minute) -> Self {
+        let sk = |entries: usize| (entries * 16).next_power_of_two();
+        AgentProfile {
+            first_minute: minute,
+            last_minute: minute,
+            events: 0,
+            learned: 0,
+            late: 0,
+            learned_weight: Peak::default(),
+            novel_weight: Peak::default(),
+            failed_weight: Peak::default(),
+            actions: BoundedCounter::new(cap.actions, sk(cap.actions / 2)),
+            patterns: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
+            prefixes: BoundedCounter::new(cap.prefixes, sk(cap.prefixes / 2)),
+            action_patterns: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
+            ips: BoundedCounter::new(cap.ips, sk(cap.ips)),
+            nets: BoundedCounter::new(cap.ips / 2, sk(cap.ips / 2)),
+            transitions: BoundedCounter::new(cap.transitions, sk(cap.transitions / 2)),
+            intents: BoundedCounter::new(cap.intents, sk(cap.intents / 2)),
+            volumes: Vec::new(),
+            hist: vec![0.0; 168],
+            hist_base: minute,
+            rate_peak: vec![Peak::default(); BLOCKS],
+            bytes_peak: vec![Peak::default(); BLOCKS],
+            breadth_peak: vec![Peak::default(); BLOCKS],
+            failed_peak: Peak::default(),
+            ring: MinuteRing::default(),
+            distinct: DistinctWindow::default(),
+            sessions: Vec::new(),
+        }
+    }
+
+    /// An upper bound of the memory this profile can ever use, whatever its traffic.
+    pub fn max_bytes(&self, cap: &Capacity) -> usize {
+        std::mem::size_of::<Self>()
+            + self.actions.max_bytes()
+            + self.patterns.max_bytes()
+            + self.prefixes.max_bytes()
+            + self.action_patterns.max_bytes()
+            + self.ips.max_bytes()
+            + self.nets.max_bytes()
+            + self.transitions.max_bytes()
+            + self.intents.max_bytes()
+            + cap.volumes * std::mem::size_of::<VolumeStat>()
+            + 168 * 4
+            + 3 * BLOCKS * std::mem::size_of::<Peak>()
+            + MinuteRing::SLOTS * 24
+            + DistinctWindow::max_bytes(cap.distinct)
+            + cap.sessions * std::mem::size_of::<SessionState>()
+    }
+
+    /// Serialises the profile compactly (postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Restores a profile serialised by [`AgentProfile::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
+    fn block(minute: Minute) -> usize {
+        let how = ((minute / 60 + 72) % 168) as usize;
+        let day = how / 24;
+        let weekend = day >= 5;
+        (how % 24) / 4 + if weekend { 6 } else { 0 }
+    }
+
+    /// Records the event in the activity windows (always) and returns what the detectors need.
+    /// Call [`AgentProfile::learn`] afterwards with the verdict.
+    pub fn observe(
+        &mut self,
+        k: &EventKeys<'_>,
+        bytes: u64,
+        settings: &ProfileSettings,
+        cap: &Capacity,
+        window_min: u32,
+        decay: Decay,
+    ) -> Observation {
+        let now = k.minute;
+        self.events += 1;
+        let late_limit = self.last_minute.saturating_sub(settings.max_lateness_secs / 60);
+        let is_late = now < late_limit;
+        if is_late {
+            self.late += 1;
+        } else {
+            self.ring.add(now, k.failed, bytes);
+        }
+        self.last_minute = self.last_minute.max(now);
+        let distinct = if is_late {
+            0
+        } else {
+            self.distinct.add(now, k.resource, window_min, cap.distinct)
+        };
+        let history_days = now.saturating_sub(self.first_minute) as f32 / 1440.0;
+        let learned_weight = self.learned_weight.get(now, decay);
+        let maturity = {
+            let by_days = if settings.learning_days > 0.0 {
+                (history_days / settings.learning_days as f32).min(1.0)
+            } else {
+                1.0
+            };
+            let by_events = if settings.learning_events > 0 {
+                (self.learned as f32 / settings.learning_events as f32).min(1.0)
+            } else {
+                1.0
+            };
+            by_days.min(by_events)
+        };
+        let block = Self::block(now);
+        let transition = k.session.and_then(|s| {
+            let st = self.sessions.iter().find(|st| st.key == s)?;
+            let from = self.transitions.get(pair(st.last_action, 0), now, decay).count;
+            let this = self.transitions.get(pair(st.last_action, k.action), now, decay).count;
+            Some((from, this))
+        });
+        let intent = k.intent.map(|i| {
+            (
+                self.intents.get(i, now, decay).count,
+                self.intents.get(pair(i, k.prefix_id), now, decay).count,
+                self.intents.get(pair(i, k.action), now, decay).count,
+            )
+        });
+        let hist_total: f32 = self.hist.iter().sum();
+        let (hour_share, day_hour_share) = if hist_total > 0.0 {
+            let h = k.hour_of_week as usize;
+            let around = |i: isize| self.hist[(h as isize + i).rem_euclid(168) as usize];
+            let week = (0.5 * around(-1) + around(0) + 0.5 * around(1)) / 2.0;
+            let hod = h % 24;
+            let mut day = 0.0;
+            for d in 0..7 {
+                for off in [-1isize, 0, 1] {
+                    let idx = (d * 24 + hod) as isize + off;
+                    day += self.hist[idx.rem_euclid(168) as usize] * if off == 0 { 1.0 } else { 0.5 };
+                }
+            }
+            (week / hist_total, day / 2.0 / hist_total)
+        } else {
+            (0.0, 0.0)
+        };
+        let lw = learned_weight.max(1e-6);
+        Observation {
+            late: is_late,
+            maturity,
+            history_days,
+            learned_weight,
+            novel_rate: (self.novel_weight.get(now, decay) + 1.0) / (lw + 2.0),
+            action: self.actions.get(k.action, now, decay),
+            actions_known: self.actions.distinct(),
+            pattern: self.patterns.get(k.pattern_id, now, decay),
+            patterns_known: self.patterns.distinct(),
+            prefix: self.prefixes.get(k.prefix_id, now, decay),
+            prefixes_known: self.prefixes.distinct(),
+            action_pattern: self.action_patterns.get(k.action_pattern, now, decay),
+            ip: k.ip.map(|ip| self.ips.get(ip, now, decay)),
+            net: k.net.map(|n| self.nets.get(n, now, decay)),
+            ips_known: self.ips.distinct(),
+            nets_known: self.nets.distinct(),
+            window: if is_late { WindowSums::default() } else { self.ring.sums(now, window_min) },
+            distinct,
+            rate_peak: peak_for(&self.rate_peak, block, now, decay),
+            bytes_peak: peak_for(&self.bytes_peak, block, now, decay),
+            breadth_peak: peak_for(&self.breadth_peak, block, now, decay),
+            failed_peak: self.failed_peak.get(now, decay),
+            failed_rate: (self.failed_weight.get(now, decay) + 0.5) / (lw + 10.0),
+            volume: self.volumes.iter().find(|v| v.key == k.action).copied(),
+            transition,
+            hour_share,
+            day_hour_share,
+            intent,
+        }
+    }
+
+    /// Learns the event into the baseline. `full` is false for events judged anomalous: their
+    /// new behaviour is then credited at most once a day and with a fraction of the weight, and
+    /// the activity peaks are not raised.
+    pub fn learn(&mut self, k: &EventKeys<'_>, bytes: Option<u64>, obs: &Observation, full: bool, cap: &Capacity, decay: Decay) {
+        let now = k.minute;
+        let (w, once) = if full { (1.0, false) } else { (0.34, true) };
+        if full {
+            self.learned += 1;
+            let lw = self.learned_weight.get(now, decay);
+            self.learned_weight = Peak { value: lw + 1.0, at: now.max(self.learned_weight.at) };
+            if !obs.pattern.seen {
+                let nw = self.novel_weight.get(now, decay);
+                self.novel_weight = Peak { value: nw + 1.0, at: now.max(self.novel_weight.at) };
+            }
+            if k.failed {
+                let fw = self.failed_weight.get(now, decay);
+                self.failed_weight = Peak { value: fw + 1.0, at: now.max(self.failed_weight.at) };
+            }
+            let block = Self::block(now);
+            self.rate_peak[block].raise(obs.window.events as f32, now, decay);
+            self.bytes_peak[block].raise(obs.window.bytes as f32, now, decay);
+            self.breadth_peak[block].raise(obs.distinct as f32, now, decay);
+            self.failed_peak.raise(obs.window.failed as f32, now, decay);
+            self.add_hist(k.hour_of_week, now, decay);
+            if let Some(b) = bytes {
+                self.learn_volume(k.action, b, cap);
+            }
+        }
+        self.actions.add(k.action, w, now, decay, once);
+        self.patterns.add(k.pattern_id, w, now, decay, once);
+        self.prefixes.add(k.prefix_id, w, now, decay, once);
+        self.action_patterns.add(k.action_pattern, w, now, decay, once);
+        if let (Some(ip), Some(net)) = (k.ip, k.net) {
+            self.ips.add(ip, w, now, decay, once);
+            self.nets.add(net, w, now, decay, once);
+        }
+        if let Some(i) = k.intent {
+            self.intents.add(i, w, now, decay, once);
+            self.intents.add(pair(i, k.prefix_id), w, now, decay, once);
+            self.intents.add(pair(i, k.action), w, now, decay, once);
+        }
+        if let Some(s) = k.session {
+            let prev = self.sessions.iter().position(|st| st.key == s);
+            if let Some(p) = prev {
+                let last = self.sessions[p].last_action;
+                self.transitions.add(pair(last, 0), w, now, decay, once);
+                self.transitions.add(pair(last, k.action), w, now, decay, once);
+                self.sessions[p].last_action = k.action;
+                self.sessions[p].at = now.max(self.sessions[p].at);
+            } else {
+                if self.sessions.len() >= cap.sessions {
+                    // Replace the session idle the longest.
+                    if let Some((i, _)) = self.sessions.iter().enumerate().min_by_key(|(_, st)| st.at) {
+                        self.sessions.swap_remove(i);
+                    }
+                }
+                self.sessions.push(SessionState { key: s, last_action: k.action, at: now });
+            }
+        }
+    }
+
+    fn add_hist(&mut self, how: u8, now: Minute, decay: Decay) {
+        // Forward decay: weights grow with time instead of old ones shrinking; rescale when the
+        // growth gets large. Shares (all the detectors read) are unaffected by the scale.
+        let grow = 1.0 / decay.factor(self.hist_base, now);
+        if grow > 1e6 || !grow.is_finite() {
+            let f = 1.0 / grow;
+            for h in &mut self.hist {
+                *h *= f;
+            }
+            self.hist_base = now;
+            self.hist[how as usize] += 1.0;
+        } else {
+            self.hist[how as usize] += grow;
+        }
+    }
+
+    fn learn_volume(&mut self, action: u64, bytes: u64, cap: &Capacity) {
+        let x = (bytes as f32).ln_1p();
+        let idx = match self.volumes.iter().position(|v| v.key == action) {
+            Some(i) => i,
+            None => {
+                if self.volumes.len() >= cap.volumes {
+                    let (i, _) = self
+                        .volumes
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| a.1.n.total_cmp(&b.1.n))
+                        .expect("non-empty");
+                    self.volumes.swap_remove(i);
+                }
+                self.volumes.push(VolumeStat { key: action, ..Default::default() });
+                self.volumes.len() - 1
+            }
+        };
+        let v = &mut self.volumes[idx];
+        // Exponentially weighted mean and variance whose weight floors at 1/500, so the
+        // statistics follow slow drift.
+        let n = (v.n + 1.0).min(500.0);
+        let alpha = 1.0 / n;
+        let delta = x - v.mean;
+        v.mean += alpha * delta;
+        v.var = (1.0 - alpha) * (v.var + alpha * delta * delta);
+        v.n = n;
+    }
+
+    /// Whether the agent has learned this action/pattern/prefix before (used to detect first
+    /// use for the fleet aggregates).
+    pub fn knows(&self, k: &EventKeys<'_>) -> (bool, bool, bool) {
+        let d = Decay::with_half_life_days(0.0);
+        (
+            self.actions.get(k.action, k.minute, d).seen,
+            self.patterns.get(k.pattern_id, k.minute, d).seen,
+            self.prefixes.get(k.prefix_id, k.minute, d).seen,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AccessEvent, Format, Outcome};
+    use std::borrow::Cow;
+
+    fn ev(t: i64, action: &str, resource: String, ip: &str) -> AccessEvent<'static> {
+        AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Owned(format!("e{t}")),
+            time_ms: t,
+            agent_id: "a".into(),
+            agent_kind: None,
+            action: Cow::Owned(action.to_string()),
+            resource: Cow::Owned(resource),
+            outcome: Outcome::Success,
+            session_id: Some(Cow::Owned(format!("s{}", t / 600_000))),
+            source_ip: Some(Cow::Owned(ip.to_string())),
+            bytes: Some((t % 100_000) as u64),
+            grant: None,
+            intent: Some("i".into()),
+            attributes: None,
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_whatever_the_traffic() {
+        let settings = ProfileSettings::default();
+        let cap = Capacity::for_bytes(settings.max_bytes_per_agent);
+        let decay = Decay::with_half_life_days(settings.half_life_days);
+        let mut p = AgentProfile::new(&cap, 0);
+        let bound = p.max_bytes(&cap);
+        assert!(bound <= settings.max_bytes_per_agent, "bound {bound} exceeds the setting");
+        // A flood of unique actions, resources, addresses and sessions.
+        for i in 0..50_000i64 {
+            let e = ev(
+                1_700_000_000_000 + i * 1000,
+                &format!("act{}", i % 5000),
+                format!("svc://{}/{}", i % 3000, i),
+                &format!("10.{}.{}.{}", i % 200, i % 97, i % 13),
+            );
+            let k = EventKeys::of(&e);
+            let o = p.observe(&k, e.bytes.unwrap_or(0), &settings, &cap, 5, decay);
+            p.learn(&k, e.bytes, &o, i % 3 != 0, &cap, decay);
+        }
+        let serialised = p.to_bytes().len();
+        assert!(serialised <= bound, "serialised {serialised} > bound {bound}");
+        assert_eq!(AgentProfile::from_bytes(&p.to_bytes()).unwrap(), p);
+    }
+}

@@ -1,0 +1,137 @@
+//! Short activity windows: what the agent is doing right now (events, bytes, denials and
+//! distinct resources over the last few minutes). These are updated by every event, anomalous or
+//! not, and are separate from the slowly learned baseline.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::counter::Minute;
+
+/// One minute of activity.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct Slot {
+    minute: Minute,
+    events: u32,
+    failed: u32,
+    bytes: u64,
+}
+
+/// Per-minute activity over the last `SLOTS` minutes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MinuteRing {
+    slots: Vec<Slot>,
+    newest: Minute,
+}
+
+/// Sums over a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WindowSums {
+    /// Events.
+    pub events: u32,
+    /// Denied or failed events.
+    pub failed: u32,
+    /// Bytes moved.
+    pub bytes: u64,
+}
+
+impl MinuteRing {
+    /// Number of minutes kept.
+    pub const SLOTS: usize = 64;
+
+    /// Records an event at `minute`. Returns false when it is too old for the ring.
+    pub fn add(&mut self, minute: Minute, failed: bool, bytes: u64) -> bool {
+        if self.slots.is_empty() {
+            self.slots = vec![Slot::default(); Self::SLOTS];
+        }
+        if minute + (Self::SLOTS as Minute) <= self.newest {
+            return false;
+        }
+        self.newest = self.newest.max(minute);
+        let slot = &mut self.slots[minute as usize % Self::SLOTS];
+        if slot.minute != minute {
+            if slot.minute > minute {
+                return false;
+            }
+            *slot = Slot { minute, ..Slot::default() };
+        }
+        slot.events += 1;
+        slot.failed += failed as u32;
+        slot.bytes = slot.bytes.saturating_add(bytes);
+        true
+    }
+
+    /// Sums the `minutes` minutes ending at `now` (inclusive).
+    pub fn sums(&self, now: Minute, minutes: u32) -> WindowSums {
+        let lo = now.saturating_sub(minutes.saturating_sub(1));
+        let mut s = WindowSums::default();
+        for slot in &self.slots {
+            if slot.minute >= lo && slot.minute <= now && slot.events > 0 {
+                s.events += slot.events;
+                s.failed += slot.failed;
+                s.bytes = s.bytes.saturating_add(slot.bytes);
+            }
+        }
+        s
+    }
+}
+
+/// Distinct exact resources touched over a short window, bounded.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DistinctWindow {
+    recent: VecDeque<(Minute, u64)>,
+}
+
+impl DistinctWindow {
+    /// Adds a resource at `minute`, expires entries older than `window` minutes, and returns the
+    /// number of distinct resources in the window (at most `cap`).
+    pub fn add(&mut self, minute: Minute, resource: u64, window: u32, cap: usize) -> u32 {
+        while let Some(&(m, _)) = self.recent.front() {
+            if m + window <= minute {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if !self.recent.iter().any(|&(_, r)| r == resource) {
+            if self.recent.len() >= cap {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((minute.max(self.recent.back().map_or(0, |b| b.0)), resource));
+        }
+        self.recent.len() as u32
+    }
+
+    /// Memory at most, for `cap` entries.
+    pub fn max_bytes(cap: usize) -> usize {
+        cap * 16 + std::mem::size_of::<Self>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sums_recent_minutes_only() {
+        let mut r = MinuteRing::default();
+        for m in 100..110 {
+            r.add(m, m % 2 == 0, 10);
+        }
+        let s = r.sums(109, 5);
+        assert_eq!(s.events, 5);
+        assert_eq!(s.bytes, 50);
+        assert_eq!(s.failed, 2);
+        assert!(!r.add(20, false, 0), "a minute older than the ring is refused");
+    }
+
+    #[test]
+    fn distinct_window_expires_and_dedups() {
+        let mut w = DistinctWindow::default();
+        assert_eq!(w.add(0, 1, 10, 100), 1);
+        assert_eq!(w.add(1, 1, 10, 100), 1);
+        assert_eq!(w.add(2, 2, 10, 100), 2);
+        assert_eq!(w.add(11, 3, 10, 100), 2);
+        assert_eq!(w.add(30, 4, 10, 100), 1);
+    }
+}
