@@ -13,7 +13,8 @@ pub fn fresh(l: Lookup) -> f32 {
     if l.count >= 1.0 {
         0.0
     } else if l.count > 0.0 {
-        1.0 - l.count
+        // Provisional credit (at most a third a day) wears novelty off over days, not events.
+        1.0 - l.count * l.count
     } else if l.seen {
         0.3
     } else {

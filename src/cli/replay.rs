@@ -1,0 +1,58 @@
+//! `cinch replay`: the full engine over a file or stdin.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::drive::replay::{ReplayOptions, replay};
+use crate::event::FormatChoice;
+
+/// Arguments of `cinch replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Input file (JSON lines, a JSON array, CloudTrail S3 objects; optionally gzip), or `-` for stdin.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where findings (and other decision records) go; default stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Writes one score line for every valid input event.
+    #[arg(long)]
+    pub scores_out: Option<PathBuf>,
+    /// Where dead letters go; default: the same destination as `--out`.
+    #[arg(long)]
+    pub dead_letter: Option<PathBuf>,
+    /// Entitlements (JSON or YAML) of the agents.
+    #[arg(long)]
+    pub entitlements: Option<PathBuf>,
+    /// Ed25519 private key for signing commands.
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Settings file (TOML); default: the built-in defaults (see configs/cinch.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Input format; overrides the config.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatChoice>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs the subcommand.
+pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = super::load_settings(args.config.as_deref())?;
+    if let Some(f) = args.format {
+        settings.decode.format = f;
+    }
+    let opts = ReplayOptions {
+        input: args.input,
+        out: args.out,
+        scores_out: args.scores_out,
+        dead_letter: args.dead_letter,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let summary = replay(settings, &opts)?;
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,3 @@
+//! Drivers around the engine. They own all I/O; the engine owns none.
+
+pub mod replay;

@@ -1,0 +1,233 @@
+//! Replay: decode a file (or stdin) record by record, run the engine in input order, and write
+//! findings, score lines and dead letters to files.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
+use crate::event::{DecodeConfig, Decoder, Format};
+use crate::output::OutputRecord;
+use crate::output::dead_letter::DeadLetter;
+use crate::output::score::ScoreLine;
+
+/// Errors that stop a replay (bad records never do).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The input could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// An output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The output.
+        path: String,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// What to replay and where the results go.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Input path, or `-` for stdin.
+    pub input: PathBuf,
+    /// Findings and other decision records; stdout when `None`.
+    pub out: Option<PathBuf>,
+    /// One score line per valid event.
+    pub scores_out: Option<PathBuf>,
+    /// Dead letters; same destination as `out` when `None`.
+    pub dead_letter: Option<PathBuf>,
+    /// Show a progress spinner on stderr.
+    pub progress: bool,
+}
+
+/// Counts of a finished replay. `records == events + dead_letters` always holds.
+#[derive(Clone, Debug, Default)]
+pub struct ReplaySummary {
+    /// Records read.
+    pub records: u64,
+    /// Valid events processed.
+    pub events: u64,
+    /// Records dead-lettered.
+    pub dead_letters: u64,
+    /// Dead letters by reason code.
+    pub dead_by_reason: BTreeMap<&'static str, u64>,
+    /// Events by input format.
+    pub by_format: BTreeMap<&'static str, u64>,
+    /// Agents seen.
+    pub agents: usize,
+    /// Events at or above the finding threshold.
+    pub anomalous: u64,
+    /// Findings written.
+    pub findings: u64,
+    /// Events later than the allowed lateness.
+    pub late: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        write!(
+            f,
+            "cinch replay: {} records read: {} events processed, {} dead-lettered",
+            self.records, self.events, self.dead_letters
+        )?;
+        if !self.dead_by_reason.is_empty() {
+            let parts: Vec<String> = self.dead_by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        let formats: Vec<String> = self.by_format.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        write!(
+            f,
+            "\n  formats: {}\n  {} agents, {} anomalous events, {} findings, {} late events\n  {:.2} s, {:.0} records/s",
+            if formats.is_empty() { "none".to_string() } else { formats.join(", ") },
+            self.agents,
+            self.anomalous,
+            self.findings,
+            self.late,
+            secs,
+            self.records as f64 / secs
+        )
+    }
+}
+
+struct Sink {
+    path: String,
+    w: BufWriter<Box<dyn Write>>,
+}
+
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Sink, ReplayError> {
+        let (name, w): (String, Box<dyn Write>) = match path {
+            None => ("stdout".into(), Box::new(io::stdout().lock())),
+            Some(p) if p.as_os_str() == "-" => ("stdout".into(), Box::new(io::stdout().lock())),
+            Some(p) => {
+                let f = File::create(p)
+                    .map_err(|source| ReplayError::Write { path: p.display().to_string(), source })?;
+                (p.display().to_string(), Box::new(f))
+            }
+        };
+        Ok(Sink { path: name, w: BufWriter::with_capacity(1 << 16, w) })
+    }
+
+    fn line<T: serde::Serialize>(&mut self, v: &T) -> Result<(), ReplayError> {
+        serde_json::to_writer(&mut self.w, v)
+            .map_err(io::Error::from)
+            .and_then(|_| self.w.write_all(b"\n"))
+            .map_err(|source| ReplayError::Write { path: self.path.clone(), source })
+    }
+
+    fn flush(&mut self) -> Result<(), ReplayError> {
+        self.w.flush().map_err(|source| ReplayError::Write { path: self.path.clone(), source })
+    }
+}
+
+/// Runs the engine over the input and writes the results.
+pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
+    let started = Instant::now();
+    let decoder = Decoder::new(DecodeConfig {
+        format: settings.decode.format,
+        max_record_bytes: settings.decode.max_record_bytes,
+    });
+    let mut engine = Engine::new(settings);
+    let mut out = Sink::open(opts.out.as_deref())?;
+    let mut scores = opts.scores_out.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
+    let mut dead = opts.dead_letter.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
+    let source_name = if opts.input.as_os_str() == "-" { "stdin".to_string() } else { opts.input.display().to_string() };
+    let spec = InputSpec::from_path(&opts.input);
+    let bar = opts.progress.then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+
+    let mut summary = ReplaySummary::default();
+    let mut records: Vec<OutputRecord> = Vec::new();
+    let mut err: Option<ReplayError> = None;
+    let mut by_format = [0u64; 4];
+    for_each_message(&spec, |msg: Message<'_>| {
+        if err.is_some() {
+            return;
+        }
+        decoder.decode_message(msg.bytes, &mut |decoded| {
+            if err.is_some() {
+                return;
+            }
+            summary.records += 1;
+            let res = match decoded {
+                Ok(ev) => {
+                    summary.events += 1;
+                    by_format[Format::ALL.iter().position(|f| *f == ev.format).unwrap_or(0)] += 1;
+                    let verdict = engine.process(&ev, &mut records);
+                    let r = match scores.as_mut() {
+                        Some(s) => s.line(&ScoreLine {
+                            event_id: &ev.event_id,
+                            agent_id: &ev.agent_id,
+                            score: verdict.score,
+                            reasons: &verdict.reasons,
+                        }),
+                        None => Ok(()),
+                    };
+                    r.and_then(|_| records.drain(..).try_for_each(|rec| out.line(&rec)))
+                }
+                Err(rej) => {
+                    summary.dead_letters += 1;
+                    *summary.dead_by_reason.entry(rej.reason.code()).or_default() += 1;
+                    let dl = DeadLetter::new(&rej, &source_name, Some(msg.line));
+                    match dead.as_mut() {
+                        Some(d) => d.line(&dl),
+                        None => out.line(&dl),
+                    }
+                }
+            };
+            if let Err(e) = res {
+                err = Some(e);
+            }
+            if let Some(b) = &bar {
+                if summary.records % 65_536 == 0 {
+                    b.set_message(format!("{} records, {} findings", summary.records, engine.stats().findings));
+                    b.tick();
+                }
+            }
+        });
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    engine.finish(&mut records);
+    for rec in records.drain(..) {
+        out.line(&rec)?;
+    }
+    out.flush()?;
+    if let Some(s) = scores.as_mut() {
+        s.flush()?;
+    }
+    if let Some(d) = dead.as_mut() {
+        d.flush()?;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for (i, f) in Format::ALL.iter().enumerate() {
+        if by_format[i] > 0 {
+            summary.by_format.insert(f.as_str(), by_format[i]);
+        }
+    }
+    let st = engine.stats();
+    summary.agents = engine.agents();
+    summary.anomalous = st.anomalous;
+    summary.findings = st.findings;
+    summary.late = st.late;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}

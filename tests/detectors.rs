@@ -1,0 +1,367 @@
+//! Behaviour of each detector as a user sees it: what is flagged and what is not.
+
+use std::borrow::Cow;
+
+use cinch::config::Settings;
+use cinch::detect::{DetectorId, Verdict};
+use cinch::engine::Engine;
+use cinch::event::{AccessEvent, Format, Outcome};
+use cinch::output::OutputRecord;
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+const MIN: i64 = 60_000;
+/// Monday 2026-01-05 00:00 UTC.
+const T0: i64 = 1_767_571_200_000;
+
+#[derive(Clone)]
+struct Ev {
+    id: String,
+    t: i64,
+    agent: String,
+    kind: &'static str,
+    action: String,
+    resource: String,
+    outcome: Outcome,
+    session: Option<String>,
+    ip: String,
+    bytes: Option<u64>,
+    intent: Option<String>,
+}
+
+impl Ev {
+    fn new(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
+        Ev {
+            id: format!("{agent}-{t}-{action}-{resource}"),
+            t,
+            agent: agent.into(),
+            kind: "ai_agent",
+            action: action.into(),
+            resource: resource.into(),
+            outcome: Outcome::Success,
+            session: None,
+            ip: "10.0.0.5".into(),
+            bytes: Some(2_000),
+            intent: None,
+        }
+    }
+    fn session(mut self, s: &str) -> Ev {
+        self.session = Some(s.into());
+        self
+    }
+    fn intent(mut self, s: &str) -> Ev {
+        self.intent = Some(s.into());
+        self
+    }
+    fn ip(mut self, s: &str) -> Ev {
+        self.ip = s.into();
+        self
+    }
+    fn bytes(mut self, b: u64) -> Ev {
+        self.bytes = Some(b);
+        self
+    }
+    fn denied(mut self) -> Ev {
+        self.outcome = Outcome::Denied;
+        self
+    }
+    fn kind(mut self, k: &'static str) -> Ev {
+        self.kind = k;
+        self
+    }
+    fn as_event(&self) -> AccessEvent<'_> {
+        AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Borrowed(&self.id),
+            time_ms: self.t,
+            agent_id: Cow::Borrowed(&self.agent),
+            agent_kind: Some(Cow::Borrowed(self.kind)),
+            action: Cow::Borrowed(&self.action),
+            resource: Cow::Borrowed(&self.resource),
+            outcome: self.outcome,
+            session_id: self.session.as_deref().map(Cow::Borrowed),
+            source_ip: Some(Cow::Borrowed(&self.ip)),
+            bytes: self.bytes,
+            grant: None,
+            intent: self.intent.as_deref().map(Cow::Borrowed),
+            attributes: None,
+        }
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    out: Vec<OutputRecord>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness { engine: Engine::new(Settings::default()), out: Vec::new() }
+    }
+    fn feed(&mut self, e: &Ev) -> Verdict {
+        self.engine.process(&e.as_event(), &mut self.out)
+    }
+    fn feed_all(&mut self, evs: &mut [Ev]) -> Vec<Verdict> {
+        evs.sort_by_key(|e| e.t);
+        evs.iter().map(|e| self.feed(e)).collect()
+    }
+    fn findings(&mut self) -> Vec<cinch::output::finding::Finding> {
+        self.engine.finish(&mut self.out);
+        self.out.iter().map(|OutputRecord::Finding(f)| f.clone()).collect()
+    }
+}
+
+fn detector(v: &Verdict, id: DetectorId) -> f32 {
+    v.reasons.iter().find(|r| r.detector == id).map_or(0.0, |r| r.score)
+}
+
+/// A support agent's working-hours routine for `days` days: sessions of
+/// kb search -> customer lookup -> ticket read -> ticket update.
+fn support_history(agent: &str, days: i64) -> Vec<Ev> {
+    let mut v = Vec::new();
+    for d in 0..days {
+        if d % 7 >= 5 {
+            continue;
+        }
+        for s in 0..12 {
+            let t = T0 + d * DAY + 9 * HOUR + s * 35 * MIN;
+            let sess = format!("{agent}-s{d}-{s}");
+            let cust = 1000 + d * 100 + s;
+            for (i, (a, r)) in [
+                ("kb:Search", "kb://articles".to_string()),
+                ("crm:GetCustomer", format!("crm://customers/{cust}")),
+                ("tickets:Read", format!("tickets://queue/{}", cust * 7)),
+                ("tickets:Update", format!("tickets://queue/{}", cust * 7)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                v.push(
+                    Ev::new(agent, t + i as i64 * 20_000, a, &r)
+                        .session(&sess)
+                        .intent("answer customer ticket")
+                        .bytes(1500 + (s as u64 * 37 + i as u64 * 11) % 900),
+                );
+            }
+        }
+    }
+    v
+}
+
+fn after_history(days: i64) -> i64 {
+    T0 + days * DAY + 10 * HOUR
+}
+
+#[test]
+fn new_customer_id_in_a_known_pattern_is_not_novel() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/987654").session("x").intent("answer customer ticket"));
+    assert!(detector(&v, DetectorId::Novelty) < 0.2, "{v:?}");
+    assert!(v.score < 0.3, "{v:?}");
+}
+
+#[test]
+fn a_new_table_is_novel() {
+    let mut h = Harness::new();
+    let mut hist = Vec::new();
+    for d in 0..14 {
+        for i in 0..40 {
+            let table = ["orders", "invoices", "customers"][i % 3];
+            hist.push(Ev::new("analyst-1", T0 + d * DAY + 9 * HOUR + i as i64 * 5 * MIN, "db:Select", &format!("postgres://sales/{table}")));
+        }
+    }
+    h.feed_all(&mut hist);
+    let t = after_history(14);
+    let v = h.feed(&Ev::new("analyst-1", t, "db:Select", "postgres://hr/payroll"));
+    assert!(detector(&v, DetectorId::Novelty) >= 0.6, "{v:?}");
+    assert!(v.reasons.iter().any(|r| r.explanation.contains("postgres://hr")), "{v:?}");
+}
+
+#[test]
+fn first_use_of_a_tool_is_flagged_with_an_explanation() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let v = h.feed(&Ev::new("support-1", t, "mail:Send", "mailto:drop@exfil.example").session("x").intent("answer customer ticket"));
+    assert!(v.score >= 0.6, "{v:?}");
+    let novelty = v.reasons.iter().find(|r| r.detector == DetectorId::Novelty).expect("novelty reason");
+    assert!(novelty.explanation.contains("mail:Send"), "{}", novelty.explanation);
+    assert!(novelty.explanation.contains("days of history"), "{}", novelty.explanation);
+}
+
+#[test]
+fn a_burst_is_flagged_and_gives_one_finding() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let mut burst: Vec<Ev> = (0..200)
+        .map(|i| Ev::new("support-1", t + i * 500, "crm:GetCustomer", &format!("crm://customers/{}", 50_000 + i)).session("burst"))
+        .collect();
+    let verdicts = h.feed_all(&mut burst);
+    let max_rate = verdicts.iter().map(|v| detector(v, DetectorId::Rate)).fold(0.0, f32::max);
+    assert!(max_rate >= 0.8, "rate detector peak {max_rate}");
+    let findings = h.findings();
+    let burst_findings: Vec<_> = findings.iter().filter(|f| f.first_ms >= t).collect();
+    assert_eq!(burst_findings.len(), 1, "one burst, one finding: {burst_findings:#?}");
+    assert!(burst_findings[0].event_count >= 100, "the finding lists the burst's events");
+}
+
+#[test]
+fn a_routine_hourly_job_is_not_flagged() {
+    let mut h = Harness::new();
+    let mut evs = Vec::new();
+    // An ETL job: every hour, 120 reads of new dated objects within two minutes, 24/7.
+    for hour in 0..(21 * 24) {
+        let base = T0 + hour * HOUR + 5 * MIN;
+        for i in 0..120 {
+            let day = hour / 24;
+            evs.push(
+                Ev::new(
+                    "etl-orders-1",
+                    base + i * 1000,
+                    "s3:GetObject",
+                    &format!("s3://orders-raw/2026/01/{:02}/part-{:04}.json.gz", 5 + day % 20, hour * 1000 + i),
+                )
+                .kind("service_account")
+                .bytes(50_000 + (i as u64 * 7919) % 20_000),
+            );
+        }
+    }
+    let verdicts = h.feed_all(&mut evs);
+    let last_week = &verdicts[verdicts.len() - 7 * 24 * 120..];
+    let flagged = last_week.iter().filter(|v| v.score >= 0.6).count();
+    assert_eq!(flagged, 0, "a routine job raised {flagged} anomalous events");
+}
+
+#[test]
+fn volume_outlier_is_flagged() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/4242").bytes(2_000_000_000).session("v"));
+    assert!(detector(&v, DetectorId::Volume) >= 0.8, "{v:?}");
+}
+
+#[test]
+fn denial_spike_is_flagged_single_denial_is_not() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let one = h.feed(&Ev::new("support-1", t, "tickets:Read", "tickets://queue/1").denied().session("d"));
+    assert!(detector(&one, DetectorId::Denial) < 0.2, "{one:?}");
+    let mut probing: Vec<Ev> =
+        (0..8).map(|i| Ev::new("support-1", t + 10_000 + i * 5_000, "iam:AttachRolePolicy", &format!("arn:aws:iam::1:role/admin{i}")).denied()).collect();
+    let vs = h.feed_all(&mut probing);
+    let peak = vs.iter().map(|v| detector(v, DetectorId::Denial)).fold(0.0, f32::max);
+    assert!(peak >= 0.8, "denial peak {peak}");
+}
+
+#[test]
+fn unlikely_transition_in_a_session_is_flagged() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").session("q").intent("answer customer ticket"));
+    // Known actions, but tickets:Update straight after a search never happens.
+    let v = h.feed(&Ev::new("support-1", t + 5_000, "tickets:Update", "tickets://queue/77").session("q").intent("answer customer ticket"));
+    assert!(detector(&v, DetectorId::Sequence) >= 0.5, "{v:?}");
+}
+
+#[test]
+fn enumeration_breadth_is_flagged() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let mut evs: Vec<Ev> = (0..60).map(|i| Ev::new("support-1", t + i * 3_000, "kb:Search", &format!("kb://articles/secret-{i}x"))).collect();
+    let vs = h.feed_all(&mut evs);
+    let peak = vs.iter().map(|v| detector(v, DetectorId::Breadth)).fold(0.0, f32::max);
+    assert!(peak >= 0.8, "breadth peak {peak}");
+}
+
+#[test]
+fn off_hours_activity_is_flagged() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = T0 + 15 * DAY + 3 * HOUR; // Tuesday 03:00, the agent works 09:00-16:00 on weekdays
+    let v = h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").session("night"));
+    assert!(detector(&v, DetectorId::TimeOfDay) >= 0.8, "{v:?}");
+    let day = h.feed(&Ev::new("support-1", T0 + 15 * DAY + 10 * HOUR, "kb:Search", "kb://articles").session("day"));
+    assert!(detector(&day, DetectorId::TimeOfDay) < 0.2, "{day:?}");
+}
+
+#[test]
+fn new_network_is_flagged_new_address_on_known_network_less_so() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let same_net = h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").ip("10.0.0.9").session("a"));
+    let new_net = h.feed(&Ev::new("support-1", t + 1000, "kb:Search", "kb://articles").ip("203.0.113.50").session("b"));
+    assert!(detector(&new_net, DetectorId::Source) >= 0.7, "{new_net:?}");
+    assert!(detector(&same_net, DetectorId::Source) < detector(&new_net, DetectorId::Source));
+}
+
+#[test]
+fn intent_mismatch_is_flagged_with_the_intent_named() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "postgres://hr/payroll").session("p").intent("answer customer ticket"));
+    let r = v.reasons.iter().find(|r| r.detector == DetectorId::Intent).expect("intent reason");
+    assert!(r.score >= 0.5, "{r:?}");
+    assert!(r.explanation.contains("answer customer ticket"), "{}", r.explanation);
+}
+
+#[test]
+fn fleet_wide_rollout_of_a_new_tool_is_excused_by_peers() {
+    let mut h = Harness::new();
+    let mut evs = Vec::new();
+    for a in 0..10 {
+        evs.extend(support_history(&format!("support-{a}"), 14));
+    }
+    // From day 14 every support agent starts using a new tool, staggered over the morning.
+    for a in 0..10 {
+        for d in 14..16 {
+            for s in 0..6 {
+                let t = T0 + d * DAY + 9 * HOUR + a * 20 * MIN + s * 30 * MIN;
+                evs.push(Ev::new(&format!("support-{a}"), t, "kb:SemanticSearch", "kb://articles").session(&format!("r{a}{d}{s}")));
+            }
+        }
+    }
+    evs.sort_by_key(|e| e.t);
+    let mut late_adopter_scores = Vec::new();
+    for e in &evs {
+        let v = h.feed(e);
+        if e.action == "kb:SemanticSearch" && e.t >= T0 + 15 * DAY {
+            late_adopter_scores.push(v.score);
+        }
+    }
+    let flagged = late_adopter_scores.iter().filter(|s| **s >= 0.6).count();
+    assert_eq!(flagged, 0, "a fleet-wide rollout raised {flagged} anomalous events on day two: {late_adopter_scores:?}");
+}
+
+#[test]
+fn baseline_does_not_learn_an_attack_quickly() {
+    let mut h = Harness::new();
+    h.feed_all(&mut support_history("support-1", 14));
+    let t = after_history(14);
+    // The same exfiltration call repeated 50 times in one afternoon stays anomalous.
+    let mut evs: Vec<Ev> = (0..50)
+        .map(|i| Ev::new("support-1", t + i * 2 * MIN, "mail:Send", "mailto:drop@exfil.example").session("inj"))
+        .collect();
+    let vs = h.feed_all(&mut evs);
+    assert!(vs.last().unwrap().score >= 0.6, "{:?}", vs.last());
+}
+
+#[test]
+fn scores_are_deterministic() {
+    let run = || {
+        let mut h = Harness::new();
+        let mut evs = support_history("support-1", 10);
+        evs.extend(support_history("support-2", 10));
+        evs.push(Ev::new("support-1", after_history(10), "mail:Send", "mailto:x@y.example"));
+        h.feed_all(&mut evs).into_iter().map(|v| (v.score, v.reasons)).collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
