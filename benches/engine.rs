@@ -1,1 +1,91 @@
-fn main(){}
+//! Scoring throughput: the engine alone (profile, detectors, fusion, decisions) on pre-decoded
+//! events of a mixed fleet.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+
+use cinch::config::Settings;
+use cinch::engine::Engine;
+use cinch::event::{AccessEvent, Format, Outcome};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+struct Owned {
+    id: String,
+    t: i64,
+    agent: String,
+    action: &'static str,
+    resource: String,
+    session: String,
+    ip: String,
+    bytes: u64,
+}
+
+fn fleet(n: usize) -> Vec<Owned> {
+    let actions = ["s3:GetObject", "db:Select", "crm:GetCustomer", "tickets:Read", "kb:Search", "k8s:list"];
+    let t0 = 1_767_571_200_000i64;
+    (0..n)
+        .map(|i| {
+            let agent = i % 200;
+            let a = actions[(i / 7 + agent) % actions.len()];
+            Owned {
+                id: format!("e-{i}"),
+                t: t0 + i as i64 * 50,
+                agent: format!("agent-{agent:03}"),
+                action: a,
+                resource: format!("svc://team-{}/{}/obj-{}", agent % 9, a.len(), i % 5000),
+                session: format!("s-{}-{}", agent, i / 2000),
+                ip: format!("10.{}.{}.{}", agent % 4, agent % 50, 1 + agent % 3),
+                bytes: 1000 + (i as u64 * 7919) % 100_000,
+            }
+        })
+        .collect()
+}
+
+fn view(o: &Owned) -> AccessEvent<'_> {
+    AccessEvent {
+        format: Format::Native,
+        event_id: Cow::Borrowed(&o.id),
+        time_ms: o.t,
+        agent_id: Cow::Borrowed(&o.agent),
+        agent_kind: Some(Cow::Borrowed("ai_agent")),
+        action: Cow::Borrowed(o.action),
+        resource: Cow::Borrowed(&o.resource),
+        outcome: Outcome::Success,
+        session_id: Some(Cow::Borrowed(&o.session)),
+        source_ip: Some(Cow::Borrowed(&o.ip)),
+        bytes: Some(o.bytes),
+        grant: None,
+        intent: Some(Cow::Borrowed("answer customer ticket")),
+        attributes: None,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let warm = fleet(400_000);
+    let evs = fleet(500_000);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(100_000));
+    g.sample_size(10);
+    g.bench_function("score_100k_events", |b| {
+        let mut engine = Engine::new(Settings::default());
+        let mut out = Vec::new();
+        for o in &warm {
+            engine.process(&view(o), &mut out);
+        }
+        let shift = warm.len() as i64 * 50;
+        let mut round = 0i64;
+        b.iter(|| {
+            round += 1;
+            for o in &evs[..100_000] {
+                let mut e = view(o);
+                e.time_ms += shift * round;
+                black_box(engine.process(&e, &mut out));
+            }
+            out.clear();
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,227 @@
+//! Evaluation of detection quality on a labelled dataset (as written by `cinch simulate`), and
+//! the ablation that shows what each detector contributes.
+
+pub mod metrics;
+pub mod naive;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::decide::Decider;
+use crate::detect::{DetectorId, Verdict};
+use crate::engine::Engine;
+use crate::event::source::{InputSpec, for_each_message};
+use crate::event::{AccessEvent, DecodeConfig, Decoder};
+use crate::output::OutputRecord;
+use metrics::{Attack, Label, Report, ScoredEvent};
+
+/// Errors reading a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file has an unexpected shape.
+    #[error("{path}:{line}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// Line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A labelled dataset loaded in memory.
+pub struct Dataset {
+    /// Events in file order.
+    pub events: Vec<AccessEvent<'static>>,
+    /// Labels by event id.
+    pub labels: HashMap<String, Label>,
+    /// Attacks.
+    pub attacks: Vec<Attack>,
+    /// Records that failed to decode.
+    pub rejected: u64,
+}
+
+fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, EvalError> {
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| EvalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    rdr.records()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map_err(|e| EvalError::Format { path: path.display().to_string(), line: i as u64 + 2, message: e.to_string() })
+        })
+        .collect()
+}
+
+/// Reads `labels.csv` (event_id,label,attack_id,scenario).
+pub fn read_labels(path: &Path) -> Result<HashMap<String, Label>, EvalError> {
+    let mut labels = HashMap::new();
+    for (i, r) in read_csv(path)?.into_iter().enumerate() {
+        let (Some(id), Some(label)) = (r.get(0), r.get(1)) else {
+            return Err(EvalError::Format { path: path.display().to_string(), line: i as u64 + 2, message: "expected event_id,label,...".into() });
+        };
+        let attack = match label {
+            "attack" => true,
+            "benign" => false,
+            other => {
+                return Err(EvalError::Format {
+                    path: path.display().to_string(),
+                    line: i as u64 + 2,
+                    message: format!("label must be attack or benign, got {other:?}"),
+                });
+            }
+        };
+        let attack_id = r.get(2).filter(|s| !s.is_empty()).map(str::to_string);
+        labels.insert(id.to_string(), Label { attack, attack_id });
+    }
+    Ok(labels)
+}
+
+/// Reads `attacks.csv` (attack_id,agent_id,scenario,...).
+pub fn read_attacks(path: &Path) -> Result<Vec<Attack>, EvalError> {
+    read_csv(path)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match (r.get(0), r.get(1), r.get(2)) {
+            (Some(a), Some(g), Some(s)) => Ok(Attack { attack_id: a.into(), agent_id: g.into(), scenario: s.into() }),
+            _ => Err(EvalError::Format {
+                path: path.display().to_string(),
+                line: i as u64 + 2,
+                message: "expected attack_id,agent_id,scenario,...".into(),
+            }),
+        })
+        .collect()
+}
+
+/// Copies an event out of its input buffer.
+pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
+    use std::borrow::Cow;
+    fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+        Cow::Owned(c.into_owned())
+    }
+    AccessEvent {
+        format: ev.format,
+        event_id: own(ev.event_id),
+        time_ms: ev.time_ms,
+        agent_id: own(ev.agent_id),
+        agent_kind: ev.agent_kind.map(own),
+        action: own(ev.action),
+        resource: own(ev.resource),
+        outcome: ev.outcome,
+        session_id: ev.session_id.map(own),
+        source_ip: ev.source_ip.map(own),
+        bytes: ev.bytes,
+        grant: ev.grant.map(own),
+        intent: ev.intent.map(own),
+        attributes: ev.attributes.map(|a| Cow::Owned(a.into_owned())),
+    }
+}
+
+/// Finds the events file of a dataset directory.
+pub fn events_path(dir: &Path) -> PathBuf {
+    let gz = dir.join("events.jsonl.gz");
+    if gz.exists() { gz } else { dir.join("events.jsonl") }
+}
+
+/// Loads a dataset directory written by `cinch simulate`.
+pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
+    let path = events_path(dir);
+    let decoder = Decoder::new(DecodeConfig::default());
+    let mut events = Vec::new();
+    let mut rejected = 0;
+    for_each_message(&InputSpec::from_path(&path), |msg| {
+        decoder.decode_message(msg.bytes, &mut |d| match d {
+            Ok(ev) => events.push(into_owned(ev)),
+            Err(_) => rejected += 1,
+        })
+    })
+    .map_err(|e| EvalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    Ok(Dataset {
+        events,
+        labels: read_labels(&dir.join("labels.csv"))?,
+        attacks: read_attacks(&dir.join("attacks.csv"))?,
+        rejected,
+    })
+}
+
+/// Which scorer to evaluate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scorer {
+    /// The engine with these settings.
+    Engine(Box<Settings>),
+    /// The naive baseline: per-agent frequency rarity of action and resource.
+    Naive(Box<Settings>),
+}
+
+/// Runs a scorer over the dataset and evaluates it.
+pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
+    let mut scored = Vec::with_capacity(ds.events.len());
+    let mut out: Vec<OutputRecord> = Vec::new();
+    match scorer {
+        Scorer::Engine(settings) => {
+            let mut engine = Engine::new((**settings).clone());
+            for ev in &ds.events {
+                let v = engine.process(ev, &mut out);
+                scored.push(scored_event(ev, &v));
+            }
+            engine.finish(&mut out);
+        }
+        Scorer::Naive(settings) => {
+            let mut naive = naive::Naive::default();
+            let mut decider = Decider::default();
+            for ev in &ds.events {
+                let v = naive.score(ev);
+                decider.advance(&settings.decide, ev.time_ms, &mut out);
+                decider.on_event(&settings.decide, ev, &ev.resource, &v, &mut out);
+                scored.push(scored_event(ev, &v));
+            }
+            decider.finish(&settings.decide, &mut out);
+        }
+    }
+    let findings: Vec<Vec<String>> = out
+        .into_iter()
+        .filter_map(|r| match r {
+            OutputRecord::Finding(f) => Some(f.event_ids),
+        })
+        .collect();
+    metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings)
+}
+
+fn scored_event(ev: &AccessEvent<'_>, v: &Verdict) -> ScoredEvent {
+    ScoredEvent { event_id: ev.event_id.to_string(), agent_id: ev.agent_id.to_string(), time_ms: ev.time_ms, score: v.score }
+}
+
+/// One row of an ablation.
+#[derive(Clone, Debug, Serialize)]
+pub struct AblationRow {
+    /// What was run: `all`, `without <detector>`, `naive baseline`.
+    pub variant: String,
+    /// Its report.
+    pub report: Report,
+}
+
+/// The full engine, the engine with each detector off in turn, and the naive baseline.
+pub fn ablation(ds: &Dataset, settings: &Settings) -> Vec<AblationRow> {
+    let mut rows = vec![AblationRow { variant: "all detectors".into(), report: run(ds, &Scorer::Engine(Box::new(settings.clone()))) }];
+    for id in DetectorId::ALL {
+        if !settings.detect.enabled.contains(&id) {
+            continue;
+        }
+        let mut s = settings.clone();
+        s.detect.enabled.retain(|d| *d != id);
+        rows.push(AblationRow { variant: format!("without {}", id.as_str()), report: run(ds, &Scorer::Engine(Box::new(s))) });
+    }
+    rows.push(AblationRow { variant: "naive baseline".into(), report: run(ds, &Scorer::Naive(Box::new(settings.clone()))) });
+    rows
+}
