@@ -1,2 +1,3 @@
 //! cinch: runtime least privilege for AI agents and other non-human identities.
 pub mod event;
+pub mod output;

@@ -1,0 +1,3 @@
+//! Output records.
+
+pub mod dead_letter;
