@@ -7,7 +7,8 @@
 //! - `action` = `eventSource:eventName`, e.g. `s3.amazonaws.com:GetObject`.
 //! - `resource`: the first `resources[].ARN`; else `s3://bucket/key` from `requestParameters`;
 //!   else a well-known identifier parameter as `aws:<service>:<param>/<value>` (ARN values are
-//!   kept as they are); else empty.
+//!   kept as they are), or the first id of an EC2-style set (`instancesSet.items[0].instanceId`
+//!   gives `aws:ec2:instanceId/i-...`); else empty.
 //! - `outcome`: no `errorCode` is success; access-denied style codes are denied; any other code
 //!   is an error.
 //! - `time` from `eventTime` (or `@timestamp`, as some exports carry it).
@@ -358,6 +359,16 @@ const ID_PARAMS: &[&str] = &[
     "resourceArn",
     "resourceId",
     "arn",
+    "bucket",
+    "internetGatewayId",
+    "networkInterfaceId",
+    "natGatewayId",
+    "allocationId",
+    "associationId",
+    "resourceName",
+    "trailNameList",
+    "resourceIdList",
+    "configurationARN",
 ];
 
 fn resource<'a>(w: &Wire<'a>, event_source: &str) -> Cow<'a, str> {
@@ -379,9 +390,6 @@ fn resource<'a>(w: &Wire<'a>, event_source: &str) -> Cow<'a, str> {
         });
     }
     let service = event_source.split('.').next().unwrap_or(event_source);
-    if let Some(id) = instances_set(&params) {
-        return Cow::Owned(format!("aws:{service}:instanceId/{id}"));
-    }
     for &param in ID_PARAMS {
         let raw = params.get(param);
         let value = match raw_str(raw) {
@@ -395,15 +403,30 @@ fn resource<'a>(w: &Wire<'a>, event_source: &str) -> Cow<'a, str> {
             return Cow::Owned(format!("aws:{service}:{param}/{v}"));
         }
     }
+    if let Some((key, id)) = id_set(&params) {
+        return Cow::Owned(format!("aws:{service}:{key}/{id}"));
+    }
     Cow::Borrowed("")
 }
 
-/// The first `instancesSet.items[].instanceId` (EC2 instance calls).
-fn instances_set<'a>(params: &RawMap<'a>) -> Option<Cow<'a, str>> {
-    let set = nested_lenient::<RawMap<'a>>(params.get("instancesSet"))?;
-    let first = wire::raw_first(set.get("items"))?;
-    let item = nested_lenient::<RawMap<'a>>(Some(first))?;
-    raw_nonempty_str(item.get("instanceId"))
+/// The first identifier in an EC2-style set parameter, e.g. `instancesSet.items[0].instanceId`
+/// or `vpcSet.items[0].vpcId`: the first member of the first item whose name ends in `Id`.
+fn id_set<'a>(params: &RawMap<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+    params
+        .0
+        .iter()
+        .filter(|(key, _)| {
+            key.ends_with("Set") && key != "filterSet" && !key.starts_with("tagSpecification")
+        })
+        .find_map(|(_, raw)| {
+            let set = nested_lenient::<RawMap<'a>>(Some(raw))?;
+            let first = wire::raw_first(set.get("items").or_else(|| set.get("item")))?;
+            let item = nested_lenient::<RawMap<'a>>(Some(first))?;
+            item.0
+                .into_iter()
+                .filter(|(k, _)| k.ends_with("Id"))
+                .find_map(|(k, v)| raw_nonempty_str(Some(v)).map(|v| (k, v)))
+        })
 }
 
 /// The outcome of a record with this `errorCode`.
