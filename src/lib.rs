@@ -21,14 +21,13 @@
 //! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
 //! imports a driver or the command line.
 
-#[cfg(any())]
 pub mod cli;
 pub mod config;
 pub mod decide;
 pub mod detect;
-#[cfg(any())]
 pub mod drive;
 pub mod engine;
+pub mod eval;
 pub mod event;
 pub mod fleet;
 pub mod output;

@@ -1,1 +1,30 @@
-fn main(){}
+//! The `cinch` binary: parses arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cinch", version, about = "Runtime least privilege for AI agents and other non-human identities")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the full engine over a file (or `-` for stdin), in input order.
+    Replay(cinch::cli::replay::ReplayArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => cinch::cli::replay::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cinch: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

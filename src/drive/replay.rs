@@ -142,7 +142,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     let mut scores = opts.scores_out.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
     let mut dead = opts.dead_letter.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
     let source_name = if opts.input.as_os_str() == "-" { "stdin".to_string() } else { opts.input.display().to_string() };
-    let spec = InputSpec::from_path(&opts.input);
+    let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
@@ -159,7 +159,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         if err.is_some() {
             return;
         }
-        decoder.decode_message(msg.bytes, &mut |decoded| {
+        decoder.decode_input(&msg, &mut |decoded| {
             if err.is_some() {
                 return;
             }

@@ -140,8 +140,8 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
     let decoder = Decoder::new(DecodeConfig::default());
     let mut events = Vec::new();
     let mut rejected = 0;
-    for_each_message(&InputSpec::from_path(&path), |msg| {
-        decoder.decode_message(msg.bytes, &mut |d| match d {
+    for_each_message(&InputSpec::file(&path), |msg| {
+        decoder.decode_input(&msg, &mut |d| match d {
             Ok(ev) => events.push(into_owned(ev)),
             Err(_) => rejected += 1,
         })

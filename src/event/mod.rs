@@ -9,6 +9,19 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub mod cloudtrail;
+mod decoder;
+pub mod detect;
+pub mod k8s_audit;
+pub mod native;
+pub mod ocsf;
+pub mod source;
+pub mod time;
+pub(crate) mod wire;
+
+pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};
+pub use source::{InputSpec, Message, MessageKind, SourceError, SourceStats, for_each_message};
+
 /// The format a record was decoded from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +38,12 @@ pub enum Format {
 
 impl Format {
     /// Every format, in a fixed order (useful for bounded metric labels).
-    pub const ALL: [Format; 4] = [Format::Native, Format::Ocsf, Format::Cloudtrail, Format::K8sAudit];
+    pub const ALL: [Format; 4] = [
+        Format::Native,
+        Format::Ocsf,
+        Format::Cloudtrail,
+        Format::K8sAudit,
+    ];
 
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -180,6 +198,18 @@ impl RejectReason {
             RejectReason::InvalidField { .. } => "invalid_field",
             RejectReason::TimeOutOfRange { .. } => "time_out_of_range",
             RejectReason::TrailingData(_) => "trailing_data",
+        }
+    }
+
+    /// The format the record was attributed to, when the reason says (`native`, `ocsf`,
+    /// `cloudtrail`, `k8s_audit`).
+    pub fn format(&self) -> Option<&'static str> {
+        match self {
+            RejectReason::MissingField { format, .. }
+            | RejectReason::InvalidField { format, .. } => {
+                Format::ALL.iter().map(|f| f.as_str()).find(|f| f == format)
+            }
+            _ => None,
         }
     }
 }

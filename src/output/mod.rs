@@ -1,5 +1,6 @@
 //! Output records: findings, scores and dead letters, and the formats they are written in.
 
+pub mod dead_letter;
 pub mod finding;
 pub mod score;
 pub mod time;
