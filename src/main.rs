@@ -13,12 +13,15 @@ struct Cli {
 enum Command {
     /// Run the full engine over a file (or `-` for stdin), in input order.
     Replay(cinch::cli::replay::ReplayArgs),
+    /// Score a labelled dataset and print detection quality.
+    Eval(cinch::cli::eval::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => cinch::cli::replay::run(args),
+        Command::Eval(args) => cinch::cli::eval::run(args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,8 @@ pub struct ScoreLine<'a> {
     pub event_id: &'a str,
     /// Its agent.
     pub agent_id: &'a str,
+    /// Event time (RFC 3339), so a score file can be evaluated on its own.
+    pub time: String,
     /// Fused score, 0..1.
     pub score: f32,
     /// Reasons at or above the floor.
