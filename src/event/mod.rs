@@ -25,7 +25,12 @@ pub enum Format {
 
 impl Format {
     /// Every format, in a fixed order (useful for bounded metric labels).
-    pub const ALL: [Format; 4] = [Format::Native, Format::Ocsf, Format::Cloudtrail, Format::K8sAudit];
+    pub const ALL: [Format; 4] = [
+        Format::Native,
+        Format::Ocsf,
+        Format::Cloudtrail,
+        Format::K8sAudit,
+    ];
 
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {

@@ -1,0 +1,3 @@
+//! One module per subcommand: argument structs and runners.
+
+pub mod simulate;
