@@ -211,20 +211,12 @@ fn access(
 ) {
     match a.grant_for(action, &resource) {
         Some(g) if !rng.gen_bool(p_denied_covered) => {
-            if rng.gen_bool(0.005) {
-                em.event(rng, s, t, action, resource, Outcome::Error, Some(g), 0);
+            let outcome = if rng.gen_bool(0.005) {
+                Outcome::Error
             } else {
-                em.event(
-                    rng,
-                    s,
-                    t,
-                    action,
-                    resource,
-                    Outcome::Success,
-                    Some(g),
-                    bytes,
-                );
-            }
+                Outcome::Success
+            };
+            em.event(rng, s, t, action, resource, outcome, Some(g), bytes);
         }
         _ => {
             let x: f64 = rng.r#gen();
@@ -402,7 +394,18 @@ fn lateral_movement(w: &World, a: &Agent, rng: &mut SimRng, ds: i64, em: &mut Em
     let probe_plan = archetypes::lateral(w, a, rng, 1, t);
     // Keep it within the agent's usual working span.
     n = n.min(((8 * HOUR) as f64 / probe_plan.gap_ms).max(5.0) as usize);
-    let plan = archetypes::lateral(w, a, rng, n, t);
+    // An attacker goes where the agent's (broad) grants let it, when they let it anywhere.
+    let mut plan = archetypes::lateral(w, a, rng, n, t);
+    for _ in 0..6 {
+        if plan
+            .resources
+            .iter()
+            .any(|r| a.grant_for(plan.action, r).is_some())
+        {
+            break;
+        }
+        plan = archetypes::lateral(w, a, rng, n, t);
+    }
     let gap = plan.gap_ms;
     let mut s = own_session(a, rng, t);
     run_plan(em, rng, a, &mut s, t, plan, gap, 0.6);

@@ -224,7 +224,7 @@ fn build_agent(
     let (lo, hi) = match arch {
         Archetype::SupportAgent => (1.4, 3.0),
         Archetype::CodingAgent => (0.6, 1.4),
-        Archetype::AnalystAgent => (0.35, 0.9),
+        Archetype::AnalystAgent => (0.5, 1.2),
         Archetype::FinanceAgent => (0.4, 1.0),
         _ => (0.0, 0.0),
     };

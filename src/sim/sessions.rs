@@ -122,19 +122,19 @@ impl<'a> Emitter<'a> {
         bytes: u64,
     ) {
         let x: f64 = rng.r#gen();
-        let (outcome, bytes) = if x < BENIGN_DENIED {
-            (Outcome::Denied, 0)
+        let outcome = if x < BENIGN_DENIED {
+            Outcome::Denied
         } else if x < BENIGN_DENIED + BENIGN_ERROR {
-            (Outcome::Error, bytes.min(rng.gen_range(0..512)))
+            Outcome::Error
         } else {
-            (Outcome::Success, bytes)
+            Outcome::Success
         };
         let grant = (outcome != Outcome::Denied).then_some(grant);
         self.event(rng, s, t, action, resource, outcome, grant, bytes);
     }
 
     /// Emits an event with an explicit outcome and grant; the grant id is dropped for the share
-    /// of log sources that do not carry it.
+    /// of log sources that do not carry it. Denied calls move no data, failed ones little.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn event(
         &mut self,
@@ -148,6 +148,11 @@ impl<'a> Emitter<'a> {
         bytes: u64,
     ) {
         let grant = grant.filter(|_| rng.gen_bool(GRANT_PRESENT));
+        let bytes = match outcome {
+            Outcome::Success => bytes,
+            Outcome::Denied => 0,
+            Outcome::Error => bytes.min(rng.gen_range(0..512)),
+        };
         s.steps = s.steps.saturating_add(1);
         self.out.push(SimEvent {
             time_ms: t,
@@ -158,7 +163,7 @@ impl<'a> Emitter<'a> {
             outcome,
             session: s.id,
             ip: self.ip_override.unwrap_or(s.ip),
-            bytes: if outcome == Outcome::Denied { 0 } else { bytes },
+            bytes,
             grant,
             intent: s.intent,
             attr: s.attr,

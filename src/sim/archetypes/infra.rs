@@ -88,7 +88,7 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, p: &Params) -> Built {
     let mut kinds = KINDS.to_vec();
     kinds.shuffle(rng);
     kinds.truncate(rng.gen_range(2..=4));
-    let period_s = weighted(rng, &[(60, 0.15), (120, 0.3), (300, 0.35), (600, 0.2)]);
+    let period_s = weighted(rng, &[(60, 0.1), (120, 0.25), (300, 0.4), (600, 0.25)]);
     let resources: Vec<String> = if rng.gen_bool(0.3) {
         vec!["k8s://*".to_string()]
     } else {
