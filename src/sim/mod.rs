@@ -269,6 +269,13 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
         }
         pending.sort_unstable_by_key(SimEvent::key);
         let cut = pending.partition_point(|e| e.time_ms < limit);
+        // Every event generated on day `d` lies at or after the day's start, so nothing
+        // written earlier can follow anything drained here.
+        debug_assert!(
+            pending
+                .first()
+                .is_none_or(|e| e.time_ms >= world.day_start(d))
+        );
         for e in pending.drain(..cut) {
             if e.time_ms >= world.start_ms && e.time_ms < end {
                 out.write(&world, &e)?;

@@ -125,7 +125,7 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, p: &Params) -> Built {
     let grants = vec![
         Grant::new(
             "db-read",
-            &["db:Select"],
+            &["db:Select", "db:DescribeTable"],
             &dbs.iter()
                 .map(|&d| format!("postgres://{}/*", DBS[d].0))
                 .collect::<Vec<_>>(),
@@ -228,6 +228,12 @@ pub(crate) fn session(
             ),
             St::Select => {
                 let (db, table) = active[zipf_index(rng, active.len())];
+                if rng.gen_bool(0.08) {
+                    let b = volume(rng, 3e3, 0.4);
+                    let r = format!("postgres://{db}/{table}");
+                    em.routine(rng, &mut s, t, "db:DescribeTable", r, G_DB, b);
+                    t += gap_ms(rng, 8_000.0, 0.6);
+                }
                 (
                     "db:Select",
                     format!("postgres://{db}/{table}"),

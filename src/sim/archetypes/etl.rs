@@ -30,6 +30,7 @@ pub(crate) const TEAMS: [(&str, &[&str]); 6] = [
 const G_RAW: u8 = 0;
 const G_CURATED: u8 = 1;
 const G_WAREHOUSE: u8 = 2;
+const G_ROLE: u8 = 3;
 
 /// Schedule and working set of a pipeline.
 #[derive(Clone, Debug)]
@@ -84,6 +85,11 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, p: &Params) -> Built {
             "warehouse-load",
             &["warehouse:Load"],
             &["warehouse://analytics/*".to_string()],
+        ),
+        Grant::new(
+            "pipeline-role",
+            &["sts:AssumeRole"],
+            &[format!("iam://roles/etl-{team}-*")],
         ),
     ];
     const UNUSED: [Unused; 6] = [
@@ -154,6 +160,13 @@ fn tables_at<'p>(w: &World, p: &'p EtlProfile, t: i64) -> Vec<&'p str> {
         .collect()
 }
 
+/// Every run starts by assuming the team's pipeline role.
+fn assume_role(rng: &mut SimRng, p: &EtlProfile, s: &mut Session, t: i64, em: &mut Emitter) {
+    let b = volume(rng, 1_200.0, 0.2);
+    let role = format!("iam://roles/etl-{}-pipeline", p.team);
+    em.routine(rng, s, t, "sts:AssumeRole", role, G_ROLE, b);
+}
+
 fn raw_part(team: &str, t: i64, part: u32) -> String {
     let (y, m, d) = date_parts(t, 0);
     format!("s3://{team}-raw/{y:04}/{m:02}/{d:02}/part-{part:04}.json.gz")
@@ -169,11 +182,12 @@ pub(crate) fn hourly_run(
     em: &mut Emitter,
 ) {
     let mut s = Session::open(rng, a, start, None, Attr::Job(HOURLY));
+    assume_role(rng, p, &mut s, start, em);
     let data_t = start - HOUR;
     let hour = (data_t.rem_euclid(DAY) / HOUR) as u32;
     let (y, m, d) = date_parts(data_t, 0);
     let team = p.team;
-    let mut t = start;
+    let mut t = start + gap_ms(rng, 300.0, 0.5);
     let b = volume(rng, 8e3, 0.5);
     em.routine(
         rng,
@@ -236,9 +250,10 @@ fn nightly_run(
     em: &mut Emitter,
 ) {
     let mut s = Session::open(rng, a, start, None, Attr::Job(NIGHTLY));
+    assume_role(rng, p, &mut s, start, em);
     let (y, m, d) = date_parts(start - DAY, a.tz_off_ms);
     let team = p.team;
-    let mut t = start;
+    let mut t = start + gap_ms(rng, 300.0, 0.5);
     for table in tables_at(w, p, start) {
         let prefix = format!("s3://{team}-curated/{table}/dt={y:04}-{m:02}-{d:02}");
         let b = volume(rng, 6e3, 0.4);

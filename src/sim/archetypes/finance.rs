@@ -161,6 +161,16 @@ fn reconciliation(
     let mut s = Session::open(rng, a, start, intent, Attr::Tool);
     let mut t = start;
     let per = period(t, a.tz_off_ms);
+    let accounts = active(w, p, start);
+    let mut providers: Vec<&str> = accounts.iter().map(|x| x.0).collect();
+    providers.sort_unstable();
+    providers.dedup();
+    for pr in providers {
+        let b = volume(rng, 20e3, 0.6);
+        let r = format!("payments://{pr}/accounts/");
+        em.routine(rng, &mut s, t, "payments:ListAccounts", r, G_PAY, b);
+        t += gap_ms(rng, 3_000.0, 0.6);
+    }
     for e in &p.entities {
         let b = volume(rng, 300e3, 0.8);
         em.routine(
@@ -174,7 +184,7 @@ fn reconciliation(
         );
         t += gap_ms(rng, 4_000.0, 0.6);
     }
-    for acct in active(w, p, start) {
+    for acct in accounts {
         let b = volume(rng, 150e3, 1.2);
         em.routine(
             rng,

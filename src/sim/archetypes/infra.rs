@@ -42,6 +42,8 @@ const KINDS: [&str; 5] = [
 const COMPONENTS: [&str; 4] = ["api", "worker", "cron", "gateway"];
 
 const G_CLUSTER: u8 = 0;
+const G_ROLE: u8 = 1;
+const G_EC2: u8 = 2;
 
 /// Working set and schedule of an infrastructure bot.
 #[derive(Clone, Debug)]
@@ -56,6 +58,8 @@ pub(crate) struct InfraProfile {
     pub phase_ms: i64,
     /// Minute past the hour the watch is renewed.
     pub watch_minute: i64,
+    /// Cloud region whose instances it inventories every six hours, if any.
+    pub inventory: Option<&'static str>,
 }
 
 impl InfraProfile {
@@ -97,11 +101,28 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, p: &Params) -> Built {
             .map(|x| format!("k8s://{}/*", x.0))
             .collect()
     };
-    let grants = vec![Grant::new(
-        "cluster-read",
-        &["k8s:get", "k8s:list", "k8s:watch"],
-        &resources,
-    )];
+    let inventory = rng
+        .gen_bool(0.4)
+        .then(|| *pick(rng, &["us-east-1", "eu-west-1", "us-west-2"]));
+    let mut grants = vec![
+        Grant::new(
+            "cluster-read",
+            &["k8s:get", "k8s:list", "k8s:watch"],
+            &resources,
+        ),
+        Grant::new(
+            "reader-role",
+            &["sts:AssumeRole"],
+            &["iam://roles/cluster-reader".to_string()],
+        ),
+    ];
+    if inventory.is_some() {
+        grants.push(Grant::new(
+            "ec2-describe",
+            &["ec2:Describe*"],
+            &["ec2://*".to_string()],
+        ));
+    }
     const UNUSED: [Unused; 4] = [
         Unused::K8sAdmin,
         Unused::ProdSecrets,
@@ -116,6 +137,7 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, p: &Params) -> Built {
             period_ms: period_s * SEC,
             phase_ms: rng.gen_range(0..period_s * SEC),
             watch_minute: rng.gen_range(0..60),
+            inventory,
         }),
         grants,
         unused: &UNUSED,
@@ -208,12 +230,31 @@ pub(crate) fn day(
             watch = Session::open(rng, a, t, None, Attr::Component(WATCHER));
             watch_switched = true;
         }
+        // Credentials are refreshed before the watch is renewed.
+        let b = volume(rng, 1_200.0, 0.2);
+        let role = "iam://roles/cluster-reader".to_string();
+        em.routine(rng, &mut watch, t, "sts:AssumeRole", role, G_ROLE, b);
+        if let Some(region) = p.inventory
+            && h % 6 == 0
+        {
+            let b = volume(rng, 250e3, 0.6);
+            let r = format!("ec2://{region}/instances");
+            em.routine(
+                rng,
+                &mut watch,
+                t + 1_000,
+                "ec2:DescribeInstances",
+                r,
+                G_EC2,
+                b,
+            );
+        }
         let ns = active[h as usize % active.len()];
         let b = volume(rng, 1_500.0, 0.5);
         em.routine(
             rng,
             &mut watch,
-            t,
+            t + 2_000,
             "k8s:watch",
             format!("k8s://{ns}/events"),
             G_CLUSTER,

@@ -21,6 +21,13 @@ pub(crate) const INTENTS: [(&str, f64); 5] = [
     ("shipping delay complaint", 0.05),
 ];
 
+/// Carriers' claims desks, mailed about lost or damaged parcels (external, but routine).
+pub(crate) const PARTNERS: [&str; 3] = [
+    "mailto:claims@shipfast.example",
+    "mailto:returns@parcelnet.example",
+    "mailto:support@roadrunner-freight.example",
+];
+
 const G_CRM: u8 = 0;
 const G_TICKETS: u8 = 1;
 const G_KB: u8 = 2;
@@ -44,10 +51,13 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, _p: &Params) -> Built {
         .map(|_| cust_lo + rng.gen_range(0..100_000))
         .collect();
     let broad_mail = rng.gen_bool(0.5);
-    let mail_res = if broad_mail {
-        "mailto:*"
+    let mail_res: Vec<String> = if broad_mail {
+        vec!["mailto:*".to_string()]
     } else {
-        "mailto:*@customer.example"
+        std::iter::once("mailto:*@customer.example")
+            .chain(PARTNERS)
+            .map(str::to_string)
+            .collect()
     };
     let grants = vec![
         Grant::new(
@@ -61,7 +71,7 @@ pub(crate) fn build(rng: &mut SimRng, k: u32, _p: &Params) -> Built {
             &["tickets://support/*".to_string()],
         ),
         Grant::new("kb-search", &["kb:*"], &["kb://*".to_string()]),
-        Grant::new("customer-mail", &["mail:Send"], &[mail_res.to_string()]),
+        Grant::new("customer-mail", &["mail:Send"], &mail_res),
     ];
     const NARROW: [Unused; 5] = [
         Unused::MailAny,
@@ -216,12 +226,15 @@ pub(crate) fn session(
                 G_TICKETS,
                 volume(rng, 2_000.0, 0.6),
             ),
-            St::Mail => (
-                "mail:Send",
-                format!("mailto:c{customer}@customer.example"),
-                G_MAIL,
-                volume(rng, 9_000.0, 0.7),
-            ),
+            St::Mail => {
+                let to = match intent {
+                    Some("refund request" | "shipping delay complaint") if rng.gen_bool(0.3) => {
+                        pick(rng, &PARTNERS).to_string()
+                    }
+                    _ => format!("mailto:c{customer}@customer.example"),
+                };
+                ("mail:Send", to, G_MAIL, volume(rng, 9_000.0, 0.7))
+            }
             St::End => break,
         };
         em.routine(rng, &mut s, t, action, resource, grant, bytes);
