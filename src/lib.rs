@@ -13,6 +13,7 @@
 //! decide/    policy: findings and their aggregation
 //! output/    record formats (finding with OCSF, score line, dead letter)
 //! engine     the pure pipeline: profile -> detect -> decide
+//! sim/, eval/ the labelled fleet simulator and detection-quality evaluation
 //! drive/     drivers around the engine (file replay)
 //! cli/       one file per subcommand
 //! config     settings with documented defaults and validation
@@ -32,3 +33,4 @@ pub mod event;
 pub mod fleet;
 pub mod output;
 pub mod profile;
+pub mod sim;

@@ -13,6 +13,8 @@ struct Cli {
 enum Command {
     /// Run the full engine over a file (or `-` for stdin), in input order.
     Replay(cinch::cli::replay::ReplayArgs),
+    /// Write a labelled synthetic fleet (events, labels, attacks, entitlements).
+    Simulate(cinch::cli::simulate::SimulateArgs),
     /// Score a labelled dataset and print detection quality.
     Eval(cinch::cli::eval::EvalArgs),
 }
@@ -22,6 +24,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Replay(args) => cinch::cli::replay::run(args),
         Command::Eval(args) => cinch::cli::eval::run(args),
+        Command::Simulate(args) => cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod replay;
+pub mod simulate;
 
 use std::path::Path;
 

@@ -1,0 +1,418 @@
+//! Labelled synthetic fleet generator (`cinch simulate`).
+//!
+//! Simulates a fleet of AI agents, service accounts and workloads over a period, writing their
+//! access events in the native format with ground truth beside them:
+//!
+//! | file | content |
+//! |---|---|
+//! | `events.jsonl` (`.gz`) | native events (CONTRACT.md section 1), ordered by time then event id |
+//! | `labels.csv` | `event_id,label,attack_id,scenario`, one row per event |
+//! | `attacks.csv` | `attack_id,agent_id,scenario,first_time,last_time,events` |
+//! | `entitlements.json` | every agent's grants (CONTRACT.md section 2), broader than its use |
+//! | `manifest.json` | arguments, counts, time range and the benign drift injected |
+//!
+//! Six archetypes ([`Archetype`]) behave differently: scheduled pipelines, support, coding,
+//! analyst and finance agents, and infrastructure bots, each with its own working set, schedule,
+//! time zone, addresses and Markov chain of tool calls. Benign drift (growing working sets,
+//! redeploys to new addresses, month-end spikes, a tool rolled out to a whole archetype on one
+//! day, quiet weekends) is there to trip naive detectors. Seven attack [`Scenario`]s are
+//! injected into a share of the agents after a clean baseline (the first 40% of the days).
+//!
+//! Output is a pure function of the settings: every agent-day and every attack draws from its
+//! own ChaCha stream derived from the seed, so the same settings give byte-identical files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+mod archetypes;
+mod attacks;
+mod clock;
+mod drift;
+mod event;
+mod fleet;
+mod grants;
+mod rng;
+mod sessions;
+mod writer;
+
+pub use archetypes::Archetype;
+pub use attacks::Scenario;
+pub use grants::{GrantSpec, glob_match};
+
+use clock::{DAY, rfc3339_ms};
+use event::SimEvent;
+use fleet::World;
+
+/// Events file name.
+pub const EVENTS_FILE: &str = "events.jsonl";
+/// Events file name when compressed.
+pub const EVENTS_GZ_FILE: &str = "events.jsonl.gz";
+/// Labels file name.
+pub const LABELS_FILE: &str = "labels.csv";
+/// Attacks file name.
+pub const ATTACKS_FILE: &str = "attacks.csv";
+/// Entitlements file name.
+pub const ENTITLEMENTS_FILE: &str = "entitlements.json";
+/// Manifest file name.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Default start of the simulated period (a Monday).
+pub const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
+
+/// Settings of a simulation.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimConfig {
+    /// Number of agents in the fleet.
+    pub agents: u32,
+    /// Number of days simulated.
+    pub days: u32,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Start of the period, RFC 3339.
+    pub start: String,
+    /// Share of agents that suffer one attack each (0..=1).
+    pub attack_share: f64,
+    /// Compress the events file.
+    pub gzip: bool,
+    /// Output directory (created if missing).
+    #[serde(skip)]
+    pub out: PathBuf,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            agents: 100,
+            days: 14,
+            seed: 1,
+            start: DEFAULT_START.to_string(),
+            attack_share: 0.2,
+            gzip: false,
+            out: PathBuf::from("sim-out"),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks the settings, reporting every problem at once. Returns the start in epoch ms.
+    pub fn validate(&self) -> Result<i64, SimError> {
+        let mut errors = Vec::new();
+        if self.agents == 0 || self.agents > 1_000_000 {
+            errors.push(format!("agents must be 1..=1000000, got {}", self.agents));
+        }
+        if self.days == 0 || self.days > 3660 {
+            errors.push(format!("days must be 1..=3660, got {}", self.days));
+        }
+        if !(0.0..=1.0).contains(&self.attack_share) {
+            errors.push(format!(
+                "attack share must be within 0..=1, got {}",
+                self.attack_share
+            ));
+        }
+        let start = clock::parse_rfc3339(&self.start);
+        match start {
+            None => errors.push(format!("start `{}` is not an RFC 3339 time", self.start)),
+            Some(t) if !(0..4_000_000_000_000).contains(&t) => {
+                errors.push(format!("start `{}` is outside 1970..2096", self.start))
+            }
+            _ => {}
+        }
+        match start {
+            Some(t) if errors.is_empty() => Ok(t),
+            _ => Err(SimError::Invalid(errors)),
+        }
+    }
+}
+
+/// Why a simulation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The settings are invalid.
+    #[error("invalid simulation settings: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSON document could not be encoded.
+    #[error("cannot encode {}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+/// What a simulation wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimSummary {
+    /// Events written.
+    pub events: u64,
+    /// Of which attack events.
+    pub attack_events: u64,
+    /// Agents in the fleet.
+    pub agents: u32,
+    /// Attacks injected (with at least one event).
+    pub attacks: usize,
+    /// Days simulated.
+    pub days: u32,
+    /// Events per archetype.
+    pub events_per_archetype: Vec<(Archetype, u64)>,
+    /// Attacks per scenario.
+    pub attacks_per_scenario: Vec<(Scenario, usize)>,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+impl std::fmt::Display for SimSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "simulated {} agents over {} days: {} events ({} attack events in {} attacks) written to {}",
+            self.agents,
+            self.days,
+            self.events,
+            self.attack_events,
+            self.attacks,
+            self.files
+                .first()
+                .and_then(|p| p.parent())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    generator: &'static str,
+    format_version: u32,
+    args: &'a SimConfig,
+    time_range: TimeRange,
+    baseline_days: u32,
+    counts: Counts,
+    campaign_destination: &'a str,
+    unused_grants: std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+    files: Files,
+    drift: drift::DriftManifest,
+}
+
+#[derive(Serialize)]
+struct TimeRange {
+    start: String,
+    end: String,
+    attacks_from: String,
+    first_event: Option<String>,
+    last_event: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    events: u64,
+    benign_events: u64,
+    attack_events: u64,
+    agents: u32,
+    attacks: usize,
+    agents_per_archetype: std::collections::BTreeMap<&'static str, u32>,
+    events_per_archetype: std::collections::BTreeMap<&'static str, u64>,
+    events_per_agent_day: std::collections::BTreeMap<&'static str, f64>,
+    attacks_per_scenario: std::collections::BTreeMap<&'static str, usize>,
+    attack_events_per_scenario: std::collections::BTreeMap<&'static str, u64>,
+    outcomes: std::collections::BTreeMap<&'static str, u64>,
+    events_with_grant: u64,
+}
+
+#[derive(Serialize)]
+struct Files {
+    events: String,
+    labels: &'static str,
+    attacks: &'static str,
+    entitlements: &'static str,
+}
+
+/// Runs a simulation and writes its files into `cfg.out`.
+pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
+    let start_ms = cfg.validate()?;
+    let dir = cfg.out.as_path();
+    std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let world = World::build(cfg, start_ms);
+    let plans = attacks::plan(&world, cfg.attack_share);
+    let campaign = attacks::campaign_destination(cfg.seed);
+
+    let mut attack_events: Vec<SimEvent> = Vec::new();
+    for p in &plans {
+        attacks::generate(&world, p, &campaign, &mut attack_events);
+    }
+    attack_events.sort_unstable_by_key(SimEvent::key);
+
+    let mut out = writer::EventWriter::create(dir, cfg.gzip, cfg.seed, &plans)?;
+    let end = world.end_ms();
+    let mut pending: Vec<SimEvent> = Vec::new();
+    let mut next_attack = 0;
+    for d in 0..world.days {
+        for a in &world.agents {
+            archetypes::day(&world, a, d, &mut pending);
+        }
+        let limit = world.day_start(d + 1);
+        while next_attack < attack_events.len() && attack_events[next_attack].time_ms < limit {
+            pending.push(attack_events[next_attack].clone());
+            next_attack += 1;
+        }
+        pending.sort_unstable_by_key(SimEvent::key);
+        let cut = pending.partition_point(|e| e.time_ms < limit);
+        // Every event generated on day `d` lies at or after the day's start, so nothing
+        // written earlier can follow anything drained here.
+        debug_assert!(
+            pending
+                .first()
+                .is_none_or(|e| e.time_ms >= world.day_start(d))
+        );
+        for e in pending.drain(..cut) {
+            if e.time_ms >= world.start_ms && e.time_ms < end {
+                out.write(&world, &e)?;
+            }
+        }
+    }
+    let (stats, events_path) = out.finish()?;
+
+    let attacks_path = writer::write_attacks(dir, &world, &plans, &stats)?;
+    let ent_path = writer::write_entitlements(dir, &world)?;
+
+    let counts = fleet::archetype_counts(cfg.agents);
+    let mut attacks_per_scenario = std::collections::BTreeMap::new();
+    let mut attack_events_per_scenario = std::collections::BTreeMap::new();
+    for s in Scenario::ALL {
+        attacks_per_scenario.insert(s.name(), 0usize);
+        attack_events_per_scenario.insert(s.name(), 0u64);
+    }
+    let mut n_attacks = 0;
+    for (p, st) in plans.iter().zip(&stats.per_attack) {
+        if st.0 > 0 {
+            n_attacks += 1;
+            *attacks_per_scenario.entry(p.scenario.name()).or_default() += 1;
+            *attack_events_per_scenario
+                .entry(p.scenario.name())
+                .or_default() += st.0;
+        }
+    }
+    let manifest = Manifest {
+        generator: "cinch simulate",
+        format_version: 1,
+        args: cfg,
+        time_range: TimeRange {
+            start: rfc3339_ms(start_ms),
+            end: rfc3339_ms(end),
+            attacks_from: rfc3339_ms(start_ms + attacks::baseline_days(cfg.days) as i64 * DAY),
+            first_event: stats.first_ms.map(rfc3339_ms),
+            last_event: stats.last_ms.map(rfc3339_ms),
+        },
+        baseline_days: attacks::baseline_days(cfg.days),
+        counts: Counts {
+            events: stats.events,
+            benign_events: stats.events - stats.attack_events,
+            attack_events: stats.attack_events,
+            agents: cfg.agents,
+            attacks: n_attacks,
+            agents_per_archetype: Archetype::ALL
+                .iter()
+                .zip(&counts)
+                .map(|(a, &n)| (a.name(), n))
+                .collect(),
+            events_per_archetype: Archetype::ALL
+                .iter()
+                .zip(&stats.per_archetype)
+                .map(|(a, &n)| (a.name(), n))
+                .collect(),
+            events_per_agent_day: Archetype::ALL
+                .iter()
+                .zip(&stats.per_archetype)
+                .zip(&counts)
+                .filter(|(_, c)| **c > 0)
+                .map(|((a, &n), &c)| {
+                    let v = n as f64 / (c as f64 * cfg.days as f64);
+                    (a.name(), (v * 10.0).round() / 10.0)
+                })
+                .collect(),
+            attacks_per_scenario: attacks_per_scenario.clone(),
+            attack_events_per_scenario,
+            outcomes: [
+                ("success", stats.outcomes[0]),
+                ("denied", stats.outcomes[1]),
+                ("error", stats.outcomes[2]),
+            ]
+            .into_iter()
+            .collect(),
+            events_with_grant: stats.with_grant,
+        },
+        campaign_destination: &campaign,
+        unused_grants: world
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    a.id.as_str(),
+                    a.grants[a.used_grants..]
+                        .iter()
+                        .map(|g| g.id.as_str())
+                        .collect(),
+                )
+            })
+            .collect(),
+        files: Files {
+            events: events_path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            labels: LABELS_FILE,
+            attacks: ATTACKS_FILE,
+            entitlements: ENTITLEMENTS_FILE,
+        },
+        drift: drift::describe(&world),
+    };
+    let manifest_path = dir.join(MANIFEST_FILE);
+    writer::write_json(&manifest_path, &manifest)?;
+
+    Ok(SimSummary {
+        events: stats.events,
+        attack_events: stats.attack_events,
+        agents: cfg.agents,
+        attacks: n_attacks,
+        days: cfg.days,
+        events_per_archetype: Archetype::ALL
+            .iter()
+            .copied()
+            .zip(stats.per_archetype.iter().copied())
+            .collect(),
+        attacks_per_scenario: Scenario::ALL
+            .iter()
+            .map(|s| (*s, attacks_per_scenario[s.name()]))
+            .collect(),
+        files: vec![
+            events_path,
+            dir.join(LABELS_FILE),
+            attacks_path,
+            ent_path,
+            manifest_path,
+        ],
+    })
+}
+
+/// The files a simulation writes into `dir`.
+pub fn output_paths(dir: &Path, gzip: bool) -> [PathBuf; 5] {
+    [
+        dir.join(if gzip { EVENTS_GZ_FILE } else { EVENTS_FILE }),
+        dir.join(LABELS_FILE),
+        dir.join(ATTACKS_FILE),
+        dir.join(ENTITLEMENTS_FILE),
+        dir.join(MANIFEST_FILE),
+    ]
+}
