@@ -122,7 +122,7 @@ impl Engine {
             ev,
             keys: &keys,
             obs: &obs,
-            peers: PeerView { group, fleet_agents: snap.agents, destination },
+            peers: PeerView { group, fleet_agents: snap.agents, fleet_days: snap.days(now), destination },
             settings: &self.settings.detect,
         };
         let verdict = detect::evaluate(&ctx);
@@ -136,6 +136,15 @@ impl Engine {
             if !lookup.seen {
                 for &group in &agent.groups {
                     self.fleet.record(Delta::FirstUse { group, kind, key: k });
+                }
+            }
+        }
+        if let (Some(i), Some((_, on_prefix, with_action))) = (keys.intent, obs.intent) {
+            for (kind, count, k) in [(UseKind::IntentPrefix, on_prefix, keys.prefix_id), (UseKind::IntentAction, with_action, keys.action)] {
+                if count == 0.0 {
+                    for &group in &agent.groups {
+                        self.fleet.record(Delta::FirstUse { group, kind, key: crate::profile::keys::pair(i, k) });
+                    }
                 }
             }
         }

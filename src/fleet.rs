@@ -19,6 +19,10 @@ pub enum UseKind {
     Pattern,
     /// A resource prefix.
     Prefix,
+    /// A resource prefix within sessions of a stated intent.
+    IntentPrefix,
+    /// An action within sessions of a stated intent.
+    IntentAction,
 }
 
 /// A change observed between ticks.
@@ -92,9 +96,16 @@ pub struct Snapshot {
     destinations: FxHashMap<u64, DestinationStats>,
     /// Total agents.
     pub agents: u32,
+    /// Event time of the first tick.
+    pub started: Option<Minute>,
 }
 
 impl Snapshot {
+    /// Days of event time since the first event.
+    pub fn days(&self, now: Minute) -> f32 {
+        self.started.map_or(0.0, |s| now.saturating_sub(s) as f32 / 1440.0)
+    }
+
     /// The statistics of a group.
     pub fn group(&self, group: u64) -> Option<&GroupStats> {
         self.groups.get(&group)
@@ -165,6 +176,7 @@ impl Fleet {
         match self.next_tick {
             None => {
                 self.next_tick = Some(boundary + tick_min);
+                self.snapshot.started = Some(now);
                 false
             }
             Some(t) if now >= t => {

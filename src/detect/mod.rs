@@ -94,6 +94,8 @@ pub struct PeerView<'a> {
     pub group: Option<&'a GroupStats>,
     /// Total agents in the fleet snapshot.
     pub fleet_agents: u32,
+    /// Days of event time the fleet snapshots cover.
+    pub fleet_days: f32,
     /// For a destination: (agents that ever contacted it, other agents that first contacted it
     /// in the last 7 days).
     pub destination: Option<(u32, u32)>,

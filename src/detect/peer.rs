@@ -7,6 +7,10 @@ use super::{Ctx, ramp};
 use crate::fleet::UseKind;
 
 fn rarity(c: &Ctx<'_>) -> f32 {
+    // Peers know nothing yet while the whole fleet is new.
+    if c.peers.fleet_days < 1.0 {
+        return 0.0;
+    }
     let common = c.settings.peer_common_share;
     let a = match c.peers.share(UseKind::Action, c.keys.action) {
         Some(s) => 0.7 * fresh(c.obs.action) * (1.0 - ramp(s, 0.0, common)),

@@ -3,18 +3,26 @@
 
 use super::{Ctx, ramp};
 
+/// Transitions seen from the previous action before the estimate is trusted.
+const MIN_FROM: f32 = 30.0;
+/// Strength of the back-off to the action's overall frequency.
+const PRIOR: f32 = 5.0;
+
 fn prob(c: &Ctx<'_>) -> Option<(f32, f32)> {
     let (from, this) = c.obs.transition?;
-    if from < 10.0 {
+    if from < MIN_FROM {
         return None;
     }
-    Some(((this + 0.1) / (from + 1.0), from))
+    // Back off to how common the action is overall, so a transition merely not yet seen from
+    // a rarely used action is not called impossible.
+    let overall = (c.obs.action.count + 0.5) / (c.obs.learned_weight + c.obs.actions_known as f32 + 1.0);
+    Some(((this + PRIOR * overall) / (from + PRIOR), from))
 }
 
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
     match prob(c) {
-        Some((p, _)) => ramp(-p.ln(), 10.0f32.ln(), 300.0f32.ln()),
+        Some((p, _)) => ramp(-p.ln(), 30.0f32.ln(), 1000.0f32.ln()),
         None => 0.0,
     }
 }

@@ -12,7 +12,10 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     }
     let spread = c.obs.nets_known as f32 / (c.obs.learned_weight + 10.0);
     let damp = 1.0 - 0.9 * ramp(spread, 0.005, 0.1);
-    (0.3 * fresh(ip)).max(0.85 * fresh(net)) * damp
+    // An agent that moved wholesale to a new network (a redeploy) is not an intruder beside it.
+    let moved = if c.obs.migrated { 0.1 } else { 1.0 };
+    // A new address alone stays below a finding; it corroborates other evidence.
+    (0.25 * fresh(ip)).max(0.55 * fresh(net)) * damp * moved
 }
 
 /// One sentence.
@@ -21,7 +24,13 @@ pub fn explain(c: &Ctx<'_>) -> String {
     let new_net = c.obs.net.is_some_and(|n| fresh(n) > 0.5);
     format!(
         "source address {ip} is {} for this agent, which used {} addresses in {} networks over {} of history",
-        if new_net { "on a network never seen" } else { "new (on a known network)" },
+        if c.obs.migrated {
+            "on a network the agent moved to wholesale"
+        } else if new_net {
+            "on a network never seen"
+        } else {
+            "new (on a known network)"
+        },
         c.obs.ips_known,
         c.obs.nets_known,
         days(c.obs.history_days)

@@ -5,12 +5,13 @@ use super::{Ctx, ramp};
 
 fn relative(c: &Ctx<'_>) -> f32 {
     // Share relative to a uniform spread: 1 means as busy as an average hour.
-    0.6 * c.obs.hour_share * 168.0 + 0.4 * c.obs.day_hour_share * 24.0
+    0.3 * c.obs.hour_share * 168.0 + 0.7 * c.obs.day_hour_share * 24.0
 }
 
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
-    if c.obs.learned_weight < 50.0 || c.obs.history_days < 3.0 {
+    // A full week of history, so weekly rhythm is known.
+    if c.obs.learned_weight < 200.0 || c.obs.history_days < 7.0 {
         return 0.0;
     }
     1.0 - ramp(relative(c), 0.02, 0.25)

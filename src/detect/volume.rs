@@ -9,7 +9,7 @@ fn per_event(c: &Ctx<'_>) -> (f32, f32) {
         return (0.0, 0.0);
     }
     let z = ((b as f32).ln_1p() - v.mean) / v.std().max(0.3);
-    (ramp(z, 3.0, 6.0), z)
+    (ramp(z, 4.0, 8.0), z)
 }
 
 fn per_window(c: &Ctx<'_>) -> f32 {
@@ -18,7 +18,7 @@ fn per_window(c: &Ctx<'_>) -> f32 {
     if c.obs.learned_weight < 20.0 || w <= p {
         return 0.0;
     }
-    ramp((w / p).ln(), 2.0f32.ln(), 10.0f32.ln())
+    ramp((w / p).ln(), 3.0f32.ln(), 30.0f32.ln())
 }
 
 /// Score in 0..1.

@@ -151,6 +151,16 @@ pub struct AgentProfile {
     breadth_peak: Vec<Peak>,
     /// Peak of denied/failed events per window.
     failed_peak: Peak,
+    /// Window maxima of the current hour (events, bytes, distinct, failed), committed to the
+    /// peaks when the hour ends, and only if no event of that hour was judged anomalous: a
+    /// burst must not raise the baseline it is measured against.
+    pending: [f32; 4],
+    pending_hour: u32,
+    pending_clean: bool,
+    /// A new network on trial: (network, first use, events from it).
+    net_trial: Option<(u64, Minute, u32)>,
+    /// Last time an event came from a learned network.
+    known_net_at: Minute,
     ring: MinuteRing,
     distinct: DistinctWindow,
     sessions: Vec<SessionState>,
@@ -189,6 +199,9 @@ pub struct Observation {
     pub ip: Option<Lookup>,
     /// The source network.
     pub net: Option<Lookup>,
+    /// The agent has used only this new network for a while: it moved (a redeploy), rather
+    /// than someone else using its identity alongside it.
+    pub migrated: bool,
     /// Distinct source addresses and networks known.
     pub ips_known: u32,
     /// Distinct source networks known.
@@ -248,6 +261,11 @@ impl AgentProfile {
             bytes_peak: vec![Peak::default(); BLOCKS],
             breadth_peak: vec![Peak::default(); BLOCKS],
             failed_peak: Peak::default(),
+            pending: [0.0; 4],
+            pending_hour: minute / 60,
+            pending_clean: true,
+            net_trial: None,
+            known_net_at: minute,
             ring: MinuteRing::default(),
             distinct: DistinctWindow::default(),
             sessions: Vec::new(),
@@ -362,8 +380,25 @@ impl AgentProfile {
         } else {
             (0.0, 0.0)
         };
+        let net = k.net.map(|n| self.nets.get(n, now, decay));
+        let migrated = match (k.net, net) {
+            (Some(n), Some(l)) if l.count < 1.0 => {
+                let trial = match self.net_trial {
+                    Some((t, first, count)) if t == n => (t, first, count + 1),
+                    _ => (n, now, 1),
+                };
+                self.net_trial = Some(trial);
+                trial.2 >= 10 && now >= trial.1 + 30 && self.known_net_at < trial.1
+            }
+            (Some(_), Some(_)) => {
+                self.known_net_at = self.known_net_at.max(now);
+                false
+            }
+            _ => false,
+        };
         let lw = learned_weight.max(1e-6);
         Observation {
+            migrated,
             late: is_late,
             maturity,
             history_days,
@@ -377,7 +412,7 @@ impl AgentProfile {
             prefixes_known: self.prefixes.distinct(),
             action_pattern: self.action_patterns.get(k.action_pattern, now, decay),
             ip: k.ip.map(|ip| self.ips.get(ip, now, decay)),
-            net: k.net.map(|n| self.nets.get(n, now, decay)),
+            net,
             ips_known: self.ips.distinct(),
             nets_known: self.nets.distinct(),
             window: if is_late { WindowSums::default() } else { self.ring.sums(now, window_min) },
@@ -401,6 +436,7 @@ impl AgentProfile {
     pub fn learn(&mut self, k: &EventKeys<'_>, bytes: Option<u64>, obs: &Observation, full: bool, cap: &Capacity, decay: Decay) {
         let now = k.minute;
         let (w, once) = if full { (1.0, false) } else { (0.34, true) };
+        self.stage_peaks(obs, now, full, decay);
         if full {
             self.learned += 1;
             let lw = self.learned_weight.get(now, decay);
@@ -413,11 +449,6 @@ impl AgentProfile {
                 let fw = self.failed_weight.get(now, decay);
                 self.failed_weight = Peak { value: fw + 1.0, at: now.max(self.failed_weight.at) };
             }
-            let block = Self::block(now);
-            self.rate_peak[block].raise(obs.window.events as f32, now, decay);
-            self.bytes_peak[block].raise(obs.window.bytes as f32, now, decay);
-            self.breadth_peak[block].raise(obs.distinct as f32, now, decay);
-            self.failed_peak.raise(obs.window.failed as f32, now, decay);
             self.add_hist(k.hour_of_week, now, decay);
             if let Some(b) = bytes {
                 self.learn_volume(k.action, b, cap);
@@ -454,6 +485,32 @@ impl AgentProfile {
                 self.sessions.push(SessionState { key: s, last_action: k.action, at: now });
             }
         }
+    }
+
+    fn stage_peaks(&mut self, obs: &Observation, now: Minute, full: bool, decay: Decay) {
+        let hour = now / 60;
+        if hour > self.pending_hour {
+            if self.pending_clean {
+                let at = self.pending_hour * 60 + 59;
+                let block = Self::block(at);
+                self.rate_peak[block].raise(self.pending[0], at, decay);
+                self.bytes_peak[block].raise(self.pending[1], at, decay);
+                self.breadth_peak[block].raise(self.pending[2], at, decay);
+                self.failed_peak.raise(self.pending[3], at, decay);
+            }
+            self.pending = [0.0; 4];
+            self.pending_hour = hour;
+            self.pending_clean = true;
+        }
+        if obs.late {
+            return;
+        }
+        self.pending_clean &= full;
+        let p = &mut self.pending;
+        p[0] = p[0].max(obs.window.events as f32);
+        p[1] = p[1].max(obs.window.bytes as f32);
+        p[2] = p[2].max(obs.distinct as f32);
+        p[3] = p[3].max(obs.window.failed as f32);
     }
 
     fn add_hist(&mut self, how: u8, now: Minute, decay: Decay) {
