@@ -89,10 +89,15 @@ pub(crate) fn baseline_days(days: u32) -> u32 {
     ((days as f64 * 0.4).ceil() as u32).min(days.saturating_sub(1))
 }
 
-/// Chooses victims (one attack each) and scenarios, round-robin over scenarios.
+/// Chooses victims (one attack each) and scenarios, round-robin over scenarios. A single day
+/// leaves no room for a clean baseline, so it gets no attacks.
 pub(crate) fn plan(w: &World, share: f64) -> Vec<AttackPlan> {
     let n_agents = w.agents.len();
-    let n = ((n_agents as f64 * share).round() as usize).min(n_agents);
+    let n = if w.days < 2 {
+        0
+    } else {
+        ((n_agents as f64 * share).round() as usize).min(n_agents)
+    };
     let mut rng = stream(w.seed, Domain::AttackPlan, 0, 0);
     let mut order: Vec<usize> = (0..n_agents).collect();
     order.shuffle(&mut rng);

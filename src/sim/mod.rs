@@ -6,20 +6,47 @@
 //! | file | content |
 //! |---|---|
 //! | `events.jsonl` (`.gz`) | native events (CONTRACT.md section 1), ordered by time then event id |
-//! | `labels.csv` | `event_id,label,attack_id,scenario`, one row per event |
+//! | `labels.csv` | `event_id,label,attack_id,scenario`, one row per event, in event order |
 //! | `attacks.csv` | `attack_id,agent_id,scenario,first_time,last_time,events` |
 //! | `entitlements.json` | every agent's grants (CONTRACT.md section 2), broader than its use |
-//! | `manifest.json` | arguments, counts, time range and the benign drift injected |
+//! | `manifest.json` | arguments, counts, time range, grants never used, the benign drift injected |
 //!
-//! Six archetypes ([`Archetype`]) behave differently: scheduled pipelines, support, coding,
-//! analyst and finance agents, and infrastructure bots, each with its own working set, schedule,
-//! time zone, addresses and Markov chain of tool calls. Benign drift (growing working sets,
-//! redeploys to new addresses, month-end spikes, a tool rolled out to a whole archetype on one
-//! day, quiet weekends) is there to trip naive detectors. Seven attack [`Scenario`]s are
-//! injected into a share of the agents after a clean baseline (the first 40% of the days).
+//! # Archetypes
+//!
+//! | archetype | ids | kind | behaviour |
+//! |---|---|---|---|
+//! | data pipeline | `etl-orders-03` | `service_account` | hourly ingest (`s3://<team>-raw/YYYY/MM/DD/part-NNNN.json.gz` to `s3://<team>-curated/...`, `warehouse:Load`) and a nightly compaction, every day |
+//! | support agent | `support-bot-017` | `ai_agent` | one session per ticket: `kb:Search`, `crm:GetCustomer`, `tickets:Read/Update`, sometimes `mail:Send` to the customer or a carrier |
+//! | coding agent | `code-agent-004` | `ai_agent` | `git:Clone/Pull/Push` on a few repositories, `artifact:Get`, its CI secret, `ci:Trigger/GetStatus` |
+//! | analyst agent | `analyst-sales-02` | `ai_agent` | `db:Select` over a growing working set of tables, `report:Read/Write`; month-end spike |
+//! | infrastructure bot | `infra-bot-07` | `workload` | `k8s:list` every 1 to 10 minutes around the clock, hourly `k8s:watch` and role refresh |
+//! | finance agent | `finance-recon-02` | `ai_agent` | daily reconciliation run, `payments:ListTransactions`, `ledger:Read`; month-end spike |
+//!
+//! Every agent has its own working set, time zone and working hours, one to three stable source
+//! addresses, heavy-tailed data volumes, and occasional denials and errors. Sessions follow a
+//! Markov chain per archetype and share one stated intent (LLM agents).
+//!
+//! # Benign drift
+//!
+//! Working sets grow (tables, repositories, namespaces, accounts); about 15% of agents are
+//! redeployed to new addresses mid-period; analyst and finance agents spike at month end; every
+//! support agent starts using `kb:SemanticSearch` on the same day; human-driven agents are quiet
+//! at weekends. The manifest lists all of it.
+//!
+//! # Attacks
+//!
+//! A share of the agents (default 20%) suffer one attack each, scenarios assigned round-robin
+//! ([`Scenario`]), never in the first 40% of the days. Attack events use the same formats, id
+//! schemes and byte scales as benign ones; a capability the agent never uses is exercised
+//! through one of its unused grants when one fits (and then carries it as `grant`), otherwise
+//! without a grant and mostly denied. Several prompt injections send to one shared external
+//! destination (a campaign).
+//!
+//! # Determinism
 //!
 //! Output is a pure function of the settings: every agent-day and every attack draws from its
-//! own ChaCha stream derived from the seed, so the same settings give byte-identical files.
+//! own ChaCha stream derived from the seed, so the same settings give byte-identical files and
+//! no output depends on generation order.
 
 use std::path::{Path, PathBuf};
 
