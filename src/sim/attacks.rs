@@ -267,7 +267,9 @@ pub(crate) fn generate(w: &World, p: &AttackPlan, campaign: &str, out: &mut Vec<
     match p.scenario {
         Scenario::CredentialTheftEnum => credential_theft(w, a, rng, ds, em),
         Scenario::BulkExfiltration => bulk_exfiltration(w, a, rng, ds, em),
-        Scenario::PromptInjectionTool | Scenario::PrivilegeEscalation => {
+        // Injections always ride in a host session (above).
+        Scenario::PromptInjectionTool => {}
+        Scenario::PrivilegeEscalation => {
             let t = within_day(working_time(a, ds + rng.gen_range(0..DAY), rng), ds);
             let mut s = own_session(a, rng, t);
             escalation(a, rng, &mut s, t, em);
@@ -296,8 +298,17 @@ fn credential_theft(w: &World, a: &Agent, rng: &mut SimRng, ds: i64, em: &mut Em
     };
     let n = log_uniform(rng, 3, 250);
     let pace = rng.gen_range(150.0..2_500.0);
+    // Enumeration rarely asks the same thing twice.
+    let mut asked = std::collections::HashSet::new();
     for _ in 0..n {
-        let (action, resource) = probe(w, a, rng, t);
+        let mut call = probe(w, a, rng, t);
+        for _ in 0..8 {
+            if asked.insert(call.clone()) {
+                break;
+            }
+            call = probe(w, a, rng, t);
+        }
+        let (action, resource) = call;
         let bytes = volume(rng, 4e3, 0.8);
         access(em, rng, a, &mut s, t, action, resource, bytes, 0.0);
         t += gap_ms(rng, pace, 0.9);
@@ -307,20 +318,51 @@ fn credential_theft(w: &World, a: &Agent, rng: &mut SimRng, ds: i64, em: &mut Em
 /// One enumeration call: List/Describe/Get across services, or a read in the agent's own domain.
 fn probe(w: &World, a: &Agent, rng: &mut SimRng, t: i64) -> (&'static str, String) {
     let team = pick(rng, &archetypes::etl::TEAMS).0;
-    let role = *pick(rng, &ADMIN_ROLES);
     let svc = *pick(rng, &SERVICES);
     let ns = *pick(rng, &archetypes::infra::NAMESPACES);
+    let region = *pick(
+        rng,
+        &["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-1"],
+    );
+    let (y, m, d) = date_parts(t - rng.gen_range(0..400) * DAY, 0);
     match rng.gen_range(0..13) {
         0 => (
             "s3:ListObjects",
-            format!("s3://{team}-{}/", pick(rng, &["raw", "curated"])),
+            format!(
+                "s3://{team}-{}/{y:04}/{m:02}/{d:02}/",
+                pick(rng, &["raw", "curated"])
+            ),
         ),
-        1 => ("s3:ListBuckets", "s3://".to_string()),
-        2 => ("iam:ListRoles", "iam://roles/".to_string()),
-        3 => ("iam:GetRole", format!("iam://roles/{role}")),
-        4 => ("iam:ListUsers", "iam://users/".to_string()),
+        1 => (
+            "s3:GetBucketPolicy",
+            format!("s3://{team}-{}", pick(rng, &["raw", "curated"])),
+        ),
+        2 => (
+            "iam:ListRoles",
+            format!(
+                "iam://roles/{}",
+                pick(rng, &["", "service-", "ci-", "etl-"])
+            ),
+        ),
+        3 => {
+            let role = *pick(rng, &ADMIN_ROLES);
+            ("iam:GetRole", format!("iam://roles/{role}"))
+        }
+        4 => (
+            "iam:ListAttachedUserPolicies",
+            format!("iam://users/{}", a.id),
+        ),
         5 => ("secrets:List", format!("secrets://prod/{svc}/")),
-        6 => ("secrets:Get", format!("secrets://prod/{svc}/db-password")),
+        6 => (
+            "secrets:Get",
+            format!(
+                "secrets://prod/{svc}/{}",
+                pick(
+                    rng,
+                    &["db-password", "api-key", "signing-key", "oauth-client"]
+                )
+            ),
+        ),
         7 => {
             let (db, tables) = *pick(rng, &archetypes::analyst::DBS);
             (
@@ -328,15 +370,32 @@ fn probe(w: &World, a: &Agent, rng: &mut SimRng, t: i64) -> (&'static str, Strin
                 format!("postgres://{db}/{}", pick(rng, tables)),
             )
         }
-        8 => ("k8s:list", format!("k8s://{ns}/secrets")),
-        9 => (
-            "ec2:DescribeInstances",
+        8 => (
+            "k8s:list",
             format!(
-                "ec2://{}/instances",
-                pick(rng, &["us-east-1", "eu-west-1", "us-west-2"])
+                "k8s://{ns}/{}",
+                pick(
+                    rng,
+                    &["secrets", "serviceaccounts", "configmaps", "rolebindings"]
+                )
             ),
         ),
-        10 => ("crm:ListCustomers", "crm://customers/".to_string()),
+        9 => {
+            let (action, what) = *pick(
+                rng,
+                &[
+                    ("ec2:DescribeInstances", "instances"),
+                    ("ec2:DescribeSecurityGroups", "security-groups"),
+                    ("ec2:DescribeSnapshots", "snapshots"),
+                    ("ec2:DescribeVpcs", "vpcs"),
+                ],
+            );
+            (action, format!("ec2://{region}/{what}"))
+        }
+        10 => (
+            "crm:GetCustomer",
+            format!("crm://customers/c{}", rng.gen_range(100_000..900_000)),
+        ),
         11 => (
             "payments:ListAccounts",
             format!(
@@ -637,7 +696,7 @@ fn escalation(a: &Agent, rng: &mut SimRng, s: &mut Session, mut t: i64, em: &mut
             _ => ("sts:AssumeRole", format!("iam://roles/{role}")),
         };
         let b = volume(rng, 800.0, 0.3);
-        access(em, rng, a, s, t, action, resource, b, 0.65);
+        access(em, rng, a, s, t, action, resource, b, 0.75);
         if i + 1 < n {
             t += gap_ms(rng, 6_000.0, 0.9);
         }
