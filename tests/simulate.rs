@@ -300,9 +300,7 @@ fn entitlements_have_the_contract_form_and_cover_benign_use() {
         let spec = d.entitlements[&e.agent_id]
             .get(g)
             .unwrap_or_else(|| panic!("{} has no grant {g}", e.agent_id));
-        if l.label == "benign" {
-            assert!(covers(spec, &e.action, &e.resource), "{e:?}");
-        }
+        assert!(covers(spec, &e.action, &e.resource), "{} {e:?}", l.label);
     }
     for (e, l) in d.events.iter().zip(&d.labels) {
         if l.label == "benign" {
@@ -464,4 +462,70 @@ fn invalid_settings_are_reported_together() {
     let err = cfg.validate().expect_err("invalid");
     let text = err.to_string();
     assert!(text.contains("agents") && text.contains("start") && text.contains("attack share"));
+}
+
+#[test]
+fn attacks_exercise_unused_grants_where_they_fit() {
+    let d = fleet();
+    let unused = d.manifest["unused_grants"]
+        .as_object()
+        .expect("unused grants");
+    let carried = d
+        .events
+        .iter()
+        .zip(&d.labels)
+        .filter(|(e, l)| {
+            l.label == "attack"
+                && e.grant.as_ref().is_some_and(|g| {
+                    unused[&e.agent_id]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(g)))
+                })
+        })
+        .count();
+    assert!(carried > 0);
+}
+
+#[test]
+fn scenarios_carry_their_signatures() {
+    let d = fleet();
+    let mut benign_ips: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for (e, l) in d.events.iter().zip(&d.labels) {
+        if l.label == "benign" {
+            benign_ips
+                .entry(&e.agent_id)
+                .or_default()
+                .insert(&e.source_ip);
+        }
+    }
+    let mut by_scenario: HashMap<&str, Vec<&Ev>> = HashMap::new();
+    for (e, l) in d.events.iter().zip(&d.labels) {
+        if l.label == "attack" {
+            by_scenario.entry(&l.scenario).or_default().push(e);
+        }
+    }
+    let known = |e: &Ev| benign_ips[e.agent_id.as_str()].contains(e.source_ip.as_str());
+    // Stolen credentials and replays come from addresses the agent never used.
+    for s in ["credential_theft_enum", "session_replay_offhours"] {
+        assert!(by_scenario[s].iter().all(|e| !known(e)), "{s}");
+    }
+    // Exfiltration and lateral movement come from the agent's own addresses.
+    for s in ["bulk_exfiltration", "lateral_movement", "low_and_slow"] {
+        assert!(by_scenario[s].iter().all(|e| known(e)), "{s}");
+    }
+    let enumeration = &by_scenario["credential_theft_enum"];
+    assert!(enumeration.iter().any(|e| e.outcome == "denied"));
+    let distinct: BTreeSet<&str> = enumeration.iter().map(|e| e.resource.as_str()).collect();
+    assert!(distinct.len() * 2 > enumeration.len());
+    let escalation = &by_scenario["privilege_escalation"];
+    assert!(
+        escalation
+            .iter()
+            .all(|e| e.action.starts_with("iam:") || e.action == "sts:AssumeRole")
+    );
+    let denied = escalation.iter().filter(|e| e.outcome == "denied").count();
+    assert!(denied * 2 > escalation.len());
+    let exfil = &by_scenario["bulk_exfiltration"];
+    let reads: BTreeSet<&str> = exfil.iter().map(|e| e.action.as_str()).collect();
+    assert!(reads.iter().all(|a| !a.starts_with("iam:")));
 }

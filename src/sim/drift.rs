@@ -35,7 +35,7 @@ pub(crate) struct DriftPlan {
 impl DriftPlan {
     /// Plans the drift: the roll-out happens on the first weekday (UTC) at or after the middle
     /// of the period.
-    pub(crate) fn plan(_seed: u64, start_ms: i64, days: u32) -> DriftPlan {
+    pub(crate) fn plan(start_ms: i64, days: u32) -> DriftPlan {
         let mut day = days / 2;
         while day + 1 < days && LocalTime::at(start_ms + day as i64 * DAY, 0).is_weekend() {
             day += 1;

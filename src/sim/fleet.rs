@@ -119,7 +119,7 @@ impl World {
             seed: cfg.seed,
             start_ms,
             days: cfg.days,
-            drift: DriftPlan::plan(cfg.seed, start_ms, cfg.days),
+            drift: DriftPlan::plan(start_ms, cfg.days),
             agents,
         }
     }

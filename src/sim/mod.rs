@@ -6,20 +6,47 @@
 //! | file | content |
 //! |---|---|
 //! | `events.jsonl` (`.gz`) | native events (CONTRACT.md section 1), ordered by time then event id |
-//! | `labels.csv` | `event_id,label,attack_id,scenario`, one row per event |
+//! | `labels.csv` | `event_id,label,attack_id,scenario`, one row per event, in event order |
 //! | `attacks.csv` | `attack_id,agent_id,scenario,first_time,last_time,events` |
 //! | `entitlements.json` | every agent's grants (CONTRACT.md section 2), broader than its use |
-//! | `manifest.json` | arguments, counts, time range and the benign drift injected |
+//! | `manifest.json` | arguments, counts, time range, grants never used, the benign drift injected |
 //!
-//! Six archetypes ([`Archetype`]) behave differently: scheduled pipelines, support, coding,
-//! analyst and finance agents, and infrastructure bots, each with its own working set, schedule,
-//! time zone, addresses and Markov chain of tool calls. Benign drift (growing working sets,
-//! redeploys to new addresses, month-end spikes, a tool rolled out to a whole archetype on one
-//! day, quiet weekends) is there to trip naive detectors. Seven attack [`Scenario`]s are
-//! injected into a share of the agents after a clean baseline (the first 40% of the days).
+//! # Archetypes
+//!
+//! | archetype | ids | kind | behaviour |
+//! |---|---|---|---|
+//! | data pipeline | `etl-orders-03` | `service_account` | hourly ingest (`s3://<team>-raw/YYYY/MM/DD/part-NNNN.json.gz` to `s3://<team>-curated/...`, `warehouse:Load`) and a nightly compaction, every day |
+//! | support agent | `support-bot-017` | `ai_agent` | one session per ticket: `kb:Search`, `crm:GetCustomer`, `tickets:Read/Update`, sometimes `mail:Send` to the customer or a carrier |
+//! | coding agent | `code-agent-004` | `ai_agent` | `git:Clone/Pull/Push` on a few repositories, `artifact:Get`, its CI secret, `ci:Trigger/GetStatus` |
+//! | analyst agent | `analyst-sales-02` | `ai_agent` | `db:Select` over a growing working set of tables, `report:Read/Write`; month-end spike |
+//! | infrastructure bot | `infra-bot-07` | `workload` | `k8s:list` every 1 to 10 minutes around the clock, hourly `k8s:watch` and role refresh |
+//! | finance agent | `finance-recon-02` | `ai_agent` | daily reconciliation run, `payments:ListTransactions`, `ledger:Read`; month-end spike |
+//!
+//! Every agent has its own working set, time zone and working hours, one to three stable source
+//! addresses, heavy-tailed data volumes, and occasional denials and errors. Sessions follow a
+//! Markov chain per archetype and share one stated intent (LLM agents).
+//!
+//! # Benign drift
+//!
+//! Working sets grow (tables, repositories, namespaces, accounts); about 15% of agents are
+//! redeployed to new addresses mid-period; analyst and finance agents spike at month end; every
+//! support agent starts using `kb:SemanticSearch` on the same day; human-driven agents are quiet
+//! at weekends. The manifest lists all of it.
+//!
+//! # Attacks
+//!
+//! A share of the agents (default 20%) suffer one attack each, scenarios assigned round-robin
+//! ([`Scenario`]), never in the first 40% of the days. Attack events use the same formats, id
+//! schemes and byte scales as benign ones; a capability the agent never uses is exercised
+//! through one of its unused grants when one fits (and then carries it as `grant`), otherwise
+//! without a grant and mostly denied. Several prompt injections send to one shared external
+//! destination (a campaign).
+//!
+//! # Determinism
 //!
 //! Output is a pure function of the settings: every agent-day and every attack draws from its
-//! own ChaCha stream derived from the seed, so the same settings give byte-identical files.
+//! own ChaCha stream derived from the seed, so the same settings give byte-identical files and
+//! no output depends on generation order.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +59,7 @@ mod drift;
 mod event;
 mod fleet;
 mod grants;
+mod manifest;
 mod rng;
 mod sessions;
 mod writer;
@@ -40,7 +68,6 @@ pub use archetypes::Archetype;
 pub use attacks::Scenario;
 pub use grants::{GrantSpec, glob_match};
 
-use clock::{DAY, rfc3339_ms};
 use event::SimEvent;
 use fleet::World;
 
@@ -189,53 +216,6 @@ impl std::fmt::Display for SimSummary {
     }
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    generator: &'static str,
-    format_version: u32,
-    args: &'a SimConfig,
-    time_range: TimeRange,
-    baseline_days: u32,
-    counts: Counts,
-    campaign_destination: &'a str,
-    unused_grants: std::collections::BTreeMap<&'a str, Vec<&'a str>>,
-    files: Files,
-    drift: drift::DriftManifest,
-}
-
-#[derive(Serialize)]
-struct TimeRange {
-    start: String,
-    end: String,
-    attacks_from: String,
-    first_event: Option<String>,
-    last_event: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Counts {
-    events: u64,
-    benign_events: u64,
-    attack_events: u64,
-    agents: u32,
-    attacks: usize,
-    agents_per_archetype: std::collections::BTreeMap<&'static str, u32>,
-    events_per_archetype: std::collections::BTreeMap<&'static str, u64>,
-    events_per_agent_day: std::collections::BTreeMap<&'static str, f64>,
-    attacks_per_scenario: std::collections::BTreeMap<&'static str, usize>,
-    attack_events_per_scenario: std::collections::BTreeMap<&'static str, u64>,
-    outcomes: std::collections::BTreeMap<&'static str, u64>,
-    events_with_grant: u64,
-}
-
-#[derive(Serialize)]
-struct Files {
-    events: String,
-    labels: &'static str,
-    attacks: &'static str,
-    entitlements: &'static str,
-}
-
 /// Runs a simulation and writes its files into `cfg.out`.
 pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
     let start_ms = cfg.validate()?;
@@ -287,97 +267,19 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
     let attacks_path = writer::write_attacks(dir, &world, &plans, &stats)?;
     let ent_path = writer::write_entitlements(dir, &world)?;
 
-    let counts = fleet::archetype_counts(cfg.agents);
-    let mut attacks_per_scenario = std::collections::BTreeMap::new();
-    let mut attack_events_per_scenario = std::collections::BTreeMap::new();
-    for s in Scenario::ALL {
-        attacks_per_scenario.insert(s.name(), 0usize);
-        attack_events_per_scenario.insert(s.name(), 0u64);
-    }
-    let mut n_attacks = 0;
-    for (p, st) in plans.iter().zip(&stats.per_attack) {
-        if st.0 > 0 {
-            n_attacks += 1;
-            *attacks_per_scenario.entry(p.scenario.name()).or_default() += 1;
-            *attack_events_per_scenario
-                .entry(p.scenario.name())
-                .or_default() += st.0;
-        }
-    }
-    let manifest = Manifest {
-        generator: "cinch simulate",
-        format_version: 1,
-        args: cfg,
-        time_range: TimeRange {
-            start: rfc3339_ms(start_ms),
-            end: rfc3339_ms(end),
-            attacks_from: rfc3339_ms(start_ms + attacks::baseline_days(cfg.days) as i64 * DAY),
-            first_event: stats.first_ms.map(rfc3339_ms),
-            last_event: stats.last_ms.map(rfc3339_ms),
-        },
-        baseline_days: attacks::baseline_days(cfg.days),
-        counts: Counts {
-            events: stats.events,
-            benign_events: stats.events - stats.attack_events,
-            attack_events: stats.attack_events,
-            agents: cfg.agents,
-            attacks: n_attacks,
-            agents_per_archetype: Archetype::ALL
-                .iter()
-                .zip(&counts)
-                .map(|(a, &n)| (a.name(), n))
-                .collect(),
-            events_per_archetype: Archetype::ALL
-                .iter()
-                .zip(&stats.per_archetype)
-                .map(|(a, &n)| (a.name(), n))
-                .collect(),
-            events_per_agent_day: Archetype::ALL
-                .iter()
-                .zip(&stats.per_archetype)
-                .zip(&counts)
-                .filter(|(_, c)| **c > 0)
-                .map(|((a, &n), &c)| {
-                    let v = n as f64 / (c as f64 * cfg.days as f64);
-                    (a.name(), (v * 10.0).round() / 10.0)
-                })
-                .collect(),
-            attacks_per_scenario: attacks_per_scenario.clone(),
-            attack_events_per_scenario,
-            outcomes: [
-                ("success", stats.outcomes[0]),
-                ("denied", stats.outcomes[1]),
-                ("error", stats.outcomes[2]),
-            ]
-            .into_iter()
-            .collect(),
-            events_with_grant: stats.with_grant,
-        },
-        campaign_destination: &campaign,
-        unused_grants: world
-            .agents
-            .iter()
-            .map(|a| {
-                (
-                    a.id.as_str(),
-                    a.grants[a.used_grants..]
-                        .iter()
-                        .map(|g| g.id.as_str())
-                        .collect(),
-                )
-            })
-            .collect(),
-        files: Files {
-            events: events_path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            labels: LABELS_FILE,
-            attacks: ATTACKS_FILE,
-            entitlements: ENTITLEMENTS_FILE,
-        },
-        drift: drift::describe(&world),
-    };
+    let events_file = events_path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest = manifest::build(
+        cfg,
+        start_ms,
+        &world,
+        &plans,
+        &stats,
+        &campaign,
+        events_file,
+    );
     let manifest_path = dir.join(MANIFEST_FILE);
     writer::write_json(&manifest_path, &manifest)?;
 
@@ -385,7 +287,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
         events: stats.events,
         attack_events: stats.attack_events,
         agents: cfg.agents,
-        attacks: n_attacks,
+        attacks: manifest.counts.attacks,
         days: cfg.days,
         events_per_archetype: Archetype::ALL
             .iter()
@@ -394,7 +296,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
             .collect(),
         attacks_per_scenario: Scenario::ALL
             .iter()
-            .map(|s| (*s, attacks_per_scenario[s.name()]))
+            .map(|s| (*s, manifest.counts.attacks_per_scenario[s.name()]))
             .collect(),
         files: vec![
             events_path,

@@ -9,7 +9,7 @@ use crate::sim::clock::{DAY, HOUR, MIN, SEC};
 use crate::sim::event::Attr;
 use crate::sim::fleet::{Agent, Params, World};
 use crate::sim::grants::{Grant, Unused};
-use crate::sim::rng::{SimRng, log_uniform, pick, volume, weighted};
+use crate::sim::rng::{SimRng, gap_ms, log_uniform, pick, volume, weighted};
 use crate::sim::sessions::{Emitter, Session};
 
 /// Component name of the polling loop.
@@ -239,22 +239,16 @@ pub(crate) fn day(
         {
             let b = volume(rng, 250e3, 0.6);
             let r = format!("ec2://{region}/instances");
-            em.routine(
-                rng,
-                &mut watch,
-                t + 1_000,
-                "ec2:DescribeInstances",
-                r,
-                G_EC2,
-                b,
-            );
+            let at = t + gap_ms(rng, 900.0, 0.5);
+            em.routine(rng, &mut watch, at, "ec2:DescribeInstances", r, G_EC2, b);
         }
         let ns = active[h as usize % active.len()];
         let b = volume(rng, 1_500.0, 0.5);
+        let at = t + gap_ms(rng, 2_000.0, 0.4);
         em.routine(
             rng,
             &mut watch,
-            t + 2_000,
+            at,
             "k8s:watch",
             format!("k8s://{ns}/events"),
             G_CLUSTER,

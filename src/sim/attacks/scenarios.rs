@@ -1,158 +1,15 @@
-//! Attack scenarios, injected into a share of the agents after a clean baseline period.
-//!
-//! Attack events use the same formats, id styles, byte scales and session machinery as benign
-//! ones; only the ground truth (labels, `attacks.csv`) says which they are.
+//! How each scenario unfolds: victims' sessions, addresses, pacing and outcomes.
 
 use rand::Rng;
-use rand::seq::SliceRandom;
-use serde::Serialize;
 
-use super::archetypes::{self, Archetype, Plan};
-use super::clock::{DAY, HOUR, date_parts, local_midnight};
-use super::event::SimEvent;
-use super::fleet::{Agent, World, subnet_base};
-use super::rng::{Domain, SimRng, gap_ms, log_uniform, pick, poisson, stream, volume};
-use super::sessions::{Emitter, Session, working_time};
+use super::{AttackPlan, Scenario, external_domain};
 use crate::event::Outcome;
-
-/// An attack scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scenario {
-    /// Stolen credentials enumerate many resources from a new address, fast.
-    CredentialTheftEnum,
-    /// Bulk reads through the agent's normal read action, from its normal address.
-    BulkExfiltration,
-    /// A prompt-injected agent calls a tool it never uses inside an otherwise normal session.
-    PromptInjectionTool,
-    /// Attempts to gain admin rights through IAM, mostly denied.
-    PrivilegeEscalation,
-    /// Another team's resources through the agent's usual action, pace and hours.
-    LateralMovement,
-    /// A few accesses an hour to sensitive resources, spread over a day.
-    LowAndSlow,
-    /// A replayed ordinary session, off-hours, from a new address.
-    SessionReplayOffhours,
-}
-
-impl Scenario {
-    /// Every scenario, in round-robin order.
-    pub const ALL: [Scenario; 7] = [
-        Scenario::CredentialTheftEnum,
-        Scenario::BulkExfiltration,
-        Scenario::PromptInjectionTool,
-        Scenario::PrivilegeEscalation,
-        Scenario::LateralMovement,
-        Scenario::LowAndSlow,
-        Scenario::SessionReplayOffhours,
-    ];
-
-    /// Stable snake-case name (the `scenario` column of the labels).
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::CredentialTheftEnum => "credential_theft_enum",
-            Scenario::BulkExfiltration => "bulk_exfiltration",
-            Scenario::PromptInjectionTool => "prompt_injection_tool",
-            Scenario::PrivilegeEscalation => "privilege_escalation",
-            Scenario::LateralMovement => "lateral_movement",
-            Scenario::LowAndSlow => "low_and_slow",
-            Scenario::SessionReplayOffhours => "session_replay_offhours",
-        }
-    }
-
-    /// Whether the scenario can happen to an agent of this archetype (only LLM agents can be
-    /// prompt-injected).
-    pub fn fits(self, arch: Archetype) -> bool {
-        self != Scenario::PromptInjectionTool || arch.agent_kind() == "ai_agent"
-    }
-}
-
-/// One planned attack.
-#[derive(Clone, Debug)]
-pub(crate) struct AttackPlan {
-    /// Index (also the label key).
-    pub idx: u16,
-    /// `atk-0001`, ...
-    pub id: String,
-    /// Victim agent.
-    pub agent: u32,
-    /// Scenario.
-    pub scenario: Scenario,
-    /// Day of the period it starts.
-    pub day: u32,
-    /// Whether it sends to the shared campaign destination.
-    pub campaign: bool,
-}
-
-/// Number of clean days before any attack: 40% of the period, rounded up.
-pub(crate) fn baseline_days(days: u32) -> u32 {
-    ((days as f64 * 0.4).ceil() as u32).min(days.saturating_sub(1))
-}
-
-/// Chooses victims (one attack each) and scenarios, round-robin over scenarios.
-pub(crate) fn plan(w: &World, share: f64) -> Vec<AttackPlan> {
-    let n_agents = w.agents.len();
-    let n = ((n_agents as f64 * share).round() as usize).min(n_agents);
-    let mut rng = stream(w.seed, Domain::AttackPlan, 0, 0);
-    let mut order: Vec<usize> = (0..n_agents).collect();
-    order.shuffle(&mut rng);
-    let mut taken = vec![false; n_agents];
-    let baseline = baseline_days(w.days);
-    let mut plans = Vec::with_capacity(n);
-    let mut injections = 0;
-    for i in 0..n {
-        let found = (0..Scenario::ALL.len()).find_map(|j| {
-            let sc = Scenario::ALL[(i + j) % Scenario::ALL.len()];
-            order
-                .iter()
-                .find(|&&a| !taken[a] && sc.fits(w.agents[a].archetype))
-                .map(|&a| (sc, a))
-        });
-        let Some((scenario, agent)) = found else {
-            break;
-        };
-        taken[agent] = true;
-        let campaign = scenario == Scenario::PromptInjectionTool && {
-            injections += 1;
-            injections % 2 == 1
-        };
-        let idx = plans.len() as u16;
-        plans.push(AttackPlan {
-            idx,
-            id: format!("atk-{:04}", idx + 1),
-            agent: agent as u32,
-            scenario,
-            day: rng.gen_range(baseline..w.days.max(baseline + 1)),
-            campaign,
-        });
-    }
-    plans
-}
-
-const WORDS: [&str; 16] = [
-    "secure", "docs", "share", "invoice", "portal", "cloud", "sync", "files", "verify", "account",
-    "billing", "update", "drive", "mail", "data", "transfer",
-];
-
-/// An external domain that looks like any other.
-fn external_domain(rng: &mut SimRng) -> String {
-    format!(
-        "{}-{}{}.example",
-        pick(rng, &WORDS),
-        pick(rng, &WORDS),
-        rng.gen_range(1..99)
-    )
-}
-
-/// The destination shared by every campaign injection of a run.
-pub(crate) fn campaign_destination(seed: u64) -> String {
-    let mut rng = stream(seed, Domain::AttackPlan, 1, 0);
-    let local = *pick(
-        &mut rng,
-        &["drop", "archive", "exports", "reports", "backup"],
-    );
-    format!("mailto:{local}@{}", external_domain(&mut rng))
-}
+use crate::sim::archetypes::{self, Archetype, Plan};
+use crate::sim::clock::{DAY, HOUR, date_parts, local_midnight};
+use crate::sim::event::SimEvent;
+use crate::sim::fleet::{Agent, World, subnet_base};
+use crate::sim::rng::{Domain, SimRng, gap_ms, log_uniform, pick, poisson, stream, volume};
+use crate::sim::sessions::{Emitter, Session, working_time};
 
 /// An address the agent has never used: an outside host or another internal subnet.
 fn attacker_ip(rng: &mut SimRng) -> u32 {
@@ -262,7 +119,9 @@ pub(crate) fn generate(w: &World, p: &AttackPlan, campaign: &str, out: &mut Vec<
     match p.scenario {
         Scenario::CredentialTheftEnum => credential_theft(w, a, rng, ds, em),
         Scenario::BulkExfiltration => bulk_exfiltration(w, a, rng, ds, em),
-        Scenario::PromptInjectionTool | Scenario::PrivilegeEscalation => {
+        // Injections always ride in a host session (above).
+        Scenario::PromptInjectionTool => {}
+        Scenario::PrivilegeEscalation => {
             let t = within_day(working_time(a, ds + rng.gen_range(0..DAY), rng), ds);
             let mut s = own_session(a, rng, t);
             escalation(a, rng, &mut s, t, em);
@@ -291,8 +150,17 @@ fn credential_theft(w: &World, a: &Agent, rng: &mut SimRng, ds: i64, em: &mut Em
     };
     let n = log_uniform(rng, 3, 250);
     let pace = rng.gen_range(150.0..2_500.0);
+    // Enumeration rarely asks the same thing twice.
+    let mut asked = std::collections::HashSet::new();
     for _ in 0..n {
-        let (action, resource) = probe(w, a, rng, t);
+        let mut call = probe(w, a, rng, t);
+        for _ in 0..8 {
+            if asked.insert(call.clone()) {
+                break;
+            }
+            call = probe(w, a, rng, t);
+        }
+        let (action, resource) = call;
         let bytes = volume(rng, 4e3, 0.8);
         access(em, rng, a, &mut s, t, action, resource, bytes, 0.0);
         t += gap_ms(rng, pace, 0.9);
@@ -302,20 +170,51 @@ fn credential_theft(w: &World, a: &Agent, rng: &mut SimRng, ds: i64, em: &mut Em
 /// One enumeration call: List/Describe/Get across services, or a read in the agent's own domain.
 fn probe(w: &World, a: &Agent, rng: &mut SimRng, t: i64) -> (&'static str, String) {
     let team = pick(rng, &archetypes::etl::TEAMS).0;
-    let role = *pick(rng, &ADMIN_ROLES);
     let svc = *pick(rng, &SERVICES);
     let ns = *pick(rng, &archetypes::infra::NAMESPACES);
+    let region = *pick(
+        rng,
+        &["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-1"],
+    );
+    let (y, m, d) = date_parts(t - rng.gen_range(0..400) * DAY, 0);
     match rng.gen_range(0..13) {
         0 => (
             "s3:ListObjects",
-            format!("s3://{team}-{}/", pick(rng, &["raw", "curated"])),
+            format!(
+                "s3://{team}-{}/{y:04}/{m:02}/{d:02}/",
+                pick(rng, &["raw", "curated"])
+            ),
         ),
-        1 => ("s3:ListBuckets", "s3://".to_string()),
-        2 => ("iam:ListRoles", "iam://roles/".to_string()),
-        3 => ("iam:GetRole", format!("iam://roles/{role}")),
-        4 => ("iam:ListUsers", "iam://users/".to_string()),
+        1 => (
+            "s3:GetBucketPolicy",
+            format!("s3://{team}-{}", pick(rng, &["raw", "curated"])),
+        ),
+        2 => (
+            "iam:ListRoles",
+            format!(
+                "iam://roles/{}",
+                pick(rng, &["", "service-", "ci-", "etl-"])
+            ),
+        ),
+        3 => {
+            let role = *pick(rng, &ADMIN_ROLES);
+            ("iam:GetRole", format!("iam://roles/{role}"))
+        }
+        4 => (
+            "iam:ListAttachedUserPolicies",
+            format!("iam://users/{}", a.id),
+        ),
         5 => ("secrets:List", format!("secrets://prod/{svc}/")),
-        6 => ("secrets:Get", format!("secrets://prod/{svc}/db-password")),
+        6 => (
+            "secrets:Get",
+            format!(
+                "secrets://prod/{svc}/{}",
+                pick(
+                    rng,
+                    &["db-password", "api-key", "signing-key", "oauth-client"]
+                )
+            ),
+        ),
         7 => {
             let (db, tables) = *pick(rng, &archetypes::analyst::DBS);
             (
@@ -323,15 +222,32 @@ fn probe(w: &World, a: &Agent, rng: &mut SimRng, t: i64) -> (&'static str, Strin
                 format!("postgres://{db}/{}", pick(rng, tables)),
             )
         }
-        8 => ("k8s:list", format!("k8s://{ns}/secrets")),
-        9 => (
-            "ec2:DescribeInstances",
+        8 => (
+            "k8s:list",
             format!(
-                "ec2://{}/instances",
-                pick(rng, &["us-east-1", "eu-west-1", "us-west-2"])
+                "k8s://{ns}/{}",
+                pick(
+                    rng,
+                    &["secrets", "serviceaccounts", "configmaps", "rolebindings"]
+                )
             ),
         ),
-        10 => ("crm:ListCustomers", "crm://customers/".to_string()),
+        9 => {
+            let (action, what) = *pick(
+                rng,
+                &[
+                    ("ec2:DescribeInstances", "instances"),
+                    ("ec2:DescribeSecurityGroups", "security-groups"),
+                    ("ec2:DescribeSnapshots", "snapshots"),
+                    ("ec2:DescribeVpcs", "vpcs"),
+                ],
+            );
+            (action, format!("ec2://{region}/{what}"))
+        }
+        10 => (
+            "crm:GetCustomer",
+            format!("crm://customers/c{}", rng.gen_range(100_000..900_000)),
+        ),
         11 => (
             "payments:ListAccounts",
             format!(
@@ -359,7 +275,7 @@ const ADMIN_ROLES: [&str; 5] = [
 
 const SERVICES: [&str; 6] = ["payments", "auth", "checkout", "billing", "search", "crm"];
 
-/// Runs `f` at a run of `plan.resources`, pacing by `gap_ms`.
+/// Accesses each of the plan's resources in turn, `gap` ms apart on average.
 #[allow(clippy::too_many_arguments)]
 fn run_plan(
     em: &mut Emitter,
@@ -632,7 +548,7 @@ fn escalation(a: &Agent, rng: &mut SimRng, s: &mut Session, mut t: i64, em: &mut
             _ => ("sts:AssumeRole", format!("iam://roles/{role}")),
         };
         let b = volume(rng, 800.0, 0.3);
-        access(em, rng, a, s, t, action, resource, b, 0.65);
+        access(em, rng, a, s, t, action, resource, b, 0.75);
         if i + 1 < n {
             t += gap_ms(rng, 6_000.0, 0.9);
         }
