@@ -144,6 +144,52 @@ proptest! {
     }
 
     #[test]
+    fn auto_detection_agrees_with_the_detected_format(
+        base in prop_oneof![Just(NATIVE), Just(CLOUDTRAIL), Just(OCSF), Just(K8S)],
+        extra in prop::sample::select(vec![
+            "agent_id", "action", "event_id", "class_uid", "eventVersion", "userIdentity",
+            "kind", "apiVersion", "Records",
+        ]),
+        value in prop::sample::select(vec![
+            json!(null), json!("Event"), json!("audit.k8s.io/v1"), json!(6003), json!("x"),
+            json!({"agent_id": "nested", "class_uid": 1}),
+        ]),
+        remove in prop::option::of(prop::sample::select(vec![
+            "agent_id", "action", "class_uid", "eventVersion", "userIdentity", "kind",
+        ])),
+    ) {
+        let mut m = map_of(base);
+        m.insert(extra.to_owned(), value);
+        if let Some(r) = remove {
+            m.remove(r);
+        }
+        let text = serde_json::to_string(&m).unwrap();
+        let auto = auto().decode_record(&text);
+        match cinch::event::detect::detect(&text) {
+            Ok(format) => {
+                let choice = match format {
+                    cinch::event::Format::Native => FormatChoice::Native,
+                    cinch::event::Format::Ocsf => FormatChoice::Ocsf,
+                    cinch::event::Format::Cloudtrail => FormatChoice::Cloudtrail,
+                    cinch::event::Format::K8sAudit => FormatChoice::K8sAudit,
+                };
+                let forced = Decoder::new(DecodeConfig { format: choice, ..DecodeConfig::default() })
+                    .decode_record(&text);
+                match (&auto, &forced) {
+                    (Ok(a), Ok(f)) => {
+                        prop_assert_eq!(a.format, f.format);
+                        prop_assert_eq!(&a.event_id, &f.event_id);
+                        prop_assert_eq!(&a.agent_id, &f.agent_id);
+                    }
+                    (Err(a), Err(f)) => prop_assert_eq!(a, f),
+                    _ => prop_assert!(false, "auto {:?} vs {:?} for {}", auto, forced, text),
+                }
+            }
+            Err(reason) => prop_assert_eq!(auto.unwrap_err(), reason),
+        }
+    }
+
+    #[test]
     fn native_field_deletion_names_the_field(field in prop::sample::select(NATIVE_REQUIRED.to_vec())) {
         let mut m = map_of(NATIVE);
         m.remove(field);

@@ -535,3 +535,67 @@ fn mixed_formats_in_one_stream() {
     .unwrap();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn pretty_printed_gzip_deliveries() {
+    use std::io::Write;
+    // Two pretty-printed S3 delivery objects, each in its own gzip member, then garbage.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(fixture("cloudtrail.jsonl"))
+        .unwrap()
+        .lines()
+        .take(4)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first =
+        serde_json::to_string_pretty(&serde_json::json!({"Records": &records[..3]})).unwrap();
+    let second =
+        serde_json::to_string_pretty(&serde_json::json!({"Records": &records[3..]})).unwrap();
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let mut file = gz(&format!("{first}\n"));
+    file.extend(gz(&second));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deliveries.json.gz");
+    std::fs::write(&path, &file).unwrap();
+
+    let decoder = Decoder::default();
+    let mut got = Vec::new();
+    let stats = for_each_message(&InputSpec::file(&path), |msg| {
+        decoder.decode_input(&msg, &mut |d| {
+            got.push((
+                msg.line,
+                d.map(|e| e.event_id.into_owned())
+                    .map_err(|r| r.reason.code()),
+            ))
+        });
+    })
+    .unwrap();
+    assert!(stats.gzip);
+    assert_eq!(stats.layout, cinch::event::source::Layout::Documents);
+    let second_line = first.lines().count() as u64 + 1;
+    assert_eq!(
+        got,
+        [
+            (1, Ok("ct-0001".to_owned())),
+            (1, Ok("ct-0002".to_owned())),
+            (1, Ok("ct-0003".to_owned())),
+            (second_line, Ok("ct-0004".to_owned())),
+        ]
+    );
+
+    // Garbage after the last gzip member is one rejected record, not an error.
+    file.extend_from_slice(b"this is not gzip");
+    std::fs::write(&path, &file).unwrap();
+    let mut codes = Vec::new();
+    let stats = for_each_message(&InputSpec::file(&path), |msg| {
+        decoder.decode_input(&msg, &mut |d| {
+            codes.push(d.map(|_| ()).map_err(|r| r.reason.code()))
+        });
+    })
+    .unwrap();
+    assert_eq!(stats.unreadable, 1);
+    assert_eq!(codes, [Ok(()), Ok(()), Ok(()), Ok(()), Err("not_json")]);
+}

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::native::check_len;
-use super::wire::{self, RawMap, nested, nested_lenient, raw_nonempty_str, raw_str};
+use super::wire::{self, Items, Obj, RawMap, nested, nested_lenient, raw_nonempty_str, raw_str};
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
 
 const FORMAT: &str = "cloudtrail";
@@ -44,7 +44,8 @@ const FIELDS: &[&str] = &[
     "additionalEventData",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct Wire<'a> {
     #[serde(borrow, rename = "eventVersion")]
     event_version: Option<&'a RawValue>,
@@ -75,14 +76,15 @@ struct Wire<'a> {
     #[serde(borrow, rename = "eventType")]
     event_type: Option<&'a RawValue>,
     #[serde(borrow)]
-    resources: Option<&'a RawValue>,
+    resources: Items<Obj<Resource<'a>>>,
     #[serde(borrow, rename = "requestParameters")]
     request_parameters: Option<&'a RawValue>,
     #[serde(borrow, rename = "additionalEventData")]
-    additional_event_data: Option<&'a RawValue>,
+    additional_event_data: Obj<AdditionalEventData<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct UserIdentity<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<&'a RawValue>,
@@ -97,13 +99,14 @@ struct UserIdentity<'a> {
     #[serde(borrow, rename = "accessKeyId")]
     access_key_id: Option<&'a RawValue>,
     #[serde(borrow, rename = "sessionContext")]
-    session_context: Option<&'a RawValue>,
+    session_context: Obj<SessionContext<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct SessionContext<'a> {
     #[serde(borrow, rename = "sessionIssuer")]
-    session_issuer: Option<&'a RawValue>,
+    session_issuer: Obj<SessionIssuer<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,7 +176,10 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
     let outcome = error_code
         .as_deref()
         .map_or(Outcome::Success, outcome_of_error);
-    let bytes = nested_lenient::<AdditionalEventData<'_>>(w.additional_event_data)
+    let bytes = w
+        .additional_event_data
+        .0
+        .as_ref()
         .and_then(|a| wire::raw_u64(a.bytes_out));
     let attributes = wire::owned_raw(&Attributes {
         user_agent: raw_nonempty_str(w.user_agent),
@@ -255,8 +261,11 @@ fn identity<'a>(ui: &UserIdentity<'a>) -> Result<Agent<'a>, RejectReason> {
     };
     match t.as_deref() {
         Some("AssumedRole") => {
-            let issuer = nested_lenient::<SessionContext<'a>>(ui.session_context)
-                .and_then(|c| nested_lenient::<SessionIssuer<'a>>(c.session_issuer))
+            let issuer = ui
+                .session_context
+                .0
+                .as_ref()
+                .and_then(|c| c.session_issuer.0.as_ref())
                 .and_then(|i| raw_nonempty_str(i.arn));
             let session = match &arn {
                 Some(Cow::Borrowed(b)) => {
@@ -372,12 +381,13 @@ const ID_PARAMS: &[&str] = &[
 ];
 
 fn resource<'a>(w: &Wire<'a>, event_source: &str) -> Cow<'a, str> {
-    if let Some(arn) = wire::raw_array(w.resources).and_then(|items| {
-        items
-            .into_iter()
-            .filter_map(|r| nested_lenient::<Resource<'a>>(Some(r)))
-            .find_map(|r| raw_nonempty_str(r.arn))
-    }) {
+    if let Some(arn) = w
+        .resources
+        .0
+        .iter()
+        .filter_map(|r| r.0.as_ref())
+        .find_map(|r| raw_nonempty_str(r.arn))
+    {
         return arn;
     }
     let Some(params) = nested_lenient::<RawMap<'a>>(w.request_parameters) else {

@@ -4,6 +4,8 @@
 //! CloudTrail S3 delivery object `{"Records":[...]}`, a JSON array of records, or several such
 //! documents one after another. Every record yields exactly one [`Decoded`], in input order.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -15,6 +17,29 @@ use super::{
     AccessEvent, Decoded, Format, FormatChoice, RejectReason, Rejected, cloudtrail, detect,
     k8s_audit, native, ocsf,
 };
+
+/// Key names searched for in records, with their searchers built once.
+struct Keys {
+    records: memmem::Finder<'static>,
+    agent_id: memmem::Finder<'static>,
+    class_uid: memmem::Finder<'static>,
+    event_version: memmem::Finder<'static>,
+    user_identity: memmem::Finder<'static>,
+    k8s_audit: memmem::Finder<'static>,
+}
+
+static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
+    records: memmem::Finder::new(b"\"Records\""),
+    agent_id: memmem::Finder::new(b"\"agent_id\""),
+    class_uid: memmem::Finder::new(b"\"class_uid\""),
+    event_version: memmem::Finder::new(b"\"eventVersion\""),
+    user_identity: memmem::Finder::new(b"\"userIdentity\""),
+    k8s_audit: memmem::Finder::new(b"audit.k8s.io/"),
+});
+
+fn has(finder: &memmem::Finder<'_>, bytes: &[u8]) -> bool {
+    finder.find(bytes).is_some()
+}
 
 /// Default limit on the size of one record: 1 MiB.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -48,7 +73,7 @@ pub struct Decoder {
 #[derive(Deserialize)]
 struct Delivery<'a> {
     #[serde(borrow, rename = "Records")]
-    records: Option<&'a RawValue>,
+    records: Option<Vec<&'a RawValue>>,
 }
 
 /// Byte offset of `part` within `whole` (`part` must be a sub-slice of `whole`).
@@ -137,11 +162,38 @@ impl Decoder {
             FormatChoice::Cloudtrail => Format::Cloudtrail,
             FormatChoice::K8sAudit => Format::K8sAudit,
             FormatChoice::Auto => {
-                if memmem::find(record.as_bytes(), b"\"agent_id\"").is_some() {
+                // Key names found anywhere in the record tell which decoder to try first; the
+                // decoder then checks them at the top level. Only when no guess holds does a
+                // separate detection pass run.
+                let bytes = record.as_bytes();
+                let keys = &*KEYS;
+                if has(&keys.agent_id, bytes) {
                     let w = native::parse_wire(record)?;
-                    if w.agent_id.is_some() || w.action.is_some() {
+                    if w.agent_id.is_some() && w.action.is_some() {
                         return native::from_wire(w);
                     }
+                }
+                if has(&keys.class_uid, bytes) {
+                    match ocsf::decode(record) {
+                        Err(RejectReason::MissingField {
+                            field: "class_uid", ..
+                        }) => {}
+                        other => return other,
+                    }
+                }
+                if has(&keys.event_version, bytes) && has(&keys.user_identity, bytes) {
+                    match cloudtrail::decode(record) {
+                        Err(RejectReason::MissingField {
+                            field: "eventVersion" | "userIdentity",
+                            ..
+                        }) => {}
+                        other => return other,
+                    }
+                }
+                if has(&keys.k8s_audit, bytes)
+                    && let Some(result) = k8s_audit::decode_if_audit_event(record)
+                {
+                    return result;
                 }
                 detect::detect(record)?
             }
@@ -165,9 +217,7 @@ impl Decoder {
     fn may_be_container(&self, bytes: &[u8]) -> bool {
         match bytes.get(skip_ws(bytes)) {
             Some(b'[') => true,
-            Some(b'{') => {
-                self.accepts_deliveries() && memmem::find(bytes, b"\"Records\"").is_some()
-            }
+            Some(b'{') => self.accepts_deliveries() && has(&KEYS.records, bytes),
             _ => false,
         }
     }
@@ -213,19 +263,16 @@ impl Decoder {
                 }
             },
             Some(b'{') => {
-                if self.accepts_deliveries() && memmem::find(bytes, b"\"Records\"").is_some() {
+                if self.accepts_deliveries() && has(&KEYS.records, bytes) {
+                    // `Records` that is not an array fails here and is decoded as a record.
                     match serde_json::from_str::<Delivery<'a>>(doc) {
                         Ok(Delivery {
-                            records: Some(records),
-                        }) if records.get().starts_with('[') => {
-                            if let Ok(items) =
-                                serde_json::from_str::<Vec<&'a RawValue>>(records.get())
-                            {
-                                for item in items {
-                                    self.element(msg, item.get(), sink);
-                                }
-                                return false;
+                            records: Some(items),
+                        }) => {
+                            for item in items {
+                                self.element(msg, item.get(), sink);
                             }
+                            return false;
                         }
                         Err(e) if whole && e.to_string().starts_with("trailing characters") => {
                             return true;

@@ -16,8 +16,9 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::detect::K8S_AUDIT_API_VERSION;
 use super::native::check_len;
-use super::wire::{self, RawMap, nested, nested_lenient, raw_nonempty_str};
+use super::wire::{self, Items, Obj, nested, raw_nonempty_str};
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
 
 const FORMAT: &str = "k8s_audit";
@@ -40,8 +41,13 @@ const FIELDS: &[&str] = &[
     "stageTimestamp",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct Wire<'a> {
+    #[serde(borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, rename = "apiVersion")]
+    api_version: Option<&'a RawValue>,
     #[serde(borrow)]
     level: Option<&'a RawValue>,
     #[serde(borrow, rename = "auditID")]
@@ -55,19 +61,46 @@ struct Wire<'a> {
     #[serde(borrow)]
     user: Option<&'a RawValue>,
     #[serde(borrow, rename = "impersonatedUser")]
-    impersonated_user: Option<&'a RawValue>,
+    impersonated_user: Obj<User<'a>>,
     #[serde(borrow, rename = "sourceIPs")]
-    source_ips: Option<&'a RawValue>,
+    source_ips: Items<&'a RawValue>,
     #[serde(borrow, rename = "userAgent")]
     user_agent: Option<&'a RawValue>,
     #[serde(borrow, rename = "objectRef")]
-    object_ref: Option<&'a RawValue>,
+    object_ref: Obj<ObjectRef<'a>>,
     #[serde(borrow, rename = "responseStatus")]
-    response_status: Option<&'a RawValue>,
+    response_status: Obj<Status<'a>>,
     #[serde(borrow, rename = "requestReceivedTimestamp")]
     request_received: Option<&'a RawValue>,
     #[serde(borrow, rename = "stageTimestamp")]
     stage_timestamp: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct User<'a> {
+    #[serde(borrow)]
+    username: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ObjectRef<'a> {
+    #[serde(borrow)]
+    resource: Option<&'a RawValue>,
+    #[serde(borrow)]
+    subresource: Option<&'a RawValue>,
+    #[serde(borrow)]
+    namespace: Option<&'a RawValue>,
+    #[serde(borrow)]
+    name: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Status<'a> {
+    #[serde(borrow)]
+    code: Option<&'a RawValue>,
 }
 
 /// Attributes kept with a Kubernetes audit event.
@@ -92,8 +125,26 @@ pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
 /// Decodes one Kubernetes audit event (a JSON object).
 pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
-    let w: Wire<'_> =
-        serde_json::from_str(record).map_err(|e| wire::classify(&e, FORMAT, FIELDS))?;
+    map(parse(record)?)
+}
+
+fn parse(record: &str) -> Result<Wire<'_>, RejectReason> {
+    serde_json::from_str(record).map_err(|e| wire::classify(&e, FORMAT, FIELDS))
+}
+
+/// Decodes a record when it carries `kind: Event` and `apiVersion: audit.k8s.io/v1`; `None`
+/// when it does not (it is then another format or none).
+pub(crate) fn decode_if_audit_event(record: &str) -> Option<Result<AccessEvent<'_>, RejectReason>> {
+    let w = match parse(record) {
+        Ok(w) => w,
+        Err(e) => return Some(Err(e)),
+    };
+    let is_event = wire::raw_str(w.kind).as_deref() == Some("Event")
+        && wire::raw_str(w.api_version).as_deref() == Some(K8S_AUDIT_API_VERSION);
+    is_event.then(|| map(w))
+}
+
+fn map(w: Wire<'_>) -> Result<AccessEvent<'_>, RejectReason> {
     let event_id = wire::required_str(w.audit_id, FORMAT, "auditID")?;
     check_len(&event_id, FORMAT, "auditID", 1, 256)?;
     let (t, field) = if wire::is_null(w.stage_timestamp) {
@@ -110,11 +161,11 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
             });
         }
     };
-    let user = nested::<RawMap<'_>>(w.user, FORMAT, "user")?.ok_or(RejectReason::MissingField {
+    let user = nested::<User<'_>>(w.user, FORMAT, "user")?.ok_or(RejectReason::MissingField {
         format: FORMAT,
         field: "user.username",
     })?;
-    let agent_id = wire::required_str(user.get("username"), FORMAT, "user.username")?;
+    let agent_id = wire::required_str(user.username, FORMAT, "user.username")?;
     check_len(&agent_id, FORMAT, "user.username", 1, 512)?;
     let agent_kind = if agent_id.starts_with(SERVICE_ACCOUNT_PREFIX) {
         "k8s_service_account"
@@ -125,24 +176,25 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
     let action = format!("k8s:{verb}");
     check_len(&action, FORMAT, "verb", 1, 256)?;
     let request_uri = raw_nonempty_str(w.request_uri);
-    let resource = resource(w.object_ref, request_uri.as_deref());
+    let resource = resource(w.object_ref.0, request_uri.as_deref());
     check_len(&resource, FORMAT, "objectRef", 0, 4096)?;
-    let code =
-        nested_lenient::<RawMap<'_>>(w.response_status).and_then(|s| wire::raw_u64(s.get("code")));
+    let code = w.response_status.0.and_then(|s| wire::raw_u64(s.code));
     let outcome = match code {
         Some(401 | 403) => Outcome::Denied,
         Some(c) if c >= 400 => Outcome::Error,
         _ => Outcome::Success,
     };
-    let source_ip = raw_nonempty_str(wire::raw_first(w.source_ips));
+    let source_ip = raw_nonempty_str(w.source_ips.0.first().copied());
     let attributes = wire::owned_raw(&Attributes {
         stage: raw_nonempty_str(w.stage),
         user_agent: raw_nonempty_str(w.user_agent),
         request_uri,
         level: raw_nonempty_str(w.level),
         code,
-        impersonated_user: nested_lenient::<RawMap<'_>>(w.impersonated_user)
-            .and_then(|u| raw_nonempty_str(u.get("username"))),
+        impersonated_user: w
+            .impersonated_user
+            .0
+            .and_then(|u| raw_nonempty_str(u.username)),
     });
     Ok(AccessEvent {
         format: Format::K8sAudit,
@@ -162,13 +214,13 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
     })
 }
 
-fn resource(object_ref: Option<&RawValue>, request_uri: Option<&str>) -> String {
-    match nested_lenient::<RawMap<'_>>(object_ref) {
+fn resource(object_ref: Option<ObjectRef<'_>>, request_uri: Option<&str>) -> String {
+    match object_ref {
         Some(o) => {
-            let ns = raw_nonempty_str(o.get("namespace"));
+            let ns = raw_nonempty_str(o.namespace);
             let mut out = format!("k8s://{}", ns.as_deref().unwrap_or("_cluster"));
-            for key in ["resource", "subresource", "name"] {
-                if let Some(part) = raw_nonempty_str(o.get(key)) {
+            for part in [o.resource, o.subresource, o.name] {
+                if let Some(part) = raw_nonempty_str(part) {
                     out.push('/');
                     out.push_str(&part);
                 }

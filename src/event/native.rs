@@ -14,8 +14,11 @@ use super::{AccessEvent, Format, Outcome, RejectReason, time};
 
 const FORMAT: &str = "native";
 
-/// Field names of the native format, for naming the field in serde data errors.
-pub(crate) const FIELDS: &[&str] = &[
+/// The required fields of the native format.
+pub const REQUIRED: &[&str] = &["event_id", "time", "agent_id", "action", "resource"];
+
+/// Field names of the native format (the required ones first).
+pub const FIELDS: &[&str] = &[
     "event_id",
     "time",
     "agent_id",

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::native::check_len;
-use super::wire::{self, RawMap, nested, nested_lenient, raw_nonempty_str};
+use super::wire::{self, Items, Obj, nested, raw_nonempty_str};
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
 
 const FORMAT: &str = "ocsf";
@@ -48,7 +48,8 @@ pub const CLASS_AUTHENTICATION: u64 = 3002;
 /// The OCSF class of API Activity events.
 pub const CLASS_API_ACTIVITY: u64 = 6003;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct Wire<'a> {
     #[serde(borrow)]
     class_uid: Option<&'a RawValue>,
@@ -71,19 +72,80 @@ struct Wire<'a> {
     #[serde(borrow)]
     status_code: Option<&'a RawValue>,
     #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
+    metadata: Obj<Metadata<'a>>,
     #[serde(borrow)]
     actor: Option<&'a RawValue>,
     #[serde(borrow)]
-    api: Option<&'a RawValue>,
+    api: Obj<Api<'a>>,
     #[serde(borrow)]
-    resources: Option<&'a RawValue>,
+    resources: Items<Obj<Named<'a>>>,
     #[serde(borrow)]
-    src_endpoint: Option<&'a RawValue>,
+    src_endpoint: Obj<Endpoint<'a>>,
     #[serde(borrow)]
-    dst_endpoint: Option<&'a RawValue>,
+    dst_endpoint: Obj<Endpoint<'a>>,
     #[serde(borrow)]
-    cloud: Option<&'a RawValue>,
+    cloud: Obj<Cloud<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    uid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    product: Obj<Named<'a>>,
+}
+
+/// Any object with a `uid`, a `name` and a `type`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Named<'a> {
+    #[serde(borrow)]
+    uid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Actor<'a> {
+    #[serde(borrow)]
+    user: Obj<Named<'a>>,
+    #[serde(borrow)]
+    app_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    process: Obj<Named<'a>>,
+    #[serde(borrow)]
+    session: Obj<Named<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Api<'a> {
+    #[serde(borrow)]
+    operation: Option<&'a RawValue>,
+    #[serde(borrow)]
+    service: Obj<Named<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Endpoint<'a> {
+    #[serde(borrow)]
+    ip: Option<&'a RawValue>,
+    #[serde(borrow)]
+    hostname: Option<&'a RawValue>,
+    #[serde(borrow)]
+    svc_name: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Cloud<'a> {
+    #[serde(borrow)]
+    region: Option<&'a RawValue>,
 }
 
 /// Attributes kept with an OCSF event.
@@ -106,20 +168,6 @@ struct Attributes<'a> {
     region: Option<Cow<'a, str>>,
 }
 
-/// Follows a path of object keys from a raw value; `None` when any step is missing or not an
-/// object.
-fn path<'a>(raw: Option<&'a RawValue>, keys: &[&str]) -> Option<&'a RawValue> {
-    let mut cur = raw?;
-    for key in keys {
-        cur = nested_lenient::<RawMap<'a>>(Some(cur))?.get(key)?;
-    }
-    Some(cur)
-}
-
-fn path_str<'a>(raw: Option<&'a RawValue>, keys: &[&str]) -> Option<Cow<'a, str>> {
-    raw_nonempty_str(path(raw, keys))
-}
-
 /// Decodes one OCSF record (a JSON object).
 pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
     let w: Wire<'_> =
@@ -139,7 +187,9 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         ),
     })?;
 
-    let event_id = match path_str(w.metadata, &["uid"]) {
+    let metadata = w.metadata.0.unwrap_or_default();
+    let api = w.api.0.unwrap_or_default();
+    let event_id = match raw_nonempty_str(metadata.uid) {
         Some(uid) => uid,
         None => Cow::Owned(format!("ocsf-{:016x}", wire::fnv1a64(record.as_bytes()))),
     };
@@ -157,13 +207,19 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         });
     };
 
-    let actor = nested::<RawMap<'_>>(w.actor, FORMAT, "actor")?.unwrap_or_default();
-    let user = nested_lenient::<RawMap<'_>>(actor.get("user")).unwrap_or_default();
-    let agent_id = raw_nonempty_str(user.get("uid"))
+    let actor = nested::<Actor<'_>>(w.actor, FORMAT, "actor")?.unwrap_or_default();
+    let user = actor.user.0.unwrap_or_default();
+    let agent_id = raw_nonempty_str(user.uid)
         .map(|id| (id, "ocsf_user"))
-        .or_else(|| raw_nonempty_str(user.get("name")).map(|id| (id, "ocsf_user")))
-        .or_else(|| raw_nonempty_str(actor.get("app_name")).map(|id| (id, "ocsf_app")))
-        .or_else(|| path_str(actor.get("process"), &["name"]).map(|id| (id, "ocsf_process")));
+        .or_else(|| raw_nonempty_str(user.name).map(|id| (id, "ocsf_user")))
+        .or_else(|| raw_nonempty_str(actor.app_name).map(|id| (id, "ocsf_app")))
+        .or_else(|| {
+            actor
+                .process
+                .0
+                .and_then(|p| raw_nonempty_str(p.name))
+                .map(|id| (id, "ocsf_process"))
+        });
     let Some((agent_id, agent_kind)) = agent_id else {
         return Err(RejectReason::MissingField {
             format: FORMAT,
@@ -174,7 +230,7 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
 
     let activity = raw_nonempty_str(w.activity_name)
         .or_else(|| wire::raw_u64(w.activity_id).map(|n| Cow::Owned(n.to_string())));
-    let action: Cow<'_, str> = match path_str(w.api, &["operation"]) {
+    let action: Cow<'_, str> = match raw_nonempty_str(api.operation) {
         Some(op) => op,
         None => match activity.as_deref() {
             Some(a) if class_uid == CLASS_AUTHENTICATION => Cow::Owned(format!("auth:{a}")),
@@ -189,12 +245,19 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
     };
     check_len(&action, FORMAT, "api.operation", 1, 256)?;
 
-    let resource = wire::raw_first(w.resources)
-        .and_then(|r| path_str(Some(r), &["uid"]).or_else(|| path_str(Some(r), &["name"])))
+    let resource = w
+        .resources
+        .0
+        .into_iter()
+        .next()
+        .and_then(|r| r.0)
+        .and_then(|r| raw_nonempty_str(r.uid).or_else(|| raw_nonempty_str(r.name)))
         .or_else(|| {
-            ["hostname", "ip", "svc_name"]
-                .iter()
-                .find_map(|k| path_str(w.dst_endpoint, &[k]))
+            w.dst_endpoint.0.and_then(|d| {
+                raw_nonempty_str(d.hostname)
+                    .or_else(|| raw_nonempty_str(d.ip))
+                    .or_else(|| raw_nonempty_str(d.svc_name))
+            })
         })
         .unwrap_or(Cow::Borrowed(""));
     check_len(&resource, FORMAT, "resources", 0, 4096)?;
@@ -218,11 +281,11 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         class_uid,
         class_name: raw_nonempty_str(w.class_name),
         activity_name: raw_nonempty_str(w.activity_name),
-        service: path_str(w.api, &["service", "name"]),
-        product: path_str(w.metadata, &["product", "name"]),
-        user_type: raw_nonempty_str(user.get("type")),
+        service: api.service.0.and_then(|s| raw_nonempty_str(s.name)),
+        product: metadata.product.0.and_then(|p| raw_nonempty_str(p.name)),
+        user_type: raw_nonempty_str(user.kind),
         status_detail,
-        region: path_str(w.cloud, &["region"]),
+        region: w.cloud.0.and_then(|c| raw_nonempty_str(c.region)),
     });
 
     Ok(AccessEvent {
@@ -234,8 +297,8 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         action,
         resource,
         outcome,
-        session_id: path_str(actor.get("session"), &["uid"]),
-        source_ip: path_str(w.src_endpoint, &["ip"]),
+        session_id: actor.session.0.and_then(|s| raw_nonempty_str(s.uid)),
+        source_ip: w.src_endpoint.0.and_then(|e| raw_nonempty_str(e.ip)),
         bytes: None,
         grant: None,
         intent: None,
