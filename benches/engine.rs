@@ -21,7 +21,14 @@ struct Owned {
 }
 
 fn fleet(n: usize) -> Vec<Owned> {
-    let actions = ["s3:GetObject", "db:Select", "crm:GetCustomer", "tickets:Read", "kb:Search", "k8s:list"];
+    let actions = [
+        "s3:GetObject",
+        "db:Select",
+        "crm:GetCustomer",
+        "tickets:Read",
+        "kb:Search",
+        "k8s:list",
+    ];
     let t0 = 1_767_571_200_000i64;
     (0..n)
         .map(|i| {

@@ -58,7 +58,10 @@ pub struct DecodeSettings {
 
 impl Default for DecodeSettings {
     fn default() -> Self {
-        DecodeSettings { format: FormatChoice::Auto, max_record_bytes: 1 << 20 }
+        DecodeSettings {
+            format: FormatChoice::Auto,
+            max_record_bytes: 1 << 20,
+        }
     }
 }
 
@@ -121,7 +124,7 @@ impl Default for DetectSettings {
             enabled: DetectorId::ALL.to_vec(),
             weights: Default::default(),
             reason_floor: 0.2,
-            learn_below: 0.5,
+            learn_below: 0.3,
             peer_common_share: 0.25,
             min_peer_group: 3,
             window_secs: 300,
@@ -158,6 +161,9 @@ pub struct DecideSettings {
     pub aggregate_max_secs: u32,
     /// Most event ids listed in one finding (the count is always exact).
     pub max_events_per_finding: usize,
+    /// An anomalous event whose strong reasons (detector and resource pattern) were all
+    /// reported for its agent within this many seconds opens no new finding (0 disables).
+    pub repeat_window_secs: u32,
 }
 
 impl Default for DecideSettings {
@@ -170,6 +176,7 @@ impl Default for DecideSettings {
             aggregate_gap_secs: 900,
             aggregate_max_secs: 3600,
             max_events_per_finding: 500,
+            repeat_window_secs: 86_400,
         }
     }
 }
@@ -177,18 +184,25 @@ impl Default for DecideSettings {
 impl Settings {
     /// Reads settings from a TOML file and validates them.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Settings::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.display().to_string(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses and validates settings from TOML text.
     pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
-        let s: Settings =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: "<text>".into(), message: e.to_string() })?;
+        let s: Settings = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<text>".into(),
+            message: e.to_string(),
+        })?;
         s.validate()?;
         Ok(s)
     }
@@ -222,10 +236,16 @@ impl Settings {
             ));
         }
         if !(self.profile.half_life_days > 0.0 && self.profile.half_life_days <= 3650.0) {
-            errs.push(format!("profile.half_life_days must be within (0, 3650] (got {})", self.profile.half_life_days));
+            errs.push(format!(
+                "profile.half_life_days must be within (0, 3650] (got {})",
+                self.profile.half_life_days
+            ));
         }
         if !(self.profile.learning_days >= 0.0 && self.profile.learning_days <= 365.0) {
-            errs.push(format!("profile.learning_days must be within 0..365 (got {})", self.profile.learning_days));
+            errs.push(format!(
+                "profile.learning_days must be within 0..365 (got {})",
+                self.profile.learning_days
+            ));
         }
         if self.decode.max_record_bytes < 1024 || self.decode.max_record_bytes > 64 << 20 {
             errs.push(format!(
@@ -234,18 +254,32 @@ impl Settings {
             ));
         }
         if self.detect.window_secs < 10 || self.detect.window_secs > 3600 {
-            errs.push(format!("detect.window_secs must be within 10..3600 (got {})", self.detect.window_secs));
+            errs.push(format!(
+                "detect.window_secs must be within 10..3600 (got {})",
+                self.detect.window_secs
+            ));
         }
         if self.detect.fleet_tick_secs < 60 {
-            errs.push(format!("detect.fleet_tick_secs must be at least 60 (got {})", self.detect.fleet_tick_secs));
+            errs.push(format!(
+                "detect.fleet_tick_secs must be at least 60 (got {})",
+                self.detect.fleet_tick_secs
+            ));
         }
-        if self.decide.aggregate_gap_secs == 0 || self.decide.aggregate_gap_secs > self.decide.aggregate_max_secs {
-            errs.push("decide.aggregate_gap_secs must be > 0 and <= decide.aggregate_max_secs".into());
+        if self.decide.aggregate_gap_secs == 0
+            || self.decide.aggregate_gap_secs > self.decide.aggregate_max_secs
+        {
+            errs.push(
+                "decide.aggregate_gap_secs must be > 0 and <= decide.aggregate_max_secs".into(),
+            );
         }
         if self.decide.max_events_per_finding == 0 {
             errs.push("decide.max_events_per_finding must be at least 1".into());
         }
-        if errs.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errs)) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
     }
 }
 
@@ -257,7 +291,11 @@ mod tests {
     fn shipped_config_is_valid_and_complete() {
         let text = include_str!("../configs/cinch.toml");
         let s = Settings::from_toml(text).expect("shipped config parses");
-        assert_eq!(s, Settings::default(), "configs/cinch.toml documents the defaults");
+        assert_eq!(
+            s,
+            Settings::default(),
+            "configs/cinch.toml documents the defaults"
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct EngineStats {
     pub late: u64,
     /// Findings emitted.
     pub findings: u64,
+    /// Anomalous events not reported again (same agent, detectors and pattern within the
+    /// repeat window).
+    pub repeats: u64,
 }
 
 /// The detection engine for a set of agents.
@@ -90,8 +93,10 @@ impl Engine {
         let now = crate::profile::counter::minute_of(ev.time_ms);
         if ev.time_ms > self.watermark_ms {
             self.watermark_ms = ev.time_ms;
-            self.fleet.advance(now, self.settings.detect.fleet_tick_secs / 60);
-            self.decider.advance(&self.settings.decide, self.watermark_ms, out);
+            self.fleet
+                .advance(now, self.settings.detect.fleet_tick_secs / 60);
+            self.decider
+                .advance(&self.settings.decide, self.watermark_ms, out);
         }
         let keys = EventKeys::of(ev);
         let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
@@ -112,17 +117,27 @@ impl Engine {
         );
         let snap = &self.fleet.snapshot;
         let min_group = self.settings.detect.min_peer_group;
-        let group = agent.groups.iter().filter_map(|g| snap.group(*g)).find(|g| g.agents >= min_group);
+        let group = agent
+            .groups
+            .iter()
+            .filter_map(|g| snap.group(*g))
+            .find(|g| g.agents >= min_group);
         let destination = keys.destination.then(|| {
             let dest = key(ns::PREFIX, keys.prefix());
             let since: Minute = now.saturating_sub(7 * 1440);
-            snap.destination(dest).map_or((0, 0), |d| (d.agents, d.recent_others(agent.key, since)))
+            snap.destination(dest)
+                .map_or((0, 0), |d| (d.agents, d.recent_others(agent.key, since)))
         });
         let ctx = Ctx {
             ev,
             keys: &keys,
             obs: &obs,
-            peers: PeerView { group, fleet_agents: snap.agents, fleet_days: snap.days(now), destination },
+            peers: PeerView {
+                group,
+                fleet_agents: snap.agents,
+                fleet_days: snap.days(now),
+                destination,
+            },
             settings: &self.settings.detect,
         };
         let verdict = detect::evaluate(&ctx);
@@ -135,25 +150,42 @@ impl Engine {
         ] {
             if !lookup.seen {
                 for &group in &agent.groups {
-                    self.fleet.record(Delta::FirstUse { group, kind, key: k });
+                    self.fleet.record(Delta::FirstUse {
+                        group,
+                        kind,
+                        key: k,
+                    });
                 }
             }
         }
         if let (Some(i), Some((_, on_prefix, with_action))) = (keys.intent, obs.intent) {
-            for (kind, count, k) in [(UseKind::IntentPrefix, on_prefix, keys.prefix_id), (UseKind::IntentAction, with_action, keys.action)] {
+            for (kind, count, k) in [
+                (UseKind::IntentPrefix, on_prefix, keys.prefix_id),
+                (UseKind::IntentAction, with_action, keys.action),
+            ] {
                 if count == 0.0 {
                     for &group in &agent.groups {
-                        self.fleet.record(Delta::FirstUse { group, kind, key: crate::profile::keys::pair(i, k) });
+                        self.fleet.record(Delta::FirstUse {
+                            group,
+                            kind,
+                            key: crate::profile::keys::pair(i, k),
+                        });
                     }
                 }
             }
         }
         if keys.destination && obs.prefix.count < 1.0 {
-            self.fleet.record(Delta::Destination { dest: key(ns::PREFIX, keys.prefix()), agent: agent.key, minute: now });
+            self.fleet.record(Delta::Destination {
+                dest: key(ns::PREFIX, keys.prefix()),
+                agent: agent.key,
+                minute: now,
+            });
         }
 
         let full = verdict.score < self.settings.detect.learn_below;
-        agent.profile.learn(&keys, ev.bytes, &obs, full, &self.cap, self.decay);
+        agent
+            .profile
+            .learn(&keys, ev.bytes, &obs, full, &self.cap, self.decay);
 
         self.stats.events += 1;
         if obs.late {
@@ -162,7 +194,9 @@ impl Engine {
         if verdict.score >= self.settings.decide.finding_threshold {
             self.stats.anomalous += 1;
         }
-        self.decider.on_event(&self.settings.decide, ev, &keys.pattern, &verdict, out);
+        self.decider
+            .on_event(&self.settings.decide, ev, &keys.pattern, &verdict, out);
+        self.stats.repeats = self.decider.repeats;
         self.stats.findings += count_findings(&out[before..]);
         verdict
     }
@@ -181,7 +215,10 @@ impl Engine {
 }
 
 fn count_findings(records: &[OutputRecord]) -> u64 {
-    records.iter().filter(|r| matches!(r, OutputRecord::Finding(_))).count() as u64
+    records
+        .iter()
+        .filter(|r| matches!(r, OutputRecord::Finding(_)))
+        .count() as u64
 }
 
 fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
@@ -189,7 +226,10 @@ fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
     let kind = ev.agent_kind.as_deref().unwrap_or("unknown");
     Agent {
         key: key(ns::GROUP, &ev.agent_id),
-        groups: [key(ns::GROUP, &format!("family:{family}")), key(ns::GROUP, &format!("kind:{kind}"))],
+        groups: [
+            key(ns::GROUP, &format!("family:{family}")),
+            key(ns::GROUP, &format!("kind:{kind}")),
+        ],
         profile: AgentProfile::new(cap, now),
     }
 }

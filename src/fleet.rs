@@ -85,7 +85,10 @@ pub struct DestinationStats {
 impl DestinationStats {
     /// Other agents that first contacted it within `since..=now`.
     pub fn recent_others(&self, agent: u64, since: Minute) -> u32 {
-        self.recent.iter().filter(|(a, m)| *a != agent && *m >= since).count() as u32
+        self.recent
+            .iter()
+            .filter(|(a, m)| *a != agent && *m >= since)
+            .count() as u32
     }
 }
 
@@ -103,7 +106,8 @@ pub struct Snapshot {
 impl Snapshot {
     /// Days of event time since the first event.
     pub fn days(&self, now: Minute) -> f32 {
-        self.started.map_or(0.0, |s| now.saturating_sub(s) as f32 / 1440.0)
+        self.started
+            .map_or(0.0, |s| now.saturating_sub(s) as f32 / 1440.0)
     }
 
     /// The statistics of a group.
@@ -124,9 +128,19 @@ impl Snapshot {
                     self.groups.entry(group).or_default().agents += 1;
                 }
                 Delta::FirstUse { group, kind, key } => {
-                    *self.groups.entry(group).or_default().uses.entry((kind, key)).or_default() += 1;
+                    *self
+                        .groups
+                        .entry(group)
+                        .or_default()
+                        .uses
+                        .entry((kind, key))
+                        .or_default() += 1;
                 }
-                Delta::Destination { dest, agent, minute } => {
+                Delta::Destination {
+                    dest,
+                    agent,
+                    minute,
+                } => {
                     let s = self.destinations.entry(dest).or_default();
                     if s.recent.iter().any(|(a, _)| *a == agent) {
                         continue;

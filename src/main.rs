@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cinch", version, about = "Runtime least privilege for AI agents and other non-human identities")]
+#[command(
+    name = "cinch",
+    version,
+    about = "Runtime least privilege for AI agents and other non-human identities"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Replay(args) => cinch::cli::replay::run(args),
         Command::Eval(args) => cinch::cli::eval::run(args),
-        Command::Simulate(args) => cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Simulate(args) => {
+            cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

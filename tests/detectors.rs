@@ -96,7 +96,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Harness { engine: Engine::new(Settings::default()), out: Vec::new() }
+        Harness {
+            engine: Engine::new(Settings::default()),
+            out: Vec::new(),
+        }
     }
     fn feed(&mut self, e: &Ev) -> Verdict {
         self.engine.process(&e.as_event(), &mut self.out)
@@ -107,12 +110,18 @@ impl Harness {
     }
     fn findings(&mut self) -> Vec<cinch::output::finding::Finding> {
         self.engine.finish(&mut self.out);
-        self.out.iter().map(|OutputRecord::Finding(f)| f.clone()).collect()
+        self.out
+            .iter()
+            .map(|OutputRecord::Finding(f)| f.clone())
+            .collect()
     }
 }
 
 fn detector(v: &Verdict, id: DetectorId) -> f32 {
-    v.reasons.iter().find(|r| r.detector == id).map_or(0.0, |r| r.score)
+    v.reasons
+        .iter()
+        .find(|r| r.detector == id)
+        .map_or(0.0, |r| r.score)
 }
 
 /// A support agent's working-hours routine for `days` days: sessions of
@@ -157,7 +166,11 @@ fn new_customer_id_in_a_known_pattern_is_not_novel() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/987654").session("x").intent("answer customer ticket"));
+    let v = h.feed(
+        &Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/987654")
+            .session("x")
+            .intent("answer customer ticket"),
+    );
     assert!(detector(&v, DetectorId::Novelty) < 0.2, "{v:?}");
     assert!(v.score < 0.3, "{v:?}");
 }
@@ -169,14 +182,29 @@ fn a_new_table_is_novel() {
     for d in 0..14 {
         for i in 0..40 {
             let table = ["orders", "invoices", "customers"][i % 3];
-            hist.push(Ev::new("analyst-1", T0 + d * DAY + 9 * HOUR + i as i64 * 5 * MIN, "db:Select", &format!("postgres://sales/{table}")));
+            hist.push(Ev::new(
+                "analyst-1",
+                T0 + d * DAY + 9 * HOUR + i as i64 * 5 * MIN,
+                "db:Select",
+                &format!("postgres://sales/{table}"),
+            ));
         }
     }
     h.feed_all(&mut hist);
     let t = after_history(14);
-    let v = h.feed(&Ev::new("analyst-1", t, "db:Select", "postgres://hr/payroll"));
+    let v = h.feed(&Ev::new(
+        "analyst-1",
+        t,
+        "db:Select",
+        "postgres://hr/payroll",
+    ));
     assert!(detector(&v, DetectorId::Novelty) >= 0.6, "{v:?}");
-    assert!(v.reasons.iter().any(|r| r.explanation.contains("postgres://hr")), "{v:?}");
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.explanation.contains("postgres://hr")),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -184,11 +212,27 @@ fn first_use_of_a_tool_is_flagged_with_an_explanation() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let v = h.feed(&Ev::new("support-1", t, "mail:Send", "mailto:drop@exfil.example").session("x").intent("answer customer ticket"));
+    let v = h.feed(
+        &Ev::new("support-1", t, "mail:Send", "mailto:drop@exfil.example")
+            .session("x")
+            .intent("answer customer ticket"),
+    );
     assert!(v.score >= 0.6, "{v:?}");
-    let novelty = v.reasons.iter().find(|r| r.detector == DetectorId::Novelty).expect("novelty reason");
-    assert!(novelty.explanation.contains("mail:Send"), "{}", novelty.explanation);
-    assert!(novelty.explanation.contains("days of history"), "{}", novelty.explanation);
+    let novelty = v
+        .reasons
+        .iter()
+        .find(|r| r.detector == DetectorId::Novelty)
+        .expect("novelty reason");
+    assert!(
+        novelty.explanation.contains("mail:Send"),
+        "{}",
+        novelty.explanation
+    );
+    assert!(
+        novelty.explanation.contains("days of history"),
+        "{}",
+        novelty.explanation
+    );
 }
 
 #[test]
@@ -197,15 +241,33 @@ fn a_burst_is_flagged_and_gives_one_finding() {
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
     let mut burst: Vec<Ev> = (0..200)
-        .map(|i| Ev::new("support-1", t + i * 500, "crm:GetCustomer", &format!("crm://customers/{}", 50_000 + i)).session("burst"))
+        .map(|i| {
+            Ev::new(
+                "support-1",
+                t + i * 500,
+                "crm:GetCustomer",
+                &format!("crm://customers/{}", 50_000 + i),
+            )
+            .session("burst")
+        })
         .collect();
     let verdicts = h.feed_all(&mut burst);
-    let max_rate = verdicts.iter().map(|v| detector(v, DetectorId::Rate)).fold(0.0, f32::max);
+    let max_rate = verdicts
+        .iter()
+        .map(|v| detector(v, DetectorId::Rate))
+        .fold(0.0, f32::max);
     assert!(max_rate >= 0.8, "rate detector peak {max_rate}");
     let findings = h.findings();
     let burst_findings: Vec<_> = findings.iter().filter(|f| f.first_ms >= t).collect();
-    assert_eq!(burst_findings.len(), 1, "one burst, one finding: {burst_findings:#?}");
-    assert!(burst_findings[0].event_count >= 100, "the finding lists the burst's events");
+    assert_eq!(
+        burst_findings.len(),
+        1,
+        "one burst, one finding: {burst_findings:#?}"
+    );
+    assert!(
+        burst_findings[0].event_count >= 100,
+        "the finding lists the burst's events"
+    );
 }
 
 #[test]
@@ -222,7 +284,11 @@ fn a_routine_hourly_job_is_not_flagged() {
                     "etl-orders-1",
                     base + i * 1000,
                     "s3:GetObject",
-                    &format!("s3://orders-raw/2026/01/{:02}/part-{:04}.json.gz", 5 + day % 20, hour * 1000 + i),
+                    &format!(
+                        "s3://orders-raw/2026/01/{:02}/part-{:04}.json.gz",
+                        5 + day % 20,
+                        hour * 1000 + i
+                    ),
                 )
                 .kind("service_account")
                 .bytes(50_000 + (i as u64 * 7919) % 20_000),
@@ -232,7 +298,10 @@ fn a_routine_hourly_job_is_not_flagged() {
     let verdicts = h.feed_all(&mut evs);
     let last_week = &verdicts[verdicts.len() - 7 * 24 * 120..];
     let flagged = last_week.iter().filter(|v| v.score >= 0.6).count();
-    assert_eq!(flagged, 0, "a routine job raised {flagged} anomalous events");
+    assert_eq!(
+        flagged, 0,
+        "a routine job raised {flagged} anomalous events"
+    );
 }
 
 #[test]
@@ -240,7 +309,11 @@ fn volume_outlier_is_flagged() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/4242").bytes(2_000_000_000).session("v"));
+    let v = h.feed(
+        &Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/4242")
+            .bytes(2_000_000_000)
+            .session("v"),
+    );
     assert!(detector(&v, DetectorId::Volume) >= 0.8, "{v:?}");
 }
 
@@ -249,24 +322,78 @@ fn denial_spike_is_flagged_single_denial_is_not() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let one = h.feed(&Ev::new("support-1", t, "tickets:Read", "tickets://queue/1").denied().session("d"));
+    let one = h.feed(
+        &Ev::new("support-1", t, "tickets:Read", "tickets://queue/1")
+            .denied()
+            .session("d"),
+    );
     assert!(detector(&one, DetectorId::Denial) < 0.2, "{one:?}");
-    let mut probing: Vec<Ev> =
-        (0..8).map(|i| Ev::new("support-1", t + 10_000 + i * 5_000, "iam:AttachRolePolicy", &format!("arn:aws:iam::1:role/admin{i}")).denied()).collect();
+    let mut probing: Vec<Ev> = (0..8)
+        .map(|i| {
+            Ev::new(
+                "support-1",
+                t + 10_000 + i * 5_000,
+                "iam:AttachRolePolicy",
+                &format!("arn:aws:iam::1:role/admin{i}"),
+            )
+            .denied()
+        })
+        .collect();
     let vs = h.feed_all(&mut probing);
-    let peak = vs.iter().map(|v| detector(v, DetectorId::Denial)).fold(0.0, f32::max);
+    let peak = vs
+        .iter()
+        .map(|v| detector(v, DetectorId::Denial))
+        .fold(0.0, f32::max);
     assert!(peak >= 0.8, "denial peak {peak}");
 }
 
 #[test]
 fn unlikely_transition_in_a_session_is_flagged() {
     let mut h = Harness::new();
-    h.feed_all(&mut support_history("support-1", 14));
-    let t = after_history(14);
-    h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").session("q").intent("answer customer ticket"));
+    h.feed_all(&mut support_history("support-1", 28));
+    let t = after_history(28);
+    h.feed(
+        &Ev::new("support-1", t, "kb:Search", "kb://articles")
+            .session("q")
+            .intent("answer customer ticket"),
+    );
     // Known actions, but tickets:Update straight after a search never happens.
-    let v = h.feed(&Ev::new("support-1", t + 5_000, "tickets:Update", "tickets://queue/77").session("q").intent("answer customer ticket"));
-    assert!(detector(&v, DetectorId::Sequence) >= 0.5, "{v:?}");
+    let v = h.feed(
+        &Ev::new(
+            "support-1",
+            t + 5_000,
+            "tickets:Update",
+            "tickets://queue/77",
+        )
+        .session("q")
+        .intent("answer customer ticket"),
+    );
+    // Sequence corroborates: it reports the oddity but alone opens no finding.
+    assert!(detector(&v, DetectorId::Sequence) >= 0.25, "{v:?}");
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.explanation.contains("tickets:Update")),
+        "{v:?}"
+    );
+    assert!(v.score < 0.6, "{v:?}");
+    // The usual next step after a search is not reported.
+    h.feed(
+        &Ev::new("support-1", t + 60_000, "kb:Search", "kb://articles")
+            .session("r")
+            .intent("answer customer ticket"),
+    );
+    let usual = h.feed(
+        &Ev::new(
+            "support-1",
+            t + 65_000,
+            "crm:GetCustomer",
+            "crm://customers/5",
+        )
+        .session("r")
+        .intent("answer customer ticket"),
+    );
+    assert_eq!(detector(&usual, DetectorId::Sequence), 0.0, "{usual:?}");
 }
 
 #[test]
@@ -274,9 +401,21 @@ fn enumeration_breadth_is_flagged() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let mut evs: Vec<Ev> = (0..60).map(|i| Ev::new("support-1", t + i * 3_000, "kb:Search", &format!("kb://articles/secret-{i}x"))).collect();
+    let mut evs: Vec<Ev> = (0..60)
+        .map(|i| {
+            Ev::new(
+                "support-1",
+                t + i * 3_000,
+                "kb:Search",
+                &format!("kb://articles/secret-{i}x"),
+            )
+        })
+        .collect();
     let vs = h.feed_all(&mut evs);
-    let peak = vs.iter().map(|v| detector(v, DetectorId::Breadth)).fold(0.0, f32::max);
+    let peak = vs
+        .iter()
+        .map(|v| detector(v, DetectorId::Breadth))
+        .fold(0.0, f32::max);
     assert!(peak >= 0.8, "breadth peak {peak}");
 }
 
@@ -286,8 +425,25 @@ fn off_hours_activity_is_flagged() {
     h.feed_all(&mut support_history("support-1", 14));
     let t = T0 + 15 * DAY + 3 * HOUR; // Tuesday 03:00, the agent works 09:00-16:00 on weekdays
     let v = h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").session("night"));
-    assert!(detector(&v, DetectorId::TimeOfDay) >= 0.8, "{v:?}");
-    let day = h.feed(&Ev::new("support-1", T0 + 15 * DAY + 10 * HOUR, "kb:Search", "kb://articles").session("day"));
+    // An unusual hour alone is reported but opens no finding...
+    assert!(detector(&v, DetectorId::TimeOfDay) >= 0.5, "{v:?}");
+    assert!(v.score < 0.6, "{v:?}");
+    // ...together with a network the agent never used, it does (a replayed session).
+    let replay = h.feed(
+        &Ev::new("support-1", t + 60_000, "kb:Search", "kb://articles")
+            .ip("198.51.100.7")
+            .session("night"),
+    );
+    assert!(replay.score >= 0.6, "{replay:?}");
+    let day = h.feed(
+        &Ev::new(
+            "support-1",
+            T0 + 15 * DAY + 10 * HOUR,
+            "kb:Search",
+            "kb://articles",
+        )
+        .session("day"),
+    );
     assert!(detector(&day, DetectorId::TimeOfDay) < 0.2, "{day:?}");
 }
 
@@ -296,9 +452,17 @@ fn new_network_is_flagged_new_address_on_known_network_less_so() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let same_net = h.feed(&Ev::new("support-1", t, "kb:Search", "kb://articles").ip("10.0.0.9").session("a"));
-    let new_net = h.feed(&Ev::new("support-1", t + 1000, "kb:Search", "kb://articles").ip("203.0.113.50").session("b"));
-    assert!(detector(&new_net, DetectorId::Source) >= 0.7, "{new_net:?}");
+    let same_net = h.feed(
+        &Ev::new("support-1", t, "kb:Search", "kb://articles")
+            .ip("10.0.0.9")
+            .session("a"),
+    );
+    let new_net = h.feed(
+        &Ev::new("support-1", t + 1000, "kb:Search", "kb://articles")
+            .ip("203.0.113.50")
+            .session("b"),
+    );
+    assert!(detector(&new_net, DetectorId::Source) >= 0.5, "{new_net:?}");
     assert!(detector(&same_net, DetectorId::Source) < detector(&new_net, DetectorId::Source));
 }
 
@@ -307,10 +471,22 @@ fn intent_mismatch_is_flagged_with_the_intent_named() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));
     let t = after_history(14);
-    let v = h.feed(&Ev::new("support-1", t, "crm:GetCustomer", "postgres://hr/payroll").session("p").intent("answer customer ticket"));
-    let r = v.reasons.iter().find(|r| r.detector == DetectorId::Intent).expect("intent reason");
+    let v = h.feed(
+        &Ev::new("support-1", t, "crm:GetCustomer", "postgres://hr/payroll")
+            .session("p")
+            .intent("answer customer ticket"),
+    );
+    let r = v
+        .reasons
+        .iter()
+        .find(|r| r.detector == DetectorId::Intent)
+        .expect("intent reason");
     assert!(r.score >= 0.5, "{r:?}");
-    assert!(r.explanation.contains("answer customer ticket"), "{}", r.explanation);
+    assert!(
+        r.explanation.contains("answer customer ticket"),
+        "{}",
+        r.explanation
+    );
 }
 
 #[test]
@@ -325,7 +501,15 @@ fn fleet_wide_rollout_of_a_new_tool_is_excused_by_peers() {
         for d in 14..16 {
             for s in 0..6 {
                 let t = T0 + d * DAY + 9 * HOUR + a * 20 * MIN + s * 30 * MIN;
-                evs.push(Ev::new(&format!("support-{a}"), t, "kb:SemanticSearch", "kb://articles").session(&format!("r{a}{d}{s}")));
+                evs.push(
+                    Ev::new(
+                        &format!("support-{a}"),
+                        t,
+                        "kb:SemanticSearch",
+                        "kb://articles",
+                    )
+                    .session(&format!("r{a}{d}{s}")),
+                );
             }
         }
     }
@@ -338,7 +522,10 @@ fn fleet_wide_rollout_of_a_new_tool_is_excused_by_peers() {
         }
     }
     let flagged = late_adopter_scores.iter().filter(|s| **s >= 0.6).count();
-    assert_eq!(flagged, 0, "a fleet-wide rollout raised {flagged} anomalous events on day two: {late_adopter_scores:?}");
+    assert_eq!(
+        flagged, 0,
+        "a fleet-wide rollout raised {flagged} anomalous events on day two: {late_adopter_scores:?}"
+    );
 }
 
 #[test]
@@ -348,7 +535,15 @@ fn baseline_does_not_learn_an_attack_quickly() {
     let t = after_history(14);
     // The same exfiltration call repeated 50 times in one afternoon stays anomalous.
     let mut evs: Vec<Ev> = (0..50)
-        .map(|i| Ev::new("support-1", t + i * 2 * MIN, "mail:Send", "mailto:drop@exfil.example").session("inj"))
+        .map(|i| {
+            Ev::new(
+                "support-1",
+                t + i * 2 * MIN,
+                "mail:Send",
+                "mailto:drop@exfil.example",
+            )
+            .session("inj")
+        })
         .collect();
     let vs = h.feed_all(&mut evs);
     assert!(vs.last().unwrap().score >= 0.6, "{:?}", vs.last());
@@ -360,8 +555,16 @@ fn scores_are_deterministic() {
         let mut h = Harness::new();
         let mut evs = support_history("support-1", 10);
         evs.extend(support_history("support-2", 10));
-        evs.push(Ev::new("support-1", after_history(10), "mail:Send", "mailto:x@y.example"));
-        h.feed_all(&mut evs).into_iter().map(|v| (v.score, v.reasons)).collect::<Vec<_>>()
+        evs.push(Ev::new(
+            "support-1",
+            after_history(10),
+            "mail:Send",
+            "mailto:x@y.example",
+        ));
+        h.feed_all(&mut evs)
+            .into_iter()
+            .map(|v| (v.score, v.reasons))
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
 }

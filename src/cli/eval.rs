@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::eval::metrics::{self, Report, ScoredEvent};
-use crate::eval::{AblationRow, Scorer, ablation, load_dataset, read_attacks, read_labels, run as run_scorer};
+use crate::eval::{
+    AblationRow, Scorer, ablation, load_dataset, read_attacks, read_labels, run as run_scorer,
+};
 
 /// Arguments of `cinch eval`.
 #[derive(Debug, clap::Args)]
@@ -47,7 +49,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         let rows = if args.ablation {
             ablation(&ds, &settings)
         } else {
-            vec![AblationRow { variant: "all detectors".into(), report: run_scorer(&ds, &Scorer::Engine(Box::new(settings))) }]
+            vec![AblationRow {
+                variant: "all detectors".into(),
+                report: run_scorer(&ds, &Scorer::Engine(Box::new(settings))),
+            }]
         };
         if args.json {
             println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -59,13 +64,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (Some(scores), Some(findings), Some(labels), Some(attacks)) = (&args.scores, &args.findings, &args.labels, &args.attacks)
+    let (Some(scores), Some(findings), Some(labels), Some(attacks)) =
+        (&args.scores, &args.findings, &args.labels, &args.attacks)
     else {
         bail!("give either --dataset DIR, or --scores, --findings, --labels and --attacks");
     };
     let events = read_scores(scores)?;
     let found = read_findings(findings)?;
-    let report = metrics::evaluate(&events, &read_labels(labels)?, &read_attacks(attacks)?, &found);
+    let report = metrics::evaluate(
+        &events,
+        &read_labels(labels)?,
+        &read_attacks(attacks)?,
+        &found,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -74,7 +85,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_lines(path: &Path) -> anyhow::Result<impl Iterator<Item = (usize, std::io::Result<String>)>> {
+fn read_lines(
+    path: &Path,
+) -> anyhow::Result<impl Iterator<Item = (usize, std::io::Result<String>)>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     Ok(std::io::BufReader::new(f).lines().enumerate())
 }
@@ -83,15 +96,31 @@ fn read_scores(path: &Path) -> anyhow::Result<Vec<ScoredEvent>> {
     let mut out = Vec::new();
     for (i, line) in read_lines(path)? {
         let line = line?;
-        let v: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
         let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let (Some(event_id), Some(agent_id), Some(score)) = (field("event_id"), field("agent_id"), v.get("score").and_then(|s| s.as_f64()))
-        else {
-            bail!("{}:{}: a score line needs event_id, agent_id and score", path.display(), i + 1);
+        let (Some(event_id), Some(agent_id), Some(score)) = (
+            field("event_id"),
+            field("agent_id"),
+            v.get("score").and_then(|s| s.as_f64()),
+        ) else {
+            bail!(
+                "{}:{}: a score line needs event_id, agent_id and score",
+                path.display(),
+                i + 1
+            );
         };
-        let time_ms = v.get("time").and_then(|t| t.as_str()).and_then(crate::event::time::parse_rfc3339_ms).unwrap_or(0);
-        out.push(ScoredEvent { event_id, agent_id, time_ms, score: score as f32 });
+        let time_ms = v
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(crate::event::time::parse_rfc3339_ms)
+            .unwrap_or(0);
+        out.push(ScoredEvent {
+            event_id,
+            agent_id,
+            time_ms,
+            score: score as f32,
+        });
     }
     Ok(out)
 }
@@ -100,13 +129,15 @@ fn read_findings(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
     let mut out = Vec::new();
     for (i, line) in read_lines(path)? {
         let line = line?;
-        let v: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
         if v.get("kind").and_then(|k| k.as_str()) != Some("finding") {
             continue;
         }
         let ids = v.get("event_ids").and_then(|e| e.as_array()).map(|a| {
-            a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
         });
         out.push(ids.unwrap_or_default());
     }
@@ -120,7 +151,11 @@ fn opt(v: Option<f64>) -> String {
 /// The report as a table.
 pub fn render_report(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "events {} (attack {}), agents {}, days {:.1}", r.events, r.attack_events, r.agents, r.days);
+    let _ = writeln!(
+        s,
+        "events {} (attack {}), agents {}, days {:.1}",
+        r.events, r.attack_events, r.agents, r.days
+    );
     let _ = writeln!(s, "ROC-AUC {:.4}   PR-AUC {:.4}", r.roc_auc, r.pr_auc);
     let _ = writeln!(
         s,
@@ -138,9 +173,17 @@ pub fn render_report(r: &Report) -> String {
         opt(r.median_delay_events),
         opt(r.median_delay_secs)
     );
-    let _ = writeln!(s, "\n{:<28} {:>9} {:>8} {:>13}", "scenario", "detected", "rate", "median delay");
+    let _ = writeln!(
+        s,
+        "\n{:<28} {:>9} {:>8} {:>13}",
+        "scenario", "detected", "rate", "median delay"
+    );
     for (name, sc) in &r.scenarios {
-        let rate = if sc.total == 0 { 0.0 } else { 100.0 * sc.detected as f64 / sc.total as f64 };
+        let rate = if sc.total == 0 {
+            0.0
+        } else {
+            100.0 * sc.detected as f64 / sc.total as f64
+        };
         let _ = writeln!(
             s,
             "{:<28} {:>4}/{:<4} {:>7.1}% {:>13}",
@@ -178,4 +221,3 @@ pub fn render_ablation(rows: &[AblationRow]) -> String {
     }
     s
 }
-

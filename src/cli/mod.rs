@@ -14,7 +14,9 @@ use crate::config::Settings;
 /// Loads settings from `path`, or the defaults when none is given.
 pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Settings> {
     match path {
-        Some(p) => Settings::load(p).with_context(|| format!("loading settings from {}", p.display())),
+        Some(p) => {
+            Settings::load(p).with_context(|| format!("loading settings from {}", p.display()))
+        }
         None => Ok(Settings::default()),
     }
 }

@@ -73,8 +73,14 @@ fn push_distinct(list: &mut Vec<String>, v: &str) {
 impl FindingBuilder {
     /// Opens a finding with its first event. The id is derived from the agent and that event, so
     /// a replay produces the same id.
-    pub fn open(settings: &DecideSettings, ev: &AccessEvent<'_>, pattern: &str, verdict: &Verdict) -> Self {
-        let h = xxhash_rust::xxh3::xxh3_64(format!("{}\u{1f}{}", ev.agent_id, ev.event_id).as_bytes());
+    pub fn open(
+        settings: &DecideSettings,
+        ev: &AccessEvent<'_>,
+        pattern: &str,
+        verdict: &Verdict,
+    ) -> Self {
+        let h =
+            xxhash_rust::xxh3::xxh3_64(format!("{}\u{1f}{}", ev.agent_id, ev.event_id).as_bytes());
         let mut f = FindingBuilder {
             finding_id: format!("fnd-{h:016x}"),
             agent_id: ev.agent_id.to_string(),
@@ -116,7 +122,13 @@ impl FindingBuilder {
     }
 
     /// Adds an anomalous event.
-    pub fn add(&mut self, settings: &DecideSettings, ev: &AccessEvent<'_>, pattern: &str, verdict: &Verdict) {
+    pub fn add(
+        &mut self,
+        settings: &DecideSettings,
+        ev: &AccessEvent<'_>,
+        pattern: &str,
+        verdict: &Verdict,
+    ) {
         self.event_count += 1;
         if self.event_ids.len() < settings.max_events_per_finding {
             self.event_ids.push(ev.event_id.to_string());
@@ -160,10 +172,18 @@ impl FindingBuilder {
     pub fn build(self, settings: &DecideSettings) -> Finding {
         // Corroboration: several detectors agreeing, or a sustained run of anomalous events,
         // makes a finding more severe than one detector on one event.
-        let strong = if self.event_count >= 5 { self.strong.max(2) } else { self.strong };
+        let strong = if self.event_count >= 5 {
+            self.strong.max(2)
+        } else {
+            self.strong
+        };
         let severity = super::Decider::severity(settings, self.score, strong);
         let mut reasons: Vec<Reason> = self.reasons.into_values().collect();
-        reasons.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.detector.cmp(&b.detector)));
+        reasons.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.detector.cmp(&b.detector))
+        });
         Finding {
             kind: "finding",
             finding_id: self.finding_id,

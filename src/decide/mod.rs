@@ -20,6 +20,11 @@ use finding::{FindingBuilder, Severity};
 #[derive(Debug, Default)]
 pub struct Decider {
     open: FxHashMap<Box<str>, FindingBuilder>,
+    /// Per agent: signatures (detector, resource pattern) already reported, until when.
+    reported: FxHashMap<Box<str>, Vec<(u64, i64)>>,
+    /// Anomalous events not reported again because their agent, detectors and pattern were
+    /// reported in the repeat window.
+    pub repeats: u64,
     /// Earliest event time at which some open finding may close.
     next_deadline: i64,
 }
@@ -54,8 +59,17 @@ impl Decider {
         let gap = settings.aggregate_gap_secs as i64 * 1000;
         let max = settings.aggregate_max_secs as i64 * 1000;
         let agent: &str = &ev.agent_id;
+        let joins = self
+            .open
+            .get(agent)
+            .is_some_and(|f| f.accepts(ev.time_ms, gap, max));
+        if !joins && self.already_reported(agent, pattern, verdict, ev.time_ms) {
+            self.repeats += 1;
+            return;
+        }
+        self.remember(settings, agent, pattern, verdict, ev.time_ms);
         if let Some(f) = self.open.get_mut(agent) {
-            if f.accepts(ev.time_ms, gap, max) {
+            if joins {
                 f.add(settings, ev, pattern, verdict);
                 self.next_deadline = self.next_deadline.min(f.deadline(gap, max));
                 return;
@@ -73,18 +87,87 @@ impl Decider {
         self.open.insert(agent.into(), f);
     }
 
+    fn signatures<'v>(pattern: &'v str, verdict: &'v Verdict) -> impl Iterator<Item = u64> + 'v {
+        verdict
+            .reasons
+            .iter()
+            .filter(|r| r.score >= 0.5)
+            .map(move |r| {
+                crate::profile::keys::pair(r.detector as u64, crate::profile::keys::key(0, pattern))
+            })
+    }
+
+    fn already_reported(&self, agent: &str, pattern: &str, verdict: &Verdict, t: i64) -> bool {
+        let Some(known) = self.reported.get(agent) else {
+            return false;
+        };
+        let mut any = false;
+        for sig in Self::signatures(pattern, verdict) {
+            any = true;
+            if !known.iter().any(|(s, until)| *s == sig && *until >= t) {
+                return false;
+            }
+        }
+        any
+    }
+
+    fn remember(
+        &mut self,
+        settings: &DecideSettings,
+        agent: &str,
+        pattern: &str,
+        verdict: &Verdict,
+        t: i64,
+    ) {
+        if settings.repeat_window_secs == 0 {
+            return;
+        }
+        let until = t + settings.repeat_window_secs as i64 * 1000;
+        let sigs: Vec<u64> = Self::signatures(pattern, verdict).collect();
+        if sigs.is_empty() {
+            return;
+        }
+        let known = self.reported.entry(agent.into()).or_default();
+        known.retain(|(_, u)| *u >= t);
+        for sig in sigs {
+            match known.iter_mut().find(|(s, _)| *s == sig) {
+                Some(k) => k.1 = until,
+                None => {
+                    if known.len() >= 64 {
+                        known.remove(0);
+                    }
+                    known.push((sig, until));
+                }
+            }
+        }
+    }
+
     /// Closes every finding whose deadline has passed at event time `watermark_ms`, in a
     /// deterministic order (first event time, then id).
-    pub fn advance(&mut self, settings: &DecideSettings, watermark_ms: i64, out: &mut Vec<OutputRecord>) {
+    pub fn advance(
+        &mut self,
+        settings: &DecideSettings,
+        watermark_ms: i64,
+        out: &mut Vec<OutputRecord>,
+    ) {
         if self.open.is_empty() || watermark_ms < self.next_deadline {
             return;
         }
         let gap = settings.aggregate_gap_secs as i64 * 1000;
         let max = settings.aggregate_max_secs as i64 * 1000;
-        let mut due: Vec<Box<str>> =
-            self.open.iter().filter(|(_, f)| f.deadline(gap, max) <= watermark_ms).map(|(k, _)| k.clone()).collect();
+        let mut due: Vec<Box<str>> = self
+            .open
+            .iter()
+            .filter(|(_, f)| f.deadline(gap, max) <= watermark_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
         self.close(settings, &mut due, out);
-        self.next_deadline = self.open.values().map(|f| f.deadline(gap, max)).min().unwrap_or(i64::MAX);
+        self.next_deadline = self
+            .open
+            .values()
+            .map(|f| f.deadline(gap, max))
+            .min()
+            .unwrap_or(i64::MAX);
     }
 
     /// Closes every open finding (end of input, shutdown).
@@ -99,9 +182,19 @@ impl Decider {
         self.open.len()
     }
 
-    fn close(&mut self, settings: &DecideSettings, agents: &mut [Box<str>], out: &mut Vec<OutputRecord>) {
-        let mut closing: Vec<FindingBuilder> = agents.iter().filter_map(|a| self.open.remove(a)).collect();
+    fn close(
+        &mut self,
+        settings: &DecideSettings,
+        agents: &mut [Box<str>],
+        out: &mut Vec<OutputRecord>,
+    ) {
+        let mut closing: Vec<FindingBuilder> =
+            agents.iter().filter_map(|a| self.open.remove(a)).collect();
         closing.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        out.extend(closing.into_iter().map(|f| OutputRecord::Finding(f.build(settings))));
+        out.extend(
+            closing
+                .into_iter()
+                .map(|f| OutputRecord::Finding(f.build(settings))),
+        );
     }
 }

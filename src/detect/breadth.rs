@@ -10,7 +10,7 @@ fn baseline(c: &Ctx<'_>) -> f32 {
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
     let d = c.obs.distinct as f32;
-    if d < 10.0 || c.obs.learned_weight < 20.0 {
+    if d < 10.0 || c.obs.learned_weight < 20.0 || c.obs.breadth_peak <= 0.0 {
         return 0.0;
     }
     ramp((d / baseline(c)).ln(), 1.5f32.ln(), 5.0f32.ln())

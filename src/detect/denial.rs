@@ -12,7 +12,8 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     let n = c.obs.window.events.max(1) as f32;
     let usual = c.obs.failed_peak.max(1.0);
     let excess = ramp(f - 1.5 * usual, 1.0, 8.0);
-    let ratio = ramp(f / n, 0.3, 0.8) * ramp(f, 2.0, 5.0) * (1.0 - ramp(c.obs.failed_rate, 0.05, 0.3));
+    let ratio =
+        ramp(f / n, 0.3, 0.8) * ramp(f, 2.0, 5.0) * (1.0 - ramp(c.obs.failed_rate, 0.05, 0.3));
     excess.max(ratio)
 }
 

@@ -7,7 +7,9 @@ use crate::profile::keys::pair;
 
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
-    let Some((n, on_prefix, with_action)) = c.obs.intent else { return 0.0 };
+    let Some((n, on_prefix, with_action)) = c.obs.intent else {
+        return 0.0;
+    };
     let trust = ramp(n, 40.0, 150.0);
     if trust == 0.0 {
         return 0.0;
@@ -15,7 +17,14 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     let routine = 1.0 - 0.7 * ramp(c.obs.novel_rate, 0.01, 0.15);
     // Peers whose sessions state the same intent and commonly need the same access excuse it.
     let excuse = |kind: UseKind, k: u64| match (c.keys.intent, c.peers.fleet_days >= 1.0) {
-        (Some(i), true) => 1.0 - 0.85 * ramp(c.peers.share(kind, pair(i, k)).unwrap_or(0.0), 0.0, c.settings.peer_common_share),
+        (Some(i), true) => {
+            1.0 - 0.85
+                * ramp(
+                    c.peers.share(kind, pair(i, k)).unwrap_or(0.0),
+                    0.0,
+                    c.settings.peer_common_share,
+                )
+        }
         _ => 1.0,
     };
     let p = 0.8 * (1.0 - on_prefix.min(1.0)) * excuse(UseKind::IntentPrefix, c.keys.prefix_id);

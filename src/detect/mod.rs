@@ -24,7 +24,19 @@ use crate::profile::Observation;
 use crate::profile::keys::EventKeys;
 
 /// The detectors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorId {
     /// First use of an action, resource area, resource pattern or action on a pattern.
@@ -162,7 +174,11 @@ fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
         DetectorId::Peer => peer::score(c),
         DetectorId::Intent => intent::score(c),
     };
-    if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 }
+    if s.is_finite() {
+        s.clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
 }
 
 fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
@@ -184,12 +200,13 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
 ///
 /// Fusion is a weighted noisy-OR, `1 - prod(1 - w_i * s_i)`, over the scores that reach the
 /// reason floor: independent pieces of evidence reinforce each other, and many faint signals do
-/// not add up to an alarm. Self-baseline detectors are damped by the agent's maturity, so a
+/// not add up to an alarm. Rate and breadth measure the same burst and enter once (their maximum). Self-baseline detectors are damped by the agent's maturity, so a
 /// new agent is judged mainly by its peers.
 pub fn evaluate(c: &Ctx<'_>) -> Verdict {
     let floor = c.settings.reason_floor;
     let maturity = c.obs.maturity;
     let mut keep = 1.0f32;
+    let mut activity = 0.0f32;
     let mut reasons = Vec::new();
     let mut strong = 0u8;
     for id in DetectorId::ALL {
@@ -204,14 +221,32 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         if s < floor {
             continue;
         }
-        keep *= 1.0 - w * s;
+        if matches!(id, DetectorId::Rate | DetectorId::Breadth) {
+            // Event rate and distinct resources measure the same burst: they count once.
+            activity = activity.max(w * s);
+        } else {
+            keep *= 1.0 - w * s;
+        }
         if s >= 0.5 {
             strong += 1;
         }
-        reasons.push(Reason { detector: id, score: round4(s), explanation: explain(id, c) });
+        reasons.push(Reason {
+            detector: id,
+            score: round4(s),
+            explanation: explain(id, c),
+        });
     }
-    reasons.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.detector.cmp(&b.detector)));
-    Verdict { score: round4(1.0 - keep), reasons, strong }
+    keep *= 1.0 - activity;
+    reasons.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.detector.cmp(&b.detector))
+    });
+    Verdict {
+        score: round4(1.0 - keep),
+        reasons,
+        strong,
+    }
 }
 
 /// Rounds to four decimals (scores are reported at that precision).
@@ -230,5 +265,9 @@ pub fn ramp(x: f32, lo: f32, hi: f32) -> f32 {
 
 /// Formats a count of days for explanations.
 pub fn days(d: f32) -> String {
-    if d < 1.0 { format!("{:.0} hours", d * 24.0) } else { format!("{d:.1} days") }
+    if d < 1.0 {
+        format!("{:.0} hours", d * 24.0)
+    } else {
+        format!("{d:.1} days")
+    }
 }

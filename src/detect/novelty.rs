@@ -29,14 +29,15 @@ enum What {
     Prefix,
     Pattern,
     ActionOnPattern,
+    Resource,
 }
 
-fn parts(c: &Ctx<'_>) -> [(What, f32); 4] {
+fn parts(c: &Ctx<'_>) -> [(What, f32); 5] {
     let o = c.obs;
     // Agents that routinely touch new patterns (a growing working set) are less surprising.
     let routine = 1.0 - 0.8 * ramp(o.novel_rate, 0.01, 0.15);
     let excuse = |kind: UseKind, key: u64| -> f32 {
-        if c.keys.destination {
+        if c.keys.destination && kind != UseKind::Action {
             return 1.0;
         }
         match c.peers.share(kind, key) {
@@ -45,10 +46,28 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 4] {
         }
     };
     [
-        (What::Action, 0.9 * fresh(o.action) * excuse(UseKind::Action, c.keys.action)),
-        (What::Prefix, 0.8 * fresh(o.prefix) * routine.max(0.5) * excuse(UseKind::Prefix, c.keys.prefix_id)),
-        (What::Pattern, 0.5 * fresh(o.pattern) * routine * excuse(UseKind::Pattern, c.keys.pattern_id)),
-        (What::ActionOnPattern, 0.35 * fresh(o.action_pattern) * routine),
+        (
+            What::Action,
+            0.9 * fresh(o.action) * excuse(UseKind::Action, c.keys.action),
+        ),
+        (
+            What::Prefix,
+            0.8 * fresh(o.prefix) * routine.max(0.5) * excuse(UseKind::Prefix, c.keys.prefix_id),
+        ),
+        (
+            What::Pattern,
+            0.5 * fresh(o.pattern) * routine * excuse(UseKind::Pattern, c.keys.pattern_id),
+        ),
+        (
+            What::ActionOnPattern,
+            0.35 * fresh(o.action_pattern) * routine * excuse(UseKind::Action, c.keys.action),
+        ),
+        // An agent with a stable working set (a fixed set of accounts, repositories, tables)
+        // touching a new member of it.
+        (
+            What::Resource,
+            0.45 * fresh(o.resource) * (1.0 - ramp(o.novel_exact_rate, 0.01, 0.1)),
+        ),
     ]
 }
 
@@ -57,20 +76,42 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     if c.obs.learned_weight < 1.0 {
         return 0.0;
     }
-    parts(c).iter().map(|p| p.1).fold(0.0, f32::max)
+    let s = parts(c).iter().map(|p| p.1).fold(0.0, f32::max);
+    // Several new things in quick succession (a spree into unfamiliar resources) reinforce
+    // each other.
+    let spree = c.obs.window.novel.clamp(1, 4) as i32;
+    1.0 - (1.0 - s).powi(spree)
 }
 
 /// One sentence.
 pub fn explain(c: &Ctx<'_>) -> String {
-    let (what, _) = parts(c).into_iter().fold((What::Action, -1.0), |b, p| if p.1 > b.1 { p } else { b });
+    let (what, _) = parts(c)
+        .into_iter()
+        .fold((What::Action, -1.0), |b, p| if p.1 > b.1 { p } else { b });
     let o = c.obs;
     let hist = days(o.history_days);
+    let spree = if o.window.novel >= 2 {
+        format!(
+            " ({} accesses to new resource patterns in this window)",
+            o.window.novel
+        )
+    } else {
+        String::new()
+    };
     let peers = |kind: UseKind, key: u64| match c.peers.share(kind, key) {
-        Some(s) if c.keys.destination => format!("; it is an outside destination ({:.0}% of {} peers used it)", s * 100.0, c.peers.size()),
-        Some(s) => format!("; {:.0}% of {} peer agents use it", s * 100.0, c.peers.size()),
+        Some(s) if c.keys.destination => format!(
+            "; it is an outside destination ({:.0}% of {} peers used it)",
+            s * 100.0,
+            c.peers.size()
+        ),
+        Some(s) => format!(
+            "; {:.0}% of {} peer agents use it",
+            s * 100.0,
+            c.peers.size()
+        ),
         None => String::new(),
     };
-    match what {
+    let text = match what {
         What::Action => format!(
             "first use of action {} in {hist} of history ({} actions known){}",
             c.ev.action,
@@ -96,5 +137,11 @@ pub fn explain(c: &Ctx<'_>) -> String {
             "first use of {} on {} in {hist} of history, though both are known separately",
             c.ev.action, c.keys.pattern
         ),
-    }
+        What::Resource => format!(
+            "first access to {} in {hist} of history by an agent with a stable working set ({:.1}% of its accesses are to new resources)",
+            c.ev.resource,
+            o.novel_exact_rate * 100.0
+        ),
+    };
+    format!("{text}{spree}")
 }

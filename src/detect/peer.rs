@@ -24,11 +24,14 @@ fn rarity(c: &Ctx<'_>) -> f32 {
 }
 
 fn campaign(c: &Ctx<'_>) -> f32 {
-    let Some((ever, recent_others)) = c.peers.destination else { return 0.0 };
-    if fresh(c.obs.prefix) < 0.5 {
+    let Some((ever, recent_others)) = c.peers.destination else {
+        return 0.0;
+    };
+    if fresh(c.obs.prefix) < 0.5 || c.peers.fleet_days < 1.0 {
         return 0.0;
     }
-    let widespread = ever as f32 > (0.1 * c.peers.fleet_agents as f32).max(3.0);
+    // A destination a good share of the peer group has used is an established partner.
+    let widespread = ever as f32 >= (c.settings.peer_common_share * c.peers.size() as f32).max(3.0);
     if widespread {
         return 0.0;
     }
@@ -50,7 +53,10 @@ pub fn explain(c: &Ctx<'_>) -> String {
         )
     } else {
         let sa = c.peers.share(UseKind::Action, c.keys.action).unwrap_or(0.0);
-        let sp = c.peers.share(UseKind::Prefix, c.keys.prefix_id).unwrap_or(0.0);
+        let sp = c
+            .peers
+            .share(UseKind::Prefix, c.keys.prefix_id)
+            .unwrap_or(0.0);
         format!(
             "{} on {} is rare among this agent's {} peers: {:.0}% use the action and {:.0}% the resource area",
             c.ev.action,

@@ -10,7 +10,7 @@ fn baseline(c: &Ctx<'_>) -> f32 {
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
     let k = c.obs.window.events as f32;
-    if k < 10.0 || c.obs.learned_weight < 20.0 {
+    if k < 10.0 || c.obs.learned_weight < 20.0 || c.obs.rate_peak <= 0.0 {
         return 0.0;
     }
     ramp((k / baseline(c)).ln(), 1.5f32.ln(), 6.0f32.ln())

@@ -6,7 +6,9 @@ use super::{Ctx, days, ramp};
 
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
-    let (Some(ip), Some(net)) = (c.obs.ip, c.obs.net) else { return 0.0 };
+    let (Some(ip), Some(net)) = (c.obs.ip, c.obs.net) else {
+        return 0.0;
+    };
     if c.obs.learned_weight < 1.0 {
         return 0.0;
     }

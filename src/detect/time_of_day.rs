@@ -14,13 +14,23 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     if c.obs.learned_weight < 200.0 || c.obs.history_days < 7.0 {
         return 0.0;
     }
-    1.0 - ramp(relative(c), 0.02, 0.25)
+    // Schedules shift; an unusual hour corroborates other evidence and alone stays below a
+    // finding.
+    0.55 * (1.0 - ramp(relative(c), 0.01, 0.15))
 }
 
 /// One sentence.
 pub fn explain(c: &Ctx<'_>) -> String {
     let how = c.keys.hour_of_week as usize;
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
     format!(
         "activity on {} at {:02}:00 UTC, an hour that holds {:.2}% of this agent's activity ({:.0}% of an average hour)",
         DAYS[how / 24],

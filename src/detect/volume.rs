@@ -4,18 +4,21 @@
 use super::{Ctx, ramp};
 
 fn per_event(c: &Ctx<'_>) -> (f32, f32) {
-    let (Some(b), Some(v)) = (c.ev.bytes, c.obs.volume) else { return (0.0, 0.0) };
-    if v.n < 10.0 {
+    let (Some(b), Some(v)) = (c.ev.bytes, c.obs.volume) else {
+        return (0.0, 0.0);
+    };
+    if v.n < 30.0 {
         return (0.0, 0.0);
     }
-    let z = ((b as f32).ln_1p() - v.mean) / v.std().max(0.3);
-    (ramp(z, 4.0, 8.0), z)
+    // Volumes are heavy-tailed: a spread below a factor of two is not trusted.
+    let z = ((b as f32).ln_1p() - v.mean) / v.std().max(0.7);
+    (ramp(z, 5.0, 10.0), z)
 }
 
 fn per_window(c: &Ctx<'_>) -> f32 {
     let w = c.obs.window.bytes as f32;
     let p = c.obs.bytes_peak.max(1024.0);
-    if c.obs.learned_weight < 20.0 || w <= p {
+    if c.obs.learned_weight < 20.0 || c.obs.bytes_peak <= 0.0 || w <= p {
         return 0.0;
     }
     ramp((w / p).ln(), 3.0f32.ln(), 30.0f32.ln())

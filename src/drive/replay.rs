@@ -66,6 +66,8 @@ pub struct ReplaySummary {
     pub anomalous: u64,
     /// Findings written.
     pub findings: u64,
+    /// Anomalous events folded into an earlier report (same agent, detectors and pattern).
+    pub repeats: u64,
     /// Events later than the allowed lateness.
     pub late: u64,
     /// Wall time.
@@ -81,17 +83,30 @@ impl fmt::Display for ReplaySummary {
             self.records, self.events, self.dead_letters
         )?;
         if !self.dead_by_reason.is_empty() {
-            let parts: Vec<String> = self.dead_by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let parts: Vec<String> = self
+                .dead_by_reason
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
             write!(f, " ({})", parts.join(", "))?;
         }
-        let formats: Vec<String> = self.by_format.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let formats: Vec<String> = self
+            .by_format
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
         write!(
             f,
-            "\n  formats: {}\n  {} agents, {} anomalous events, {} findings, {} late events\n  {:.2} s, {:.0} records/s",
-            if formats.is_empty() { "none".to_string() } else { formats.join(", ") },
+            "\n  formats: {}\n  {} agents, {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
+            if formats.is_empty() {
+                "none".to_string()
+            } else {
+                formats.join(", ")
+            },
             self.agents,
             self.anomalous,
             self.findings,
+            self.repeats,
             self.late,
             secs,
             self.records as f64 / secs
@@ -110,23 +125,34 @@ impl Sink {
             None => ("stdout".into(), Box::new(io::stdout().lock())),
             Some(p) if p.as_os_str() == "-" => ("stdout".into(), Box::new(io::stdout().lock())),
             Some(p) => {
-                let f = File::create(p)
-                    .map_err(|source| ReplayError::Write { path: p.display().to_string(), source })?;
+                let f = File::create(p).map_err(|source| ReplayError::Write {
+                    path: p.display().to_string(),
+                    source,
+                })?;
                 (p.display().to_string(), Box::new(f))
             }
         };
-        Ok(Sink { path: name, w: BufWriter::with_capacity(1 << 16, w) })
+        Ok(Sink {
+            path: name,
+            w: BufWriter::with_capacity(1 << 16, w),
+        })
     }
 
     fn line<T: serde::Serialize>(&mut self, v: &T) -> Result<(), ReplayError> {
         serde_json::to_writer(&mut self.w, v)
             .map_err(io::Error::from)
             .and_then(|_| self.w.write_all(b"\n"))
-            .map_err(|source| ReplayError::Write { path: self.path.clone(), source })
+            .map_err(|source| ReplayError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     fn flush(&mut self) -> Result<(), ReplayError> {
-        self.w.flush().map_err(|source| ReplayError::Write { path: self.path.clone(), source })
+        self.w.flush().map_err(|source| ReplayError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -139,14 +165,27 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     });
     let mut engine = Engine::new(settings);
     let mut out = Sink::open(opts.out.as_deref())?;
-    let mut scores = opts.scores_out.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
-    let mut dead = opts.dead_letter.as_deref().map(|p| Sink::open(Some(p))).transpose()?;
-    let source_name = if opts.input.as_os_str() == "-" { "stdin".to_string() } else { opts.input.display().to_string() };
+    let mut scores = opts
+        .scores_out
+        .as_deref()
+        .map(|p| Sink::open(Some(p)))
+        .transpose()?;
+    let mut dead = opts
+        .dead_letter
+        .as_deref()
+        .map(|p| Sink::open(Some(p)))
+        .transpose()?;
+    let source_name = if opts.input.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        opts.input.display().to_string()
+    };
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
         b
     });
@@ -167,7 +206,10 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             let res = match decoded {
                 Ok(ev) => {
                     summary.events += 1;
-                    by_format[Format::ALL.iter().position(|f| *f == ev.format).unwrap_or(0)] += 1;
+                    by_format[Format::ALL
+                        .iter()
+                        .position(|f| *f == ev.format)
+                        .unwrap_or(0)] += 1;
                     let verdict = engine.process(&ev, &mut records);
                     let r = match scores.as_mut() {
                         Some(s) => s.line(&ScoreLine {
@@ -196,7 +238,11 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             }
             if let Some(b) = &bar {
                 if summary.records % 65_536 == 0 {
-                    b.set_message(format!("{} records, {} findings", summary.records, engine.stats().findings));
+                    b.set_message(format!(
+                        "{} records, {} findings",
+                        summary.records,
+                        engine.stats().findings
+                    ));
                     b.tick();
                 }
             }
@@ -228,6 +274,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summary.agents = engine.agents();
     summary.anomalous = st.anomalous;
     summary.findings = st.findings;
+    summary.repeats = st.repeats;
     summary.late = st.late;
     summary.elapsed = started.elapsed();
     Ok(summary)

@@ -85,7 +85,11 @@ pub struct Report {
 impl Report {
     /// Share of attacks detected.
     pub fn detection_rate(&self) -> f64 {
-        if self.attacks == 0 { 0.0 } else { self.detected as f64 / self.attacks as f64 }
+        if self.attacks == 0 {
+            0.0
+        } else {
+            self.detected as f64 / self.attacks as f64
+        }
     }
 
     /// The lowest per-scenario detection rate.
@@ -157,7 +161,11 @@ fn median(v: &mut [f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 /// Computes the report. `findings` lists each finding's event ids.
@@ -168,15 +176,20 @@ pub fn evaluate(
     findings: &[Vec<String>],
 ) -> Report {
     let mut r = Report::default();
-    let pairs: Vec<(f32, bool)> =
-        events.iter().map(|e| (e.score, labels.get(&e.event_id).is_some_and(|l| l.attack))).collect();
+    let pairs: Vec<(f32, bool)> = events
+        .iter()
+        .map(|e| (e.score, labels.get(&e.event_id).is_some_and(|l| l.attack)))
+        .collect();
     r.events = pairs.len() as u64;
     r.attack_events = pairs.iter().filter(|p| p.1).count() as u64;
     r.roc_auc = roc_auc(&pairs);
     r.pr_auc = average_precision(&pairs);
     let agents: HashSet<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
     r.agents = agents.len() as u64;
-    if let (Some(lo), Some(hi)) = (events.iter().map(|e| e.time_ms).min(), events.iter().map(|e| e.time_ms).max()) {
+    if let (Some(lo), Some(hi)) = (
+        events.iter().map(|e| e.time_ms).min(),
+        events.iter().map(|e| e.time_ms).max(),
+    ) {
         r.days = ((hi - lo) as f64 / 86_400_000.0).max(1.0 / 24.0);
     }
 
@@ -186,13 +199,20 @@ pub fn evaluate(
         .iter()
         .filter(|f| !f.iter().any(|id| labels.get(id).is_some_and(|l| l.attack)))
         .count() as u64;
-    r.benign_findings_per_agent_day =
-        if r.agents == 0 { 0.0 } else { r.benign_findings as f64 / (r.agents as f64 * r.days) };
+    r.benign_findings_per_agent_day = if r.agents == 0 {
+        0.0
+    } else {
+        r.benign_findings as f64 / (r.agents as f64 * r.days)
+    };
 
     // Each attack's events in input (time) order.
     let mut by_attack: HashMap<&str, Vec<&ScoredEvent>> = HashMap::new();
     for e in events {
-        if let Some(Label { attack: true, attack_id: Some(a) }) = labels.get(&e.event_id) {
+        if let Some(Label {
+            attack: true,
+            attack_id: Some(a),
+        }) = labels.get(&e.event_id)
+        {
             by_attack.entry(a.as_str()).or_default().push(e);
         }
     }
@@ -203,13 +223,22 @@ pub fn evaluate(
         let s = r.scenarios.entry(a.scenario.clone()).or_default();
         s.total += 1;
         r.attacks += 1;
-        let evs = by_attack.get(a.attack_id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        if let Some(pos) = evs.iter().position(|e| in_finding.contains(e.event_id.as_str())) {
+        let evs = by_attack
+            .get(a.attack_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if let Some(pos) = evs
+            .iter()
+            .position(|e| in_finding.contains(e.event_id.as_str()))
+        {
             s.detected += 1;
             r.detected += 1;
             delays_ev.push((pos + 1) as f64);
             delays_s.push((evs[pos].time_ms - evs[0].time_ms) as f64 / 1000.0);
-            per_scenario_delays.entry(a.scenario.as_str()).or_default().push((pos + 1) as f64);
+            per_scenario_delays
+                .entry(a.scenario.as_str())
+                .or_default()
+                .push((pos + 1) as f64);
         }
     }
     for (name, mut d) in per_scenario_delays {
@@ -241,17 +270,66 @@ mod tests {
 
     #[test]
     fn detection_and_delay() {
-        let ev = |id: &str, t: i64, s: f32| ScoredEvent { event_id: id.into(), agent_id: "a".into(), time_ms: t, score: s };
-        let events = vec![ev("b1", 0, 0.1), ev("x1", 1000, 0.2), ev("x2", 2000, 0.9), ev("y1", 3000, 0.1), ev("b2", 86_400_000, 0.7)];
+        let ev = |id: &str, t: i64, s: f32| ScoredEvent {
+            event_id: id.into(),
+            agent_id: "a".into(),
+            time_ms: t,
+            score: s,
+        };
+        let events = vec![
+            ev("b1", 0, 0.1),
+            ev("x1", 1000, 0.2),
+            ev("x2", 2000, 0.9),
+            ev("y1", 3000, 0.1),
+            ev("b2", 86_400_000, 0.7),
+        ];
         let mut labels = HashMap::new();
-        labels.insert("b1".to_string(), Label { attack: false, attack_id: None });
-        labels.insert("b2".to_string(), Label { attack: false, attack_id: None });
-        labels.insert("x1".to_string(), Label { attack: true, attack_id: Some("A1".into()) });
-        labels.insert("x2".to_string(), Label { attack: true, attack_id: Some("A1".into()) });
-        labels.insert("y1".to_string(), Label { attack: true, attack_id: Some("A2".into()) });
+        labels.insert(
+            "b1".to_string(),
+            Label {
+                attack: false,
+                attack_id: None,
+            },
+        );
+        labels.insert(
+            "b2".to_string(),
+            Label {
+                attack: false,
+                attack_id: None,
+            },
+        );
+        labels.insert(
+            "x1".to_string(),
+            Label {
+                attack: true,
+                attack_id: Some("A1".into()),
+            },
+        );
+        labels.insert(
+            "x2".to_string(),
+            Label {
+                attack: true,
+                attack_id: Some("A1".into()),
+            },
+        );
+        labels.insert(
+            "y1".to_string(),
+            Label {
+                attack: true,
+                attack_id: Some("A2".into()),
+            },
+        );
         let attacks = vec![
-            Attack { attack_id: "A1".into(), agent_id: "a".into(), scenario: "s1".into() },
-            Attack { attack_id: "A2".into(), agent_id: "a".into(), scenario: "s2".into() },
+            Attack {
+                attack_id: "A1".into(),
+                agent_id: "a".into(),
+                scenario: "s1".into(),
+            },
+            Attack {
+                attack_id: "A2".into(),
+                agent_id: "a".into(),
+                scenario: "s2".into(),
+            },
         ];
         let findings = vec![vec!["x2".to_string()], vec!["b2".to_string()]];
         let r = evaluate(&events, &labels, &attacks, &findings);

@@ -54,12 +54,18 @@ pub struct Dataset {
 }
 
 fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, EvalError> {
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| EvalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| EvalError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     rdr.records()
         .enumerate()
         .map(|(i, r)| {
-            r.map_err(|e| EvalError::Format { path: path.display().to_string(), line: i as u64 + 2, message: e.to_string() })
+            r.map_err(|e| EvalError::Format {
+                path: path.display().to_string(),
+                line: i as u64 + 2,
+                message: e.to_string(),
+            })
         })
         .collect()
 }
@@ -69,7 +75,11 @@ pub fn read_labels(path: &Path) -> Result<HashMap<String, Label>, EvalError> {
     let mut labels = HashMap::new();
     for (i, r) in read_csv(path)?.into_iter().enumerate() {
         let (Some(id), Some(label)) = (r.get(0), r.get(1)) else {
-            return Err(EvalError::Format { path: path.display().to_string(), line: i as u64 + 2, message: "expected event_id,label,...".into() });
+            return Err(EvalError::Format {
+                path: path.display().to_string(),
+                line: i as u64 + 2,
+                message: "expected event_id,label,...".into(),
+            });
         };
         let attack = match label {
             "attack" => true,
@@ -94,7 +104,11 @@ pub fn read_attacks(path: &Path) -> Result<Vec<Attack>, EvalError> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| match (r.get(0), r.get(1), r.get(2)) {
-            (Some(a), Some(g), Some(s)) => Ok(Attack { attack_id: a.into(), agent_id: g.into(), scenario: s.into() }),
+            (Some(a), Some(g), Some(s)) => Ok(Attack {
+                attack_id: a.into(),
+                agent_id: g.into(),
+                scenario: s.into(),
+            }),
             _ => Err(EvalError::Format {
                 path: path.display().to_string(),
                 line: i as u64 + 2,
@@ -131,7 +145,11 @@ pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
 /// Finds the events file of a dataset directory.
 pub fn events_path(dir: &Path) -> PathBuf {
     let gz = dir.join("events.jsonl.gz");
-    if gz.exists() { gz } else { dir.join("events.jsonl") }
+    if gz.exists() {
+        gz
+    } else {
+        dir.join("events.jsonl")
+    }
 }
 
 /// Loads a dataset directory written by `cinch simulate`.
@@ -146,7 +164,10 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
             Err(_) => rejected += 1,
         })
     })
-    .map_err(|e| EvalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    .map_err(|e| EvalError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     Ok(Dataset {
         events,
         labels: read_labels(&dir.join("labels.csv"))?,
@@ -199,7 +220,12 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
 }
 
 fn scored_event(ev: &AccessEvent<'_>, v: &Verdict) -> ScoredEvent {
-    ScoredEvent { event_id: ev.event_id.to_string(), agent_id: ev.agent_id.to_string(), time_ms: ev.time_ms, score: v.score }
+    ScoredEvent {
+        event_id: ev.event_id.to_string(),
+        agent_id: ev.agent_id.to_string(),
+        time_ms: ev.time_ms,
+        score: v.score,
+    }
 }
 
 /// One row of an ablation.
@@ -213,15 +239,24 @@ pub struct AblationRow {
 
 /// The full engine, the engine with each detector off in turn, and the naive baseline.
 pub fn ablation(ds: &Dataset, settings: &Settings) -> Vec<AblationRow> {
-    let mut rows = vec![AblationRow { variant: "all detectors".into(), report: run(ds, &Scorer::Engine(Box::new(settings.clone()))) }];
+    let mut rows = vec![AblationRow {
+        variant: "all detectors".into(),
+        report: run(ds, &Scorer::Engine(Box::new(settings.clone()))),
+    }];
     for id in DetectorId::ALL {
         if !settings.detect.enabled.contains(&id) {
             continue;
         }
         let mut s = settings.clone();
         s.detect.enabled.retain(|d| *d != id);
-        rows.push(AblationRow { variant: format!("without {}", id.as_str()), report: run(ds, &Scorer::Engine(Box::new(s))) });
+        rows.push(AblationRow {
+            variant: format!("without {}", id.as_str()),
+            report: run(ds, &Scorer::Engine(Box::new(s))),
+        });
     }
-    rows.push(AblationRow { variant: "naive baseline".into(), report: run(ds, &Scorer::Naive(Box::new(settings.clone()))) });
+    rows.push(AblationRow {
+        variant: "naive baseline".into(),
+        report: run(ds, &Scorer::Naive(Box::new(settings.clone()))),
+    });
     rows
 }

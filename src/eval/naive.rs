@@ -20,10 +20,18 @@ impl Naive {
         let r_key = format!("r\u{1f}{}", ev.resource);
         let a = *seen.get(&a_key).unwrap_or(&0);
         let r = *seen.get(&r_key).unwrap_or(&0);
-        let score = if *total < 20 { 0.0 } else { (1.0 / (1.0 + a as f32)).max(0.7 / (1.0 + r as f32)) };
+        let score = if *total < 20 {
+            0.0
+        } else {
+            (1.0 / (1.0 + a as f32)).max(0.7 / (1.0 + r as f32))
+        };
         *total += 1;
         *seen.entry(a_key).or_default() += 1;
         *seen.entry(r_key).or_default() += 1;
-        Verdict { score, reasons: Vec::new(), strong: 1 }
+        Verdict {
+            score,
+            reasons: Vec::new(),
+            strong: 1,
+        }
     }
 }

@@ -82,10 +82,19 @@ impl Finding {
             Severity::Critical => (5, "Critical"),
         };
         let title = match self.reasons.first() {
-            Some(r) => format!("Anomalous behaviour of {}: {}", self.agent_id, r.detector.as_str()),
+            Some(r) => format!(
+                "Anomalous behaviour of {}: {}",
+                self.agent_id,
+                r.detector.as_str()
+            ),
             None => format!("Anomalous behaviour of {}", self.agent_id),
         };
-        let desc = self.reasons.iter().map(|r| r.explanation.as_str()).collect::<Vec<_>>().join("; ");
+        let desc = self
+            .reasons
+            .iter()
+            .map(|r| r.explanation.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         json!({
             "class_uid": 2004,
             "class_name": "Detection Finding",

@@ -21,8 +21,14 @@ pub struct Decay {
 impl Decay {
     /// A decay with the given half-life in days (0 or less disables decay).
     pub fn with_half_life_days(days: f64) -> Self {
-        let inv = if days > 0.0 { 1.0 / (days * 1440.0) } else { 0.0 };
-        Decay { inv_half_life_min: inv as f32 }
+        let inv = if days > 0.0 {
+            1.0 / (days * 1440.0)
+        } else {
+            0.0
+        };
+        Decay {
+            inv_half_life_min: inv as f32,
+        }
     }
 
     /// The factor by which a count made at `then` has faded by `now`.
@@ -80,7 +86,9 @@ impl BoundedCounter {
 
     /// Bytes of memory this table uses at most.
     pub fn max_bytes(&self) -> usize {
-        self.cap as usize * std::mem::size_of::<Entry>() + self.sketch.len() * 8 + std::mem::size_of::<Self>()
+        self.cap as usize * std::mem::size_of::<Entry>()
+            + self.sketch.len() * 8
+            + std::mem::size_of::<Self>()
     }
 
     /// Number of distinct keys ever inserted.
@@ -107,8 +115,14 @@ impl BoundedCounter {
     #[inline]
     pub fn get(&self, key: u64, now: Minute, decay: Decay) -> Lookup {
         match self.entries.iter().find(|e| e.key == key) {
-            Some(e) => Lookup { count: e.count * decay.factor(e.at, now), seen: true },
-            None => Lookup { count: 0.0, seen: self.sketch_has(key) },
+            Some(e) => Lookup {
+                count: e.count * decay.factor(e.at, now),
+                seen: true,
+            },
+            None => Lookup {
+                count: 0.0,
+                seen: self.sketch_has(key),
+            },
         }
     }
 
@@ -127,7 +141,11 @@ impl BoundedCounter {
         if !self.sketch_has(key) {
             self.distinct = self.distinct.saturating_add(1);
         }
-        let entry = Entry { key, count: weight, at: now };
+        let entry = Entry {
+            key,
+            count: weight,
+            at: now,
+        };
         if self.entries.len() < self.cap as usize {
             self.entries.push(entry);
             return;
@@ -137,14 +155,20 @@ impl BoundedCounter {
             .iter()
             .enumerate()
             .map(|(i, e)| (i, e.count * decay.factor(e.at, now)))
-            .fold((0, f32::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best });
+            .fold(
+                (0, f32::INFINITY),
+                |best, cur| if cur.1 < best.1 { cur } else { best },
+            );
         let evicted = std::mem::replace(&mut self.entries[idx], entry);
         self.sketch_insert(evicted.key);
     }
 
     /// Sum of all exact counts, decayed to `now`.
     pub fn total(&self, now: Minute, decay: Decay) -> f32 {
-        self.entries.iter().map(|e| e.count * decay.factor(e.at, now)).sum()
+        self.entries
+            .iter()
+            .map(|e| e.count * decay.factor(e.at, now))
+            .sum()
     }
 
     fn probes(&self, key: u64) -> (usize, usize) {

@@ -69,7 +69,10 @@ pub fn prefix(pattern: &str) -> &str {
             }
             if colons == 5 {
                 let rest = &pattern[i + 1..];
-                let end = rest.find(['/', ':']).map(|p| i + 1 + p).unwrap_or(pattern.len());
+                let end = rest
+                    .find(['/', ':'])
+                    .map(|p| i + 1 + p)
+                    .unwrap_or(pattern.len());
                 return &pattern[..end];
             }
         }
@@ -101,7 +104,9 @@ fn split_head(resource: &str) -> (&str, &str) {
 }
 
 fn is_year(s: &str) -> bool {
-    s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) && (s.starts_with("19") || s.starts_with("20"))
+    s.len() == 4
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s.starts_with("19") || s.starts_with("20"))
 }
 
 fn is_num_in(s: &str, lo: u32, hi: u32) -> bool {
@@ -144,11 +149,25 @@ fn generalise_segment(seg: &str, out: &mut String) {
 /// Length of an ISO date (with optional time) at the start of `s`.
 fn date_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| r.end <= b.len() && b[r].iter().all(u8::is_ascii_digit);
-    if b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10) && is_year(&s[..4])
+    let digits =
+        |r: std::ops::Range<usize>| r.end <= b.len() && b[r].iter().all(u8::is_ascii_digit);
+    if b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && is_year(&s[..4])
     {
         let mut n = 10;
-        if b.len() >= 19 && (b[10] == b'T' || b[10] == b' ') && digits(11..13) && b[13] == b':' && digits(14..16) && b[16] == b':' && digits(17..19) {
+        if b.len() >= 19
+            && (b[10] == b'T' || b[10] == b' ')
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19)
+        {
             n = 19;
             if b.len() > n && b[n] == b'Z' {
                 n += 1;
@@ -156,7 +175,11 @@ fn date_len(s: &str) -> Option<usize> {
         }
         return Some(n);
     }
-    if b.len() >= 8 && digits(0..8) && (b.len() == 8 || !b[8].is_ascii_alphanumeric()) && is_year(&s[..4]) {
+    if b.len() >= 8
+        && digits(0..8)
+        && (b.len() == 8 || !b[8].is_ascii_alphanumeric())
+        && is_year(&s[..4])
+    {
         let m: u32 = s[4..6].parse().ok()?;
         let d: u32 = s[6..8].parse().ok()?;
         if (1..=12).contains(&m) && (1..=31).contains(&d) {
@@ -195,7 +218,10 @@ fn classify_token(tok: &str) -> Option<&'static str> {
     }
     // A name followed by a number: `part0001`, `shard12`.
     let alpha_end = tok.find(|c: char| c.is_ascii_digit()).unwrap_or(tok.len());
-    if alpha_end > 0 && tok[alpha_end..].bytes().all(|b| b.is_ascii_digit()) && tok.len() - alpha_end >= 3 {
+    if alpha_end > 0
+        && tok[alpha_end..].bytes().all(|b| b.is_ascii_digit())
+        && tok.len() - alpha_end >= 3
+    {
         return Some("{id}");
     }
     None
@@ -207,26 +233,50 @@ mod tests {
 
     #[test]
     fn dates_and_numbers_collapse() {
-        assert_eq!(generalise("s3://raw/2026/10/01/part-0001.json.gz"), "s3://raw/{date}/part-{n}.json.gz");
+        assert_eq!(
+            generalise("s3://raw/2026/10/01/part-0001.json.gz"),
+            "s3://raw/{date}/part-{n}.json.gz"
+        );
         assert_eq!(generalise("crm://customers/8812"), "crm://customers/{n}");
-        assert_eq!(generalise("crm://customers/8812/orders/2026-10-01"), "crm://customers/{n}/orders/{date}");
-        assert_eq!(generalise("s3://logs/3f2a9c1e-8b7d-4c6e-9a5f-0123456789ab"), "s3://logs/{uuid}");
+        assert_eq!(
+            generalise("crm://customers/8812/orders/2026-10-01"),
+            "crm://customers/{n}/orders/{date}"
+        );
+        assert_eq!(
+            generalise("s3://logs/3f2a9c1e-8b7d-4c6e-9a5f-0123456789ab"),
+            "s3://logs/{uuid}"
+        );
         assert_eq!(generalise("3f2a9c1e-8b7d-4c6e-9a5f-0123456789ab"), "{uuid}");
-        assert_eq!(generalise("git://org/repo/commit/9fceb02d0ae598e95dc970b74767f19372d61af8"), "git://org/repo/commit/{hex}");
+        assert_eq!(
+            generalise("git://org/repo/commit/9fceb02d0ae598e95dc970b74767f19372d61af8"),
+            "git://org/repo/commit/{hex}"
+        );
     }
 
     #[test]
     fn names_stay() {
         assert_eq!(generalise("postgres://hr/payroll"), "postgres://hr/payroll");
         assert_eq!(generalise("s3://bucket-v2/data"), "s3://bucket-v2/data");
-        assert_eq!(generalise("arn:aws:s3:::my-bucket"), "arn:aws:s3:::my-bucket");
+        assert_eq!(
+            generalise("arn:aws:s3:::my-bucket"),
+            "arn:aws:s3:::my-bucket"
+        );
     }
 
     #[test]
     fn same_pattern_for_new_ids() {
-        assert_eq!(generalise("crm://customers/1"), generalise("crm://customers/99999"));
-        assert_eq!(generalise("mailto:cus77812@customer.example"), generalise("mailto:cus10293@customer.example"));
-        assert_ne!(generalise("postgres://crm/customers"), generalise("postgres://hr/payroll"));
+        assert_eq!(
+            generalise("crm://customers/1"),
+            generalise("crm://customers/99999")
+        );
+        assert_eq!(
+            generalise("mailto:cus77812@customer.example"),
+            generalise("mailto:cus10293@customer.example")
+        );
+        assert_ne!(
+            generalise("postgres://crm/customers"),
+            generalise("postgres://hr/payroll")
+        );
     }
 
     #[test]
@@ -234,7 +284,10 @@ mod tests {
         assert_eq!(prefix("postgres://hr/payroll"), "postgres://hr");
         assert_eq!(prefix("s3://raw/{date}/part-{n}.json.gz"), "s3://raw");
         assert_eq!(prefix("mailto:drop@evil.example"), "@evil.example");
-        assert_eq!(prefix("arn:aws:iam::{n}:role/admin"), "arn:aws:iam::{n}:role");
+        assert_eq!(
+            prefix("arn:aws:iam::{n}:role/admin"),
+            "arn:aws:iam::{n}:role"
+        );
         assert_eq!(prefix("k8s"), "k8s");
     }
 }

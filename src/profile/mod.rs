@@ -97,12 +97,6 @@ impl Peak {
     fn get(&self, now: Minute, decay: Decay) -> f32 {
         self.value * decay.factor(self.at, now)
     }
-    fn raise(&mut self, v: f32, now: Minute, decay: Decay) {
-        let cur = self.get(now, decay);
-        if v >= cur {
-            *self = Peak { value: v, at: now.max(self.at) };
-        }
-    }
 }
 
 /// The peak for a time-of-day block: its own, or half the busiest block's when higher (a block
@@ -129,12 +123,16 @@ pub struct AgentProfile {
     /// Decayed count of learned events, and of those that introduced a new resource pattern.
     learned_weight: Peak,
     novel_weight: Peak,
+    /// Decayed count of learned events on an exact resource new to the agent.
+    novel_exact_weight: Peak,
     /// Decayed count of learned events that were denied or failed.
     failed_weight: Peak,
     actions: BoundedCounter,
     patterns: BoundedCounter,
     prefixes: BoundedCounter,
     action_patterns: BoundedCounter,
+    /// Exact resources (the working set).
+    resources: BoundedCounter,
     ips: BoundedCounter,
     nets: BoundedCounter,
     /// Keys: (previous action, action) and, for totals, (previous action, 0).
@@ -195,6 +193,11 @@ pub struct Observation {
     pub prefixes_known: u32,
     /// The action on this pattern.
     pub action_pattern: Lookup,
+    /// The exact resource.
+    pub resource: Lookup,
+    /// Share of learned events on an exact resource new to the agent (high for agents whose
+    /// work is a stream of new objects, low for agents with a stable working set).
+    pub novel_exact_rate: f32,
     /// The source address.
     pub ip: Option<Lookup>,
     /// The source network.
@@ -245,11 +248,13 @@ impl AgentProfile {
             late: 0,
             learned_weight: Peak::default(),
             novel_weight: Peak::default(),
+            novel_exact_weight: Peak::default(),
             failed_weight: Peak::default(),
             actions: BoundedCounter::new(cap.actions, sk(cap.actions / 2)),
             patterns: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
             prefixes: BoundedCounter::new(cap.prefixes, sk(cap.prefixes / 2)),
             action_patterns: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
+            resources: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
             ips: BoundedCounter::new(cap.ips, sk(cap.ips)),
             nets: BoundedCounter::new(cap.ips / 2, sk(cap.ips / 2)),
             transitions: BoundedCounter::new(cap.transitions, sk(cap.transitions / 2)),
@@ -279,6 +284,7 @@ impl AgentProfile {
             + self.patterns.max_bytes()
             + self.prefixes.max_bytes()
             + self.action_patterns.max_bytes()
+            + self.resources.max_bytes()
             + self.ips.max_bytes()
             + self.nets.max_bytes()
             + self.transitions.max_bytes()
@@ -321,12 +327,15 @@ impl AgentProfile {
     ) -> Observation {
         let now = k.minute;
         self.events += 1;
-        let late_limit = self.last_minute.saturating_sub(settings.max_lateness_secs / 60);
+        let late_limit = self
+            .last_minute
+            .saturating_sub(settings.max_lateness_secs / 60);
         let is_late = now < late_limit;
+        let pattern = self.patterns.get(k.pattern_id, now, decay);
         if is_late {
             self.late += 1;
         } else {
-            self.ring.add(now, k.failed, bytes);
+            self.ring.add(now, k.failed, pattern.count < 1.0, bytes);
         }
         self.last_minute = self.last_minute.max(now);
         let distinct = if is_late {
@@ -352,8 +361,14 @@ impl AgentProfile {
         let block = Self::block(now);
         let transition = k.session.and_then(|s| {
             let st = self.sessions.iter().find(|st| st.key == s)?;
-            let from = self.transitions.get(pair(st.last_action, 0), now, decay).count;
-            let this = self.transitions.get(pair(st.last_action, k.action), now, decay).count;
+            let from = self
+                .transitions
+                .get(pair(st.last_action, 0), now, decay)
+                .count;
+            let this = self
+                .transitions
+                .get(pair(st.last_action, k.action), now, decay)
+                .count;
             Some((from, this))
         });
         let intent = k.intent.map(|i| {
@@ -373,7 +388,8 @@ impl AgentProfile {
             for d in 0..7 {
                 for off in [-1isize, 0, 1] {
                     let idx = (d * 24 + hod) as isize + off;
-                    day += self.hist[idx.rem_euclid(168) as usize] * if off == 0 { 1.0 } else { 0.5 };
+                    day +=
+                        self.hist[idx.rem_euclid(168) as usize] * if off == 0 { 1.0 } else { 0.5 };
                 }
             }
             (week / hist_total, day / 2.0 / hist_total)
@@ -406,7 +422,9 @@ impl AgentProfile {
             novel_rate: (self.novel_weight.get(now, decay) + 1.0) / (lw + 2.0),
             action: self.actions.get(k.action, now, decay),
             actions_known: self.actions.distinct(),
-            pattern: self.patterns.get(k.pattern_id, now, decay),
+            pattern,
+            resource: self.resources.get(k.resource, now, decay),
+            novel_exact_rate: (self.novel_exact_weight.get(now, decay) + 1.0) / (lw + 2.0),
             patterns_known: self.patterns.distinct(),
             prefix: self.prefixes.get(k.prefix_id, now, decay),
             prefixes_known: self.prefixes.distinct(),
@@ -415,7 +433,11 @@ impl AgentProfile {
             net,
             ips_known: self.ips.distinct(),
             nets_known: self.nets.distinct(),
-            window: if is_late { WindowSums::default() } else { self.ring.sums(now, window_min) },
+            window: if is_late {
+                WindowSums::default()
+            } else {
+                self.ring.sums(now, window_min)
+            },
             distinct,
             rate_peak: peak_for(&self.rate_peak, block, now, decay),
             bytes_peak: peak_for(&self.bytes_peak, block, now, decay),
@@ -433,21 +455,45 @@ impl AgentProfile {
     /// Learns the event into the baseline. `full` is false for events judged anomalous: their
     /// new behaviour is then credited at most once a day and with a fraction of the weight, and
     /// the activity peaks are not raised.
-    pub fn learn(&mut self, k: &EventKeys<'_>, bytes: Option<u64>, obs: &Observation, full: bool, cap: &Capacity, decay: Decay) {
+    pub fn learn(
+        &mut self,
+        k: &EventKeys<'_>,
+        bytes: Option<u64>,
+        obs: &Observation,
+        full: bool,
+        cap: &Capacity,
+        decay: Decay,
+    ) {
         let now = k.minute;
         let (w, once) = if full { (1.0, false) } else { (0.34, true) };
         self.stage_peaks(obs, now, full, decay);
         if full {
             self.learned += 1;
             let lw = self.learned_weight.get(now, decay);
-            self.learned_weight = Peak { value: lw + 1.0, at: now.max(self.learned_weight.at) };
+            self.learned_weight = Peak {
+                value: lw + 1.0,
+                at: now.max(self.learned_weight.at),
+            };
             if !obs.pattern.seen {
                 let nw = self.novel_weight.get(now, decay);
-                self.novel_weight = Peak { value: nw + 1.0, at: now.max(self.novel_weight.at) };
+                self.novel_weight = Peak {
+                    value: nw + 1.0,
+                    at: now.max(self.novel_weight.at),
+                };
+            }
+            if !obs.resource.seen {
+                let nw = self.novel_exact_weight.get(now, decay);
+                self.novel_exact_weight = Peak {
+                    value: nw + 1.0,
+                    at: now.max(self.novel_exact_weight.at),
+                };
             }
             if k.failed {
                 let fw = self.failed_weight.get(now, decay);
-                self.failed_weight = Peak { value: fw + 1.0, at: now.max(self.failed_weight.at) };
+                self.failed_weight = Peak {
+                    value: fw + 1.0,
+                    at: now.max(self.failed_weight.at),
+                };
             }
             self.add_hist(k.hour_of_week, now, decay);
             if let Some(b) = bytes {
@@ -457,7 +503,9 @@ impl AgentProfile {
         self.actions.add(k.action, w, now, decay, once);
         self.patterns.add(k.pattern_id, w, now, decay, once);
         self.prefixes.add(k.prefix_id, w, now, decay, once);
-        self.action_patterns.add(k.action_pattern, w, now, decay, once);
+        self.action_patterns
+            .add(k.action_pattern, w, now, decay, once);
+        self.resources.add(k.resource, w, now, decay, once);
         if let (Some(ip), Some(net)) = (k.ip, k.net) {
             self.ips.add(ip, w, now, decay, once);
             self.nets.add(net, w, now, decay, once);
@@ -472,17 +520,24 @@ impl AgentProfile {
             if let Some(p) = prev {
                 let last = self.sessions[p].last_action;
                 self.transitions.add(pair(last, 0), w, now, decay, once);
-                self.transitions.add(pair(last, k.action), w, now, decay, once);
+                self.transitions
+                    .add(pair(last, k.action), w, now, decay, once);
                 self.sessions[p].last_action = k.action;
                 self.sessions[p].at = now.max(self.sessions[p].at);
             } else {
                 if self.sessions.len() >= cap.sessions {
                     // Replace the session idle the longest.
-                    if let Some((i, _)) = self.sessions.iter().enumerate().min_by_key(|(_, st)| st.at) {
+                    if let Some((i, _)) =
+                        self.sessions.iter().enumerate().min_by_key(|(_, st)| st.at)
+                    {
                         self.sessions.swap_remove(i);
                     }
                 }
-                self.sessions.push(SessionState { key: s, last_action: k.action, at: now });
+                self.sessions.push(SessionState {
+                    key: s,
+                    last_action: k.action,
+                    at: now,
+                });
             }
         }
     }
@@ -490,13 +545,34 @@ impl AgentProfile {
     fn stage_peaks(&mut self, obs: &Observation, now: Minute, full: bool, decay: Decay) {
         let hour = now / 60;
         if hour > self.pending_hour {
-            if self.pending_clean {
-                let at = self.pending_hour * 60 + 59;
-                let block = Self::block(at);
-                self.rate_peak[block].raise(self.pending[0], at, decay);
-                self.bytes_peak[block].raise(self.pending[1], at, decay);
-                self.breadth_peak[block].raise(self.pending[2], at, decay);
-                self.failed_peak.raise(self.pending[3], at, decay);
+            let at = self.pending_hour * 60 + 59;
+            let block = Self::block(at);
+            // A clean hour raises the peaks to what it saw. An hour with anomalous events
+            // moves them a third of the way, at most once a day per block, so a recurring
+            // burst (a nightly job) becomes normal within days and a one-off one does not.
+            let day = at / 1440;
+            let share = if self.pending_clean {
+                1.0
+            } else if self.rate_peak[block].at / 1440 < day {
+                0.34
+            } else {
+                0.0
+            };
+            if share > 0.0 {
+                let p = self.pending;
+                let lift = |peak: &mut Peak, v: f32| {
+                    let cur = peak.get(at, decay);
+                    if v > cur {
+                        *peak = Peak {
+                            value: cur + share * (v - cur),
+                            at: at.max(peak.at),
+                        };
+                    }
+                };
+                lift(&mut self.rate_peak[block], p[0]);
+                lift(&mut self.bytes_peak[block], p[1]);
+                lift(&mut self.breadth_peak[block], p[2]);
+                lift(&mut self.failed_peak, p[3]);
             }
             self.pending = [0.0; 4];
             self.pending_hour = hour;
@@ -543,7 +619,10 @@ impl AgentProfile {
                         .expect("non-empty");
                     self.volumes.swap_remove(i);
                 }
-                self.volumes.push(VolumeStat { key: action, ..Default::default() });
+                self.volumes.push(VolumeStat {
+                    key: action,
+                    ..Default::default()
+                });
                 self.volumes.len() - 1
             }
         };
@@ -602,7 +681,10 @@ mod tests {
         let decay = Decay::with_half_life_days(settings.half_life_days);
         let mut p = AgentProfile::new(&cap, 0);
         let bound = p.max_bytes(&cap);
-        assert!(bound <= settings.max_bytes_per_agent, "bound {bound} exceeds the setting");
+        assert!(
+            bound <= settings.max_bytes_per_agent,
+            "bound {bound} exceeds the setting"
+        );
         // A flood of unique actions, resources, addresses and sessions.
         for i in 0..50_000i64 {
             let e = ev(
@@ -616,7 +698,10 @@ mod tests {
             p.learn(&k, e.bytes, &o, i % 3 != 0, &cap, decay);
         }
         let serialised = p.to_bytes().len();
-        assert!(serialised <= bound, "serialised {serialised} > bound {bound}");
+        assert!(
+            serialised <= bound,
+            "serialised {serialised} > bound {bound}"
+        );
         assert_eq!(AgentProfile::from_bytes(&p.to_bytes()).unwrap(), p);
     }
 }

@@ -14,6 +14,7 @@ struct Slot {
     minute: Minute,
     events: u32,
     failed: u32,
+    novel: u32,
     bytes: u64,
 }
 
@@ -31,6 +32,8 @@ pub struct WindowSums {
     pub events: u32,
     /// Denied or failed events.
     pub failed: u32,
+    /// Events on a resource pattern new to the agent.
+    pub novel: u32,
     /// Bytes moved.
     pub bytes: u64,
 }
@@ -40,7 +43,7 @@ impl MinuteRing {
     pub const SLOTS: usize = 64;
 
     /// Records an event at `minute`. Returns false when it is too old for the ring.
-    pub fn add(&mut self, minute: Minute, failed: bool, bytes: u64) -> bool {
+    pub fn add(&mut self, minute: Minute, failed: bool, novel: bool, bytes: u64) -> bool {
         if self.slots.is_empty() {
             self.slots = vec![Slot::default(); Self::SLOTS];
         }
@@ -53,10 +56,14 @@ impl MinuteRing {
             if slot.minute > minute {
                 return false;
             }
-            *slot = Slot { minute, ..Slot::default() };
+            *slot = Slot {
+                minute,
+                ..Slot::default()
+            };
         }
         slot.events += 1;
         slot.failed += failed as u32;
+        slot.novel += novel as u32;
         slot.bytes = slot.bytes.saturating_add(bytes);
         true
     }
@@ -69,6 +76,7 @@ impl MinuteRing {
             if slot.minute >= lo && slot.minute <= now && slot.events > 0 {
                 s.events += slot.events;
                 s.failed += slot.failed;
+                s.novel += slot.novel;
                 s.bytes = s.bytes.saturating_add(slot.bytes);
             }
         }
@@ -97,7 +105,8 @@ impl DistinctWindow {
             if self.recent.len() >= cap {
                 self.recent.pop_front();
             }
-            self.recent.push_back((minute.max(self.recent.back().map_or(0, |b| b.0)), resource));
+            self.recent
+                .push_back((minute.max(self.recent.back().map_or(0, |b| b.0)), resource));
         }
         self.recent.len() as u32
     }
@@ -116,13 +125,17 @@ mod tests {
     fn ring_sums_recent_minutes_only() {
         let mut r = MinuteRing::default();
         for m in 100..110 {
-            r.add(m, m % 2 == 0, 10);
+            r.add(m, m % 2 == 0, m % 5 == 0, 10);
         }
         let s = r.sums(109, 5);
         assert_eq!(s.events, 5);
         assert_eq!(s.bytes, 50);
         assert_eq!(s.failed, 2);
-        assert!(!r.add(20, false, 0), "a minute older than the ring is refused");
+        assert_eq!(s.novel, 1);
+        assert!(
+            !r.add(20, false, false, 0),
+            "a minute older than the ring is refused"
+        );
     }
 
     #[test]
