@@ -64,11 +64,21 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 5] {
         ),
         // An agent with a stable working set (a fixed set of accounts, repositories, tables)
         // touching a new member of it.
-        (
-            What::Resource,
-            0.45 * fresh(o.resource) * (1.0 - ramp(o.novel_exact_rate, 0.01, 0.1)),
-        ),
+        (What::Resource, 0.45 * fresh(o.resource) * stable_set(o)),
     ]
+}
+
+/// How stable the agent's working set is, from its own history: 1 when it keeps to a fixed set
+/// of resources (overall, or behind this pattern, such as a few accounts), 0 when its work is a
+/// stream of new objects.
+fn stable_set(o: &crate::profile::Observation) -> f32 {
+    let overall = 1.0 - ramp(o.novel_exact_rate, 0.01, 0.1);
+    let here = if o.pattern.count >= 20.0 {
+        1.0 - ramp(o.pattern_churn, 0.02, 0.2)
+    } else {
+        0.0
+    };
+    overall.max(here)
 }
 
 /// Score in 0..1.
@@ -138,9 +148,11 @@ pub fn explain(c: &Ctx<'_>) -> String {
             c.ev.action, c.keys.pattern
         ),
         What::Resource => format!(
-            "first access to {} in {hist} of history by an agent with a stable working set ({:.1}% of its accesses are to new resources)",
+            "first access to {} in {hist} of history by an agent with a stable working set ({:.1}% of its accesses, and {:.1}% of those to {}, are to new resources)",
             c.ev.resource,
-            o.novel_exact_rate * 100.0
+            o.novel_exact_rate * 100.0,
+            o.pattern_churn * 100.0,
+            c.keys.pattern
         ),
     };
     format!("{text}{spree}")

@@ -16,16 +16,30 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     let damp = 1.0 - 0.9 * ramp(spread, 0.005, 0.1);
     // An agent that moved wholesale to a new network (a redeploy) is not an intruder beside it.
     let moved = if c.obs.migrated { 0.1 } else { 1.0 };
-    // A new address alone stays below a finding; it corroborates other evidence.
-    (0.25 * fresh(ip)).max(0.55 * fresh(net)) * damp * moved
+    // A new network while the agent is still active from its usual one: two places at once,
+    // the signature of stolen credentials. Otherwise a new address alone stays below a
+    // finding and corroborates other evidence.
+    let net_weight = if concurrent(c) { 0.8 } else { 0.55 };
+    (0.25 * fresh(ip)).max(net_weight * fresh(net)) * damp * moved
+}
+
+/// The agent acted from a known network within the last hour.
+fn concurrent(c: &Ctx<'_>) -> bool {
+    c.obs.since_known_net.is_some_and(|m| m <= 60)
 }
 
 /// One sentence.
 pub fn explain(c: &Ctx<'_>) -> String {
     let ip = c.ev.source_ip.as_deref().unwrap_or("");
     let new_net = c.obs.net.is_some_and(|n| fresh(n) > 0.5);
+    let active = match c.obs.since_known_net {
+        Some(m) if m <= 60 && new_net && !c.obs.migrated => {
+            format!(" and was active from a known network {m} minutes earlier")
+        }
+        _ => String::new(),
+    };
     format!(
-        "source address {ip} is {} for this agent, which used {} addresses in {} networks over {} of history",
+        "source address {ip} is {} for this agent, which used {} addresses in {} networks over {} of history{active}",
         if c.obs.migrated {
             "on a network the agent moved to wholesale"
         } else if new_net {

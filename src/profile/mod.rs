@@ -133,6 +133,8 @@ pub struct AgentProfile {
     action_patterns: BoundedCounter,
     /// Exact resources (the working set).
     resources: BoundedCounter,
+    /// Per pattern: learned events that touched an exact resource new to the agent.
+    pattern_churn: BoundedCounter,
     ips: BoundedCounter,
     nets: BoundedCounter,
     /// Keys: (previous action, action) and, for totals, (previous action, 0).
@@ -198,6 +200,9 @@ pub struct Observation {
     /// Share of learned events on an exact resource new to the agent (high for agents whose
     /// work is a stream of new objects, low for agents with a stable working set).
     pub novel_exact_rate: f32,
+    /// Share of this pattern's learned uses that touched an exact resource new to the agent
+    /// (low for a fixed set of accounts behind one pattern, high for a stream of new ids).
+    pub pattern_churn: f32,
     /// The source address.
     pub ip: Option<Lookup>,
     /// The source network.
@@ -205,6 +210,8 @@ pub struct Observation {
     /// The agent has used only this new network for a while: it moved (a redeploy), rather
     /// than someone else using its identity alongside it.
     pub migrated: bool,
+    /// Minutes since the agent last acted from a network it knows (None if never).
+    pub since_known_net: Option<u32>,
     /// Distinct source addresses and networks known.
     pub ips_known: u32,
     /// Distinct source networks known.
@@ -255,6 +262,7 @@ impl AgentProfile {
             prefixes: BoundedCounter::new(cap.prefixes, sk(cap.prefixes / 2)),
             action_patterns: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
             resources: BoundedCounter::new(cap.patterns, sk(cap.patterns)),
+            pattern_churn: BoundedCounter::new(cap.patterns / 2, 64),
             ips: BoundedCounter::new(cap.ips, sk(cap.ips)),
             nets: BoundedCounter::new(cap.ips / 2, sk(cap.ips / 2)),
             transitions: BoundedCounter::new(cap.transitions, sk(cap.transitions / 2)),
@@ -285,6 +293,7 @@ impl AgentProfile {
             + self.prefixes.max_bytes()
             + self.action_patterns.max_bytes()
             + self.resources.max_bytes()
+            + self.pattern_churn.max_bytes()
             + self.ips.max_bytes()
             + self.nets.max_bytes()
             + self.transitions.max_bytes()
@@ -332,10 +341,15 @@ impl AgentProfile {
             .saturating_sub(settings.max_lateness_secs / 60);
         let is_late = now < late_limit;
         let pattern = self.patterns.get(k.pattern_id, now, decay);
+        let resource = self.resources.get(k.resource, now, decay);
+        let churn =
+            (self.pattern_churn.get(k.pattern_id, now, decay).count + 1.0) / (pattern.count + 2.0);
+        // New to the agent: a new pattern, or a new member of a stable set behind a known one.
+        let novel = pattern.count < 1.0 || (!resource.seen && pattern.count >= 20.0 && churn < 0.1);
         if is_late {
             self.late += 1;
         } else {
-            self.ring.add(now, k.failed, pattern.count < 1.0, bytes);
+            self.ring.add(now, k.failed, novel, bytes);
         }
         self.last_minute = self.last_minute.max(now);
         let distinct = if is_late {
@@ -413,7 +427,9 @@ impl AgentProfile {
             _ => false,
         };
         let lw = learned_weight.max(1e-6);
+        let since_known_net = (self.learned > 0).then(|| now.saturating_sub(self.known_net_at));
         Observation {
+            since_known_net,
             migrated,
             late: is_late,
             maturity,
@@ -423,8 +439,9 @@ impl AgentProfile {
             action: self.actions.get(k.action, now, decay),
             actions_known: self.actions.distinct(),
             pattern,
-            resource: self.resources.get(k.resource, now, decay),
+            resource,
             novel_exact_rate: (self.novel_exact_weight.get(now, decay) + 1.0) / (lw + 2.0),
+            pattern_churn: churn,
             patterns_known: self.patterns.distinct(),
             prefix: self.prefixes.get(k.prefix_id, now, decay),
             prefixes_known: self.prefixes.distinct(),
@@ -482,6 +499,7 @@ impl AgentProfile {
                 };
             }
             if !obs.resource.seen {
+                self.pattern_churn.add(k.pattern_id, 1.0, now, decay, false);
                 let nw = self.novel_exact_weight.get(now, decay);
                 self.novel_exact_weight = Peak {
                     value: nw + 1.0,

@@ -32,7 +32,7 @@ pub struct WindowSums {
     pub events: u32,
     /// Denied or failed events.
     pub failed: u32,
-    /// Events on a resource pattern new to the agent.
+    /// Events on a resource new to the agent (a new pattern, or a new member of a stable set).
     pub novel: u32,
     /// Bytes moved.
     pub bytes: u64,
