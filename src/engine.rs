@@ -15,7 +15,7 @@ use crate::output::OutputRecord;
 use crate::profile::counter::{Decay, Minute};
 use crate::profile::generalise::generalise;
 use crate::profile::keys::{EventKeys, key, ns};
-use crate::profile::{AgentProfile, Capacity};
+use crate::profile::{AgentProfile, Capacity, Learning};
 
 /// One agent's state.
 #[derive(Debug)]
@@ -182,10 +182,16 @@ impl Engine {
             });
         }
 
-        let full = verdict.score < self.settings.detect.learn_below;
+        let pace = if verdict.score < self.settings.detect.learn_below {
+            Learning::Full
+        } else if verdict.score < self.settings.decide.finding_threshold {
+            Learning::Provisional
+        } else {
+            Learning::Slow
+        };
         agent
             .profile
-            .learn(&keys, ev.bytes, &obs, full, &self.cap, self.decay);
+            .learn(&keys, ev.bytes, &obs, pace, &self.cap, self.decay);
 
         self.stats.events += 1;
         if obs.late {

@@ -13,7 +13,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     if d < 10.0 || c.obs.learned_weight < 20.0 || c.obs.breadth_peak <= 0.0 {
         return 0.0;
     }
-    ramp((d / baseline(c)).ln(), 1.5f32.ln(), 5.0f32.ln())
+    ramp((d / baseline(c)).ln(), 2.0f32.ln(), 8.0f32.ln())
 }
 
 /// One sentence.

@@ -11,7 +11,7 @@ const PRIOR: f32 = 5.0;
 fn prob(c: &Ctx<'_>) -> Option<(f32, f32)> {
     let (from, this) = c.obs.transition?;
     // A new action is novelty's business; this judges known actions in an unusual order.
-    if from < MIN_FROM || c.obs.action.count < 5.0 {
+    if from < MIN_FROM || c.obs.action.count < 30.0 {
         return None;
     }
     // Back off to how common the action is overall, so a transition merely not yet seen from

@@ -10,8 +10,8 @@ fn relative(c: &Ctx<'_>) -> f32 {
 
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
-    // A few days of history, so the daily rhythm is known.
-    if c.obs.learned_weight < 100.0 || c.obs.history_days < 3.0 {
+    // Five days of history, so the daily rhythm is known.
+    if c.obs.learned_weight < 100.0 || c.obs.history_days < 5.0 {
         return 0.0;
     }
     // Schedules shift; an unusual hour corroborates other evidence and alone stays below a

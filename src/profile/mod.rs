@@ -17,6 +17,19 @@ use counter::{BoundedCounter, Decay, Lookup, Minute};
 use keys::{EventKeys, pair};
 use window::{DistinctWindow, MinuteRing, WindowSums};
 
+/// How fast an event is learned into the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learning {
+    /// An ordinary event: learned at full weight.
+    Full,
+    /// Mildly unusual (reasons, but no finding): its new keys are credited a third each time,
+    /// so recurring routine drift is absorbed within a few events; it raises no peaks.
+    Provisional,
+    /// Anomalous (a finding): its new keys are credited a third at most once a day, so an
+    /// attacker cannot teach the baseline quickly.
+    Slow,
+}
+
 /// Smallest accepted per-agent memory bound.
 pub const MIN_PROFILE_BYTES: usize = 16 * 1024;
 
@@ -147,6 +160,8 @@ pub struct AgentProfile {
     hist_base: Minute,
     /// Peaks of events, bytes and distinct resources per short window, per time-of-day block.
     rate_peak: Vec<Peak>,
+    /// Peak of events per hour, per time-of-day block.
+    hour_peak: Vec<Peak>,
     bytes_peak: Vec<Peak>,
     breadth_peak: Vec<Peak>,
     /// Peak of denied/failed events per window.
@@ -154,7 +169,7 @@ pub struct AgentProfile {
     /// Window maxima of the current hour (events, bytes, distinct, failed), committed to the
     /// peaks when the hour ends, and only if no event of that hour was judged anomalous: a
     /// burst must not raise the baseline it is measured against.
-    pending: [f32; 4],
+    pending: [f32; 5],
     pending_hour: u32,
     pending_clean: bool,
     /// A new network on trial: (network, first use, events from it).
@@ -222,6 +237,10 @@ pub struct Observation {
     pub distinct: u32,
     /// Baseline peaks for this time of day: events, bytes and distinct resources per window.
     pub rate_peak: f32,
+    /// Events in the last hour (including this event).
+    pub hour_events: u32,
+    /// Baseline peak of events per hour for this time of day.
+    pub hour_peak: f32,
     /// Bytes per window.
     pub bytes_peak: f32,
     /// Distinct resources per window.
@@ -271,10 +290,11 @@ impl AgentProfile {
             hist: vec![0.0; 168],
             hist_base: minute,
             rate_peak: vec![Peak::default(); BLOCKS],
+            hour_peak: vec![Peak::default(); BLOCKS],
             bytes_peak: vec![Peak::default(); BLOCKS],
             breadth_peak: vec![Peak::default(); BLOCKS],
             failed_peak: Peak::default(),
-            pending: [0.0; 4],
+            pending: [0.0; 5],
             pending_hour: minute / 60,
             pending_clean: true,
             net_trial: None,
@@ -300,7 +320,7 @@ impl AgentProfile {
             + self.intents.max_bytes()
             + cap.volumes * std::mem::size_of::<VolumeStat>()
             + 168 * 4
-            + 3 * BLOCKS * std::mem::size_of::<Peak>()
+            + 4 * BLOCKS * std::mem::size_of::<Peak>()
             + MinuteRing::SLOTS * 24
             + DistinctWindow::max_bytes(cap.distinct)
             + cap.sessions * std::mem::size_of::<SessionState>()
@@ -394,19 +414,28 @@ impl AgentProfile {
         });
         let hist_total: f32 = self.hist.iter().sum();
         let (hour_share, day_hour_share) = if hist_total > 0.0 {
-            let h = k.hour_of_week as usize;
-            let around = |i: isize| self.hist[(h as isize + i).rem_euclid(168) as usize];
-            let week = (0.5 * around(-1) + around(0) + 0.5 * around(1)) / 2.0;
+            // Neighbouring hours count too (schedules shift), and a small uniform prior keeps
+            // a short history from calling an hour impossible.
+            const KERNEL: [(isize, f32); 5] =
+                [(-2, 0.25), (-1, 0.5), (0, 1.0), (1, 0.5), (2, 0.25)];
+            let h = k.hour_of_week as isize;
+            let at = |i: isize| self.hist[i.rem_euclid(168) as usize];
+            let prior = hist_total * 0.02;
+            let week: f32 = KERNEL.iter().map(|(o, w)| w * at(h + o)).sum::<f32>() / 2.5;
             let hod = h % 24;
-            let mut day = 0.0;
-            for d in 0..7 {
-                for off in [-1isize, 0, 1] {
-                    let idx = (d * 24 + hod) as isize + off;
-                    day +=
-                        self.hist[idx.rem_euclid(168) as usize] * if off == 0 { 1.0 } else { 0.5 };
-                }
-            }
-            (week / hist_total, day / 2.0 / hist_total)
+            let day: f32 = (0..7)
+                .map(|d| {
+                    KERNEL
+                        .iter()
+                        .map(|(o, w)| w * at(d * 24 + hod + o))
+                        .sum::<f32>()
+                })
+                .sum::<f32>()
+                / 2.5;
+            (
+                (week + prior / 168.0) / (hist_total + prior),
+                (day + prior / 24.0) / (hist_total + prior),
+            )
         } else {
             (0.0, 0.0)
         };
@@ -457,6 +486,12 @@ impl AgentProfile {
             },
             distinct,
             rate_peak: peak_for(&self.rate_peak, block, now, decay),
+            hour_events: if is_late {
+                0
+            } else {
+                self.ring.sums(now, 60).events
+            },
+            hour_peak: peak_for(&self.hour_peak, block, now, decay),
             bytes_peak: peak_for(&self.bytes_peak, block, now, decay),
             breadth_peak: peak_for(&self.breadth_peak, block, now, decay),
             failed_peak: self.failed_peak.get(now, decay),
@@ -469,20 +504,23 @@ impl AgentProfile {
         }
     }
 
-    /// Learns the event into the baseline. `full` is false for events judged anomalous: their
-    /// new behaviour is then credited at most once a day and with a fraction of the weight, and
-    /// the activity peaks are not raised.
+    /// Learns the event into the baseline, at the given [`Learning`] pace.
     pub fn learn(
         &mut self,
         k: &EventKeys<'_>,
         bytes: Option<u64>,
         obs: &Observation,
-        full: bool,
+        pace: Learning,
         cap: &Capacity,
         decay: Decay,
     ) {
         let now = k.minute;
-        let (w, once) = if full { (1.0, false) } else { (0.34, true) };
+        let full = pace == Learning::Full;
+        let (w, once) = match pace {
+            Learning::Full => (1.0, false),
+            Learning::Provisional => (0.34, false),
+            Learning::Slow => (0.34, true),
+        };
         self.stage_peaks(obs, now, full, decay);
         if full {
             self.learned += 1;
@@ -591,8 +629,9 @@ impl AgentProfile {
                 lift(&mut self.bytes_peak[block], p[1]);
                 lift(&mut self.breadth_peak[block], p[2]);
                 lift(&mut self.failed_peak, p[3]);
+                lift(&mut self.hour_peak[block], p[4]);
             }
-            self.pending = [0.0; 4];
+            self.pending = [0.0; 5];
             self.pending_hour = hour;
             self.pending_clean = true;
         }
@@ -605,6 +644,7 @@ impl AgentProfile {
         p[1] = p[1].max(obs.window.bytes as f32);
         p[2] = p[2].max(obs.distinct as f32);
         p[3] = p[3].max(obs.window.failed as f32);
+        p[4] = p[4].max(obs.hour_events as f32);
     }
 
     fn add_hist(&mut self, how: u8, now: Minute, decay: Decay) {
@@ -713,7 +753,14 @@ mod tests {
             );
             let k = EventKeys::of(&e);
             let o = p.observe(&k, e.bytes.unwrap_or(0), &settings, &cap, 5, decay);
-            p.learn(&k, e.bytes, &o, i % 3 != 0, &cap, decay);
+            p.learn(
+                &k,
+                e.bytes,
+                &o,
+                [Learning::Full, Learning::Provisional, Learning::Slow][(i % 3) as usize],
+                &cap,
+                decay,
+            );
         }
         let serialised = p.to_bytes().len();
         assert!(
