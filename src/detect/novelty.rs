@@ -30,9 +30,10 @@ enum What {
     Pattern,
     ActionOnPattern,
     Resource,
+    OldData,
 }
 
-fn parts(c: &Ctx<'_>) -> [(What, f32); 5] {
+fn parts(c: &Ctx<'_>) -> [(What, f32); 6] {
     let o = c.obs;
     // Agents that routinely touch new patterns (a growing working set) are less surprising.
     let routine = 1.0 - 0.8 * ramp(o.novel_rate, 0.01, 0.15);
@@ -65,6 +66,14 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 5] {
         // An agent with a stable working set (a fixed set of accounts, repositories, tables)
         // touching a new member of it.
         (What::Resource, 0.45 * fresh(o.resource) * stable_set(o)),
+        // Data far older than the agent ever reads: a sweep of historical partitions.
+        (
+            What::OldData,
+            match o.data_age {
+                Some((age, usual)) => 0.6 * ramp(age - usual.max(1.0) * 2.0, 5.0, 30.0),
+                None => 0.0,
+            },
+        ),
     ]
 }
 
@@ -154,6 +163,13 @@ pub fn explain(c: &Ctx<'_>) -> String {
             o.pattern_churn * 100.0,
             c.keys.pattern
         ),
+        What::OldData => {
+            let (age, usual) = o.data_age.unwrap_or_default();
+            format!(
+                "{} reads data from {age:.0} days before the event ({}), while this agent's reads are of data at most {usual:.0} days old",
+                c.ev.action, c.ev.resource
+            )
+        }
     };
     format!("{text}{spree}")
 }

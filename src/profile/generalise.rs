@@ -43,6 +43,50 @@ pub fn generalise(resource: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The first calendar date named in a resource (`.../2026/10/01/...`, `dt=2026-10-01`,
+/// `20261001`), as days since 1970-01-01. Lets a detector tell reads of current data from reads
+/// of old partitions.
+pub fn resource_day(resource: &str) -> Option<i64> {
+    let b = resource.as_bytes();
+    let num = |s: usize, n: usize| -> Option<u32> {
+        if s + n <= b.len() && b[s..s + n].iter().all(u8::is_ascii_digit) {
+            resource[s..s + n].parse().ok()
+        } else {
+            None
+        }
+    };
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let boundary = i == 0 || !b[i - 1].is_ascii_digit();
+        if boundary && (b[i] == b'1' || b[i] == b'2') {
+            if let Some(y) = num(i, 4).filter(|y| (1970..2100).contains(y)) {
+                let sep = b.get(i + 4).copied();
+                let date = match sep {
+                    Some(b'/') | Some(b'-') if b.get(i + 7).copied() == sep => {
+                        num(i + 5, 2).zip(num(i + 8, 2))
+                    }
+                    Some(c)
+                        if c.is_ascii_digit()
+                            && b.get(i + 8).is_none_or(|c| !c.is_ascii_digit()) =>
+                    {
+                        num(i + 4, 2).zip(num(i + 6, 2))
+                    }
+                    _ => None,
+                };
+                if let Some((m, d)) = date {
+                    if let Some(day) = chrono::NaiveDate::from_ymd_opt(y as i32, m, d) {
+                        return Some(
+                            (day - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days(),
+                        );
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The coarse area of a resource: scheme and authority plus the first path segment, generalised.
 /// `postgres://hr/payroll` -> `postgres://hr`, `s3://raw/2026/..` -> `s3://raw`,
 /// `mailto:x@evil.example` -> `@evil.example` (the destination domain).
@@ -277,6 +321,20 @@ mod tests {
             generalise("postgres://crm/customers"),
             generalise("postgres://hr/payroll")
         );
+    }
+
+    #[test]
+    fn dates_in_resources() {
+        let d = |s| resource_day(s);
+        assert_eq!(d("s3://raw/2026/01/05/part-1.gz"), d("x/2026-01-05"));
+        assert_eq!(d("s3://raw/dt=20260105/x"), d("x/2026-01-05"));
+        assert_eq!(
+            d("s3://raw/2026/01/05/x").unwrap() - d("s3://raw/2025/12/31/x").unwrap(),
+            5
+        );
+        assert_eq!(d("crm://customers/c20261"), None);
+        assert_eq!(d("s3://raw/2026/13/05/x"), None);
+        assert_eq!(d("kb://articles"), None);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct EventKeys<'a> {
     pub intent: Option<u64>,
     /// Whether the resource is an outside destination.
     pub destination: bool,
+    /// Age in days of the data the resource names (event day minus the date in the resource).
+    pub data_age_days: Option<i64>,
     /// Whether the access was denied or failed.
     pub failed: bool,
 }
@@ -106,6 +108,12 @@ impl<'a> EventKeys<'a> {
             session: ev.session_id.as_deref().map(|s| key(ns::SESSION, s)),
             intent: ev.intent.as_deref().map(|s| key(ns::INTENT, s)),
             destination: is_destination(&ev.resource),
+            data_age_days: if matches!(pattern, Cow::Owned(_)) {
+                super::generalise::resource_day(&ev.resource)
+                    .map(|d| ev.time_ms.div_euclid(86_400_000) - d)
+            } else {
+                None
+            },
             failed: ev.outcome != Outcome::Success,
             pattern,
         }

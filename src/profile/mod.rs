@@ -166,6 +166,10 @@ pub struct AgentProfile {
     breadth_peak: Vec<Peak>,
     /// Peak of denied/failed events per window.
     failed_peak: Peak,
+    /// Oldest data (days) the agent routinely reads, as a decaying peak, and how many dated
+    /// events it learned.
+    age_peak: Peak,
+    dated: u32,
     /// Window maxima of the current hour (events, bytes, distinct, failed), committed to the
     /// peaks when the hour ends, and only if no event of that hour was judged anomalous: a
     /// burst must not raise the baseline it is measured against.
@@ -237,6 +241,9 @@ pub struct Observation {
     pub distinct: u32,
     /// Baseline peaks for this time of day: events, bytes and distinct resources per window.
     pub rate_peak: f32,
+    /// Age of the data this event names, and the oldest the agent routinely reads (after at
+    /// least 20 dated events).
+    pub data_age: Option<(f32, f32)>,
     /// Events in the last hour (including this event).
     pub hour_events: u32,
     /// Baseline peak of events per hour for this time of day.
@@ -294,6 +301,8 @@ impl AgentProfile {
             bytes_peak: vec![Peak::default(); BLOCKS],
             breadth_peak: vec![Peak::default(); BLOCKS],
             failed_peak: Peak::default(),
+            age_peak: Peak::default(),
+            dated: 0,
             pending: [0.0; 5],
             pending_hour: minute / 60,
             pending_clean: true,
@@ -486,6 +495,10 @@ impl AgentProfile {
             },
             distinct,
             rate_peak: peak_for(&self.rate_peak, block, now, decay),
+            data_age: k
+                .data_age_days
+                .filter(|_| self.dated >= 20)
+                .map(|a| (a as f32, self.age_peak.get(now, decay))),
             hour_events: if is_late {
                 0
             } else {
@@ -552,6 +565,16 @@ impl AgentProfile {
                 };
             }
             self.add_hist(k.hour_of_week, now, decay);
+            if let Some(age) = k.data_age_days {
+                self.dated = self.dated.saturating_add(1);
+                let cur = self.age_peak.get(now, decay);
+                if age as f32 > cur {
+                    self.age_peak = Peak {
+                        value: age as f32,
+                        at: now.max(self.age_peak.at),
+                    };
+                }
+            }
             if let Some(b) = bytes {
                 self.learn_volume(k.action, b, cap);
             }
