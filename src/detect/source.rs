@@ -19,7 +19,13 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     // A new network while the agent is still active from its usual one: two places at once,
     // the signature of stolen credentials. Otherwise a new address alone stays below a
     // finding and corroborates other evidence.
-    let net_weight = if concurrent(c) { 0.8 } else { 0.55 };
+    // Likewise an address of a kind the agent never came from (the internet, for a workload
+    // that only ever called from private networks).
+    let net_weight = if concurrent(c) || c.obs.new_ip_class {
+        0.8
+    } else {
+        0.55
+    };
     (0.25 * fresh(ip)).max(net_weight * fresh(net)) * damp * moved
 }
 
@@ -32,12 +38,22 @@ fn concurrent(c: &Ctx<'_>) -> bool {
 pub fn explain(c: &Ctx<'_>) -> String {
     let ip = c.ev.source_ip.as_deref().unwrap_or("");
     let new_net = c.obs.net.is_some_and(|n| fresh(n) > 0.5);
-    let active = match c.obs.since_known_net {
+    let mut active = match c.obs.since_known_net {
         Some(m) if m <= 60 && new_net && !c.obs.migrated => {
             format!(" and was active from a known network {m} minutes earlier")
         }
         _ => String::new(),
     };
+    if c.obs.new_ip_class {
+        let kind = match c.keys.ip_class {
+            1 => "a private",
+            2 => "a public",
+            _ => "a non-IP",
+        };
+        active.push_str(&format!(
+            "; it is {kind} address and the agent never acted from one"
+        ));
+    }
     format!(
         "source address {ip} is {} for this agent, which used {} addresses in {} networks over {} of history{active}",
         if c.obs.migrated {

@@ -69,6 +69,8 @@ pub struct EventKeys<'a> {
     pub ip: Option<u64>,
     /// Source network id.
     pub net: Option<u64>,
+    /// Class of the source address (a bit: see [`address_class`]), 0 when there is none.
+    pub ip_class: u8,
     /// Session id.
     pub session: Option<u64>,
     /// Intent id.
@@ -105,6 +107,7 @@ impl<'a> EventKeys<'a> {
             resource: key(ns::RESOURCE, &ev.resource),
             ip,
             net,
+            ip_class: ev.source_ip.as_deref().map_or(0, address_class),
             session: ev.session_id.as_deref().map(|s| key(ns::SESSION, s)),
             intent: ev.intent.as_deref().map(|s| key(ns::INTENT, s)),
             destination: is_destination(&ev.resource),
@@ -122,6 +125,31 @@ impl<'a> EventKeys<'a> {
     /// The prefix (area) of the event's pattern.
     pub fn prefix(&self) -> &str {
         prefix(&self.pattern)
+    }
+}
+
+/// The class of a source address, as a bit: 1 private or loopback IPv4/IPv6, 2 public IPv4 or
+/// IPv6, 4 anything else (a service name such as `AWS Internal`, or a malformed address).
+pub fn address_class(ip: &str) -> u8 {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            if v4.is_private() || v4.is_loopback() || v4.is_link_local() {
+                1
+            } else {
+                2
+            }
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            if v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+            {
+                1
+            } else {
+                2
+            }
+        }
+        Err(_) => 4,
     }
 }
 
@@ -156,5 +184,15 @@ mod tests {
         assert_eq!(network("AWS Internal"), "AWS Internal");
         assert_eq!(network("2001:db8:1:2::1"), "2001:db8:1");
         assert_eq!(network("010.001.002.003"), "010.001.002");
+    }
+
+    #[test]
+    fn address_classes() {
+        assert_eq!(address_class("10.1.2.3"), 1);
+        assert_eq!(address_class("192.168.10.20"), 1);
+        assert_eq!(address_class("3.225.16.109"), 2);
+        assert_eq!(address_class("AWS Internal"), 4);
+        assert_eq!(address_class("010.001.002.003"), 4);
+        assert_eq!(address_class("fd00::1"), 1);
     }
 }

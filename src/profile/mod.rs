@@ -166,6 +166,8 @@ pub struct AgentProfile {
     breadth_peak: Vec<Peak>,
     /// Peak of denied/failed events per window.
     failed_peak: Peak,
+    /// Address classes (see `keys::address_class`) the agent learned to act from.
+    ip_classes: u8,
     /// Oldest data (days) the agent routinely reads, as a decaying peak, and how many dated
     /// events it learned.
     age_peak: Peak,
@@ -229,6 +231,8 @@ pub struct Observation {
     /// The agent has used only this new network for a while: it moved (a redeploy), rather
     /// than someone else using its identity alongside it.
     pub migrated: bool,
+    /// The source address is of a class (private, public, other) the agent never acted from.
+    pub new_ip_class: bool,
     /// Minutes since the agent last acted from a network it knows (None if never).
     pub since_known_net: Option<u32>,
     /// Distinct source addresses and networks known.
@@ -303,6 +307,7 @@ impl AgentProfile {
             failed_peak: Peak::default(),
             age_peak: Peak::default(),
             dated: 0,
+            ip_classes: 0,
             pending: [0.0; 5],
             pending_hour: minute / 60,
             pending_clean: true,
@@ -467,6 +472,9 @@ impl AgentProfile {
         let lw = learned_weight.max(1e-6);
         let since_known_net = (self.learned > 0).then(|| now.saturating_sub(self.known_net_at));
         Observation {
+            new_ip_class: k.ip_class != 0
+                && self.learned >= 20
+                && self.ip_classes & k.ip_class == 0,
             since_known_net,
             migrated,
             late: is_late,
@@ -565,6 +573,7 @@ impl AgentProfile {
                 };
             }
             self.add_hist(k.hour_of_week, now, decay);
+            self.ip_classes |= k.ip_class;
             if let Some(age) = k.data_age_days {
                 self.dated = self.dated.saturating_add(1);
                 let cur = self.age_peak.get(now, decay);
