@@ -215,7 +215,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
             continue;
         }
         let mut s = run(id, c);
-        if id.is_self_baseline() {
+        if id.is_self_baseline() && !(id == DetectorId::Source && source::self_evident(c)) {
             s *= 0.3 + 0.7 * maturity;
         }
         if s < floor {

@@ -12,7 +12,8 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     if c.obs.learned_weight < 1.0 {
         return 0.0;
     }
-    let spread = c.obs.nets_known as f32 / (c.obs.learned_weight + 10.0);
+    // How many networks the agent spreads over, judged once it has some history.
+    let spread = c.obs.nets_known.saturating_sub(1) as f32 / c.obs.learned_weight.max(50.0);
     let damp = 1.0 - 0.9 * ramp(spread, 0.005, 0.1);
     // An agent that moved wholesale to a new network (a redeploy) is not an intruder beside it.
     let moved = if c.obs.migrated { 0.1 } else { 1.0 };
@@ -29,9 +30,15 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     (0.25 * fresh(ip)).max(net_weight * fresh(net)) * damp * moved
 }
 
+/// Acting from a new network while still active from the usual one needs no mature baseline to
+/// be telling: this part of the score is not damped during the learning period.
+pub fn self_evident(c: &Ctx<'_>) -> bool {
+    concurrent(c) && c.obs.net.is_some_and(|n| fresh(n) > 0.5) && c.obs.learned_weight >= 2.0
+}
+
 /// The agent acted from a known network within the last hour.
 fn concurrent(c: &Ctx<'_>) -> bool {
-    c.obs.since_known_net.is_some_and(|m| m <= 60)
+    c.keys.ip_class & 3 != 0 && c.obs.since_known_net.is_some_and(|m| m <= 60)
 }
 
 /// One sentence.

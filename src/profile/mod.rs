@@ -464,7 +464,11 @@ impl AgentProfile {
                 trial.2 >= 10 && now >= trial.1 + 30 && self.known_net_at < trial.1
             }
             (Some(_), Some(_)) => {
-                self.known_net_at = self.known_net_at.max(now);
+                // Only real addresses: a service acting on the agent's behalf (`AWS Internal`,
+                // `secretsmanager.amazonaws.com`) is not the agent being somewhere.
+                if k.ip_class & 3 != 0 {
+                    self.known_net_at = self.known_net_at.max(now);
+                }
                 false
             }
             _ => false,
@@ -472,7 +476,7 @@ impl AgentProfile {
         let lw = learned_weight.max(1e-6);
         let since_known_net = (self.learned > 0).then(|| now.saturating_sub(self.known_net_at));
         Observation {
-            new_ip_class: k.ip_class != 0
+            new_ip_class: k.ip_class & 3 != 0
                 && self.learned >= 20
                 && self.ip_classes & k.ip_class == 0,
             since_known_net,
