@@ -45,6 +45,18 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = args.format {
         settings.decode.format = f;
     }
+    if let Some(p) = &args.entitlements {
+        eprintln!(
+            "cinch replay: --entitlements {}: recommendations are not produced by this version; the file is not read",
+            p.display()
+        );
+    }
+    if let Some(p) = &args.signing_key {
+        eprintln!(
+            "cinch replay: --signing-key {}: containment commands are not produced by this version; the key is not read",
+            p.display()
+        );
+    }
     let opts = ReplayOptions {
         input: args.input,
         out: args.out,
