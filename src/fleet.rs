@@ -146,10 +146,10 @@ impl Snapshot {
                         continue;
                     }
                     s.agents += 1;
-                    if s.recent.len() >= 16 {
-                        if let Some((i, _)) = s.recent.iter().enumerate().min_by_key(|(_, r)| r.1) {
-                            s.recent.swap_remove(i);
-                        }
+                    if s.recent.len() >= 16
+                        && let Some((i, _)) = s.recent.iter().enumerate().min_by_key(|(_, r)| r.1)
+                    {
+                        s.recent.swap_remove(i);
                     }
                     s.recent.push((agent, minute));
                 }

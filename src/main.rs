@@ -35,8 +35,22 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cinch: error: {e:#}");
+            eprintln!("cinch: error: {}", message(&e));
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each cause once: an error whose message already ends with its
+/// cause's text (`cannot open input x: No such file or directory`) does not repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
 }

@@ -236,15 +236,15 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             if let Err(e) = res {
                 err = Some(e);
             }
-            if let Some(b) = &bar {
-                if summary.records % 65_536 == 0 {
-                    b.set_message(format!(
-                        "{} records, {} findings",
-                        summary.records,
-                        engine.stats().findings
-                    ));
-                    b.tick();
-                }
+            if let Some(b) = &bar
+                && summary.records % 65_536 == 0
+            {
+                b.set_message(format!(
+                    "{} records, {} findings",
+                    summary.records,
+                    engine.stats().findings
+                ));
+                b.tick();
             }
         });
     })?;

@@ -212,8 +212,8 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
     }
     let findings: Vec<Vec<String>> = out
         .into_iter()
-        .filter_map(|r| match r {
-            OutputRecord::Finding(f) => Some(f.event_ids),
+        .map(|r| match r {
+            OutputRecord::Finding(f) => f.event_ids,
         })
         .collect();
     metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings)

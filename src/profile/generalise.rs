@@ -172,7 +172,7 @@ fn generalise_segment(seg: &str, out: &mut String) {
     let mut rest = seg;
     while !rest.is_empty() {
         let tok_end = rest
-            .find(|c: char| matches!(c, '-' | '_' | '.' | '=' | ':' | '@' | ',' | ';' | '+' | ' '))
+            .find(['-', '_', '.', '=', ':', '@', ',', ';', '+', ' '])
             .unwrap_or(rest.len());
         if let Some(len) = date_len(rest) {
             out.push_str("{date}");

@@ -1,0 +1,42 @@
+//! End-to-end replay throughput: a simulated fleet of about 200k native events read from a
+//! file, decoded, scored, decided, with findings and every score line written to files.
+
+use cinch::config::Settings;
+use cinch::drive::replay::{ReplayOptions, replay};
+use cinch::sim::{self, SimConfig};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fleet");
+    let summary = sim::simulate(&SimConfig {
+        agents: 70,
+        days: 15,
+        seed: 7,
+        out: data.clone(),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let opts = ReplayOptions {
+        input: data.join(sim::EVENTS_FILE),
+        out: Some(dir.path().join("findings.jsonl")),
+        scores_out: Some(dir.path().join("scores.jsonl")),
+        dead_letter: Some(dir.path().join("dead_letters.jsonl")),
+        progress: false,
+    };
+    // Sanity: every simulated event is valid.
+    let first = replay(Settings::default(), &opts).unwrap();
+    assert_eq!(first.events, summary.events);
+    assert_eq!(first.dead_letters, 0);
+
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Elements(summary.events));
+    g.sample_size(10);
+    g.bench_function(format!("simulated fleet, {} events", summary.events), |b| {
+        b.iter(|| replay(Settings::default(), &opts).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
