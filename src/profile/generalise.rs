@@ -55,34 +55,28 @@ pub fn resource_day(resource: &str) -> Option<i64> {
             None
         }
     };
-    let mut i = 0;
-    while i + 8 <= b.len() {
+    for i in 0..b.len().saturating_sub(7) {
         let boundary = i == 0 || !b[i - 1].is_ascii_digit();
-        if boundary && (b[i] == b'1' || b[i] == b'2') {
-            if let Some(y) = num(i, 4).filter(|y| (1970..2100).contains(y)) {
-                let sep = b.get(i + 4).copied();
-                let date = match sep {
-                    Some(b'/') | Some(b'-') if b.get(i + 7).copied() == sep => {
-                        num(i + 5, 2).zip(num(i + 8, 2))
-                    }
-                    Some(c)
-                        if c.is_ascii_digit()
-                            && b.get(i + 8).is_none_or(|c| !c.is_ascii_digit()) =>
-                    {
-                        num(i + 4, 2).zip(num(i + 6, 2))
-                    }
-                    _ => None,
-                };
-                if let Some((m, d)) = date {
-                    if let Some(day) = chrono::NaiveDate::from_ymd_opt(y as i32, m, d) {
-                        return Some(
-                            (day - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days(),
-                        );
-                    }
-                }
-            }
+        if !boundary || !(b[i] == b'1' || b[i] == b'2') {
+            continue;
         }
-        i += 1;
+        let Some(y) = num(i, 4).filter(|y| (1970..2100).contains(y)) else {
+            continue;
+        };
+        let sep = b.get(i + 4).copied();
+        let date = match sep {
+            Some(b'/') | Some(b'-') if b.get(i + 7).copied() == sep => {
+                num(i + 5, 2).zip(num(i + 8, 2))
+            }
+            Some(c) if c.is_ascii_digit() && b.get(i + 8).is_none_or(|c| !c.is_ascii_digit()) => {
+                num(i + 4, 2).zip(num(i + 6, 2))
+            }
+            _ => None,
+        };
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+        if let Some(day) = date.and_then(|(m, d)| chrono::NaiveDate::from_ymd_opt(y as i32, m, d)) {
+            return Some((day - epoch).num_days());
+        }
     }
     None
 }
