@@ -24,7 +24,7 @@ fn small_fleet_meets_the_quality_floor() {
     simulate(&cfg).expect("simulate");
     let ds = load_dataset(dir.path()).expect("dataset");
     assert_eq!(ds.rejected, 0, "simulated events all decode");
-    let r = run(&ds, &Scorer::Engine(Box::new(Settings::default())));
+    let r = run(&ds, &Scorer::Engine(Box::default()));
     let summary = format!("{r:#?}");
     assert!(r.pr_auc >= 0.80, "PR-AUC {} < 0.80\n{summary}", r.pr_auc);
     assert!(r.roc_auc >= 0.93, "ROC-AUC {} < 0.93\n{summary}", r.roc_auc);
