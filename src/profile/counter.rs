@@ -1,6 +1,7 @@
 //! Bounded, decaying frequency tables: exact counts for the top entries and a membership sketch
 //! for everything that was ever evicted, so "seen before" stays answerable at a fixed size.
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// Event time in whole minutes since the epoch (fits in `u32` until the year 10,000).
@@ -9,6 +10,23 @@ pub type Minute = u32;
 /// Converts epoch milliseconds to [`Minute`]s.
 pub fn minute_of(time_ms: i64) -> Minute {
     (time_ms.max(0) / 60_000) as Minute
+}
+
+/// `2^x` for `x <= 0`, to a relative error below 2e-4: the exponent goes straight into the
+/// float's bits and a polynomial covers the fraction. Pure arithmetic, so it gives the same bits
+/// on every platform (unlike the C library's `exp2f`), and it is several times faster.
+#[inline]
+pub fn exp2_neg(x: f32) -> f32 {
+    if x < -126.0 {
+        return 0.0;
+    }
+    let t = x as i32;
+    let fl = if (t as f32) > x { t - 1 } else { t };
+    let f = x - fl as f32;
+    // Minimax-style cubic for 2^f on [0, 1).
+    let p = 1.0 + f * (0.695_555_8 + f * (0.226_173_6 + f * 0.078_024_5));
+    let scale = f32::from_bits(((fl + 127) as u32) << 23);
+    p * scale
 }
 
 /// How counts fade with event time.
@@ -37,7 +55,7 @@ impl Decay {
         if now <= then || self.inv_half_life_min == 0.0 {
             1.0
         } else {
-            (-((now - then) as f32) * self.inv_half_life_min).exp2()
+            exp2_neg(-((now - then) as f32) * self.inv_half_life_min)
         }
     }
 }
@@ -54,14 +72,25 @@ pub struct Entry {
 }
 
 /// A bounded table of decaying counts with a sketch of evicted keys.
+///
+/// Lookups are O(1) (a hash index over the keys, which are already hashes); eviction, which only
+/// happens when a new key arrives at a full table, scans for the smallest decayed count and
+/// breaks ties by key, so the result never depends on iteration order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BoundedCounter {
-    entries: Vec<Entry>,
+    entries: FxHashMap<u64, Slot>,
     cap: u16,
     /// Bloom filter (two probes) of keys evicted from `entries`.
     sketch: Vec<u64>,
     /// How many distinct keys were ever inserted.
     distinct: u32,
+}
+
+/// A count as of a minute.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+struct Slot {
+    count: f32,
+    at: Minute,
 }
 
 /// What the table knows about a key.
@@ -77,7 +106,7 @@ impl BoundedCounter {
     /// A table holding at most `cap` exact entries and a sketch of `sketch_bits` bits.
     pub fn new(cap: usize, sketch_bits: usize) -> Self {
         BoundedCounter {
-            entries: Vec::new(),
+            entries: FxHashMap::default(),
             cap: cap.clamp(1, u16::MAX as usize) as u16,
             sketch: vec![0; sketch_bits.div_ceil(64).max(1)],
             distinct: 0,
@@ -86,9 +115,21 @@ impl BoundedCounter {
 
     /// Bytes of memory this table uses at most.
     pub fn max_bytes(&self) -> usize {
-        self.cap as usize * std::mem::size_of::<Entry>()
+        // The hash index keeps one slot in eight free and one control byte per slot. It grows by
+        // doubling, and it rehashes in place instead of growing only while it is at most half
+        // full; since evictions leave tombstones, a table of `cap` entries settles at the first
+        // power of two with room for `2 * cap`.
+        let slots = (self.cap as usize * 16 / 7).next_power_of_two().max(4);
+        slots * (std::mem::size_of::<(u64, Slot)>() + 1)
             + self.sketch.len() * 8
             + std::mem::size_of::<Self>()
+    }
+
+    /// Bytes this table holds on the heap now (its hash index and sketch).
+    pub fn allocated_bytes(&self) -> usize {
+        let cap = self.entries.capacity();
+        let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two().max(4) };
+        buckets * (std::mem::size_of::<(u64, Slot)>() + 1) + self.sketch.capacity() * 8
     }
 
     /// Number of distinct keys ever inserted.
@@ -106,15 +147,25 @@ impl BoundedCounter {
         self.entries.is_empty() && self.distinct == 0
     }
 
-    /// The exact entries.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// The exact entries, ordered by key.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self
+            .entries
+            .iter()
+            .map(|(k, e)| Entry {
+                key: *k,
+                count: e.count,
+                at: e.at,
+            })
+            .collect();
+        v.sort_by_key(|e| e.key);
+        v
     }
 
     /// Looks a key up, decaying its count to `now`.
     #[inline]
     pub fn get(&self, key: u64, now: Minute, decay: Decay) -> Lookup {
-        match self.entries.iter().find(|e| e.key == key) {
+        match self.entries.get(&key) {
             Some(e) => Lookup {
                 count: e.count * decay.factor(e.at, now),
                 seen: true,
@@ -130,7 +181,7 @@ impl BoundedCounter {
     /// decayed count is evicted into the sketch. With `once_per_day`, a key already credited on
     /// the same day is not credited again (slow, poisoning-resistant learning).
     pub fn add(&mut self, key: u64, weight: f32, now: Minute, decay: Decay, once_per_day: bool) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.key == key) {
+        if let Some(e) = self.entries.get_mut(&key) {
             if once_per_day && e.at / 1440 == now / 1440 {
                 return;
             }
@@ -141,31 +192,30 @@ impl BoundedCounter {
         if !self.sketch_has(key) {
             self.distinct = self.distinct.saturating_add(1);
         }
-        let entry = Entry {
-            key,
-            count: weight,
-            at: now,
-        };
-        if self.entries.len() < self.cap as usize {
-            self.entries.push(entry);
-            return;
+        if self.entries.len() >= self.cap as usize {
+            let victim = self
+                .entries
+                .iter()
+                .map(|(k, e)| (*k, e.count * decay.factor(e.at, now)))
+                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                .map(|(k, _)| k);
+            if let Some(k) = victim {
+                self.entries.remove(&k);
+                self.sketch_insert(k);
+            }
         }
-        let (idx, _) = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i, e.count * decay.factor(e.at, now)))
-            .fold(
-                (0, f32::INFINITY),
-                |best, cur| if cur.1 < best.1 { cur } else { best },
-            );
-        let evicted = std::mem::replace(&mut self.entries[idx], entry);
-        self.sketch_insert(evicted.key);
+        self.entries.insert(
+            key,
+            Slot {
+                count: weight,
+                at: now,
+            },
+        );
     }
 
-    /// Sum of all exact counts, decayed to `now`.
+    /// Sum of all exact counts, decayed to `now` (in key order, so the sum is reproducible).
     pub fn total(&self, now: Minute, decay: Decay) -> f32 {
-        self.entries
+        self.entries()
             .iter()
             .map(|e| e.count * decay.factor(e.at, now))
             .sum()
@@ -192,6 +242,18 @@ impl BoundedCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_exp2_is_accurate() {
+        let mut x = 0.0f32;
+        while x > -40.0 {
+            let (got, want) = (exp2_neg(x), x.exp2());
+            assert!(((got - want) / want).abs() < 2e-4, "2^{x}: {got} vs {want}");
+            x -= 0.0137;
+        }
+        assert_eq!(exp2_neg(0.0), 1.0);
+        assert_eq!(exp2_neg(-200.0), 0.0);
+    }
 
     #[test]
     fn counts_decay_by_half_life() {

@@ -53,12 +53,12 @@ impl Capacity {
         let f = max_bytes as f64 / 65536.0;
         let n = |base: usize| ((base as f64 * f) as usize).max(8);
         Capacity {
-            actions: n(128),
-            patterns: n(384),
-            prefixes: n(128),
-            ips: n(64),
-            transitions: n(384),
-            intents: n(384),
+            actions: n(48),
+            patterns: n(112),
+            prefixes: n(48),
+            ips: n(24),
+            transitions: n(112),
+            intents: n(112),
             volumes: n(64),
             distinct: n(512),
             sessions: n(16),
@@ -114,10 +114,24 @@ impl Peak {
 
 /// The peak for a time-of-day block: its own, or half the busiest block's when higher (a block
 /// with little history borrows from the agent's overall rhythm).
-fn peak_for(peaks: &[Peak], block: usize, now: Minute, decay: Decay) -> f32 {
+///
+/// All peaks fade at the same rate, so which block is busiest changes only when a peak is
+/// raised; `busiest` is that block, kept up to date by the caller.
+fn peak_for(peaks: &[Peak], block: usize, busiest: u8, now: Minute, decay: Decay) -> f32 {
     let own = peaks[block].get(now, decay);
-    let busiest = peaks.iter().map(|p| p.get(now, decay)).fold(0.0, f32::max);
-    own.max(0.5 * busiest)
+    own.max(0.5 * peaks[busiest as usize].get(now, decay))
+}
+
+/// The block whose peak is highest.
+fn busiest(peaks: &[Peak], now: Minute, decay: Decay) -> u8 {
+    let mut best = (0usize, f32::MIN);
+    for (i, p) in peaks.iter().enumerate() {
+        let v = p.get(now, decay);
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0 as u8
 }
 
 /// The whole per-agent state.
@@ -176,6 +190,8 @@ pub struct AgentProfile {
     /// peaks when the hour ends, and only if no event of that hour was judged anomalous: a
     /// burst must not raise the baseline it is measured against.
     pending: [f32; 5],
+    /// Busiest block of the rate, hour, bytes and breadth peaks.
+    busiest: [u8; 4],
     pending_hour: u32,
     pending_clean: bool,
     /// A new network on trial: (network, first use, events from it).
@@ -309,6 +325,7 @@ impl AgentProfile {
             dated: 0,
             ip_classes: 0,
             pending: [0.0; 5],
+            busiest: [0; 4],
             pending_hour: minute / 60,
             pending_clean: true,
             net_trial: None,
@@ -338,6 +355,36 @@ impl AgentProfile {
             + MinuteRing::SLOTS * 24
             + DistinctWindow::max_bytes(cap.distinct)
             + cap.sessions * std::mem::size_of::<SessionState>()
+    }
+
+    /// Bytes this profile holds now, heap included (compare with [`AgentProfile::max_bytes`]).
+    pub fn allocated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + [
+                &self.actions,
+                &self.patterns,
+                &self.prefixes,
+                &self.action_patterns,
+                &self.resources,
+                &self.pattern_churn,
+                &self.ips,
+                &self.nets,
+                &self.transitions,
+                &self.intents,
+            ]
+            .iter()
+            .map(|c| c.allocated_bytes())
+            .sum::<usize>()
+            + self.volumes.capacity() * std::mem::size_of::<VolumeStat>()
+            + self.hist.capacity() * 4
+            + (self.rate_peak.capacity()
+                + self.hour_peak.capacity()
+                + self.bytes_peak.capacity()
+                + self.breadth_peak.capacity())
+                * std::mem::size_of::<Peak>()
+            + MinuteRing::SLOTS * 24
+            + self.distinct.allocated_bytes()
+            + self.sessions.capacity() * std::mem::size_of::<SessionState>()
     }
 
     /// Serialises the profile compactly (postcard).
@@ -506,7 +553,7 @@ impl AgentProfile {
                 self.ring.sums(now, window_min)
             },
             distinct,
-            rate_peak: peak_for(&self.rate_peak, block, now, decay),
+            rate_peak: peak_for(&self.rate_peak, block, self.busiest[0], now, decay),
             data_age: k
                 .data_age_days
                 .filter(|_| self.dated >= 20)
@@ -516,9 +563,9 @@ impl AgentProfile {
             } else {
                 self.ring.sums(now, 60).events
             },
-            hour_peak: peak_for(&self.hour_peak, block, now, decay),
-            bytes_peak: peak_for(&self.bytes_peak, block, now, decay),
-            breadth_peak: peak_for(&self.breadth_peak, block, now, decay),
+            hour_peak: peak_for(&self.hour_peak, block, self.busiest[1], now, decay),
+            bytes_peak: peak_for(&self.bytes_peak, block, self.busiest[2], now, decay),
+            breadth_peak: peak_for(&self.breadth_peak, block, self.busiest[3], now, decay),
             failed_peak: self.failed_peak.get(now, decay),
             failed_rate: (self.failed_weight.get(now, decay) + 0.5) / (lw + 10.0),
             volume: self.volumes.iter().find(|v| v.key == k.action).copied(),
@@ -597,7 +644,11 @@ impl AgentProfile {
         self.prefixes.add(k.prefix_id, w, now, decay, once);
         self.action_patterns
             .add(k.action_pattern, w, now, decay, once);
-        self.resources.add(k.resource, w, now, decay, once);
+        // Exact resources behind a pattern that keeps producing new ones (a customer id per
+        // ticket, a partition per run) are not a working set: counting them would only churn.
+        if obs.pattern.count < 20.0 || obs.pattern_churn < 0.5 {
+            self.resources.add(k.resource, w, now, decay, once);
+        }
         if let (Some(ip), Some(net)) = (k.ip, k.net) {
             self.ips.add(ip, w, now, decay, once);
             self.nets.add(net, w, now, decay, once);
@@ -666,6 +717,12 @@ impl AgentProfile {
                 lift(&mut self.breadth_peak[block], p[2]);
                 lift(&mut self.failed_peak, p[3]);
                 lift(&mut self.hour_peak[block], p[4]);
+                self.busiest = [
+                    busiest(&self.rate_peak, at, decay),
+                    busiest(&self.hour_peak, at, decay),
+                    busiest(&self.bytes_peak, at, decay),
+                    busiest(&self.breadth_peak, at, decay),
+                ];
             }
             self.pending = [0.0; 5];
             self.pending_hour = hour;
@@ -798,6 +855,8 @@ mod tests {
                 decay,
             );
         }
+        let held = p.allocated_bytes();
+        assert!(held <= bound, "holds {held} bytes > bound {bound}");
         let serialised = p.to_bytes().len();
         assert!(
             serialised <= bound,

@@ -111,6 +111,11 @@ impl DistinctWindow {
         self.recent.len() as u32
     }
 
+    /// Bytes held on the heap now.
+    pub fn allocated_bytes(&self) -> usize {
+        self.recent.capacity() * 16
+    }
+
     /// Memory at most, for `cap` entries.
     pub fn max_bytes(cap: usize) -> usize {
         cap * 16 + std::mem::size_of::<Self>()
