@@ -128,7 +128,11 @@ impl BoundedCounter {
     /// Bytes this table holds on the heap now (its hash index and sketch).
     pub fn allocated_bytes(&self) -> usize {
         let cap = self.entries.capacity();
-        let buckets = if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two().max(4) };
+        let buckets = if cap == 0 {
+            0
+        } else {
+            (cap * 8 / 7).next_power_of_two().max(4)
+        };
         buckets * (std::mem::size_of::<(u64, Slot)>() + 1) + self.sketch.capacity() * 8
     }
 
