@@ -15,12 +15,13 @@
 //! engine     the pure pipeline: profile -> detect -> decide
 //! sim/, eval/ the labelled fleet simulator and detection-quality evaluation
 //! drive/     drivers around the engine (file replay)
+//! telemetry/ metrics with bounded labels, the pipeline observer, the HTTP endpoint
 //! cli/       one file per subcommand
 //! config     settings with documented defaults and validation
 //! ```
 //!
 //! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
-//! imports a driver or the command line.
+//! imports a driver, the command line or the telemetry endpoint.
 
 pub mod cli;
 pub mod config;
@@ -34,3 +35,4 @@ pub mod fleet;
 pub mod output;
 pub mod profile;
 pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,34 @@
+//! The interface through which the pipeline reports what it does.
+//!
+//! Drivers hold a `&dyn PipelineObserver` (or an `Arc` of one) and call it as events pass; the
+//! engine itself never does. Every argument is a bounded type or a `&'static str` code, so no
+//! per-agent value can reach a metric label. [`NoopObserver`] is the default for tests and
+//! embedded use; [`Metrics`](super::Metrics) records everything for the `/metrics` endpoint.
+
+/// Receives the pipeline's internal events. Every method does nothing by default.
+pub trait PipelineObserver: Send + Sync {
+    /// An input record was decoded into an access event of `_format` with `_outcome`.
+    fn input_event(&self, _format: crate::event::Format, _outcome: crate::event::Outcome) {}
+    /// A record was dead-lettered for the reason with this code
+    /// ([`RejectReason::code`](crate::event::RejectReason::code)).
+    fn dead_letter(&self, _reason_code: &'static str) {}
+    /// An output record of this kind (`finding`, `recommendation`, `command`, `dead_letter`,
+    /// `audit`) was delivered.
+    fn output(&self, _kind: &'static str) {}
+    /// Seconds from an event's receipt to its decision.
+    fn decision_latency(&self, _secs: f64) {}
+    /// The consumer lag of one input partition, in messages.
+    fn lag(&self, _topic: &str, _partition: i32, _lag: i64) {}
+    /// How many agents this instance tracks, and the bytes their state takes.
+    fn agents(&self, _count: usize, _state_bytes: usize) {}
+    /// A checkpoint of agent state took this many seconds.
+    fn checkpoint(&self, _secs: f64) {}
+    /// A restore of agent state took this many seconds.
+    fn restore(&self, _secs: f64) {}
+    /// Whether the instance is ready to serve (its state restored).
+    fn ready(&self, _ready: bool) {}
+}
+
+/// Observer that records nothing.
+pub struct NoopObserver;
+impl PipelineObserver for NoopObserver {}
