@@ -181,3 +181,57 @@ async fn binding_a_taken_port_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn shutdown_gives_a_stalled_request_a_bounded_grace() {
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (addr, handle) = serve("127.0.0.1:0".parse().unwrap(), metrics, async move {
+        let _ = stop_rx.await;
+    })
+    .await
+    .unwrap();
+    // A client that starts a request and never finishes its headers.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    stop_tx.send(()).unwrap();
+    let result = timeout(
+        cinch::telemetry::server::SHUTDOWN_GRACE + Duration::from_secs(5),
+        handle,
+    )
+    .await
+    .expect("the server stops within the grace period")
+    .unwrap();
+    assert!(result.is_ok());
+    assert!(started.elapsed() <= cinch::telemetry::server::SHUTDOWN_GRACE + Duration::from_secs(1));
+    drop(stalled);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_endpoint() {
+    let signal = cinch::telemetry::shutdown_signal().expect("signal handlers install");
+    let (addr, handle) = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Metrics::new()),
+        signal,
+    )
+    .await
+    .unwrap();
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let result = timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("the server stops on SIGTERM")
+        .unwrap();
+    assert!(result.is_ok());
+}

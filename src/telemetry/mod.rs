@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 pub use kafka_stats::{PartitionLag, apply_statistics, observe_statistics, parse_consumer_lags};
 pub use metrics::{CONTENT_TYPE, Metrics};
 pub use observer::{NoopObserver, PipelineObserver};
-pub use server::{DEFAULT_ADDR, ServerHandle, router, serve};
+pub use server::{DEFAULT_ADDR, ServerHandle, router, serve, shutdown_signal};
 
 /// What can go wrong in telemetry.
 #[derive(Debug, thiserror::Error)]
@@ -39,4 +39,7 @@ pub enum TelemetryError {
     /// A librdkafka statistics document could not be read.
     #[error("invalid librdkafka statistics: {0}")]
     Statistics(#[source] serde_json::Error),
+    /// The process's signal handlers could not be installed.
+    #[error("cannot listen for shutdown signals: {0}")]
+    Signal(#[source] std::io::Error),
 }

@@ -98,3 +98,28 @@ pub async fn serve(
     });
     Ok((bound, handle))
 }
+
+/// Listens for SIGTERM and SIGINT (Ctrl-C elsewhere than Unix) and returns a future that
+/// resolves when one arrives: a `shutdown` for [`serve`] and the drivers. The handlers are
+/// installed before this returns, so a signal sent afterwards is never missed. Call it inside a
+/// tokio runtime.
+#[cfg(unix)]
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, TelemetryError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(TelemetryError::Signal)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(TelemetryError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}
+
+/// Listens for Ctrl-C and returns a future that resolves when it arrives.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, TelemetryError> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
