@@ -285,8 +285,13 @@ impl Metrics {
         }
     }
 
-    /// Sets the consumer lag of one input partition.
+    /// Sets the consumer lag of one input partition. A negative lag (librdkafka's "unknown")
+    /// stops exporting the partition's series rather than showing a false value.
     pub fn lag(&self, topic: &str, partition: i32, lag: i64) {
+        if lag < 0 {
+            self.forget_partition(topic, partition);
+            return;
+        }
         let partition_label = partition.to_string();
         self.consumer_lag
             .with_label_values(&[topic, partition_label.as_str()])
@@ -699,7 +704,15 @@ mod tests {
         assert_eq!(lag(&text, "0"), None, "revoked partition is dropped");
         assert_eq!(lag(&text, "1"), Some(3.0));
 
-        m.forget_partition("cinch.events", 1);
+        m.lag("cinch.events", 1, -1);
+        assert_eq!(
+            lag(&m.render(), "1"),
+            None,
+            "an unknown lag is not exported"
+        );
+
+        m.lag("cinch.events", 4, 5);
+        m.forget_partition("cinch.events", 4);
         assert!(!m.render().contains("cinch_consumer_lag{"));
     }
 
