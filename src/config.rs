@@ -44,6 +44,135 @@ pub struct Settings {
     pub detect: DetectSettings,
     /// Decisions: findings and their aggregation.
     pub decide: DecideSettings,
+    /// The Kafka driver (`cinch run`, `cinch demo`).
+    pub kafka: KafkaSettings,
+}
+
+/// The Kafka driver: brokers, consumer group, topics, workers and checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Consumer group id; every instance of one deployment uses the same.
+    pub group_id: String,
+    /// Topics of access events (keyed by agent id).
+    pub input_topics: Vec<String>,
+    /// Findings topic.
+    pub findings_topic: String,
+    /// Least-privilege recommendations topic.
+    pub recommendations_topic: String,
+    /// Containment commands topic.
+    pub commands_topic: String,
+    /// Dead letters topic (rejected input records).
+    pub dead_letters_topic: String,
+    /// Audit topic.
+    pub audit_topic: String,
+    /// Compacted topic of per-agent state checkpoints, keyed by agent id.
+    pub state_topic: String,
+    /// When set, one score line per valid event goes to this topic (off by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores_topic: Option<String>,
+    /// Engine threads. Each owns the agents of the partitions dispatched to it.
+    pub workers: usize,
+    /// Messages queued per worker; when a queue is full, consumption pauses until it drains.
+    pub channel_capacity: usize,
+    /// A worker checkpoints the agents it touched after this many events.
+    pub checkpoint_every_events: u64,
+    /// On shutdown, in-flight work is drained and offsets committed within this many seconds.
+    pub shutdown_deadline_secs: u64,
+    /// librdkafka properties passed verbatim to every client (`security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, ...).
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "cinch".into(),
+            input_topics: vec!["cinch.events".into()],
+            findings_topic: "cinch.findings".into(),
+            recommendations_topic: "cinch.recommendations".into(),
+            commands_topic: "cinch.commands".into(),
+            dead_letters_topic: "cinch.dead-letters".into(),
+            audit_topic: "cinch.audit".into(),
+            state_topic: "cinch.state".into(),
+            scores_topic: None,
+            workers: 2,
+            channel_capacity: 1024,
+            checkpoint_every_events: 50_000,
+            shutdown_deadline_secs: 30,
+            properties: Default::default(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    fn validate(&self, errs: &mut Vec<String>) {
+        if self.brokers.trim().is_empty() {
+            errs.push("kafka.brokers must not be empty".into());
+        }
+        if self.group_id.trim().is_empty() {
+            errs.push("kafka.group_id must not be empty".into());
+        }
+        if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
+            errs.push("kafka.input_topics must list at least one non-empty topic".into());
+        }
+        for (name, t) in [
+            ("findings_topic", &self.findings_topic),
+            ("recommendations_topic", &self.recommendations_topic),
+            ("commands_topic", &self.commands_topic),
+            ("dead_letters_topic", &self.dead_letters_topic),
+            ("audit_topic", &self.audit_topic),
+            ("state_topic", &self.state_topic),
+        ] {
+            if t.trim().is_empty() {
+                errs.push(format!("kafka.{name} must not be empty"));
+            } else if self.input_topics.contains(t) {
+                errs.push(format!(
+                    "kafka.{name} ({t}) must not also be an input topic"
+                ));
+            }
+        }
+        if let Some(t) = &self.scores_topic
+            && t.trim().is_empty()
+        {
+            errs.push("kafka.scores_topic must not be empty when set".into());
+        }
+        if !(1..=256).contains(&self.workers) {
+            errs.push(format!(
+                "kafka.workers must be within 1..256 (got {})",
+                self.workers
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.channel_capacity) {
+            errs.push(format!(
+                "kafka.channel_capacity must be within 1..1000000 (got {})",
+                self.channel_capacity
+            ));
+        }
+        if self.checkpoint_every_events == 0 {
+            errs.push("kafka.checkpoint_every_events must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.shutdown_deadline_secs) {
+            errs.push(format!(
+                "kafka.shutdown_deadline_secs must be within 1..3600 (got {})",
+                self.shutdown_deadline_secs
+            ));
+        }
+        for key in [
+            "group.id",
+            "enable.auto.offset.store",
+            "partition.assignment.strategy",
+        ] {
+            if self.properties.contains_key(key) {
+                errs.push(format!(
+                    "kafka.properties.\"{key}\" is set by cinch and cannot be overridden"
+                ));
+            }
+        }
+    }
 }
 
 /// Input decoding.
@@ -275,6 +404,7 @@ impl Settings {
         if self.decide.max_events_per_finding == 0 {
             errs.push("decide.max_events_per_finding must be at least 1".into());
         }
+        self.kafka.validate(&mut errs);
         if errs.is_empty() {
             Ok(())
         } else {
@@ -314,5 +444,22 @@ mod tests {
         assert!(text.contains("decide.finding_threshold"), "{text}");
         assert!(text.contains("decide.medium <= decide.high"), "{text}");
         assert!(text.contains("profile.max_bytes_per_agent"), "{text}");
+    }
+
+    #[test]
+    fn kafka_settings_are_validated() {
+        let err = Settings::from_toml(
+            "[kafka]\nworkers = 0\ninput_topics = []\n[kafka.properties]\n\"group.id\" = \"x\"\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("kafka.workers"), "{text}");
+        assert!(text.contains("kafka.input_topics"), "{text}");
+        assert!(text.contains("group.id"), "{text}");
+        let ok = Settings::from_toml(
+            "[kafka]\nbrokers = \"b1:9093,b2:9093\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.kafka.properties["security.protocol"], "SASL_SSL");
     }
 }

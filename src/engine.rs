@@ -23,6 +23,8 @@ struct Agent {
     key: u64,
     /// Peer groups: the agent's family (its id with numbers collapsed) and its declared kind.
     groups: [u64; 2],
+    /// The declared kind, as first seen (kept for checkpoints).
+    kind: Option<Box<str>>,
     profile: AgentProfile,
 }
 
@@ -53,6 +55,8 @@ pub struct Engine {
     decider: Decider,
     watermark_ms: i64,
     stats: EngineStats,
+    /// Agents whose state changed since the last [`Engine::take_touched`].
+    touched: rustc_hash::FxHashSet<Box<str>>,
 }
 
 impl Engine {
@@ -69,6 +73,7 @@ impl Engine {
             decider: Decider::default(),
             watermark_ms: i64::MIN,
             stats: EngineStats::default(),
+            touched: Default::default(),
         }
     }
 
@@ -99,6 +104,9 @@ impl Engine {
                 .advance(&self.settings.decide, self.watermark_ms, out);
         }
         let keys = EventKeys::of(ev);
+        if !self.touched.contains(ev.agent_id.as_ref()) {
+            self.touched.insert(ev.agent_id.as_ref().into());
+        }
         let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
             Some(a) => a,
             None => {
@@ -218,6 +226,61 @@ impl Engine {
     pub fn profile_bytes(&self, agent_id: &str) -> Option<Vec<u8>> {
         self.agents.get(agent_id).map(|a| a.profile.to_bytes())
     }
+
+    /// The serialised state of an agent (for checkpoints), if tracked. Restore it with
+    /// [`Engine::import_agent`], together with [`Engine::agent_kind`].
+    pub fn export_agent(&self, agent_id: &str) -> Option<Vec<u8>> {
+        self.profile_bytes(agent_id)
+    }
+
+    /// The declared kind of a tracked agent, as first seen.
+    pub fn agent_kind(&self, agent_id: &str) -> Option<&str> {
+        self.agents.get(agent_id).and_then(|a| a.kind.as_deref())
+    }
+
+    /// Restores an agent's state exported by [`Engine::export_agent`], replacing any state the
+    /// engine holds for it. Its peer groups are recomputed from the id and kind.
+    pub fn import_agent(
+        &mut self,
+        agent_id: &str,
+        kind: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(), postcard::Error> {
+        let profile = AgentProfile::from_bytes(bytes)?;
+        let (agent_key, groups) = identity(agent_id, kind);
+        let agent = Agent {
+            key: agent_key,
+            groups,
+            kind: kind.map(Into::into),
+            profile,
+        };
+        if self.agents.insert(agent_id.into(), agent).is_none() {
+            self.fleet.new_agent(&groups);
+        }
+        Ok(())
+    }
+
+    /// Forgets an agent (its partition moved to another instance). Returns whether it was
+    /// tracked.
+    pub fn remove_agent(&mut self, agent_id: &str) -> bool {
+        self.touched.remove(agent_id);
+        self.agents.remove(agent_id).is_some()
+    }
+
+    /// The agents whose state changed since the last call (for incremental checkpoints).
+    pub fn take_touched(&mut self) -> Vec<Box<str>> {
+        let mut v: Vec<Box<str>> = self.touched.drain().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Approximate memory held by all agent profiles, in bytes.
+    pub fn state_bytes(&self) -> usize {
+        self.agents
+            .values()
+            .map(|a| a.profile.allocated_bytes())
+            .sum()
+    }
 }
 
 fn count_findings(records: &[OutputRecord]) -> u64 {
@@ -227,15 +290,25 @@ fn count_findings(records: &[OutputRecord]) -> u64 {
         .count() as u64
 }
 
-fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
-    let family = generalise(&ev.agent_id);
-    let kind = ev.agent_kind.as_deref().unwrap_or("unknown");
-    Agent {
-        key: key(ns::GROUP, &ev.agent_id),
-        groups: [
+/// An agent's key and peer groups: its family (its id with numbers collapsed) and its kind.
+fn identity(agent_id: &str, kind: Option<&str>) -> (u64, [u64; 2]) {
+    let family = generalise(agent_id);
+    let kind = kind.unwrap_or("unknown");
+    (
+        key(ns::GROUP, agent_id),
+        [
             key(ns::GROUP, &format!("family:{family}")),
             key(ns::GROUP, &format!("kind:{kind}")),
         ],
+    )
+}
+
+fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
+    let (agent_key, groups) = identity(&ev.agent_id, ev.agent_kind.as_deref());
+    Agent {
+        key: agent_key,
+        groups,
+        kind: ev.agent_kind.as_deref().map(Into::into),
         profile: AgentProfile::new(cap, now),
     }
 }

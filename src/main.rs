@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Run the full engine over a file (or `-` for stdin), in input order.
     Replay(cinch::cli::replay::ReplayArgs),
+    /// Run the engine on Kafka: a consumer group in, one topic per output kind out.
+    Run(cinch::cli::run::RunArgs),
     /// Write a labelled synthetic fleet (events, labels, attacks, entitlements).
     Simulate(cinch::cli::simulate::SimulateArgs),
     /// Score a labelled dataset and print detection quality.
@@ -27,6 +29,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => cinch::cli::replay::run(args),
+        Command::Run(args) => cinch::cli::run::run(args),
         Command::Eval(args) => cinch::cli::eval::run(args),
         Command::Simulate(args) => {
             cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod replay;
+pub mod run;
 pub mod simulate;
 
 use std::path::Path;

@@ -1,3 +1,4 @@
 //! Drivers around the engine. They own all I/O; the engine owns none.
 
+pub mod kafka;
 pub mod replay;

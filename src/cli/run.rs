@@ -1,0 +1,90 @@
+//! `cinch run`: the engine on Kafka, until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::drive::kafka;
+
+/// Arguments of `cinch run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Settings file (TOML; see configs/cinch.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Bootstrap brokers, `host:port[,host:port...]`; overrides `kafka.brokers`.
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Consumer group id; overrides `kafka.group_id`.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Input topics, comma-separated; overrides `kafka.input_topics`.
+    #[arg(long, value_delimiter = ',')]
+    pub input_topics: Option<Vec<String>>,
+}
+
+/// The settings of a run: the file, then the flags.
+pub fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
+    let mut s = super::load_settings(Some(&args.config))?;
+    if let Some(b) = &args.brokers {
+        s.kafka.brokers = b.clone();
+    }
+    if let Some(g) = &args.group {
+        s.kafka.group_id = g.clone();
+    }
+    if let Some(t) = &args.input_topics {
+        s.kafka.input_topics = t.clone();
+    }
+    s.validate()
+        .context("checking the settings with the flags applied")?;
+    Ok(s)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(&args)?;
+    eprintln!(
+        "cinch run: consuming {} from {} as group {}; {} workers",
+        settings.kafka.input_topics.join(","),
+        settings.kafka.brokers,
+        settings.kafka.group_id,
+        settings.kafka.workers
+    );
+    let deadline = settings.kafka.shutdown_deadline_secs;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let summary = rt.block_on(kafka::run(settings, async {
+        shutdown_signal().await;
+        eprintln!("cinch run: stopping: draining in-flight work (at most {deadline} s)");
+    }))?;
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
