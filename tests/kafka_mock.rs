@@ -372,3 +372,21 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     );
     assert!(same >= half);
 }
+
+#[test]
+fn demo_runs_by_itself_and_prints_a_summary() {
+    let out = assert_cmd::Command::cargo_bin("cinch")
+        .unwrap()
+        .args(["demo", "--agents", "8", "--days", "4", "--rate", "50000"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("== summary"), "{text}");
+    assert!(text.contains("findings:"), "{text}");
+}
