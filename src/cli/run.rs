@@ -88,3 +88,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn flags_override_the_config() {
+        let dir = std::env::temp_dir().join(format!("cinch-run-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("cinch.toml");
+        std::fs::write(
+            &cfg,
+            "[kafka]\nbrokers = \"file:9092\"\ngroup_id = \"from-file\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "cinch",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--brokers",
+            "a:9092,b:9092",
+            "--input-topics",
+            "t1,t2",
+        ]);
+        let s = settings(&cli.run).unwrap();
+        assert_eq!(s.kafka.brokers, "a:9092,b:9092");
+        assert_eq!(s.kafka.group_id, "from-file");
+        assert_eq!(s.kafka.input_topics, vec!["t1", "t2"]);
+
+        let cli = Cli::parse_from([
+            "cinch",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--input-topics",
+            "cinch.findings",
+        ]);
+        let err = format!("{:#}", settings(&cli.run).unwrap_err());
+        assert!(err.contains("must not also be an input topic"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
