@@ -19,6 +19,8 @@ enum Command {
     Replay(cinch::cli::replay::ReplayArgs),
     /// Run the engine on Kafka: a consumer group in, one topic per output kind out.
     Run(cinch::cli::run::RunArgs),
+    /// The whole Kafka pipeline on an embedded broker with simulated traffic, no set-up.
+    Demo(cinch::cli::demo::DemoArgs),
     /// Write a labelled synthetic fleet (events, labels, attacks, entitlements).
     Simulate(cinch::cli::simulate::SimulateArgs),
     /// Score a labelled dataset and print detection quality.
@@ -29,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => cinch::cli::replay::run(args),
+        Command::Demo(args) => cinch::cli::demo::run(args),
         Command::Run(args) => cinch::cli::run::run(args),
         Command::Eval(args) => cinch::cli::eval::run(args),
         Command::Simulate(args) => {

@@ -1,5 +1,6 @@
 //! The Kafka pipeline against librdkafka's in-process mock cluster (no broker needed).
 
+use cinch::event::{Format, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +27,13 @@ struct Counter {
 }
 
 impl PipelineObserver for Counter {
-    fn input_event(&self, _format: &str, _outcome: &str) {
+    fn input_event(&self, _format: Format, _outcome: Outcome) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn already_reflected(&self) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn dead_letter(&self, _reason_code: &'static str) {
         self.records.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -371,4 +378,22 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
         &differ[..differ.len().min(5)]
     );
     assert!(same >= half);
+}
+
+#[test]
+fn demo_runs_by_itself_and_prints_a_summary() {
+    let out = assert_cmd::Command::cargo_bin("cinch")
+        .unwrap()
+        .args(["demo", "--agents", "8", "--days", "4", "--rate", "50000"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("== summary"), "{text}");
+    assert!(text.contains("findings:"), "{text}");
 }

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Settings;
+use std::sync::Arc;
+
 use crate::drive::kafka;
+use crate::telemetry::{self, Metrics};
 
 /// Arguments of `cinch run`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +26,9 @@ pub struct RunArgs {
     /// Input topics, comma-separated; overrides `kafka.input_topics`.
     #[arg(long, value_delimiter = ',')]
     pub input_topics: Option<Vec<String>>,
+    /// Address of the metrics and health endpoint (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, default_value_t = crate::telemetry::DEFAULT_ADDR)]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 /// The settings of a run: the file, then the flags.
@@ -42,26 +48,13 @@ pub fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-/// Completes on SIGTERM or Ctrl-C.
+/// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    match telemetry::shutdown_signal() {
+        Ok(signal) => signal.await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -81,10 +74,77 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let summary = rt.block_on(kafka::run(settings, async {
-        shutdown_signal().await;
-        eprintln!("cinch run: stopping: draining in-flight work (at most {deadline} s)");
-    }))?;
+    let metrics = Arc::new(Metrics::new());
+    let summary = rt.block_on(async {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut stopped_rx = stopped.clone();
+        let (addr, server) = telemetry::serve(args.metrics_addr, metrics.clone(), async move {
+            let _ = stopped_rx.changed().await;
+        })
+        .await
+        .context("starting the metrics endpoint")?;
+        eprintln!("cinch run: metrics and health on http://{addr}/metrics, /healthz, /readyz");
+        let options = kafka::RunOptions {
+            observer: metrics.clone(),
+        };
+        let result = kafka::run_with(settings, options, async move {
+            shutdown_signal().await;
+            eprintln!("cinch run: stopping: draining in-flight work (at most {deadline} s)");
+        })
+        .await;
+        let _ = stop.send(true);
+        let _ = server.await;
+        drop(stopped);
+        anyhow::Ok(result?)
+    })?;
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn flags_override_the_config() {
+        let dir = std::env::temp_dir().join(format!("cinch-run-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("cinch.toml");
+        std::fs::write(
+            &cfg,
+            "[kafka]\nbrokers = \"file:9092\"\ngroup_id = \"from-file\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "cinch",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--brokers",
+            "a:9092,b:9092",
+            "--input-topics",
+            "t1,t2",
+        ]);
+        let s = settings(&cli.run).unwrap();
+        assert_eq!(s.kafka.brokers, "a:9092,b:9092");
+        assert_eq!(s.kafka.group_id, "from-file");
+        assert_eq!(s.kafka.input_topics, vec!["t1", "t2"]);
+
+        let cli = Cli::parse_from([
+            "cinch",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--input-topics",
+            "cinch.findings",
+        ]);
+        let err = format!("{:#}", settings(&cli.run).unwrap_err());
+        assert!(err.contains("must not also be an input topic"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

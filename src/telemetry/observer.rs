@@ -11,6 +11,9 @@ pub trait PipelineObserver: Send + Sync {
     fn input_event(&self, _format: crate::event::Format, _outcome: crate::event::Outcome) {}
     /// A record was dead-lettered for the reason with this code
     /// ([`RejectReason::code`](crate::event::RejectReason::code)).
+    /// A redelivered event whose effect the restored agent state already reflects: not applied
+    /// again.
+    fn already_reflected(&self) {}
     fn dead_letter(&self, _reason_code: &'static str) {}
     /// An output record of this kind (`finding`, `recommendation`, `command`, `dead_letter`,
     /// `audit`) was delivered.

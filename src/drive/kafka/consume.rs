@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     workers: Mutex<Vec<SyncSender<WorkItem>>>,
     n_workers: usize,
     tracker: Arc<Tracker>,
+    out: Arc<Output>,
     observer: Arc<dyn PipelineObserver>,
     /// Messages polled but not yet accepted by their worker (bounded by librdkafka's
     /// prefetch: the partitions are paused while it is not empty).
@@ -145,6 +146,11 @@ impl ConsumerContext for Ctx {
             }
         }
         sh.drain(Some(&parts), deadline);
+        // The checkpoints must be on the state topic before the partitions' next owner reads it.
+        let _ = sh
+            .out
+            .producer
+            .flush(deadline.saturating_duration_since(Instant::now()));
         sh.store_offsets(consumer);
         let _ = consumer.commit_consumer_state(CommitMode::Sync);
         sh.tracker.remove(&parts);
@@ -195,7 +201,7 @@ impl ConsumerContext for Ctx {
                     sh.kafka.state_topic
                 ),
             }
-            sh.observer.restore(started.elapsed());
+            sh.observer.restore(started.elapsed().as_secs_f64());
         }
         if now_assigned != sh.assigned.swap(now_assigned, Ordering::AcqRel) {
             sh.observer.ready(now_assigned);
@@ -250,6 +256,7 @@ pub(crate) fn pipeline(
         workers: Mutex::new(senders.clone()),
         n_workers: senders.len(),
         tracker: tracker.clone(),
+        out: out.clone(),
         observer: options.observer.clone(),
         backlog: Mutex::new(VecDeque::new()),
         topics: Mutex::new(HashMap::new()),
@@ -347,7 +354,7 @@ pub(crate) fn pipeline(
             for ((t, p), next) in &next_offset {
                 if let Ok((_, high)) = consumer.fetch_watermarks(t, *p, Duration::from_millis(500))
                 {
-                    options.observer.lag(*p, (high - next).max(0));
+                    options.observer.lag(t, *p, (high - next).max(0));
                 }
             }
         }

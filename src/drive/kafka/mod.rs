@@ -26,7 +26,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crate::config::Settings;
 
@@ -47,36 +46,7 @@ pub enum KafkaError {
     Thread(String),
 }
 
-/// Hooks for metrics. Every method has a no-op default; the pipeline calls them from its
-/// threads, so they must be cheap and must not block. Labels are bounded (formats, outcomes,
-/// reason codes, kinds, partitions), never agent ids.
-pub trait PipelineObserver: Send + Sync {
-    /// An input record was handled: `format` (`native`, `ocsf`, ..., or `unknown`) and
-    /// `outcome` (`processed`, `dead_letter` or `already_reflected`).
-    fn input_event(&self, _format: &str, _outcome: &str) {}
-    /// A record was dead-lettered, with its reason code.
-    fn dead_letter(&self, _reason_code: &str) {}
-    /// An output record of this kind was produced.
-    fn output(&self, _kind: &str) {}
-    /// Wall time to decode, score and hand over the outputs of one input message.
-    fn decision_latency(&self, _secs: f64) {}
-    /// Messages behind the end of an assigned input partition.
-    fn lag(&self, _partition: i32, _lag: i64) {}
-    /// Agents held by one worker, and the bytes of their state.
-    fn agents(&self, _count: usize, _state_bytes: usize) {}
-    /// A worker's checkpoint was handed to the producer.
-    fn checkpoint(&self, _duration: Duration) {}
-    /// The state of newly assigned partitions was restored.
-    fn restore(&self, _duration: Duration) {}
-    /// Whether the pipeline has partitions assigned and is processing.
-    fn ready(&self, _ready: bool) {}
-}
-
-/// An observer that does nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoObserver;
-
-impl PipelineObserver for NoObserver {}
+pub use crate::telemetry::{NoopObserver as NoObserver, PipelineObserver};
 
 /// Options of [`run_with`].
 #[derive(Clone)]

@@ -169,12 +169,12 @@ impl Worker {
                     if let Some(&upto) = restored.get(agent) {
                         if offset <= upto {
                             stats.already_reflected += 1;
-                            observer.input_event(ev.format.as_str(), "already_reflected");
+                            observer.already_reflected();
                             return;
                         }
                         restored.remove(agent);
                     }
-                    observer.input_event(ev.format.as_str(), "processed");
+                    observer.input_event(ev.format, ev.outcome);
                     *stats.by_format.entry(ev.format.as_str()).or_default() += 1;
                     let verdict = engine.process(&ev, records);
                     *since_checkpoint += 1;
@@ -207,7 +207,6 @@ impl Worker {
                 Err(rej) => {
                     stats.dead_letters += 1;
                     *stats.dead_by_reason.entry(rej.reason.code()).or_default() += 1;
-                    observer.input_event(rej.reason.format().unwrap_or("unknown"), "dead_letter");
                     observer.dead_letter(rej.reason.code());
                     let dl = DeadLetter::new(&rej, source.as_str(), None);
                     stats.outputs += 1;
@@ -271,7 +270,7 @@ impl Worker {
             }
         }
         self.stats.checkpoints += 1;
-        self.observer.checkpoint(started.elapsed());
+        self.observer.checkpoint(started.elapsed().as_secs_f64());
         self.report_agents();
     }
 

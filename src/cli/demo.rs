@@ -1,0 +1,278 @@
+//! `cinch demo`: the whole Kafka pipeline on an embedded in-process broker, fed by a simulated
+//! fleet, with a live feed of findings. No set-up.
+
+use crate::event::{Format, Outcome};
+use std::collections::{HashMap, HashSet};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::config::Settings;
+use crate::drive::kafka::{self, PipelineObserver, RunOptions};
+use crate::sim::{self, SimConfig};
+
+/// Arguments of `cinch demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Agents in the simulated fleet.
+    #[arg(long, default_value_t = 30)]
+    pub agents: u32,
+    /// Days of simulated traffic.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Events produced per second (wall clock).
+    #[arg(long, default_value_t = 4000)]
+    pub rate: u32,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep running after the simulated period, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+const INPUT: &str = "cinch.events";
+
+#[derive(Default)]
+struct Progress {
+    records: AtomicU64,
+}
+
+impl PipelineObserver for Progress {
+    fn input_event(&self, _format: Format, _outcome: Outcome) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn already_reflected(&self) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn dead_letter(&self, _reason_code: &'static str) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("cinch-demo-{}", std::process::id()));
+    let cfg = SimConfig {
+        agents: args.agents,
+        days: args.days,
+        seed: args.seed,
+        out: dir.clone(),
+        ..SimConfig::default()
+    };
+    let sim = sim::simulate(&cfg).context("simulating the fleet")?;
+    let events = std::fs::read_to_string(dir.join(sim::EVENTS_FILE)).context("reading events")?;
+    let labels = std::fs::read_to_string(dir.join(sim::LABELS_FILE)).context("reading labels")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let attack_of: HashMap<String, String> = labels
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() >= 4 && f[1] == "attack").then(|| (f[0].to_string(), f[2].to_string()))
+        })
+        .collect();
+    let lines: Vec<(String, String)> = events
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            Some((v["agent_id"].as_str()?.to_string(), l.to_string()))
+        })
+        .collect();
+    let total = lines.len() as u64;
+    eprintln!(
+        "cinch demo: {} agents, {} days: {} events ({} attacks, {} attack events); embedded broker starting",
+        args.agents, args.days, total, sim.attacks, sim.attack_events
+    );
+
+    let mock = MockCluster::new(1).context("starting the embedded broker")?;
+    let settings = {
+        let mut s = Settings::default();
+        s.kafka.brokers = mock.bootstrap_servers();
+        s.kafka.group_id = "cinch-demo".into();
+        for (k, v) in [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ] {
+            s.kafka.properties.insert(k.into(), v.into());
+        }
+        s
+    };
+    mock.create_topic(INPUT, 4, 1)?;
+    let k = &settings.kafka;
+    for t in [
+        &k.findings_topic,
+        &k.recommendations_topic,
+        &k.commands_topic,
+        &k.dead_letters_topic,
+        &k.audit_topic,
+        &k.state_topic,
+    ] {
+        mock.create_topic(t, 1, 1)?;
+    }
+    let brokers = settings.kafka.brokers.clone();
+    let findings_topic = settings.kafka.findings_topic.clone();
+
+    // The feed: findings as they arrive.
+    let stop_feed = Arc::new(AtomicBool::new(false));
+    let feed = {
+        let brokers = brokers.clone();
+        let stop = stop_feed.clone();
+        let attack_of = attack_of.clone();
+        std::thread::spawn(move || feed(&brokers, &findings_topic, &attack_of, &stop))
+    };
+
+    // Traffic at a visible pace, in time order.
+    let rate = args.rate.max(1);
+    let producer = {
+        let brokers = brokers.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let p: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("linger.ms", "5")
+                .create()?;
+            let started = Instant::now();
+            for (i, (key, value)) in lines.iter().enumerate() {
+                let due = Duration::from_secs_f64(i as f64 / f64::from(rate));
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                let mut rec = BaseRecord::to(INPUT)
+                    .key(key.as_str())
+                    .payload(value.as_str());
+                loop {
+                    match p.send(rec) {
+                        Ok(()) => break,
+                        Err((_, r)) => {
+                            rec = r;
+                            p.poll(Duration::from_millis(10));
+                        }
+                    }
+                }
+                p.poll(Duration::ZERO);
+            }
+            p.flush(Duration::from_secs(30))?;
+            Ok(())
+        })
+    };
+
+    let progress = Arc::new(Progress::default());
+    let seen = progress.clone();
+    let follow = args.follow;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let summary = rt.block_on(kafka::run_with(
+        settings,
+        RunOptions { observer: progress },
+        async move {
+            if follow {
+                super::run::shutdown_signal().await;
+            } else {
+                tokio::select! {
+                    _ = async {
+                        while seen.records.load(Ordering::Relaxed) < total {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    } => {}
+                    _ = super::run::shutdown_signal() => {}
+                }
+            }
+        },
+    ))?;
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the traffic thread stopped"))??;
+    // Let the feed catch up with the last findings.
+    std::thread::sleep(Duration::from_secs(2));
+    stop_feed.store(true, Ordering::Release);
+    let (findings, caught, benign) = feed
+        .join()
+        .map_err(|_| anyhow::anyhow!("the feed thread stopped"))?;
+    println!();
+    println!("== summary");
+    println!(
+        "  {} events from {} agents; {} dead-lettered",
+        summary.events, summary.agents, summary.dead_letters
+    );
+    println!(
+        "  {} findings: {} on attacks ({} of {} simulated attacks caught), {} on benign activity",
+        findings,
+        findings - benign,
+        caught,
+        sim.attacks,
+        benign
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints findings as they arrive; returns (findings, attacks caught, benign findings).
+fn feed(
+    brokers: &str,
+    topic: &str,
+    attack_of: &HashMap<String, String>,
+    stop: &AtomicBool,
+) -> (u64, usize, u64) {
+    let consumer: Result<BaseConsumer, _> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "cinch-demo-feed")
+        .set("enable.auto.commit", "false")
+        .create();
+    let Ok(consumer) = consumer else {
+        return (0, 0, 0);
+    };
+    let mut tpl = TopicPartitionList::new();
+    let _ = tpl.add_partition_offset(topic, 0, Offset::Beginning);
+    let _ = consumer.assign(&tpl);
+    let (mut findings, mut benign) = (0u64, 0u64);
+    let mut caught: HashSet<String> = HashSet::new();
+    while !stop.load(Ordering::Acquire) {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let Some(f) = m
+            .payload()
+            .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+        else {
+            continue;
+        };
+        findings += 1;
+        let attacks: HashSet<&String> = f["event_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().and_then(|e| attack_of.get(e)))
+            .collect();
+        let label = if attacks.is_empty() {
+            benign += 1;
+            "benign".to_string()
+        } else {
+            for a in &attacks {
+                caught.insert((*a).clone());
+            }
+            format!(
+                "ATTACK {}",
+                attacks.into_iter().cloned().collect::<Vec<_>>().join(",")
+            )
+        };
+        println!(
+            "{} {:<8} {:<28} {} [{}]",
+            f["time"].as_str().unwrap_or("?"),
+            f["severity"].as_str().unwrap_or("?"),
+            f["agent_id"].as_str().unwrap_or("?"),
+            f["reasons"][0]["explanation"].as_str().unwrap_or(""),
+            label
+        );
+    }
+    (findings, caught.len(), benign)
+}
