@@ -24,6 +24,8 @@ const PARTITIONS: i32 = 4;
 #[derive(Default)]
 struct Counter {
     records: AtomicU64,
+    /// Consumer-lag reports, from librdkafka's statistics.
+    lags: AtomicU64,
 }
 
 impl PipelineObserver for Counter {
@@ -35,6 +37,10 @@ impl PipelineObserver for Counter {
     }
     fn dead_letter(&self, _reason_code: &'static str) {
         self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn lag(&self, _topic: &str, _partition: i32, lag: i64) {
+        assert!(lag >= 0, "lag is never negative");
+        self.lags.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -66,6 +72,7 @@ fn settings(brokers: &str, group: &str) -> Settings {
     for (k, v) in [
         ("session.timeout.ms", "6000"),
         ("heartbeat.interval.ms", "500"),
+        ("statistics.interval.ms", "200"),
     ] {
         s.kafka.properties.insert(k.into(), v.into());
     }
@@ -249,7 +256,16 @@ async fn pipeline_finds_attacks_dead_letters_bad_records_and_commits_to_the_end(
     produce(&brokers, &events);
 
     let counter = Arc::new(Counter::default());
-    let summary = run_until(settings(&brokers, "happy"), counter, events.len() as u64).await;
+    let summary = run_until(
+        settings(&brokers, "happy"),
+        counter.clone(),
+        events.len() as u64,
+    )
+    .await;
+    assert!(
+        counter.lags.load(Ordering::Relaxed) > 0,
+        "consumer lag is reported from librdkafka's statistics"
+    );
 
     assert_eq!(summary.records, events.len() as u64, "{summary}");
     assert_eq!(summary.events, good, "{summary}");

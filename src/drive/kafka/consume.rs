@@ -104,7 +104,14 @@ pub(crate) struct Ctx {
     shared: Arc<Shared>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Ok(json) = std::str::from_utf8(statistics) {
+            let _ = crate::telemetry::observe_statistics(json, self.shared.observer.as_ref());
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -215,6 +222,9 @@ fn consumer_config(k: &KafkaSettings) -> ClientConfig {
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
+    if !k.properties.contains_key("statistics.interval.ms") {
+        c.set("statistics.interval.ms", "5000");
+    }
     for (key, value) in [
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "1000"),
@@ -273,7 +283,6 @@ pub(crate) fn pipeline(
     let mut paused = false;
     let high_water = (k.channel_capacity * k.workers).max(16);
     let mut last_store = Instant::now();
-    let mut last_lag = Instant::now();
     let mut next_offset: HashMap<Partition, i64> = HashMap::new();
     let mut failure = None;
     while !stop.load(Ordering::Acquire) {
@@ -348,15 +357,6 @@ pub(crate) fn pipeline(
         if last_store.elapsed() >= Duration::from_millis(100) {
             shared.store_offsets(&consumer);
             last_store = Instant::now();
-        }
-        if last_lag.elapsed() >= Duration::from_secs(5) {
-            last_lag = Instant::now();
-            for ((t, p), next) in &next_offset {
-                if let Ok((_, high)) = consumer.fetch_watermarks(t, *p, Duration::from_millis(500))
-                {
-                    options.observer.lag(t, *p, (high - next).max(0));
-                }
-            }
         }
     }
 
