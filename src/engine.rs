@@ -222,15 +222,10 @@ impl Engine {
         self.stats.findings += count_findings(&out[before..]);
     }
 
-    /// The serialised profile of an agent (for checkpoints), if tracked.
-    pub fn profile_bytes(&self, agent_id: &str) -> Option<Vec<u8>> {
-        self.agents.get(agent_id).map(|a| a.profile.to_bytes())
-    }
-
     /// The serialised state of an agent (for checkpoints), if tracked. Restore it with
     /// [`Engine::import_agent`], together with [`Engine::agent_kind`].
     pub fn export_agent(&self, agent_id: &str) -> Option<Vec<u8>> {
-        self.profile_bytes(agent_id)
+        self.agents.get(agent_id).map(|a| a.profile.to_bytes())
     }
 
     /// The declared kind of a tracked agent, as first seen.

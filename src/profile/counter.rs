@@ -60,17 +60,6 @@ impl Decay {
     }
 }
 
-/// One entry: a key, its decayed count as of `at`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Entry {
-    /// Hashed key.
-    pub key: u64,
-    /// Count as of `at`.
-    pub count: f32,
-    /// When the count was last updated.
-    pub at: Minute,
-}
-
 /// A bounded table of decaying counts with a sketch of evicted keys.
 ///
 /// Lookups are O(1) (a hash index over the keys, which are already hashes); eviction, which only
@@ -151,21 +140,6 @@ impl BoundedCounter {
         self.entries.is_empty() && self.distinct == 0
     }
 
-    /// The exact entries, ordered by key.
-    pub fn entries(&self) -> Vec<Entry> {
-        let mut v: Vec<Entry> = self
-            .entries
-            .iter()
-            .map(|(k, e)| Entry {
-                key: *k,
-                count: e.count,
-                at: e.at,
-            })
-            .collect();
-        v.sort_by_key(|e| e.key);
-        v
-    }
-
     /// Looks a key up, decaying its count to `now`.
     #[inline]
     pub fn get(&self, key: u64, now: Minute, decay: Decay) -> Lookup {
@@ -215,14 +189,6 @@ impl BoundedCounter {
                 at: now,
             },
         );
-    }
-
-    /// Sum of all exact counts, decayed to `now` (in key order, so the sum is reproducible).
-    pub fn total(&self, now: Minute, decay: Decay) -> f32 {
-        self.entries()
-            .iter()
-            .map(|e| e.count * decay.factor(e.at, now))
-            .sum()
     }
 
     fn probes(&self, key: u64) -> (usize, usize) {

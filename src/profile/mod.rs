@@ -787,17 +787,6 @@ impl AgentProfile {
         v.var = (1.0 - alpha) * (v.var + alpha * delta * delta);
         v.n = n;
     }
-
-    /// Whether the agent has learned this action/pattern/prefix before (used to detect first
-    /// use for the fleet aggregates).
-    pub fn knows(&self, k: &EventKeys<'_>) -> (bool, bool, bool) {
-        let d = Decay::with_half_life_days(0.0);
-        (
-            self.actions.get(k.action, k.minute, d).seen,
-            self.patterns.get(k.pattern_id, k.minute, d).seen,
-            self.prefixes.get(k.prefix_id, k.minute, d).seen,
-        )
-    }
 }
 
 #[cfg(test)]
