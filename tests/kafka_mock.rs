@@ -14,7 +14,7 @@ use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 const INPUT: &str = "cinch.events";
@@ -122,19 +122,7 @@ fn produce(brokers: &str, records: &[(String, String)]) {
         .create()
         .expect("producer");
     for (key, value) in records {
-        let mut rec = BaseRecord::to(INPUT)
-            .key(key.as_str())
-            .payload(value.as_str());
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    rec = r;
-                    p.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        p.poll(Duration::ZERO);
+        kafka::send_waiting(&p, INPUT, key, value.as_bytes());
     }
     p.flush(Duration::from_secs(10)).expect("flush");
 }

@@ -13,7 +13,7 @@ use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
@@ -146,19 +146,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     std::thread::sleep(wait);
                 }
-                let mut rec = BaseRecord::to(INPUT)
-                    .key(key.as_str())
-                    .payload(value.as_str());
-                loop {
-                    match p.send(rec) {
-                        Ok(()) => break,
-                        Err((_, r)) => {
-                            rec = r;
-                            p.poll(Duration::from_millis(10));
-                        }
-                    }
-                }
-                p.poll(Duration::ZERO);
+                kafka::send_waiting(&p, INPUT, key, value.as_bytes());
             }
             p.flush(Duration::from_secs(30))?;
             Ok(())

@@ -47,6 +47,7 @@ pub enum KafkaError {
 }
 
 pub use crate::telemetry::{NoopObserver as NoObserver, PipelineObserver};
+pub use produce::send_waiting;
 
 /// Options of [`run_with`].
 #[derive(Clone)]

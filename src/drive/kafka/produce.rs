@@ -6,10 +6,28 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer,
+};
 
 use super::tracker::{Tag, Tracker};
 use crate::config::KafkaSettings;
+
+/// Hands one record to a plain producer, waiting (and serving delivery callbacks) while its
+/// queue is full. For feeders such as the demo and tests, which produce input at their own pace.
+pub fn send_waiting(producer: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
+    let mut rec = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(rec) {
+            Ok(()) => break,
+            Err((_, r)) => {
+                rec = r;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+    producer.poll(Duration::ZERO);
+}
 
 /// Routes delivery reports to the tracker.
 pub(crate) struct DeliveryContext {
