@@ -57,6 +57,25 @@ pub struct Engine {
     stats: EngineStats,
     /// Agents whose state changed since the last [`Engine::take_touched`].
     touched: rustc_hash::FxHashSet<Box<str>>,
+    /// Whether [`Engine::import_shared`] restored the fleet, which then already counts the
+    /// agents imported after it.
+    shared_restored: bool,
+}
+
+/// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
+/// event-time watermark (serialised by [`Engine::export_shared`]).
+#[derive(serde::Serialize)]
+struct SharedRef<'a> {
+    fleet: &'a Fleet,
+    decider: &'a Decider,
+    watermark_ms: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct SharedOwned {
+    fleet: Fleet,
+    decider: Decider,
+    watermark_ms: i64,
 }
 
 impl Engine {
@@ -74,6 +93,7 @@ impl Engine {
             watermark_ms: i64::MIN,
             stats: EngineStats::default(),
             touched: Default::default(),
+            shared_restored: false,
         }
     }
 
@@ -249,9 +269,32 @@ impl Engine {
             kind: kind.map(Into::into),
             profile,
         };
-        if self.agents.insert(agent_id.into(), agent).is_none() {
+        if self.agents.insert(agent_id.into(), agent).is_none() && !self.shared_restored {
             self.fleet.new_agent(&groups);
         }
+        Ok(())
+    }
+
+    /// The serialised state shared by the engine's agents: fleet knowledge, open findings and
+    /// repeat memory, and the event-time watermark. With [`Engine::export_agent`] of every
+    /// agent it is the engine's whole state.
+    pub fn export_shared(&self) -> Vec<u8> {
+        postcard::to_stdvec(&SharedRef {
+            fleet: &self.fleet,
+            decider: &self.decider,
+            watermark_ms: self.watermark_ms,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Restores state exported by [`Engine::export_shared`]. Call it before importing the
+    /// agents, which the restored fleet already counts.
+    pub fn import_shared(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
+        let s: SharedOwned = postcard::from_bytes(bytes)?;
+        self.fleet = s.fleet;
+        self.decider = s.decider;
+        self.watermark_ms = s.watermark_ms;
+        self.shared_restored = true;
         Ok(())
     }
 

@@ -159,7 +159,7 @@ impl Snapshot {
 }
 
 /// The fleet: the snapshot in force and the changes queued for the next tick.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Fleet {
     /// The snapshot detectors read.
     pub snapshot: Snapshot,

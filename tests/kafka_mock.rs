@@ -26,6 +26,8 @@ struct Counter {
     records: AtomicU64,
     /// Consumer-lag reports, from librdkafka's statistics.
     lags: AtomicU64,
+    /// Whether the instance holds partitions (restored and ready).
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl PipelineObserver for Counter {
@@ -37,6 +39,9 @@ impl PipelineObserver for Counter {
     }
     fn dead_letter(&self, _reason_code: &'static str) {
         self.records.fetch_add(1, Ordering::Relaxed);
+    }
+    fn ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
     }
     fn lag(&self, _topic: &str, _partition: i32, lag: i64) {
         assert!(lag >= 0, "lag is never negative");
@@ -76,7 +81,7 @@ fn settings(brokers: &str, group: &str) -> Settings {
     ] {
         s.kafka.properties.insert(k.into(), v.into());
     }
-    s.kafka.checkpoint_every_events = 1000;
+    s.kafka.commit_interval_ms = 200;
     s.kafka.shutdown_deadline_secs = 10;
     s.kafka.scores_topic = Some("cinch.scores".into());
     s
@@ -156,25 +161,46 @@ fn read_all(brokers: &str, topic: &str) -> Vec<(String, serde_json::Value)> {
     }
     c.assign(&tpl).unwrap();
     let started = Instant::now();
+    // Read until every partition's position passes its end (a transaction's commit marker
+    // occupies an offset but is never delivered).
     while !ends.is_empty() && started.elapsed() < Duration::from_secs(20) {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            if m.offset() + 1 >= ends[&m.partition()] {
-                ends.remove(&m.partition());
-            }
             let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
             let value = serde_json::from_slice(m.payload().unwrap_or_default()).expect("json");
             out.push((key, value));
+        }
+        if let Ok(pos) = c.position() {
+            for e in pos.elements() {
+                if let Offset::Offset(o) = e.offset()
+                    && ends.get(&e.partition()).is_some_and(|end| o >= *end)
+                {
+                    ends.remove(&e.partition());
+                }
+            }
         }
     }
     assert!(ends.is_empty(), "{topic} read to its end");
     out
 }
 
-/// Runs a pipeline until it has handled `expected` records in all.
+/// Runs a pipeline until it has handled `expected` records in all, then closes its open
+/// findings.
 async fn run_until(settings: Settings, counter: Arc<Counter>, expected: u64) -> RunSummary {
+    run_until_with(settings, counter, expected, true).await
+}
+
+async fn run_until_with(
+    settings: Settings,
+    counter: Arc<Counter>,
+    expected: u64,
+    close: bool,
+) -> RunSummary {
     let t0 = Instant::now();
     let c = counter.clone();
-    let opts = RunOptions { observer: counter };
+    let opts = RunOptions {
+        observer: counter,
+        close_findings_at_exit: close,
+    };
     let summary = kafka::run_with(settings, opts, async move {
         let started = Instant::now();
         while c.records.load(Ordering::Relaxed) < expected
@@ -295,22 +321,33 @@ async fn pipeline_finds_attacks_dead_letters_bad_records_and_commits_to_the_end(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let (events, _) = fleet(dir.path());
-    let half = events.len() / 2;
-    // One partition per worker, so each engine sees its events in the same order in every run.
-    let settings = |b: &str, g: &str| {
-        let mut s = settings(b, g);
-        s.kafka.workers = PARTITIONS as usize;
-        s
-    };
+/// Records by id: `field` names the id. Repeated records (a replay after a restart) must be
+/// identical.
+fn by_id(
+    records: &[(String, serde_json::Value)],
+    field: &str,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for (_, v) in records {
+        let id = v[field].as_str().expect("id").to_string();
+        if let Some(prev) = out.get(&id) {
+            assert_eq!(prev, v, "a repeated {field} {id} is not identical");
+        }
+        out.insert(id, v.clone());
+    }
+    out
+}
 
-    // Uninterrupted.
-    let whole = cluster();
-    let b = whole.bootstrap_servers();
-    produce(&b, &events);
+/// The scores and findings of one uninterrupted consumer over `events`.
+async fn reference(
+    events: &[(String, String)],
+) -> (
+    BTreeMap<String, serde_json::Value>,
+    BTreeMap<String, serde_json::Value>,
+) {
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    produce(&b, events);
     let s = run_until(
         settings(&b, "whole"),
         Arc::new(Counter::default()),
@@ -318,25 +355,59 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     )
     .await;
     assert_eq!(s.events, events.len() as u64);
-    let reference: HashMap<String, serde_json::Value> = read_all(&b, "cinch.scores")
-        .into_iter()
-        .map(|(_, v)| (v["event_id"].as_str().unwrap().to_string(), v))
-        .collect();
+    (
+        by_id(&read_all(&b, "cinch.scores"), "event_id"),
+        by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    )
+}
 
-    // Interrupted half-way: a new instance restores the checkpointed state.
+/// Asserts every record of an interrupted run equals the uninterrupted one, and none is missing.
+fn assert_same(
+    what: &str,
+    reference: &BTreeMap<String, serde_json::Value>,
+    got: &BTreeMap<String, serde_json::Value>,
+) {
+    for (id, v) in got {
+        match reference.get(id) {
+            Some(r) => assert_eq!(r, v, "{what} {id} differs from the uninterrupted run"),
+            None => panic!("{what} {id} is not in the uninterrupted run: {v}"),
+        }
+    }
+    let missing: Vec<&String> = reference.keys().filter(|k| !got.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} {what}s missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let half = events.len() / 2;
+    let (ref_scores, ref_findings) = reference(&events).await;
+    assert!(!ref_findings.is_empty());
+
+    // Interrupted half-way: a new instance, with another number of workers, restores the
+    // checkpointed state and reads on.
     let split = cluster();
     let b = split.bootstrap_servers();
     produce(&b, &events[..half]);
-    let first = run_until(
+    let first = run_until_with(
         settings(&b, "split"),
         Arc::new(Counter::default()),
         half as u64,
+        false,
     )
     .await;
     assert!(first.checkpoints > 0);
     produce(&b, &events[half..]);
+    let mut one_worker = settings(&b, "split");
+    one_worker.kafka.workers = 1;
     let second = run_until(
-        settings(&b, "split"),
+        one_worker,
         Arc::new(Counter::default()),
         (events.len() - half) as u64,
     )
@@ -345,43 +416,266 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     assert_eq!(second.events, (events.len() - half) as u64, "{second}");
     assert_eq!(second.already_reflected, 0, "{second}");
 
-    // The first half was scored by the same engine state in both runs: identical. In the second
-    // half the restored profiles carry the baselines over; only the fleet-wide peer statistics
-    // (not checkpointed) start afresh, which moves a few scores of the restored instance.
-    let first_half: std::collections::HashSet<&str> = events[..half]
-        .iter()
-        .map(|(_, l)| {
-            let i = l.find("\"event_id\":\"").unwrap() + 12;
-            &l[i..i + l[i..].find('"').unwrap()]
-        })
-        .collect();
     let scores = read_all(&b, "cinch.scores");
     assert_eq!(scores.len(), events.len());
-    let (mut same, mut differ) = (0usize, Vec::new());
-    for (_, v) in &scores {
-        let id = v["event_id"].as_str().unwrap();
-        if reference[id]["score"] == v["score"] {
-            same += 1;
-        } else {
-            assert!(
-                !first_half.contains(id),
-                "{id} scored differently before the restart"
-            );
-            differ.push((
-                id.to_string(),
-                reference[id]["score"].clone(),
-                v["score"].clone(),
-            ));
-        }
-    }
-    assert!(
-        differ.len() * 100 <= events.len() - half,
-        "{} of {} scores after the restart differ (at most 1% may), e.g. {:?}",
-        differ.len(),
-        events.len() - half,
-        &differ[..differ.len().min(5)]
+    assert_same("score", &ref_scores, &by_id(&scores, "event_id"));
+    assert_same(
+        "finding",
+        &ref_findings,
+        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
     );
-    assert!(same >= half);
+}
+
+/// Waits until the group's committed offsets reach the ends of the input.
+async fn until_committed(brokers: String, group: &'static str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(90) {
+        let (b, e) = (brokers.clone(), brokers.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            committed(&b, group) == ends(&e, INPUT, PARTITIONS)
+        })
+        .await
+        .unwrap();
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_moving_between_two_live_consumers_keep_every_score_and_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let (ref_scores, ref_findings) = reference(&events).await;
+    let third = events.len() / 3;
+
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    produce(&b, &events[..third]);
+    // A alone; B joins (partitions move from A to B); A leaves (they move back to B).
+    let (a_counter, b_counter) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+    let (stop_a, a_stopped) = tokio::sync::oneshot::channel::<()>();
+    let a = tokio::spawn(kafka::run_with(
+        settings(&b, "live"),
+        RunOptions {
+            observer: a_counter.clone(),
+            close_findings_at_exit: false,
+        },
+        async move {
+            let _ = a_stopped.await;
+        },
+    ));
+    let c = a_counter.clone();
+    until("A to read the first third", || {
+        c.records.load(Ordering::Relaxed) >= third as u64
+    })
+    .await;
+    let mut b_settings = settings(&b, "live");
+    b_settings.kafka.workers = 3;
+    let bb = b.clone();
+    let (all_produced, produced) = tokio::sync::oneshot::channel::<()>();
+    let b_task = tokio::spawn(kafka::run_with(
+        b_settings,
+        RunOptions {
+            observer: b_counter.clone(),
+            close_findings_at_exit: true,
+        },
+        async move {
+            let _ = produced.await;
+            until_committed(bb, "live").await
+        },
+    ));
+    let c = b_counter.clone();
+    until("B to be assigned partitions", || {
+        c.ready.load(Ordering::Acquire)
+    })
+    .await;
+    produce(&b, &events[third..2 * third]);
+    let (ca, cb) = (a_counter.clone(), b_counter.clone());
+    until("A and B to read the second third", || {
+        ca.records.load(Ordering::Relaxed) + cb.records.load(Ordering::Relaxed) >= 2 * third as u64
+    })
+    .await;
+    let _ = stop_a.send(());
+    let a_summary = a.await.unwrap().expect("A");
+    produce(&b, &events[2 * third..]);
+    let _ = all_produced.send(());
+    let b_summary = b_task.await.unwrap().expect("B");
+    eprintln!("A: {a_summary}\nB: {b_summary}");
+    assert!(
+        b_summary.restored_agents > 0,
+        "B took over agents from A: {b_summary}"
+    );
+    assert!(a_summary.events > 0 && b_summary.events > 0);
+
+    assert_same(
+        "score",
+        &ref_scores,
+        &by_id(&read_all(&b, "cinch.scores"), "event_id"),
+    );
+    assert_same(
+        "finding",
+        &ref_findings,
+        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let half = events.len() / 2;
+    let (ref_scores, ref_findings) = reference(&events).await;
+
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let eos = |group: &str| {
+        let mut s = settings(&b, group);
+        s.kafka.guarantee = cinch::config::Guarantee::ExactlyOnce;
+        s
+    };
+    produce(&b, &events[..half]);
+    let first = run_until_with(eos("eos"), Arc::new(Counter::default()), half as u64, false).await;
+    assert!(first.checkpoints > 0, "{first}");
+    assert_eq!(first.aborted_transactions, 0, "{first}");
+    produce(&b, &events[half..]);
+    // The mock cluster acknowledges a transaction's input offsets but does not store them (its
+    // TxnOffsetCommit handler keeps nothing), so the second instance reads the input from the
+    // start: the restored checkpoint must tell it which events it already reflects. The run
+    // ends when every score is visible. Committed offsets are checked on a real broker by the
+    // end-to-end script.
+    let (bb, total) = (b.clone(), events.len());
+    let second = kafka::run_with(
+        eos("eos"),
+        RunOptions {
+            observer: Arc::new(Counter::default()),
+            close_findings_at_exit: true,
+        },
+        async move {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(60) {
+                let b = bb.clone();
+                let n = tokio::task::spawn_blocking(move || read_all(&b, "cinch.scores").len())
+                    .await
+                    .unwrap();
+                if n >= total {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        },
+    )
+    .await
+    .expect("second instance");
+    assert!(second.restored_agents > 0, "{second}");
+    assert_eq!(
+        second.events - second.already_reflected,
+        (events.len() - half) as u64,
+        "{second}"
+    );
+
+    let scores = read_all(&b, "cinch.scores");
+    assert_eq!(scores.len(), events.len(), "each score once");
+    assert_same("score", &ref_scores, &by_id(&scores, "event_id"));
+    assert_same(
+        "finding",
+        &ref_findings,
+        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_errors_are_retried_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let (ref_scores, ref_findings) = reference(&events).await;
+
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    produce(&b, &events);
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    // Transient failures on every path: produce, fetch, offset commit and the group
+    // coordinator.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        ],
+    );
+    mock.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 2],
+    );
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 2],
+    );
+    mock.broker_round_trip_time(1, Duration::from_millis(20))
+        .unwrap();
+    let summary = run_until(
+        settings(&b, "flaky"),
+        Arc::new(Counter::default()),
+        events.len() as u64,
+    )
+    .await;
+    assert_eq!(summary.events, events.len() as u64, "{summary}");
+    assert_same(
+        "score",
+        &ref_scores,
+        &by_id(&read_all(&b, "cinch.scores"), "event_id"),
+    );
+    assert_same(
+        "finding",
+        &ref_findings,
+        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    );
+    assert_eq!(committed(&b, "flaky"), ends(&b, INPUT, PARTITIONS));
+}
+
+#[test]
+fn an_output_the_broker_refuses_stops_the_run_without_committing_its_input() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, _) = fleet(dir.path());
+        let mock = cluster();
+        let b = mock.bootstrap_servers();
+        produce(&b, &events);
+        mock.topic_error(
+            "cinch.scores",
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        )
+        .unwrap();
+        let mut s = settings(&b, "refused");
+        s.kafka.shutdown_deadline_secs = 5;
+        let result = kafka::run_with(
+            s,
+            RunOptions::default(),
+            tokio::time::sleep(Duration::from_secs(30)),
+        )
+        .await;
+        let err = result.expect_err("the run stops");
+        eprintln!("{err}");
+        let committed = committed(&b, "refused");
+        assert!(
+            committed.values().all(|o| *o < 0),
+            "no input offset was committed: {committed:?}"
+        );
+    });
 }
 
 #[test]

@@ -162,7 +162,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let summary = rt.block_on(kafka::run_with(
         settings,
-        RunOptions { observer: progress },
+        RunOptions {
+            observer: progress,
+            close_findings_at_exit: true,
+        },
         async move {
             if follow {
                 super::run::shutdown_signal().await;

@@ -86,6 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("cinch run: metrics and health on http://{addr}/metrics, /healthz, /readyz");
         let options = kafka::RunOptions {
             observer: metrics.clone(),
+            close_findings_at_exit: false,
         };
         let result = kafka::run_with(settings, options, async move {
             shutdown_signal().await;

@@ -40,7 +40,7 @@ impl Severity {
 const MAX_LISTED: usize = 25;
 
 /// A finding being aggregated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FindingBuilder {
     finding_id: String,
     agent_id: String,

@@ -17,7 +17,7 @@ use crate::output::OutputRecord;
 use finding::{FindingBuilder, Severity};
 
 /// Finding decisions for every agent.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Decider {
     open: FxHashMap<Box<str>, FindingBuilder>,
     /// Per agent: signatures (detector, resource pattern) already reported, until when.

@@ -1,9 +1,22 @@
 //! The consumer loop: polls, dispatches messages to workers by partition, pauses when their
-//! queues are full, stores offsets as outputs are acknowledged, and handles rebalances.
+//! queues are full, and at commit points checkpoints state and commits input offsets; handles
+//! rebalances.
+//!
+//! A commit point stops the workers at a message boundary. Every partition that moved on is
+//! checkpointed at the offset of its last dispatched message, then:
+//! - `at_least_once`: the outputs produced so far are flushed (acknowledged), then the
+//!   checkpoints, and only then the input offsets are committed. A crash before the commit
+//!   replays messages whose outputs were already delivered; the restored checkpoint, never
+//!   older than the commit, tells which ones, so state is never updated twice.
+//! - `exactly_once`: the checkpoints and the input offsets (`send_offsets_to_transaction`)
+//!   join the outputs in the open transaction, which is committed. An abortable error aborts it
+//!   and rewinds: the workers forget their partitions, which are restored from the state topic
+//!   and re-read from the committed offsets. A fatal error (this instance was fenced) stops
+//!   the run.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,14 +24,15 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::deliveries::{Deliveries, Partition};
 use super::produce::{Output, base_config};
-use super::state::read_state;
-use super::tracker::{Partition, Tracker};
-use super::worker::{WorkItem, Worker, WorkerStats};
+use super::state::{Envelope, StateKind, read_state};
+use super::worker::{CommitPoint, StateRecord, WorkItem, Worker, WorkerStats};
 use super::{KafkaError, PipelineObserver, RunOptions, RunSummary};
 use crate::config::{KafkaSettings, Settings};
 
@@ -29,28 +43,45 @@ pub(crate) struct Shared {
     /// Queues to the workers; emptied at shutdown, which ends the workers.
     workers: Mutex<Vec<SyncSender<WorkItem>>>,
     n_workers: usize,
-    tracker: Arc<Tracker>,
     out: Arc<Output>,
     observer: Arc<dyn PipelineObserver>,
     /// Messages polled but not yet accepted by their worker (bounded by librdkafka's
     /// prefetch: the partitions are paused while it is not empty).
     backlog: Mutex<VecDeque<OwnedMessage>>,
     topics: Mutex<HashMap<String, Arc<str>>>,
+    /// Per partition, the offset after the last dispatched message.
+    positions: Mutex<HashMap<Partition, i64>>,
+    /// Per partition, the offset to commit at the next commit point.
+    pending: Mutex<HashMap<Partition, i64>>,
+    /// Messages of an older epoch are skipped by the workers (after a rewind).
+    epoch: Arc<AtomicU64>,
+    /// A failure met in a rebalance callback, which stops the run.
+    failure: Mutex<Option<KafkaError>>,
+    /// Close open findings at the final commit point (`RunOptions::close_findings_at_exit`).
+    close_at_exit: bool,
     assignment_changed: AtomicBool,
     assigned: AtomicBool,
+    /// A commit was refused for a rebalance in progress: periodic commit points wait for the
+    /// next assignment.
+    rebalancing: AtomicBool,
+    /// Transactions aborted and rewound.
+    aborts: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a transaction commit came to.
+enum Committed {
+    Yes,
+    /// Aborted: the partitions must be rewound.
+    Aborted,
 }
 
 impl Shared {
-    fn backlog(&self) -> MutexGuard<'_, VecDeque<OwnedMessage>> {
-        self.backlog.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn workers(&self) -> MutexGuard<'_, Vec<SyncSender<WorkItem>>> {
-        self.workers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn topic(&self, name: &str) -> Arc<str> {
-        let mut t = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = lock(&self.topics);
         if let Some(a) = t.get(name) {
             return a.clone();
         }
@@ -70,31 +101,304 @@ impl Shared {
         (t * 31 + partition.max(0) as usize) % self.n_workers
     }
 
-    fn deadline(&self) -> Duration {
-        Duration::from_secs(self.kafka.shutdown_deadline_secs)
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.kafka.shutdown_deadline_secs)
     }
 
-    /// Stores the offsets whose outputs are all acknowledged.
-    fn store_offsets(&self, consumer: &BaseConsumer<Ctx>) {
-        let done = self.tracker.committable();
-        if done.is_empty() {
-            return;
+    fn parts_of(&self, tpl: &TopicPartitionList) -> Vec<Partition> {
+        tpl.elements()
+            .iter()
+            .map(|e| (self.topic(e.topic()), e.partition()))
+            .collect()
+    }
+
+    /// Stops every worker at a commit point; returns their checkpoint records and the senders
+    /// whose dropping lets them go on.
+    fn barrier(
+        &self,
+        drop: &[Partition],
+        close: bool,
+        discard: bool,
+        deadline: Instant,
+    ) -> Result<(Vec<StateRecord>, Vec<Sender<()>>), KafkaError> {
+        let (tx, rx) = mpsc::channel();
+        let mut resumes = Vec::new();
+        for w in lock(&self.workers).iter() {
+            let (resume_tx, resume) = mpsc::channel();
+            let point = CommitPoint {
+                drop: drop.to_vec(),
+                close,
+                discard,
+                reply: tx.clone(),
+                resume,
+            };
+            if w.send(WorkItem::Checkpoint(point)).is_ok() {
+                resumes.push(resume_tx);
+            }
         }
+        let mut records = Vec::new();
+        for _ in 0..resumes.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) => records.extend(r),
+                Err(_) => {
+                    return Err(KafkaError::Thread(
+                        "a worker did not reach the commit point within the deadline".into(),
+                    ));
+                }
+            }
+        }
+        Ok((records, resumes))
+    }
+
+    /// A commit point: checkpoints, then commits the input offsets dispatched so far (see the
+    /// module documentation). `drop` partitions are forgotten afterwards (revoked).
+    fn commit_point(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        drop: &[Partition],
+        close: bool,
+    ) -> Result<(), KafkaError> {
+        let started = Instant::now();
+        let deadline = self.deadline();
+        let (records, resumes) = self.barrier(drop, close, false, deadline)?;
+        let offsets = std::mem::take(&mut *lock(&self.pending));
         let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in done {
-            let _ = tpl.add_partition_offset(&t, p, Offset::Offset(o));
+        for ((t, p), o) in &offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
         }
-        // A partition revoked meanwhile cannot be stored; its new owner re-reads it.
-        let _ = consumer.store_offsets(&tpl);
+        let result = if self.out.transactional {
+            match self.commit_transaction(consumer, &records, &tpl, deadline) {
+                Ok(Committed::Yes) => Ok(true),
+                Ok(Committed::Aborted) => {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    std::mem::drop(resumes);
+                    self.observer.checkpoint(started.elapsed().as_secs_f64());
+                    return self.rewind(consumer, drop);
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.commit_outputs(consumer, &records, &tpl, deadline)
+        };
+        std::mem::drop(resumes);
+        if !matches!(result, Ok(true)) {
+            // Not committed: keep the offsets of the partitions still owned for the next attempt.
+            let mut pending = lock(&self.pending);
+            for (k, o) in offsets {
+                if !drop.contains(&k) {
+                    pending.entry(k).or_insert(o);
+                }
+            }
+        }
+        {
+            let mut pos = lock(&self.positions);
+            for p in drop {
+                pos.remove(p);
+            }
+        }
+        self.observer.checkpoint(started.elapsed().as_secs_f64());
+        result.map(|_| ())
     }
 
-    /// Waits (up to the deadline) until nothing is in flight on these partitions.
-    fn drain(&self, parts: Option<&[Partition]>, deadline: Instant) {
-        while self.tracker.in_flight(parts) > 0
-            && Instant::now() < deadline
-            && self.tracker.failure().is_none()
+    /// Waits until every record produced so far is acknowledged.
+    fn flush(&self, deadline: Instant) -> Result<(), KafkaError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self.out.producer.flush(left) {
+            return Err(KafkaError::Delivery(format!(
+                "outputs were not acknowledged in time: {e}"
+            )));
+        }
+        match self.out.deliveries.failure() {
+            Some(f) => Err(KafkaError::Delivery(f)),
+            None => Ok(()),
+        }
+    }
+
+    /// `at_least_once`: outputs, then checkpoints, then offsets. Returns whether the offsets
+    /// were committed.
+    fn commit_outputs(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        records: &[StateRecord],
+        tpl: &TopicPartitionList,
+        deadline: Instant,
+    ) -> Result<bool, KafkaError> {
+        self.flush(deadline)?;
+        if !records.is_empty() {
+            for r in records {
+                self.out.send(&self.out.topics.state, &r.key, &r.payload);
+            }
+            self.flush(deadline)?;
+        }
+        // A commit refused (a rebalance in progress, say) loses nothing: the checkpoints are
+        // delivered, and the partition's next reader skips what they already reflect.
+        // The offsets of partitions still owned are tried again at the next commit point.
+        // While the group rebalances, periodic commit points wait for the new assignment (a
+        // commit with a stale generation would make the member rejoin again).
+        if tpl.count() > 0
+            && let Err(e) = consumer.commit(tpl, CommitMode::Sync)
         {
-            std::thread::sleep(Duration::from_millis(5));
+            eprintln!("cinch run: offsets not committed ({e}); the checkpoints cover them");
+            self.rebalancing.store(true, Ordering::Release);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// `exactly_once`: checkpoints and offsets join the transaction, which is committed and a
+    /// new one begun.
+    fn commit_transaction(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        records: &[StateRecord],
+        tpl: &TopicPartitionList,
+        deadline: Instant,
+    ) -> Result<Committed, KafkaError> {
+        let producer = &self.out.producer;
+        for r in records {
+            self.out.send(&self.out.topics.state, &r.key, &r.payload);
+        }
+        let meta = consumer.group_metadata();
+        if meta.is_none() && tpl.count() > 0 {
+            return Err(KafkaError::Thread(
+                "the consumer has no group metadata to commit offsets in a transaction".into(),
+            ));
+        }
+        let attempt = || -> Result<(), RdError> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(meta) = &meta
+                && tpl.count() > 0
+            {
+                producer.send_offsets_to_transaction(tpl, meta, left)?;
+            }
+            producer.commit_transaction(left)
+        };
+        loop {
+            match attempt() {
+                Ok(()) => {
+                    producer.begin_transaction()?;
+                    return Ok(Committed::Yes);
+                }
+                Err(RdError::Transaction(e)) if e.txn_requires_abort() => {
+                    eprintln!("cinch run: transaction aborted ({e}); rewinding to the last commit");
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    producer.abort_transaction(left)?;
+                    self.out.deliveries.clear();
+                    self.aborts.fetch_add(1, Ordering::AcqRel);
+                    producer.begin_transaction()?;
+                    return Ok(Committed::Aborted);
+                }
+                Err(RdError::Transaction(e)) if e.is_retriable() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// After an aborted transaction: every worker forgets its partitions, which are restored
+    /// from the state topic and read again from their committed offsets.
+    fn rewind(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        revoked: &[Partition],
+    ) -> Result<(), KafkaError> {
+        let deadline = self.deadline();
+        let (_, resumes) = self.barrier(&[], false, true, deadline)?;
+        std::mem::drop(resumes);
+        lock(&self.backlog).clear();
+        lock(&self.pending).clear();
+        let assignment = consumer.assignment()?;
+        let parts: Vec<Partition> = self
+            .parts_of(&assignment)
+            .into_iter()
+            .filter(|p| !revoked.contains(p))
+            .collect();
+        {
+            let mut pos = lock(&self.positions);
+            for p in revoked {
+                pos.remove(p);
+            }
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let committed = consumer.committed(left)?;
+        for e in committed.elements() {
+            let part = (self.topic(e.topic()), e.partition());
+            if !parts.contains(&part) {
+                continue;
+            }
+            let offset = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            consumer.seek(e.topic(), e.partition(), offset, left)?;
+            let mut pos = lock(&self.positions);
+            match offset {
+                Offset::Offset(o) => pos.insert(part, o),
+                _ => pos.remove(&part),
+            };
+        }
+        self.restore(&parts);
+        Ok(())
+    }
+
+    /// Reads the state of these partitions and hands it to their workers, before any of
+    /// their messages.
+    fn restore(&self, parts: &[Partition]) {
+        let started = Instant::now();
+        let keep = |env: &Envelope| {
+            parts
+                .iter()
+                .any(|(t, p)| **t == *env.topic && *p == env.partition)
+        };
+        match read_state(
+            &self.base,
+            &self.kafka.group_id,
+            &self.kafka.state_topic,
+            Duration::from_secs(2),
+            &keep,
+        ) {
+            Ok(states) => {
+                let mut by_part: HashMap<Partition, (Option<Box<Envelope>>, Vec<Envelope>)> =
+                    HashMap::new();
+                for env in states.into_values() {
+                    let part = (self.topic(&env.topic), env.partition);
+                    let entry = by_part.entry(part).or_default();
+                    match env.kind {
+                        StateKind::Partition => entry.0 = Some(Box::new(env)),
+                        StateKind::Agent => entry.1.push(env),
+                    }
+                }
+                for (partition, (shared, mut agents)) in by_part {
+                    agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+                    let w = self.worker_of(&partition.0, partition.1);
+                    let tx = lock(&self.workers).get(w).cloned();
+                    if let Some(tx) = tx {
+                        let _ = tx.send(WorkItem::Restore {
+                            partition,
+                            shared,
+                            agents,
+                        });
+                    }
+                }
+            }
+            Err(e) => eprintln!(
+                "cinch run: cannot read state topic {}: {e}; the assigned partitions start from empty state",
+                self.kafka.state_topic
+            ),
+        }
+        self.observer.restore(started.elapsed().as_secs_f64());
+    }
+
+    fn record_failure(&self, e: KafkaError) {
+        let mut f = lock(&self.failure);
+        if f.is_none() {
+            *f = Some(e);
         }
     }
 }
@@ -119,48 +423,22 @@ impl ConsumerContext for Ctx {
             return;
         };
         let sh = &self.shared;
-        let parts: Vec<Partition> = tpl
-            .elements()
-            .iter()
-            .map(|e| (sh.topic(e.topic()), e.partition()))
-            .collect();
+        let parts = sh.parts_of(tpl);
         if parts.is_empty() {
             return;
         }
-        let deadline = Instant::now() + sh.deadline();
-        // Messages not yet dispatched are left to the partition's next owner.
-        sh.backlog().retain(|m| {
+        // Messages not yet dispatched are left to the partitions' next owner.
+        lock(&sh.backlog).retain(|m| {
             !parts
                 .iter()
                 .any(|(t, p)| &**t == m.topic() && *p == m.partition())
         });
-        let (tx, rx) = mpsc::channel();
-        let mut asked = 0;
-        let workers = sh.workers().clone();
-        for w in &workers {
-            let item = WorkItem::Revoke {
-                partitions: parts.clone(),
-                done: tx.clone(),
-            };
-            if w.send(item).is_ok() {
-                asked += 1;
-            }
+        // The checkpoints must be on the state topic, and the offsets committed, before the
+        // partitions' next owner reads them.
+        if let Err(e) = sh.commit_point(consumer, &parts, false) {
+            eprintln!("cinch run: cannot checkpoint revoked partitions: {e}");
+            sh.record_failure(e);
         }
-        for _ in 0..asked {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if rx.recv_timeout(left).is_err() {
-                break;
-            }
-        }
-        sh.drain(Some(&parts), deadline);
-        // The checkpoints must be on the state topic before the partitions' next owner reads it.
-        let _ = sh
-            .out
-            .producer
-            .flush(deadline.saturating_duration_since(Instant::now()));
-        sh.store_offsets(consumer);
-        let _ = consumer.commit_consumer_state(CommitMode::Sync);
-        sh.tracker.remove(&parts);
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -169,47 +447,15 @@ impl ConsumerContext for Ctx {
         };
         let sh = &self.shared;
         sh.assignment_changed.store(true, Ordering::Release);
-        let parts: Vec<Partition> = tpl
-            .elements()
-            .iter()
-            .map(|e| (sh.topic(e.topic()), e.partition()))
-            .collect();
+        sh.rebalancing.store(false, Ordering::Release);
+        let parts = sh.parts_of(tpl);
+        if !parts.is_empty() {
+            sh.restore(&parts);
+        }
         let now_assigned = consumer
             .assignment()
             .map(|a| a.count() > 0)
             .unwrap_or(false);
-        if !parts.is_empty() {
-            let started = Instant::now();
-            let keep = |env: &super::state::Envelope| {
-                parts
-                    .iter()
-                    .any(|(t, p)| **t == *env.topic && *p == env.partition)
-            };
-            match read_state(
-                &sh.base,
-                &sh.kafka.group_id,
-                &sh.kafka.state_topic,
-                Duration::from_secs(2),
-                &keep,
-            ) {
-                Ok(states) => {
-                    let mut states: Vec<_> = states.into_values().collect();
-                    states.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-                    for env in states {
-                        let w = sh.worker_of(&env.topic, env.partition);
-                        let tx = sh.workers().get(w).cloned();
-                        if let Some(tx) = tx {
-                            let _ = tx.send(WorkItem::Restore(Box::new(env)));
-                        }
-                    }
-                }
-                Err(e) => eprintln!(
-                    "cinch run: cannot read state topic {}: {e}; the assigned partitions start from empty profiles",
-                    sh.kafka.state_topic
-                ),
-            }
-            sh.observer.restore(started.elapsed().as_secs_f64());
-        }
         if now_assigned != sh.assigned.swap(now_assigned, Ordering::AcqRel) {
             sh.observer.ready(now_assigned);
         }
@@ -220,15 +466,15 @@ fn consumer_config(k: &KafkaSettings) -> ClientConfig {
     let mut c = base_config(k);
     c.set("group.id", &k.group_id)
         .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
     if !k.properties.contains_key("statistics.interval.ms") {
         c.set("statistics.interval.ms", "5000");
     }
     for (key, value) in [
-        ("enable.auto.commit", "true"),
-        ("auto.commit.interval.ms", "1000"),
         ("auto.offset.reset", "earliest"),
+        ("isolation.level", "read_committed"),
         ("queued.max.messages.kbytes", "16384"),
     ] {
         if !k.properties.contains_key(key) {
@@ -238,22 +484,27 @@ fn consumer_config(k: &KafkaSettings) -> ClientConfig {
     c
 }
 
-/// The whole pipeline, on the calling (blocking) thread, until `stop` is set or an output
-/// cannot be delivered.
+/// The whole pipeline, on the calling (blocking) thread, until `stop` is set or a failure.
 pub(crate) fn pipeline(
     settings: Settings,
     options: RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, KafkaError> {
     let k = settings.kafka.clone();
-    let tracker = Arc::new(Tracker::default());
-    let out = Arc::new(Output::new(&k, tracker.clone())?);
+    let deliveries = Arc::new(Deliveries::default());
+    let out = Arc::new(Output::new(&k, deliveries.clone())?);
+    let epoch = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     let mut handles: Vec<JoinHandle<WorkerStats>> = Vec::new();
     for i in 0..k.workers {
         let (tx, rx) = mpsc::sync_channel(k.channel_capacity);
         senders.push(tx);
-        let w = Worker::new(settings.clone(), out.clone(), options.observer.clone());
+        let w = Worker::new(
+            settings.clone(),
+            out.clone(),
+            options.observer.clone(),
+            epoch.clone(),
+        );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))
             .spawn(move || w.run(rx))
@@ -265,13 +516,19 @@ pub(crate) fn pipeline(
         kafka: k.clone(),
         workers: Mutex::new(senders.clone()),
         n_workers: senders.len(),
-        tracker: tracker.clone(),
         out: out.clone(),
         observer: options.observer.clone(),
         backlog: Mutex::new(VecDeque::new()),
         topics: Mutex::new(HashMap::new()),
+        positions: Mutex::new(HashMap::new()),
+        pending: Mutex::new(HashMap::new()),
+        epoch: epoch.clone(),
+        failure: Mutex::new(None),
+        close_at_exit: options.close_findings_at_exit,
         assignment_changed: AtomicBool::new(false),
         assigned: AtomicBool::new(false),
+        rebalancing: AtomicBool::new(false),
+        aborts: AtomicU64::new(0),
     });
     let consumer: BaseConsumer<Ctx> = consumer_config(&k).create_with_context(Ctx {
         shared: shared.clone(),
@@ -282,35 +539,42 @@ pub(crate) fn pipeline(
     let mut messages = 0u64;
     let mut paused = false;
     let high_water = (k.channel_capacity * k.workers).max(16);
-    let mut last_store = Instant::now();
-    let mut next_offset: HashMap<Partition, i64> = HashMap::new();
-    let mut failure = None;
+    let interval = Duration::from_millis(k.commit_interval_ms);
+    let mut last_commit = Instant::now();
+    let mut failure: Option<KafkaError> = None;
     while !stop.load(Ordering::Acquire) {
-        if let Some(f) = tracker.failure() {
-            failure = Some(f);
+        if let Some(e) = lock(&shared.failure).take() {
+            failure = Some(e);
+            break;
+        }
+        if let Some(f) = deliveries.failure()
+            && !out.transactional
+        {
+            failure = Some(KafkaError::Delivery(f));
             break;
         }
         // Hand the backlog to the workers, in order, while they accept it.
         let backlog_len = {
-            let mut backlog = shared.backlog();
+            let mut backlog = lock(&shared.backlog);
+            let current = epoch.load(Ordering::Acquire);
             while let Some(m) = backlog.pop_front() {
                 let topic = shared.topic(m.topic());
                 let w = shared.worker_of(&topic, m.partition());
                 let (p, o) = (m.partition(), m.offset());
                 let item = WorkItem::Message {
+                    epoch: current,
                     topic: topic.clone(),
                     partition: p,
                     offset: o,
                     payload: m.payload().map(<[u8]>::to_vec),
                 };
-                tracker.begin(&topic, p, o);
                 match senders[w].try_send(item) {
                     Ok(()) => {
                         messages += 1;
-                        next_offset.insert((topic, p), o + 1);
+                        lock(&shared.positions).insert((topic.clone(), p), o + 1);
+                        lock(&shared.pending).insert((topic, p), o + 1);
                     }
                     Err(TrySendError::Full(_)) => {
-                        tracker.forget(&topic, p, o);
                         backlog.push_front(m);
                         break;
                     }
@@ -334,9 +598,10 @@ pub(crate) fn pipeline(
                 let _ = consumer.resume(&a);
                 // Restart each fetcher at the next offset to hand over: what librdkafka had
                 // prefetched before the pause was discarded.
+                let pos = lock(&shared.positions).clone();
                 for e in a.elements() {
                     let key = (shared.topic(e.topic()), e.partition());
-                    if let Some(next) = next_offset.get(&key) {
+                    if let Some(next) = pos.get(&key) {
                         let _ = consumer.seek(
                             e.topic(),
                             e.partition(),
@@ -350,23 +615,47 @@ pub(crate) fn pipeline(
         }
         let wait = if backlog_len > 0 { 5 } else { 50 };
         match consumer.poll(Duration::from_millis(wait)) {
-            Some(Ok(m)) => shared.backlog().push_back(m.detach()),
+            Some(Ok(m)) => lock(&shared.backlog).push_back(m.detach()),
             Some(Err(e)) => eprintln!("cinch run: consumer: {e}"),
             None => {}
         }
-        if last_store.elapsed() >= Duration::from_millis(100) {
-            shared.store_offsets(&consumer);
-            last_store = Instant::now();
+        if last_commit.elapsed() >= interval && !shared.rebalancing.load(Ordering::Acquire) {
+            if let Err(e) = shared.commit_point(&consumer, &[], false) {
+                failure = Some(e);
+                break;
+            }
+            last_commit = Instant::now();
         }
     }
 
-    // Shutdown: let the workers finish what they hold, checkpoint, then commit.
+    // Shutdown: the workers finish what they were given; a last commit point checkpoints it and
+    // commits the offsets; then the group is left, so the partitions move at once.
     options.observer.ready(false);
-    let deadline = Instant::now() + shared.deadline();
-    shared.backlog().clear();
-    // Closing the queues ends the workers once they have drained them.
+    lock(&shared.backlog).clear();
+    if failure.is_none()
+        && let Err(e) = shared.commit_point(&consumer, &[], shared.close_at_exit)
+    {
+        failure = Some(e);
+    }
+    if failure.is_none() {
+        consumer.unsubscribe();
+        let leave = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < leave
+            && consumer
+                .assignment()
+                .map(|a| a.count() > 0)
+                .unwrap_or(false)
+        {
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
+        if let Some(e) = lock(&shared.failure).take() {
+            failure = Some(e);
+        }
+    }
+    drop(consumer);
+    // Closing the queues ends the workers.
     drop(senders);
-    shared.workers().clear();
+    lock(&shared.workers).clear();
     let mut summary = RunSummary {
         messages,
         ..RunSummary::default()
@@ -391,29 +680,10 @@ pub(crate) fn pipeline(
         summary.restored_agents += st.restored_agents;
         summary.agents += st.agents;
     }
-    let left = deadline.saturating_duration_since(Instant::now());
-    let _ = out.producer.flush(left);
-    shared.drain(None, deadline);
-    if failure.is_none() {
-        failure = tracker.failure();
-    }
-    shared.store_offsets(&consumer);
-    let _ = consumer.commit_consumer_state(CommitMode::Sync);
-    // Leave the group cleanly (serving the revocation), so the partitions move at once.
-    consumer.unsubscribe();
-    let leave = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < leave
-        && consumer
-            .assignment()
-            .map(|a| a.count() > 0)
-            .unwrap_or(false)
-    {
-        let _ = consumer.poll(Duration::from_millis(50));
-    }
-    drop(consumer);
-    summary.delivered = tracker.delivered.load(Ordering::Acquire);
+    summary.delivered = deliveries.delivered.load(Ordering::Acquire);
+    summary.aborted_transactions = shared.aborts.load(Ordering::Acquire);
     match failure {
-        Some(f) => Err(KafkaError::Delivery(f)),
+        Some(f) => Err(f),
         None => Ok(summary),
     }
 }

@@ -1,24 +1,25 @@
 //! The Kafka driver (`cinch run`): a consumer group in, one topic per output kind out, at least
-//! once.
+//! once or exactly once.
 //!
-//! - One consumer (`cooperative-sticky` assignment, offsets stored by hand) polls on a blocking
-//!   thread and dispatches each message, by partition, to one of `workers` engine threads over
-//!   bounded queues. Input is keyed by agent id, so each agent's events stay in order on one
-//!   thread, which owns that agent's state. When a queue is full the assigned partitions are
-//!   paused until it drains: memory stays bounded whatever the backlog.
-//! - An input offset is stored (and later committed) only when every output it caused, and
-//!   every earlier message of its partition, has been acknowledged by the broker
-//!   ([`tracker`]). Offsets are committed on revoke and on shutdown, and periodically.
-//! - Each worker checkpoints the agents it touched to the compacted state topic (every
-//!   `checkpoint_every_events` events, and on revoke and shutdown). When a partition is
-//!   assigned, the state topic is read to its end and the agents of that partition restored
-//!   before any of its messages is processed; events already reflected in a restored state
-//!   are not applied again ([`state`]).
+//! - One consumer (`cooperative-sticky` assignment) polls on a blocking thread and dispatches
+//!   each message, by partition, to one of `workers` engine threads over bounded queues. Each
+//!   worker holds one engine per input partition, so every result depends only on that
+//!   partition's messages: the same whatever the number of workers or instances and however
+//!   partitions move. When a queue is full the assigned partitions are paused until it drains:
+//!   memory stays bounded whatever the backlog.
+//! - Every `commit_interval_ms`, and on revoke and shutdown, a commit point checkpoints the
+//!   partitions that moved on to the compacted state topic (each agent's profile keyed by agent
+//!   id, and the partition's shared state) and commits their input offsets: after every output
+//!   is acknowledged (`at_least_once`), or in one transaction with the outputs
+//!   (`exactly_once`) ([`consume`]).
+//! - When a partition is assigned, the state topic is read to its end and the partition
+//!   restored before any of its messages is processed; messages already reflected in the
+//!   restored state are not applied again ([`state`]).
 
 mod consume;
+mod deliveries;
 mod produce;
 pub mod state;
-mod tracker;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -54,12 +55,17 @@ pub use produce::send_waiting;
 pub struct RunOptions {
     /// Receives the pipeline's measurements.
     pub observer: Arc<dyn PipelineObserver>,
+    /// Close every open finding when the run ends (a demo, or a test that ends its input). A
+    /// deployment leaves them open: they are checkpointed and continue when the partitions'
+    /// next owner reads on.
+    pub close_findings_at_exit: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             observer: Arc::new(NoObserver),
+            close_findings_at_exit: false,
         }
     }
 }
@@ -91,7 +97,7 @@ pub struct RunSummary {
     pub findings: u64,
     /// Output records produced (findings, dead letters, ...; not checkpoints or scores).
     pub outputs: u64,
-    /// Messages acknowledged by the broker (outputs, scores and checkpoints).
+    /// Records acknowledged by the broker (outputs, scores and checkpoints).
     pub delivered: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
@@ -99,6 +105,8 @@ pub struct RunSummary {
     pub restored_agents: u64,
     /// Agents held at the end.
     pub agents: usize,
+    /// Transactions aborted and rewound (`exactly_once`).
+    pub aborted_transactions: u64,
 }
 
 impl fmt::Display for RunSummary {

@@ -1,4 +1,5 @@
-//! The producer: output records to their topics, each delivery reported to the tracker.
+//! The producer: output records to their topics, each delivery counted. In `exactly_once` mode it
+//! is transactional.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,11 @@ use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::{
-    BaseProducer, BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer,
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
 };
 
-use super::tracker::{Tag, Tracker};
-use crate::config::KafkaSettings;
+use super::deliveries::Deliveries;
+use crate::config::{Guarantee, KafkaSettings};
 
 /// Hands one record to a plain producer, waiting (and serving delivery callbacks) while its
 /// queue is full. For feeders such as the demo and tests, which produce input at their own pace.
@@ -29,22 +30,23 @@ pub fn send_waiting(producer: &BaseProducer, topic: &str, key: &str, payload: &[
     producer.poll(Duration::ZERO);
 }
 
-/// Routes delivery reports to the tracker.
+/// Counts delivery reports.
 pub(crate) struct DeliveryContext {
-    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) deliveries: Arc<Deliveries>,
 }
 
 impl ClientContext for DeliveryContext {}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<Tag>;
+    type DeliveryOpaque = ();
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<Tag>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => self.tracker.delivered(&tag),
-            Err((e, _)) => self
-                .tracker
-                .fail(format!("an output was not delivered: {e}")),
+            Ok(_) => self.deliveries.delivered(),
+            Err((e, m)) => self.deliveries.fail(format!(
+                "a record for {} was not delivered: {e}",
+                rdkafka::Message::topic(m)
+            )),
         }
     }
 }
@@ -89,8 +91,10 @@ impl Topics {
 /// The shared producer and where its outputs go.
 pub(crate) struct Output {
     pub(crate) producer: ThreadedProducer<DeliveryContext>,
-    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) deliveries: Arc<Deliveries>,
     pub(crate) topics: Topics,
+    /// Whether the producer is transactional.
+    pub(crate) transactional: bool,
 }
 
 /// The base client configuration: brokers and the pass-through properties.
@@ -103,8 +107,20 @@ pub(crate) fn base_config(k: &KafkaSettings) -> ClientConfig {
     c
 }
 
+/// The transactional id of this instance: configured, or the group id, host name and process id.
+pub(crate) fn transactional_id(k: &KafkaSettings) -> String {
+    k.transactional_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        format!("{}-{host}-{}", k.group_id, std::process::id())
+    })
+}
+
 impl Output {
-    pub(crate) fn new(k: &KafkaSettings, tracker: Arc<Tracker>) -> Result<Output, RdError> {
+    /// The producer of a run; in `exactly_once` mode its transactions are initialised and the
+    /// first one begun.
+    pub(crate) fn new(k: &KafkaSettings, deliveries: Arc<Deliveries>) -> Result<Output, RdError> {
         let mut c = base_config(k);
         if !k.properties.contains_key("enable.idempotence") {
             c.set("enable.idempotence", "true");
@@ -112,23 +128,31 @@ impl Output {
         if !k.properties.contains_key("linger.ms") {
             c.set("linger.ms", "5");
         }
-        let producer = c.create_with_context(DeliveryContext {
-            tracker: tracker.clone(),
-        })?;
+        let transactional = k.guarantee == Guarantee::ExactlyOnce;
+        if transactional {
+            c.set("transactional.id", transactional_id(k));
+        }
+        let producer: ThreadedProducer<DeliveryContext> =
+            c.create_with_context(DeliveryContext {
+                deliveries: deliveries.clone(),
+            })?;
+        if transactional {
+            let timeout = Duration::from_secs(k.shutdown_deadline_secs);
+            producer.init_transactions(timeout)?;
+            producer.begin_transaction()?;
+        }
         Ok(Output {
             producer,
-            tracker,
+            deliveries,
             topics: Topics::of(k),
+            transactional,
         })
     }
 
-    /// Sends one record; its delivery completes one pending item of `tag`. Waits while the
-    /// producer's queue is full. An error other than a full queue is recorded as a failure.
-    pub(crate) fn send(&self, topic: &str, key: &str, payload: &[u8], tag: &Tag) {
-        self.tracker.add(tag);
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(tag.clone()))
-            .key(key)
-            .payload(payload);
+    /// Sends one record. Waits while the producer's queue is full. An error other than a full
+    /// queue is recorded as a failure.
+    pub(crate) fn send(&self, topic: &str, key: &str, payload: &[u8]) {
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return,
@@ -137,7 +161,8 @@ impl Output {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err((e, _)) => {
-                    self.tracker.fail(format!("cannot produce to {topic}: {e}"));
+                    self.deliveries
+                        .fail(format!("cannot produce to {topic}: {e}"));
                     return;
                 }
             }

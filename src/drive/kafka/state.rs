@@ -13,14 +13,31 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 /// Version of the envelope format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// One checkpoint record: the value of a state-topic message keyed by agent id.
+/// What a checkpoint record holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateKind {
+    /// One agent's profile (keyed by agent id).
+    #[default]
+    Agent,
+    /// What the agents of one input partition share: fleet knowledge, open findings and the
+    /// event-time watermark (keyed by [`Envelope::partition_key`]).
+    Partition,
+}
+
+/// One checkpoint record: the value of a state-topic message. Every record of one checkpoint of
+/// a partition carries the same offset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Format version ([`FORMAT_VERSION`]).
     pub v: u32,
-    /// The agent.
+    /// What the record holds.
+    #[serde(default)]
+    pub kind: StateKind,
+    /// The agent (empty for a partition record).
+    #[serde(default)]
     pub agent_id: String,
     /// Its declared kind, as first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +53,46 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// The checkpoint of one agent.
+    pub fn agent(
+        agent_id: &str,
+        agent_kind: Option<&str>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        state: &[u8],
+    ) -> Envelope {
+        Envelope {
+            v: FORMAT_VERSION,
+            kind: StateKind::Agent,
+            agent_id: agent_id.to_string(),
+            agent_kind: agent_kind.map(str::to_string),
+            topic: topic.to_string(),
+            partition,
+            offset,
+            state: Self::encode_state(state),
+        }
+    }
+
+    /// The checkpoint of a partition's shared state.
+    pub fn partition(topic: &str, partition: i32, offset: i64, state: &[u8]) -> Envelope {
+        Envelope {
+            v: FORMAT_VERSION,
+            kind: StateKind::Partition,
+            agent_id: String::new(),
+            agent_kind: None,
+            topic: topic.to_string(),
+            partition,
+            offset,
+            state: Self::encode_state(state),
+        }
+    }
+
+    /// The state-topic key of a partition record (agent records are keyed by agent id).
+    pub fn partition_key(topic: &str, partition: i32) -> String {
+        format!("cinch.partition/{topic}/{partition}")
+    }
+
     /// The decoded state bytes.
     pub fn state_bytes(&self) -> Option<Vec<u8>> {
         base64::engine::general_purpose::STANDARD
@@ -49,9 +106,10 @@ impl Envelope {
     }
 }
 
-/// Reads the state topic to its end (the high watermark of every partition when it was
-/// opened, or until nothing arrives for `quiet`) and returns the newest envelope of each agent
-/// that `keep` accepts.
+/// Reads the state topic to its end and returns the newest envelope of each key that `keep`
+/// accepts. The end is reached when every partition has been read up to the high watermark it
+/// had when opened and then nothing more arrives for a moment (some brokers under-report the
+/// watermark), or when nothing arrives for `quiet`.
 pub(crate) fn read_state(
     base: &ClientConfig,
     group: &str,
@@ -61,6 +119,7 @@ pub(crate) fn read_state(
 ) -> Result<HashMap<String, Envelope>, RdError> {
     let mut c = base.clone();
     c.set("group.id", format!("{group}.state-restore"))
+        .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
@@ -76,7 +135,7 @@ pub(crate) fn read_state(
         for p in t.partitions() {
             let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
             if high > low {
-                tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
                 ends.insert(p.id(), high);
             }
         }
@@ -86,8 +145,9 @@ pub(crate) fn read_state(
         return Ok(out);
     }
     consumer.assign(&tpl)?;
+    let settle = Duration::from_millis(250).min(quiet);
     let mut last_arrival = Instant::now();
-    while !ends.is_empty() && last_arrival.elapsed() < quiet {
+    while last_arrival.elapsed() < if ends.is_empty() { settle } else { quiet } {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             last_arrival = Instant::now();
             if let Some(end) = ends.get(&m.partition())
@@ -95,14 +155,15 @@ pub(crate) fn read_state(
             {
                 ends.remove(&m.partition());
             }
-            let Some(env) = m
-                .payload()
-                .and_then(|p| serde_json::from_slice::<Envelope>(p).ok())
-            else {
+            let (Some(key), Some(env)) = (
+                m.key().and_then(|k| std::str::from_utf8(k).ok()),
+                m.payload()
+                    .and_then(|p| serde_json::from_slice::<Envelope>(p).ok()),
+            ) else {
                 continue;
             };
             if env.v == FORMAT_VERSION && keep(&env) {
-                out.insert(env.agent_id.clone(), env);
+                out.insert(key.to_string(), env);
             }
         }
     }

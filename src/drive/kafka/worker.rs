@@ -1,17 +1,23 @@
-//! A worker thread: owns an engine and a decoder, processes the messages of its partitions in
-//! order, produces the outputs and checkpoints the agents it touched.
+//! A worker thread: owns one engine per input partition it is given, processes each partition's
+//! messages in order, produces the outputs and, at commit points, hands back the checkpoints of
+//! the partitions that moved on.
+//!
+//! One engine per partition (fleet knowledge, open findings and event-time watermark included)
+//! makes every result a function of that partition's messages alone: the same whatever the
+//! number of workers or instances, however partitions interleave or move between instances.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
 use super::PipelineObserver;
+use super::deliveries::Partition;
 use super::produce::Output;
-use super::state::{Envelope, FORMAT_VERSION};
-use super::tracker::{Partition, Tag};
+use super::state::Envelope;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
@@ -21,20 +27,42 @@ use crate::output::score::ScoreLine;
 
 /// Work for a worker, in the order it must be done.
 pub(crate) enum WorkItem {
-    /// An input message (already registered with the tracker).
+    /// An input message, dispatched in `epoch` (messages of an abandoned epoch are skipped).
     Message {
+        epoch: u64,
         topic: Arc<str>,
         partition: i32,
         offset: i64,
         payload: Option<Vec<u8>>,
     },
-    /// A restored agent state, sent before any message of its partition.
-    Restore(Box<Envelope>),
-    /// These partitions are being revoked: checkpoint, forget their agents, then acknowledge.
-    Revoke {
-        partitions: Vec<Partition>,
-        done: Sender<()>,
+    /// The restored state of a newly assigned partition, sent before any of its messages.
+    Restore {
+        partition: Partition,
+        shared: Option<Box<Envelope>>,
+        agents: Vec<Envelope>,
     },
+    /// A commit point.
+    Checkpoint(CommitPoint),
+}
+
+/// A commit point: checkpoint every partition that moved on, reply with the records, forget the
+/// partitions in `drop`, then wait until `resume` closes (the commit is done).
+pub(crate) struct CommitPoint {
+    /// Partitions to forget after their checkpoint (revoked).
+    pub(crate) drop: Vec<Partition>,
+    /// Close every open finding first (a demo's end).
+    pub(crate) close: bool,
+    /// Forget every partition without a checkpoint (a transaction was aborted: their state is
+    /// restored again from the state topic).
+    pub(crate) discard: bool,
+    pub(crate) reply: Sender<Vec<StateRecord>>,
+    pub(crate) resume: Receiver<()>,
+}
+
+/// One state-topic record of a checkpoint.
+pub(crate) struct StateRecord {
+    pub(crate) key: String,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// A worker's counts.
@@ -53,17 +81,39 @@ pub(crate) struct WorkerStats {
     pub(crate) agents: usize,
 }
 
-pub(crate) struct Worker {
+/// The engine of one input partition and where it stands.
+struct Shard {
     engine: Engine,
+    /// Offset of the newest message reflected in the engine.
+    offset: i64,
+    /// Whether messages were processed since the last checkpoint.
+    dirty: bool,
+    /// Messages at or below this offset are already reflected in the restored state.
+    reflected: i64,
+    /// Restored agents whose own checkpoint is newer than the partition's: their events at or
+    /// below the offset are already reflected.
+    agents_ahead: FxHashMap<Box<str>, i64>,
+}
+
+impl Shard {
+    fn new(settings: &Settings) -> Shard {
+        Shard {
+            engine: Engine::new(settings.clone()),
+            offset: -1,
+            dirty: false,
+            reflected: -1,
+            agents_ahead: FxHashMap::default(),
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    settings: Settings,
+    shards: FxHashMap<Partition, Shard>,
     decoder: Decoder,
     out: Arc<Output>,
     observer: Arc<dyn PipelineObserver>,
-    checkpoint_every: u64,
-    since_checkpoint: u64,
-    /// Each agent's input partition and the newest offset reflected in its state.
-    home: FxHashMap<Box<str>, (Arc<str>, i32, i64)>,
-    /// Restored agents: events at or below this offset are already in their state.
-    restored: FxHashMap<Box<str>, i64>,
+    epoch: Arc<AtomicU64>,
     records: Vec<OutputRecord>,
     stats: WorkerStats,
 }
@@ -73,117 +123,96 @@ impl Worker {
         settings: Settings,
         out: Arc<Output>,
         observer: Arc<dyn PipelineObserver>,
+        epoch: Arc<AtomicU64>,
     ) -> Worker {
         let decoder = Decoder::new(DecodeConfig {
             format: settings.decode.format,
             max_record_bytes: settings.decode.max_record_bytes,
         });
-        let checkpoint_every = settings.kafka.checkpoint_every_events;
         Worker {
-            engine: Engine::new(settings),
+            settings,
+            shards: FxHashMap::default(),
             decoder,
             out,
             observer,
-            checkpoint_every,
-            since_checkpoint: 0,
-            home: FxHashMap::default(),
-            restored: FxHashMap::default(),
+            epoch,
             records: Vec::new(),
             stats: WorkerStats::default(),
         }
     }
 
-    /// Runs until the channel closes, then closes open findings and checkpoints.
+    /// Runs until the channel closes.
     pub(crate) fn run(mut self, rx: Receiver<WorkItem>) -> WorkerStats {
         while let Ok(item) = rx.recv() {
             match item {
                 WorkItem::Message {
+                    epoch,
                     topic,
                     partition,
                     offset,
                     payload,
                 } => {
-                    let tag = Tag(Some((topic.clone(), partition, offset)));
-                    self.message(&topic, partition, offset, payload.as_deref(), &tag);
-                    self.out.tracker.done(&tag);
-                }
-                WorkItem::Restore(env) => self.restore(*env),
-                WorkItem::Revoke { partitions, done } => {
-                    self.checkpoint(&Tag(None));
-                    let gone: Vec<Box<str>> = self
-                        .home
-                        .iter()
-                        .filter(|(_, (t, p, _))| {
-                            partitions.iter().any(|(pt, pp)| pt == t && pp == p)
-                        })
-                        .map(|(a, _)| a.clone())
-                        .collect();
-                    for a in gone {
-                        self.engine.remove_agent(&a);
-                        self.home.remove(&a);
-                        self.restored.remove(&a);
+                    if epoch == self.epoch.load(Ordering::Acquire) {
+                        self.message(topic, partition, offset, payload.as_deref());
                     }
-                    self.report_agents();
-                    let _ = done.send(());
                 }
+                WorkItem::Restore {
+                    partition,
+                    shared,
+                    agents,
+                } => self.restore(partition, shared, agents),
+                WorkItem::Checkpoint(point) => self.commit_point(point),
             }
         }
-        let none = Tag(None);
-        self.engine.finish(&mut self.records);
-        self.flush_records(&none);
-        self.checkpoint(&none);
-        self.stats.findings = self.engine.stats().findings;
-        self.stats.agents = self.engine.agents();
         self.stats
     }
 
-    fn message(
-        &mut self,
-        topic: &Arc<str>,
-        partition: i32,
-        offset: i64,
-        payload: Option<&[u8]>,
-        tag: &Tag,
-    ) {
+    fn message(&mut self, topic: Arc<str>, partition: i32, offset: i64, payload: Option<&[u8]>) {
         let started = Instant::now();
         let source = format!("{topic}/{partition}/{offset}");
         let bytes = payload.unwrap_or_default();
         let Worker {
-            engine,
+            settings,
+            shards,
             decoder,
             out,
             observer,
-            home,
-            restored,
             records,
             stats,
-            since_checkpoint,
             ..
         } = self;
+        let shard = shards
+            .entry((topic, partition))
+            .or_insert_with(|| Shard::new(settings));
+        if offset <= shard.offset {
+            // Delivered again (a seek or a rewind): the engine has seen it.
+            return;
+        }
+        let replayed = offset <= shard.reflected;
+        shard.offset = offset;
+        shard.dirty = true;
         decoder.decode_message(bytes, &mut |decoded| {
             stats.records += 1;
             match decoded {
                 Ok(ev) => {
                     stats.events += 1;
                     let agent: &str = &ev.agent_id;
-                    if let Some(&upto) = restored.get(agent) {
+                    if replayed {
+                        stats.already_reflected += 1;
+                        observer.already_reflected();
+                        return;
+                    }
+                    if let Some(&upto) = shard.agents_ahead.get(agent) {
                         if offset <= upto {
                             stats.already_reflected += 1;
                             observer.already_reflected();
                             return;
                         }
-                        restored.remove(agent);
+                        shard.agents_ahead.remove(agent);
                     }
                     observer.input_event(ev.format, ev.outcome);
                     *stats.by_format.entry(ev.format.as_str()).or_default() += 1;
-                    let verdict = engine.process(&ev, records);
-                    *since_checkpoint += 1;
-                    match home.get_mut(agent) {
-                        Some(h) => *h = (topic.clone(), partition, offset),
-                        None => {
-                            home.insert(agent.into(), (topic.clone(), partition, offset));
-                        }
-                    }
+                    let verdict = shard.engine.process(&ev, records);
                     if let Some(t) = &out.topics.scores {
                         let line = ScoreLine {
                             event_id: &ev.event_id,
@@ -193,108 +222,161 @@ impl Worker {
                             reasons: &verdict.reasons,
                         };
                         if let Ok(v) = serde_json::to_vec(&line) {
-                            out.send(t, agent, &v, tag);
+                            out.send(t, agent, &v);
                         }
                     }
-                    for rec in records.drain(..) {
-                        if let Ok(v) = serde_json::to_vec(&rec) {
-                            observer.output(rec.kind());
-                            stats.outputs += 1;
-                            out.send(out.topics.for_kind(rec.kind()), rec.agent_id(), &v, tag);
-                        }
-                    }
+                    emit(out, observer.as_ref(), stats, records);
                 }
                 Err(rej) => {
                     stats.dead_letters += 1;
                     *stats.dead_by_reason.entry(rej.reason.code()).or_default() += 1;
+                    if replayed {
+                        // Its dead letter was delivered before the restored checkpoint.
+                        return;
+                    }
                     observer.dead_letter(rej.reason.code());
                     let dl = DeadLetter::new(&rej, source.as_str(), None);
                     stats.outputs += 1;
-                    out.send(
-                        &out.topics.dead_letters,
-                        &source,
-                        dl.to_json().as_bytes(),
-                        tag,
-                    );
+                    out.send(&out.topics.dead_letters, &source, dl.to_json().as_bytes());
                 }
             }
         });
         self.observer
             .decision_latency(started.elapsed().as_secs_f64());
-        if self.since_checkpoint >= self.checkpoint_every {
-            self.checkpoint(tag);
-        }
     }
 
-    fn flush_records(&mut self, tag: &Tag) {
-        for rec in self.records.drain(..) {
-            if let Ok(v) = serde_json::to_vec(&rec) {
-                self.observer.output(rec.kind());
-                self.stats.outputs += 1;
-                self.out.send(
-                    self.out.topics.for_kind(rec.kind()),
-                    rec.agent_id(),
-                    &v,
-                    tag,
+    /// Checkpoints the partitions that moved on, replies, forgets `drop`, and waits for the
+    /// commit.
+    fn commit_point(&mut self, point: CommitPoint) {
+        let mut state = Vec::new();
+        if point.discard {
+            self.shards.clear();
+        } else {
+            if point.close {
+                for shard in self.shards.values_mut() {
+                    shard.engine.finish(&mut self.records);
+                    shard.dirty = true;
+                }
+                emit(
+                    &self.out,
+                    self.observer.as_ref(),
+                    &mut self.stats,
+                    &mut self.records,
                 );
             }
-        }
-    }
-
-    /// Writes the state of every agent touched since the last checkpoint; the message `tag`
-    /// is not complete until they are delivered.
-    fn checkpoint(&mut self, tag: &Tag) {
-        let started = Instant::now();
-        self.since_checkpoint = 0;
-        let touched = self.engine.take_touched();
-        if touched.is_empty() {
-            return;
-        }
-        for agent in touched {
-            let (Some(bytes), Some((topic, partition, offset))) =
-                (self.engine.export_agent(&agent), self.home.get(&agent))
-            else {
-                continue;
-            };
-            let env = Envelope {
-                v: FORMAT_VERSION,
-                agent_id: agent.to_string(),
-                agent_kind: self.engine.agent_kind(&agent).map(str::to_string),
-                topic: topic.to_string(),
-                partition: *partition,
-                offset: *offset,
-                state: Envelope::encode_state(&bytes),
-            };
-            if let Ok(v) = serde_json::to_vec(&env) {
-                self.out.send(&self.out.topics.state, &agent, &v, tag);
+            let mut parts: Vec<&Partition> = self.shards.keys().collect();
+            parts.sort();
+            let parts: Vec<Partition> = parts.into_iter().cloned().collect();
+            for p in parts {
+                if let Some(shard) = self.shards.get_mut(&p)
+                    && shard.dirty
+                {
+                    checkpoint(&p, shard, &mut state);
+                    shard.dirty = false;
+                    self.stats.checkpoints += 1;
+                }
+            }
+            self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
+            for p in &point.drop {
+                self.shards.remove(p);
             }
         }
-        self.stats.checkpoints += 1;
-        self.observer.checkpoint(started.elapsed().as_secs_f64());
-        self.report_agents();
-    }
-
-    fn restore(&mut self, env: Envelope) {
-        let Some(bytes) = env.state_bytes() else {
-            return;
-        };
-        if self
-            .engine
-            .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
-            .is_ok()
-        {
-            self.stats.restored_agents += 1;
-            let agent: Box<str> = env.agent_id.as_str().into();
-            self.home.insert(
-                agent.clone(),
-                (env.topic.as_str().into(), env.partition, env.offset),
-            );
-            self.restored.insert(agent, env.offset);
+        self.observer.agents(
+            self.shards.values().map(|s| s.engine.agents()).sum(),
+            self.shards.values().map(|s| s.engine.state_bytes()).sum(),
+        );
+        if point.reply.send(state).is_ok() {
+            // Closed (not a message) when the commit is done.
+            let _ = point.resume.recv();
         }
     }
 
-    fn report_agents(&self) {
-        self.observer
-            .agents(self.engine.agents(), self.engine.state_bytes());
+    fn restore(
+        &mut self,
+        partition: Partition,
+        shared: Option<Box<Envelope>>,
+        agents: Vec<Envelope>,
+    ) {
+        let mut shard = Shard::new(&self.settings);
+        if let Some(env) = shared
+            && let Some(bytes) = env.state_bytes()
+            && shard.engine.import_shared(&bytes).is_ok()
+        {
+            shard.reflected = env.offset;
+        }
+        for env in agents {
+            let Some(bytes) = env.state_bytes() else {
+                continue;
+            };
+            if shard
+                .engine
+                .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
+                .is_ok()
+            {
+                self.stats.restored_agents += 1;
+                if env.offset > shard.reflected {
+                    shard
+                        .agents_ahead
+                        .insert(env.agent_id.as_str().into(), env.offset);
+                }
+            }
+        }
+        self.shards.insert(partition, shard);
+    }
+}
+
+/// Sends the records the engine completed.
+fn emit(
+    out: &Output,
+    observer: &dyn PipelineObserver,
+    stats: &mut WorkerStats,
+    records: &mut Vec<OutputRecord>,
+) {
+    for rec in records.drain(..) {
+        if let Ok(v) = serde_json::to_vec(&rec) {
+            observer.output(rec.kind());
+            stats.outputs += 1;
+            if matches!(rec, OutputRecord::Finding(_)) {
+                stats.findings += 1;
+            }
+            out.send(out.topics.for_kind(rec.kind()), rec.agent_id(), &v);
+        }
+    }
+}
+
+/// The checkpoint of one partition: the agents touched since the last one, then the
+/// partition's shared state, all at the partition's offset.
+fn checkpoint(p: &Partition, shard: &mut Shard, state: &mut Vec<StateRecord>) {
+    let (topic, partition) = (p.0.to_string(), p.1);
+    for agent in shard.engine.take_touched() {
+        let Some(bytes) = shard.engine.export_agent(&agent) else {
+            continue;
+        };
+        let env = Envelope::agent(
+            &agent,
+            shard.engine.agent_kind(&agent),
+            &topic,
+            partition,
+            shard.offset,
+            &bytes,
+        );
+        if let Ok(payload) = serde_json::to_vec(&env) {
+            state.push(StateRecord {
+                key: agent.to_string(),
+                payload,
+            });
+        }
+    }
+    let env = Envelope::partition(
+        &topic,
+        partition,
+        shard.offset,
+        &shard.engine.export_shared(),
+    );
+    if let Ok(payload) = serde_json::to_vec(&env) {
+        state.push(StateRecord {
+            key: Envelope::partition_key(&topic, partition),
+            payload,
+        });
     }
 }
