@@ -594,22 +594,10 @@ pub(crate) fn pipeline(
             }
             paused = true;
         } else if backlog_len == 0 && paused {
+            // librdkafka resumes each partition after the last message it handed over (what
+            // it had prefetched was purged at the pause), and those are in the backlog.
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.resume(&a);
-                // Restart each fetcher at the next offset to hand over: what librdkafka had
-                // prefetched before the pause was discarded.
-                let pos = lock(&shared.positions).clone();
-                for e in a.elements() {
-                    let key = (shared.topic(e.topic()), e.partition());
-                    if let Some(next) = pos.get(&key) {
-                        let _ = consumer.seek(
-                            e.topic(),
-                            e.partition(),
-                            Offset::Offset(*next),
-                            Duration::ZERO,
-                        );
-                    }
-                }
             }
             paused = false;
         }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# End-to-end test of `cinch run` against a real, separate broker process (tansu), with SIGKILL
+# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run.
+#
+#   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
+#
+# Needs: tansu 0.6.0 (`cargo install tansu --version 0.6.0 --features dynostore,libsql`; found
+# on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python package confluent-kafka.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+cinch="${CINCH:-$target/debug/cinch}"
+tansu="${TANSU:-$(command -v tansu || echo /var/tmp/cinch-tools/bin/tansu)}"
+data="${CINCH_DATA:-$repo/../shared/data}"
+port="${E2E_PORT:-19192}"
+
+[ -x "$tansu" ] || { echo "tansu not found (set TANSU)"; exit 2; }
+[ -d "$data/cloudtrail" ] || { echo "real logs not found at $data (set CINCH_DATA)"; exit 2; }
+[ -x "$cinch" ] || (cd "$repo" && cargo build --bin cinch)
+python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install -q "confluent-kafka==2.12.1"
+
+work="$(mktemp -d)"
+"$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
+broker=$!
+cleanup() {
+  kill "$broker" 2>/dev/null || true
+  pkill -KILL -f "cinch run --config $work" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+  grep -q "ready in" "$work/tansu.log" 2>/dev/null && break
+  sleep 0.1
+done
+echo "== end to end: tansu $("$tansu" --version 2>/dev/null || echo 0.6) on 127.0.0.1:$port, work dir $work"
+python3 "$here/kafka_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
+  --data "$data" --work "$work" "$@"
