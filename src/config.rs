@@ -110,7 +110,7 @@ impl Default for KafkaSettings {
             state_topic: "cinch.state".into(),
             scores_topic: None,
             workers: 2,
-            channel_capacity: 1024,
+            channel_capacity: 16_384,
             commit_interval_ms: 1000,
             guarantee: Guarantee::AtLeastOnce,
             transactional_id: None,
