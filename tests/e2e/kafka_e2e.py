@@ -23,6 +23,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
@@ -151,7 +152,24 @@ class Outputs:
         return len(self.scored()) >= valid and len(self.records["dead-letters"]) >= len(BAD)
 
 
-def run(cinch, broker, prefix, work, valid, kills):
+def run(cinch, broker, prefix, work, valid, kills, msgs):
+    """Runs cinch on `prefix` until it has scored and dead-lettered everything and committed
+    the input's end. With kills, the input is fed in eight steps a second apart, so that the
+    kills fall mid-stream however fast cinch is."""
+    fed = {}
+    steps = 8 if kills else 1
+    size = (len(msgs) + steps - 1) // steps
+
+    def feed():
+        for i in range(steps):
+            for part, end in produce(broker, topic(prefix, "events"), msgs[i * size:(i + 1) * size]).items():
+                fed[part] = max(fed.get(part, 0), end)
+            if i + 1 < steps:
+                time.sleep(1.0)
+        fed["done"] = True
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
     cfg = os.path.join(work, f"{prefix}.toml")
     with open(cfg, "w") as f:
         f.write("[kafka]\n")
@@ -168,21 +186,30 @@ def run(cinch, broker, prefix, work, valid, kills):
                                 stdout=logf, stderr=logf)
 
     proc = start()
-    marks = sorted(random.uniform(0.1, 0.85) for _ in range(kills))
-    killed = 0
+    marks = sorted(random.uniform(0.1, 0.8) for _ in range(kills))
+    killed, last_kill = 0, 0
     started = time.time()
-    while not out.caught_up(valid):
+
+    def done():
+        if not (fed.get("done") and out.caught_up(valid)):
+            return False
+        ends = {p: e for p, e in fed.items() if p != "done"}
+        return committed(broker, prefix, topic(prefix, "events")) == ends
+
+    while not done():
         if time.time() - started > 900:
             proc.kill()
             sys.exit(f"{prefix}: not caught up after 900 s: {len(out.scored())}/{valid} scored")
         out.poll(0.2)
         if proc.poll() is not None:
             sys.exit(f"{prefix}: cinch run exited with {proc.returncode}; see {logf.name}")
-        if marks and len(out.scored()) >= marks[0] * valid:
+        # Each kill waits for the restarted instance to score something new.
+        if marks and len(out.scored()) >= marks[0] * valid and len(out.scored()) > last_kill:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed += 1
-            log(f"{prefix}: SIGKILL {killed} at {len(out.scored())}/{valid} events scored")
+            last_kill = len(out.scored())
+            log(f"{prefix}: SIGKILL {killed} at {last_kill}/{valid} events scored")
             marks.pop(0)
             proc = start()
     proc.send_signal(signal.SIGTERM)
@@ -192,7 +219,8 @@ def run(cinch, broker, prefix, work, valid, kills):
     log(f"{prefix}: caught up in {elapsed:.1f} s, {killed} kills, exit code {rc}")
     if rc != 0:
         sys.exit(f"{prefix}: cinch run exited with {rc} on SIGTERM")
-    return out, killed
+    feeder.join()
+    return out, killed, {p: e for p, e in fed.items() if p != "done"}
 
 
 def by_id(records, field, normalise=lambda r: r):
@@ -233,9 +261,8 @@ def main():
     msgs, valid = inputs(a.cinch, a.data, a.work)
     for prefix in ["ref", "kill"]:
         create_topics(a.tansu, a.broker, prefix)
-        ends = produce(a.broker, topic(prefix, "events"), msgs)
-    ref, _ = run(a.cinch, a.broker, "ref", a.work, valid, 0)
-    got, killed = run(a.cinch, a.broker, "kill", a.work, valid, a.kills)
+    ref, _, _ = run(a.cinch, a.broker, "ref", a.work, valid, 0, msgs)
+    got, killed, ends = run(a.cinch, a.broker, "kill", a.work, valid, a.kills, msgs)
 
     failures = []
     # Scores: one line per valid event, identical to the uninterrupted run.
