@@ -298,13 +298,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets an agent (its partition moved to another instance). Returns whether it was
-    /// tracked.
-    pub fn remove_agent(&mut self, agent_id: &str) -> bool {
-        self.touched.remove(agent_id);
-        self.agents.remove(agent_id).is_some()
-    }
-
     /// The agents whose state changed since the last call (for incremental checkpoints).
     pub fn take_touched(&mut self) -> Vec<Box<str>> {
         let mut v: Vec<Box<str>> = self.touched.drain().collect();

@@ -29,7 +29,8 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::deliveries::{Deliveries, Partition};
+use super::Partition;
+use super::deliveries::Deliveries;
 use super::produce::{Output, base_config};
 use super::state::{Envelope, StateKind, read_state};
 use super::worker::{CommitPoint, StateRecord, WorkItem, Worker, WorkerStats};
@@ -49,8 +50,6 @@ pub(crate) struct Shared {
     /// prefetch: the partitions are paused while it is not empty).
     backlog: Mutex<VecDeque<OwnedMessage>>,
     topics: Mutex<HashMap<String, Arc<str>>>,
-    /// Per partition, the offset after the last dispatched message.
-    positions: Mutex<HashMap<Partition, i64>>,
     /// Per partition, the offset to commit at the next commit point.
     pending: Mutex<HashMap<Partition, i64>>,
     /// Messages of an older epoch are skipped by the workers (after a rewind).
@@ -191,14 +190,15 @@ impl Shared {
                 }
             }
         }
-        {
-            let mut pos = lock(&self.positions);
-            for p in drop {
-                pos.remove(p);
-            }
-        }
         self.observer.checkpoint(started.elapsed().as_secs_f64());
         result.map(|_| ())
+    }
+
+    /// Hands checkpoint records to the producer, for the state topic.
+    fn send_checkpoints(&self, records: &[StateRecord]) {
+        for r in records {
+            self.out.send(&self.out.topics.state, &r.key, &r.payload);
+        }
     }
 
     /// Waits until every record produced so far is acknowledged.
@@ -226,16 +226,13 @@ impl Shared {
     ) -> Result<bool, KafkaError> {
         self.flush(deadline)?;
         if !records.is_empty() {
-            for r in records {
-                self.out.send(&self.out.topics.state, &r.key, &r.payload);
-            }
+            self.send_checkpoints(records);
             self.flush(deadline)?;
         }
-        // A commit refused (a rebalance in progress, say) loses nothing: the checkpoints are
-        // delivered, and the partition's next reader skips what they already reflect.
-        // The offsets of partitions still owned are tried again at the next commit point.
-        // While the group rebalances, periodic commit points wait for the new assignment (a
-        // commit with a stale generation would make the member rejoin again).
+        // A refused commit (a rebalance in progress) loses nothing: the checkpoints are
+        // delivered, and the partition's next reader skips what they reflect. The offsets of
+        // partitions still owned are committed at the first commit point after the new
+        // assignment (committing with a stale generation would make the member rejoin again).
         if tpl.count() > 0
             && let Err(e) = consumer.commit(tpl, CommitMode::Sync)
         {
@@ -256,9 +253,7 @@ impl Shared {
         deadline: Instant,
     ) -> Result<Committed, KafkaError> {
         let producer = &self.out.producer;
-        for r in records {
-            self.out.send(&self.out.topics.state, &r.key, &r.payload);
-        }
+        self.send_checkpoints(records);
         let meta = consumer.group_metadata();
         if meta.is_none() && tpl.count() > 0 {
             return Err(KafkaError::Thread(
@@ -315,12 +310,6 @@ impl Shared {
             .into_iter()
             .filter(|p| !revoked.contains(p))
             .collect();
-        {
-            let mut pos = lock(&self.positions);
-            for p in revoked {
-                pos.remove(p);
-            }
-        }
         if parts.is_empty() {
             return Ok(());
         }
@@ -337,11 +326,6 @@ impl Shared {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             consumer.seek(e.topic(), e.partition(), offset, left)?;
-            let mut pos = lock(&self.positions);
-            match offset {
-                Offset::Offset(o) => pos.insert(part, o),
-                _ => pos.remove(&part),
-            };
         }
         self.restore(&parts);
         Ok(())
@@ -520,7 +504,6 @@ pub(crate) fn pipeline(
         observer: options.observer.clone(),
         backlog: Mutex::new(VecDeque::new()),
         topics: Mutex::new(HashMap::new()),
-        positions: Mutex::new(HashMap::new()),
         pending: Mutex::new(HashMap::new()),
         epoch: epoch.clone(),
         failure: Mutex::new(None),
@@ -571,7 +554,6 @@ pub(crate) fn pipeline(
                 match senders[w].try_send(item) {
                     Ok(()) => {
                         messages += 1;
-                        lock(&shared.positions).insert((topic.clone(), p), o + 1);
                         lock(&shared.pending).insert((topic, p), o + 1);
                     }
                     Err(TrySendError::Full(_)) => {

@@ -3,12 +3,8 @@
 //! Offsets are not tracked per message: they are committed only at commit points, after every
 //! output produced before the point has been acknowledged (see `consume`).
 
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// An input partition.
-pub(crate) type Partition = (Arc<str>, i32);
 
 /// Acknowledged outputs and the first delivery failure.
 #[derive(Debug, Default)]

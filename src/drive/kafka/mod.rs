@@ -48,6 +48,9 @@ pub enum KafkaError {
 }
 
 pub use crate::telemetry::{NoopObserver as NoObserver, PipelineObserver};
+
+/// An input partition: topic and partition number.
+pub(crate) type Partition = (Arc<str>, i32);
 pub use produce::send_waiting;
 
 /// Options of [`run_with`].

@@ -14,10 +14,9 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use super::PipelineObserver;
-use super::deliveries::Partition;
 use super::produce::Output;
 use super::state::Envelope;
+use super::{Partition, PipelineObserver};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
@@ -185,7 +184,7 @@ impl Worker {
             .entry((topic, partition))
             .or_insert_with(|| Shard::new(settings));
         if offset <= shard.offset {
-            // Delivered again (a seek or a rewind): the engine has seen it.
+            // Delivered twice: the engine has seen it.
             return;
         }
         let replayed = offset <= shard.reflected;
@@ -264,17 +263,13 @@ impl Worker {
                     &mut self.records,
                 );
             }
-            let mut parts: Vec<&Partition> = self.shards.keys().collect();
-            parts.sort();
-            let parts: Vec<Partition> = parts.into_iter().cloned().collect();
-            for p in parts {
-                if let Some(shard) = self.shards.get_mut(&p)
-                    && shard.dirty
-                {
-                    checkpoint(&p, shard, &mut state);
-                    shard.dirty = false;
-                    self.stats.checkpoints += 1;
-                }
+            let mut dirty: Vec<(&Partition, &mut Shard)> =
+                self.shards.iter_mut().filter(|(_, s)| s.dirty).collect();
+            dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (p, shard) in dirty {
+                checkpoint(p, shard, &mut state);
+                shard.dirty = false;
+                self.stats.checkpoints += 1;
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             for p in &point.drop {
