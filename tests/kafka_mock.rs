@@ -338,13 +338,29 @@ fn by_id(
     out
 }
 
+/// The scores and findings of one uninterrupted consumer, by id.
+struct Reference {
+    scores: BTreeMap<String, serde_json::Value>,
+    findings: BTreeMap<String, serde_json::Value>,
+}
+
+impl Reference {
+    /// Asserts that the scores and findings on `brokers` equal these, with none missing and
+    /// repeats identical; returns how many score lines were read (repeats included).
+    fn assert_matches(&self, brokers: &str) -> usize {
+        let scores = read_all(brokers, "cinch.scores");
+        assert_same("score", &self.scores, &by_id(&scores, "event_id"));
+        assert_same(
+            "finding",
+            &self.findings,
+            &by_id(&read_all(brokers, "cinch.findings"), "finding_id"),
+        );
+        scores.len()
+    }
+}
+
 /// The scores and findings of one uninterrupted consumer over `events`.
-async fn reference(
-    events: &[(String, String)],
-) -> (
-    BTreeMap<String, serde_json::Value>,
-    BTreeMap<String, serde_json::Value>,
-) {
+async fn reference(events: &[(String, String)]) -> Reference {
     let mock = cluster();
     let b = mock.bootstrap_servers();
     produce(&b, events);
@@ -355,10 +371,10 @@ async fn reference(
     )
     .await;
     assert_eq!(s.events, events.len() as u64);
-    (
-        by_id(&read_all(&b, "cinch.scores"), "event_id"),
-        by_id(&read_all(&b, "cinch.findings"), "finding_id"),
-    )
+    Reference {
+        scores: by_id(&read_all(&b, "cinch.scores"), "event_id"),
+        findings: by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    }
 }
 
 /// Asserts every record of an interrupted run equals the uninterrupted one, and none is missing.
@@ -387,8 +403,8 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let (events, _) = fleet(dir.path());
     let half = events.len() / 2;
-    let (ref_scores, ref_findings) = reference(&events).await;
-    assert!(!ref_findings.is_empty());
+    let reference = reference(&events).await;
+    assert!(!reference.findings.is_empty());
 
     // Interrupted half-way: a new instance, with another number of workers, restores the
     // checkpointed state and reads on.
@@ -416,14 +432,7 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     assert_eq!(second.events, (events.len() - half) as u64, "{second}");
     assert_eq!(second.already_reflected, 0, "{second}");
 
-    let scores = read_all(&b, "cinch.scores");
-    assert_eq!(scores.len(), events.len());
-    assert_same("score", &ref_scores, &by_id(&scores, "event_id"));
-    assert_same(
-        "finding",
-        &ref_findings,
-        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
-    );
+    assert_eq!(reference.assert_matches(&b), events.len());
 }
 
 /// Waits until the group's committed offsets reach the ends of the input.
@@ -458,7 +467,7 @@ async fn until(what: &str, f: impl Fn() -> bool) {
 async fn partitions_moving_between_two_live_consumers_keep_every_score_and_finding() {
     let dir = tempfile::tempdir().unwrap();
     let (events, _) = fleet(dir.path());
-    let (ref_scores, ref_findings) = reference(&events).await;
+    let reference = reference(&events).await;
     let third = events.len() / 3;
 
     let mock = cluster();
@@ -520,16 +529,7 @@ async fn partitions_moving_between_two_live_consumers_keep_every_score_and_findi
     );
     assert!(a_summary.events > 0 && b_summary.events > 0);
 
-    assert_same(
-        "score",
-        &ref_scores,
-        &by_id(&read_all(&b, "cinch.scores"), "event_id"),
-    );
-    assert_same(
-        "finding",
-        &ref_findings,
-        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
-    );
+    reference.assert_matches(&b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,7 +537,7 @@ async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances
     let dir = tempfile::tempdir().unwrap();
     let (events, _) = fleet(dir.path());
     let half = events.len() / 2;
-    let (ref_scores, ref_findings) = reference(&events).await;
+    let reference = reference(&events).await;
 
     let mock = cluster();
     let b = mock.bootstrap_servers();
@@ -586,13 +586,10 @@ async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances
         "{second}"
     );
 
-    let scores = read_all(&b, "cinch.scores");
-    assert_eq!(scores.len(), events.len(), "each score once");
-    assert_same("score", &ref_scores, &by_id(&scores, "event_id"));
-    assert_same(
-        "finding",
-        &ref_findings,
-        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
+    assert_eq!(
+        reference.assert_matches(&b),
+        events.len(),
+        "each score once"
     );
 }
 
@@ -600,7 +597,7 @@ async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances
 async fn broker_errors_are_retried_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (events, _) = fleet(dir.path());
-    let (ref_scores, ref_findings) = reference(&events).await;
+    let reference = reference(&events).await;
 
     let mock = cluster();
     let b = mock.bootstrap_servers();
@@ -633,16 +630,7 @@ async fn broker_errors_are_retried_and_lose_nothing() {
     )
     .await;
     assert_eq!(summary.events, events.len() as u64, "{summary}");
-    assert_same(
-        "score",
-        &ref_scores,
-        &by_id(&read_all(&b, "cinch.scores"), "event_id"),
-    );
-    assert_same(
-        "finding",
-        &ref_findings,
-        &by_id(&read_all(&b, "cinch.findings"), "finding_id"),
-    );
+    reference.assert_matches(&b);
     assert_eq!(committed(&b, "flaky"), ends(&b, INPUT, PARTITIONS));
 }
 
