@@ -26,8 +26,8 @@ fn bench(c: &mut Criterion) {
     };
     // Sanity: every simulated event is valid.
     let first = replay(Settings::default(), &opts).unwrap();
-    assert_eq!(first.events, summary.events);
-    assert_eq!(first.dead_letters, 0);
+    assert_eq!(first.input.events, summary.events);
+    assert_eq!(first.input.dead_letters, 0);
 
     let mut g = c.benchmark_group("replay");
     g.throughput(Throughput::Elements(summary.events));

@@ -281,10 +281,13 @@ async fn pipeline_finds_attacks_dead_letters_bad_records_and_commits_to_the_end(
         "consumer lag is reported from librdkafka's statistics"
     );
 
-    assert_eq!(summary.records, events.len() as u64, "{summary}");
-    assert_eq!(summary.events, good, "{summary}");
-    assert_eq!(summary.dead_letters, bad.len() as u64, "{summary}");
-    assert_eq!(summary.records, summary.events + summary.dead_letters);
+    assert_eq!(summary.input.records, events.len() as u64, "{summary}");
+    assert_eq!(summary.input.events, good, "{summary}");
+    assert_eq!(summary.input.dead_letters, bad.len() as u64, "{summary}");
+    assert_eq!(
+        summary.input.records,
+        summary.input.events + summary.input.dead_letters
+    );
 
     let dead = read_all(&brokers, "cinch.dead-letters");
     assert_eq!(dead.len(), bad.len());
@@ -370,7 +373,7 @@ async fn reference(events: &[(String, String)]) -> Reference {
         events.len() as u64,
     )
     .await;
-    assert_eq!(s.events, events.len() as u64);
+    assert_eq!(s.input.events, events.len() as u64);
     Reference {
         scores: by_id(&read_all(&b, "cinch.scores"), "event_id"),
         findings: by_id(&read_all(&b, "cinch.findings"), "finding_id"),
@@ -429,7 +432,11 @@ async fn restored_state_continues_the_scores_of_an_uninterrupted_run() {
     )
     .await;
     assert!(second.restored_agents > 0, "{second}");
-    assert_eq!(second.events, (events.len() - half) as u64, "{second}");
+    assert_eq!(
+        second.input.events,
+        (events.len() - half) as u64,
+        "{second}"
+    );
     assert_eq!(second.already_reflected, 0, "{second}");
 
     assert_eq!(reference.assert_matches(&b), events.len());
@@ -527,7 +534,7 @@ async fn partitions_moving_between_two_live_consumers_keep_every_score_and_findi
         b_summary.restored_agents > 0,
         "B took over agents from A: {b_summary}"
     );
-    assert!(a_summary.events > 0 && b_summary.events > 0);
+    assert!(a_summary.input.events > 0 && b_summary.input.events > 0);
 
     reference.assert_matches(&b);
 }
@@ -581,7 +588,7 @@ async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances
     .expect("second instance");
     assert!(second.restored_agents > 0, "{second}");
     assert_eq!(
-        second.events - second.already_reflected,
+        second.input.events - second.already_reflected,
         (events.len() - half) as u64,
         "{second}"
     );
@@ -629,7 +636,7 @@ async fn broker_errors_are_retried_and_lose_nothing() {
         events.len() as u64,
     )
     .await;
-    assert_eq!(summary.events, events.len() as u64, "{summary}");
+    assert_eq!(summary.input.events, events.len() as u64, "{summary}");
     reference.assert_matches(&b);
     assert_eq!(committed(&b, "flaky"), ends(&b, INPUT, PARTITIONS));
 }

@@ -114,7 +114,7 @@ fn replay_fixture() -> Replayed {
         findings: read("findings.jsonl"),
         scores: read("scores.jsonl"),
         dead: read("dead.jsonl"),
-        events: summary.events,
+        events: summary.input.events,
     }
 }
 

@@ -194,7 +194,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("== summary");
     println!(
         "  {} events from {} agents; {} dead-lettered",
-        summary.events, summary.agents, summary.dead_letters
+        summary.input.events, summary.agents, summary.input.dead_letters
     );
     println!(
         "  {} findings: {} on attacks ({} of {} simulated attacks caught), {} on benign activity",

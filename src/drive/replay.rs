@@ -1,17 +1,17 @@
 //! Replay: decode a file (or stdin) record by record, run the engine in input order, and write
 //! findings, score lines and dead letters to files.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::counts::InputCounts;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
-use crate::event::{DecodeConfig, Decoder, Format};
+use crate::event::{DecodeConfig, Decoder};
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
 use crate::output::score::ScoreLine;
@@ -50,16 +50,8 @@ pub struct ReplayOptions {
 /// Counts of a finished replay. `records == events + dead_letters` always holds.
 #[derive(Clone, Debug, Default)]
 pub struct ReplaySummary {
-    /// Records read.
-    pub records: u64,
-    /// Valid events processed.
-    pub events: u64,
-    /// Records dead-lettered.
-    pub dead_letters: u64,
-    /// Dead letters by reason code.
-    pub dead_by_reason: BTreeMap<&'static str, u64>,
-    /// Events by input format.
-    pub by_format: BTreeMap<&'static str, u64>,
+    /// Records read, valid events (all of them scored) and dead letters.
+    pub input: InputCounts,
     /// Agents seen.
     pub agents: usize,
     /// Events at or above the finding threshold.
@@ -79,19 +71,15 @@ impl fmt::Display for ReplaySummary {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "cinch replay: {} records read: {} events processed, {} dead-lettered",
-            self.records, self.events, self.dead_letters
+            "cinch replay: {} records read: {} events processed, {} dead-lettered{}",
+            self.input.records,
+            self.input.events,
+            self.input.dead_letters,
+            self.input.dead_reasons()
         )?;
-        if !self.dead_by_reason.is_empty() {
-            let parts: Vec<String> = self
-                .dead_by_reason
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
-            write!(f, " ({})", parts.join(", "))?;
-        }
         let formats: Vec<String> = self
-            .by_format
+            .input
+            .by_format()
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
@@ -109,7 +97,7 @@ impl fmt::Display for ReplaySummary {
             self.repeats,
             self.late,
             secs,
-            self.records as f64 / secs
+            self.input.records as f64 / secs
         )
     }
 }
@@ -193,7 +181,6 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     let mut summary = ReplaySummary::default();
     let mut records: Vec<OutputRecord> = Vec::new();
     let mut err: Option<ReplayError> = None;
-    let mut by_format = [0u64; 4];
     for_each_message(&spec, |msg: Message<'_>| {
         if err.is_some() {
             return;
@@ -202,14 +189,10 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             if err.is_some() {
                 return;
             }
-            summary.records += 1;
             let res = match decoded {
                 Ok(ev) => {
-                    summary.events += 1;
-                    by_format[Format::ALL
-                        .iter()
-                        .position(|f| *f == ev.format)
-                        .unwrap_or(0)] += 1;
+                    summary.input.event();
+                    summary.input.scored(ev.format);
                     let verdict = engine.process(&ev, &mut records);
                     let r = match scores.as_mut() {
                         Some(s) => s.line(&ScoreLine {
@@ -224,8 +207,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                     r.and_then(|_| records.drain(..).try_for_each(|rec| out.line(&rec)))
                 }
                 Err(rej) => {
-                    summary.dead_letters += 1;
-                    *summary.dead_by_reason.entry(rej.reason.code()).or_default() += 1;
+                    summary.input.dead_letter(rej.reason.code());
                     let dl = DeadLetter::new(&rej, &source_name, Some(msg.line));
                     match dead.as_mut() {
                         Some(d) => d.line(&dl),
@@ -237,11 +219,11 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                 err = Some(e);
             }
             if let Some(b) = &bar
-                && summary.records % 65_536 == 0
+                && summary.input.records % 65_536 == 0
             {
                 b.set_message(format!(
                     "{} records, {} findings",
-                    summary.records,
+                    summary.input.records,
                     engine.stats().findings
                 ));
                 b.tick();
@@ -264,11 +246,6 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     }
     if let Some(b) = bar {
         b.finish_and_clear();
-    }
-    for (i, f) in Format::ALL.iter().enumerate() {
-        if by_format[i] > 0 {
-            summary.by_format.insert(f.as_str(), by_format[i]);
-        }
     }
     let st = engine.stats();
     summary.agents = engine.agents();

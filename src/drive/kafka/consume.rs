@@ -634,16 +634,8 @@ pub(crate) fn pipeline(
         let st = h
             .join()
             .map_err(|_| KafkaError::Thread("a worker panicked".into()))?;
-        summary.records += st.records;
-        summary.events += st.events;
+        summary.input.add(&st.input);
         summary.already_reflected += st.already_reflected;
-        summary.dead_letters += st.dead_letters;
-        for (k, v) in st.dead_by_reason {
-            *summary.dead_by_reason.entry(k).or_default() += v;
-        }
-        for (k, v) in st.by_format {
-            *summary.by_format.entry(k).or_default() += v;
-        }
         summary.findings += st.findings;
         summary.outputs += st.outputs;
         summary.checkpoints += st.checkpoints;

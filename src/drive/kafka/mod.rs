@@ -22,12 +22,12 @@ mod produce;
 pub mod state;
 mod worker;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::counts::InputCounts;
 use crate::config::Settings;
 
 /// Errors that stop the pipeline (bad records never do).
@@ -79,23 +79,16 @@ impl fmt::Debug for RunOptions {
     }
 }
 
-/// Counts of a finished run. `records == events + dead_letters` always holds.
+/// Counts of a finished run.
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
     /// Input messages consumed.
     pub messages: u64,
-    /// Records in them (a message may hold several).
-    pub records: u64,
-    /// Valid events (processed, or already reflected in restored state).
-    pub events: u64,
+    /// The records in them (a message may hold several): valid events (scored, or already
+    /// reflected in restored state) and dead letters.
+    pub input: InputCounts,
     /// Events skipped because a restored state already reflected them.
     pub already_reflected: u64,
-    /// Records dead-lettered.
-    pub dead_letters: u64,
-    /// Dead letters by reason code.
-    pub dead_by_reason: BTreeMap<&'static str, u64>,
-    /// Processed events by input format.
-    pub by_format: BTreeMap<&'static str, u64>,
     /// Findings produced.
     pub findings: u64,
     /// Output records produced (findings, dead letters, ...; not checkpoints or scores).
@@ -116,17 +109,13 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cinch run: {} messages, {} records: {} events, {} dead-lettered",
-            self.messages, self.records, self.events, self.dead_letters
+            "cinch run: {} messages, {} records: {} events, {} dead-lettered{}",
+            self.messages,
+            self.input.records,
+            self.input.events,
+            self.input.dead_letters,
+            self.input.dead_reasons()
         )?;
-        if !self.dead_by_reason.is_empty() {
-            let parts: Vec<String> = self
-                .dead_by_reason
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
-            write!(f, " ({})", parts.join(", "))?;
-        }
         write!(
             f,
             "\n  {} agents, {} findings, {} outputs, {} checkpoints, {} agents restored, {} events already reflected",

@@ -6,7 +6,6 @@
 //! makes every result a function of that partition's messages alone: the same whatever the
 //! number of workers or instances, however partitions interleave or move between instances.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -18,6 +17,7 @@ use super::produce::Output;
 use super::state::Envelope;
 use super::{Partition, PipelineObserver};
 use crate::config::Settings;
+use crate::drive::counts::InputCounts;
 use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
 use crate::output::OutputRecord;
@@ -67,11 +67,7 @@ pub(crate) struct StateRecord {
 /// A worker's counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WorkerStats {
-    pub(crate) records: u64,
-    pub(crate) events: u64,
-    pub(crate) dead_letters: u64,
-    pub(crate) dead_by_reason: BTreeMap<&'static str, u64>,
-    pub(crate) by_format: BTreeMap<&'static str, u64>,
+    pub(crate) input: InputCounts,
     pub(crate) already_reflected: u64,
     pub(crate) findings: u64,
     pub(crate) outputs: u64,
@@ -191,10 +187,9 @@ impl Worker {
         shard.offset = offset;
         shard.dirty = true;
         decoder.decode_message(bytes, &mut |decoded| {
-            stats.records += 1;
             match decoded {
                 Ok(ev) => {
-                    stats.events += 1;
+                    stats.input.event();
                     let agent: &str = &ev.agent_id;
                     if replayed {
                         stats.already_reflected += 1;
@@ -210,7 +205,7 @@ impl Worker {
                         shard.agents_ahead.remove(agent);
                     }
                     observer.input_event(ev.format, ev.outcome);
-                    *stats.by_format.entry(ev.format.as_str()).or_default() += 1;
+                    stats.input.scored(ev.format);
                     let verdict = shard.engine.process(&ev, records);
                     if let Some(t) = &out.topics.scores {
                         let line = ScoreLine {
@@ -227,8 +222,7 @@ impl Worker {
                     emit(out, observer.as_ref(), stats, records);
                 }
                 Err(rej) => {
-                    stats.dead_letters += 1;
-                    *stats.dead_by_reason.entry(rej.reason.code()).or_default() += 1;
+                    stats.input.dead_letter(rej.reason.code());
                     if replayed {
                         // Its dead letter was delivered before the restored checkpoint.
                         return;
