@@ -3,6 +3,7 @@
 # draining the same topic from the same broker in the same run. Not a test: it prints figures.
 #
 #   bash benches/kafka_throughput.sh [EVENTS]      # default 200000 simulated events
+#   ROUNDS=3 WORKERS=2 COMMIT_MS=1000 CHANNEL=16384 (environment, defaults shown)
 #
 # Starts its own tansu broker on 127.0.0.1 (see tests/e2e/kafka_e2e.sh for what it needs).
 set -euo pipefail
@@ -56,28 +57,35 @@ open(sys.argv[2] + ".count", "w").write(str(n))
 PY
 n=$(cat "$work/sim/events.jsonl.count")
 
-cat >"$work/bench.toml" <<TOML
+# Rounds alternate the two, each cinch round with a fresh group and state topic, because a single
+# pair of runs on a 2-core machine (broker included) varies by 10-15%.
+rounds="${ROUNDS:-3}"
+: >"$work/rates"
+for i in $(seq "$rounds"); do
+  "$tansu" topic create --broker "tcp://$broker" --partitions 2 "bench.state.$i" >/dev/null
+  cat >"$work/bench.toml" <<TOML
 [kafka]
 brokers = "$broker"
-group_id = "bench"
+group_id = "bench-$i"
 input_topics = ["bench.events"]
 findings_topic = "bench.findings"
 recommendations_topic = "bench.recommendations"
 commands_topic = "bench.commands"
 dead_letters_topic = "bench.dead-letters"
 audit_topic = "bench.audit"
-state_topic = "bench.state"
+state_topic = "bench.state.$i"
 commit_interval_ms = ${COMMIT_MS:-1000}
 channel_capacity = ${CHANNEL:-16384}
+workers = ${WORKERS:-2}
 TOML
 
-echo "== bare consumer"
-cargo bench --bench kafka_drain -- "$broker" bench.events "$n" 2>/dev/null | grep "bare consumer"
+  echo "== round $i: bare consumer"
+  cargo bench --bench kafka_drain -- "$broker" bench.events "$n" 2>/dev/null | grep "bare consumer" | tee -a "$work/rates"
 
-echo "== cinch run (release, 2 workers)"
-"$target/release/cinch" run --config "$work/bench.toml" --metrics-addr 127.0.0.1:19465 2>"$work/cinch.log" &
-cpid=$!
-python3 - "$n" <<'PY'
+  echo "== round $i: cinch run (release, ${WORKERS:-2} workers)"
+  "$target/release/cinch" run --config "$work/bench.toml" --metrics-addr 127.0.0.1:19465 2>"$work/cinch.log" &
+  cpid=$!
+  python3 - "$n" <<'PY' | tee -a "$work/rates"
 import sys, time, urllib.request
 want = int(sys.argv[1])
 def count():
@@ -99,4 +107,17 @@ while time.time() < deadline:
 secs = time.time() - first
 print(f"cinch run: {int(c)} events in {secs:.2f} s from the first: {(c - first_count) / secs:.0f} events/s")
 PY
-kill -TERM "$cpid"; wait "$cpid" || true
+  kill -TERM "$cpid"; wait "$cpid" || true
+done
+
+python3 - "$work/rates" <<'PY'
+import re, statistics, sys
+bare, cinch = [], []
+for line in open(sys.argv[1]):
+    rate = float(re.search(r"([0-9.]+) (?:messages|events)/s", line).group(1))
+    (bare if line.startswith("bare") else cinch).append(rate)
+ratios = [c / b for b, c in zip(bare, cinch)]
+print(f"== cinch / bare consumer per round: {', '.join(f'{r:.0%}' for r in ratios)}; "
+      f"median {statistics.median(ratios):.0%} (cinch median {statistics.median(cinch):.0f} events/s, "
+      f"bare median {statistics.median(bare):.0f} messages/s)")
+PY
