@@ -539,6 +539,7 @@ pub(crate) fn pipeline(
         // Hand the backlog to the workers, in order, while they accept it.
         let backlog_len = {
             let mut backlog = lock(&shared.backlog);
+            let mut pending = lock(&shared.pending);
             let current = epoch.load(Ordering::Acquire);
             while let Some(m) = backlog.pop_front() {
                 let topic = shared.topic(m.topic());
@@ -554,7 +555,7 @@ pub(crate) fn pipeline(
                 match senders[w].try_send(item) {
                     Ok(()) => {
                         messages += 1;
-                        lock(&shared.pending).insert((topic, p), o + 1);
+                        pending.insert((topic, p), o + 1);
                     }
                     Err(TrySendError::Full(_)) => {
                         backlog.push_front(m);
