@@ -44,8 +44,159 @@ pub struct Settings {
     pub detect: DetectSettings,
     /// Decisions: findings and their aggregation.
     pub decide: DecideSettings,
+    /// Entitlements, grant usage and least-privilege recommendations.
+    pub grants: GrantsSettings,
+    /// Containment commands and their policy.
+    pub commands: CommandSettings,
+    /// The fleet-wide circuit breaker on commands.
+    pub breaker: BreakerSettings,
+    /// Analyst feedback and the suppressions it creates.
+    pub feedback: FeedbackSettings,
     /// The Kafka driver (`cinch run`, `cinch demo`).
     pub kafka: KafkaSettings,
+}
+
+/// Entitlements, grant usage and least-privilege recommendations.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantsSettings {
+    /// Entitlements file (JSON or YAML, CONTRACT.md section 2), reloaded when it changes; empty:
+    /// none (`--entitlements` overrides it).
+    pub entitlements_path: String,
+    /// Compacted topic of entitlements keyed by agent id (`cinch run`); empty: none. A record's
+    /// value is the agent's grants, `{"grant-id": {"actions": [...], "resources": [...]}}`; a
+    /// tombstone makes them unknown again.
+    pub entitlements_topic: String,
+    /// Seconds between checks of the entitlements file for changes.
+    pub reload_secs: u64,
+    /// Lookback window: a grant unused for this many days is proposed for removal.
+    pub lookback_days: u32,
+    /// No recommendation before an agent has this many days of observed history...
+    pub min_history_days: f64,
+    /// ...and this many observed events.
+    pub min_events: u64,
+    /// Recommendations are reviewed every this many seconds of event time (and at the end of
+    /// a replay).
+    pub recommend_interval_secs: u64,
+    /// A narrowing proposes at most this many resource patterns (used patterns are coarsened
+    /// to fit, else the resources are left as they are).
+    pub max_proposed_resources: usize,
+}
+
+impl Default for GrantsSettings {
+    fn default() -> Self {
+        GrantsSettings {
+            entitlements_path: String::new(),
+            entitlements_topic: String::new(),
+            reload_secs: 10,
+            lookback_days: 30,
+            min_history_days: 7.0,
+            min_events: 100,
+            recommend_interval_secs: 86_400,
+            max_proposed_resources: 10,
+        }
+    }
+}
+
+/// Containment commands: when one is issued, what it does and how long it lasts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandSettings {
+    /// Whether commands are decided at all (findings are unaffected).
+    pub enabled: bool,
+    /// Commands are marked `dry_run`: SOAR tooling records them but does not act.
+    pub dry_run: bool,
+    /// Lowest finding severity that issues a command.
+    pub min_severity: crate::decide::finding::Severity,
+    /// Commands below this severity carry `requires_approval = true`.
+    pub approval_below: crate::decide::finding::Severity,
+    /// Corroboration: at least this many detectors agreeing strongly...
+    pub min_detectors: u8,
+    /// ...or a sustained run of at least this many anomalous events in the finding.
+    pub sustained_events: u64,
+    /// After a command for an agent, no command for another finding of that agent for this
+    /// many seconds of event time.
+    pub cooldown_secs: u64,
+    /// `revoke_grant` lasts this many seconds (`expires_at`).
+    pub revoke_grant_secs: u64,
+    /// `revoke_session` lasts this many seconds.
+    pub revoke_session_secs: u64,
+    /// `suspend_agent` lasts this many seconds.
+    pub suspend_agent_secs: u64,
+    /// Ed25519 private key (PKCS#8 PEM, from `cinch keygen`) that signs commands; empty: an
+    /// ephemeral key is generated and the run says so (`--signing-key` overrides it).
+    pub signing_key: String,
+}
+
+impl Default for CommandSettings {
+    fn default() -> Self {
+        use crate::decide::finding::Severity;
+        CommandSettings {
+            enabled: true,
+            dry_run: true,
+            min_severity: Severity::High,
+            approval_below: Severity::Critical,
+            min_detectors: 2,
+            sustained_events: 5,
+            cooldown_secs: 3600,
+            revoke_grant_secs: 7 * 86_400,
+            revoke_session_secs: 3600,
+            suspend_agent_secs: 86_400,
+            signing_key: String::new(),
+        }
+    }
+}
+
+/// The fleet-wide circuit breaker: when too many agents trip at once, that is a broken
+/// detector or a fleet-wide release, not an attack on everyone, so commands stop (findings go
+/// on) until it closes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Window of event time over which tripped agents are counted, in seconds.
+    pub window_secs: u64,
+    /// Opens when more than this share of the agents active in the window trip...
+    pub max_agent_share: f64,
+    /// ...and at least this many agents trip (small fleets);
+    pub min_agents: usize,
+    /// or when more than this many commands would be issued within a minute.
+    pub max_commands_per_minute: usize,
+    /// Closes this many seconds of event time after it last tripped.
+    pub cooldown_secs: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            window_secs: 600,
+            max_agent_share: 0.05,
+            min_agents: 3,
+            max_commands_per_minute: 20,
+            cooldown_secs: 1800,
+        }
+    }
+}
+
+/// Analyst feedback: a finding marked false positive suppresses its pattern for its agent.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackSettings {
+    /// Feedback file (JSON lines), read at start (`--feedback` overrides it); empty: none.
+    pub path: String,
+    /// Topic of feedback records (`cinch run`); empty: none.
+    pub topic: String,
+    /// A suppression lasts this many days unless the feedback says otherwise.
+    pub suppression_days: u32,
+}
+
+impl Default for FeedbackSettings {
+    fn default() -> Self {
+        FeedbackSettings {
+            path: String::new(),
+            topic: String::new(),
+            suppression_days: 30,
+        }
+    }
 }
 
 /// The Kafka driver: brokers, consumer group, topics, workers and checkpoints.
@@ -437,6 +588,57 @@ impl Settings {
         }
         if self.decide.max_events_per_finding == 0 {
             errs.push("decide.max_events_per_finding must be at least 1".into());
+        }
+        if self.grants.lookback_days == 0 {
+            errs.push("grants.lookback_days must be at least 1".into());
+        }
+        if !(self.grants.min_history_days >= 0.0 && self.grants.min_history_days <= 3650.0) {
+            errs.push(format!(
+                "grants.min_history_days must be within 0..3650 (got {})",
+                self.grants.min_history_days
+            ));
+        }
+        if self.grants.recommend_interval_secs < 60 {
+            errs.push(format!(
+                "grants.recommend_interval_secs must be at least 60 (got {})",
+                self.grants.recommend_interval_secs
+            ));
+        }
+        if self.grants.max_proposed_resources == 0 {
+            errs.push("grants.max_proposed_resources must be at least 1".into());
+        }
+        if self.grants.reload_secs == 0 {
+            errs.push("grants.reload_secs must be at least 1".into());
+        }
+        for (name, v) in [
+            ("commands.revoke_grant_secs", self.commands.revoke_grant_secs),
+            ("commands.revoke_session_secs", self.commands.revoke_session_secs),
+            ("commands.suspend_agent_secs", self.commands.suspend_agent_secs),
+        ] {
+            if v == 0 {
+                errs.push(format!("{name} must be at least 1: every command expires"));
+            }
+        }
+        if self.commands.min_detectors == 0 {
+            errs.push("commands.min_detectors must be at least 1".into());
+        }
+        if !(self.breaker.max_agent_share > 0.0 && self.breaker.max_agent_share <= 1.0) {
+            errs.push(format!(
+                "breaker.max_agent_share must be within (0, 1] (got {})",
+                self.breaker.max_agent_share
+            ));
+        }
+        if self.breaker.window_secs < 60 {
+            errs.push(format!(
+                "breaker.window_secs must be at least 60 (got {})",
+                self.breaker.window_secs
+            ));
+        }
+        if self.breaker.max_commands_per_minute == 0 {
+            errs.push("breaker.max_commands_per_minute must be at least 1".into());
+        }
+        if self.feedback.suppression_days == 0 {
+            errs.push("feedback.suppression_days must be at least 1".into());
         }
         self.kafka.validate(&mut errs);
         if errs.is_empty() {

@@ -6,8 +6,16 @@
 
 use rustc_hash::FxHashMap;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use crate::config::Settings;
-use crate::decide::Decider;
+use crate::decide::respond::AgentFacts;
+use crate::decide::suppress::{Feedback, Suppression};
+use crate::decide::{Decider, Disposition};
+use crate::grants::usage::Use;
+use crate::grants::{Entitlements, Ledger, SharedEntitlements, recommend};
+use crate::output::sign::Signer;
 use crate::detect::{self, Ctx, PeerView, Verdict};
 use crate::event::AccessEvent;
 use crate::fleet::{Delta, Fleet, UseKind};
@@ -26,6 +34,15 @@ struct Agent {
     /// The declared kind, as first seen (kept for checkpoints).
     kind: Option<Box<str>>,
     profile: AgentProfile,
+    /// What it did with its grants.
+    ledger: Ledger,
+}
+
+/// An agent's checkpointed state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AgentState {
+    profile: Vec<u8>,
+    ledger: Ledger,
 }
 
 /// Running counts.
@@ -42,6 +59,18 @@ pub struct EngineStats {
     /// Anomalous events not reported again (same agent, detectors and pattern within the
     /// repeat window).
     pub repeats: u64,
+    /// Recommendations emitted.
+    pub recommendations: u64,
+    /// Commands issued.
+    pub commands: u64,
+    /// Commands policy wanted but withheld (learning period, cool-down, circuit breaker).
+    pub commands_withheld: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_trips: u64,
+    /// Whether the circuit breaker is open.
+    pub breaker_open: bool,
+    /// Anomalous events hidden by suppressions.
+    pub suppressed: u64,
 }
 
 /// The detection engine for a set of agents.
@@ -60,6 +89,14 @@ pub struct Engine {
     /// Whether [`Engine::import_shared`] restored the fleet, which then already counts the
     /// agents imported after it.
     shared_restored: bool,
+    /// Entitlements (shared, reloadable).
+    ents: SharedEntitlements,
+    /// The key that signs commands (an ephemeral one is made at the first command if unset).
+    signer: Option<Arc<Signer>>,
+    /// Event time of the next recommendation review.
+    next_review_ms: i64,
+    /// Feedback waiting for its event time.
+    feedback: VecDeque<Feedback>,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -69,6 +106,7 @@ struct SharedRef<'a> {
     fleet: &'a Fleet,
     decider: &'a Decider,
     watermark_ms: i64,
+    next_review_ms: i64,
 }
 
 #[derive(serde::Deserialize)]
@@ -76,6 +114,7 @@ struct SharedOwned {
     fleet: Fleet,
     decider: Decider,
     watermark_ms: i64,
+    next_review_ms: i64,
 }
 
 impl Engine {
@@ -94,7 +133,112 @@ impl Engine {
             stats: EngineStats::default(),
             touched: Default::default(),
             shared_restored: false,
+            ents: crate::grants::shared(Entitlements::default()),
+            signer: None,
+            next_review_ms: i64::MIN,
+            feedback: VecDeque::new(),
         }
+    }
+
+    /// Uses these entitlements (shared with other engines; replaced whole on reload).
+    pub fn set_entitlements(&mut self, ents: SharedEntitlements) {
+        self.ents = ents;
+    }
+
+    /// Signs commands with this key.
+    pub fn set_signer(&mut self, signer: Arc<Signer>) {
+        self.signer = Some(signer);
+    }
+
+    /// The key that signs commands, if one is set or was made.
+    pub fn signer(&self) -> Option<&Arc<Signer>> {
+        self.signer.as_ref()
+    }
+
+    /// Queues analyst feedback. Feedback with a time takes effect when event time reaches it;
+    /// feedback without one at the next event.
+    pub fn add_feedback(&mut self, fb: Feedback) {
+        let at = fb.time_ms.unwrap_or(i64::MIN);
+        let i = self
+            .feedback
+            .partition_point(|f| f.time_ms.unwrap_or(i64::MIN) <= at);
+        self.feedback.insert(i, fb);
+    }
+
+    /// Whether feedback naming this finding of this agent belongs to this engine.
+    pub fn knows_finding(&self, agent_id: &str, finding_id: &str) -> bool {
+        self.decider.suppressions.knows(agent_id, finding_id)
+    }
+
+    /// The suppressions in force.
+    pub fn suppressions(&self) -> Vec<&Suppression> {
+        self.decider.suppressions.list()
+    }
+
+    fn apply_feedback(&mut self, now: i64, out: &mut Vec<OutputRecord>) {
+        while self
+            .feedback
+            .front()
+            .is_some_and(|f| f.time_ms.is_none_or(|t| t <= now))
+        {
+            if let Some(fb) = self.feedback.pop_front() {
+                self.decider.suppressions.apply(
+                    &fb,
+                    now,
+                    self.settings.feedback.suppression_days,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Reviews the grants of every agent with known entitlements, in agent order.
+    fn review(&mut self, now: i64, out: &mut Vec<OutputRecord>) {
+        let ents = self.ents.load();
+        let mut ids: Vec<&Box<str>> = self
+            .agents
+            .keys()
+            .filter(|a| ents.agent(a).is_some())
+            .collect();
+        ids.sort_unstable();
+        let ids: Vec<Box<str>> = ids.into_iter().cloned().collect();
+        for id in ids {
+            if let (Some(grants), Some(a)) = (ents.agent(&id), self.agents.get_mut(&id)) {
+                recommend::review(&id, grants, &mut a.ledger, now, &self.settings.grants, out);
+            }
+        }
+    }
+
+    /// High-priority recommendations for the grants used by findings just closed.
+    fn after_findings(&mut self, records: &[OutputRecord], out: &mut Vec<OutputRecord>) {
+        let ents = self.ents.load();
+        for r in records {
+            let OutputRecord::Finding(f) = r else {
+                continue;
+            };
+            let (Some(grants), Some(a)) = (ents.agent(&f.agent_id), self.agents.get_mut(f.agent_id.as_str())) else {
+                continue;
+            };
+            for g in &f.grants {
+                recommend::after_finding(
+                    &f.agent_id,
+                    grants,
+                    g,
+                    &f.finding_id,
+                    &f.resources,
+                    &mut a.ledger,
+                    f.last_ms,
+                    &self.settings.grants,
+                    out,
+                );
+            }
+        }
+    }
+
+    fn signer_or_ephemeral(&mut self) -> Arc<Signer> {
+        self.signer
+            .get_or_insert_with(|| Arc::new(Signer::generate()))
+            .clone()
     }
 
     /// The settings in force.
@@ -122,7 +266,22 @@ impl Engine {
                 .advance(now, self.settings.detect.fleet_tick_secs / 60);
             self.decider
                 .advance(&self.settings.decide, self.watermark_ms, out);
+            self.decider.responder.breaker.tick(self.watermark_ms, out);
+            if !self.feedback.is_empty() {
+                self.apply_feedback(self.watermark_ms, out);
+            }
+            let interval = self.settings.grants.recommend_interval_secs as i64 * 1000;
+            if self.next_review_ms == i64::MIN {
+                self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;
+            } else if ev.time_ms >= self.next_review_ms {
+                self.review(self.next_review_ms, out);
+                self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;
+            }
+        } else if !self.feedback.is_empty() {
+            self.apply_feedback(self.watermark_ms, out);
         }
+        let ents = self.ents.load_full();
+        let grants = ents.agent(&ev.agent_id);
         let keys = EventKeys::of(ev);
         if !self.touched.contains(ev.agent_id.as_ref()) {
             self.touched.insert(ev.agent_id.as_ref().into());
@@ -169,6 +328,20 @@ impl Engine {
             settings: &self.settings.detect,
         };
         let verdict = detect::evaluate(&ctx);
+        let grant = match grants {
+            Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
+            None => ev.grant.as_deref(),
+        };
+        let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);
+        let disposition = self.decider.on_event(
+            &self.settings.decide,
+            ev,
+            &keys.pattern,
+            &verdict,
+            grant,
+            fresh,
+            out,
+        );
 
         // Fleet knowledge: first uses and new destinations, applied at the next tick.
         for (kind, lookup, k) in [
@@ -210,7 +383,9 @@ impl Engine {
             });
         }
 
-        let pace = if verdict.score < self.settings.detect.learn_below {
+        let pace = if verdict.score < self.settings.detect.learn_below
+            || disposition == Disposition::Suppressed
+        {
             Learning::Full
         } else if verdict.score < self.settings.decide.finding_threshold {
             Learning::Provisional
@@ -220,32 +395,105 @@ impl Engine {
         agent
             .profile
             .learn(&keys, ev.bytes, &obs, pace, &self.cap, self.decay);
+        let anomalous = verdict.score >= self.settings.decide.finding_threshold;
+        agent.ledger.observe(ev.time_ms);
+        match grant {
+            Some(g) => agent.ledger.record(&Use {
+                grant: g,
+                time_ms: ev.time_ms,
+                action: &ev.action,
+                pattern: &keys.pattern,
+                intent: ev.intent.as_deref(),
+                anomalous: anomalous && disposition != Disposition::Suppressed,
+            }),
+            None if grants.is_some() => agent.ledger.uncovered += 1,
+            None => {}
+        }
+        let (agent_key, mature) = (agent.key, obs.maturity >= 1.0);
+
+        if disposition == Disposition::Reported && self.settings.commands.enabled {
+            let signer = self.signer_or_ephemeral();
+            let window = self.settings.breaker.window_secs as i64 * 1000;
+            let agents = &self.agents;
+            self.decider.respond(
+                &self.settings,
+                &ev.agent_id,
+                &AgentFacts {
+                    key: agent_key,
+                    mature,
+                    grants,
+                },
+                ev.time_ms,
+                |since| {
+                    let _ = window;
+                    agents.values().filter(|a| a.ledger.last_ms >= since).count()
+                },
+                &signer,
+                out,
+            );
+        }
 
         self.stats.events += 1;
         if obs.late {
             self.stats.late += 1;
         }
-        if verdict.score >= self.settings.decide.finding_threshold {
+        if anomalous {
             self.stats.anomalous += 1;
         }
-        self.decider
-            .on_event(&self.settings.decide, ev, &keys.pattern, &verdict, out);
-        self.stats.repeats = self.decider.repeats;
-        self.stats.findings += count_findings(&out[before..]);
+        self.after_decisions(before, out);
         verdict
     }
 
-    /// Closes everything still open (end of input or shutdown) and appends the records.
+    fn after_decisions(&mut self, before: usize, out: &mut Vec<OutputRecord>) {
+        if out.len() > before {
+            let new: Vec<OutputRecord> = out[before..]
+                .iter()
+                .filter(|r| matches!(r, OutputRecord::Finding(f) if !f.grants.is_empty()))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                self.after_findings(&new, out);
+            }
+            for r in &out[before..] {
+                match r {
+                    OutputRecord::Finding(_) => self.stats.findings += 1,
+                    OutputRecord::Recommendation(_) => self.stats.recommendations += 1,
+                    _ => {}
+                }
+            }
+        }
+        let d = &self.decider;
+        self.stats.repeats = d.repeats;
+        self.stats.commands = d.responder.issued;
+        self.stats.commands_withheld = d.responder.withheld;
+        self.stats.breaker_trips = d.responder.breaker.opened;
+        self.stats.breaker_open = d.responder.breaker.is_open();
+        self.stats.suppressed = d.suppressions.hidden_events;
+    }
+
+    /// Closes everything still open (end of input or shutdown), reviews every agent's grants,
+    /// and appends the records.
     pub fn finish(&mut self, out: &mut Vec<OutputRecord>) {
         let before = out.len();
         self.decider.finish(&self.settings.decide, out);
-        self.stats.findings += count_findings(&out[before..]);
+        if self.watermark_ms != i64::MIN {
+            self.after_decisions(before, out);
+            let before = out.len();
+            self.review(self.watermark_ms, out);
+            self.after_decisions(before, out);
+        }
     }
 
     /// The serialised state of an agent (for checkpoints), if tracked. Restore it with
     /// [`Engine::import_agent`], together with [`Engine::agent_kind`].
     pub fn export_agent(&self, agent_id: &str) -> Option<Vec<u8>> {
-        self.agents.get(agent_id).map(|a| a.profile.to_bytes())
+        self.agents.get(agent_id).and_then(|a| {
+            postcard::to_stdvec(&AgentState {
+                profile: a.profile.to_bytes(),
+                ledger: a.ledger.clone(),
+            })
+            .ok()
+        })
     }
 
     /// The declared kind of a tracked agent, as first seen.
@@ -261,13 +509,15 @@ impl Engine {
         kind: Option<&str>,
         bytes: &[u8],
     ) -> Result<(), postcard::Error> {
-        let profile = AgentProfile::from_bytes(bytes)?;
+        let state: AgentState = postcard::from_bytes(bytes)?;
+        let profile = AgentProfile::from_bytes(&state.profile)?;
         let (agent_key, groups) = identity(agent_id, kind);
         let agent = Agent {
             key: agent_key,
             groups,
             kind: kind.map(Into::into),
             profile,
+            ledger: state.ledger,
         };
         if self.agents.insert(agent_id.into(), agent).is_none() && !self.shared_restored {
             self.fleet.new_agent(&groups);
@@ -283,6 +533,7 @@ impl Engine {
             fleet: &self.fleet,
             decider: &self.decider,
             watermark_ms: self.watermark_ms,
+            next_review_ms: self.next_review_ms,
         })
         .unwrap_or_default()
     }
@@ -294,6 +545,7 @@ impl Engine {
         self.fleet = s.fleet;
         self.decider = s.decider;
         self.watermark_ms = s.watermark_ms;
+        self.next_review_ms = s.next_review_ms;
         self.shared_restored = true;
         Ok(())
     }
@@ -312,13 +564,6 @@ impl Engine {
             .map(|a| a.profile.allocated_bytes())
             .sum()
     }
-}
-
-fn count_findings(records: &[OutputRecord]) -> u64 {
-    records
-        .iter()
-        .filter(|r| matches!(r, OutputRecord::Finding(_)))
-        .count() as u64
 }
 
 /// An agent's key and peer groups: its family (its id with numbers collapsed) and its kind.
@@ -341,5 +586,6 @@ fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
         groups,
         kind: ev.agent_kind.as_deref().map(Into::into),
         profile: AgentProfile::new(cap, now),
+        ledger: Ledger::default(),
     }
 }

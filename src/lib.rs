@@ -32,6 +32,7 @@ pub mod engine;
 pub mod eval;
 pub mod event;
 pub mod fleet;
+pub mod grants;
 pub mod output;
 pub mod profile;
 pub mod sim;

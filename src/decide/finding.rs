@@ -62,6 +62,18 @@ pub struct FindingBuilder {
     intents: Vec<String>,
     denied: u64,
     bytes: u64,
+    /// Grants used by the finding's events that the agent's normal behaviour never used.
+    #[serde(default)]
+    fresh_grants: Vec<String>,
+    /// Commands issued for the finding: (action, target).
+    #[serde(default)]
+    commanded: Vec<(crate::output::command::Action, String)>,
+    /// Whether the finding counted towards the circuit breaker.
+    #[serde(default)]
+    tripped: bool,
+    /// Reasons for withholding a command already written to the audit stream (bits).
+    #[serde(default)]
+    withheld: u8,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -78,6 +90,7 @@ impl FindingBuilder {
         ev: &AccessEvent<'_>,
         pattern: &str,
         verdict: &Verdict,
+        grant: Option<&str>,
     ) -> Self {
         let h =
             xxhash_rust::xxh3::xxh3_64(format!("{}\u{1f}{}", ev.agent_id, ev.event_id).as_bytes());
@@ -101,9 +114,110 @@ impl FindingBuilder {
             intents: Vec::new(),
             denied: 0,
             bytes: 0,
+            fresh_grants: Vec::new(),
+            commanded: Vec::new(),
+            tripped: false,
+            withheld: 0,
         };
-        f.add(settings, ev, pattern, verdict);
+        f.add(settings, ev, pattern, verdict, grant);
         f
+    }
+
+    /// The finding id.
+    pub fn finding_id(&self) -> &str {
+        &self.finding_id
+    }
+
+    /// The agent.
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    /// Most detectors that agreed strongly on one event.
+    pub fn strong(&self) -> u8 {
+        self.strong
+    }
+
+    /// Anomalous events so far.
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+
+    /// The first session involved.
+    pub fn first_session(&self) -> Option<&str> {
+        self.sessions.first().map(String::as_str)
+    }
+
+    /// The detectors involved, strongest first.
+    pub fn detector_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<(&DetectorId, &Reason)> = self.reasons.iter().collect();
+        v.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(b.0)));
+        v.into_iter().map(|(d, _)| d.as_str()).collect()
+    }
+
+    /// The detectors and resource patterns involved (what a suppression of it covers).
+    pub fn signature(&self) -> (Vec<DetectorId>, Vec<String>) {
+        (self.reasons.keys().copied().collect(), self.patterns.clone())
+    }
+
+    /// Severity so far (as [`FindingBuilder::build`] would give it).
+    pub fn severity(&self, settings: &DecideSettings) -> Severity {
+        super::Decider::severity(settings, self.score, self.corroborated_strong())
+    }
+
+    fn corroborated_strong(&self) -> u8 {
+        // Corroboration: several detectors agreeing, or a sustained run of anomalous events,
+        // makes a finding more severe than one detector on one event.
+        if self.event_count >= 5 {
+            self.strong.max(2)
+        } else {
+            self.strong
+        }
+    }
+
+    /// Notes that the event just added used `grant`, which the agent's normal behaviour never
+    /// used.
+    pub fn add_fresh_grant(&mut self, grant: &str) {
+        if !self.fresh_grants.iter().any(|g| g == grant) {
+            self.fresh_grants.push(grant.to_string());
+        }
+    }
+
+    /// Grants used that the agent's normal behaviour never used.
+    pub fn fresh_grants(&self) -> &[String] {
+        &self.fresh_grants
+    }
+
+    /// Whether a command of `action` on `target` was issued for the finding.
+    pub fn commanded(&self, action: crate::output::command::Action, target: &str) -> bool {
+        self.commanded.iter().any(|(a, t)| *a == action && t == target)
+    }
+
+    /// Whether any command was issued for the finding.
+    pub fn has_commands(&self) -> bool {
+        !self.commanded.is_empty()
+    }
+
+    /// Records a command issued for the finding.
+    pub fn set_commanded(&mut self, action: crate::output::command::Action, target: &str) {
+        self.commanded.push((action, target.to_string()));
+    }
+
+    /// Whether the finding counted towards the circuit breaker.
+    pub fn tripped(&self) -> bool {
+        self.tripped
+    }
+
+    /// Counts the finding towards the circuit breaker.
+    pub fn set_tripped(&mut self) {
+        self.tripped = true;
+    }
+
+    /// Marks a reason for withholding as reported; true the first time.
+    pub fn note_withheld(&mut self, bit: u8) -> bool {
+        let first = self.withheld & bit == 0;
+        self.withheld |= bit;
+        first
     }
 
     /// Whether an anomalous event at `t` joins this finding.
@@ -128,6 +242,7 @@ impl FindingBuilder {
         ev: &AccessEvent<'_>,
         pattern: &str,
         verdict: &Verdict,
+        grant: Option<&str>,
     ) {
         self.event_count += 1;
         if self.event_ids.len() < settings.max_events_per_finding {
@@ -156,7 +271,7 @@ impl FindingBuilder {
         if let Some(s) = ev.source_ip.as_deref() {
             push_distinct(&mut self.source_ips, s);
         }
-        if let Some(s) = ev.grant.as_deref() {
+        if let Some(s) = grant {
             push_distinct(&mut self.grants, s);
         }
         if let Some(s) = ev.intent.as_deref() {
@@ -170,14 +285,7 @@ impl FindingBuilder {
 
     /// The finished record.
     pub fn build(self, settings: &DecideSettings) -> Finding {
-        // Corroboration: several detectors agreeing, or a sustained run of anomalous events,
-        // makes a finding more severe than one detector on one event.
-        let strong = if self.event_count >= 5 {
-            self.strong.max(2)
-        } else {
-            self.strong
-        };
-        let severity = super::Decider::severity(settings, self.score, strong);
+        let severity = self.severity(settings);
         let mut reasons: Vec<Reason> = self.reasons.into_values().collect();
         reasons.sort_by(|a, b| {
             b.score

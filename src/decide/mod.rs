@@ -1,20 +1,39 @@
-//! Decisions: turning scored events into findings.
+//! Decisions: turning scored events into findings, commands and suppressions.
 //!
 //! Anomalous events of one agent that arrive close together in event time are aggregated into one
 //! finding that lists them, so one burst gives one finding, not hundreds. A finding closes when
 //! its agent has been quiet (no anomalous event) for `aggregate_gap_secs` of event time, when it
-//! reaches `aggregate_max_secs`, or at the end of the input. Recommendations and commands hang
-//! off the same decision points (see [`Decider::on_event`] and [`Decider::close`]).
+//! reaches `aggregate_max_secs`, or at the end of the input. While a finding is open, each event
+//! that joins it is put to the command policy ([`respond`]); analyst feedback suppresses what
+//! was marked false positive ([`suppress`]).
 
 pub mod finding;
+pub mod respond;
+pub mod suppress;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::DecideSettings;
+use crate::config::{DecideSettings, Settings};
 use crate::detect::Verdict;
 use crate::event::AccessEvent;
 use crate::output::OutputRecord;
+use crate::output::sign::Signer;
 use finding::{FindingBuilder, Severity};
+use respond::{AgentFacts, Responder};
+use suppress::Suppressions;
+
+/// What became of an event at the decision stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Below the finding threshold.
+    Normal,
+    /// Anomalous, and reported in its agent's open finding.
+    Reported,
+    /// Anomalous, but its agent, detectors and pattern were reported within the repeat window.
+    Repeat,
+    /// Anomalous, but covered by a suppression (analyst feedback): learned as normal.
+    Suppressed,
+}
 
 /// Finding decisions for every agent.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -27,6 +46,12 @@ pub struct Decider {
     pub repeats: u64,
     /// Earliest event time at which some open finding may close.
     next_deadline: i64,
+    /// Commands, their policy and the circuit breaker.
+    #[serde(default)]
+    pub responder: Responder,
+    /// Suppressions from analyst feedback.
+    #[serde(default)]
+    pub suppressions: Suppressions,
 }
 
 impl Decider {
@@ -44,47 +69,101 @@ impl Decider {
     }
 
     /// Takes one scored event. Anomalous events open or join their agent's finding; a finding
-    /// that the event cannot join is closed and emitted first.
+    /// that the event cannot join is closed and emitted first. `grant` is the grant that
+    /// authorised the event, `fresh` whether the agent's normal behaviour never used it.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_event(
         &mut self,
         settings: &DecideSettings,
         ev: &AccessEvent<'_>,
         pattern: &str,
         verdict: &Verdict,
+        grant: Option<&str>,
+        fresh: bool,
         out: &mut Vec<OutputRecord>,
-    ) {
+    ) -> Disposition {
         if verdict.score < settings.finding_threshold {
-            return;
+            return Disposition::Normal;
         }
         let gap = settings.aggregate_gap_secs as i64 * 1000;
         let max = settings.aggregate_max_secs as i64 * 1000;
         let agent: &str = &ev.agent_id;
+        if self
+            .suppressions
+            .hides(agent, &ev.event_id, pattern, verdict, ev.time_ms, gap, out)
+        {
+            return Disposition::Suppressed;
+        }
         let joins = self
             .open
             .get(agent)
             .is_some_and(|f| f.accepts(ev.time_ms, gap, max));
         if !joins && self.already_reported(agent, pattern, verdict, ev.time_ms) {
             self.repeats += 1;
-            return;
+            return Disposition::Repeat;
         }
         self.remember(settings, agent, pattern, verdict, ev.time_ms);
         if let Some(f) = self.open.get_mut(agent) {
             if joins {
-                f.add(settings, ev, pattern, verdict);
+                f.add(settings, ev, pattern, verdict, grant);
+                if let (Some(g), true) = (grant, fresh) {
+                    f.add_fresh_grant(g);
+                }
                 self.next_deadline = self.next_deadline.min(f.deadline(gap, max));
-                return;
+                return Disposition::Reported;
             }
             if let Some(f) = self.open.remove(agent) {
-                out.push(OutputRecord::Finding(f.build(settings)));
+                self.emit(settings, f, out);
             }
         }
-        let f = FindingBuilder::open(settings, ev, pattern, verdict);
+        let mut f = FindingBuilder::open(settings, ev, pattern, verdict, grant);
+        if let (Some(g), true) = (grant, fresh) {
+            f.add_fresh_grant(g);
+        }
+        self.suppressions
+            .remember(agent, f.finding_id(), f.signature());
         self.next_deadline = if self.open.is_empty() {
             f.deadline(gap, max)
         } else {
             self.next_deadline.min(f.deadline(gap, max))
         };
         self.open.insert(agent.into(), f);
+        Disposition::Reported
+    }
+
+    /// Puts the agent's open finding to the command policy after an event at `t` joined it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn respond(
+        &mut self,
+        settings: &Settings,
+        agent: &str,
+        facts: &AgentFacts<'_>,
+        t: i64,
+        active: impl FnOnce(i64) -> usize,
+        signer: &Signer,
+        out: &mut Vec<OutputRecord>,
+    ) {
+        let Some(f) = self.open.get_mut(agent) else {
+            return;
+        };
+        let severity = f.severity(&settings.decide);
+        self.responder.consider(
+            &settings.commands,
+            &settings.breaker,
+            severity,
+            f,
+            facts,
+            t,
+            active,
+            signer,
+            out,
+        );
+    }
+
+    fn emit(&mut self, settings: &DecideSettings, f: FindingBuilder, out: &mut Vec<OutputRecord>) {
+        self.suppressions
+            .remember(f.agent_id(), f.finding_id(), f.signature());
+        out.push(OutputRecord::Finding(f.build(settings)));
     }
 
     fn signatures<'v>(pattern: &'v str, verdict: &'v Verdict) -> impl Iterator<Item = u64> + 'v {
@@ -191,10 +270,8 @@ impl Decider {
         let mut closing: Vec<FindingBuilder> =
             agents.iter().filter_map(|a| self.open.remove(a)).collect();
         closing.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        out.extend(
-            closing
-                .into_iter()
-                .map(|f| OutputRecord::Finding(f.build(settings))),
-        );
+        for f in closing {
+            self.emit(settings, f, out);
+        }
     }
 }

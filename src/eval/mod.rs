@@ -204,7 +204,15 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
             for ev in &ds.events {
                 let v = naive.score(ev);
                 decider.advance(&settings.decide, ev.time_ms, &mut out);
-                decider.on_event(&settings.decide, ev, &ev.resource, &v, &mut out);
+                decider.on_event(
+                    &settings.decide,
+                    ev,
+                    &ev.resource,
+                    &v,
+                    ev.grant.as_deref(),
+                    false,
+                    &mut out,
+                );
                 scored.push(scored_event(ev, &v));
             }
             decider.finish(&settings.decide, &mut out);
@@ -212,8 +220,9 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
     }
     let findings: Vec<Vec<String>> = out
         .into_iter()
-        .map(|r| match r {
-            OutputRecord::Finding(f) => f.event_ids,
+        .filter_map(|r| match r {
+            OutputRecord::Finding(f) => Some(f.event_ids),
+            _ => None,
         })
         .collect();
     metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings)

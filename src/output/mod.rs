@@ -1,13 +1,21 @@
-//! Output records: findings, scores and dead letters, and the formats they are written in.
+//! Output records: findings, recommendations, commands, audit records, scores and dead letters,
+//! the formats they are written in, and command signatures.
 
+pub mod audit;
+pub mod command;
 pub mod dead_letter;
 pub mod finding;
+pub mod recommendation;
 pub mod score;
+pub mod sign;
 pub mod time;
 
 use serde::Serialize;
 
+use audit::Audit;
+use command::Command;
 use finding::Finding;
+use recommendation::Recommendation;
 
 /// A record for a downstream consumer. Each kind goes to its own topic or file.
 #[derive(Clone, Debug, Serialize)]
@@ -15,6 +23,12 @@ use finding::Finding;
 pub enum OutputRecord {
     /// An anomalous event or burst.
     Finding(Finding),
+    /// A least-privilege change to a grant.
+    Recommendation(Recommendation),
+    /// A signed containment order.
+    Command(Command),
+    /// Why something was or was not done.
+    Audit(Audit),
 }
 
 impl OutputRecord {
@@ -22,6 +36,9 @@ impl OutputRecord {
     pub fn kind(&self) -> &'static str {
         match self {
             OutputRecord::Finding(_) => "finding",
+            OutputRecord::Recommendation(_) => "recommendation",
+            OutputRecord::Command(_) => "command",
+            OutputRecord::Audit(_) => "audit",
         }
     }
 
@@ -29,6 +46,9 @@ impl OutputRecord {
     pub fn agent_id(&self) -> &str {
         match self {
             OutputRecord::Finding(f) => &f.agent_id,
+            OutputRecord::Recommendation(r) => &r.agent_id,
+            OutputRecord::Command(c) => &c.agent_id,
+            OutputRecord::Audit(a) => a.agent_id.as_deref().unwrap_or(""),
         }
     }
 }

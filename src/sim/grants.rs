@@ -1,23 +1,6 @@
-//! Entitlements: what each agent is granted (CONTRACT.md section 2), and wildcard matching.
+//! The grants of simulated agents.
 
-use serde::{Deserialize, Serialize};
-
-/// One grant: the actions and resources it allows. Patterns use `*` as a wildcard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantSpec {
-    /// Action patterns, e.g. `s3:GetObject` or `s3:List*`.
-    pub actions: Vec<String>,
-    /// Resource patterns, e.g. `s3://bucket/*`.
-    pub resources: Vec<String>,
-}
-
-impl GrantSpec {
-    /// True when the grant allows `action` on `resource`.
-    pub fn covers(&self, action: &str, resource: &str) -> bool {
-        self.actions.iter().any(|p| glob_match(p, action))
-            && self.resources.iter().any(|p| glob_match(p, resource))
-    }
-}
+pub use crate::grants::{GrantSpec, glob_match};
 
 /// A grant held by a simulated agent.
 #[derive(Clone, Debug)]
@@ -38,32 +21,6 @@ impl Grant {
             },
         }
     }
-}
-
-/// Matches `text` against `pattern`, where `*` stands for any run of characters (possibly empty).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// Grants an agent holds but never exercises in benign traffic. Which ones fit depends on the
@@ -133,27 +90,6 @@ impl Unused {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(glob_match("s3://bucket/*", "s3://bucket/a/b.json"));
-        assert!(glob_match("s3://bucket/*", "s3://bucket/"));
-        assert!(!glob_match("s3://bucket/*", "s3://bucket2/a"));
-        assert!(glob_match("s3:List*", "s3:ListObjects"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match(
-            "mailto:*@customer.example",
-            "mailto:c1@customer.example"
-        ));
-        assert!(!glob_match(
-            "mailto:*@customer.example",
-            "mailto:x@evil.example"
-        ));
-        assert!(glob_match("a*b*c", "aXbYbZc"));
-        assert!(!glob_match("a*b*c", "aXbYbZ"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-    }
 
     #[test]
     fn specs_cover() {

@@ -1,0 +1,395 @@
+//! Analyst feedback and suppressions. A finding marked false positive (by whom and why)
+//! creates an expiring suppression for its agent, detectors and resource patterns: later
+//! anomalous events it covers open no finding, the baseline learns them as normal, and each
+//! finding it hides is named in the audit stream.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::detect::{DetectorId, Verdict};
+use crate::output::OutputRecord;
+use crate::output::audit::{Audit, AuditEvent};
+use crate::output::time::rfc3339_ms;
+
+/// Errors reading feedback.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    /// The file could not be read.
+    #[error("cannot read feedback {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A record is not valid feedback.
+    #[error("invalid feedback {origin}: {message}")]
+    Invalid {
+        /// Where it came from (path and line, or topic, partition and offset).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The analyst's verdict on a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackVerdict {
+    /// Not an attack: suppress it and learn it as normal.
+    FalsePositive,
+    /// Confirmed: recorded in the audit stream only.
+    TruePositive,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackWire {
+    #[serde(default)]
+    kind: Option<String>,
+    finding_id: String,
+    agent_id: String,
+    verdict: FeedbackVerdict,
+    analyst: String,
+    reason: String,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// One feedback record: `{"finding_id", "agent_id", "verdict", "analyst", "reason"}`, with
+/// optional `time` (RFC 3339; when it takes effect in event time, default at once) and
+/// `expires_at` (RFC 3339; default `feedback.suppression_days` after `time`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Feedback {
+    /// The finding judged.
+    pub finding_id: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// The verdict.
+    pub verdict: FeedbackVerdict,
+    /// Who judged it.
+    pub analyst: String,
+    /// Why.
+    pub reason: String,
+    /// When it takes effect (event time, epoch ms); `None`: at once.
+    pub time_ms: Option<i64>,
+    /// When the suppression lapses (epoch ms), if given.
+    pub expires_ms: Option<i64>,
+}
+
+impl Feedback {
+    /// Parses one record.
+    pub fn parse(line: &str, origin: &str) -> Result<Feedback, FeedbackError> {
+        let bad = |message: String| FeedbackError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let w: FeedbackWire = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        if let Some(k) = &w.kind
+            && k != "feedback"
+        {
+            return Err(bad(format!("kind is {k:?}, expected \"feedback\"")));
+        }
+        for (name, v) in [
+            ("finding_id", &w.finding_id),
+            ("agent_id", &w.agent_id),
+            ("analyst", &w.analyst),
+            ("reason", &w.reason),
+        ] {
+            if v.trim().is_empty() {
+                return Err(bad(format!("{name} is empty")));
+            }
+        }
+        let time = |v: &Option<String>, name: &str| -> Result<Option<i64>, FeedbackError> {
+            v.as_deref()
+                .map(|s| {
+                    crate::event::time::parse_rfc3339_ms(s)
+                        .ok_or_else(|| bad(format!("{name} is not RFC 3339: {s:?}")))
+                })
+                .transpose()
+        };
+        Ok(Feedback {
+            time_ms: time(&w.time, "time")?,
+            expires_ms: time(&w.expires_at, "expires_at")?,
+            finding_id: w.finding_id,
+            agent_id: w.agent_id,
+            verdict: w.verdict,
+            analyst: w.analyst,
+            reason: w.reason,
+        })
+    }
+
+    /// Reads a JSON-lines file of feedback, in event-time order (records without a time
+    /// first, in file order).
+    pub fn load(path: &std::path::Path) -> Result<Vec<Feedback>, FeedbackError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FeedbackError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut v = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            v.push(Feedback::parse(
+                line,
+                &format!("{} line {}", path.display(), i + 1),
+            )?);
+        }
+        v.sort_by_key(|f| f.time_ms.unwrap_or(i64::MIN));
+        Ok(v)
+    }
+}
+
+/// An expiring suppression of one agent's detectors on resource patterns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Stable id.
+    pub suppression_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// The detectors it covers.
+    pub detectors: Vec<DetectorId>,
+    /// The generalised resource patterns it covers.
+    pub patterns: Vec<String>,
+    /// The finding marked false positive.
+    pub finding_id: String,
+    /// Who marked it.
+    pub analyst: String,
+    /// Why.
+    pub reason: String,
+    /// Created (event time, epoch ms).
+    pub created_ms: i64,
+    /// Lapses (event time, epoch ms).
+    pub expires_ms: i64,
+    /// Anomalous events it hid.
+    pub hidden_events: u64,
+    /// Findings it hid.
+    pub hidden_findings: u64,
+    /// Event time of the last event it hid.
+    last_hidden_ms: i64,
+}
+
+impl Suppression {
+    fn covers(&self, pattern: &str, verdict: &Verdict) -> bool {
+        let mut strong = verdict.reasons.iter().filter(|r| r.score >= 0.5).peekable();
+        let detectors_covered = if strong.peek().is_some() {
+            strong.all(|r| self.detectors.contains(&r.detector))
+        } else {
+            verdict
+                .reasons
+                .first()
+                .is_some_and(|r| self.detectors.contains(&r.detector))
+        };
+        detectors_covered && self.patterns.iter().any(|p| p == pattern)
+    }
+}
+
+/// A recently reported finding: what a suppression of it would cover.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Recent {
+    finding_id: String,
+    detectors: Vec<DetectorId>,
+    patterns: Vec<String>,
+}
+
+/// Most recent findings remembered per agent for feedback.
+const RECENT: usize = 32;
+
+/// Suppressions of every agent, and the recent findings feedback may name.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Suppressions {
+    by_agent: FxHashMap<Box<str>, Vec<Suppression>>,
+    recent: FxHashMap<Box<str>, Vec<Recent>>,
+    /// Anomalous events hidden.
+    pub hidden_events: u64,
+}
+
+impl Suppressions {
+    /// Remembers a finding (open or closed) so feedback can name it.
+    pub fn remember(&mut self, agent: &str, finding_id: &str, sig: (Vec<DetectorId>, Vec<String>)) {
+        let list = self.recent.entry(agent.into()).or_default();
+        if let Some(r) = list.iter_mut().find(|r| r.finding_id == finding_id) {
+            r.detectors = sig.0;
+            r.patterns = sig.1;
+            return;
+        }
+        if list.len() >= RECENT {
+            list.remove(0);
+        }
+        list.push(Recent {
+            finding_id: finding_id.to_string(),
+            detectors: sig.0,
+            patterns: sig.1,
+        });
+    }
+
+    /// Whether the engine knows the finding (feedback naming it belongs here).
+    pub fn knows(&self, agent: &str, finding_id: &str) -> bool {
+        self.recent
+            .get(agent)
+            .is_some_and(|l| l.iter().any(|r| r.finding_id == finding_id))
+    }
+
+    /// Applies feedback at event time `now`.
+    pub fn apply(&mut self, fb: &Feedback, now: i64, days: u32, out: &mut Vec<OutputRecord>) {
+        let at = fb.time_ms.unwrap_or(now);
+        let details = json!({
+            "finding_id": fb.finding_id,
+            "verdict": fb.verdict,
+            "analyst": fb.analyst,
+            "reason": fb.reason,
+        });
+        let Some(found) = self
+            .recent
+            .get(fb.agent_id.as_str())
+            .and_then(|l| l.iter().find(|r| r.finding_id == fb.finding_id))
+        else {
+            out.push(OutputRecord::Audit(Audit::new(
+                AuditEvent::FeedbackRejected,
+                at,
+                Some(&fb.agent_id),
+                format!(
+                    "feedback on {} by {} not applied: the finding is unknown for agent {}",
+                    fb.finding_id, fb.analyst, fb.agent_id
+                ),
+                details,
+            )));
+            return;
+        };
+        if fb.verdict == FeedbackVerdict::TruePositive {
+            out.push(OutputRecord::Audit(Audit::new(
+                AuditEvent::FeedbackRejected,
+                at,
+                Some(&fb.agent_id),
+                format!(
+                    "finding {} confirmed by {}: nothing suppressed",
+                    fb.finding_id, fb.analyst
+                ),
+                details,
+            )));
+            return;
+        }
+        let expires = fb
+            .expires_ms
+            .unwrap_or(at + i64::from(days) * 86_400_000);
+        let h = xxhash_rust::xxh3::xxh3_64(
+            format!("{}\u{1f}{}\u{1f}{}", fb.agent_id, fb.finding_id, fb.analyst).as_bytes(),
+        );
+        let s = Suppression {
+            suppression_id: format!("sup-{h:016x}"),
+            agent_id: fb.agent_id.clone(),
+            detectors: found.detectors.clone(),
+            patterns: found.patterns.clone(),
+            finding_id: fb.finding_id.clone(),
+            analyst: fb.analyst.clone(),
+            reason: fb.reason.clone(),
+            created_ms: at,
+            expires_ms: expires,
+            hidden_events: 0,
+            hidden_findings: 0,
+            last_hidden_ms: i64::MIN,
+        };
+        out.push(OutputRecord::Audit(Audit::new(
+            AuditEvent::SuppressionCreated,
+            at,
+            Some(&fb.agent_id),
+            format!(
+                "{} marked {} false positive ({}): {} on {} suppressed for agent {} until {}",
+                fb.analyst,
+                fb.finding_id,
+                fb.reason,
+                s.detectors.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "),
+                s.patterns.join(", "),
+                fb.agent_id,
+                rfc3339_ms(expires)
+            ),
+            json!({
+                "suppression_id": s.suppression_id,
+                "finding_id": fb.finding_id,
+                "analyst": fb.analyst,
+                "reason": fb.reason,
+                "detectors": s.detectors,
+                "patterns": s.patterns,
+                "expires_at": rfc3339_ms(expires),
+            }),
+        )));
+        let list = self.by_agent.entry(fb.agent_id.as_str().into()).or_default();
+        list.retain(|x| x.suppression_id != s.suppression_id);
+        list.push(s);
+    }
+
+    /// Whether a suppression covers an anomalous event of `agent` at `t`; when one does, counts
+    /// it and, for the first event of a hidden burst (no hidden event within `gap_ms` before),
+    /// says so in the audit stream.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hides(
+        &mut self,
+        agent: &str,
+        event_id: &str,
+        pattern: &str,
+        verdict: &Verdict,
+        t: i64,
+        gap_ms: i64,
+        out: &mut Vec<OutputRecord>,
+    ) -> bool {
+        let Some(list) = self.by_agent.get_mut(agent) else {
+            return false;
+        };
+        if list.iter().any(|s| s.expires_ms <= t) {
+            for s in list.iter().filter(|s| s.expires_ms <= t) {
+                out.push(OutputRecord::Audit(Audit::new(
+                    AuditEvent::SuppressionExpired,
+                    s.expires_ms,
+                    Some(agent),
+                    format!(
+                        "suppression {} of finding {} lapsed after hiding {} findings ({} events)",
+                        s.suppression_id, s.finding_id, s.hidden_findings, s.hidden_events
+                    ),
+                    json!({"suppression_id": s.suppression_id, "hidden_findings": s.hidden_findings, "hidden_events": s.hidden_events}),
+                )));
+            }
+            list.retain(|s| s.expires_ms > t);
+        }
+        let Some(s) = list.iter_mut().find(|s| s.covers(pattern, verdict)) else {
+            return false;
+        };
+        s.hidden_events += 1;
+        self.hidden_events += 1;
+        if t > s.last_hidden_ms.saturating_add(gap_ms) {
+            s.hidden_findings += 1;
+            out.push(OutputRecord::Audit(Audit::new(
+                AuditEvent::SuppressionApplied,
+                t,
+                Some(agent),
+                format!(
+                    "suppression {} ({} marked {} false positive) hid a finding starting at event {event_id} (score {:.2})",
+                    s.suppression_id, s.analyst, s.finding_id, verdict.score
+                ),
+                json!({
+                    "suppression_id": s.suppression_id,
+                    "finding_id": s.finding_id,
+                    "event_id": event_id,
+                    "score": crate::detect::round4(verdict.score),
+                    "pattern": pattern,
+                }),
+            )));
+        }
+        s.last_hidden_ms = t;
+        true
+    }
+
+    /// Every suppression in force, by agent then id.
+    pub fn list(&self) -> Vec<&Suppression> {
+        let mut v: Vec<&Suppression> = self.by_agent.values().flatten().collect();
+        v.sort_by(|a, b| {
+            a.agent_id
+                .cmp(&b.agent_id)
+                .then(a.suppression_id.cmp(&b.suppression_id))
+        });
+        v
+    }
+}

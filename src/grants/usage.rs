@@ -1,0 +1,280 @@
+//! Per agent and grant, with bounded memory: how often the grant was used, when, for which
+//! actions, on which generalised resource patterns, and by sessions stating which intents.
+
+use serde::{Deserialize, Serialize};
+
+/// Most distinct actions remembered per grant.
+pub const MAX_ACTIONS: usize = 32;
+/// Most distinct resource patterns remembered per grant.
+pub const MAX_PATTERNS: usize = 32;
+/// Most distinct intents remembered per grant.
+pub const MAX_INTENTS: usize = 8;
+/// Most grants remembered per agent.
+pub const MAX_GRANTS: usize = 64;
+/// Days of daily use counts kept per grant.
+pub const MAX_DAYS: usize = 120;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Distinct values with counts, at most `cap` of them; values beyond are counted as overflow.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    items: Vec<(Box<str>, u32)>,
+    /// Uses whose value did not fit.
+    pub overflow: u32,
+}
+
+impl Tally {
+    fn add(&mut self, v: &str, cap: usize) {
+        if let Some(e) = self.items.iter_mut().find(|(k, _)| k.as_ref() == v) {
+            e.1 = e.1.saturating_add(1);
+        } else if self.items.len() < cap {
+            self.items.push((v.into(), 1));
+        } else {
+            self.overflow = self.overflow.saturating_add(1);
+        }
+    }
+
+    /// The values, most used first (ties by value).
+    pub fn ranked(&self) -> Vec<(&str, u32)> {
+        let mut v: Vec<(&str, u32)> = self.items.iter().map(|(k, n)| (k.as_ref(), *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v
+    }
+
+    /// The values, sorted.
+    pub fn sorted(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.items.iter().map(|(k, _)| k.as_ref()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.overflow == 0
+    }
+}
+
+/// The use of one grant by one agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrantUse {
+    /// The grant id.
+    pub grant: Box<str>,
+    /// Uses by events judged normal (the baseline).
+    pub uses: u64,
+    /// Uses by anomalous events, which never justify a grant.
+    pub anomalous: u64,
+    /// Event time of the first and last normal use (epoch ms).
+    pub first_ms: i64,
+    /// See `first_ms`.
+    pub last_ms: i64,
+    /// Normal uses per day (days since 1970), oldest first.
+    days: Vec<(u32, u32)>,
+    /// Actions used.
+    pub actions: Tally,
+    /// Generalised resource patterns used.
+    pub patterns: Tally,
+    /// Stated intents of the sessions that used it.
+    pub intents: Tally,
+}
+
+impl GrantUse {
+    fn new(grant: &str) -> Self {
+        GrantUse {
+            grant: grant.into(),
+            uses: 0,
+            anomalous: 0,
+            first_ms: i64::MAX,
+            last_ms: i64::MIN,
+            days: Vec::new(),
+            actions: Tally::default(),
+            patterns: Tally::default(),
+            intents: Tally::default(),
+        }
+    }
+
+    /// Normal uses at or after `since_ms`.
+    pub fn uses_since(&self, since_ms: i64) -> u64 {
+        let day = since_ms.div_euclid(DAY_MS);
+        self.days
+            .iter()
+            .filter(|(d, _)| i64::from(*d) >= day)
+            .map(|(_, n)| u64::from(*n))
+            .sum()
+    }
+}
+
+/// One access, as the ledger records it.
+#[derive(Clone, Copy, Debug)]
+pub struct Use<'a> {
+    /// The grant that authorised it.
+    pub grant: &'a str,
+    /// Event time, epoch ms.
+    pub time_ms: i64,
+    /// The action.
+    pub action: &'a str,
+    /// The generalised resource pattern.
+    pub pattern: &'a str,
+    /// The session's stated intent.
+    pub intent: Option<&'a str>,
+    /// Whether the event was judged anomalous.
+    pub anomalous: bool,
+}
+
+/// What one agent did with its grants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Event time of the agent's first and latest event (epoch ms).
+    pub first_ms: i64,
+    /// See `first_ms`.
+    pub last_ms: i64,
+    /// Events observed.
+    pub events: u64,
+    /// Events no known grant covered.
+    pub uncovered: u64,
+    grants: Vec<GrantUse>,
+    /// Id of the last recommendation emitted per grant.
+    emitted: Vec<(Box<str>, u64)>,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            first_ms: i64::MAX,
+            last_ms: i64::MIN,
+            events: 0,
+            uncovered: 0,
+            grants: Vec::new(),
+            emitted: Vec::new(),
+        }
+    }
+}
+
+impl Ledger {
+    /// Counts an event of the agent, whatever grant authorised it.
+    pub fn observe(&mut self, time_ms: i64) {
+        self.events += 1;
+        self.first_ms = self.first_ms.min(time_ms);
+        self.last_ms = self.last_ms.max(time_ms);
+    }
+
+    /// Days of history observed up to `now_ms`.
+    pub fn history_days(&self, now_ms: i64) -> f64 {
+        if self.events == 0 {
+            return 0.0;
+        }
+        (now_ms.max(self.last_ms) - self.first_ms).max(0) as f64 / DAY_MS as f64
+    }
+
+    /// The use of a grant so far.
+    pub fn grant(&self, grant: &str) -> Option<&GrantUse> {
+        self.grants.iter().find(|g| g.grant.as_ref() == grant)
+    }
+
+    /// Normal uses of a grant so far (0 when never used).
+    pub fn normal_uses(&self, grant: &str) -> u64 {
+        self.grant(grant).map_or(0, |g| g.uses)
+    }
+
+    /// Records a use of a grant.
+    pub fn record(&mut self, u: &Use<'_>) {
+        let i = match self.grants.iter().position(|g| g.grant.as_ref() == u.grant) {
+            Some(i) => i,
+            None if self.grants.len() < MAX_GRANTS => {
+                self.grants.push(GrantUse::new(u.grant));
+                self.grants.len() - 1
+            }
+            None => return,
+        };
+        let g = &mut self.grants[i];
+        if u.anomalous {
+            g.anomalous += 1;
+            return;
+        }
+        g.uses += 1;
+        g.first_ms = g.first_ms.min(u.time_ms);
+        g.last_ms = g.last_ms.max(u.time_ms);
+        let day = u.time_ms.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32;
+        match g.days.iter_mut().rev().find(|(d, _)| *d == day) {
+            Some(e) => e.1 = e.1.saturating_add(1),
+            None => {
+                let at = g.days.partition_point(|(d, _)| *d < day);
+                g.days.insert(at, (day, 1));
+                if g.days.len() > MAX_DAYS {
+                    g.days.remove(0);
+                }
+            }
+        }
+        g.actions.add(u.action, MAX_ACTIONS);
+        g.patterns.add(u.pattern, MAX_PATTERNS);
+        if let Some(i) = u.intent {
+            g.intents.add(i, MAX_INTENTS);
+        }
+    }
+
+    /// Whether `id` is the last recommendation emitted for `grant`; if not, remembers it.
+    pub fn first_emission(&mut self, grant: &str, id: u64) -> bool {
+        match self.emitted.iter_mut().find(|(g, _)| g.as_ref() == grant) {
+            Some(e) if e.1 == id => false,
+            Some(e) => {
+                e.1 = id;
+                true
+            }
+            None => {
+                self.emitted.push((grant.into(), id));
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(grant: &str, t: i64, pattern: &str, anomalous: bool) -> Use<'static> {
+        Use {
+            grant: Box::leak(grant.to_string().into_boxed_str()),
+            time_ms: t,
+            action: "db:Select",
+            pattern: Box::leak(pattern.to_string().into_boxed_str()),
+            intent: Some("monthly variance report"),
+            anomalous,
+        }
+    }
+
+    #[test]
+    fn counts_normal_uses_per_day_and_keeps_anomalous_apart() {
+        let mut l = Ledger::default();
+        for d in 0..40 {
+            l.record(&u("fin", d * DAY_MS + 1000, "postgres://finance/invoices", false));
+        }
+        l.record(&u("fin", 41 * DAY_MS, "postgres://finance/payroll", true));
+        let g = l.grant("fin").unwrap();
+        assert_eq!(g.uses, 40);
+        assert_eq!(g.anomalous, 1);
+        assert_eq!(g.uses_since(30 * DAY_MS), 10);
+        assert_eq!(g.patterns.sorted(), vec!["postgres://finance/invoices"]);
+        assert_eq!(l.normal_uses("other"), 0);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut l = Ledger::default();
+        for i in 0..1000 {
+            l.record(&u("g", i, &format!("p{i}"), false));
+        }
+        let g = l.grant("g").unwrap();
+        assert_eq!(g.patterns.sorted().len(), MAX_PATTERNS);
+        assert_eq!(g.patterns.overflow as usize, 1000 - MAX_PATTERNS);
+    }
+
+    #[test]
+    fn a_recommendation_is_emitted_again_only_when_it_changes() {
+        let mut l = Ledger::default();
+        assert!(l.first_emission("g", 1));
+        assert!(!l.first_emission("g", 1));
+        assert!(l.first_emission("g", 2));
+        assert!(l.first_emission("g", 1));
+    }
+}

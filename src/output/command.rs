@@ -1,0 +1,84 @@
+//! The command record: a signed containment order for SOAR tooling.
+
+use serde::Serialize;
+
+use crate::decide::finding::Severity;
+use crate::grants::GrantSpec;
+use crate::output::sign::Signature;
+
+/// What the command orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Withdraw the grant the anomalous events used.
+    RevokeGrant,
+    /// End the agent's session (its task or run).
+    RevokeSession,
+    /// Suspend the agent.
+    SuspendAgent,
+}
+
+impl Action {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::RevokeGrant => "revoke_grant",
+            Action::RevokeSession => "revoke_session",
+            Action::SuspendAgent => "suspend_agent",
+        }
+    }
+}
+
+/// How to undo the command.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rollback {
+    /// The action that undoes it: `restore_grant`, `none` (a revoked session stays ended) or
+    /// `resume_agent`.
+    pub action: &'static str,
+    /// For `revoke_grant`: the grant as it was, when the agent's entitlements are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantSpec>,
+}
+
+/// A containment order (CONTRACT.md section 3).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Command {
+    /// Always `command`.
+    pub kind: &'static str,
+    /// Stable id: the same decision gives the same id.
+    pub command_id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// What to do.
+    pub action: Action,
+    /// What to do it to: a grant id, a session id, or the agent id.
+    pub target: String,
+    /// Severity of the finding that caused it.
+    pub severity: Severity,
+    /// One sentence: why.
+    pub reason: String,
+    /// The findings that caused it.
+    pub finding_ids: Vec<String>,
+    /// Event time of the decision (RFC 3339).
+    pub issued_at: String,
+    /// When the measure lapses (RFC 3339).
+    pub expires_at: String,
+    /// Whether a person must approve it before it is carried out.
+    pub requires_approval: bool,
+    /// Whether it is only to be recorded, not carried out.
+    pub dry_run: bool,
+    /// How to undo it.
+    pub rollback: Rollback,
+    /// Ed25519 signature over the canonical encoding of the rest of the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+impl Command {
+    /// Signs the record (over everything but `signature`).
+    pub fn sign(&mut self, signer: &crate::output::sign::Signer) {
+        self.signature = None;
+        let v = serde_json::to_value(&*self).unwrap_or(serde_json::Value::Null);
+        self.signature = Some(signer.sign(&v));
+    }
+}
