@@ -1,8 +1,10 @@
-//! Output records: findings, scores and dead letters, and the formats they are written in.
+//! Output records: findings, scores and dead letters, the formats they are written in, and the
+//! signatures on commands.
 
 pub mod dead_letter;
 pub mod finding;
 pub mod score;
+pub mod sign;
 pub mod time;
 
 use serde::Serialize;
