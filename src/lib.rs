@@ -11,7 +11,7 @@
 //! fleet      peer-group snapshots that change only at event-time ticks
 //! detect/    one file per detector, and the fusion
 //! decide/    policy: findings and their aggregation
-//! output/    record formats (finding with OCSF, score line, dead letter)
+//! output/    record formats (finding with OCSF, score line, dead letter), command signatures
 //! engine     the pure pipeline: profile -> detect -> decide
 //! sim/, eval/ the labelled fleet simulator and detection-quality evaluation
 //! drive/     drivers around the engine (file replay)

@@ -25,6 +25,10 @@ enum Command {
     Simulate(cinch::cli::simulate::SimulateArgs),
     /// Score a labelled dataset and print detection quality.
     Eval(cinch::cli::eval::EvalArgs),
+    /// Write an Ed25519 key pair for signing commands.
+    Keygen(cinch::cli::keygen::KeygenArgs),
+    /// Check the signatures of command records; exit 1 if any fails.
+    Verify(cinch::cli::verify::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,10 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(args) => {
             cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS)
         }
+        Command::Keygen(args) => {
+            cinch::cli::keygen::run(args).map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => cinch::cli::verify::run(args),
     };
     match result {
         Ok(code) => code,

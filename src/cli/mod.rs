@@ -3,9 +3,11 @@
 
 pub mod demo;
 pub mod eval;
+pub mod keygen;
 pub mod replay;
 pub mod run;
 pub mod simulate;
+pub mod verify;
 
 use std::path::Path;
 
