@@ -23,6 +23,7 @@ fn bench(c: &mut Criterion) {
         scores_out: Some(dir.path().join("scores.jsonl")),
         dead_letter: Some(dir.path().join("dead_letters.jsonl")),
         progress: false,
+        ..Default::default()
     };
     // Sanity: every simulated event is valid.
     let first = replay(Settings::default(), &opts).unwrap();

@@ -611,9 +611,18 @@ impl Settings {
             errs.push("grants.reload_secs must be at least 1".into());
         }
         for (name, v) in [
-            ("commands.revoke_grant_secs", self.commands.revoke_grant_secs),
-            ("commands.revoke_session_secs", self.commands.revoke_session_secs),
-            ("commands.suspend_agent_secs", self.commands.suspend_agent_secs),
+            (
+                "commands.revoke_grant_secs",
+                self.commands.revoke_grant_secs,
+            ),
+            (
+                "commands.revoke_session_secs",
+                self.commands.revoke_session_secs,
+            ),
+            (
+                "commands.suspend_agent_secs",
+                self.commands.suspend_agent_secs,
+            ),
         ] {
             if v == 0 {
                 errs.push(format!("{name} must be at least 1: every command expires"));

@@ -13,13 +13,13 @@ use crate::config::Settings;
 use crate::decide::respond::AgentFacts;
 use crate::decide::suppress::{Feedback, Suppression};
 use crate::decide::{Decider, Disposition};
-use crate::grants::usage::Use;
-use crate::grants::{Entitlements, Ledger, SharedEntitlements, recommend};
-use crate::output::sign::Signer;
 use crate::detect::{self, Ctx, PeerView, Verdict};
 use crate::event::AccessEvent;
 use crate::fleet::{Delta, Fleet, UseKind};
+use crate::grants::usage::Use;
+use crate::grants::{Entitlements, Ledger, SharedEntitlements, recommend};
 use crate::output::OutputRecord;
+use crate::output::sign::Signer;
 use crate::profile::counter::{Decay, Minute};
 use crate::profile::generalise::generalise;
 use crate::profile::keys::{EventKeys, key, ns};
@@ -216,7 +216,10 @@ impl Engine {
             let OutputRecord::Finding(f) = r else {
                 continue;
             };
-            let (Some(grants), Some(a)) = (ents.agent(&f.agent_id), self.agents.get_mut(f.agent_id.as_str())) else {
+            let (Some(grants), Some(a)) = (
+                ents.agent(&f.agent_id),
+                self.agents.get_mut(f.agent_id.as_str()),
+            ) else {
                 continue;
             };
             for g in &f.grants {
@@ -426,7 +429,10 @@ impl Engine {
                 ev.time_ms,
                 |since| {
                     let _ = window;
-                    agents.values().filter(|a| a.ledger.last_ms >= since).count()
+                    agents
+                        .values()
+                        .filter(|a| a.ledger.last_ms >= since)
+                        .count()
                 },
                 &signer,
                 out,

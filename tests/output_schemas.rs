@@ -100,6 +100,7 @@ fn replay_fixture() -> Replayed {
             scores_out: Some(path("scores.jsonl")),
             dead_letter: Some(path("dead.jsonl")),
             progress: false,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -15,6 +15,77 @@ use anyhow::Context;
 
 use crate::config::Settings;
 
+/// What the response side needs beyond settings: entitlements, the signing key and feedback.
+pub struct Response {
+    /// Entitlements, when a file was given.
+    pub entitlements: Option<crate::grants::Entitlements>,
+    /// The key that signs commands.
+    pub signer: std::sync::Arc<crate::output::sign::Signer>,
+    /// Feedback from a file.
+    pub feedback: Vec<crate::decide::suppress::Feedback>,
+}
+
+impl Response {
+    /// Loads entitlements, the signing key and feedback from the flags, else from the
+    /// settings, and says on stderr what was loaded (and when the key is ephemeral).
+    pub fn load(
+        settings: &Settings,
+        entitlements: Option<&Path>,
+        signing_key: Option<&Path>,
+        feedback: Option<&Path>,
+        who: &str,
+    ) -> anyhow::Result<Response> {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+        let ents_path = entitlements
+            .map(Path::to_path_buf)
+            .or_else(|| non_empty(&settings.grants.entitlements_path));
+        let entitlements = ents_path
+            .map(|p| {
+                let e = crate::grants::Entitlements::load(&p)?;
+                eprintln!(
+                    "{who}: entitlements of {} agents ({} grants) from {}",
+                    e.agents(),
+                    e.grants(),
+                    p.display()
+                );
+                anyhow::Ok(e)
+            })
+            .transpose()?;
+        let key_path = signing_key
+            .map(Path::to_path_buf)
+            .or_else(|| non_empty(&settings.commands.signing_key));
+        let signer = match key_path {
+            Some(p) => crate::output::sign::Signer::from_pem_file(&p)?,
+            None => {
+                let s = crate::output::sign::Signer::generate();
+                if settings.commands.enabled {
+                    eprintln!(
+                        "{who}: no signing key given: commands are signed with an ephemeral key (key_id {}) that is not saved; create one with `cinch keygen` and pass --signing-key",
+                        s.key_id()
+                    );
+                }
+                s
+            }
+        };
+        let fb_path = feedback
+            .map(Path::to_path_buf)
+            .or_else(|| non_empty(&settings.feedback.path));
+        let feedback = match fb_path {
+            Some(p) => {
+                let v = crate::decide::suppress::Feedback::load(&p)?;
+                eprintln!("{who}: {} feedback records from {}", v.len(), p.display());
+                v
+            }
+            None => Vec::new(),
+        };
+        Ok(Response {
+            entitlements,
+            signer: std::sync::Arc::new(signer),
+            feedback,
+        })
+    }
+}
+
 /// Loads settings from `path`, or the defaults when none is given.
 pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Settings> {
     match path {

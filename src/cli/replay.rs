@@ -22,12 +22,19 @@ pub struct ReplayArgs {
     /// Where dead letters go; default: the same destination as `--out`.
     #[arg(long)]
     pub dead_letter: Option<PathBuf>,
-    /// Entitlements (JSON or YAML) of the agents.
+    /// Where audit records go; default: the same destination as `--out`.
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    /// Entitlements (JSON or YAML) of the agents; overrides `grants.entitlements_path`.
     #[arg(long)]
     pub entitlements: Option<PathBuf>,
-    /// Ed25519 private key for signing commands.
+    /// Ed25519 private key (PKCS#8 PEM, from `cinch keygen`) that signs commands; overrides
+    /// `commands.signing_key`. Without one, an ephemeral key is generated.
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
+    /// Analyst feedback (JSON lines) marking findings false positive; overrides `feedback.path`.
+    #[arg(long)]
+    pub feedback: Option<PathBuf>,
     /// Settings file (TOML); default: the built-in defaults (see configs/cinch.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -45,23 +52,22 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = args.format {
         settings.decode.format = f;
     }
-    if let Some(p) = &args.entitlements {
-        eprintln!(
-            "cinch replay: --entitlements {}: recommendations are not produced by this version; the file is not read",
-            p.display()
-        );
-    }
-    if let Some(p) = &args.signing_key {
-        eprintln!(
-            "cinch replay: --signing-key {}: containment commands are not produced by this version; the key is not read",
-            p.display()
-        );
-    }
+    let response = super::Response::load(
+        &settings,
+        args.entitlements.as_deref(),
+        args.signing_key.as_deref(),
+        args.feedback.as_deref(),
+        "cinch replay",
+    )?;
     let opts = ReplayOptions {
         input: args.input,
         out: args.out,
         scores_out: args.scores_out,
         dead_letter: args.dead_letter,
+        audit: args.audit,
+        entitlements: response.entitlements,
+        signer: Some(response.signer),
+        feedback: response.feedback,
         progress: !args.quiet && std::io::stderr().is_terminal(),
     };
     let summary = replay(settings, &opts)?;

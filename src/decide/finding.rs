@@ -157,7 +157,10 @@ impl FindingBuilder {
 
     /// The detectors and resource patterns involved (what a suppression of it covers).
     pub fn signature(&self) -> (Vec<DetectorId>, Vec<String>) {
-        (self.reasons.keys().copied().collect(), self.patterns.clone())
+        (
+            self.reasons.keys().copied().collect(),
+            self.patterns.clone(),
+        )
     }
 
     /// Severity so far (as [`FindingBuilder::build`] would give it).
@@ -190,7 +193,9 @@ impl FindingBuilder {
 
     /// Whether a command of `action` on `target` was issued for the finding.
     pub fn commanded(&self, action: crate::output::command::Action, target: &str) -> bool {
-        self.commanded.iter().any(|(a, t)| *a == action && t == target)
+        self.commanded
+            .iter()
+            .any(|(a, t)| *a == action && t == target)
     }
 
     /// Whether any command was issued for the finding.

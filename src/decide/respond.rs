@@ -97,7 +97,11 @@ impl Breaker {
         let mut agents: Vec<u64> = self.trips.iter().map(|(_, a)| *a).collect();
         agents.sort_unstable();
         agents.dedup();
-        let per_minute = self.trips.iter().filter(|(at, _)| *at >= t - 60_000).count();
+        let per_minute = self
+            .trips
+            .iter()
+            .filter(|(at, _)| *at >= t - 60_000)
+            .count();
         let tripped = agents.len();
         let active = if tripped >= s.min_agents {
             active(t - window)
@@ -187,8 +191,7 @@ impl Responder {
         if !cs.enabled || severity < cs.min_severity {
             return;
         }
-        let corroborated =
-            f.strong() >= cs.min_detectors || f.event_count() >= cs.sustained_events;
+        let corroborated = f.strong() >= cs.min_detectors || f.event_count() >= cs.sustained_events;
         if !corroborated {
             return;
         }

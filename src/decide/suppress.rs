@@ -273,9 +273,7 @@ impl Suppressions {
             )));
             return;
         }
-        let expires = fb
-            .expires_ms
-            .unwrap_or(at + i64::from(days) * 86_400_000);
+        let expires = fb.expires_ms.unwrap_or(at + i64::from(days) * 86_400_000);
         let h = xxhash_rust::xxh3::xxh3_64(
             format!("{}\u{1f}{}\u{1f}{}", fb.agent_id, fb.finding_id, fb.analyst).as_bytes(),
         );
@@ -302,7 +300,11 @@ impl Suppressions {
                 fb.analyst,
                 fb.finding_id,
                 fb.reason,
-                s.detectors.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", "),
+                s.detectors
+                    .iter()
+                    .map(|d| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 s.patterns.join(", "),
                 fb.agent_id,
                 rfc3339_ms(expires)
@@ -317,7 +319,10 @@ impl Suppressions {
                 "expires_at": rfc3339_ms(expires),
             }),
         )));
-        let list = self.by_agent.entry(fb.agent_id.as_str().into()).or_default();
+        let list = self
+            .by_agent
+            .entry(fb.agent_id.as_str().into())
+            .or_default();
         list.retain(|x| x.suppression_id != s.suppression_id);
         list.push(s);
     }

@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::counts::InputCounts;
+use std::sync::Arc;
+
 use crate::config::Settings;
+use crate::decide::suppress::{Feedback, Suppression};
 use crate::engine::Engine;
 use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
 use crate::event::{DecodeConfig, Decoder};
+use crate::grants::Entitlements;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
 use crate::output::score::ScoreLine;
+use crate::output::sign::Signer;
 
 /// Errors that stop a replay (bad records never do).
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +38,7 @@ pub enum ReplayError {
 }
 
 /// What to replay and where the results go.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {
     /// Input path, or `-` for stdin.
     pub input: PathBuf,
@@ -43,6 +48,14 @@ pub struct ReplayOptions {
     pub scores_out: Option<PathBuf>,
     /// Dead letters; same destination as `out` when `None`.
     pub dead_letter: Option<PathBuf>,
+    /// Audit records; same destination as `out` when `None`.
+    pub audit: Option<PathBuf>,
+    /// Entitlements of the agents (unknown for every agent when `None`).
+    pub entitlements: Option<Entitlements>,
+    /// The key that signs commands (an ephemeral one is made when `None`).
+    pub signer: Option<Arc<Signer>>,
+    /// Analyst feedback, applied in event-time order.
+    pub feedback: Vec<Feedback>,
     /// Show a progress spinner on stderr.
     pub progress: bool,
 }
@@ -58,6 +71,20 @@ pub struct ReplaySummary {
     pub anomalous: u64,
     /// Findings written.
     pub findings: u64,
+    /// Recommendations written.
+    pub recommendations: u64,
+    /// Commands written.
+    pub commands: u64,
+    /// Commands withheld (learning period, cool-down, circuit breaker).
+    pub commands_withheld: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_trips: u64,
+    /// Anomalous events hidden by suppressions.
+    pub suppressed: u64,
+    /// Suppressions in force at the end.
+    pub suppressions: Vec<Suppression>,
+    /// Key id of the key that signed the commands.
+    pub key_id: Option<String>,
     /// Anomalous events folded into an earlier report (same agent, detectors and pattern).
     pub repeats: u64,
     /// Events later than the allowed lateness.
@@ -98,7 +125,40 @@ impl fmt::Display for ReplaySummary {
             self.late,
             secs,
             self.input.records as f64 / secs
-        )
+        )?;
+        write!(
+            f,
+            "\n  {} recommendations, {} commands ({} withheld), circuit breaker opened {} times, {} events suppressed",
+            self.recommendations,
+            self.commands,
+            self.commands_withheld,
+            self.breaker_trips,
+            self.suppressed
+        )?;
+        if let Some(k) = &self.key_id
+            && self.commands > 0
+        {
+            write!(f, "\n  commands signed with key {k}")?;
+        }
+        for s in &self.suppressions {
+            write!(
+                f,
+                "\n  suppression {}: agent {}, {} on {}, by {} ({}), until {}, hid {} findings",
+                s.suppression_id,
+                s.agent_id,
+                s.detectors
+                    .iter()
+                    .map(|d| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                s.patterns.join(", "),
+                s.analyst,
+                s.reason,
+                crate::output::time::rfc3339_ms(s.expires_ms),
+                s.hidden_findings
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -145,6 +205,17 @@ impl Sink {
 }
 
 /// Runs the engine over the input and writes the results.
+fn write_record(
+    rec: &OutputRecord,
+    out: &mut Sink,
+    audit: Option<&mut Sink>,
+) -> Result<(), ReplayError> {
+    match (rec, audit) {
+        (OutputRecord::Audit(_), Some(a)) => a.line(rec),
+        _ => out.line(rec),
+    }
+}
+
 pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let decoder = Decoder::new(DecodeConfig {
@@ -152,7 +223,21 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         max_record_bytes: settings.decode.max_record_bytes,
     });
     let mut engine = Engine::new(settings);
+    if let Some(e) = &opts.entitlements {
+        engine.set_entitlements(crate::grants::shared(e.clone()));
+    }
+    if let Some(s) = &opts.signer {
+        engine.set_signer(s.clone());
+    }
+    for fb in &opts.feedback {
+        engine.add_feedback(fb.clone());
+    }
     let mut out = Sink::open(opts.out.as_deref())?;
+    let mut audit = opts
+        .audit
+        .as_deref()
+        .map(|p| Sink::open(Some(p)))
+        .transpose()?;
     let mut scores = opts
         .scores_out
         .as_deref()
@@ -204,7 +289,11 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                         }),
                         None => Ok(()),
                     };
-                    r.and_then(|_| records.drain(..).try_for_each(|rec| out.line(&rec)))
+                    r.and_then(|_| {
+                        records
+                            .drain(..)
+                            .try_for_each(|rec| write_record(&rec, &mut out, audit.as_mut()))
+                    })
                 }
                 Err(rej) => {
                     summary.input.dead_letter(rej.reason.code());
@@ -235,9 +324,12 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     }
     engine.finish(&mut records);
     for rec in records.drain(..) {
-        out.line(&rec)?;
+        write_record(&rec, &mut out, audit.as_mut())?;
     }
     out.flush()?;
+    if let Some(a) = audit.as_mut() {
+        a.flush()?;
+    }
     if let Some(s) = scores.as_mut() {
         s.flush()?;
     }
@@ -251,6 +343,13 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summary.agents = engine.agents();
     summary.anomalous = st.anomalous;
     summary.findings = st.findings;
+    summary.recommendations = st.recommendations;
+    summary.commands = st.commands;
+    summary.commands_withheld = st.commands_withheld;
+    summary.breaker_trips = st.breaker_trips;
+    summary.suppressed = st.suppressed;
+    summary.suppressions = engine.suppressions().into_iter().cloned().collect();
+    summary.key_id = engine.signer().map(|s| s.key_id().to_string());
     summary.repeats = st.repeats;
     summary.late = st.late;
     summary.elapsed = started.elapsed();

@@ -80,6 +80,9 @@ pub struct Report {
     pub median_delay_events: Option<f64>,
     /// Median detection delay in seconds from the attack's first event.
     pub median_delay_secs: Option<f64>,
+    /// Commands and recommendations, when the engine ran over the dataset itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<super::response::ResponseReport>,
 }
 
 impl Report {

@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod naive;
+pub mod response;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,8 @@ pub struct Dataset {
     pub attacks: Vec<Attack>,
     /// Records that failed to decode.
     pub rejected: u64,
+    /// The entitlements written with the dataset, if any.
+    pub entitlements: Option<crate::grants::Entitlements>,
 }
 
 fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, EvalError> {
@@ -168,11 +171,23 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
+    let ents_path = dir.join("entitlements.json");
+    let entitlements = if ents_path.exists() {
+        Some(
+            crate::grants::Entitlements::load(&ents_path).map_err(|e| EvalError::Read {
+                path: ents_path.display().to_string(),
+                message: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
     Ok(Dataset {
         events,
         labels: read_labels(&dir.join("labels.csv"))?,
         attacks: read_attacks(&dir.join("attacks.csv"))?,
         rejected,
+        entitlements,
     })
 }
 
@@ -192,6 +207,9 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
     match scorer {
         Scorer::Engine(settings) => {
             let mut engine = Engine::new((**settings).clone());
+            if let Some(e) = &ds.entitlements {
+                engine.set_entitlements(crate::grants::shared(e.clone()));
+            }
             for ev in &ds.events {
                 let v = engine.process(ev, &mut out);
                 scored.push(scored_event(ev, &v));
@@ -219,13 +237,24 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
         }
     }
     let findings: Vec<Vec<String>> = out
-        .into_iter()
+        .iter()
         .filter_map(|r| match r {
-            OutputRecord::Finding(f) => Some(f.event_ids),
+            OutputRecord::Finding(f) => Some(f.event_ids.clone()),
             _ => None,
         })
         .collect();
-    metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings)
+    let mut report = metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings);
+    if matches!(scorer, Scorer::Engine(_)) {
+        report.response = Some(response::evaluate(
+            &ds.events,
+            &ds.labels,
+            &ds.attacks,
+            ds.entitlements.as_ref(),
+            &out,
+            report.days,
+        ));
+    }
+    report
 }
 
 fn scored_event(ev: &AccessEvent<'_>, v: &Verdict) -> ScoredEvent {

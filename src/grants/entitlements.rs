@@ -264,7 +264,10 @@ impl AgentGrants {
     }
 }
 
-fn parse_doc<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, EntitlementsError> {
+fn parse_doc<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, EntitlementsError> {
     let trimmed = text.trim_start();
     let res = if trimmed.starts_with('{') {
         serde_json::from_str(text).map_err(|e| e.to_string())
@@ -311,9 +314,15 @@ mod tests {
         let e = Entitlements::parse(DOC, "test").unwrap();
         let a = e.agent("etl-1").unwrap();
         assert_eq!(a.attribute(None, "s3:GetObject", "s3://raw/x"), Some("raw"));
-        assert_eq!(a.attribute(None, "s3:GetObject", "s3://other/x"), Some("lake"));
+        assert_eq!(
+            a.attribute(None, "s3:GetObject", "s3://other/x"),
+            Some("lake")
+        );
         assert_eq!(a.attribute(None, "s3:PutObject", "s3://raw/x"), None);
-        assert_eq!(a.attribute(Some("lake"), "s3:GetObject", "s3://raw/x"), Some("lake"));
+        assert_eq!(
+            a.attribute(Some("lake"), "s3:GetObject", "s3://raw/x"),
+            Some("lake")
+        );
         assert!(e.agent("nobody").is_none());
     }
 
@@ -334,9 +343,14 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("bad.json") && err.contains("grant g has no actions"), "{err}");
+        assert!(
+            err.contains("bad.json") && err.contains("grant g has no actions"),
+            "{err}"
+        );
         assert!(err.contains("grant h has no resources"), "{err}");
-        let err = Entitlements::parse("{not json", "bad.json").unwrap_err().to_string();
+        let err = Entitlements::parse("{not json", "bad.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.json"), "{err}");
     }
 }

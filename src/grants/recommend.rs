@@ -72,12 +72,21 @@ fn narrowed(spec: &GrantSpec, used: &GrantUse, max_resources: usize) -> Option<G
             .filter(|a| covered(&spec.actions, a))
             .map(str::to_string)
             .collect();
-        if used.is_empty() { spec.actions.clone() } else { dedup(used) }
+        if used.is_empty() {
+            spec.actions.clone()
+        } else {
+            dedup(used)
+        }
     } else {
         spec.actions.clone()
     };
     let resources = if spec.resources.iter().any(|p| p.contains('*')) {
-        let globs: Vec<String> = used.patterns.sorted().into_iter().map(pattern_glob).collect();
+        let globs: Vec<String> = used
+            .patterns
+            .sorted()
+            .into_iter()
+            .map(pattern_glob)
+            .collect();
         let mut proposed = dedup(globs.clone());
         let mut level = 3;
         while proposed.len() > max_resources && level > 0 {
@@ -109,7 +118,13 @@ struct Draft<'a> {
     finding_ids: Vec<String>,
 }
 
-fn id_of(agent: &str, grant: &str, change: Change, proposed: &GrantSpec, priority: Priority) -> u64 {
+fn id_of(
+    agent: &str,
+    grant: &str,
+    change: Change,
+    proposed: &GrantSpec,
+    priority: Priority,
+) -> u64 {
     let text = format!(
         "{agent}\u{1f}{grant}\u{1f}{change:?}\u{1f}{}\u{1f}{}\u{1f}{priority:?}",
         proposed.actions.join("\u{1e}"),
@@ -158,10 +173,9 @@ fn finish(
     if d.priority == Priority::Normal {
         // A high-priority recommendation of the same change stands; do not repeat it as routine.
         let high = id_of(d.agent_id, d.grant, d.change, &d.proposed, Priority::High);
-        if !ledger.first_emission(d.grant, high) {
+        if ledger.last_emission(d.grant) == Some(high) || !ledger.first_emission(d.grant, id) {
             return;
         }
-        let _ = ledger.first_emission(d.grant, id);
     } else if !ledger.first_emission(d.grant, id) {
         return;
     }
@@ -208,7 +222,11 @@ fn enough_history(ledger: &Ledger, now_ms: i64, s: &GrantsSettings) -> bool {
 }
 
 fn describe(spec: &GrantSpec) -> String {
-    format!("{} on {}", spec.actions.join(", "), spec.resources.join(", "))
+    format!(
+        "{} on {}",
+        spec.actions.join(", "),
+        spec.resources.join(", ")
+    )
 }
 
 /// Reviews every grant of an agent at event time `now_ms` and appends the recommendations that
@@ -236,7 +254,10 @@ pub fn review(
                 current: spec,
                 change: Change::Remove,
                 priority: Priority::Normal,
-                proposed: GrantSpec { actions: vec![], resources: vec![] },
+                proposed: GrantSpec {
+                    actions: vec![],
+                    resources: vec![],
+                },
                 reason: format!(
                     "grant {grant} ({}) was not used in {days:.1} days of observed history ({} events of the agent)",
                     describe(spec),
@@ -298,7 +319,10 @@ pub fn after_finding(
             current: spec,
             change: Change::Remove,
             priority: Priority::High,
-            proposed: GrantSpec { actions: vec![], resources: vec![] },
+            proposed: GrantSpec {
+                actions: vec![],
+                resources: vec![],
+            },
             reason: format!(
                 "finding {finding_id} used grant {grant} ({}), which the agent's normal behaviour never needed in {days:.1} days",
                 describe(spec)
@@ -374,7 +398,10 @@ mod tests {
 
     #[test]
     fn globs_from_patterns() {
-        assert_eq!(pattern_glob("s3://raw/{date}/part-{n}.json.gz"), "s3://raw/*/part-*.json.gz");
+        assert_eq!(
+            pattern_glob("s3://raw/{date}/part-{n}.json.gz"),
+            "s3://raw/*/part-*.json.gz"
+        );
         assert_eq!(pattern_glob("crm://customers/{n}"), "crm://customers/*");
         assert_eq!(truncate("s3://raw/*/part-*.gz", 1), "s3://raw/*");
     }
@@ -403,7 +430,14 @@ mod tests {
             narrow.proposed.resources,
             vec!["postgres://finance/invoices", "postgres://finance/ledger"]
         );
-        assert!(narrow.evidence.justification.contains("'monthly variance report'"), "{}", narrow.evidence.justification);
+        assert!(
+            narrow
+                .evidence
+                .justification
+                .contains("'monthly variance report'"),
+            "{}",
+            narrow.evidence.justification
+        );
         let remove = recs.iter().find(|r| r.grant == "hr").unwrap();
         assert_eq!(remove.change, Change::Remove);
         assert_eq!(remove.evidence.uses, 0);
@@ -420,8 +454,18 @@ mod tests {
         let mut l = Ledger::default();
         feed(&mut l, 3);
         let mut out = Vec::new();
-        review("fin-1", e.agent("fin-1").unwrap(), &mut l, 3 * DAY_MS, &settings(), &mut out);
-        assert!(out.is_empty(), "3 days is less than the minimum history: {out:?}");
+        review(
+            "fin-1",
+            e.agent("fin-1").unwrap(),
+            &mut l,
+            3 * DAY_MS,
+            &settings(),
+            &mut out,
+        );
+        assert!(
+            out.is_empty(),
+            "3 days is less than the minimum history: {out:?}"
+        );
     }
 
     #[test]
@@ -442,12 +486,26 @@ mod tests {
             &settings(),
             &mut out,
         );
-        let OutputRecord::Recommendation(r) = &out[0] else { panic!() };
+        let OutputRecord::Recommendation(r) = &out[0] else {
+            panic!()
+        };
         assert_eq!((r.change, r.priority), (Change::Remove, Priority::High));
         assert_eq!(r.finding_ids, vec!["fnd-1"]);
         // The routine review does not repeat it at normal priority.
         let mut routine = Vec::new();
-        review("fin-1", e.agent("fin-1").unwrap(), &mut l, now, &settings(), &mut routine);
-        assert!(routine.iter().all(|r| matches!(r, OutputRecord::Recommendation(r) if r.grant != "hr")), "{routine:?}");
+        review(
+            "fin-1",
+            e.agent("fin-1").unwrap(),
+            &mut l,
+            now,
+            &settings(),
+            &mut routine,
+        );
+        assert!(
+            routine
+                .iter()
+                .all(|r| matches!(r, OutputRecord::Recommendation(r) if r.grant != "hr")),
+            "{routine:?}"
+        );
     }
 }

@@ -212,6 +212,14 @@ impl Ledger {
         }
     }
 
+    /// The id of the last recommendation emitted for `grant`.
+    pub fn last_emission(&self, grant: &str) -> Option<u64> {
+        self.emitted
+            .iter()
+            .find(|(g, _)| g.as_ref() == grant)
+            .map(|(_, id)| *id)
+    }
+
     /// Whether `id` is the last recommendation emitted for `grant`; if not, remembers it.
     pub fn first_emission(&mut self, grant: &str, id: u64) -> bool {
         match self.emitted.iter_mut().find(|(g, _)| g.as_ref() == grant) {
@@ -247,7 +255,12 @@ mod tests {
     fn counts_normal_uses_per_day_and_keeps_anomalous_apart() {
         let mut l = Ledger::default();
         for d in 0..40 {
-            l.record(&u("fin", d * DAY_MS + 1000, "postgres://finance/invoices", false));
+            l.record(&u(
+                "fin",
+                d * DAY_MS + 1000,
+                "postgres://finance/invoices",
+                false,
+            ));
         }
         l.record(&u("fin", 41 * DAY_MS, "postgres://finance/payroll", true));
         let g = l.grant("fin").unwrap();

@@ -7,7 +7,9 @@ use crate::grants::GrantSpec;
 use crate::output::sign::Signature;
 
 /// What the command orders.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Withdraw the grant the anomalous events used.
