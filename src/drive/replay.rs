@@ -14,6 +14,7 @@ use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
 use crate::event::{DecodeConfig, Decoder};
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
+use crate::output::finding::FindingFormat;
 use crate::output::score::ScoreLine;
 
 /// Errors that stop a replay (bad records never do).
@@ -136,6 +137,16 @@ impl Sink {
             })
     }
 
+    fn record(&mut self, rec: &OutputRecord, findings: FindingFormat) -> Result<(), ReplayError> {
+        rec.write_json(&mut self.w, findings)
+            .map_err(io::Error::from)
+            .and_then(|_| self.w.write_all(b"\n"))
+            .map_err(|source| ReplayError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     fn flush(&mut self) -> Result<(), ReplayError> {
         self.w.flush().map_err(|source| ReplayError::Write {
             path: self.path.clone(),
@@ -151,6 +162,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         format: settings.decode.format,
         max_record_bytes: settings.decode.max_record_bytes,
     });
+    let findings = settings.output.finding_format;
     let mut engine = Engine::new(settings);
     let mut out = Sink::open(opts.out.as_deref())?;
     let mut scores = opts
@@ -204,7 +216,11 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                         }),
                         None => Ok(()),
                     };
-                    r.and_then(|_| records.drain(..).try_for_each(|rec| out.line(&rec)))
+                    r.and_then(|_| {
+                        records
+                            .drain(..)
+                            .try_for_each(|rec| out.record(&rec, findings))
+                    })
                 }
                 Err(rej) => {
                     summary.input.dead_letter(rej.reason.code());
@@ -235,7 +251,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     }
     engine.finish(&mut records);
     for rec in records.drain(..) {
-        out.line(&rec)?;
+        out.record(&rec, findings)?;
     }
     out.flush()?;
     if let Some(s) = scores.as_mut() {

@@ -7,7 +7,7 @@ pub mod time;
 
 use serde::Serialize;
 
-use finding::Finding;
+use finding::{Finding, FindingFormat};
 
 /// A record for a downstream consumer. Each kind goes to its own topic or file.
 #[derive(Clone, Debug, Serialize)]
@@ -29,6 +29,20 @@ impl OutputRecord {
     pub fn agent_id(&self) -> &str {
         match self {
             OutputRecord::Finding(f) => &f.agent_id,
+        }
+    }
+
+    /// Writes the record as one JSON object, a finding in the given format.
+    pub fn write_json<W: std::io::Write>(
+        &self,
+        w: W,
+        findings: FindingFormat,
+    ) -> serde_json::Result<()> {
+        match (self, findings) {
+            (OutputRecord::Finding(f), FindingFormat::Ocsf) => {
+                serde_json::to_writer(w, f.ocsf_value().as_ref())
+            }
+            _ => serde_json::to_writer(w, self),
         }
     }
 }
