@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectorId;
 use crate::event::FormatChoice;
+use crate::output::finding::FindingFormat;
 
 /// Errors loading settings.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,8 @@ pub struct Settings {
     pub breaker: BreakerSettings,
     /// Analyst feedback and the suppressions it creates.
     pub feedback: FeedbackSettings,
+    /// How output records are written.
+    pub output: OutputSettings,
     /// The Kafka driver (`cinch run`, `cinch demo`).
     pub kafka: KafkaSettings,
 }
@@ -493,6 +496,15 @@ impl Default for DecideSettings {
             repeat_window_secs: 86_400,
         }
     }
+}
+
+/// How output records are written.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSettings {
+    /// Shape of finding records: `native` (the cinch record, with the OCSF Detection Finding in
+    /// its `ocsf` member) or `ocsf` (the OCSF Detection Finding alone).
+    pub finding_format: FindingFormat,
 }
 
 impl Settings {

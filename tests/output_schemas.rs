@@ -197,7 +197,10 @@ fn findings_match_their_schema() {
         let ocsf = &f["ocsf"];
         assert!(ocsf.is_object(), "{what}: no ocsf member");
         assert_eq!(ocsf["finding_info"]["uid"], f["finding_id"], "{what}");
-        assert_eq!(ocsf["actor"]["user"]["uid"], f["agent_id"], "{what}");
+        assert_eq!(
+            ocsf["evidences"][0]["actor"]["user"]["uid"], f["agent_id"],
+            "{what}"
+        );
         let sev = f["severity"].as_str().unwrap();
         let want_id = match sev {
             "low" => 2,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use crate::drive::replay::{ReplayOptions, replay};
 use crate::event::FormatChoice;
+use crate::output::finding::FindingFormat;
 
 /// Arguments of `cinch replay`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +42,10 @@ pub struct ReplayArgs {
     /// Input format; overrides the config.
     #[arg(long, value_enum)]
     pub format: Option<FormatChoice>,
+    /// Shape of finding records: `native` (the cinch record, with the OCSF Detection Finding in
+    /// its `ocsf` member) or `ocsf` (the OCSF Detection Finding alone); overrides the config.
+    #[arg(long, value_enum)]
+    pub finding_format: Option<FindingFormat>,
     /// Never show a progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -51,6 +56,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut settings = super::load_settings(args.config.as_deref())?;
     if let Some(f) = args.format {
         settings.decode.format = f;
+    }
+    if let Some(f) = args.finding_format {
+        settings.output.finding_format = f;
     }
     let response = super::Response::load(
         &settings,

@@ -97,6 +97,62 @@ impl DetectorId {
     pub fn is_self_baseline(self) -> bool {
         !matches!(self, DetectorId::Peer)
     }
+
+    /// How the behaviour this detector flags stands against its baseline: never seen before
+    /// (a first action, resource area, address or intent use), seen far more than usual
+    /// (bursts of events, bytes, failures or distinct resources), or seen rarely (an unlikely
+    /// transition, a quiet hour, behaviour few peers show).
+    pub fn observed_pattern(self) -> ObservedPattern {
+        match self {
+            DetectorId::Novelty | DetectorId::Source | DetectorId::Intent => {
+                ObservedPattern::Unseen
+            }
+            DetectorId::Rate | DetectorId::Volume | DetectorId::Denial | DetectorId::Breadth => {
+                ObservedPattern::Frequent
+            }
+            DetectorId::Sequence | DetectorId::TimeOfDay | DetectorId::Peer => {
+                ObservedPattern::Rare
+            }
+        }
+    }
+
+    /// The quantity the detector compares with its baseline, in a few words.
+    pub fn observation_parameter(self) -> &'static str {
+        match self {
+            DetectorId::Novelty => "resource pattern or action used by the agent",
+            DetectorId::Source => "source address of the agent",
+            DetectorId::Rate => "events of the agent per window",
+            DetectorId::Volume => "bytes moved by the agent",
+            DetectorId::Denial => "denied or failed calls of the agent",
+            DetectorId::Sequence => "action following the previous one in a session",
+            DetectorId::Breadth => "distinct resources accessed per window",
+            DetectorId::TimeOfDay => "hour of the week (UTC) of the activity",
+            DetectorId::Peer => "resource pattern or action, among the agent's peers",
+            DetectorId::Intent => "resource pattern or action, for the session's stated intent",
+        }
+    }
+}
+
+/// How an observed behaviour stands against its baseline, in the terms of a frequency analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObservedPattern {
+    /// Seen far more often than the baseline allows.
+    Frequent,
+    /// Seen, but seldom.
+    Rare,
+    /// Never seen in the baseline.
+    Unseen,
+}
+
+impl ObservedPattern {
+    /// The OCSF name (`FREQUENT`, `RARE`, `UNSEEN`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservedPattern::Frequent => "FREQUENT",
+            ObservedPattern::Rare => "RARE",
+            ObservedPattern::Unseen => "UNSEEN",
+        }
+    }
 }
 
 /// What the peers say about an event.

@@ -18,6 +18,7 @@ use crate::event::{DecodeConfig, Decoder};
 use crate::grants::Entitlements;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
+use crate::output::finding::FindingFormat;
 use crate::output::score::ScoreLine;
 use crate::output::sign::Signer;
 
@@ -196,6 +197,16 @@ impl Sink {
             })
     }
 
+    fn record(&mut self, rec: &OutputRecord, findings: FindingFormat) -> Result<(), ReplayError> {
+        rec.write_json(&mut self.w, findings)
+            .map_err(io::Error::from)
+            .and_then(|_| self.w.write_all(b"\n"))
+            .map_err(|source| ReplayError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     fn flush(&mut self) -> Result<(), ReplayError> {
         self.w.flush().map_err(|source| ReplayError::Write {
             path: self.path.clone(),
@@ -209,10 +220,11 @@ fn write_record(
     rec: &OutputRecord,
     out: &mut Sink,
     audit: Option<&mut Sink>,
+    findings: FindingFormat,
 ) -> Result<(), ReplayError> {
     match (rec, audit) {
-        (OutputRecord::Audit(_), Some(a)) => a.line(rec),
-        _ => out.line(rec),
+        (OutputRecord::Audit(_), Some(a)) => a.record(rec, findings),
+        _ => out.record(rec, findings),
     }
 }
 
@@ -222,6 +234,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         format: settings.decode.format,
         max_record_bytes: settings.decode.max_record_bytes,
     });
+    let findings = settings.output.finding_format;
     let mut engine = Engine::new(settings);
     if let Some(e) = &opts.entitlements {
         engine.set_entitlements(crate::grants::shared(e.clone()));
@@ -290,9 +303,9 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                         None => Ok(()),
                     };
                     r.and_then(|_| {
-                        records
-                            .drain(..)
-                            .try_for_each(|rec| write_record(&rec, &mut out, audit.as_mut()))
+                        records.drain(..).try_for_each(|rec| {
+                            write_record(&rec, &mut out, audit.as_mut(), findings)
+                        })
                     })
                 }
                 Err(rej) => {
@@ -324,7 +337,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     }
     engine.finish(&mut records);
     for rec in records.drain(..) {
-        write_record(&rec, &mut out, audit.as_mut())?;
+        write_record(&rec, &mut out, audit.as_mut(), findings)?;
     }
     out.flush()?;
     if let Some(a) = audit.as_mut() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use audit::Audit;
 use command::Command;
-use finding::Finding;
+use finding::{Finding, FindingFormat};
 use recommendation::Recommendation;
 
 /// A record for a downstream consumer. Each kind goes to its own topic or file.
@@ -49,6 +49,20 @@ impl OutputRecord {
             OutputRecord::Recommendation(r) => &r.agent_id,
             OutputRecord::Command(c) => &c.agent_id,
             OutputRecord::Audit(a) => a.agent_id.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Writes the record as one JSON object, a finding in the given format.
+    pub fn write_json<W: std::io::Write>(
+        &self,
+        w: W,
+        findings: FindingFormat,
+    ) -> serde_json::Result<()> {
+        match (self, findings) {
+            (OutputRecord::Finding(f), FindingFormat::Ocsf) => {
+                serde_json::to_writer(w, f.ocsf_value().as_ref())
+            }
+            _ => serde_json::to_writer(w, self),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
+use crate::output::finding::FindingFormat;
 use crate::output::score::ScoreLine;
 
 /// Work for a worker, in the order it must be done.
@@ -219,7 +220,8 @@ impl Worker {
                             out.send(t, agent, &v);
                         }
                     }
-                    emit(out, observer.as_ref(), stats, records);
+                    let findings = settings.output.finding_format;
+                    emit(out, observer.as_ref(), stats, records, findings);
                 }
                 Err(rej) => {
                     stats.input.dead_letter(rej.reason.code());
@@ -255,6 +257,7 @@ impl Worker {
                     self.observer.as_ref(),
                     &mut self.stats,
                     &mut self.records,
+                    self.settings.output.finding_format,
                 );
             }
             let mut dirty: Vec<(&Partition, &mut Shard)> =
@@ -314,15 +317,17 @@ impl Worker {
     }
 }
 
-/// Sends the records the engine completed.
+/// Sends the records the engine completed, findings in the given format.
 fn emit(
     out: &Output,
     observer: &dyn PipelineObserver,
     stats: &mut WorkerStats,
     records: &mut Vec<OutputRecord>,
+    findings: FindingFormat,
 ) {
     for rec in records.drain(..) {
-        if let Ok(v) = serde_json::to_vec(&rec) {
+        let mut v = Vec::with_capacity(1024);
+        if rec.write_json(&mut v, findings).is_ok() {
             observer.output(rec.kind());
             stats.outputs += 1;
             if matches!(rec, OutputRecord::Finding(_)) {
