@@ -81,9 +81,13 @@ pub struct GrantsSettings {
     /// Recommendations are reviewed every this many seconds of event time (and at the end of
     /// a replay).
     pub recommend_interval_secs: u64,
-    /// A narrowing proposes at most this many resource patterns (used patterns are coarsened
-    /// to fit, else the resources are left as they are).
+    /// A narrowing proposes at most this many resource patterns (else the resources are left
+    /// as they are).
     pub max_proposed_resources: usize,
+    /// A grant is narrowed only when its use has not spread for this many days: no action and
+    /// no resource container (bucket, database, repository, mail domain) first used within
+    /// them.
+    pub narrow_stable_days: f64,
 }
 
 impl Default for GrantsSettings {
@@ -97,6 +101,7 @@ impl Default for GrantsSettings {
             min_events: 100,
             recommend_interval_secs: 86_400,
             max_proposed_resources: 10,
+            narrow_stable_days: 7.0,
         }
     }
 }
@@ -113,8 +118,12 @@ pub struct CommandSettings {
     pub min_severity: crate::decide::finding::Severity,
     /// Commands below this severity carry `requires_approval = true`.
     pub approval_below: crate::decide::finding::Severity,
-    /// Corroboration: at least this many detectors agreeing strongly...
-    pub min_detectors: u8,
+    /// Corroboration: at least this many independent lines of evidence (detector families
+    /// scoring at least `evidence_score`: what was accessed, how much, refusals, origin,
+    /// timing, order; plus use of a grant the agent never used)...
+    pub min_evidence: u8,
+    /// Score at which a detector's reason counts as evidence.
+    pub evidence_score: f32,
     /// ...or a sustained run of at least this many anomalous events in the finding.
     pub sustained_events: u64,
     /// After a command for an agent, no command for another finding of that agent for this
@@ -139,7 +148,8 @@ impl Default for CommandSettings {
             dry_run: true,
             min_severity: Severity::High,
             approval_below: Severity::Critical,
-            min_detectors: 2,
+            min_evidence: 2,
+            evidence_score: 0.5,
             sustained_events: 5,
             cooldown_secs: 3600,
             revoke_grant_secs: 7 * 86_400,
@@ -507,6 +517,12 @@ pub struct OutputSettings {
     pub finding_format: FindingFormat,
 }
 
+fn unit_check(errs: &mut Vec<String>, name: &str, v: f32) {
+    if !(0.0..=1.0).contains(&v) || v.is_nan() {
+        errs.push(format!("{name} must be within 0..1 (got {v})"));
+    }
+}
+
 impl Settings {
     /// Reads settings from a TOML file and validates them.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
@@ -536,11 +552,7 @@ impl Settings {
     /// Checks every value and reports all problems at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut errs = Vec::new();
-        let mut unit = |name: &str, v: f32| {
-            if !(0.0..=1.0).contains(&v) || v.is_nan() {
-                errs.push(format!("{name} must be within 0..1 (got {v})"));
-            }
-        };
+        let mut unit = |name: &str, v: f32| unit_check(&mut errs, name, v);
         unit("detect.reason_floor", self.detect.reason_floor);
         unit("detect.learn_below", self.detect.learn_below);
         unit("detect.peer_common_share", self.detect.peer_common_share);
@@ -616,6 +628,12 @@ impl Settings {
                 self.grants.recommend_interval_secs
             ));
         }
+        if !(self.grants.narrow_stable_days >= 0.0 && self.grants.narrow_stable_days <= 3650.0) {
+            errs.push(format!(
+                "grants.narrow_stable_days must be within 0..3650 (got {})",
+                self.grants.narrow_stable_days
+            ));
+        }
         if self.grants.max_proposed_resources == 0 {
             errs.push("grants.max_proposed_resources must be at least 1".into());
         }
@@ -640,9 +658,14 @@ impl Settings {
                 errs.push(format!("{name} must be at least 1: every command expires"));
             }
         }
-        if self.commands.min_detectors == 0 {
-            errs.push("commands.min_detectors must be at least 1".into());
+        if self.commands.min_evidence == 0 {
+            errs.push("commands.min_evidence must be at least 1".into());
         }
+        unit_check(
+            &mut errs,
+            "commands.evidence_score",
+            self.commands.evidence_score,
+        );
         if !(self.breaker.max_agent_share > 0.0 && self.breaker.max_agent_share <= 1.0) {
             errs.push(format!(
                 "breaker.max_agent_share must be within (0, 1] (got {})",

@@ -202,11 +202,39 @@ impl Engine {
             .collect();
         ids.sort_unstable();
         let ids: Vec<Box<str>> = ids.into_iter().cloned().collect();
-        for id in ids {
-            if let (Some(grants), Some(a)) = (ents.agent(&id), self.agents.get_mut(&id)) {
-                recommend::review(&id, grants, &mut a.ledger, now, &self.settings.grants, out);
+        let mut families: FxHashMap<u64, recommend::Peers> = FxHashMap::default();
+        for a in self.agents.values() {
+            let peers = families.entry(a.groups[0]).or_default();
+            for u in a.ledger.grants() {
+                peers.entry(u.grant.clone()).or_default().add(u);
             }
         }
+        let none = recommend::Peers::default();
+        for id in ids {
+            if let (Some(grants), Some(a)) = (ents.agent(&id), self.agents.get_mut(&id)) {
+                let peers = families.get(&a.groups[0]).unwrap_or(&none);
+                recommend::review(
+                    &id,
+                    grants,
+                    peers,
+                    &mut a.ledger,
+                    now,
+                    &self.settings.grants,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// What the agents of a family did under each grant.
+    fn family_use(&self, family: u64) -> recommend::Peers {
+        let mut peers = recommend::Peers::default();
+        for a in self.agents.values().filter(|a| a.groups[0] == family) {
+            for u in a.ledger.grants() {
+                peers.entry(u.grant.clone()).or_default().add(u);
+            }
+        }
+        peers
     }
 
     /// High-priority recommendations for the grants used by findings just closed.
@@ -216,6 +244,10 @@ impl Engine {
             let OutputRecord::Finding(f) = r else {
                 continue;
             };
+            let Some(family) = self.agents.get(f.agent_id.as_str()).map(|a| a.groups[0]) else {
+                continue;
+            };
+            let peers = self.family_use(family);
             let (Some(grants), Some(a)) = (
                 ents.agent(&f.agent_id),
                 self.agents.get_mut(f.agent_id.as_str()),
@@ -229,6 +261,7 @@ impl Engine {
                     g,
                     &f.finding_id,
                     &f.resources,
+                    &peers,
                     &mut a.ledger,
                     f.last_ms,
                     &self.settings.grants,

@@ -148,6 +148,27 @@ impl FindingBuilder {
         self.sessions.first().map(String::as_str)
     }
 
+    /// Independent lines of evidence: detector families with a reason scoring at least `min`
+    /// on some event, repeated refusals (two or more denied or failed events: one is common
+    /// noise, several are probing), and use of a grant the agent's normal behaviour never used.
+    pub fn evidence(&self, min: f32) -> usize {
+        let mut fams: Vec<crate::detect::Evidence> = self
+            .reasons
+            .values()
+            .filter(|r| r.score >= min)
+            .map(|r| r.detector.family())
+            .collect();
+        if self.denied >= 2 {
+            fams.push(crate::detect::Evidence::Refusal);
+        }
+        if !self.fresh_grants.is_empty() {
+            fams.push(crate::detect::Evidence::Privilege);
+        }
+        fams.sort_unstable();
+        fams.dedup();
+        fams.len()
+    }
+
     /// The detectors involved, strongest first.
     pub fn detector_names(&self) -> Vec<&'static str> {
         let mut v: Vec<(&DetectorId, &Reason)> = self.reasons.iter().collect();

@@ -191,7 +191,8 @@ impl Responder {
         if !cs.enabled || severity < cs.min_severity {
             return;
         }
-        let corroborated = f.strong() >= cs.min_detectors || f.event_count() >= cs.sustained_events;
+        let corroborated = f.evidence(cs.evidence_score) >= usize::from(cs.min_evidence)
+            || f.event_count() >= cs.sustained_events;
         if !corroborated {
             return;
         }

@@ -61,6 +61,25 @@ pub enum DetectorId {
     Intent,
 }
 
+/// Independent lines of evidence (see [`DetectorId::family`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Evidence {
+    /// What was accessed: new to the agent, its peers or its stated intent.
+    Access,
+    /// How much: rate, volume, breadth.
+    Amount,
+    /// Refused attempts.
+    Refusal,
+    /// Where from.
+    Origin,
+    /// When.
+    Timing,
+    /// In what order.
+    Order,
+    /// Use of a grant the agent's normal behaviour never used.
+    Privilege,
+}
+
 impl DetectorId {
     /// Every detector, in fusion order.
     pub const ALL: [DetectorId; 10] = [
@@ -75,6 +94,20 @@ impl DetectorId {
         DetectorId::Peer,
         DetectorId::Intent,
     ];
+
+    /// The line of evidence the detector belongs to. Detectors of one family tend to fire
+    /// together (a first use is also rare among peers and unusual for the stated intent), so
+    /// corroboration counts families, not detectors.
+    pub fn family(self) -> Evidence {
+        match self {
+            DetectorId::Novelty | DetectorId::Peer | DetectorId::Intent => Evidence::Access,
+            DetectorId::Rate | DetectorId::Volume | DetectorId::Breadth => Evidence::Amount,
+            DetectorId::Denial => Evidence::Refusal,
+            DetectorId::Source => Evidence::Origin,
+            DetectorId::TimeOfDay => Evidence::Timing,
+            DetectorId::Sequence => Evidence::Order,
+        }
+    }
 
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {

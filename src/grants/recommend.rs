@@ -35,22 +35,32 @@ pub fn pattern_glob(pattern: &str) -> String {
     out
 }
 
-/// The first `levels` path levels of a pattern, followed by `/*`
-/// (`s3://raw/*/part-*.gz` at 1 level is `s3://raw/*`).
-fn truncate(pattern: &str, levels: usize) -> String {
-    let (head, rest) = match pattern.find("://") {
-        Some(i) => pattern.split_at(i + 3),
-        None => ("", pattern),
-    };
-    let parts: Vec<&str> = rest.split('/').collect();
-    if parts.len() <= levels + 1 {
-        return pattern.to_string();
+/// The container of a used resource under a service-wide grant pattern (one whose wildcard
+/// starts right after the scheme): the authority used (`s3://*` and `s3://raw/*/part-*.gz` give
+/// `s3://raw/*`; `mailto:*` and `mailto:a@x.example` give `mailto:*@x.example`). `None` for a
+/// pattern already within one authority: working sets grow within a bucket, database or
+/// repository organisation, so such a pattern is never narrowed.
+fn container(pattern: &str, used: &str) -> Option<String> {
+    let star = pattern.find('*')?;
+    let prefix = &pattern[..star];
+    let scheme_only = prefix.ends_with("://") || (prefix.ends_with(':') && !prefix.contains('/'));
+    if !scheme_only {
+        return None;
     }
-    let mut s = String::from(head);
-    s.push_str(&parts[..=levels].join("/"));
-    s.push_str("/*");
-    s
+    let rest = used.strip_prefix(prefix)?;
+    if let Some(i) = rest.find('/') {
+        let seg = &rest[..i];
+        return (!seg.is_empty() && !seg.contains('*')).then(|| format!("{prefix}{seg}/*"));
+    }
+    let at = rest.find('@')?;
+    let domain = &rest[at..];
+    (!domain.contains('*')).then(|| format!("{prefix}*{domain}"))
 }
+
+/// Uses at or below which a value counts as rare. Rare values are the sign that unseen ones are
+/// still to come (the Good-Turing estimate of the unseen share is the share of values seen once),
+/// so a pattern or action list with a rare member is not narrowed.
+const RARE_USES: u32 = 2;
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {
     v.sort_unstable();
@@ -58,54 +68,141 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// The grant narrowed to what `used` shows, if that is narrower than `spec`.
-fn narrowed(spec: &GrantSpec, used: &GrantUse, max_resources: usize) -> Option<GrantSpec> {
+/// The grant narrowed to what `used` shows, if that is narrower than `spec`. Actions narrow to
+/// those used; each wildcard resource pattern narrows to the containers used under it; a
+/// resource pattern never used is dropped. Nothing narrows while the use is still spreading
+/// (an action or container first used within `narrow_stable_days`), or when more than
+/// `max_proposed_resources` patterns would be needed.
+fn narrowed(
+    spec: &GrantSpec,
+    used: &GrantUse,
+    peers: Option<&PeerUse>,
+    s: &GrantsSettings,
+    now_ms: i64,
+) -> Option<GrantSpec> {
     if used.actions.overflow > 0 || used.patterns.overflow > 0 || used.uses == 0 {
         return None;
     }
+    let stable_since = now_ms - (s.narrow_stable_days * DAY_MS as f64) as i64;
     let covered = |pats: &[String], v: &str| pats.iter().any(|p| glob_match(p, v));
     let actions = if spec.actions.iter().any(|p| p.contains('*')) {
-        let used: Vec<String> = used
+        let rare = used.actions.ranked().iter().any(|(_, n)| *n <= RARE_USES);
+        let used: Vec<(&str, i64)> = used
             .actions
-            .sorted()
-            .into_iter()
-            .filter(|a| covered(&spec.actions, a))
-            .map(str::to_string)
+            .first_seen()
+            .chain(
+                peers
+                    .iter()
+                    .flat_map(|p| p.actions.iter().map(|a| (a.as_str(), i64::MIN))),
+            )
+            .filter(|(a, _)| covered(&spec.actions, a))
             .collect();
-        if used.is_empty() {
+        if rare || used.is_empty() || used.iter().any(|(_, t)| *t > stable_since) {
             spec.actions.clone()
         } else {
-            dedup(used)
+            dedup(used.into_iter().map(|(a, _)| a.to_string()).collect())
         }
     } else {
         spec.actions.clone()
     };
-    let resources = if spec.resources.iter().any(|p| p.contains('*')) {
-        let globs: Vec<String> = used
-            .patterns
-            .sorted()
-            .into_iter()
-            .map(pattern_glob)
-            .collect();
-        let mut proposed = dedup(globs.clone());
-        let mut level = 3;
-        while proposed.len() > max_resources && level > 0 {
-            proposed = dedup(globs.iter().map(|g| truncate(g, level)).collect());
-            level -= 1;
+    let counts: Vec<(&str, u32)> = used.patterns.ranked();
+    let globs: Vec<(String, i64, u32)> = used
+        .patterns
+        .first_seen()
+        .map(|(p, t)| {
+            let n = counts.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n);
+            (pattern_glob(p), t, n)
+        })
+        .chain(peers.iter().flat_map(|p| {
+            p.patterns
+                .iter()
+                .map(|q| (pattern_glob(q), i64::MIN, u32::MAX))
+        }))
+        .collect();
+    let mut spreading = false;
+    let mut resources: Vec<String> = Vec::new();
+    let mut unused: Vec<&String> = Vec::new();
+    for c in &spec.resources {
+        let under: Vec<&(String, i64, u32)> =
+            globs.iter().filter(|(g, _, _)| glob_match(c, g)).collect();
+        if under.is_empty() {
+            unused.push(c);
+            continue;
         }
-        // Only a proposal every current pattern already allows is a narrowing.
-        if proposed.len() <= max_resources && proposed.iter().all(|p| covered(&spec.resources, p)) {
-            proposed
+        if !c.contains('*') {
+            spreading |= under
+                .iter()
+                .any(|(_, t, n)| *n <= RARE_USES || *t > stable_since);
+            resources.push(c.clone());
+            continue;
+        }
+        let mut containers: Vec<(String, i64, u32)> = Vec::new();
+        let mut leaf = false;
+        for (g, t, n) in under {
+            match container(c, g) {
+                Some(k) => match containers.iter_mut().find(|(x, _, _)| *x == k) {
+                    Some(e) => {
+                        e.1 = e.1.min(*t);
+                        e.2 = e.2.saturating_add(*n);
+                    }
+                    None => containers.push((k, *t, *n)),
+                },
+                None => {
+                    leaf = true;
+                    spreading |= *t > stable_since;
+                }
+            }
+        }
+        let young = containers.iter().any(|(_, t, _)| *t > stable_since);
+        let rare = containers.iter().any(|(_, _, n)| *n <= RARE_USES);
+        spreading |= young || rare;
+        if leaf || young || rare || containers.len() > s.max_proposed_resources {
+            resources.push(c.clone());
         } else {
-            spec.resources.clone()
+            resources.extend(containers.into_iter().map(|(k, _, _)| k));
         }
-    } else {
-        spec.resources.clone()
-    };
+    }
+    if spreading {
+        resources.extend(unused.into_iter().cloned());
+    }
+    let resources = dedup(resources);
+    if resources.is_empty() || resources.len() > s.max_proposed_resources.max(spec.resources.len())
+    {
+        return None;
+    }
     let same = dedup(actions.clone()) == dedup(spec.actions.clone())
-        && dedup(resources.clone()) == dedup(spec.resources.clone());
+        && resources == dedup(spec.resources.clone());
     (!same).then_some(GrantSpec { actions, resources })
 }
+
+/// What the agent's peers (agents of its family) did under grants of the same id: their use
+/// is kept by a narrowing, since the agent is likely to need it too.
+#[derive(Clone, Debug, Default)]
+pub struct PeerUse {
+    /// Actions used.
+    pub actions: Vec<String>,
+    /// Generalised resource patterns used.
+    pub patterns: Vec<String>,
+}
+
+impl PeerUse {
+    /// Adds one agent's use of a grant.
+    pub fn add(&mut self, u: &GrantUse) {
+        for a in u.actions.sorted() {
+            if !self.actions.iter().any(|x| x == a) {
+                self.actions.push(a.to_string());
+            }
+        }
+        for p in u.patterns.sorted() {
+            if !self.patterns.iter().any(|x| x == p) {
+                self.patterns.push(p.to_string());
+            }
+        }
+    }
+}
+
+/// Peers' use, by grant id.
+pub type Peers = rustc_hash::FxHashMap<Box<str>, PeerUse>;
 
 struct Draft<'a> {
     agent_id: &'a str,
@@ -234,6 +331,7 @@ fn describe(spec: &GrantSpec) -> String {
 pub fn review(
     agent_id: &str,
     grants: &AgentGrants,
+    peers: &Peers,
     ledger: &mut Ledger,
     now_ms: i64,
     s: &GrantsSettings,
@@ -266,7 +364,7 @@ pub fn review(
                 finding_ids: vec![],
             }
         } else {
-            let Some(proposed) = used.and_then(|u| narrowed(spec, u, s.max_proposed_resources))
+            let Some(proposed) = used.and_then(|u| narrowed(spec, u, peers.get(grant), s, now_ms))
             else {
                 continue;
             };
@@ -300,6 +398,7 @@ pub fn after_finding(
     grant: &str,
     finding_id: &str,
     resources: &[String],
+    peers: &Peers,
     ledger: &mut Ledger,
     now_ms: i64,
     s: &GrantsSettings,
@@ -330,7 +429,7 @@ pub fn after_finding(
             finding_ids: vec![finding_id.to_string()],
         },
         Some(u) => {
-            let Some(proposed) = narrowed(spec, u, s.max_proposed_resources) else {
+            let Some(proposed) = narrowed(spec, u, peers.get(grant), s, now_ms) else {
                 return;
             };
             let excess = resources.iter().any(|r| {
@@ -403,7 +502,18 @@ mod tests {
             "s3://raw/*/part-*.json.gz"
         );
         assert_eq!(pattern_glob("crm://customers/{n}"), "crm://customers/*");
-        assert_eq!(truncate("s3://raw/*/part-*.gz", 1), "s3://raw/*");
+        assert_eq!(
+            container("s3://*", "s3://raw/*/part-*.gz").as_deref(),
+            Some("s3://raw/*")
+        );
+        assert_eq!(
+            container("mailto:*", "mailto:a@x.example").as_deref(),
+            Some("mailto:*@x.example")
+        );
+        assert_eq!(
+            container("postgres://finance/*", "postgres://finance/ledger"),
+            None
+        );
     }
 
     #[test]
@@ -414,7 +524,15 @@ mod tests {
         feed(&mut l, 14);
         let now = 14 * DAY_MS;
         let mut out = Vec::new();
-        review("fin-1", a, &mut l, now, &settings(), &mut out);
+        review(
+            "fin-1",
+            a,
+            &Peers::default(),
+            &mut l,
+            now,
+            &settings(),
+            &mut out,
+        );
         assert_eq!(out.len(), 2, "{out:?}");
         let recs: Vec<&Recommendation> = out
             .iter()
@@ -426,10 +544,8 @@ mod tests {
         let narrow = recs.iter().find(|r| r.grant == "finance").unwrap();
         assert_eq!(narrow.change, Change::Narrow);
         assert_eq!(narrow.proposed.actions, vec!["db:Select"]);
-        assert_eq!(
-            narrow.proposed.resources,
-            vec!["postgres://finance/invoices", "postgres://finance/ledger"]
-        );
+        // Tables are leaves: siblings are likely, so the database pattern stays.
+        assert_eq!(narrow.proposed.resources, vec!["postgres://finance/*"]);
         assert!(
             narrow
                 .evidence
@@ -444,7 +560,15 @@ mod tests {
         assert_eq!(remove.evidence.observed_days, 14.0);
         // Nothing changed: nothing emitted again.
         let mut again = Vec::new();
-        review("fin-1", a, &mut l, now + DAY_MS, &settings(), &mut again);
+        review(
+            "fin-1",
+            a,
+            &Peers::default(),
+            &mut l,
+            now + DAY_MS,
+            &settings(),
+            &mut again,
+        );
         assert!(again.is_empty(), "{again:?}");
     }
 
@@ -457,6 +581,7 @@ mod tests {
         review(
             "fin-1",
             e.agent("fin-1").unwrap(),
+            &Peers::default(),
             &mut l,
             3 * DAY_MS,
             &settings(),
@@ -481,6 +606,7 @@ mod tests {
             "hr",
             "fnd-1",
             &["postgres://hr/payroll".to_string()],
+            &Peers::default(),
             &mut l,
             now,
             &settings(),
@@ -496,6 +622,7 @@ mod tests {
         review(
             "fin-1",
             e.agent("fin-1").unwrap(),
+            &Peers::default(),
             &mut l,
             now,
             &settings(),

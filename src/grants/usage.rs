@@ -16,20 +16,22 @@ pub const MAX_DAYS: usize = 120;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Distinct values with counts, at most `cap` of them; values beyond are counted as overflow.
+/// Distinct values with counts and the event time each was first seen, at most `cap` of them;
+/// values beyond are counted as overflow.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
-    items: Vec<(Box<str>, u32)>,
+    items: Vec<(Box<str>, u32, i64)>,
     /// Uses whose value did not fit.
     pub overflow: u32,
 }
 
 impl Tally {
-    fn add(&mut self, v: &str, cap: usize) {
-        if let Some(e) = self.items.iter_mut().find(|(k, _)| k.as_ref() == v) {
+    fn add(&mut self, v: &str, t: i64, cap: usize) {
+        if let Some(e) = self.items.iter_mut().find(|(k, _, _)| k.as_ref() == v) {
             e.1 = e.1.saturating_add(1);
+            e.2 = e.2.min(t);
         } else if self.items.len() < cap {
-            self.items.push((v.into(), 1));
+            self.items.push((v.into(), 1, t));
         } else {
             self.overflow = self.overflow.saturating_add(1);
         }
@@ -37,16 +39,25 @@ impl Tally {
 
     /// The values, most used first (ties by value).
     pub fn ranked(&self) -> Vec<(&str, u32)> {
-        let mut v: Vec<(&str, u32)> = self.items.iter().map(|(k, n)| (k.as_ref(), *n)).collect();
+        let mut v: Vec<(&str, u32)> = self
+            .items
+            .iter()
+            .map(|(k, n, _)| (k.as_ref(), *n))
+            .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         v
     }
 
     /// The values, sorted.
     pub fn sorted(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.items.iter().map(|(k, _)| k.as_ref()).collect();
+        let mut v: Vec<&str> = self.items.iter().map(|(k, _, _)| k.as_ref()).collect();
         v.sort_unstable();
         v
+    }
+
+    /// The values with the event time each was first seen.
+    pub fn first_seen(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.items.iter().map(|(k, _, t)| (k.as_ref(), *t))
     }
 
     /// True when nothing was recorded.
@@ -171,6 +182,11 @@ impl Ledger {
         self.grants.iter().find(|g| g.grant.as_ref() == grant)
     }
 
+    /// Every grant used so far.
+    pub fn grants(&self) -> impl Iterator<Item = &GrantUse> {
+        self.grants.iter()
+    }
+
     /// Normal uses of a grant so far (0 when never used).
     pub fn normal_uses(&self, grant: &str) -> u64 {
         self.grant(grant).map_or(0, |g| g.uses)
@@ -205,10 +221,10 @@ impl Ledger {
                 }
             }
         }
-        g.actions.add(u.action, MAX_ACTIONS);
-        g.patterns.add(u.pattern, MAX_PATTERNS);
+        g.actions.add(u.action, u.time_ms, MAX_ACTIONS);
+        g.patterns.add(u.pattern, u.time_ms, MAX_PATTERNS);
         if let Some(i) = u.intent {
-            g.intents.add(i, MAX_INTENTS);
+            g.intents.add(i, u.time_ms, MAX_INTENTS);
         }
     }
 
