@@ -112,7 +112,10 @@ impl Harness {
         self.engine.finish(&mut self.out);
         self.out
             .iter()
-            .map(|OutputRecord::Finding(f)| f.clone())
+            .filter_map(|r| match r {
+                OutputRecord::Finding(f) => Some(f.clone()),
+                _ => None,
+            })
             .collect()
     }
 }

@@ -84,12 +84,16 @@ fn replay(input: &Path, finding_format: &str) -> Vec<Value> {
         .arg(&out)
         .arg("--dead-letter")
         .arg(dir.path().join("dead.jsonl"))
+        .arg("--audit")
+        .arg(dir.path().join("audit.jsonl"))
         .assert()
         .success();
+    // Findings only: recommendations and commands share the output.
     std::fs::read_to_string(&out)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "finding" || v.get("class_uid").is_some())
         .collect()
 }
 

@@ -3,9 +3,11 @@
 //! The fixture `fixtures/replay/fleet.jsonl` is a small simulated fleet (`cinch simulate
 //! --agents 4 --days 6 --seed 5`, with its `labels.csv` and `attacks.csv` beside it) followed by
 //! four bad records: not JSON, a missing `agent_id`, a time in year 9999 and invalid UTF-8.
-//! The binary replays it and its outputs are compared byte for byte with
-//! `fixtures/replay/expected/{findings,scores,dead_letters}.jsonl` and `summary.txt` (the stderr
-//! summary, its timing line normalised).
+//! The binary replays it with the fleet's entitlements (`fixtures/replay/entitlements.json`) and
+//! the fixture signing key (`fixtures/keys/`, for tests only), and its outputs are compared byte
+//! for byte with `fixtures/replay/expected/{findings,scores,dead_letters,audit}.jsonl` (findings
+//! holds every `--out` record: findings, recommendations and signed commands) and `summary.txt`
+//! (the stderr summary, its timing line normalised).
 //!
 //! When the engine's scoring or the output format changes on purpose, regenerate the expected
 //! files and review their diff before committing:
@@ -42,6 +44,7 @@ struct Outputs {
     findings: Vec<u8>,
     scores: Vec<u8>,
     dead: Vec<u8>,
+    audit: Vec<u8>,
     /// The stderr summary with its timing line normalised.
     summary: String,
 }
@@ -54,16 +57,26 @@ enum Input<'a> {
     Stdin(Vec<u8>),
 }
 
+/// Adds the fixture's entitlements and signing key.
+fn with_response(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    cmd.arg("--entitlements")
+        .arg(fixture_dir().join("entitlements.json"))
+        .arg("--signing-key")
+        .arg(fixture_dir().join("../keys/cinch-signing.key"))
+}
+
 /// Replays `input` from the working directory `cwd`, every output to a file of a fresh temp dir.
 fn replay(cwd: &Path, input: Input<'_>) -> Outputs {
     let out = tempfile::tempdir().unwrap();
-    let (f, s, d) = (
+    let (f, s, d, a) = (
         out.path().join("findings.jsonl"),
         out.path().join("scores.jsonl"),
         out.path().join("dead_letters.jsonl"),
+        out.path().join("audit.jsonl"),
     );
     let mut cmd = cinch();
     cmd.current_dir(cwd).arg("replay").arg("--quiet");
+    with_response(&mut cmd).arg("--audit").arg(&a);
     match input {
         Input::Path(p) => {
             cmd.args(["--input", p]);
@@ -90,13 +103,16 @@ fn replay(cwd: &Path, input: Input<'_>) -> Outputs {
         findings: fs::read(&f).unwrap(),
         scores: fs::read(&s).unwrap(),
         dead: fs::read(&d).unwrap(),
+        audit: fs::read(&a).unwrap(),
         summary: normalise_summary(&stderr),
     }
 }
 
-/// Replaces the summary's timing line (`  0.01 s, 294620 records/s`) with a fixed one.
+/// Replaces the summary's timing line (`  0.01 s, 294620 records/s`) with a fixed one, and the
+/// fixture directory with `fixtures/replay`.
 fn normalise_summary(stderr: &str) -> String {
     let mut out = String::new();
+    let stderr = stderr.replace(&fixture_dir().display().to_string(), "fixtures/replay");
     for line in stderr.lines() {
         let t = line.trim_start();
         let timing = t.ends_with(" records/s")
@@ -166,10 +182,11 @@ fn assert_same(what: &str, got: &[u8], want: &[u8]) {
 fn golden_outputs() {
     let got = replay(&fixture_dir(), Input::Path(FLEET));
     let expected = fixture_dir().join("expected");
-    let files: [(&str, &[u8]); 4] = [
+    let files: [(&str, &[u8]); 5] = [
         ("findings.jsonl", &got.findings),
         ("scores.jsonl", &got.scores),
         ("dead_letters.jsonl", &got.dead),
+        ("audit.jsonl", &got.audit),
         ("summary.txt", got.summary.as_bytes()),
     ];
     if blessing() {
@@ -201,8 +218,30 @@ fn golden_outputs_are_well_formed() {
         !findings.is_empty(),
         "the fixture's attack raises no finding"
     );
-    for f in &findings {
-        assert_eq!(f["kind"], "finding");
+    let kind = |k: &str| -> Vec<&Value> { findings.iter().filter(|r| r["kind"] == k).collect() };
+    assert!(
+        findings.iter().all(
+            |r| ["finding", "recommendation", "command"].contains(&r["kind"].as_str().unwrap())
+        ),
+        "--out holds findings, recommendations and commands"
+    );
+    let verifier = cinch::output::sign::Verifier::from_pem_file(
+        &fixture_dir().join("../keys/cinch-signing.pub"),
+    )
+    .unwrap();
+    let ids: Vec<&Value> = kind("finding").iter().map(|f| &f["finding_id"]).collect();
+    assert!(
+        !kind("command").is_empty(),
+        "the fixture's attack draws no command"
+    );
+    for c in kind("command") {
+        verifier.verify(c).unwrap();
+        assert_eq!(c["dry_run"], true, "dry run is the default: {c}");
+        for f in c["finding_ids"].as_array().unwrap() {
+            assert!(ids.contains(&f), "command names an unknown finding: {c}");
+        }
+    }
+    for f in kind("finding") {
         let score = f["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{f}");
         assert!(!f["event_ids"].as_array().unwrap().is_empty(), "{f}");
@@ -280,7 +319,11 @@ fn every_record_is_scored_or_dead_lettered() {
         let score = s["score"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{s}");
     }
-    let first = got.summary.lines().next().unwrap();
+    let first = got
+        .summary
+        .lines()
+        .find(|l| l.contains(" records read: "))
+        .unwrap();
     assert_eq!(
         first.split(" (").next().unwrap(),
         format!(
@@ -346,12 +389,17 @@ fn findings_and_dead_letters_go_to_stdout_without_out() {
     let dir = tempfile::tempdir().unwrap();
     let scores = dir.path().join("scores.jsonl");
     let dead = dir.path().join("dead.jsonl");
-    let output = cinch()
-        .current_dir(fixture_dir())
-        .args(["replay", "--quiet", "--input", FLEET, "--scores-out"])
+    let audit = dir.path().join("audit.jsonl");
+    let mut cmd = cinch();
+    cmd.current_dir(fixture_dir())
+        .args(["replay", "--quiet", "--input", FLEET]);
+    let output = with_response(&mut cmd)
+        .arg("--scores-out")
         .arg(&scores)
         .arg("--dead-letter")
         .arg(&dead)
+        .arg("--audit")
+        .arg(&audit)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -359,18 +407,21 @@ fn findings_and_dead_letters_go_to_stdout_without_out() {
     assert_same("scores", &fs::read(&scores).unwrap(), &file.scores);
     assert_same("dead letters", &fs::read(&dead).unwrap(), &file.dead);
 
-    // Without --dead-letter either, dead letters join the findings on stdout.
-    let output = cinch()
-        .current_dir(fixture_dir())
-        .args(["replay", "--quiet", "--input", FLEET])
-        .output()
-        .unwrap();
+    // Without --dead-letter and --audit either, dead letters and audit records join the
+    // findings on stdout.
+    let mut cmd = cinch();
+    cmd.current_dir(fixture_dir())
+        .args(["replay", "--quiet", "--input", FLEET]);
+    let output = with_response(&mut cmd).output().unwrap();
     assert!(output.status.success());
     let all = json_lines(&output.stdout);
     let kinds = |k: &str| all.iter().filter(|r| r["kind"] == k).count();
-    assert_eq!(kinds("finding"), json_lines(&file.findings).len());
+    assert_eq!(
+        all.len() - kinds("dead_letter") - kinds("audit"),
+        json_lines(&file.findings).len()
+    );
     assert_eq!(kinds("dead_letter"), 4);
-    assert_eq!(all.len(), kinds("finding") + kinds("dead_letter"));
+    assert_eq!(kinds("audit"), json_lines(&file.audit).len());
 }
 
 #[test]

@@ -21,19 +21,23 @@ pub struct Response {
     pub entitlements: Option<crate::grants::Entitlements>,
     /// The key that signs commands.
     pub signer: std::sync::Arc<crate::output::sign::Signer>,
+    /// Whether the key was generated for this run (and is not saved anywhere).
+    pub ephemeral: bool,
     /// Feedback from a file.
     pub feedback: Vec<crate::decide::suppress::Feedback>,
 }
 
 impl Response {
     /// Loads entitlements, the signing key and feedback from the flags, else from the
-    /// settings, and says on stderr what was loaded (and when the key is ephemeral).
+    /// settings, and says on stderr what was loaded. Without a key an ephemeral one is
+    /// generated; `announce` says so at once (long runs), else the caller says so at the end.
     pub fn load(
         settings: &Settings,
         entitlements: Option<&Path>,
         signing_key: Option<&Path>,
         feedback: Option<&Path>,
         who: &str,
+        announce: bool,
     ) -> anyhow::Result<Response> {
         let non_empty = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
         let ents_path = entitlements
@@ -54,11 +58,12 @@ impl Response {
         let key_path = signing_key
             .map(Path::to_path_buf)
             .or_else(|| non_empty(&settings.commands.signing_key));
+        let ephemeral = key_path.is_none();
         let signer = match key_path {
             Some(p) => crate::output::sign::Signer::from_pem_file(&p)?,
             None => {
                 let s = crate::output::sign::Signer::generate();
-                if settings.commands.enabled {
+                if settings.commands.enabled && announce {
                     eprintln!(
                         "{who}: no signing key given: commands are signed with an ephemeral key (key_id {}) that is not saved; create one with `cinch keygen` and pass --signing-key",
                         s.key_id()
@@ -81,6 +86,7 @@ impl Response {
         Ok(Response {
             entitlements,
             signer: std::sync::Arc::new(signer),
+            ephemeral,
             feedback,
         })
     }

@@ -66,7 +66,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         args.signing_key.as_deref(),
         args.feedback.as_deref(),
         "cinch replay",
+        false,
     )?;
+    let ephemeral = response.ephemeral;
     let opts = ReplayOptions {
         input: args.input,
         out: args.out,
@@ -80,5 +82,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let summary = replay(settings, &opts)?;
     eprintln!("{summary}");
+    if ephemeral && summary.commands > 0 {
+        eprintln!(
+            "cinch replay: no signing key was given, so the commands were signed with an ephemeral key (key_id {}) that was not saved; create one with `cinch keygen` and pass --signing-key",
+            summary.key_id.as_deref().unwrap_or("?")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
