@@ -459,7 +459,7 @@ impl Engine {
                     mature,
                     grants,
                 },
-                ev.time_ms,
+                (&ev.event_id, ev.time_ms),
                 |since| {
                     let _ = window;
                     agents

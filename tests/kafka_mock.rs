@@ -84,7 +84,27 @@ fn settings(brokers: &str, group: &str) -> Settings {
     s.kafka.commit_interval_ms = 200;
     s.kafka.shutdown_deadline_secs = 10;
     s.kafka.scores_topic = Some("cinch.scores".into());
+    // The fleet's entitlements, a short history so that 6 days give recommendations, and the
+    // fixture key, so that every run signs alike.
+    s.grants.entitlements_path = fleet_entitlements().display().to_string();
+    s.grants.min_history_days = 2.0;
+    s.grants.narrow_stable_days = 1.0;
+    s.commands.signing_key = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/keys/cinch-signing.key")
+        .display()
+        .to_string();
     s
+}
+
+/// The entitlements of the fleet [`fleet`] simulates (written once per test process).
+fn fleet_entitlements() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().expect("tempdir");
+        fleet(d.path());
+        d
+    });
+    Box::leak(dir.path().join("entitlements.json").into_boxed_path())
 }
 
 /// A small simulated fleet with attacks: (agent id, JSON line) in time order, and the ids of
@@ -200,6 +220,7 @@ async fn run_until_with(
     let opts = RunOptions {
         observer: counter,
         close_findings_at_exit: close,
+        ..RunOptions::default()
     };
     let summary = kafka::run_with(settings, opts, async move {
         let started = Instant::now();
@@ -345,11 +366,14 @@ fn by_id(
 struct Reference {
     scores: BTreeMap<String, serde_json::Value>,
     findings: BTreeMap<String, serde_json::Value>,
+    commands: BTreeMap<String, serde_json::Value>,
+    recommendations: BTreeMap<String, serde_json::Value>,
 }
 
 impl Reference {
-    /// Asserts that the scores and findings on `brokers` equal these, with none missing and
-    /// repeats identical; returns how many score lines were read (repeats included).
+    /// Asserts that the scores, findings, commands and recommendations on `brokers` equal
+    /// these, with none missing and repeats identical; returns how many score lines were read
+    /// (repeats included).
     fn assert_matches(&self, brokers: &str) -> usize {
         let scores = read_all(brokers, "cinch.scores");
         assert_same("score", &self.scores, &by_id(&scores, "event_id"));
@@ -357,6 +381,19 @@ impl Reference {
             "finding",
             &self.findings,
             &by_id(&read_all(brokers, "cinch.findings"), "finding_id"),
+        );
+        assert_same(
+            "command",
+            &self.commands,
+            &by_id(&read_all(brokers, "cinch.commands"), "command_id"),
+        );
+        assert_same(
+            "recommendation",
+            &self.recommendations,
+            &by_id(
+                &read_all(brokers, "cinch.recommendations"),
+                "recommendation_id",
+            ),
         );
         scores.len()
     }
@@ -374,10 +411,21 @@ async fn reference(events: &[(String, String)]) -> Reference {
     )
     .await;
     assert_eq!(s.input.events, events.len() as u64);
-    Reference {
+    let r = Reference {
         scores: by_id(&read_all(&b, "cinch.scores"), "event_id"),
         findings: by_id(&read_all(&b, "cinch.findings"), "finding_id"),
-    }
+        commands: by_id(&read_all(&b, "cinch.commands"), "command_id"),
+        recommendations: by_id(&read_all(&b, "cinch.recommendations"), "recommendation_id"),
+    };
+    assert!(
+        !r.commands.is_empty(),
+        "the fleet's attacks draw no command"
+    );
+    assert!(
+        !r.recommendations.is_empty(),
+        "the fleet's grants draw no recommendation"
+    );
+    r
 }
 
 /// Asserts every record of an interrupted run equals the uninterrupted one, and none is missing.
@@ -488,6 +536,7 @@ async fn partitions_moving_between_two_live_consumers_keep_every_score_and_findi
         RunOptions {
             observer: a_counter.clone(),
             close_findings_at_exit: false,
+            ..RunOptions::default()
         },
         async move {
             let _ = a_stopped.await;
@@ -507,6 +556,7 @@ async fn partitions_moving_between_two_live_consumers_keep_every_score_and_findi
         RunOptions {
             observer: b_counter.clone(),
             close_findings_at_exit: true,
+            ..RunOptions::default()
         },
         async move {
             let _ = produced.await;
@@ -569,6 +619,7 @@ async fn exactly_once_mode_commits_in_transactions_and_restores_across_instances
         RunOptions {
             observer: Arc::new(Counter::default()),
             close_findings_at_exit: true,
+            ..RunOptions::default()
         },
         async move {
             let started = Instant::now();

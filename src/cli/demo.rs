@@ -1,5 +1,6 @@
 //! `cinch demo`: the whole Kafka pipeline on an embedded in-process broker, fed by a simulated
-//! fleet, with a live feed of findings. No set-up.
+//! fleet with its entitlements, with a live feed of findings, commands and recommendations. No
+//! set-up.
 
 use crate::event::{Format, Outcome};
 use std::collections::{HashMap, HashSet};
@@ -26,8 +27,8 @@ pub struct DemoArgs {
     /// Agents in the simulated fleet.
     #[arg(long, default_value_t = 30)]
     pub agents: u32,
-    /// Days of simulated traffic.
-    #[arg(long, default_value_t = 7)]
+    /// Days of simulated traffic (recommendations need 7 days of history).
+    #[arg(long, default_value_t = 10)]
     pub days: u32,
     /// Events produced per second (wall clock).
     #[arg(long, default_value_t = 4000)]
@@ -72,6 +73,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sim = sim::simulate(&cfg).context("simulating the fleet")?;
     let events = std::fs::read_to_string(dir.join(sim::EVENTS_FILE)).context("reading events")?;
     let labels = std::fs::read_to_string(dir.join(sim::LABELS_FILE)).context("reading labels")?;
+    let ents = crate::grants::Entitlements::load(&dir.join("entitlements.json"))
+        .context("reading the fleet's entitlements")?;
     let _ = std::fs::remove_dir_all(&dir);
     let attack_of: HashMap<String, String> = labels
         .lines()
@@ -120,16 +123,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         mock.create_topic(t, 1, 1)?;
     }
     let brokers = settings.kafka.brokers.clone();
-    let findings_topic = settings.kafka.findings_topic.clone();
+    let topics = vec![
+        settings.kafka.findings_topic.clone(),
+        settings.kafka.commands_topic.clone(),
+        settings.kafka.recommendations_topic.clone(),
+    ];
 
-    // The feed: findings as they arrive.
+    // The feed: findings, commands and recommendations as they arrive.
     let stop_feed = Arc::new(AtomicBool::new(false));
     let feed = {
         let brokers = brokers.clone();
         let stop = stop_feed.clone();
         let attack_of = attack_of.clone();
-        std::thread::spawn(move || feed(&brokers, &findings_topic, &attack_of, &stop))
+        std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &stop))
     };
+    let signer = Arc::new(crate::output::sign::Signer::generate());
+    eprintln!(
+        "cinch demo: commands are signed with an ephemeral demo key (key_id {}); they are dry runs",
+        signer.key_id()
+    );
 
     // Traffic at a visible pace, in time order.
     let rate = args.rate.max(1);
@@ -165,6 +177,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         RunOptions {
             observer: progress,
             close_findings_at_exit: true,
+            entitlements: Some(crate::grants::shared(ents)),
+            signer: Some(signer),
+            feedback: Vec::new(),
         },
         async move {
             if follow {
@@ -187,9 +202,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Let the feed catch up with the last findings.
     std::thread::sleep(Duration::from_secs(2));
     stop_feed.store(true, Ordering::Release);
-    let (findings, caught, benign) = feed
+    let fed = feed
         .join()
         .map_err(|_| anyhow::anyhow!("the feed thread stopped"))?;
+    let (findings, caught, benign) = (fed.findings, fed.caught.len(), fed.benign_findings);
     println!();
     println!("== summary");
     println!(
@@ -204,66 +220,141 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.attacks,
         benign
     );
+    println!(
+        "  {} commands (all dry runs): {} on attacks ({} attacks contained), {} on benign activity",
+        fed.commands,
+        fed.commands - fed.benign_commands,
+        fed.contained.len(),
+        fed.benign_commands
+    );
+    println!(
+        "  {} least-privilege recommendations: {} grants to remove, {} to narrow",
+        fed.recommendations, fed.removals, fed.narrowings
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints findings as they arrive; returns (findings, attacks caught, benign findings).
+/// What the feed saw.
+#[derive(Default)]
+struct Fed {
+    findings: u64,
+    benign_findings: u64,
+    caught: HashSet<String>,
+    commands: u64,
+    benign_commands: u64,
+    contained: HashSet<String>,
+    recommendations: u64,
+    removals: u64,
+    narrowings: u64,
+}
+
+/// Prints findings, commands and recommendations as they arrive, each with what the simulator
+/// knows of it (attack or benign).
 fn feed(
     brokers: &str,
-    topic: &str,
+    topics: &[String],
     attack_of: &HashMap<String, String>,
     stop: &AtomicBool,
-) -> (u64, usize, u64) {
+) -> Fed {
+    let mut fed = Fed::default();
     let consumer: Result<BaseConsumer, _> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "cinch-demo-feed")
         .set("enable.auto.commit", "false")
         .create();
     let Ok(consumer) = consumer else {
-        return (0, 0, 0);
+        return fed;
     };
     let mut tpl = TopicPartitionList::new();
-    let _ = tpl.add_partition_offset(topic, 0, Offset::Beginning);
+    for t in topics {
+        let _ = tpl.add_partition_offset(t, 0, Offset::Beginning);
+    }
     let _ = consumer.assign(&tpl);
-    let (mut findings, mut benign) = (0u64, 0u64);
-    let mut caught: HashSet<String> = HashSet::new();
     while !stop.load(Ordering::Acquire) {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let Some(f) = m
+        let Some(r) = m
             .payload()
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
         else {
             continue;
         };
-        findings += 1;
-        let attacks: HashSet<&String> = f["event_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.as_str().and_then(|e| attack_of.get(e)))
-            .collect();
-        let label = if attacks.is_empty() {
-            benign += 1;
-            "benign".to_string()
-        } else {
-            for a in &attacks {
-                caught.insert((*a).clone());
+        let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
+        match r["kind"].as_str() {
+            Some("finding") => {
+                fed.findings += 1;
+                let mut attacks: Vec<String> = r["event_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str().and_then(|e| attack_of.get(e)).cloned())
+                    .collect();
+                attacks.sort();
+                attacks.dedup();
+                let label = if attacks.is_empty() {
+                    fed.benign_findings += 1;
+                    "benign".to_string()
+                } else {
+                    fed.caught.extend(attacks.iter().cloned());
+                    format!("ATTACK {}", attacks.join(","))
+                };
+                println!(
+                    "{} finding  {:<8} {:<24} {} [{}]",
+                    s("time"),
+                    s("severity"),
+                    s("agent_id"),
+                    r["reasons"][0]["explanation"].as_str().unwrap_or(""),
+                    label
+                );
             }
-            format!(
-                "ATTACK {}",
-                attacks.into_iter().cloned().collect::<Vec<_>>().join(",")
-            )
-        };
-        println!(
-            "{} {:<8} {:<28} {} [{}]",
-            f["time"].as_str().unwrap_or("?"),
-            f["severity"].as_str().unwrap_or("?"),
-            f["agent_id"].as_str().unwrap_or("?"),
-            f["reasons"][0]["explanation"].as_str().unwrap_or(""),
-            label
-        );
+            Some("command") => {
+                fed.commands += 1;
+                let attacks: Vec<String> = r["trigger_event_id"]
+                    .as_str()
+                    .and_then(|e| attack_of.get(e))
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                let label = if attacks.is_empty() {
+                    fed.benign_commands += 1;
+                    "benign".to_string()
+                } else {
+                    fed.contained.extend(attacks.iter().cloned());
+                    format!("ATTACK {}", attacks.join(","))
+                };
+                println!(
+                    "{} COMMAND  {} {} of {}{}: {} [{}]",
+                    s("issued_at"),
+                    s("action"),
+                    s("target"),
+                    s("agent_id"),
+                    if r["requires_approval"] == true {
+                        " (needs approval)"
+                    } else {
+                        ""
+                    },
+                    s("reason"),
+                    label
+                );
+            }
+            Some("recommendation") => {
+                fed.recommendations += 1;
+                match r["change"].as_str() {
+                    Some("remove") => fed.removals += 1,
+                    _ => fed.narrowings += 1,
+                }
+                println!(
+                    "{} recommend {} grant {} of {}: {}",
+                    s("time"),
+                    s("change"),
+                    s("grant"),
+                    s("agent_id"),
+                    r["evidence"]["justification"].as_str().unwrap_or("")
+                );
+            }
+            _ => {}
+        }
     }
-    (findings, caught.len(), benign)
+    fed
 }

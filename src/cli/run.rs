@@ -61,6 +61,7 @@ pub async fn shutdown_signal() {
 /// Runs the subcommand.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(&args)?;
+    let response = super::Response::load(&settings, None, None, None, "cinch run", true)?;
     eprintln!(
         "cinch run: consuming {} from {} as group {}; {} workers",
         settings.kafka.input_topics.join(","),
@@ -87,6 +88,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let options = kafka::RunOptions {
             observer: metrics.clone(),
             close_findings_at_exit: false,
+            entitlements: response.entitlements.map(crate::grants::shared),
+            signer: Some(response.signer),
+            feedback: response.feedback,
         };
         let result = kafka::run_with(settings, options, async move {
             shutdown_signal().await;

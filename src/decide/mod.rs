@@ -131,14 +131,15 @@ impl Decider {
         Disposition::Reported
     }
 
-    /// Puts the agent's open finding to the command policy after an event at `t` joined it.
+    /// Puts the agent's open finding to the command policy after an event (`trigger`: its id
+    /// and time) joined it.
     #[allow(clippy::too_many_arguments)]
     pub fn respond(
         &mut self,
         settings: &Settings,
         agent: &str,
         facts: &AgentFacts<'_>,
-        t: i64,
+        trigger: (&str, i64),
         active: impl FnOnce(i64) -> usize,
         signer: &Signer,
         out: &mut Vec<OutputRecord>,
@@ -153,7 +154,7 @@ impl Decider {
             severity,
             f,
             facts,
-            t,
+            trigger,
             active,
             signer,
             out,

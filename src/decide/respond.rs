@@ -183,11 +183,12 @@ impl Responder {
         severity: Severity,
         f: &mut FindingBuilder,
         facts: &AgentFacts<'_>,
-        t: i64,
+        trigger: (&str, i64),
         active: impl FnOnce(i64) -> usize,
         signer: &Signer,
         out: &mut Vec<OutputRecord>,
     ) {
+        let (event_id, t) = trigger;
         if !cs.enabled || severity < cs.min_severity {
             return;
         }
@@ -237,7 +238,7 @@ impl Responder {
             }
         }
         for (action, target, spec) in wanted {
-            let mut cmd = build(cs, severity, f, action, &target, spec, t);
+            let mut cmd = build(cs, severity, f, action, &target, spec, (event_id, t));
             match withheld {
                 Some(w) => {
                     if f.note_withheld(w.bit()) {
@@ -282,7 +283,7 @@ fn build(
     action: Action,
     target: &str,
     spec: Option<&GrantSpec>,
-    t: i64,
+    (event_id, t): (&str, i64),
 ) -> Command {
     let h = xxhash_rust::xxh3::xxh3_64(
         format!(
@@ -325,6 +326,7 @@ fn build(
         severity,
         reason,
         finding_ids: vec![f.finding_id().to_string()],
+        trigger_event_id: event_id.to_string(),
         issued_at: rfc3339_ms(t),
         expires_at: rfc3339_ms(t + secs as i64 * 1000),
         requires_approval: severity < cs.approval_below,

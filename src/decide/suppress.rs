@@ -262,7 +262,7 @@ impl Suppressions {
         };
         if fb.verdict == FeedbackVerdict::TruePositive {
             out.push(OutputRecord::Audit(Audit::new(
-                AuditEvent::FeedbackRejected,
+                AuditEvent::FeedbackConfirmed,
                 at,
                 Some(&fb.agent_id),
                 format!(
@@ -273,12 +273,21 @@ impl Suppressions {
             )));
             return;
         }
-        let expires = fb.expires_ms.unwrap_or(at + i64::from(days) * 86_400_000);
         let h = xxhash_rust::xxh3::xxh3_64(
             format!("{}\u{1f}{}\u{1f}{}", fb.agent_id, fb.finding_id, fb.analyst).as_bytes(),
         );
+        let id = format!("sup-{h:016x}");
+        if self
+            .by_agent
+            .get(fb.agent_id.as_str())
+            .is_some_and(|l| l.iter().any(|s| s.suppression_id == id))
+        {
+            // The same feedback again (a redelivery or a restart): already in force.
+            return;
+        }
+        let expires = fb.expires_ms.unwrap_or(at + i64::from(days) * 86_400_000);
         let s = Suppression {
-            suppression_id: format!("sup-{h:016x}"),
+            suppression_id: id,
             agent_id: fb.agent_id.clone(),
             detectors: found.detectors.clone(),
             patterns: found.patterns.clone(),

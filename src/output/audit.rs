@@ -19,12 +19,10 @@ pub enum AuditEvent {
     SuppressionApplied,
     /// A suppression lapsed.
     SuppressionExpired,
-    /// Feedback could not be applied (unknown finding, bad record).
+    /// Feedback named a finding the engine does not know.
     FeedbackRejected,
-    /// Entitlements were loaded or reloaded.
-    EntitlementsLoaded,
-    /// Entitlements could not be loaded; the previous ones stay in force.
-    EntitlementsRejected,
+    /// Feedback confirmed a finding (true positive): recorded, nothing suppressed.
+    FeedbackConfirmed,
 }
 
 /// An audit record.

@@ -61,6 +61,8 @@ pub struct Command {
     pub reason: String,
     /// The findings that caused it.
     pub finding_ids: Vec<String>,
+    /// The event whose arrival completed the decision.
+    pub trigger_event_id: String,
     /// Event time of the decision (RFC 3339).
     pub issued_at: String,
     /// When the measure lapses (RFC 3339).

@@ -80,6 +80,10 @@ pub struct Metrics {
     checkpoint_duration: Histogram,
     restore_duration: Histogram,
     ready: IntGauge,
+    entitlements_agents: IntGauge,
+    entitlements_grants: IntGauge,
+    breaker_opened: prometheus::IntCounter,
+    breakers_open: IntGauge,
 }
 
 impl Default for Metrics {
@@ -204,6 +208,30 @@ impl Metrics {
             "1 once agent state is restored and the instance serves, else 0.",
         );
 
+        let entitlements_agents = gauge(
+            &registry,
+            "cinch_entitlements_agents",
+            "Agents whose entitlements are known (from the file and topic in force).",
+        );
+        let entitlements_grants = gauge(
+            &registry,
+            "cinch_entitlements_grants",
+            "Grants in the entitlements in force.",
+        );
+        let breaker_opened = prometheus::IntCounter::new(
+            "cinch_breaker_opened_total",
+            "Times a circuit breaker opened and stopped commands (findings go on).",
+        )
+        .expect("counter definitions are valid");
+        registry
+            .register(Box::new(breaker_opened.clone()))
+            .expect("metric names are unique");
+        let breakers_open = gauge(
+            &registry,
+            "cinch_breakers_open",
+            "Input partitions whose circuit breaker is open (no commands issued for their agents).",
+        );
+
         let formats = Format::ALL.iter().map(|f| f.as_str());
         for format in formats.chain([UNKNOWN_FORMAT]) {
             for outcome in OUTCOMES {
@@ -230,6 +258,10 @@ impl Metrics {
             checkpoint_duration,
             restore_duration,
             ready,
+            entitlements_agents,
+            entitlements_grants,
+            breaker_opened,
+            breakers_open,
         }
     }
 
@@ -416,6 +448,19 @@ impl PipelineObserver for Metrics {
 
     fn ready(&self, ready: bool) {
         Metrics::ready(self, ready);
+    }
+
+    fn entitlements(&self, agents: usize, grants: usize) {
+        self.entitlements_agents.set(gauge_value(agents));
+        self.entitlements_grants.set(gauge_value(grants));
+    }
+
+    fn breaker_opened(&self) {
+        self.breaker_opened.inc();
+    }
+
+    fn breakers_open(&self, open: usize) {
+        self.breakers_open.set(gauge_value(open));
     }
 }
 

@@ -30,6 +30,12 @@ pub trait PipelineObserver: Send + Sync {
     fn restore(&self, _secs: f64) {}
     /// Whether the instance is ready to serve (its state restored).
     fn ready(&self, _ready: bool) {}
+    /// The entitlements in force now cover this many agents and grants.
+    fn entitlements(&self, _agents: usize, _grants: usize) {}
+    /// A circuit breaker opened: commands stop until it closes.
+    fn breaker_opened(&self) {}
+    /// How many partitions' circuit breakers are open now.
+    fn breakers_open(&self, _open: usize) {}
 }
 
 /// Observer that records nothing.

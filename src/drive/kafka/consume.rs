@@ -32,8 +32,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::Partition;
 use super::deliveries::Deliveries;
 use super::produce::{Output, base_config};
+use super::side;
 use super::state::{Envelope, StateKind, read_state};
-use super::worker::{CommitPoint, StateRecord, WorkItem, Worker, WorkerStats};
+use super::worker::{CommitPoint, ResponseCtx, StateRecord, WorkItem, Worker, WorkerStats};
 use super::{KafkaError, PipelineObserver, RunOptions, RunSummary};
 use crate::config::{KafkaSettings, Settings};
 
@@ -468,6 +469,93 @@ fn consumer_config(k: &KafkaSettings) -> ClientConfig {
     c
 }
 
+/// The response context of the workers, the channel feedback arrives on, and the side-input
+/// threads (entitlements file and topic, feedback topic), which stop with `stop`.
+#[allow(clippy::type_complexity)]
+fn side_inputs(
+    settings: &Settings,
+    options: &RunOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<
+    (
+        ResponseCtx,
+        mpsc::Receiver<crate::decide::suppress::Feedback>,
+        Vec<JoinHandle<()>>,
+    ),
+    KafkaError,
+> {
+    let k = &settings.kafka;
+    let g = &settings.grants;
+    let base = base_config(k);
+    let mut threads = Vec::new();
+    let ents = if options.entitlements.is_some()
+        || !g.entitlements_path.is_empty()
+        || !g.entitlements_topic.is_empty()
+    {
+        let shared = match &options.entitlements {
+            Some(e) => e.clone(),
+            None if !g.entitlements_path.is_empty() => crate::grants::shared(
+                crate::grants::Entitlements::load(std::path::Path::new(&g.entitlements_path))?,
+            ),
+            None => crate::grants::shared(Default::default()),
+        };
+        let initial = (**shared.load()).clone();
+        let feed = side::EntitlementsFeed::new(initial, shared.clone(), options.observer.clone());
+        if !g.entitlements_path.is_empty() {
+            threads.push(
+                feed.watch_file(
+                    g.entitlements_path.clone().into(),
+                    Duration::from_secs(g.reload_secs),
+                    stop.clone(),
+                )
+                .map_err(|e| KafkaError::Thread(e.to_string()))?,
+            );
+        }
+        if !g.entitlements_topic.is_empty() {
+            threads.push(feed.follow_topic(
+                &base,
+                &k.group_id,
+                &g.entitlements_topic,
+                stop.clone(),
+            )?);
+        }
+        Some(shared)
+    } else {
+        None
+    };
+    let (tx, rx) = mpsc::channel();
+    for fb in &options.feedback {
+        let _ = tx.send(fb.clone());
+    }
+    if !settings.feedback.topic.is_empty() {
+        threads.push(side::follow_feedback(
+            &base,
+            &k.group_id,
+            &settings.feedback.topic,
+            tx,
+            stop.clone(),
+        )?);
+    }
+    let signer = match &options.signer {
+        Some(s) => s.clone(),
+        None if !settings.commands.signing_key.is_empty() => {
+            Arc::new(crate::output::sign::Signer::from_pem_file(
+                std::path::Path::new(&settings.commands.signing_key),
+            )?)
+        }
+        None => Arc::new(crate::output::sign::Signer::generate()),
+    };
+    Ok((
+        ResponseCtx {
+            ents,
+            signer,
+            breakers_open: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        },
+        rx,
+        threads,
+    ))
+}
+
 /// The whole pipeline, on the calling (blocking) thread, until `stop` is set or a failure.
 pub(crate) fn pipeline(
     settings: Settings,
@@ -478,6 +566,7 @@ pub(crate) fn pipeline(
     let deliveries = Arc::new(Deliveries::default());
     let out = Arc::new(Output::new(&k, deliveries.clone())?);
     let epoch = Arc::new(AtomicU64::new(0));
+    let (response, feedback_rx, side) = side_inputs(&settings, &options, &stop)?;
     let mut senders = Vec::new();
     let mut handles: Vec<JoinHandle<WorkerStats>> = Vec::new();
     for i in 0..k.workers {
@@ -488,6 +577,7 @@ pub(crate) fn pipeline(
             out.clone(),
             options.observer.clone(),
             epoch.clone(),
+            response.clone(),
         );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))
@@ -529,6 +619,12 @@ pub(crate) fn pipeline(
         if let Some(e) = lock(&shared.failure).take() {
             failure = Some(e);
             break;
+        }
+        while let Ok(fb) = feedback_rx.try_recv() {
+            let fb = Arc::new(fb);
+            for tx in &senders {
+                let _ = tx.send(WorkItem::Feedback(fb.clone()));
+            }
         }
         if let Some(f) = deliveries.failure()
             && !out.transactional
@@ -624,6 +720,10 @@ pub(crate) fn pipeline(
         }
     }
     drop(consumer);
+    stop.store(true, Ordering::Release);
+    for h in side {
+        let _ = h.join();
+    }
     // Closing the queues ends the workers.
     drop(senders);
     lock(&shared.workers).clear();

@@ -19,6 +19,7 @@
 mod consume;
 mod deliveries;
 mod produce;
+mod side;
 pub mod state;
 mod worker;
 
@@ -45,6 +46,12 @@ pub enum KafkaError {
     /// A pipeline thread stopped unexpectedly.
     #[error("a pipeline thread stopped unexpectedly: {0}")]
     Thread(String),
+    /// The entitlements file could not be read.
+    #[error(transparent)]
+    Entitlements(#[from] crate::grants::EntitlementsError),
+    /// The signing key could not be read.
+    #[error(transparent)]
+    SigningKey(#[from] crate::output::sign::SignError),
 }
 
 pub use crate::telemetry::{NoopObserver as NoObserver, PipelineObserver};
@@ -62,6 +69,15 @@ pub struct RunOptions {
     /// deployment leaves them open: they are checkpointed and continue when the partitions'
     /// next owner reads on.
     pub close_findings_at_exit: bool,
+    /// Entitlements shared by every engine. When `None`, they come from the settings
+    /// (`grants.entitlements_path`, `grants.entitlements_topic`), or are unknown; either way
+    /// the file and topic of the settings keep them up to date.
+    pub entitlements: Option<crate::grants::SharedEntitlements>,
+    /// The key that signs commands; `None`: the settings' `commands.signing_key`, else an
+    /// ephemeral one.
+    pub signer: Option<Arc<crate::output::sign::Signer>>,
+    /// Feedback to apply from the start (a file); `feedback.topic` adds more while running.
+    pub feedback: Vec<crate::decide::suppress::Feedback>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +85,9 @@ impl Default for RunOptions {
         RunOptions {
             observer: Arc::new(NoObserver),
             close_findings_at_exit: false,
+            entitlements: None,
+            signer: None,
+            feedback: Vec::new(),
         }
     }
 }

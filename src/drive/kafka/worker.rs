@@ -6,8 +6,9 @@
 //! makes every result a function of that partition's messages alone: the same whatever the
 //! number of workers or instances, however partitions interleave or move between instances.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
@@ -17,13 +18,16 @@ use super::produce::Output;
 use super::state::Envelope;
 use super::{Partition, PipelineObserver};
 use crate::config::Settings;
+use crate::decide::suppress::Feedback;
 use crate::drive::counts::InputCounts;
 use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
+use crate::grants::SharedEntitlements;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
 use crate::output::finding::FindingFormat;
 use crate::output::score::ScoreLine;
+use crate::output::sign::Signer;
 
 /// Work for a worker, in the order it must be done.
 pub(crate) enum WorkItem {
@@ -43,7 +47,23 @@ pub(crate) enum WorkItem {
     },
     /// A commit point.
     Checkpoint(CommitPoint),
+    /// Analyst feedback, for the partition engine that knows its finding.
+    Feedback(Arc<Feedback>),
 }
+
+/// What every engine of a run shares for its response side.
+#[derive(Clone)]
+pub(crate) struct ResponseCtx {
+    /// Entitlements, kept up to date by the side inputs.
+    pub(crate) ents: Option<SharedEntitlements>,
+    /// The key that signs commands.
+    pub(crate) signer: Arc<Signer>,
+    /// Partitions whose circuit breaker is open, over all workers.
+    pub(crate) breakers_open: Arc<AtomicI64>,
+}
+
+/// Feedback remembered for partitions assigned later.
+const FEEDBACK_KEPT: usize = 10_000;
 
 /// A commit point: checkpoint every partition that moved on, reply with the records, forget the
 /// partitions in `drop`, then wait until `resume` closes (the commit is done).
@@ -89,16 +109,48 @@ struct Shard {
     /// Restored agents whose own checkpoint is newer than the partition's: their events at or
     /// below the offset are already reflected.
     agents_ahead: FxHashMap<Box<str>, i64>,
+    /// Circuit-breaker openings already reported, and whether it is open.
+    breaker: (u64, bool),
 }
 
 impl Shard {
-    fn new(settings: &Settings) -> Shard {
+    fn new(settings: &Settings, response: &ResponseCtx) -> Shard {
+        let mut engine = Engine::new(settings.clone());
+        if let Some(e) = &response.ents {
+            engine.set_entitlements(e.clone());
+        }
+        engine.set_signer(response.signer.clone());
         Shard {
-            engine: Engine::new(settings.clone()),
+            engine,
             offset: -1,
             dirty: false,
             reflected: -1,
             agents_ahead: FxHashMap::default(),
+            breaker: (0, false),
+        }
+    }
+
+    /// Reports circuit-breaker changes of the engine.
+    fn watch_breaker(&mut self, observer: &dyn PipelineObserver, open: &AtomicI64) {
+        let st = self.engine.stats();
+        for _ in self.breaker.0..st.breaker_trips {
+            observer.breaker_opened();
+        }
+        self.breaker.0 = st.breaker_trips;
+        if st.breaker_open != self.breaker.1 {
+            self.breaker.1 = st.breaker_open;
+            let d = if st.breaker_open { 1 } else { -1 };
+            let now = open.fetch_add(d, Ordering::AcqRel) + d;
+            observer.breakers_open(now.max(0) as usize);
+        }
+    }
+
+    /// Reports that the shard's breaker no longer counts (the partition is forgotten).
+    fn forget_breaker(&mut self, observer: &dyn PipelineObserver, open: &AtomicI64) {
+        if self.breaker.1 {
+            self.breaker.1 = false;
+            let now = open.fetch_sub(1, Ordering::AcqRel) - 1;
+            observer.breakers_open(now.max(0) as usize);
         }
     }
 }
@@ -112,6 +164,9 @@ pub(crate) struct Worker {
     epoch: Arc<AtomicU64>,
     records: Vec<OutputRecord>,
     stats: WorkerStats,
+    response: ResponseCtx,
+    /// Feedback received, for partitions assigned later.
+    feedback: VecDeque<Arc<Feedback>>,
 }
 
 impl Worker {
@@ -120,6 +175,7 @@ impl Worker {
         out: Arc<Output>,
         observer: Arc<dyn PipelineObserver>,
         epoch: Arc<AtomicU64>,
+        response: ResponseCtx,
     ) -> Worker {
         let decoder = Decoder::new(DecodeConfig {
             format: settings.decode.format,
@@ -134,7 +190,23 @@ impl Worker {
             epoch,
             records: Vec::new(),
             stats: WorkerStats::default(),
+            response,
+            feedback: VecDeque::new(),
         }
+    }
+
+    /// Hands feedback to the partition engine that knows its finding, and keeps it for
+    /// partitions assigned later.
+    fn feedback(&mut self, fb: Arc<Feedback>) {
+        for shard in self.shards.values_mut() {
+            if shard.engine.knows_finding(&fb.agent_id, &fb.finding_id) {
+                shard.engine.add_feedback((*fb).clone());
+            }
+        }
+        if self.feedback.len() >= FEEDBACK_KEPT {
+            self.feedback.pop_front();
+        }
+        self.feedback.push_back(fb);
     }
 
     /// Runs until the channel closes.
@@ -158,6 +230,7 @@ impl Worker {
                     agents,
                 } => self.restore(partition, shared, agents),
                 WorkItem::Checkpoint(point) => self.commit_point(point),
+                WorkItem::Feedback(fb) => self.feedback(fb),
             }
         }
         self.stats
@@ -175,11 +248,12 @@ impl Worker {
             observer,
             records,
             stats,
+            response,
             ..
         } = self;
         let shard = shards
             .entry((topic, partition))
-            .or_insert_with(|| Shard::new(settings));
+            .or_insert_with(|| Shard::new(settings, response));
         if offset <= shard.offset {
             // Delivered twice: the engine has seen it.
             return;
@@ -222,6 +296,7 @@ impl Worker {
                     }
                     let findings = settings.output.finding_format;
                     emit(out, observer.as_ref(), stats, records, findings);
+                    shard.watch_breaker(observer.as_ref(), &response.breakers_open);
                 }
                 Err(rej) => {
                     stats.input.dead_letter(rej.reason.code());
@@ -245,6 +320,9 @@ impl Worker {
     fn commit_point(&mut self, point: CommitPoint) {
         let mut state = Vec::new();
         if point.discard {
+            for shard in self.shards.values_mut() {
+                shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
+            }
             self.shards.clear();
         } else {
             if point.close {
@@ -270,7 +348,9 @@ impl Worker {
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             for p in &point.drop {
-                self.shards.remove(p);
+                if let Some(mut shard) = self.shards.remove(p) {
+                    shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
+                }
             }
         }
         self.observer.agents(
@@ -289,7 +369,7 @@ impl Worker {
         shared: Option<Box<Envelope>>,
         agents: Vec<Envelope>,
     ) {
-        let mut shard = Shard::new(&self.settings);
+        let mut shard = Shard::new(&self.settings, &self.response);
         if let Some(env) = shared
             && let Some(bytes) = env.state_bytes()
             && shard.engine.import_shared(&bytes).is_ok()
@@ -311,6 +391,11 @@ impl Worker {
                         .agents_ahead
                         .insert(env.agent_id.as_str().into(), env.offset);
                 }
+            }
+        }
+        for fb in &self.feedback {
+            if shard.engine.knows_finding(&fb.agent_id, &fb.finding_id) {
+                shard.engine.add_feedback((**fb).clone());
             }
         }
         self.shards.insert(partition, shard);

@@ -1,0 +1,264 @@
+//! Side inputs of a run: entitlements (a file reloaded when it changes, and a compacted topic
+//! keyed by agent id) and analyst feedback (a topic). Each is read on its own thread from the
+//! beginning and kept up to date; engines see new entitlements at once (they are swapped whole,
+//! readers take no lock) and feedback reaches the workers through the consumer loop.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::decide::suppress::Feedback;
+use crate::grants::{AgentGrants, Entitlements, SharedEntitlements};
+use crate::telemetry::PipelineObserver;
+
+/// The layers entitlements are composed of: the file, overlaid by the topic's records.
+#[derive(Default)]
+struct Layers {
+    file: Entitlements,
+    /// Per agent: its grants from the topic, or `None` after a tombstone (unknown).
+    topic: HashMap<String, Option<AgentGrants>>,
+}
+
+/// Entitlements kept up to date from a file and a topic.
+pub(crate) struct EntitlementsFeed {
+    layers: Mutex<Layers>,
+    shared: SharedEntitlements,
+    observer: Arc<dyn PipelineObserver>,
+}
+
+impl EntitlementsFeed {
+    pub(crate) fn new(
+        initial: Entitlements,
+        shared: SharedEntitlements,
+        observer: Arc<dyn PipelineObserver>,
+    ) -> Arc<Self> {
+        let feed = Arc::new(EntitlementsFeed {
+            layers: Mutex::new(Layers {
+                file: initial,
+                topic: HashMap::new(),
+            }),
+            shared,
+            observer,
+        });
+        feed.compose();
+        feed
+    }
+
+    fn compose(&self) {
+        let layers = self.layers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut e = layers.file.clone();
+        for (agent, grants) in &layers.topic {
+            e.set_agent(agent, grants.clone());
+        }
+        self.observer.entitlements(e.agents(), e.grants());
+        self.shared.store(Arc::new(e));
+    }
+
+    /// Reloads the file whenever its modification time or size changes.
+    pub(crate) fn watch_file(
+        self: &Arc<Self>,
+        path: PathBuf,
+        every: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let feed = self.clone();
+        std::thread::Builder::new()
+            .name("cinch-entitlements-file".into())
+            .spawn(move || {
+                let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
+                    let m = std::fs::metadata(p).ok()?;
+                    Some((m.modified().ok()?, m.len()))
+                };
+                let mut seen = stamp(&path);
+                while !sleep_unless(&stop, every) {
+                    let now = stamp(&path);
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    match Entitlements::load(&path) {
+                        Ok(e) => {
+                            eprintln!(
+                                "cinch run: entitlements reloaded from {}: {} agents, {} grants",
+                                path.display(),
+                                e.agents(),
+                                e.grants()
+                            );
+                            feed.layers.lock().unwrap_or_else(|e| e.into_inner()).file = e;
+                            feed.compose();
+                        }
+                        Err(e) => eprintln!("cinch run: {e}; the entitlements in force are kept"),
+                    }
+                }
+            })
+    }
+
+    /// Follows a compacted topic of entitlements keyed by agent id.
+    pub(crate) fn follow_topic(
+        self: &Arc<Self>,
+        base: &ClientConfig,
+        group: &str,
+        topic: &str,
+        stop: Arc<AtomicBool>,
+    ) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
+        let feed = self.clone();
+        follow(base, group, topic, stop, move |batch| {
+            let mut changed = false;
+            {
+                let mut layers = feed.layers.lock().unwrap_or_else(|e| e.into_inner());
+                for r in batch {
+                    let Some(agent) = r.key.as_deref() else {
+                        eprintln!(
+                            "cinch run: {}: entitlements record without a key (agent id) skipped",
+                            r.origin
+                        );
+                        continue;
+                    };
+                    let grants = match r.payload.as_deref() {
+                        None => None,
+                        Some(p) => {
+                            match std::str::from_utf8(p)
+                                .map_err(|e| e.to_string())
+                                .and_then(|t| {
+                                    AgentGrants::parse(t, &r.origin).map_err(|e| e.to_string())
+                                }) {
+                                Ok(g) => Some(g),
+                                Err(e) => {
+                                    eprintln!(
+                                        "cinch run: {e}; the agent's entitlements in force are kept"
+                                    );
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    layers.topic.insert(agent.to_string(), grants);
+                    changed = true;
+                }
+            }
+            if changed {
+                feed.compose();
+            }
+        })
+    }
+}
+
+/// Follows a topic of feedback records, sending each valid one on `tx`.
+pub(crate) fn follow_feedback(
+    base: &ClientConfig,
+    group: &str,
+    topic: &str,
+    tx: Sender<Feedback>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
+    follow(base, group, topic, stop, move |batch| {
+        for r in batch {
+            let Some(p) = r.payload.as_deref() else {
+                continue;
+            };
+            match std::str::from_utf8(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| Feedback::parse(t, &r.origin).map_err(|e| e.to_string()))
+            {
+                Ok(f) => {
+                    let _ = tx.send(f);
+                }
+                Err(e) => eprintln!("cinch run: {e}; the record is skipped"),
+            }
+        }
+    })
+}
+
+/// One record of a side topic.
+struct Record {
+    key: Option<String>,
+    payload: Option<Vec<u8>>,
+    origin: String,
+}
+
+/// Reads every partition of `topic` from the beginning, without a consumer group, handing
+/// batches of records to `apply` until `stop`.
+fn follow(
+    base: &ClientConfig,
+    group: &str,
+    topic: &str,
+    stop: Arc<AtomicBool>,
+    mut apply: impl FnMut(Vec<Record>) + Send + 'static,
+) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
+    let mut c = base.clone();
+    c.set("group.id", format!("{group}.side.{topic}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    let consumer: BaseConsumer = c.create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics().iter().filter(|t| t.name() == topic) {
+        if let Some(e) = t.error() {
+            return Err(rdkafka::error::KafkaError::MetadataFetch(e.into()));
+        }
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let name = format!("cinch-side-{topic}");
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let mut batch = Vec::new();
+                let mut wait = Duration::from_millis(200);
+                while let Some(res) = consumer.poll(wait) {
+                    wait = Duration::ZERO;
+                    match res {
+                        Ok(m) => batch.push(Record {
+                            key: m
+                                .key()
+                                .and_then(|k| std::str::from_utf8(k).ok())
+                                .map(str::to_string),
+                            payload: m.payload().map(<[u8]>::to_vec),
+                            origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
+                        }),
+                        Err(e) => eprintln!("cinch run: reading {}: {e}", m_topic(&consumer)),
+                    }
+                    if batch.len() >= 1024 {
+                        break;
+                    }
+                }
+                if !batch.is_empty() {
+                    apply(batch);
+                }
+            }
+        })
+        .map_err(|e| rdkafka::error::KafkaError::ClientCreation(e.to_string()))
+}
+
+fn m_topic(c: &BaseConsumer) -> String {
+    c.assignment()
+        .ok()
+        .and_then(|t| t.elements().first().map(|e| e.topic().to_string()))
+        .unwrap_or_default()
+}
+
+/// Sleeps `d` in short steps; true when `stop` was set.
+fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
+    let step = Duration::from_millis(100);
+    let mut left = d;
+    while !left.is_zero() {
+        if stop.load(Ordering::Acquire) {
+            return true;
+        }
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+    stop.load(Ordering::Acquire)
+}
