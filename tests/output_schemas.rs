@@ -1,15 +1,27 @@
 //! Every finding, score line and dead letter that replaying the shipped fixture
-//! (`fixtures/replay/fleet.jsonl`) writes is valid against its JSON Schema under
-//! `configs/schemas/`, and the schemas list exactly what the code writes.
+//! (`fixtures/replay/fleet.jsonl`) writes, and every recommendation, command and audit record
+//! that replaying a simulated fleet with entitlements, a signing key and analyst feedback
+//! writes, is valid against its JSON Schema under `configs/schemas/`, and the schemas list
+//! exactly what the code writes. The feedback schema accepts exactly the feedback lines the
+//! parser accepts.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use cinch::config::Settings;
 use cinch::decide::finding::Severity;
+use cinch::decide::suppress::{Feedback, FeedbackVerdict};
 use cinch::detect::DetectorId;
 use cinch::drive::replay::{ReplayOptions, replay};
+use cinch::event::time::parse_rfc3339_ms;
+use cinch::output::audit::AuditEvent;
+use cinch::output::command::Action;
+use cinch::output::recommendation::{Change, Priority};
+use cinch::output::sign::Verifier;
+use cinch::output::time::rfc3339_ms;
 use jsonschema::{Draft, Validator};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A named way to break a valid record.
@@ -104,17 +116,19 @@ fn replay_fixture() -> Replayed {
         },
     )
     .unwrap();
-    let read = |n: &str| -> Vec<Value> {
-        std::fs::read_to_string(path(n))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    // Commands (and recommendations, with entitlements) share the findings' destination.
+    let out = read_lines(&path("findings.jsonl"));
+    for r in &out {
+        assert!(
+            ["finding", "recommendation", "command", "audit"]
+                .contains(&r["kind"].as_str().unwrap()),
+            "{r}"
+        );
+    }
     Replayed {
-        findings: read("findings.jsonl"),
-        scores: read("scores.jsonl"),
-        dead: read("dead.jsonl"),
+        findings: out.into_iter().filter(|r| r["kind"] == "finding").collect(),
+        scores: read_lines(&path("scores.jsonl")),
+        dead: read_lines(&path("dead.jsonl")),
         events: summary.input.events,
     }
 }
@@ -149,16 +163,7 @@ fn assert_highest_first(what: &str, reasons: &Value) {
 fn findings_match_their_schema() {
     let s = schema("finding.schema.json");
     reason_schema_matches_the_code(&s["$defs"]["reason"]);
-    let severities: BTreeSet<String> = [
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ]
-    .iter()
-    .map(|v| v.as_str().to_owned())
-    .collect();
-    assert_eq!(strings(&s["properties"]["severity"]["enum"]), severities);
+    assert_eq!(strings(&s["properties"]["severity"]["enum"]), severities());
     // The contract's required members are required.
     let required = strings(&s["required"]);
     for k in [
@@ -253,7 +258,6 @@ fn dead_letters_match_their_schema() {
 #[test]
 fn schemas_reject_broken_records() {
     let out = replay_fixture();
-    let findings = validator(&schema("finding.schema.json"));
     let good = out.findings[0].clone();
     let broken: Vec<Breakage> = vec![
         ("score above 1", Box::new(|f| f["score"] = json!(1.5))),
@@ -300,16 +304,8 @@ fn schemas_reject_broken_records() {
             }),
         ),
     ];
-    for (what, breakit) in broken {
-        let mut f = good.clone();
-        breakit(&mut f);
-        assert!(
-            !errors(&findings, &f).is_empty(),
-            "finding schema accepts a finding with {what}"
-        );
-    }
+    assert_rejects("finding.schema.json", &good, broken);
 
-    let scores = validator(&schema("score_line.schema.json"));
     let good = out
         .scores
         .iter()
@@ -331,12 +327,849 @@ fn schemas_reject_broken_records() {
             Box::new(|l| l["reasons"][0]["weight"] = json!(1)),
         ),
     ];
+    assert_rejects("score_line.schema.json", &good, broken);
+
+    let d = decided();
+    let good = d
+        .recommendations
+        .iter()
+        .find(|r| r["change"] == "narrow" && r["priority"] == "normal")
+        .expect("a routine narrowing")
+        .clone();
+    let broken: Vec<Breakage> = vec![
+        (
+            "change not in enum",
+            Box::new(|r| r["change"] = json!("widen")),
+        ),
+        (
+            "unknown priority",
+            Box::new(|r| r["priority"] = json!("urgent")),
+        ),
+        (
+            "wrong id shape",
+            Box::new(|r| r["recommendation_id"] = json!("rec-42")),
+        ),
+        (
+            "missing grant",
+            Box::new(|r| {
+                r.as_object_mut().unwrap().remove("grant");
+            }),
+        ),
+        (
+            "missing evidence",
+            Box::new(|r| {
+                r.as_object_mut().unwrap().remove("evidence");
+            }),
+        ),
+        (
+            "evidence without last_use",
+            Box::new(|r| {
+                r["evidence"].as_object_mut().unwrap().remove("last_use");
+            }),
+        ),
+        (
+            "last_use not RFC 3339",
+            Box::new(|r| r["evidence"]["last_use"] = json!("last week")),
+        ),
+        (
+            "negative uses",
+            Box::new(|r| r["evidence"]["uses"] = json!(-1)),
+        ),
+        (
+            "extra evidence member",
+            Box::new(|r| r["evidence"]["confidence"] = json!(0.9)),
+        ),
+        (
+            "current grant without resources",
+            Box::new(|r| {
+                r["current"].as_object_mut().unwrap().remove("resources");
+            }),
+        ),
+        (
+            "narrowing to nothing",
+            Box::new(|r| r["proposed"] = json!({"actions": [], "resources": []})),
+        ),
+        (
+            "removal proposing a grant",
+            Box::new(|r| r["change"] = json!("remove")),
+        ),
+        (
+            "high priority without findings",
+            Box::new(|r| r["priority"] = json!("high")),
+        ),
+        (
+            "findings on a routine recommendation",
+            Box::new(|r| r["finding_ids"] = json!(["fnd-0123456789abcdef"])),
+        ),
+    ];
+    assert_rejects("recommendation.schema.json", &good, broken);
+
+    let good = d
+        .commands
+        .iter()
+        .find(|c| c["rollback"].get("grant").is_some())
+        .unwrap_or(&d.commands[0])
+        .clone();
+    let broken: Vec<Breakage> = vec![
+        (
+            "missing signature",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("signature");
+            }),
+        ),
+        (
+            "bad action",
+            Box::new(|c| c["action"] = json!("delete_agent")),
+        ),
+        (
+            "wrong id shape",
+            Box::new(|c| c["command_id"] = json!("cmd-0123")),
+        ),
+        (
+            "unknown severity",
+            Box::new(|c| c["severity"] = json!("severe")),
+        ),
+        ("no findings", Box::new(|c| c["finding_ids"] = json!([]))),
+        (
+            "expires_at not RFC 3339",
+            Box::new(|c| c["expires_at"] = json!("in an hour")),
+        ),
+        (
+            "requires_approval as a string",
+            Box::new(|c| c["requires_approval"] = json!("yes")),
+        ),
+        (
+            "missing dry_run",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("dry_run");
+            }),
+        ),
+        (
+            "rollback that does not undo the action",
+            Box::new(|c| {
+                let undo = match c["action"].as_str().unwrap() {
+                    "suspend_agent" => "none",
+                    _ => "resume_agent",
+                };
+                c["rollback"]["action"] = json!(undo);
+            }),
+        ),
+        (
+            "grant to restore after a revoked session",
+            Box::new(|c| {
+                c["action"] = json!("revoke_session");
+                c["rollback"] = json!({
+                    "action": "none",
+                    "grant": {"actions": ["s3:GetObject"], "resources": ["s3://b/*"]},
+                });
+            }),
+        ),
+        (
+            "signature of another alg",
+            Box::new(|c| c["signature"]["alg"] = json!("rsa-sha256")),
+        ),
+        (
+            "key_id not 16 lowercase hex digits",
+            Box::new(|c| c["signature"]["key_id"] = json!("7DEB9BDDCB77CA6E")),
+        ),
+        (
+            "signature value of 32 bytes",
+            Box::new(|c| {
+                c["signature"]["value"] = json!("q83vEjRWeJASNFZ4kBI0VniQEjRWeJASNFZ4kBI0Vng=")
+            }),
+        ),
+        (
+            "signature value not base64",
+            Box::new(|c| c["signature"]["value"] = json!("not base64!".repeat(8))),
+        ),
+        (
+            "extra signature member",
+            Box::new(|c| c["signature"]["nonce"] = json!("1")),
+        ),
+    ];
+    assert_rejects("command.schema.json", &good, broken);
+
+    let good = d
+        .audit
+        .iter()
+        .find(|a| a["event"] == "suppression_created")
+        .unwrap()
+        .clone();
+    let broken: Vec<Breakage> = vec![
+        (
+            "wrong id shape",
+            Box::new(|a| a["audit_id"] = json!("audit-0123456789abcdef")),
+        ),
+        (
+            "unknown event",
+            Box::new(|a| a["event"] = json!("suppression_deleted")),
+        ),
+        (
+            "time not RFC 3339",
+            Box::new(|a| a["time"] = json!("2026-01-07")),
+        ),
+        (
+            "missing details",
+            Box::new(|a| {
+                a.as_object_mut().unwrap().remove("details");
+            }),
+        ),
+        (
+            "no agent",
+            Box::new(|a| {
+                a.as_object_mut().unwrap().remove("agent_id");
+            }),
+        ),
+        (
+            "details of another event",
+            Box::new(|a| a["event"] = json!("suppression_expired")),
+        ),
+        (
+            "an agent on a fleet-wide event",
+            Box::new(|a| {
+                a["event"] = json!("breaker_closed");
+                a["details"] = json!({"opened_count": 1});
+            }),
+        ),
+        (
+            "unknown detector",
+            Box::new(|a| a["details"]["detectors"] = json!(["vibes"])),
+        ),
+        (
+            "wrong suppression id shape",
+            Box::new(|a| a["details"]["suppression_id"] = json!("sup-1")),
+        ),
+    ];
+    assert_rejects("audit.schema.json", &good, broken);
+    if let Some(good) = d.audit.iter().find(|a| a["event"] == "command_withheld") {
+        let broken: Vec<Breakage> = vec![
+            (
+                "unknown withholding reason",
+                Box::new(|a| a["details"]["reason"] = json!("tired")),
+            ),
+            (
+                "bad action",
+                Box::new(|a| a["details"]["action"] = json!("delete_agent")),
+            ),
+        ];
+        assert_rejects("audit.schema.json", good, broken);
+    }
+
+    let good = d.feedback[0].clone();
+    let broken: Vec<Breakage> = vec![
+        (
+            "missing verdict",
+            Box::new(|f| {
+                f.as_object_mut().unwrap().remove("verdict");
+            }),
+        ),
+        (
+            "unknown verdict",
+            Box::new(|f| f["verdict"] = json!("benign")),
+        ),
+        (
+            "unknown member",
+            Box::new(|f| f["ticket"] = json!("CHG-1234")),
+        ),
+        ("another kind", Box::new(|f| f["kind"] = json!("finding"))),
+        ("empty analyst", Box::new(|f| f["analyst"] = json!(""))),
+        (
+            "expiry not RFC 3339",
+            Box::new(|f| f["expires_at"] = json!("never")),
+        ),
+    ];
+    assert_rejects("feedback.schema.json", &good, broken);
+}
+
+/// The schema `name` accepts `good` and rejects it broken in each of the named ways.
+fn assert_rejects(name: &str, good: &Value, broken: Vec<Breakage>) {
+    let v = validator(&schema(name));
+    assert_valid(&format!("the unbroken record for {name}"), &v, good);
     for (what, breakit) in broken {
-        let mut l = good.clone();
-        breakit(&mut l);
+        let mut record = good.clone();
+        breakit(&mut record);
         assert!(
-            !errors(&scores, &l).is_empty(),
-            "score line schema accepts a line with {what}"
+            !errors(&v, &record).is_empty(),
+            "{name} accepts a record with {what}:\n{record}"
         );
+    }
+}
+
+fn cinch() -> assert_cmd::Command {
+    assert_cmd::cargo::cargo_bin_cmd!("cinch")
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The decision records of replaying a simulated fleet with the binary.
+struct Decided {
+    findings: Vec<Value>,
+    recommendations: Vec<Value>,
+    commands: Vec<Value>,
+    audit: Vec<Value>,
+    /// The feedback lines given to the replay.
+    feedback: Vec<Value>,
+}
+
+/// Replays `dir/events.jsonl` with the fleet's entitlements and the test signing key; returns
+/// the `--out` records and the audit records.
+fn replay_fleet(dir: &Path, pass: &str, feedback: Option<&Path>) -> (Vec<Value>, Vec<Value>) {
+    let out = dir.join(format!("out-{pass}.jsonl"));
+    let audit = dir.join(format!("audit-{pass}.jsonl"));
+    let mut cmd = cinch();
+    cmd.args(["replay", "--quiet"])
+        .arg("--input")
+        .arg(dir.join("events.jsonl"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--dead-letter")
+        .arg(dir.join(format!("dead-{pass}.jsonl")))
+        .arg("--audit")
+        .arg(&audit)
+        .arg("--entitlements")
+        .arg(dir.join("entitlements.json"))
+        .arg("--signing-key")
+        .arg(root().join("fixtures/keys/cinch-signing.key"));
+    if let Some(f) = feedback {
+        cmd.arg("--feedback").arg(f);
+    }
+    cmd.assert().success();
+    (read_lines(&out), read_lines(&audit))
+}
+
+/// A 14-day simulated fleet (long enough for recommendations), replayed once to learn a
+/// finding, then again with feedback: that finding marked false positive when its last event
+/// is seen, its suppression lapsing two days later, and a verdict on a finding nobody raised.
+fn simulate_and_replay() -> Decided {
+    let dir = tempfile::tempdir().unwrap();
+    cinch()
+        .args(["simulate", "--agents", "30", "--days", "14", "--seed", "11"])
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let (first, _) = replay_fleet(dir.path(), "first", None);
+    // Feedback applies when event time reaches it, before the event of that time: a finding
+    // is known by then only when it has events before its last one.
+    let f = first
+        .iter()
+        .find(|r| r["kind"] == "finding" && r["first_seen"].as_str() < r["last_seen"].as_str())
+        .expect("a finding of several events");
+    let last_seen = f["last_seen"].as_str().unwrap();
+    let lapses = rfc3339_ms(parse_rfc3339_ms(last_seen).unwrap() + 2 * 86_400_000);
+    let feedback = vec![
+        json!({
+            "kind": "feedback",
+            "finding_id": f["finding_id"],
+            "agent_id": f["agent_id"],
+            "verdict": "false_positive",
+            "analyst": "alice@example.com",
+            "reason": "scheduled bulk export",
+            "time": last_seen,
+            "expires_at": lapses,
+        }),
+        json!({
+            "finding_id": "fnd-0000000000000000",
+            "agent_id": f["agent_id"],
+            "verdict": "false_positive",
+            "analyst": "alice@example.com",
+            "reason": "no such finding",
+            "time": last_seen,
+        }),
+    ];
+    let path = dir.path().join("feedback.jsonl");
+    let text: String = feedback.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let (out, audit) = replay_fleet(dir.path(), "second", Some(&path));
+    let of_kind =
+        |k: &str| -> Vec<Value> { out.iter().filter(|r| r["kind"] == k).cloned().collect() };
+    let decided = Decided {
+        findings: of_kind("finding"),
+        recommendations: of_kind("recommendation"),
+        commands: of_kind("command"),
+        audit,
+        feedback,
+    };
+    let counted = decided.findings.len() + decided.recommendations.len() + decided.commands.len();
+    assert_eq!(counted, out.len(), "--out holds records of another kind");
+    assert!(decided.audit.iter().all(|a| a["kind"] == "audit"));
+    eprintln!(
+        "simulated fleet: {} findings, {} recommendations, {} commands, {} audit records",
+        decided.findings.len(),
+        decided.recommendations.len(),
+        decided.commands.len(),
+        decided.audit.len()
+    );
+    decided
+}
+
+fn decided() -> &'static Decided {
+    static DECIDED: OnceLock<Decided> = OnceLock::new();
+    DECIDED.get_or_init(simulate_and_replay)
+}
+
+/// The serialised names of `values`.
+fn names<T: Serialize>(values: &[T]) -> BTreeSet<String> {
+    values
+        .iter()
+        .map(|v| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn severities() -> BTreeSet<String> {
+    let all = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+    all.iter().map(|v| v.as_str().to_owned()).collect()
+}
+
+/// Every command action; the match fails to compile when one is added, until it is listed.
+fn actions() -> BTreeSet<String> {
+    let all = [
+        Action::RevokeGrant,
+        Action::RevokeSession,
+        Action::SuspendAgent,
+    ];
+    for a in all {
+        match a {
+            Action::RevokeGrant | Action::RevokeSession | Action::SuspendAgent => {}
+        }
+    }
+    let serialised = names(&all);
+    let as_str: BTreeSet<String> = all.iter().map(|a| a.as_str().to_owned()).collect();
+    assert_eq!(serialised, as_str, "serde and as_str agree");
+    serialised
+}
+
+/// Every audit event; the match fails to compile when one is added, until it is listed.
+fn audit_events() -> BTreeSet<String> {
+    use AuditEvent::*;
+    let all = [
+        CommandWithheld,
+        BreakerOpened,
+        BreakerClosed,
+        SuppressionCreated,
+        SuppressionApplied,
+        SuppressionExpired,
+        FeedbackRejected,
+        EntitlementsLoaded,
+        EntitlementsRejected,
+    ];
+    for e in all {
+        match e {
+            CommandWithheld | BreakerOpened | BreakerClosed | SuppressionCreated
+            | SuppressionApplied | SuppressionExpired | FeedbackRejected | EntitlementsLoaded
+            | EntitlementsRejected => {}
+        }
+    }
+    names(&all)
+}
+
+fn verdicts() -> BTreeSet<String> {
+    let all = [
+        FeedbackVerdict::FalsePositive,
+        FeedbackVerdict::TruePositive,
+    ];
+    for v in all {
+        match v {
+            FeedbackVerdict::FalsePositive | FeedbackVerdict::TruePositive => {}
+        }
+    }
+    names(&all)
+}
+
+/// The contract's members are required by `schema`.
+fn assert_required(schema: &Value, members: &[&str]) {
+    let required = strings(&schema["required"]);
+    for k in members {
+        assert!(
+            required.contains(*k),
+            "{}: {k} is not required",
+            schema["$id"]
+        );
+    }
+}
+
+#[test]
+fn recommendations_match_their_schema() {
+    let s = schema("recommendation.schema.json");
+    assert_required(
+        &s,
+        &[
+            "recommendation_id",
+            "agent_id",
+            "grant",
+            "change",
+            "current",
+            "proposed",
+            "evidence",
+            "reason",
+        ],
+    );
+    assert_required(
+        &s["$defs"]["evidence"],
+        &["lookback_days", "uses", "last_use", "observed_resources"],
+    );
+    let changes = [Change::Remove, Change::Narrow];
+    for c in changes {
+        match c {
+            Change::Remove | Change::Narrow => {}
+        }
+    }
+    assert_eq!(strings(&s["properties"]["change"]["enum"]), names(&changes));
+    let priorities = [Priority::Normal, Priority::High];
+    for p in priorities {
+        match p {
+            Priority::Normal | Priority::High => {}
+        }
+    }
+    assert_eq!(
+        strings(&s["properties"]["priority"]["enum"]),
+        names(&priorities)
+    );
+
+    let v = validator(&s);
+    let d = decided();
+    assert!(!d.recommendations.is_empty(), "no recommendation");
+    let findings: BTreeSet<&str> = d
+        .findings
+        .iter()
+        .map(|f| f["finding_id"].as_str().unwrap())
+        .collect();
+    let mut ids = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for r in &d.recommendations {
+        let what = format!("recommendation {}", r["recommendation_id"]);
+        assert_valid(&what, &v, r);
+        assert_declared(&what, &s, r);
+        assert_declared(&what, &s["$defs"]["evidence"], &r["evidence"]);
+        for spec in ["current", "proposed"] {
+            assert_declared(&what, &s["$defs"]["grant_spec"], &r[spec]);
+        }
+        assert!(ids.insert(r["recommendation_id"].as_str().unwrap().to_owned()));
+        seen.insert(format!(
+            "{} {}",
+            r["change"].as_str().unwrap(),
+            r["priority"].as_str().unwrap()
+        ));
+        // Agreement between members the schema cannot relate.
+        let e = &r["evidence"];
+        assert!(
+            e["observed_days"].as_f64().unwrap() <= e["lookback_days"].as_f64().unwrap(),
+            "{what}"
+        );
+        if let Some(last) = e["last_use"].as_str() {
+            assert!(last <= r["time"].as_str().unwrap(), "{what}");
+        }
+        if e["uses"].as_u64().unwrap() > 0 {
+            assert!(e["last_use"].is_string(), "{what}: uses but no last use");
+        }
+        if let Some(ids) = r.get("finding_ids") {
+            for id in ids.as_array().unwrap() {
+                assert!(findings.contains(id.as_str().unwrap()), "{what}: {id}");
+            }
+        }
+    }
+    eprintln!(
+        "{} recommendations valid ({seen:?})",
+        d.recommendations.len()
+    );
+    assert!(seen.len() >= 3, "{seen:?}");
+}
+
+#[test]
+fn commands_match_their_schema_and_verify() {
+    let s = schema("command.schema.json");
+    assert_required(
+        &s,
+        &[
+            "command_id",
+            "agent_id",
+            "action",
+            "target",
+            "reason",
+            "finding_ids",
+            "issued_at",
+            "expires_at",
+            "requires_approval",
+            "dry_run",
+            "signature",
+        ],
+    );
+    assert_eq!(strings(&s["properties"]["action"]["enum"]), actions());
+    assert_eq!(strings(&s["properties"]["severity"]["enum"]), severities());
+    assert_eq!(
+        s["$defs"]["signature"]["properties"]["alg"]["const"],
+        cinch::output::sign::ALG
+    );
+    assert!(
+        s["description"]
+            .as_str()
+            .unwrap()
+            .contains("Ed25519 signature over the RFC 8785 (JCS) canonical JSON"),
+        "the description says what is signed"
+    );
+
+    let v = validator(&s);
+    let verifier =
+        Verifier::from_pem_file(&root().join("fixtures/keys/cinch-signing.pub")).unwrap();
+    let d = decided();
+    assert!(!d.commands.is_empty(), "no command");
+    let findings: BTreeSet<&str> = d
+        .findings
+        .iter()
+        .map(|f| f["finding_id"].as_str().unwrap())
+        .collect();
+    let mut ids = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for c in &d.commands {
+        let what = format!("command {}", c["command_id"]);
+        assert_valid(&what, &v, c);
+        assert_declared(&what, &s, c);
+        assert_declared(&what, &s["$defs"]["rollback"], &c["rollback"]);
+        assert_declared(&what, &s["$defs"]["signature"], &c["signature"]);
+        if let Some(g) = c["rollback"].get("grant") {
+            assert_declared(&what, &s["$defs"]["grant_spec"], g);
+        }
+        if let Err(e) = verifier.verify(c) {
+            panic!("{what}: {e}\n{c}");
+        }
+        assert_eq!(c["signature"]["key_id"], verifier.key_id(), "{what}");
+        assert!(ids.insert(c["command_id"].as_str().unwrap().to_owned()));
+        seen.insert(c["action"].as_str().unwrap().to_owned());
+        // Agreement between members the schema cannot relate.
+        assert!(c["issued_at"].as_str() < c["expires_at"].as_str(), "{what}");
+        if c["action"] == "suspend_agent" {
+            assert_eq!(c["target"], c["agent_id"], "{what}");
+        }
+        for id in c["finding_ids"].as_array().unwrap() {
+            assert!(findings.contains(id.as_str().unwrap()), "{what}: {id}");
+        }
+    }
+    // A changed command no longer verifies.
+    let mut changed = d.commands[0].clone();
+    changed["dry_run"] = json!(!changed["dry_run"].as_bool().unwrap());
+    assert!(verifier.verify(&changed).is_err());
+    eprintln!(
+        "{} commands valid and verified ({seen:?})",
+        d.commands.len()
+    );
+    assert!(seen.len() >= 2, "{seen:?}");
+}
+
+#[test]
+fn audit_records_match_their_schema() {
+    let s = schema("audit.schema.json");
+    assert_eq!(strings(&s["properties"]["event"]["enum"]), audit_events());
+    let defs = &s["$defs"];
+    assert_eq!(
+        strings(&defs["command_withheld"]["properties"]["action"]["enum"]),
+        actions()
+    );
+    assert_eq!(
+        strings(&defs["command_withheld"]["properties"]["severity"]["enum"]),
+        severities()
+    );
+    assert_eq!(
+        strings(&defs["feedback_rejected"]["properties"]["verdict"]["enum"]),
+        verdicts()
+    );
+    let detectors: BTreeSet<String> = DetectorId::ALL
+        .iter()
+        .map(|d| d.as_str().to_owned())
+        .collect();
+    assert_eq!(strings(&defs["detector"]["enum"]), detectors);
+
+    let v = validator(&s);
+    let d = decided();
+    let mut ids = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for a in &d.audit {
+        let event = a["event"].as_str().unwrap();
+        let what = format!("audit {} ({event})", a["audit_id"]);
+        assert_valid(&what, &v, a);
+        assert_declared(&what, &s, a);
+        assert!(
+            defs.get(event).is_some(),
+            "{what}: the schema does not describe its details"
+        );
+        assert_declared(&what, &defs[event], &a["details"]);
+        assert!(ids.insert(a["audit_id"].as_str().unwrap().to_owned()));
+        seen.insert(event.to_owned());
+    }
+    eprintln!("{} audit records valid ({seen:?})", d.audit.len());
+    for event in ["suppression_created", "feedback_rejected"] {
+        assert!(seen.contains(event), "no {event} in {seen:?}");
+    }
+    // The feedback's finding, and only it, was suppressed; the other was unknown.
+    let created: Vec<&Value> = d
+        .audit
+        .iter()
+        .filter(|a| a["event"] == "suppression_created")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0]["details"]["finding_id"],
+        d.feedback[0]["finding_id"]
+    );
+    assert_eq!(
+        created[0]["details"]["expires_at"],
+        d.feedback[0]["expires_at"]
+    );
+    assert!(d.audit.iter().any(|a| a["event"] == "feedback_rejected"
+        && a["details"]["finding_id"] == d.feedback[1]["finding_id"]));
+}
+
+/// Feedback lines and whether they are valid.
+fn feedback_lines() -> Vec<(&'static str, bool, String)> {
+    let line = |f: &dyn Fn(&mut Value)| -> String {
+        let mut v = json!({
+            "finding_id": "fnd-0123456789abcdef",
+            "agent_id": "support-bot-003",
+            "verdict": "false_positive",
+            "analyst": "alice@example.com",
+            "reason": "the weekly export, approved in CHG-1234",
+        });
+        f(&mut v);
+        v.to_string()
+    };
+    let remove = |k: &'static str| {
+        move |v: &mut Value| {
+            v.as_object_mut().unwrap().remove(k);
+        }
+    };
+    vec![
+        ("minimal", true, line(&|_| {})),
+        (
+            "with kind, time and expiry",
+            true,
+            line(&|v| {
+                v["kind"] = json!("feedback");
+                v["time"] = json!("2026-01-07T09:26:42.057Z");
+                v["expires_at"] = json!("2026-02-06T09:26:42Z");
+            }),
+        ),
+        (
+            "time with an offset",
+            true,
+            line(&|v| v["time"] = json!("2026-01-07T11:26:42+02:00")),
+        ),
+        (
+            "true positive",
+            true,
+            line(&|v| v["verdict"] = json!("true_positive")),
+        ),
+        (
+            "null optional members",
+            true,
+            line(&|v| {
+                v["kind"] = Value::Null;
+                v["time"] = Value::Null;
+                v["expires_at"] = Value::Null;
+            }),
+        ),
+        ("missing analyst", false, line(&remove("analyst"))),
+        ("missing finding_id", false, line(&remove("finding_id"))),
+        ("missing verdict", false, line(&remove("verdict"))),
+        (
+            "unknown verdict",
+            false,
+            line(&|v| v["verdict"] = json!("benign")),
+        ),
+        (
+            "unknown member",
+            false,
+            line(&|v| v["ticket"] = json!("CHG-1234")),
+        ),
+        (
+            "another kind",
+            false,
+            line(&|v| v["kind"] = json!("finding")),
+        ),
+        ("empty reason", false, line(&|v| v["reason"] = json!(""))),
+        (
+            "blank agent",
+            false,
+            line(&|v| v["agent_id"] = json!("  \t")),
+        ),
+        (
+            "time not RFC 3339",
+            false,
+            line(&|v| v["time"] = json!("yesterday")),
+        ),
+        (
+            "time without offset",
+            false,
+            line(&|v| v["time"] = json!("2026-01-07T09:26:42")),
+        ),
+        (
+            "time as epoch milliseconds",
+            false,
+            line(&|v| v["time"] = json!(1_767_778_002_057_i64)),
+        ),
+        (
+            "expiry on a day that does not exist",
+            false,
+            line(&|v| v["expires_at"] = json!("2026-02-30T00:00:00Z")),
+        ),
+        (
+            "finding id as a number",
+            false,
+            line(&|v| v["finding_id"] = json!(42)),
+        ),
+        (
+            "not an object",
+            false,
+            "\"fnd-0123456789abcdef\"".to_owned(),
+        ),
+    ]
+}
+
+#[test]
+fn feedback_schema_agrees_with_the_parser() {
+    let s = schema("feedback.schema.json");
+    assert_eq!(strings(&s["properties"]["verdict"]["enum"]), verdicts());
+    assert_eq!(
+        s["additionalProperties"], false,
+        "unknown members are rejected"
+    );
+    let v = validator(&s);
+    for (what, valid, line) in feedback_lines() {
+        let instance: Value = serde_json::from_str(&line).unwrap();
+        let schema_errors = errors(&v, &instance);
+        let parsed = Feedback::parse(&line, what);
+        assert_eq!(
+            schema_errors.is_empty(),
+            valid,
+            "{what}: schema says {schema_errors:?}\n{line}"
+        );
+        assert_eq!(
+            parsed.is_ok(),
+            valid,
+            "{what}: parser says {parsed:?}\n{line}"
+        );
+        if valid {
+            assert_declared(what, &s, &instance);
+        }
+    }
+    // The lines given to the simulated fleet's replay are valid too.
+    for (i, line) in decided().feedback.iter().enumerate() {
+        assert_valid(&format!("feedback line {}", i + 1), &v, line);
+        Feedback::parse(&line.to_string(), "feedback").unwrap();
     }
 }
