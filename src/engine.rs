@@ -155,8 +155,8 @@ impl Engine {
         self.signer.as_ref()
     }
 
-    /// Queues analyst feedback. Feedback with a time takes effect when event time reaches it;
-    /// feedback without one at the next event.
+    /// Queues analyst feedback. Feedback with a time takes effect once the event at that time
+    /// has been processed; feedback without one after the next event.
     pub fn add_feedback(&mut self, fb: Feedback) {
         let at = fb.time_ms.unwrap_or(i64::MIN);
         let i = self
@@ -303,9 +303,6 @@ impl Engine {
             self.decider
                 .advance(&self.settings.decide, self.watermark_ms, out);
             self.decider.responder.breaker.tick(self.watermark_ms, out);
-            if !self.feedback.is_empty() {
-                self.apply_feedback(self.watermark_ms, out);
-            }
             let interval = self.settings.grants.recommend_interval_secs as i64 * 1000;
             if self.next_review_ms == i64::MIN {
                 self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;
@@ -313,8 +310,6 @@ impl Engine {
                 self.review(self.next_review_ms, out);
                 self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;
             }
-        } else if !self.feedback.is_empty() {
-            self.apply_feedback(self.watermark_ms, out);
         }
         let ents = self.ents.load_full();
         let grants = ents.agent(&ev.agent_id);
@@ -478,6 +473,9 @@ impl Engine {
         }
         if anomalous {
             self.stats.anomalous += 1;
+        }
+        if !self.feedback.is_empty() {
+            self.apply_feedback(self.watermark_ms, out);
         }
         self.after_decisions(before, out);
         verdict

@@ -767,14 +767,12 @@ fn audit_events() -> BTreeSet<String> {
         SuppressionApplied,
         SuppressionExpired,
         FeedbackRejected,
-        EntitlementsLoaded,
-        EntitlementsRejected,
+        FeedbackConfirmed,
     ];
     for e in all {
         match e {
             CommandWithheld | BreakerOpened | BreakerClosed | SuppressionCreated
-            | SuppressionApplied | SuppressionExpired | FeedbackRejected | EntitlementsLoaded
-            | EntitlementsRejected => {}
+            | SuppressionApplied | SuppressionExpired | FeedbackRejected | FeedbackConfirmed => {}
         }
     }
     names(&all)

@@ -87,7 +87,11 @@ impl Feedback {
             origin: origin.to_string(),
             message,
         };
-        let w: FeedbackWire = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        if !v.is_object() {
+            return Err(bad("a feedback record is a JSON object".into()));
+        }
+        let w: FeedbackWire = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
         if let Some(k) = &w.kind
             && k != "feedback"
         {
@@ -107,7 +111,12 @@ impl Feedback {
             v.as_deref()
                 .map(|s| {
                     crate::event::time::parse_rfc3339_ms(s)
-                        .ok_or_else(|| bad(format!("{name} is not RFC 3339: {s:?}")))
+                        .filter(|t| (0..4_102_444_800_000).contains(t))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "{name} is not an RFC 3339 time between 1970 and 2100: {s:?}"
+                            ))
+                        })
                 })
                 .transpose()
         };
@@ -387,7 +396,7 @@ impl Suppressions {
                     "suppression_id": s.suppression_id,
                     "finding_id": s.finding_id,
                     "event_id": event_id,
-                    "score": crate::detect::round4(verdict.score),
+                    "score": (f64::from(verdict.score) * 1e4).round() / 1e4,
                     "pattern": pattern,
                 }),
             )));
