@@ -303,6 +303,7 @@ impl Engine {
             self.decider
                 .advance(&self.settings.decide, self.watermark_ms, out);
             self.decider.responder.breaker.tick(self.watermark_ms, out);
+            self.decider.suppressions.expire(self.watermark_ms, out);
             let interval = self.settings.grants.recommend_interval_secs as i64 * 1000;
             if self.next_review_ms == i64::MIN {
                 self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;

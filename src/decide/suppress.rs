@@ -209,15 +209,76 @@ struct Recent {
 const RECENT: usize = 32;
 
 /// Suppressions of every agent, and the recent findings feedback may name.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Suppressions {
     by_agent: FxHashMap<Box<str>, Vec<Suppression>>,
     recent: FxHashMap<Box<str>, Vec<Recent>>,
     /// Anomalous events hidden.
     pub hidden_events: u64,
+    /// Earliest expiry of a suppression in force.
+    #[serde(default = "never")]
+    next_expiry: i64,
+}
+
+fn never() -> i64 {
+    i64::MAX
+}
+
+impl Default for Suppressions {
+    fn default() -> Self {
+        Suppressions {
+            by_agent: FxHashMap::default(),
+            recent: FxHashMap::default(),
+            hidden_events: 0,
+            next_expiry: never(),
+        }
+    }
 }
 
 impl Suppressions {
+    /// Ends the suppressions that lapsed by event time `now`, each said in the audit stream.
+    pub fn expire(&mut self, now: i64, out: &mut Vec<OutputRecord>) {
+        if now < self.next_expiry {
+            return;
+        }
+        let mut agents: Vec<&Box<str>> = self
+            .by_agent
+            .iter()
+            .filter(|(_, l)| l.iter().any(|s| s.expires_ms <= now))
+            .map(|(a, _)| a)
+            .collect();
+        agents.sort_unstable();
+        let agents: Vec<Box<str>> = agents.into_iter().cloned().collect();
+        for agent in agents {
+            let Some(list) = self.by_agent.get_mut(&agent) else {
+                continue;
+            };
+            for s in list.iter().filter(|s| s.expires_ms <= now) {
+                out.push(OutputRecord::Audit(Audit::new(
+                    AuditEvent::SuppressionExpired,
+                    s.expires_ms,
+                    Some(&agent),
+                    format!(
+                        "suppression {} of finding {} lapsed after hiding {} findings ({} events)",
+                        s.suppression_id, s.finding_id, s.hidden_findings, s.hidden_events
+                    ),
+                    json!({"suppression_id": s.suppression_id, "hidden_findings": s.hidden_findings, "hidden_events": s.hidden_events}),
+                )));
+            }
+            list.retain(|s| s.expires_ms > now);
+            if list.is_empty() {
+                self.by_agent.remove(&agent);
+            }
+        }
+        self.next_expiry = self
+            .by_agent
+            .values()
+            .flatten()
+            .map(|s| s.expires_ms)
+            .min()
+            .unwrap_or(i64::MAX);
+    }
+
     /// Remembers a finding (open or closed) so feedback can name it.
     pub fn remember(&mut self, agent: &str, finding_id: &str, sig: (Vec<DetectorId>, Vec<String>)) {
         let list = self.recent.entry(agent.into()).or_default();
@@ -337,12 +398,11 @@ impl Suppressions {
                 "expires_at": rfc3339_ms(expires),
             }),
         )));
-        let list = self
-            .by_agent
+        self.next_expiry = self.next_expiry.min(s.expires_ms);
+        self.by_agent
             .entry(fb.agent_id.as_str().into())
-            .or_default();
-        list.retain(|x| x.suppression_id != s.suppression_id);
-        list.push(s);
+            .or_default()
+            .push(s);
     }
 
     /// Whether a suppression covers an anomalous event of `agent` at `t`; when one does, counts
@@ -362,22 +422,11 @@ impl Suppressions {
         let Some(list) = self.by_agent.get_mut(agent) else {
             return false;
         };
-        if list.iter().any(|s| s.expires_ms <= t) {
-            for s in list.iter().filter(|s| s.expires_ms <= t) {
-                out.push(OutputRecord::Audit(Audit::new(
-                    AuditEvent::SuppressionExpired,
-                    s.expires_ms,
-                    Some(agent),
-                    format!(
-                        "suppression {} of finding {} lapsed after hiding {} findings ({} events)",
-                        s.suppression_id, s.finding_id, s.hidden_findings, s.hidden_events
-                    ),
-                    json!({"suppression_id": s.suppression_id, "hidden_findings": s.hidden_findings, "hidden_events": s.hidden_events}),
-                )));
-            }
-            list.retain(|s| s.expires_ms > t);
-        }
-        let Some(s) = list.iter_mut().find(|s| s.covers(pattern, verdict)) else {
+        // Lapsed ones are ended by `expire` as event time passes.
+        let Some(s) = list
+            .iter_mut()
+            .find(|s| s.expires_ms > t && s.covers(pattern, verdict))
+        else {
             return false;
         };
         s.hidden_events += 1;

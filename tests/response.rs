@@ -1,0 +1,467 @@
+//! The response side as a security team sees it: least-privilege recommendations, signed
+//! containment commands and the rails around them (learning period, cool-down, circuit
+//! breaker), and analyst feedback that suppresses a false positive.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use cinch::config::Settings;
+use cinch::decide::suppress::Feedback;
+use cinch::engine::Engine;
+use cinch::event::{AccessEvent, Format, Outcome};
+use cinch::grants::{self, Entitlements};
+use cinch::output::OutputRecord;
+use cinch::output::audit::{Audit, AuditEvent};
+use cinch::output::command::{Action, Command};
+use cinch::output::finding::Finding;
+use cinch::output::recommendation::{Change, Priority, Recommendation};
+use cinch::output::sign::Signer;
+
+const DAY: i64 = 86_400_000;
+const MIN: i64 = 60_000;
+/// Monday 2026-01-05 00:00 UTC.
+const T0: i64 = 1_767_571_200_000;
+
+const ENTITLEMENTS: &str = r#"
+etl-1:
+  raw-read: {actions: ["s3:GetObject"], resources: ["s3://raw/*"]}
+  lake-read: {actions: ["s3:Get*", "s3:List*"], resources: ["s3://*"]}
+  hr-read: {actions: ["db:Select"], resources: ["postgres://hr/*"]}
+"#;
+
+struct Ev {
+    id: String,
+    t: i64,
+    agent: String,
+    action: String,
+    resource: String,
+    session: String,
+}
+
+fn ev(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
+    Ev {
+        id: format!("{agent}-{t}-{action}-{resource}"),
+        t,
+        agent: agent.into(),
+        action: action.into(),
+        resource: resource.into(),
+        session: format!("s-{agent}-{}", (t - T0) / DAY),
+    }
+}
+
+impl Ev {
+    fn as_event(&self) -> AccessEvent<'_> {
+        AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Borrowed(&self.id),
+            time_ms: self.t,
+            agent_id: Cow::Borrowed(&self.agent),
+            agent_kind: Some(Cow::Borrowed("service_account")),
+            action: Cow::Borrowed(&self.action),
+            resource: Cow::Borrowed(&self.resource),
+            outcome: Outcome::Success,
+            session_id: Some(Cow::Borrowed(&self.session)),
+            source_ip: Some(Cow::Borrowed("10.0.0.5")),
+            bytes: Some(4_000),
+            grant: None,
+            intent: None,
+            attributes: None,
+        }
+    }
+}
+
+/// Routine traffic of `agent`: a raw object read every 20 minutes, from `from` for `days`.
+fn routine(agent: &str, from: i64, days: i64) -> Vec<Ev> {
+    (0..days * 72)
+        .map(|i| {
+            let t = from + i * 20 * MIN + 7_000;
+            ev(
+                agent,
+                t,
+                "s3:GetObject",
+                &format!("s3://raw/part-{}.json", i % 12),
+            )
+        })
+        .collect()
+}
+
+/// Reads of the finance team's secure bucket: a grant the agent's routine never uses.
+fn raid(agent: &str, at: i64) -> Vec<Ev> {
+    (0..12)
+        .map(|i| {
+            let (action, res) = if i % 3 == 0 {
+                ("s3:ListObjects", "s3://finance-secure/".to_string())
+            } else {
+                (
+                    "s3:GetObject",
+                    format!("s3://finance-secure/payroll/2025-{:02}.csv", i),
+                )
+            };
+            ev(agent, at + i * 5_000, action, &res)
+        })
+        .collect()
+}
+
+struct Run {
+    engine: Engine,
+    out: Vec<OutputRecord>,
+    signer: Arc<Signer>,
+}
+
+impl Run {
+    fn new(settings: Settings, ents: &str) -> Run {
+        let mut engine = Engine::new(settings);
+        let agents = ents_for(ents);
+        engine.set_entitlements(grants::shared(agents));
+        let signer = Arc::new(Signer::generate());
+        engine.set_signer(signer.clone());
+        Run {
+            engine,
+            out: Vec::new(),
+            signer,
+        }
+    }
+
+    fn feed(&mut self, mut evs: Vec<Ev>) {
+        evs.sort_by_key(|e| e.t);
+        for e in &evs {
+            self.engine.process(&e.as_event(), &mut self.out);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.engine.finish(&mut self.out);
+    }
+
+    fn findings(&self) -> Vec<&Finding> {
+        self.out
+            .iter()
+            .filter_map(|r| match r {
+                OutputRecord::Finding(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn commands(&self) -> Vec<&Command> {
+        self.out
+            .iter()
+            .filter_map(|r| match r {
+                OutputRecord::Command(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn recommendations(&self) -> Vec<&Recommendation> {
+        self.out
+            .iter()
+            .filter_map(|r| match r {
+                OutputRecord::Recommendation(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn audit(&self, event: AuditEvent) -> Vec<&Audit> {
+        self.out
+            .iter()
+            .filter_map(|r| match r {
+                OutputRecord::Audit(a) if a.event == event => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn ents_for(yaml: &str) -> Entitlements {
+    Entitlements::parse(yaml, "test").expect("test entitlements")
+}
+
+/// The same grants for several agents.
+fn fleet_ents(agents: &[String]) -> String {
+    let mut s = String::new();
+    for a in agents {
+        s.push_str(&format!(
+            "{a}:\n  raw-read: {{actions: [\"s3:GetObject\"], resources: [\"s3://raw/*\"]}}\n  lake-read: {{actions: [\"s3:Get*\", \"s3:List*\"], resources: [\"s3://*\"]}}\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn unused_grants_are_proposed_for_removal_only_after_enough_history_and_only_once() {
+    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 6));
+    assert!(
+        run.recommendations().is_empty(),
+        "6 days is less than the minimum history: no data is not unused"
+    );
+    run.feed(routine("etl-1", T0 + 6 * DAY, 6));
+    run.finish();
+    let recs = run.recommendations();
+    let mut removed: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.change == Change::Remove)
+        .map(|r| r.grant.as_str())
+        .collect();
+    removed.sort_unstable();
+    assert_eq!(removed, ["hr-read", "lake-read"], "{recs:#?}");
+    for r in &recs {
+        assert!(r.evidence.observed_days >= 7.0, "{r:?}");
+        assert_eq!(r.evidence.uses, 0, "{r:?}");
+        assert!(r.reason.contains("not used"), "{}", r.reason);
+        assert!(r.proposed.actions.is_empty() && r.proposed.resources.is_empty());
+    }
+    assert!(
+        recs.iter().all(|r| r.grant != "raw-read"),
+        "the grant the routine uses, within one bucket, stays as it is"
+    );
+    assert_eq!(
+        recs.len(),
+        2,
+        "each is emitted once, not every day: {recs:#?}"
+    );
+}
+
+#[test]
+fn a_never_used_grant_taken_by_an_attack_is_revoked_by_a_signed_command() {
+    let mut settings = Settings::default();
+    settings.grants.min_history_days = 3.0;
+    let mut run = Run::new(settings, ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 5));
+    run.feed(raid("etl-1", T0 + 5 * DAY + 3 * 3_600_000));
+    run.feed(routine("etl-1", T0 + 5 * DAY + 4 * 3_600_000, 1));
+    run.finish();
+    let findings = run.findings();
+    let raid_finding = findings
+        .iter()
+        .find(|f| f.resources.iter().any(|r| r.contains("finance-secure")))
+        .expect("the raid raises a finding");
+    assert!(raid_finding.grants.contains(&"lake-read".to_string()));
+    let cmds = run.commands();
+    let revoke = cmds
+        .iter()
+        .find(|c| c.action == Action::RevokeGrant)
+        .unwrap_or_else(|| panic!("no revoke_grant: {cmds:#?}"));
+    assert_eq!(revoke.target, "lake-read");
+    assert_eq!(revoke.finding_ids, vec![raid_finding.finding_id.clone()]);
+    assert!(revoke.dry_run, "dry run is the default");
+    assert_eq!(
+        revoke.rollback.grant.as_ref().unwrap().resources,
+        vec!["s3://*"],
+        "the rollback holds the grant as it was"
+    );
+    assert!(revoke.expires_at > revoke.issued_at);
+    let record = serde_json::to_value(revoke).unwrap();
+    run.signer.verifier().verify(&record).expect("signature");
+    let mut tampered = record.clone();
+    tampered["target"] = "raw-read".into();
+    assert!(run.signer.verifier().verify(&tampered).is_err());
+    // And a high-priority recommendation to remove the grant, naming the finding.
+    let recs = run.recommendations();
+    let urgent = recs
+        .iter()
+        .find(|r| r.grant == "lake-read" && r.priority == Priority::High)
+        .unwrap_or_else(|| panic!("no high-priority recommendation: {recs:#?}"));
+    assert_eq!(urgent.change, Change::Remove);
+    assert_eq!(urgent.finding_ids, vec![raid_finding.finding_id.clone()]);
+    // Replaying gives the same command id.
+    let mut again = Run::new(
+        {
+            let mut s = Settings::default();
+            s.grants.min_history_days = 3.0;
+            s
+        },
+        ENTITLEMENTS,
+    );
+    again.feed(routine("etl-1", T0, 5));
+    again.feed(raid("etl-1", T0 + 5 * DAY + 3 * 3_600_000));
+    assert!(
+        again
+            .commands()
+            .iter()
+            .any(|c| c.command_id == revoke.command_id),
+        "command ids are stable"
+    );
+}
+
+#[test]
+fn no_command_during_the_learning_period_and_none_again_within_the_cooldown() {
+    // Day 1: still learning. Even a policy that commands at any severity on one line of
+    // evidence waits.
+    let mut eager = Settings::default();
+    eager.commands.min_severity = cinch::decide::finding::Severity::Low;
+    eager.commands.min_evidence = 1;
+    let mut run = Run::new(eager, ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 1));
+    run.feed(raid("etl-1", T0 + DAY + 3 * 3_600_000));
+    run.finish();
+    assert!(!run.findings().is_empty(), "the raid is still a finding");
+    assert!(run.commands().is_empty(), "{:#?}", run.commands());
+    let withheld = run.audit(AuditEvent::CommandWithheld);
+    assert!(
+        withheld
+            .iter()
+            .any(|a| a.details["reason"] == "learning_period"),
+        "{withheld:#?}"
+    );
+
+    // Day 5: a command, then a second raid 30 minutes later falls in the cool-down.
+    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    let at = T0 + 5 * DAY + 3 * 3_600_000;
+    run.feed(routine("etl-1", T0, 5));
+    run.feed(raid("etl-1", at));
+    let mut second = raid("etl-1", at + 30 * MIN);
+    for e in &mut second {
+        e.resource = e.resource.replace("payroll", "bonus");
+        e.id.push_str("-2");
+    }
+    run.feed(second);
+    run.finish();
+    assert_eq!(run.findings().len(), 2, "two bursts, two findings");
+    assert_eq!(run.commands().len(), 1, "{:#?}", run.commands());
+    assert!(
+        run.audit(AuditEvent::CommandWithheld)
+            .iter()
+            .any(|a| a.details["reason"] == "cooldown")
+    );
+}
+
+#[test]
+fn the_circuit_breaker_stops_commands_when_many_agents_trip_at_once() {
+    let agents: Vec<String> = (0..10).map(|i| format!("etl-{i}")).collect();
+    let mut run = Run::new(Settings::default(), &fleet_ents(&agents));
+    let mut evs = Vec::new();
+    for a in &agents {
+        evs.extend(routine(a, T0, 5));
+    }
+    run.feed(evs);
+    // Five agents raid within a minute: a fleet-wide change, not five attacks.
+    let at = T0 + 5 * DAY + 3 * 3_600_000;
+    let mut evs = Vec::new();
+    for (i, a) in agents.iter().take(5).enumerate() {
+        evs.extend(raid(a, at + i as i64 * 10_000));
+    }
+    run.feed(evs);
+    let mut evs = Vec::new();
+    for a in &agents {
+        evs.extend(routine(a, at + 3_600_000, 1));
+    }
+    run.feed(evs);
+    run.finish();
+    let raided: Vec<&Finding> = run
+        .findings()
+        .into_iter()
+        .filter(|f| f.resources.iter().any(|r| r.contains("finance-secure")))
+        .collect();
+    assert_eq!(raided.len(), 5, "findings go on");
+    let opened = run.audit(AuditEvent::BreakerOpened);
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert!(
+        opened[0].message.contains("agents tripped"),
+        "{}",
+        opened[0].message
+    );
+    assert_eq!(
+        run.commands().len(),
+        2,
+        "the first two agents' commands went out before the third tripped the breaker"
+    );
+    assert_eq!(
+        run.audit(AuditEvent::CommandWithheld)
+            .iter()
+            .filter(|a| a.details["reason"] == "circuit_breaker_open")
+            .count(),
+        3
+    );
+    assert_eq!(
+        run.audit(AuditEvent::BreakerClosed).len(),
+        1,
+        "it closes after its cool-down"
+    );
+    assert_eq!(run.engine.stats().breaker_trips, 1);
+}
+
+#[test]
+fn a_false_positive_is_suppressed_announced_and_learned() {
+    let mut settings = Settings::default();
+    settings.feedback.suppression_days = 2;
+    let mut run = Run::new(settings, ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 5));
+    let first_raid = T0 + 5 * DAY + 3 * 3_600_000;
+    run.feed(raid("etl-1", first_raid));
+    run.feed(routine("etl-1", first_raid + 3_600_000, 1)[..10].to_vec_owned());
+    let f = run
+        .findings()
+        .into_iter()
+        .find(|f| f.resources.iter().any(|r| r.contains("finance-secure")))
+        .expect("a finding")
+        .clone();
+    run.engine.add_feedback(
+        Feedback::parse(
+            &serde_json::json!({
+                "finding_id": f.finding_id,
+                "agent_id": "etl-1",
+                "verdict": "false_positive",
+                "analyst": "alice@example.com",
+                "reason": "month-end payroll export, approved",
+            })
+            .to_string(),
+            "test",
+        )
+        .unwrap(),
+    );
+    let before = run.findings().len();
+    // The same behaviour on each of the next days.
+    for d in 1..=4 {
+        let mut evs =
+            routine("etl-1", first_raid + d * DAY - 2 * 3_600_000, 1)[..12].to_vec_owned();
+        let mut r = raid("etl-1", first_raid + d * DAY);
+        for e in &mut r {
+            e.id.push_str(&format!("-d{d}"));
+        }
+        evs.extend(r);
+        run.feed(evs);
+    }
+    run.finish();
+    let created = run.audit(AuditEvent::SuppressionCreated);
+    assert_eq!(created.len(), 1);
+    assert!(created[0].message.contains("alice@example.com"));
+    let applied = run.audit(AuditEvent::SuppressionApplied);
+    assert!(!applied.is_empty(), "a hidden finding is announced");
+    assert!(
+        applied[0].details["suppression_id"] == created[0].details["suppression_id"],
+        "it names its suppression"
+    );
+    let later: Vec<&Finding> = run.findings()[before..]
+        .iter()
+        .copied()
+        .filter(|f| f.resources.iter().any(|r| r.contains("finance-secure")))
+        .collect();
+    assert!(
+        later.is_empty(),
+        "no finding while suppressed, nor after it lapses once learned: {later:#?}"
+    );
+    assert_eq!(run.audit(AuditEvent::SuppressionExpired).len(), 1);
+    assert!(run.engine.suppressions().is_empty(), "it lapsed");
+}
+
+trait ToVecOwned {
+    fn to_vec_owned(&self) -> Vec<Ev>;
+}
+
+impl ToVecOwned for [Ev] {
+    fn to_vec_owned(&self) -> Vec<Ev> {
+        self.iter()
+            .map(|e| Ev {
+                id: e.id.clone(),
+                t: e.t,
+                agent: e.agent.clone(),
+                action: e.action.clone(),
+                resource: e.resource.clone(),
+                session: e.session.clone(),
+            })
+            .collect()
+    }
+}
