@@ -194,6 +194,59 @@ pub fn render_report(r: &Report) -> String {
             opt(sc.median_delay_events)
         );
     }
+    if let Some(resp) = &r.response {
+        s.push_str(&render_response(resp));
+    }
+    s
+}
+
+/// Commands and recommendations.
+fn render_response(r: &crate::eval::response::ResponseReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\ncommands {} ({} on findings without attack events); benign agents {}: {} commands, {:.4} per agent-day",
+        r.commands,
+        r.benign_commands,
+        r.benign_agents,
+        r.commands_on_benign_agents,
+        r.benign_agent_commands_per_agent_day
+    );
+    let _ = writeln!(
+        s,
+        "{:<28} {:>9} {:>14} {:>22}  actions",
+        "scenario", "contained", "unused grant", "revoke_grant on it"
+    );
+    for (name, sc) in &r.scenarios {
+        let actions: Vec<String> = sc.actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        let _ = writeln!(
+            s,
+            "{:<28} {:>4}/{:<4} {:>14} {:>22}  {}",
+            name,
+            sc.contained,
+            sc.attacks,
+            sc.fresh_grant_attacks,
+            format!("{}/{}", sc.revoke_grant_on_fresh, sc.fresh_grant_attacks),
+            actions.join(", ")
+        );
+    }
+    if r.grants > 0 {
+        let _ = writeln!(
+            s,
+            "\nrecommendations: {} grants, {} permissions (action x resource pattern); {} grants to remove, {} to narrow; {} permissions removed ({:.1}%)",
+            r.grants,
+            r.permissions,
+            r.grants_removed,
+            r.grants_narrowed,
+            r.permissions_removed,
+            100.0 * r.permissions_removed_share
+        );
+        let _ = writeln!(
+            s,
+            "recommendations that would have blocked a later benign event: {} ({} events)",
+            r.recommendations_blocking_benign, r.benign_events_blocked
+        );
+    }
     s
 }
 

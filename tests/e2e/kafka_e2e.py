@@ -30,6 +30,7 @@ import zlib
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 PARTITIONS = 4
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ["events", "findings", "recommendations", "commands", "dead-letters", "audit", "state", "scores"]
 BAD = [b"not json at all", b'{"event_id":"x1","agent_id":"a"}', b"\xff\xfe\x00garbage", b"",
        b'{"event_id":"x2","time":"1900-01-01T00:00:00Z","agent_id":"a","action":"s3:GetObject","resource":""}']
@@ -178,6 +179,11 @@ def run(cinch, broker, prefix, work, valid, kills, msgs):
             f.write(f'{kind}_topic = "{topic(prefix, kind)}"\n')
         f.write(f'dead_letters_topic = "{topic(prefix, "dead-letters")}"\n')
         f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
+        # The fleet's entitlements (6 days of history: recommendations from 3 days on) and the
+        # fixture key, so that every run signs its commands alike.
+        f.write(f'[grants]\nentitlements_path = "{os.path.join(work, "sim", "entitlements.json")}"\n')
+        f.write('min_history_days = 3.0\n')
+        f.write(f'[commands]\nsigning_key = "{os.path.join(REPO, "fixtures", "keys", "cinch-signing.key")}"\n')
     out = Outputs(broker, prefix)
     logf = open(os.path.join(work, f"{prefix}.log"), "ab")
 
@@ -286,7 +292,8 @@ def main():
         failures.append("the dead letters differ from the uninterrupted run")
     # Findings and commands: no id missing, none extra, repeats identical.
     report = {}
-    for kind, field in [("findings", "finding_id"), ("commands", "command_id")]:
+    for kind, field in [("findings", "finding_id"), ("commands", "command_id"),
+                        ("recommendations", "recommendation_id")]:
         r, _ = by_id(ref.records[kind], field)
         g, rep = by_id(got.records[kind], field)
         report[kind] = (len(r), len(g), rep)
@@ -294,6 +301,19 @@ def main():
             failures.append(f"{kind}: {len(set(r) - set(g))} missing, {len(set(g) - set(r))} extra")
         elif any(r[k] != g[k] for k in r):
             failures.append(f"{kind}: some differ from the uninterrupted run")
+    if not ref.records["commands"] or not ref.records["recommendations"]:
+        failures.append("the uninterrupted run issued no command or no recommendation")
+    # Every command of the killed run carries a valid signature, as `cinch verify` checks it.
+    signed = os.path.join(a.work, "commands.jsonl")
+    with open(signed, "w") as f:
+        for r in got.records["commands"]:
+            f.write(json.dumps(r) + "\n")
+    verify = subprocess.run([a.cinch, "verify", "--public-key",
+                             os.path.join(REPO, "fixtures", "keys", "cinch-signing.pub"), "--input", signed],
+                            capture_output=True, text=True)
+    log(f"cinch verify: {verify.stdout.strip()}")
+    if verify.returncode != 0:
+        failures.append(f"cinch verify failed: {verify.stderr.strip()}")
     # Committed offsets reach the end of the input (ends from the producer's delivery reports).
     offsets = committed(a.broker, "kill", topic("kill", "events"))
     if offsets != ends:
