@@ -1,5 +1,7 @@
 //! End-to-end replay throughput: a simulated fleet of about 200k native events read from a
-//! file, decoded, scored, decided, with findings and every score line written to files.
+//! file, decoded, scored, decided, with findings and every score line written to files; then
+//! the same with the fleet's entitlements and a signing key (grant attribution, usage ledger,
+//! recommendations and signed commands).
 
 use cinch::config::Settings;
 use cinch::drive::replay::{ReplayOptions, replay};
@@ -36,6 +38,22 @@ fn bench(c: &mut Criterion) {
     g.bench_function(format!("simulated fleet, {} events", summary.events), |b| {
         b.iter(|| replay(Settings::default(), &opts).unwrap())
     });
+    let with_grants = ReplayOptions {
+        entitlements: Some(
+            cinch::grants::Entitlements::load(&data.join("entitlements.json")).unwrap(),
+        ),
+        signer: Some(std::sync::Arc::new(cinch::output::sign::Signer::generate())),
+        ..opts.clone()
+    };
+    let first = replay(Settings::default(), &with_grants).unwrap();
+    assert!(first.recommendations > 0 && first.commands > 0);
+    g.bench_function(
+        format!(
+            "simulated fleet with entitlements, {} events",
+            summary.events
+        ),
+        |b| b.iter(|| replay(Settings::default(), &with_grants).unwrap()),
+    );
     g.finish();
 }
 

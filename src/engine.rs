@@ -271,12 +271,6 @@ impl Engine {
         }
     }
 
-    fn signer_or_ephemeral(&mut self) -> Arc<Signer> {
-        self.signer
-            .get_or_insert_with(|| Arc::new(Signer::generate()))
-            .clone()
-    }
-
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -312,7 +306,7 @@ impl Engine {
                 self.next_review_ms = (ev.time_ms.div_euclid(interval) + 1) * interval;
             }
         }
-        let ents = self.ents.load_full();
+        let ents = self.ents.load();
         let grants = ents.agent(&ev.agent_id);
         let keys = EventKeys::of(ev);
         if !self.touched.contains(ev.agent_id.as_ref()) {
@@ -433,9 +427,9 @@ impl Engine {
             Some(g) => agent.ledger.record(&Use {
                 grant: g,
                 time_ms: ev.time_ms,
-                action: &ev.action,
-                pattern: &keys.pattern,
-                intent: ev.intent.as_deref(),
+                action: (keys.action, &ev.action),
+                pattern: (keys.pattern_id, &keys.pattern),
+                intent: keys.intent.zip(ev.intent.as_deref()),
                 anomalous: anomalous && disposition != Disposition::Suppressed,
             }),
             None if grants.is_some() => agent.ledger.uncovered += 1,
@@ -444,7 +438,10 @@ impl Engine {
         let (agent_key, mature) = (agent.key, obs.maturity >= 1.0);
 
         if disposition == Disposition::Reported && self.settings.commands.enabled {
-            let signer = self.signer_or_ephemeral();
+            let signer = self
+                .signer
+                .get_or_insert_with(|| Arc::new(Signer::generate()))
+                .clone();
             let window = self.settings.breaker.window_secs as i64 * 1000;
             let agents = &self.agents;
             self.decider.respond(
@@ -475,6 +472,7 @@ impl Engine {
         if anomalous {
             self.stats.anomalous += 1;
         }
+        drop(ents);
         if !self.feedback.is_empty() {
             self.apply_feedback(self.watermark_ms, out);
         }

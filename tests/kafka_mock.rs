@@ -741,3 +741,113 @@ fn demo_runs_by_itself_and_prints_a_summary() {
     assert!(text.contains("== summary"), "{text}");
     assert!(text.contains("findings:"), "{text}");
 }
+
+/// Produces `(key, value)` records to `topic`.
+fn produce_to(brokers: &str, topic: &str, records: &[(String, String)]) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        kafka::send_waiting(&p, topic, key, value.as_bytes());
+    }
+    p.flush(Duration::from_secs(10)).expect("flush");
+}
+
+/// Entitlements from a compacted topic give exactly what the same entitlements from a file
+/// give; feedback from a topic reaches the partition engine that knows its finding (restored by
+/// a new instance), which then suppresses the behaviour it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entitlements_and_feedback_topics_reach_the_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let want = reference(&events).await;
+
+    let mock = cluster();
+    mock.create_topic("cinch.entitlements", 1, 1).unwrap();
+    mock.create_topic("cinch.feedback", 1, 1).unwrap();
+    let b = mock.bootstrap_servers();
+    let doc: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fleet_entitlements()).unwrap()).unwrap();
+    let mut grants: Vec<(String, String)> = doc
+        .iter()
+        .map(|(agent, g)| (agent.clone(), g.to_string()))
+        .collect();
+    // A broken record first: reported and skipped, the later one for that agent applies.
+    grants.insert(0, (grants[0].0.clone(), "{not json".into()));
+    produce_to(&b, "cinch.entitlements", &grants);
+    produce(&b, &events);
+    let mut s = settings(&b, "side");
+    s.grants.entitlements_path = String::new();
+    s.grants.entitlements_topic = "cinch.entitlements".into();
+    s.feedback.topic = "cinch.feedback".into();
+    run_until(s.clone(), Arc::new(Counter::default()), events.len() as u64).await;
+    assert_same(
+        "command",
+        &want.commands,
+        &by_id(&read_all(&b, "cinch.commands"), "command_id"),
+    );
+    assert_same(
+        "recommendation",
+        &want.recommendations,
+        &by_id(&read_all(&b, "cinch.recommendations"), "recommendation_id"),
+    );
+
+    // An analyst marks the last finding a false positive; the agent then does the same again a
+    // day later.
+    let findings = by_id(&read_all(&b, "cinch.findings"), "finding_id");
+    let f = findings
+        .values()
+        .max_by_key(|f| f["last_seen"].as_str().unwrap().to_string())
+        .unwrap();
+    let agent = f["agent_id"].as_str().unwrap();
+    let feedback = serde_json::json!({
+        "finding_id": f["finding_id"], "agent_id": agent, "verdict": "false_positive",
+        "analyst": "alice@example.com", "reason": "a known job",
+    });
+    produce_to(
+        &b,
+        "cinch.feedback",
+        &[(agent.to_string(), feedback.to_string())],
+    );
+    let ids: std::collections::HashSet<&str> = f["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    let again: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|(k, line)| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if !ids.contains(v["event_id"].as_str()?) {
+                return None;
+            }
+            let t = cinch::event::time::parse_rfc3339_ms(v["time"].as_str()?)? + 86_400_000;
+            v["time"] = t.into();
+            v["event_id"] = format!("{}-again", v["event_id"].as_str()?).into();
+            Some((k.clone(), v.to_string()))
+        })
+        .collect();
+    assert!(!again.is_empty());
+    produce(&b, &again);
+    run_until_with(s, Arc::new(Counter::default()), again.len() as u64, true).await;
+    let audit = read_all(&b, "cinch.audit");
+    let created: Vec<&serde_json::Value> = audit
+        .iter()
+        .map(|(_, a)| a)
+        .filter(|a| a["event"] == "suppression_created")
+        .collect();
+    assert_eq!(created.len(), 1, "{audit:?}");
+    assert_eq!(created[0]["details"]["finding_id"], f["finding_id"]);
+    assert_eq!(created[0]["details"]["analyst"], "alice@example.com");
+    let later = read_all(&b, "cinch.findings");
+    assert!(
+        !later.iter().any(|(_, g)| g["event_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().ends_with("-again"))),
+        "the suppressed behaviour opened a finding"
+    );
+}

@@ -486,9 +486,12 @@ mod tests {
                 l.record(&Use {
                     grant: "finance",
                     time_ms: t,
-                    action: "db:Select",
-                    pattern: Box::leak(format!("postgres://finance/{table}").into_boxed_str()),
-                    intent: Some("monthly variance report"),
+                    action: (1, "db:Select"),
+                    pattern: (
+                        (h % 2) as u64,
+                        Box::leak(format!("postgres://finance/{table}").into_boxed_str()),
+                    ),
+                    intent: Some((3, "monthly variance report")),
                     anomalous: false,
                 });
             }

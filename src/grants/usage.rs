@@ -20,17 +20,23 @@ const DAY_MS: i64 = 86_400_000;
 /// values beyond are counted as overflow.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
+    /// Hash of each value (compared on the hot path instead of the text), in step with
+    /// `items`.
+    keys: Vec<u64>,
     items: Vec<(Box<str>, u32, i64)>,
     /// Uses whose value did not fit.
     pub overflow: u32,
 }
 
 impl Tally {
-    fn add(&mut self, v: &str, t: i64, cap: usize) {
-        if let Some(e) = self.items.iter_mut().find(|(k, _, _)| k.as_ref() == v) {
+    /// Counts `v`, whose hash is `key` (computed once per event by the engine).
+    fn add(&mut self, key: u64, v: &str, t: i64, cap: usize) {
+        if let Some(i) = self.keys.iter().position(|k| *k == key) {
+            let e = &mut self.items[i];
             e.1 = e.1.saturating_add(1);
             e.2 = e.2.min(t);
         } else if self.items.len() < cap {
+            self.keys.push(key);
             self.items.push((v.into(), 1, t));
         } else {
             self.overflow = self.overflow.saturating_add(1);
@@ -115,19 +121,20 @@ impl GrantUse {
     }
 }
 
-/// One access, as the ledger records it.
+/// One access, as the ledger records it. Each text comes with its hash, so that the hot path
+/// compares integers.
 #[derive(Clone, Copy, Debug)]
 pub struct Use<'a> {
     /// The grant that authorised it.
     pub grant: &'a str,
     /// Event time, epoch ms.
     pub time_ms: i64,
-    /// The action.
-    pub action: &'a str,
-    /// The generalised resource pattern.
-    pub pattern: &'a str,
-    /// The session's stated intent.
-    pub intent: Option<&'a str>,
+    /// The action, and its hash.
+    pub action: (u64, &'a str),
+    /// The generalised resource pattern, and its hash.
+    pub pattern: (u64, &'a str),
+    /// The session's stated intent, and its hash.
+    pub intent: Option<(u64, &'a str)>,
     /// Whether the event was judged anomalous.
     pub anomalous: bool,
 }
@@ -221,10 +228,12 @@ impl Ledger {
                 }
             }
         }
-        g.actions.add(u.action, u.time_ms, MAX_ACTIONS);
-        g.patterns.add(u.pattern, u.time_ms, MAX_PATTERNS);
-        if let Some(i) = u.intent {
-            g.intents.add(i, u.time_ms, MAX_INTENTS);
+        g.actions
+            .add(u.action.0, u.action.1, u.time_ms, MAX_ACTIONS);
+        g.patterns
+            .add(u.pattern.0, u.pattern.1, u.time_ms, MAX_PATTERNS);
+        if let Some((k, i)) = u.intent {
+            g.intents.add(k, i, u.time_ms, MAX_INTENTS);
         }
     }
 
@@ -257,12 +266,13 @@ mod tests {
     use super::*;
 
     fn u(grant: &str, t: i64, pattern: &str, anomalous: bool) -> Use<'static> {
+        let pattern: &'static str = Box::leak(pattern.to_string().into_boxed_str());
         Use {
             grant: Box::leak(grant.to_string().into_boxed_str()),
             time_ms: t,
-            action: "db:Select",
-            pattern: Box::leak(pattern.to_string().into_boxed_str()),
-            intent: Some("monthly variance report"),
+            action: (1, "db:Select"),
+            pattern: (xxhash_rust::xxh3::xxh3_64(pattern.as_bytes()), pattern),
+            intent: Some((2, "monthly variance report")),
             anomalous,
         }
     }

@@ -184,7 +184,9 @@ struct Record {
 }
 
 /// Reads every partition of `topic` from the beginning, without a consumer group, handing
-/// batches of records to `apply` until `stop`.
+/// batches of records to `apply` until `stop`. What the topic holds when it starts is read
+/// before this returns (up to each partition's high watermark, or until nothing arrives for a
+/// few seconds), so the run begins with it.
 fn follow(
     base: &ClientConfig,
     group: &str,
@@ -208,7 +210,44 @@ fn follow(
             tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
         }
     }
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for e in tpl.elements() {
+        let (low, high) =
+            consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(10))?;
+        if high > low {
+            ends.insert(e.partition(), high);
+        }
+    }
     consumer.assign(&tpl)?;
+    let quiet = Duration::from_secs(5);
+    let mut last = std::time::Instant::now();
+    while !ends.is_empty() && last.elapsed() < quiet {
+        let mut batch = Vec::new();
+        while let Some(res) = consumer.poll(Duration::from_millis(100)) {
+            let Ok(m) = res else { continue };
+            last = std::time::Instant::now();
+            if ends
+                .get(&m.partition())
+                .is_some_and(|end| m.offset() + 1 >= *end)
+            {
+                ends.remove(&m.partition());
+            }
+            batch.push(Record {
+                key: m
+                    .key()
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .map(str::to_string),
+                payload: m.payload().map(<[u8]>::to_vec),
+                origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
+            });
+            if ends.is_empty() || batch.len() >= 1024 {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            apply(batch);
+        }
+    }
     let name = format!("cinch-side-{topic}");
     std::thread::Builder::new()
         .name(name)
