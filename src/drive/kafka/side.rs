@@ -183,6 +183,19 @@ struct Record {
     origin: String,
 }
 
+impl Record {
+    fn of(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+        Record {
+            key: m
+                .key()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .map(str::to_string),
+            payload: m.payload().map(<[u8]>::to_vec),
+            origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
+        }
+    }
+}
+
 /// Reads every partition of `topic` from the beginning, without a consumer group, handing
 /// batches of records to `apply` until `stop`. What the topic holds when it starts is read
 /// before this returns (up to each partition's high watermark, or until nothing arrives for a
@@ -232,14 +245,7 @@ fn follow(
             {
                 ends.remove(&m.partition());
             }
-            batch.push(Record {
-                key: m
-                    .key()
-                    .and_then(|k| std::str::from_utf8(k).ok())
-                    .map(str::to_string),
-                payload: m.payload().map(<[u8]>::to_vec),
-                origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
-            });
+            batch.push(Record::of(&m));
             if ends.is_empty() || batch.len() >= 1024 {
                 break;
             }
@@ -258,14 +264,7 @@ fn follow(
                 while let Some(res) = consumer.poll(wait) {
                     wait = Duration::ZERO;
                     match res {
-                        Ok(m) => batch.push(Record {
-                            key: m
-                                .key()
-                                .and_then(|k| std::str::from_utf8(k).ok())
-                                .map(str::to_string),
-                            payload: m.payload().map(<[u8]>::to_vec),
-                            origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
-                        }),
+                        Ok(m) => batch.push(Record::of(&m)),
                         Err(e) => eprintln!("cinch run: reading {}: {e}", m_topic(&consumer)),
                     }
                     if batch.len() >= 1024 {
