@@ -247,6 +247,9 @@ impl Engine {
             let Some(family) = self.agents.get(f.agent_id.as_str()).map(|a| a.groups[0]) else {
                 continue;
             };
+            if ents.agent(&f.agent_id).is_none() {
+                continue;
+            }
             let peers = self.family_use(family);
             let (Some(grants), Some(a)) = (
                 ents.agent(&f.agent_id),

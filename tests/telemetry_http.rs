@@ -91,6 +91,23 @@ async fn endpoint_serves_health_readiness_metrics_and_shuts_down() {
     let ready = get(addr, "/readyz").await;
     assert_eq!(ready.status, 200, "ready after ready(true)");
 
+    let none = get(addr, "/suppressions").await;
+    assert_eq!((none.status, none.body.as_str()), (200, "[]"));
+    let created = serde_json::json!({"kind": "audit", "event": "suppression_created",
+        "details": {"suppression_id": "sup-0123456789abcdef", "analyst": "alice"}});
+    observer.suppression_created("sup-0123456789abcdef", &created);
+    let listed = get(addr, "/suppressions").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listed.body).unwrap(),
+        serde_json::json!([created])
+    );
+    observer.suppression_expired("sup-0123456789abcdef");
+    assert_eq!(
+        get(addr, "/suppressions").await.body,
+        "[]",
+        "a lapsed one is gone"
+    );
+
     observer.input_event(Format::Cloudtrail, Outcome::Denied);
     observer.dead_letter("not_json");
     observer.output("finding");

@@ -180,22 +180,22 @@ fn narrowed(
 #[derive(Clone, Debug, Default)]
 pub struct PeerUse {
     /// Actions used.
-    pub actions: Vec<String>,
+    pub actions: std::collections::BTreeSet<String>,
     /// Generalised resource patterns used.
-    pub patterns: Vec<String>,
+    pub patterns: std::collections::BTreeSet<String>,
 }
 
 impl PeerUse {
     /// Adds one agent's use of a grant.
     pub fn add(&mut self, u: &GrantUse) {
-        for a in u.actions.sorted() {
-            if !self.actions.iter().any(|x| x == a) {
-                self.actions.push(a.to_string());
+        for (a, _) in u.actions.first_seen() {
+            if !self.actions.contains(a) {
+                self.actions.insert(a.to_string());
             }
         }
-        for p in u.patterns.sorted() {
-            if !self.patterns.iter().any(|x| x == p) {
-                self.patterns.push(p.to_string());
+        for (p, _) in u.patterns.first_seen() {
+            if !self.patterns.contains(p) {
+                self.patterns.insert(p.to_string());
             }
         }
     }

@@ -84,6 +84,8 @@ pub struct Metrics {
     entitlements_grants: IntGauge,
     breaker_opened: prometheus::IntCounter,
     breakers_open: IntGauge,
+    /// Suppressions in force, by id: their `suppression_created` audit records.
+    suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 impl Default for Metrics {
@@ -262,7 +264,18 @@ impl Metrics {
             entitlements_grants,
             breaker_opened,
             breakers_open,
+            suppressions: Mutex::new(Default::default()),
         }
+    }
+
+    /// The suppressions in force (their `suppression_created` audit records), by id.
+    pub fn suppressions(&self) -> Vec<serde_json::Value> {
+        self.suppressions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The registry, to add process-specific collectors or gather the families directly.
@@ -461,6 +474,20 @@ impl PipelineObserver for Metrics {
 
     fn breakers_open(&self, open: usize) {
         self.breakers_open.set(gauge_value(open));
+    }
+
+    fn suppression_created(&self, id: &str, record: &serde_json::Value) {
+        self.suppressions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), record.clone());
+    }
+
+    fn suppression_expired(&self, id: &str) {
+        self.suppressions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
     }
 }
 

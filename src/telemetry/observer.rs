@@ -36,6 +36,10 @@ pub trait PipelineObserver: Send + Sync {
     fn breaker_opened(&self) {}
     /// How many partitions' circuit breakers are open now.
     fn breakers_open(&self, _open: usize) {}
+    /// A suppression came into force (`_record` is its `suppression_created` audit record).
+    fn suppression_created(&self, _id: &str, _record: &serde_json::Value) {}
+    /// A suppression lapsed.
+    fn suppression_expired(&self, _id: &str) {}
 }
 
 /// Observer that records nothing.

@@ -32,12 +32,15 @@ pub type ServerHandle = JoinHandle<Result<(), TelemetryError>>;
 /// - `GET /metrics`: every metric in the Prometheus text format.
 /// - `GET /healthz`: 200 `ok` while the process runs.
 /// - `GET /readyz`: 200 once [`Metrics::ready`] was set (agent state restored), else 503.
+/// - `GET /suppressions`: the suppressions in force, as a JSON array of their
+///   `suppression_created` audit records.
 /// - anything else: 404.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/suppressions", get(suppressions))
         .fallback(not_found)
         .with_state(metrics)
 }
@@ -56,6 +59,11 @@ async fn readyz(State(metrics): State<Arc<Metrics>>) -> (StatusCode, &'static st
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")
     }
+}
+
+async fn suppressions(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    let body = serde_json::to_string(&metrics.suppressions()).unwrap_or_else(|_| "[]".into());
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 async fn not_found() -> (StatusCode, &'static str) {

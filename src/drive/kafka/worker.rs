@@ -24,6 +24,7 @@ use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
 use crate::grants::SharedEntitlements;
 use crate::output::OutputRecord;
+use crate::output::audit::AuditEvent;
 use crate::output::dead_letter::DeadLetter;
 use crate::output::finding::FindingFormat;
 use crate::output::score::ScoreLine;
@@ -415,8 +416,22 @@ fn emit(
         if rec.write_json(&mut v, findings).is_ok() {
             observer.output(rec.kind());
             stats.outputs += 1;
-            if matches!(rec, OutputRecord::Finding(_)) {
-                stats.findings += 1;
+            match &rec {
+                OutputRecord::Finding(_) => stats.findings += 1,
+                OutputRecord::Audit(a) => {
+                    if let Some(id) = a.details["suppression_id"].as_str() {
+                        match a.event {
+                            AuditEvent::SuppressionCreated => {
+                                if let Ok(v) = serde_json::to_value(a) {
+                                    observer.suppression_created(id, &v);
+                                }
+                            }
+                            AuditEvent::SuppressionExpired => observer.suppression_expired(id),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
             }
             out.send(out.topics.for_kind(rec.kind()), rec.agent_id(), &v);
         }
