@@ -69,14 +69,14 @@ impl EntitlementsFeed {
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<JoinHandle<()>> {
         let feed = self.clone();
+        let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        };
+        let mut seen = stamp(&path);
         std::thread::Builder::new()
             .name("cinch-entitlements-file".into())
             .spawn(move || {
-                let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
-                    let m = std::fs::metadata(p).ok()?;
-                    Some((m.modified().ok()?, m.len()))
-                };
-                let mut seen = stamp(&path);
                 while !sleep_unless(&stop, every) {
                     let now = stamp(&path);
                     if now == seen {
@@ -299,4 +299,61 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
         left -= s;
     }
     stop.load(Ordering::Acquire)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::NoopObserver;
+
+    #[test]
+    fn a_changed_entitlements_file_is_reloaded_and_a_broken_one_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ents.json");
+        let doc = |agent: &str| {
+            format!(
+                r#"{{"{agent}": {{"g": {{"actions": ["s3:GetObject"], "resources": ["s3://a/*"]}}}}}}"#
+            )
+        };
+        std::fs::write(&path, doc("first")).unwrap();
+        let shared = crate::grants::shared(Entitlements::load(&path).unwrap());
+        let feed = EntitlementsFeed::new(
+            (**shared.load()).clone(),
+            shared.clone(),
+            Arc::new(NoopObserver),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = feed
+            .watch_file(path.clone(), Duration::from_millis(50), stop.clone())
+            .unwrap();
+        let wait_for = |agent: &str| {
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                if shared.load().agent(agent).is_some() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        };
+        assert!(wait_for("first"));
+        std::fs::write(&path, doc("second-agent")).unwrap();
+        assert!(
+            wait_for("second-agent"),
+            "the change was not picked up: {:?}",
+            shared.load().agent_ids()
+        );
+        assert!(
+            shared.load().agent("first").is_none(),
+            "the file replaces the old one"
+        );
+        std::fs::write(&path, "{broken").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            shared.load().agent("second-agent").is_some(),
+            "a broken file leaves the entitlements in force"
+        );
+        stop.store(true, Ordering::Release);
+        h.join().unwrap();
+    }
 }
