@@ -199,31 +199,8 @@ fn simulated_fleet_findings_are_valid_ocsf() {
     assert!(checked.with_sessions > 0);
 }
 
-fn data_dir() -> PathBuf {
-    root().join("../shared/data/cloudtrail")
-}
-
-/// Data files (LICENSE, SOURCE and README files are not data), sorted.
-fn data_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !["LICENSE", "SOURCE", "README"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+mod common;
+use common::{cloudtrail_dir as data_dir, data_files};
 
 /// The text of a file, decompressed when it is gzip.
 fn text_of(path: &Path) -> Vec<u8> {

@@ -3,35 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cinch::event::{Decoder, Format, InputSpec, Outcome, for_each_message};
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cloudtrail")
-}
-
-/// Data files (LICENSE, SOURCE and README files are not data), sorted.
-fn data_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !["LICENSE", "SOURCE", "README"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+mod common;
+use common::{cloudtrail_dir as data_dir, data_files};
 
 /// Counts the records of a file without the project's reader: decompress if gzip, then parse
 /// every JSON value with serde_json and count `Records[]` items, array items or single records.
