@@ -213,6 +213,7 @@ impl Engine {
         for id in ids {
             if let (Some(grants), Some(a)) = (ents.agent(&id), self.agents.get_mut(&id)) {
                 let peers = families.get(&a.groups[0]).unwrap_or(&none);
+                let before = out.len();
                 recommend::review(
                     &id,
                     grants,
@@ -222,6 +223,10 @@ impl Engine {
                     &self.settings.grants,
                     out,
                 );
+                if out.len() > before {
+                    // Its ledger now remembers the emission: checkpoint it with the rest.
+                    self.touched.insert(id);
+                }
             }
         }
     }
@@ -257,6 +262,7 @@ impl Engine {
             ) else {
                 continue;
             };
+            let before = out.len();
             for g in &f.grants {
                 recommend::after_finding(
                     &f.agent_id,
@@ -270,6 +276,9 @@ impl Engine {
                     &self.settings.grants,
                     out,
                 );
+            }
+            if out.len() > before && !self.touched.contains(f.agent_id.as_str()) {
+                self.touched.insert(f.agent_id.as_str().into());
             }
         }
     }

@@ -345,7 +345,7 @@ impl Shared {
             &self.base,
             &self.kafka.group_id,
             &self.kafka.state_topic,
-            Duration::from_secs(2),
+            Duration::from_secs(15),
             &keep,
         ) {
             Ok(states) => {

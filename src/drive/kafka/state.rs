@@ -107,9 +107,10 @@ impl Envelope {
 }
 
 /// Reads the state topic to its end and returns the newest envelope of each key that `keep`
-/// accepts. The end is reached when every partition has been read up to the high watermark it
-/// had when opened and then nothing more arrives for a moment (some brokers under-report the
-/// watermark), or when nothing arrives for `quiet`.
+/// accepts. The end is reached when every partition has been read (or its position has
+/// passed) up to the high watermark it had when opened and then nothing more arrives for a
+/// moment (some brokers under-report the watermark); a partition short of its watermark is
+/// waited for until nothing arrives for `quiet`.
 pub(crate) fn read_state(
     base: &ClientConfig,
     group: &str,
@@ -148,7 +149,21 @@ pub(crate) fn read_state(
     let settle = Duration::from_millis(250).min(quiet);
     let mut last_arrival = Instant::now();
     while last_arrival.elapsed() < if ends.is_empty() { settle } else { quiet } {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        if polled.is_none() && !ends.is_empty() {
+            // The consumer's position passes records it never hands over (transaction
+            // markers), so a partition read to its end is known by its position too.
+            if let Ok(pos) = consumer.position() {
+                for e in pos.elements() {
+                    if let Offset::Offset(o) = e.offset()
+                        && ends.get(&e.partition()).is_some_and(|end| o >= *end)
+                    {
+                        ends.remove(&e.partition());
+                    }
+                }
+            }
+        }
+        if let Some(Ok(m)) = polled {
             last_arrival = Instant::now();
             if let Some(end) = ends.get(&m.partition())
                 && m.offset() + 1 >= *end
