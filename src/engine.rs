@@ -202,13 +202,7 @@ impl Engine {
             .collect();
         ids.sort_unstable();
         let ids: Vec<Box<str>> = ids.into_iter().cloned().collect();
-        let mut families: FxHashMap<u64, recommend::Peers> = FxHashMap::default();
-        for a in self.agents.values() {
-            let peers = families.entry(a.groups[0]).or_default();
-            for u in a.ledger.grants() {
-                peers.entry(u.grant.clone()).or_default().add(u);
-            }
-        }
+        let families = self.family_use(None);
         let none = recommend::Peers::default();
         for id in ids {
             if let (Some(grants), Some(a)) = (ents.agent(&id), self.agents.get_mut(&id)) {
@@ -231,15 +225,19 @@ impl Engine {
         }
     }
 
-    /// What the agents of a family did under each grant.
-    fn family_use(&self, family: u64) -> recommend::Peers {
-        let mut peers = recommend::Peers::default();
-        for a in self.agents.values().filter(|a| a.groups[0] == family) {
+    /// What the agents of each family (or of `only` that one) did under each grant.
+    fn family_use(&self, only: Option<u64>) -> FxHashMap<u64, recommend::Peers> {
+        let mut families: FxHashMap<u64, recommend::Peers> = FxHashMap::default();
+        for a in self.agents.values() {
+            if only.is_some_and(|f| f != a.groups[0]) {
+                continue;
+            }
+            let peers = families.entry(a.groups[0]).or_default();
             for u in a.ledger.grants() {
                 peers.entry(u.grant.clone()).or_default().add(u);
             }
         }
-        peers
+        families
     }
 
     /// High-priority recommendations for the grants used by findings just closed.
@@ -249,17 +247,17 @@ impl Engine {
             let OutputRecord::Finding(f) = r else {
                 continue;
             };
-            let Some(family) = self.agents.get(f.agent_id.as_str()).map(|a| a.groups[0]) else {
+            let (Some(grants), Some(family)) = (
+                ents.agent(&f.agent_id),
+                self.agents.get(f.agent_id.as_str()).map(|a| a.groups[0]),
+            ) else {
                 continue;
             };
-            if ents.agent(&f.agent_id).is_none() {
-                continue;
-            }
-            let peers = self.family_use(family);
-            let (Some(grants), Some(a)) = (
-                ents.agent(&f.agent_id),
-                self.agents.get_mut(f.agent_id.as_str()),
-            ) else {
+            let peers = self
+                .family_use(Some(family))
+                .remove(&family)
+                .unwrap_or_default();
+            let Some(a) = self.agents.get_mut(f.agent_id.as_str()) else {
                 continue;
             };
             let before = out.len();
@@ -289,8 +287,17 @@ impl Engine {
     }
 
     /// Counts so far.
-    pub fn stats(&self) -> &EngineStats {
-        &self.stats
+    pub fn stats(&self) -> EngineStats {
+        let d = &self.decider;
+        EngineStats {
+            repeats: d.repeats,
+            commands: d.responder.issued,
+            commands_withheld: d.responder.withheld,
+            breaker_trips: d.responder.breaker.opened,
+            breaker_open: d.responder.breaker.is_open(),
+            suppressed: d.suppressions.hidden_events,
+            ..self.stats.clone()
+        }
     }
 
     /// Number of agents tracked.
@@ -454,7 +461,6 @@ impl Engine {
                 .signer
                 .get_or_insert_with(|| Arc::new(Signer::generate()))
                 .clone();
-            let window = self.settings.breaker.window_secs as i64 * 1000;
             let agents = &self.agents;
             self.decider.respond(
                 &self.settings,
@@ -466,7 +472,6 @@ impl Engine {
                 },
                 (&ev.event_id, ev.time_ms),
                 |since| {
-                    let _ = window;
                     agents
                         .values()
                         .filter(|a| a.ledger.last_ms >= since)
@@ -510,13 +515,6 @@ impl Engine {
                 }
             }
         }
-        let d = &self.decider;
-        self.stats.repeats = d.repeats;
-        self.stats.commands = d.responder.issued;
-        self.stats.commands_withheld = d.responder.withheld;
-        self.stats.breaker_trips = d.responder.breaker.opened;
-        self.stats.breaker_open = d.responder.breaker.is_open();
-        self.stats.suppressed = d.suppressions.hidden_events;
     }
 
     /// Closes everything still open (end of input or shutdown), reviews every agent's grants,
