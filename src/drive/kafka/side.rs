@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message};
 
 use crate::decide::suppress::Feedback;
 use crate::grants::{AgentGrants, Entitlements, SharedEntitlements};
@@ -198,8 +198,7 @@ impl Record {
 
 /// Reads every partition of `topic` from the beginning, without a consumer group, handing
 /// batches of records to `apply` until `stop`. What the topic holds when it starts is read
-/// before this returns (up to each partition's high watermark, or until nothing arrives for a
-/// few seconds), so the run begins with it.
+/// before this returns ([`read_to_end`](super::state::read_to_end)), so the run begins with it.
 fn follow(
     base: &ClientConfig,
     group: &str,
@@ -214,45 +213,23 @@ fn follow(
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = c.create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut tpl = TopicPartitionList::new();
-    for t in md.topics().iter().filter(|t| t.name() == topic) {
-        if let Some(e) = t.error() {
-            return Err(rdkafka::error::KafkaError::MetadataFetch(e.into()));
-        }
-        for p in t.partitions() {
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-        }
+    if let Some(e) = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .and_then(|t| t.error())
+    {
+        return Err(rdkafka::error::KafkaError::MetadataFetch(e.into()));
     }
-    let mut ends: HashMap<i32, i64> = HashMap::new();
-    for e in tpl.elements() {
-        let (low, high) =
-            consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(10))?;
-        if high > low {
-            ends.insert(e.partition(), high);
+    let mut batch = Vec::new();
+    super::state::read_to_end(&consumer, topic, Duration::from_secs(5), &mut |m| {
+        batch.push(Record::of(m));
+        if batch.len() >= 1024 {
+            apply(std::mem::take(&mut batch));
         }
-    }
-    consumer.assign(&tpl)?;
-    let quiet = Duration::from_secs(5);
-    let mut last = std::time::Instant::now();
-    while !ends.is_empty() && last.elapsed() < quiet {
-        let mut batch = Vec::new();
-        while let Some(res) = consumer.poll(Duration::from_millis(100)) {
-            let Ok(m) = res else { continue };
-            last = std::time::Instant::now();
-            if ends
-                .get(&m.partition())
-                .is_some_and(|end| m.offset() + 1 >= *end)
-            {
-                ends.remove(&m.partition());
-            }
-            batch.push(Record::of(&m));
-            if ends.is_empty() || batch.len() >= 1024 {
-                break;
-            }
-        }
-        if !batch.is_empty() {
-            apply(batch);
-        }
+    })?;
+    if !batch.is_empty() {
+        apply(batch);
     }
     let name = format!("cinch-side-{topic}");
     std::thread::Builder::new()

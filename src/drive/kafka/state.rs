@@ -9,6 +9,7 @@ use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
@@ -106,11 +107,8 @@ impl Envelope {
     }
 }
 
-/// Reads the state topic to its end and returns the newest envelope of each key that `keep`
-/// accepts. The end is reached when every partition has been read (or its position has
-/// passed) up to the high watermark it had when opened and then nothing more arrives for a
-/// moment (some brokers under-report the watermark); a partition short of its watermark is
-/// waited for until nothing arrives for `quiet`.
+/// Reads the state topic to its end (see [`read_to_end`]) and returns the newest envelope of
+/// each key that `keep` accepts.
 pub(crate) fn read_state(
     base: &ClientConfig,
     group: &str,
@@ -125,6 +123,34 @@ pub(crate) fn read_state(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = c.create()?;
+    let mut out = HashMap::new();
+    read_to_end(&consumer, topic, quiet, &mut |m| {
+        let (Some(key), Some(env)) = (
+            m.key().and_then(|k| std::str::from_utf8(k).ok()),
+            m.payload()
+                .and_then(|p| serde_json::from_slice::<Envelope>(p).ok()),
+        ) else {
+            return;
+        };
+        if env.v == FORMAT_VERSION && keep(&env) {
+            out.insert(key.to_string(), env);
+        }
+    })?;
+    Ok(out)
+}
+
+/// Assigns every partition of `topic` to `consumer` from its beginning and reads what the topic
+/// holds now, handing each record to `on`; the consumer stays assigned to read on. The end is
+/// reached when every partition has been read (or its position has passed) up to the high
+/// watermark it had when opened and then nothing more arrives for a moment (some brokers
+/// under-report the watermark); a partition short of its watermark is waited for until nothing
+/// arrives for `quiet`. A topic the broker reports an error for is read as empty.
+pub(crate) fn read_to_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    quiet: Duration,
+    on: &mut dyn FnMut(&BorrowedMessage<'_>),
+) -> Result<(), RdError> {
     let timeout = Duration::from_secs(10);
     let md = consumer.fetch_metadata(Some(topic), timeout)?;
     let mut tpl = TopicPartitionList::new();
@@ -134,18 +160,17 @@ pub(crate) fn read_state(
             continue;
         }
         for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
             let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
             if high > low {
-                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
                 ends.insert(p.id(), high);
             }
         }
     }
-    let mut out = HashMap::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
     consumer.assign(&tpl)?;
+    if ends.is_empty() {
+        return Ok(());
+    }
     let settle = Duration::from_millis(250).min(quiet);
     let mut last_arrival = Instant::now();
     while last_arrival.elapsed() < if ends.is_empty() { settle } else { quiet } {
@@ -170,17 +195,8 @@ pub(crate) fn read_state(
             {
                 ends.remove(&m.partition());
             }
-            let (Some(key), Some(env)) = (
-                m.key().and_then(|k| std::str::from_utf8(k).ok()),
-                m.payload()
-                    .and_then(|p| serde_json::from_slice::<Envelope>(p).ok()),
-            ) else {
-                continue;
-            };
-            if env.v == FORMAT_VERSION && keep(&env) {
-                out.insert(key.to_string(), env);
-            }
+            on(&m);
         }
     }
-    Ok(out)
+    Ok(())
 }
