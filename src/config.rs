@@ -55,8 +55,51 @@ pub struct Settings {
     pub feedback: FeedbackSettings,
     /// How output records are written.
     pub output: OutputSettings,
+    /// The learned models (`cinch train`): peer groups, the event model, score calibration.
+    pub ml: MlSettings,
     /// The Kafka driver (`cinch run`, `cinch demo`).
     pub kafka: KafkaSettings,
+}
+
+/// The learned models.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlSettings {
+    /// Apply a model: learned peer groups, the `model` detector and score calibration.
+    pub enabled: bool,
+    /// Model file written by `cinch train`, reloaded by `cinch run` when it changes; empty: the
+    /// default model built into cinch (`models/default.json`, trained on simulated traffic).
+    /// `--model` overrides it.
+    pub model_path: String,
+    /// Seconds between checks of the model file for changes (`cinch run`).
+    pub reload_secs: u64,
+    /// An agent is assigned to its nearest learned peer group once it has this many events...
+    pub assign_min_events: u32,
+    /// ...spread over at least this many days.
+    pub assign_min_days: f64,
+    /// The `model` detector starts scoring an event when at most this share of its group's
+    /// training events were as unlikely, as `-log10` of the share (3 = one in a thousand)...
+    pub rarity_from: f32,
+    /// ...and scores 1 at this `-log10` share (5 = one in a hundred thousand).
+    pub rarity_full: f32,
+    /// Map fused scores through the model's per-group calibration, so that a score cuts off
+    /// the same share of traffic in every group.
+    pub calibrate: bool,
+}
+
+impl Default for MlSettings {
+    fn default() -> Self {
+        MlSettings {
+            enabled: false,
+            model_path: String::new(),
+            reload_secs: 5,
+            assign_min_events: 200,
+            assign_min_days: 1.0,
+            rarity_from: 3.0,
+            rarity_full: 5.0,
+            calibrate: false,
+        }
+    }
 }
 
 /// Entitlements, grant usage and least-privilege recommendations.
@@ -449,7 +492,7 @@ impl Default for DetectSettings {
     fn default() -> Self {
         DetectSettings {
             enabled: DetectorId::ALL.to_vec(),
-            weights: Default::default(),
+            weights: [(DetectorId::Model, 0.5)].into_iter().collect(),
             reason_floor: 0.2,
             learn_below: 0.3,
             peer_common_share: 0.25,
@@ -636,6 +679,24 @@ impl Settings {
         }
         if self.grants.max_proposed_resources == 0 {
             errs.push("grants.max_proposed_resources must be at least 1".into());
+        }
+        if self.ml.reload_secs == 0 {
+            errs.push("ml.reload_secs must be at least 1".into());
+        }
+        if !(self.ml.assign_min_days >= 0.0 && self.ml.assign_min_days <= 365.0) {
+            errs.push(format!(
+                "ml.assign_min_days must be within 0..365 (got {})",
+                self.ml.assign_min_days
+            ));
+        }
+        if !(self.ml.rarity_from >= 0.0
+            && self.ml.rarity_from < self.ml.rarity_full
+            && self.ml.rarity_full <= 12.0)
+        {
+            errs.push(format!(
+                "0 <= ml.rarity_from < ml.rarity_full <= 12 must hold (got {} and {})",
+                self.ml.rarity_from, self.ml.rarity_full
+            ));
         }
         if self.grants.reload_secs == 0 {
             errs.push("grants.reload_secs must be at least 1".into());

@@ -13,11 +13,12 @@ use crate::config::Settings;
 use crate::decide::respond::AgentFacts;
 use crate::decide::suppress::{Feedback, Suppression};
 use crate::decide::{Decider, Disposition};
-use crate::detect::{self, Ctx, PeerView, Verdict};
+use crate::detect::{self, Ctx, ModelView, PeerView, Verdict};
 use crate::event::AccessEvent;
 use crate::fleet::{Delta, Fleet, UseKind};
 use crate::grants::usage::Use;
 use crate::grants::{Entitlements, Ledger, SharedEntitlements, recommend};
+use crate::ml::{Behaviour, EVENT_DIM, Model, SharedModel, event_vector};
 use crate::output::OutputRecord;
 use crate::output::sign::Signer;
 use crate::profile::counter::{Decay, Minute};
@@ -36,6 +37,21 @@ struct Agent {
     profile: AgentProfile,
     /// What it did with its grants.
     ledger: Ledger,
+    /// Its behaviour profile, accumulated until it is assigned to a learned peer group.
+    behaviour: Behaviour,
+    /// The learned peer group it was assigned to.
+    learned: Option<Learned>,
+}
+
+/// An agent's learned peer group.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct Learned {
+    /// The model that assigned it ([`Model::id`]).
+    model: u64,
+    /// The group.
+    group: u16,
+    /// The group's fleet key.
+    key: u64,
 }
 
 /// An agent's checkpointed state.
@@ -43,6 +59,8 @@ struct Agent {
 struct AgentState {
     profile: Vec<u8>,
     ledger: Ledger,
+    behaviour: Behaviour,
+    learned: Option<Learned>,
 }
 
 /// Running counts.
@@ -97,6 +115,12 @@ pub struct Engine {
     next_review_ms: i64,
     /// Feedback waiting for its event time.
     feedback: VecDeque<Feedback>,
+    /// The learned model in force, if any (shared, reloadable).
+    model: SharedModel,
+    /// Whether to keep the feature vector of the last event (for training).
+    tap: bool,
+    /// The feature vector of the last event, when a model is in force or the tap is on.
+    last_features: Option<[f32; EVENT_DIM]>,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -137,7 +161,37 @@ impl Engine {
             signer: None,
             next_review_ms: i64::MIN,
             feedback: VecDeque::new(),
+            model: crate::ml::shared(None),
+            tap: false,
+            last_features: None,
         }
+    }
+
+    /// Uses this learned model (shared with other engines; replaced whole on reload).
+    pub fn set_model(&mut self, model: SharedModel) {
+        self.model = model;
+    }
+
+    /// Keeps the event-model features of each event, for [`Engine::last_features`].
+    pub fn set_feature_tap(&mut self, on: bool) {
+        self.tap = on;
+    }
+
+    /// The event-model features of the last event processed (with a model in force or the
+    /// feature tap on).
+    pub fn last_features(&self) -> Option<&[f32; EVENT_DIM]> {
+        self.last_features.as_ref()
+    }
+
+    /// The learned peer group of an agent, under the model in force.
+    pub fn learned_group(&self, agent_id: &str) -> Option<u16> {
+        let model = self.model.load();
+        let id = model.as_ref()?.id();
+        self.agents
+            .get(agent_id)?
+            .learned
+            .filter(|l| l.model == id)
+            .map(|l| l.group)
     }
 
     /// Uses these entitlements (shared with other engines; replaced whole on reload).
@@ -347,13 +401,33 @@ impl Engine {
             self.settings.detect.window_secs.div_ceil(60),
             self.decay,
         );
+        let model_guard = self.model.load();
+        let model = model_guard.as_deref();
+        let learned = match model {
+            Some(m) => learned_group(agent, m, ev, &keys, &self.settings.ml, &mut self.fleet),
+            None => None,
+        };
         let snap = &self.fleet.snapshot;
         let min_group = self.settings.detect.min_peer_group;
-        let group = agent
-            .groups
-            .iter()
-            .filter_map(|g| snap.group(*g))
-            .find(|g| g.agents >= min_group);
+        // Peers: the agent's family, then its learned group, then its declared kind.
+        let group = [
+            Some(agent.groups[0]),
+            learned.map(|l| l.key),
+            Some(agent.groups[1]),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|g| snap.group(g))
+        .find(|g| g.agents >= min_group);
+        let learned_group = learned.map(|l| l.group);
+        self.last_features = (model.is_some() || self.tap).then(|| event_vector(ev, &obs));
+        let model_view = model.zip(self.last_features).map(|(m, f)| ModelView {
+            model: m,
+            rarity: m.rarity(learned_group, &f),
+            features: f,
+            from: self.settings.ml.rarity_from,
+            full: self.settings.ml.rarity_full,
+        });
         let destination = keys.destination.then(|| {
             let dest = key(ns::PREFIX, keys.prefix());
             let since: Minute = now.saturating_sub(7 * 1440);
@@ -371,8 +445,19 @@ impl Engine {
                 destination,
             },
             settings: &self.settings.detect,
+            model: model_view,
         };
-        let verdict = detect::evaluate(&ctx);
+        let mut verdict = detect::evaluate(&ctx);
+        let threshold = self.settings.decide.finding_threshold;
+        if verdict.without_model < threshold && verdict.score >= threshold {
+            // The learned model ranks and corroborates, but cannot open a finding by itself.
+            verdict.score = detect::round4(threshold - 1e-4);
+        }
+        if let Some(m) = model
+            && self.settings.ml.calibrate
+        {
+            verdict.score = m.calibrate(learned_group, verdict.score);
+        }
         let grant = match grants {
             Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
             None => ev.grant.as_deref(),
@@ -395,7 +480,7 @@ impl Engine {
             (UseKind::Prefix, obs.prefix, keys.prefix_id),
         ] {
             if !lookup.seen {
-                for &group in &agent.groups {
+                for group in agent.groups.into_iter().chain(learned.map(|l| l.key)) {
                     self.fleet.record(Delta::FirstUse {
                         group,
                         kind,
@@ -410,7 +495,7 @@ impl Engine {
                 (UseKind::IntentAction, with_action, keys.action),
             ] {
                 if count == 0.0 {
-                    for &group in &agent.groups {
+                    for group in agent.groups.into_iter().chain(learned.map(|l| l.key)) {
                         self.fleet.record(Delta::FirstUse {
                             group,
                             kind,
@@ -428,11 +513,14 @@ impl Engine {
             });
         }
 
-        let pace = if verdict.score < self.settings.detect.learn_below
+        // What the baseline learns is decided by the statistical detectors alone, so a model
+        // never changes the agent's own baseline.
+        let judged = verdict.without_model.min(verdict.score);
+        let pace = if judged < self.settings.detect.learn_below
             || disposition == Disposition::Suppressed
         {
             Learning::Full
-        } else if verdict.score < self.settings.decide.finding_threshold {
+        } else if judged < self.settings.decide.finding_threshold {
             Learning::Provisional
         } else {
             Learning::Slow
@@ -490,6 +578,7 @@ impl Engine {
             self.stats.anomalous += 1;
         }
         drop(ents);
+        drop(model_guard);
         if !self.feedback.is_empty() {
             self.apply_feedback(self.watermark_ms, out);
         }
@@ -537,6 +626,8 @@ impl Engine {
             postcard::to_stdvec(&AgentState {
                 profile: a.profile.to_bytes(),
                 ledger: a.ledger.clone(),
+                behaviour: a.behaviour.clone(),
+                learned: a.learned,
             })
             .ok()
         })
@@ -564,9 +655,14 @@ impl Engine {
             kind: kind.map(Into::into),
             profile,
             ledger: state.ledger,
+            behaviour: state.behaviour,
+            learned: state.learned,
         };
         if self.agents.insert(agent_id.into(), agent).is_none() && !self.shared_restored {
             self.fleet.new_agent(&groups);
+            if let Some(l) = state.learned {
+                self.fleet.join(l.key);
+            }
         }
         Ok(())
     }
@@ -633,5 +729,50 @@ fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
         kind: ev.agent_kind.as_deref().map(Into::into),
         profile: AgentProfile::new(cap, now),
         ledger: Ledger::default(),
+        behaviour: Behaviour::default(),
+        learned: None,
     }
+}
+
+/// The agent's learned peer group under `model`: kept while the model that assigned it is in
+/// force; otherwise its behaviour is accumulated until it has enough history, and it then joins
+/// the nearest group, bringing what it is known to use into the group's statistics.
+fn learned_group(
+    agent: &mut Agent,
+    model: &Model,
+    ev: &AccessEvent<'_>,
+    keys: &EventKeys<'_>,
+    settings: &crate::config::MlSettings,
+    fleet: &mut Fleet,
+) -> Option<Learned> {
+    if let Some(l) = agent.learned
+        && l.model == model.id()
+    {
+        return Some(l);
+    }
+    let ready = |b: &Behaviour| {
+        b.events() >= settings.assign_min_events && b.span_days() >= settings.assign_min_days
+    };
+    if !ready(&agent.behaviour) {
+        agent.behaviour.add(ev, keys);
+        if !ready(&agent.behaviour) {
+            return None;
+        }
+    }
+    let group = model.assign(&agent.behaviour.vector());
+    let l = Learned {
+        model: model.id(),
+        group,
+        key: model.group_key(group),
+    };
+    agent.learned = Some(l);
+    fleet.join(l.key);
+    for (kind, key) in agent.profile.known_uses() {
+        fleet.record(Delta::FirstUse {
+            group: l.key,
+            kind,
+            key,
+        });
+    }
+    Some(l)
 }

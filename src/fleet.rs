@@ -177,6 +177,11 @@ impl Fleet {
         }
     }
 
+    /// Queues an agent already counted joining one more group, for the next tick.
+    pub fn join(&mut self, group: u64) {
+        self.pending.push(Delta::Agent { group });
+    }
+
     /// Queues a change for the next tick.
     pub fn record(&mut self, d: Delta) {
         self.pending.push(d);

@@ -33,6 +33,7 @@ pub mod eval;
 pub mod event;
 pub mod fleet;
 pub mod grants;
+pub mod ml;
 pub mod output;
 pub mod profile;
 pub mod sim;

@@ -23,6 +23,8 @@ enum Command {
     Demo(cinch::cli::demo::DemoArgs),
     /// Write a labelled synthetic fleet (events, labels, attacks, entitlements).
     Simulate(cinch::cli::simulate::SimulateArgs),
+    /// Learn peer groups, event models and score calibration from history.
+    Train(cinch::cli::train::TrainArgs),
     /// Score a labelled dataset and print detection quality.
     Eval(cinch::cli::eval::EvalArgs),
     /// Write an Ed25519 key pair for signing commands.
@@ -40,6 +42,9 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => cinch::cli::eval::run(args),
         Command::Simulate(args) => {
             cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS)
+        }
+        Command::Train(args) => {
+            cinch::cli::train::run(args).map(|()| std::process::ExitCode::SUCCESS)
         }
         Command::Keygen(args) => {
             cinch::cli::keygen::run(args).map(|()| std::process::ExitCode::SUCCESS)

@@ -33,6 +33,10 @@ pub struct EvalArgs {
     /// Settings file (TOML) for the engine.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Model file from `cinch train` to apply (switches the learned models on; overrides
+    /// `ml.model_path`). With `--ablation`, a row without it is added.
+    #[arg(long, requires = "dataset")]
+    pub model: Option<PathBuf>,
     /// Also run with each detector switched off in turn, and the naive baseline.
     #[arg(long, requires = "dataset")]
     pub ablation: bool,
@@ -43,15 +47,21 @@ pub struct EvalArgs {
 
 /// Runs the subcommand.
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::load_settings(args.config.as_deref())?;
+    let mut settings = super::load_settings(args.config.as_deref())?;
     if let Some(dir) = &args.dataset {
+        let model = super::load_model(&mut settings, args.model.as_deref(), "cinch eval")?
+            .map(std::sync::Arc::new);
         let ds = load_dataset(dir).with_context(|| format!("loading dataset {}", dir.display()))?;
         let rows = if args.ablation {
-            ablation(&ds, &settings)
+            ablation(&ds, &settings, model.as_ref())
         } else {
+            let scorer = match model {
+                Some(m) => Scorer::Learned(Box::new(settings), m),
+                None => Scorer::Engine(Box::new(settings)),
+            };
             vec![AblationRow {
                 variant: "all detectors".into(),
-                report: run_scorer(&ds, &Scorer::Engine(Box::new(settings))),
+                report: run_scorer(&ds, &scorer),
             }]
         };
         if args.json {

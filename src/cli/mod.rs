@@ -7,6 +7,7 @@ pub mod keygen;
 pub mod replay;
 pub mod run;
 pub mod simulate;
+pub mod train;
 pub mod verify;
 
 use std::path::Path;
@@ -90,6 +91,38 @@ impl Response {
             feedback,
         })
     }
+}
+
+/// The model to apply: the file given by `--model` (which switches the models on), else, when
+/// `ml.enabled`, `ml.model_path` or the built-in default. Says on stderr which one.
+pub fn load_model(
+    settings: &mut Settings,
+    flag: Option<&Path>,
+    who: &str,
+) -> anyhow::Result<Option<crate::ml::Model>> {
+    if let Some(p) = flag {
+        settings.ml.enabled = true;
+        settings.ml.model_path = p.display().to_string();
+    }
+    if !settings.ml.enabled {
+        return Ok(None);
+    }
+    let (model, from) = if settings.ml.model_path.is_empty() {
+        (
+            crate::ml::Model::embedded()?,
+            "the built-in default model".to_string(),
+        )
+    } else {
+        let p = Path::new(&settings.ml.model_path);
+        (crate::ml::Model::load(p)?, p.display().to_string())
+    };
+    eprintln!(
+        "{who}: model with {} peer groups, trained on {} events of {} agents, from {from}",
+        model.groups(),
+        model.file().training.events,
+        model.file().training.agents
+    );
+    Ok(Some(model))
 }
 
 /// Loads settings from `path`, or the defaults when none is given.

@@ -36,6 +36,9 @@ pub struct ReplayArgs {
     /// Analyst feedback (JSON lines) marking findings false positive; overrides `feedback.path`.
     #[arg(long)]
     pub feedback: Option<PathBuf>,
+    /// Model file from `cinch train`; switches the learned models on (overrides `ml.model_path`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Settings file (TOML); default: the built-in defaults (see configs/cinch.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -60,6 +63,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = args.finding_format {
         settings.output.finding_format = f;
     }
+    let model = super::load_model(&mut settings, args.model.as_deref(), "cinch replay")?;
     let response = super::Response::load(
         &settings,
         args.entitlements.as_deref(),
@@ -78,6 +82,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         entitlements: response.entitlements,
         signer: Some(response.signer),
         feedback: response.feedback,
+        model: model.map(std::sync::Arc::new),
         progress: !args.quiet && std::io::stderr().is_terminal(),
     };
     let summary = replay(settings, &opts)?;

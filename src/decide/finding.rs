@@ -151,11 +151,12 @@ impl FindingBuilder {
     /// Independent lines of evidence: detector families with a reason scoring at least `min`
     /// on some event, repeated refusals (two or more denied or failed events: one is common
     /// noise, several are probing), and use of a grant the agent's normal behaviour never used.
+    /// The learned model corroborates scores, not commands: it is not counted.
     pub fn evidence(&self, min: f32) -> usize {
         let mut fams: Vec<crate::detect::Evidence> = self
             .reasons
             .values()
-            .filter(|r| r.score >= min)
+            .filter(|r| r.score >= min && r.detector != crate::detect::DetectorId::Model)
             .map(|r| r.detector.family())
             .collect();
         if self.denied >= 2 {

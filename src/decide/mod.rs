@@ -171,7 +171,9 @@ impl Decider {
         verdict
             .reasons
             .iter()
-            .filter(|r| r.score >= 0.5)
+            // The learned model only corroborates: what was reported is keyed on the
+            // statistical detectors.
+            .filter(|r| r.score >= 0.5 && r.detector != crate::detect::DetectorId::Model)
             .map(move |r| {
                 crate::profile::keys::pair(r.detector as u64, crate::profile::keys::key(0, pattern))
             })

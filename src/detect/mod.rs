@@ -7,6 +7,7 @@
 pub mod breadth;
 pub mod denial;
 pub mod intent;
+pub mod model;
 pub mod novelty;
 pub mod peer;
 pub mod rate;
@@ -59,6 +60,9 @@ pub enum DetectorId {
     Peer,
     /// Access that sessions with the same stated intent never need.
     Intent,
+    /// A combination of hour, volume, pace and familiarity the learned event model finds rare
+    /// for the agent's peer group (needs a model, see `cinch train`).
+    Model,
 }
 
 /// Independent lines of evidence (see [`DetectorId::family`]).
@@ -78,11 +82,14 @@ pub enum Evidence {
     Order,
     /// Use of a grant the agent's normal behaviour never used.
     Privilege,
+    /// An unlikely combination of when, how much, how fast and how familiar (the learned
+    /// event model).
+    Combination,
 }
 
 impl DetectorId {
     /// Every detector, in fusion order.
-    pub const ALL: [DetectorId; 10] = [
+    pub const ALL: [DetectorId; 11] = [
         DetectorId::Novelty,
         DetectorId::Source,
         DetectorId::Rate,
@@ -93,6 +100,7 @@ impl DetectorId {
         DetectorId::TimeOfDay,
         DetectorId::Peer,
         DetectorId::Intent,
+        DetectorId::Model,
     ];
 
     /// The line of evidence the detector belongs to. Detectors of one family tend to fire
@@ -106,6 +114,7 @@ impl DetectorId {
             DetectorId::Source => Evidence::Origin,
             DetectorId::TimeOfDay => Evidence::Timing,
             DetectorId::Sequence => Evidence::Order,
+            DetectorId::Model => Evidence::Combination,
         }
     }
 
@@ -122,6 +131,7 @@ impl DetectorId {
             DetectorId::TimeOfDay => "time_of_day",
             DetectorId::Peer => "peer",
             DetectorId::Intent => "intent",
+            DetectorId::Model => "model",
         }
     }
 
@@ -143,7 +153,7 @@ impl DetectorId {
             DetectorId::Rate | DetectorId::Volume | DetectorId::Denial | DetectorId::Breadth => {
                 ObservedPattern::Frequent
             }
-            DetectorId::Sequence | DetectorId::TimeOfDay | DetectorId::Peer => {
+            DetectorId::Sequence | DetectorId::TimeOfDay | DetectorId::Peer | DetectorId::Model => {
                 ObservedPattern::Rare
             }
         }
@@ -162,6 +172,9 @@ impl DetectorId {
             DetectorId::TimeOfDay => "hour of the week (UTC) of the activity",
             DetectorId::Peer => "resource pattern or action, among the agent's peers",
             DetectorId::Intent => "resource pattern or action, for the session's stated intent",
+            DetectorId::Model => {
+                "hour, volume, pace and familiarity of the event, among the agent's learned peer group"
+            }
         }
     }
 }
@@ -226,6 +239,23 @@ pub struct Ctx<'a> {
     pub peers: PeerView<'a>,
     /// Settings.
     pub settings: &'a DetectSettings,
+    /// What the learned event model says, when a model is in force.
+    pub model: Option<ModelView<'a>>,
+}
+
+/// What the learned event model says about an event.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelView<'a> {
+    /// The model.
+    pub model: &'a crate::ml::Model,
+    /// How rare the event is for its group.
+    pub rarity: crate::ml::Rarity,
+    /// The event's features.
+    pub features: [f32; crate::ml::EVENT_DIM],
+    /// `-log10` share where the score starts rising, and where it reaches 1.
+    pub from: f32,
+    /// See `from`.
+    pub full: f32,
 }
 
 /// One detector's contribution to an event's score.
@@ -246,8 +276,11 @@ pub struct Verdict {
     pub score: f32,
     /// Reasons at or above the floor, highest first.
     pub reasons: Vec<Reason>,
-    /// Number of detectors scoring at least 0.5.
+    /// Number of statistical detectors scoring at least 0.5 (the learned model is not
+    /// counted: it corroborates scores, not severity or commands).
     pub strong: u8,
+    /// The fused score without the learned model's contribution.
+    pub without_model: f32,
 }
 
 fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
@@ -262,6 +295,7 @@ fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
         DetectorId::TimeOfDay => time_of_day::score(c),
         DetectorId::Peer => peer::score(c),
         DetectorId::Intent => intent::score(c),
+        DetectorId::Model => model::score(c),
     };
     if s.is_finite() {
         s.clamp(0.0, 1.0)
@@ -282,6 +316,7 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
         DetectorId::TimeOfDay => time_of_day::explain(c),
         DetectorId::Peer => peer::explain(c),
         DetectorId::Intent => intent::explain(c),
+        DetectorId::Model => model::explain(c),
     }
 }
 
@@ -295,6 +330,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
     let floor = c.settings.reason_floor;
     let maturity = c.obs.maturity;
     let mut keep = 1.0f32;
+    let mut model_keep = 1.0f32;
     let mut activity = 0.0f32;
     let mut reasons = Vec::new();
     let mut strong = 0u8;
@@ -313,10 +349,12 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         if matches!(id, DetectorId::Rate | DetectorId::Breadth) {
             // Event rate and distinct resources measure the same burst: they count once.
             activity = activity.max(w * s);
+        } else if id == DetectorId::Model {
+            model_keep = 1.0 - w * s;
         } else {
             keep *= 1.0 - w * s;
         }
-        if s >= 0.5 {
+        if s >= 0.5 && id != DetectorId::Model {
             strong += 1;
         }
         reasons.push(Reason {
@@ -332,9 +370,10 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
             .then(a.detector.cmp(&b.detector))
     });
     Verdict {
-        score: round4(1.0 - keep),
+        score: round4(1.0 - keep * model_keep),
         reasons,
         strong,
+        without_model: round4(1.0 - keep),
     }
 }
 

@@ -57,6 +57,8 @@ pub struct ReplayOptions {
     pub signer: Option<Arc<Signer>>,
     /// Analyst feedback, applied in event-time order.
     pub feedback: Vec<Feedback>,
+    /// The learned model to apply, if any.
+    pub model: Option<std::sync::Arc<crate::ml::Model>>,
     /// Show a progress spinner on stderr.
     pub progress: bool,
 }
@@ -244,6 +246,11 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     }
     for fb in &opts.feedback {
         engine.add_feedback(fb.clone());
+    }
+    if let Some(m) = &opts.model {
+        engine.set_model(std::sync::Arc::new(arc_swap::ArcSwapOption::from(Some(
+            m.clone(),
+        ))));
     }
     let mut out = Sink::open(opts.out.as_deref())?;
     let mut audit = opts

@@ -192,10 +192,12 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
 }
 
 /// Which scorer to evaluate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Scorer {
     /// The engine with these settings.
     Engine(Box<Settings>),
+    /// The engine with these settings and a learned model.
+    Learned(Box<Settings>, std::sync::Arc<crate::ml::Model>),
     /// The naive baseline: per-agent frequency rarity of action and resource.
     Naive(Box<Settings>),
 }
@@ -205,8 +207,13 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
     let mut scored = Vec::with_capacity(ds.events.len());
     let mut out: Vec<OutputRecord> = Vec::new();
     match scorer {
-        Scorer::Engine(settings) => {
+        Scorer::Engine(settings) | Scorer::Learned(settings, _) => {
             let mut engine = Engine::new((**settings).clone());
+            if let Scorer::Learned(_, m) = scorer {
+                engine.set_model(std::sync::Arc::new(arc_swap::ArcSwapOption::from(Some(
+                    m.clone(),
+                ))));
+            }
             if let Some(e) = &ds.entitlements {
                 engine.set_entitlements(crate::grants::shared(e.clone()));
             }
@@ -244,7 +251,7 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
         })
         .collect();
     let mut report = metrics::evaluate(&scored, &ds.labels, &ds.attacks, &findings);
-    if matches!(scorer, Scorer::Engine(_)) {
+    if !matches!(scorer, Scorer::Naive(_)) {
         report.response = Some(response::evaluate(
             &ds.events,
             &ds.labels,
@@ -276,20 +283,40 @@ pub struct AblationRow {
 }
 
 /// The full engine, the engine with each detector off in turn, and the naive baseline.
-pub fn ablation(ds: &Dataset, settings: &Settings) -> Vec<AblationRow> {
+///
+/// With a model, the first row applies it, and a row "without the learned model" runs the
+/// statistical detectors alone (no learned groups, `model` detector or calibration).
+pub fn ablation(
+    ds: &Dataset,
+    settings: &Settings,
+    model: Option<&std::sync::Arc<crate::ml::Model>>,
+) -> Vec<AblationRow> {
+    let scorer = |s: Settings| match model {
+        Some(m) => Scorer::Learned(Box::new(s), m.clone()),
+        None => Scorer::Engine(Box::new(s)),
+    };
     let mut rows = vec![AblationRow {
         variant: "all detectors".into(),
-        report: run(ds, &Scorer::Engine(Box::new(settings.clone()))),
+        report: run(ds, &scorer(settings.clone())),
     }];
     for id in DetectorId::ALL {
         if !settings.detect.enabled.contains(&id) {
+            continue;
+        }
+        if id == DetectorId::Model {
+            if model.is_some() {
+                rows.push(AblationRow {
+                    variant: "without the learned model".into(),
+                    report: run(ds, &Scorer::Engine(Box::new(settings.clone()))),
+                });
+            }
             continue;
         }
         let mut s = settings.clone();
         s.detect.enabled.retain(|d| *d != id);
         rows.push(AblationRow {
             variant: format!("without {}", id.as_str()),
-            report: run(ds, &Scorer::Engine(Box::new(s))),
+            report: run(ds, &scorer(s)),
         });
     }
     rows.push(AblationRow {

@@ -32,6 +32,7 @@ impl Naive {
             score,
             reasons: Vec::new(),
             strong: 1,
+            without_model: score,
         }
     }
 }

@@ -130,6 +130,13 @@ impl BoundedCounter {
         self.distinct
     }
 
+    /// The keys held exactly, in ascending order (deterministic).
+    pub fn keys(&self) -> Vec<u64> {
+        let mut k: Vec<u64> = self.entries.keys().copied().collect();
+        k.sort_unstable();
+        k
+    }
+
     /// Number of exact entries held.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -387,6 +387,24 @@ impl AgentProfile {
             + self.sessions.capacity() * std::mem::size_of::<SessionState>()
     }
 
+    /// What the agent is known to use, as fleet first-use keys: its actions, resource patterns
+    /// and areas, and (the same table for both kinds) its intent pairs. Used to enter an agent
+    /// into a peer group it joins after its first uses.
+    pub fn known_uses(&self) -> Vec<(crate::fleet::UseKind, u64)> {
+        use crate::fleet::UseKind;
+        let mut v = Vec::new();
+        for (kind, table) in [
+            (UseKind::Action, &self.actions),
+            (UseKind::Pattern, &self.patterns),
+            (UseKind::Prefix, &self.prefixes),
+            (UseKind::IntentPrefix, &self.intents),
+            (UseKind::IntentAction, &self.intents),
+        ] {
+            v.extend(table.keys().into_iter().map(|k| (kind, k)));
+        }
+        v
+    }
+
     /// Serialises the profile compactly (postcard).
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_allocvec(self).unwrap_or_default()
