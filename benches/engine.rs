@@ -67,14 +67,18 @@ fn view(o: &Owned) -> AccessEvent<'_> {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// Scores 100,000 events per iteration on a warmed-up engine, with or without the learned model.
+fn score(c: &mut Criterion, name: &str, model: Option<cinch::ml::SharedModel>) {
     let warm = fleet(400_000);
     let evs = fleet(500_000);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(100_000));
     g.sample_size(10);
-    g.bench_function("score_100k_events", |b| {
+    g.bench_function(name, |b| {
         let mut engine = Engine::new(Settings::default());
+        if let Some(m) = &model {
+            engine.set_model(m.clone());
+        }
         let mut out = Vec::new();
         for o in &warm {
             engine.process(&view(o), &mut out);
@@ -94,5 +98,46 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench(c: &mut Criterion) {
+    score(c, "score_100k_events", None);
+    let model = cinch::ml::Model::embedded().expect("the built-in model loads");
+    score(
+        c,
+        "score_100k_events_with_model",
+        Some(cinch::ml::shared(Some(model))),
+    );
+}
+
+/// What the learned model adds to one event: its feature vector and its rarity under a group's
+/// mixture (the peer-group assignment happens once per agent).
+fn model_per_event(c: &mut Criterion) {
+    let model = cinch::ml::Model::embedded().expect("the built-in model loads");
+    let evs = fleet(1_000);
+    let obs: Vec<cinch::profile::Observation> = (0..1_000)
+        .map(|i| {
+            let mut o = cinch::profile::Observation::default();
+            o.window.events = (i % 40) as u32;
+            o.distinct = (i % 13) as u32;
+            o.action.count = (i % 200) as f32;
+            o.pattern.count = (i % 50) as f32;
+            o.hour_share = (i % 10) as f32 / 40.0;
+            o
+        })
+        .collect();
+    let groups = model.groups() as u16;
+    let mut g = c.benchmark_group("model");
+    g.throughput(Throughput::Elements(1_000));
+    g.bench_function("features_and_rarity_1k_events", |b| {
+        b.iter(|| {
+            for (i, (o, ob)) in evs.iter().zip(&obs).enumerate() {
+                let ev = view(o);
+                let f = cinch::ml::event_vector(&ev, ob);
+                black_box(model.rarity(Some(i as u16 % groups), &f));
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, model_per_event);
 criterion_main!(benches);

@@ -90,7 +90,7 @@ pub struct MlSettings {
 impl Default for MlSettings {
     fn default() -> Self {
         MlSettings {
-            enabled: false,
+            enabled: true,
             model_path: String::new(),
             reload_secs: 5,
             assign_min_events: 200,

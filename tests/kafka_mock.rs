@@ -28,6 +28,8 @@ struct Counter {
     lags: AtomicU64,
     /// Whether the instance holds partitions (restored and ready).
     ready: std::sync::atomic::AtomicBool,
+    /// Model loads: (peer groups, whether it loaded).
+    models: std::sync::Mutex<Vec<(usize, bool)>>,
 }
 
 impl PipelineObserver for Counter {
@@ -46,6 +48,9 @@ impl PipelineObserver for Counter {
     fn lag(&self, _topic: &str, _partition: i32, lag: i64) {
         assert!(lag >= 0, "lag is never negative");
         self.lags.fetch_add(1, Ordering::Relaxed);
+    }
+    fn model_loaded(&self, groups: usize, ok: bool) {
+        self.models.lock().unwrap().push((groups, ok));
     }
 }
 
@@ -850,4 +855,92 @@ async fn entitlements_and_feedback_topics_reach_the_engines() {
             .any(|e| e.as_str().unwrap().ends_with("-again"))),
         "the suppressed behaviour opened a finding"
     );
+}
+
+/// The built-in model with its last peer group removed (a valid model of one group fewer).
+fn smaller_model() -> serde_json::Value {
+    let mut m: serde_json::Value = serde_json::from_str(cinch::ml::model::DEFAULT_MODEL).unwrap();
+    let pop = |v: &mut serde_json::Value| {
+        v.as_array_mut().unwrap().pop();
+    };
+    pop(&mut m["peer_groups"]["centroids"]);
+    pop(&mut m["peer_groups"]["sizes"]);
+    let groups = m["event_model"]["groups"].as_array_mut().unwrap();
+    let fleet = groups.pop().unwrap();
+    groups.pop();
+    groups.push(fleet);
+    if let Some(c) = m["calibration"]["groups"].as_array_mut() {
+        let fleet = c.pop().unwrap();
+        c.pop();
+        c.push(fleet);
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_model_file_is_reloaded_and_a_broken_one_keeps_the_model_in_force() {
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    std::fs::write(&path, cinch::ml::model::DEFAULT_MODEL).unwrap();
+    let groups = cinch::ml::Model::embedded().unwrap().groups();
+    let mut s = settings(&b, "model-reload");
+    s.ml.enabled = true;
+    s.ml.model_path = path.display().to_string();
+    s.ml.reload_secs = 1;
+    let (events, _) = fleet(dir.path());
+    let counter = Arc::new(Counter::default());
+    let c = counter.clone();
+    let (b2, p2, n) = (b.clone(), path.clone(), events.len() as u64);
+    let opts = RunOptions {
+        observer: counter.clone(),
+        close_findings_at_exit: true,
+        ..RunOptions::default()
+    };
+    let loads = |c: &Counter| c.models.lock().unwrap().clone();
+    let summary = kafka::run_with(s, opts, async move {
+        until("the model loads", || loads(&c) == vec![(groups, true)]).await;
+        std::fs::write(&p2, "{\"format\": \"cinch-model\", \"format_version\": 1").unwrap();
+        until("the broken file is refused", || loads(&c).len() == 2).await;
+        std::fs::write(&p2, smaller_model().to_string()).unwrap();
+        until("the smaller model loads", || loads(&c).len() == 3).await;
+        produce(&b2, &events);
+        until("every event is scored", || c.records.load(Ordering::Relaxed) >= n).await;
+    })
+    .await
+    .expect("pipeline");
+    assert_eq!(
+        loads(&counter),
+        vec![(groups, true), (0, false), (groups - 1, true)]
+    );
+    assert_eq!(summary.input.events, n);
+    // Every event came after the reload: none is judged against the removed group.
+    let removed = format!("learned peer group {} ", groups - 1);
+    let scores = read_all(&b, "cinch.scores");
+    let explanations: Vec<String> = scores
+        .iter()
+        .flat_map(|(_, v)| v["reasons"].as_array().unwrap().clone())
+        .filter(|r| r["detector"] == "model")
+        .map(|r| r["explanation"].as_str().unwrap().to_string())
+        .collect();
+    assert!(explanations.iter().any(|e| e.contains("learned peer group")));
+    assert!(explanations.iter().all(|e| !e.contains(&removed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_does_not_load_stops_the_run_before_it_starts() {
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    std::fs::write(&path, "{}").unwrap();
+    let mut s = settings(&b, "model-broken");
+    s.ml.enabled = true;
+    s.ml.model_path = path.display().to_string();
+    let err = kafka::run_with(s, RunOptions::default(), async {})
+        .await
+        .expect_err("a broken model stops the run");
+    let msg = err.to_string();
+    assert!(msg.contains("model.json") && msg.contains("not a cinch model"), "{msg}");
 }

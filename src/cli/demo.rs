@@ -39,6 +39,12 @@ pub struct DemoArgs {
     /// Keep running after the simulated period, until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    /// Model file from `cinch train` to apply instead of the built-in default.
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// Run without the learned model (statistical detectors only).
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
 }
 
 const INPUT: &str = "cinch.events";
@@ -98,7 +104,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     let mock = MockCluster::new(1).context("starting the embedded broker")?;
-    let settings = {
+    let mut settings = {
         let mut s = Settings::default();
         s.kafka.brokers = mock.bootstrap_servers();
         s.kafka.group_id = "cinch-demo".into();
@@ -110,6 +116,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         s
     };
+    if args.no_model {
+        settings.ml.enabled = false;
+    }
+    let model = super::load_model(&mut settings, args.model.as_deref(), "cinch demo")?;
     mock.create_topic(INPUT, 4, 1)?;
     let k = &settings.kafka;
     for t in [
@@ -180,6 +190,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             entitlements: Some(crate::grants::shared(ents)),
             signer: Some(signer),
             feedback: Vec::new(),
+            model: model.map(|m| crate::ml::shared(Some(m))),
         },
         async move {
             if follow {

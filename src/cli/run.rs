@@ -60,8 +60,9 @@ pub async fn shutdown_signal() {
 
 /// Runs the subcommand.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = settings(&args)?;
+    let mut settings = settings(&args)?;
     let response = super::Response::load(&settings, None, None, None, "cinch run", true)?;
+    let model = super::load_model(&mut settings, None, "cinch run")?;
     eprintln!(
         "cinch run: consuming {} from {} as group {}; {} workers",
         settings.kafka.input_topics.join(","),
@@ -91,6 +92,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             entitlements: response.entitlements.map(crate::grants::shared),
             signer: Some(response.signer),
             feedback: response.feedback,
+            model: model.map(|m| crate::ml::shared(Some(m))),
         };
         let result = kafka::run_with(settings, options, async move {
             shutdown_signal().await;

@@ -83,6 +83,8 @@ pub struct Metrics {
     entitlements_agents: IntGauge,
     entitlements_grants: IntGauge,
     breaker_opened: prometheus::IntCounter,
+    model_groups: IntGauge,
+    model_loads: IntCounterVec,
     breakers_open: IntGauge,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
@@ -220,6 +222,17 @@ impl Metrics {
             "cinch_entitlements_grants",
             "Grants in the entitlements in force.",
         );
+        let model_groups = gauge(
+            &registry,
+            "cinch_model_groups",
+            "Learned peer groups of the model in force (0: no model).",
+        );
+        let model_loads = counter_vec(
+            &registry,
+            "cinch_model_loads_total",
+            "Model files loaded at start or on change, by result (ok, error: the model in force was kept).",
+            &["result"],
+        );
         let breaker_opened = prometheus::IntCounter::new(
             "cinch_breaker_opened_total",
             "Times a circuit breaker opened and stopped commands (findings go on).",
@@ -263,6 +276,8 @@ impl Metrics {
             entitlements_agents,
             entitlements_grants,
             breaker_opened,
+            model_groups,
+            model_loads,
             breakers_open,
             suppressions: Mutex::new(Default::default()),
         }
@@ -466,6 +481,15 @@ impl PipelineObserver for Metrics {
     fn entitlements(&self, agents: usize, grants: usize) {
         self.entitlements_agents.set(gauge_value(agents));
         self.entitlements_grants.set(gauge_value(grants));
+    }
+
+    fn model_loaded(&self, groups: usize, ok: bool) {
+        if ok {
+            self.model_groups.set(gauge_value(groups));
+        }
+        self.model_loads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 
     fn breaker_opened(&self) {

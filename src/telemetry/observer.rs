@@ -32,6 +32,8 @@ pub trait PipelineObserver: Send + Sync {
     fn ready(&self, _ready: bool) {}
     /// The entitlements in force now cover this many agents and grants.
     fn entitlements(&self, _agents: usize, _grants: usize) {}
+    /// A model file was loaded (`ok`, with its number of peer groups) or failed to load.
+    fn model_loaded(&self, _groups: usize, _ok: bool) {}
     /// A circuit breaker opened: commands stop until it closes.
     fn breaker_opened(&self) {}
     /// How many partitions' circuit breakers are open now.

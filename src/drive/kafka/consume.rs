@@ -536,6 +536,32 @@ fn side_inputs(
             stop.clone(),
         )?);
     }
+    let ml = &settings.ml;
+    let model = match &options.model {
+        Some(m) => Some(m.clone()),
+        None if ml.enabled => Some(crate::ml::shared(Some(if ml.model_path.is_empty() {
+            crate::ml::Model::embedded()?
+        } else {
+            crate::ml::Model::load(std::path::Path::new(&ml.model_path))?
+        }))),
+        None => None,
+    };
+    if let Some(m) = &model {
+        let groups = m.load().as_ref().map_or(0, |m| m.groups());
+        options.observer.model_loaded(groups, true);
+        if !ml.model_path.is_empty() {
+            threads.push(
+                side::watch_model(
+                    m.clone(),
+                    ml.model_path.clone().into(),
+                    Duration::from_secs(ml.reload_secs),
+                    options.observer.clone(),
+                    stop.clone(),
+                )
+                .map_err(|e| KafkaError::Thread(e.to_string()))?,
+            );
+        }
+    }
     let signer = match &options.signer {
         Some(s) => s.clone(),
         None if !settings.commands.signing_key.is_empty() => {
@@ -548,6 +574,7 @@ fn side_inputs(
     Ok((
         ResponseCtx {
             ents,
+            model,
             signer,
             breakers_open: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         },

@@ -52,6 +52,9 @@ pub enum KafkaError {
     /// The signing key could not be read.
     #[error(transparent)]
     SigningKey(#[from] crate::output::sign::SignError),
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] crate::ml::ModelError),
 }
 
 pub use crate::telemetry::{NoopObserver as NoObserver, PipelineObserver};
@@ -78,6 +81,10 @@ pub struct RunOptions {
     pub signer: Option<Arc<crate::output::sign::Signer>>,
     /// Feedback to apply from the start (a file); `feedback.topic` adds more while running.
     pub feedback: Vec<crate::decide::suppress::Feedback>,
+    /// The learned model shared by every engine. When `None` and `ml.enabled`, it is loaded
+    /// from `ml.model_path` (or the built-in default); a model path is watched and reloaded
+    /// when the file changes either way.
+    pub model: Option<crate::ml::SharedModel>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +95,7 @@ impl Default for RunOptions {
             entitlements: None,
             signer: None,
             feedback: Vec::new(),
+            model: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, Message};
 
 use crate::decide::suppress::Feedback;
 use crate::grants::{AgentGrants, Entitlements, SharedEntitlements};
+use crate::ml::{Model, SharedModel};
 use crate::telemetry::PipelineObserver;
 
 /// The layers entitlements are composed of: the file, overlaid by the topic's records.
@@ -69,35 +70,21 @@ impl EntitlementsFeed {
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<JoinHandle<()>> {
         let feed = self.clone();
-        let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
-            let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len()))
-        };
-        let mut seen = stamp(&path);
-        std::thread::Builder::new()
-            .name("cinch-entitlements-file".into())
-            .spawn(move || {
-                while !sleep_unless(&stop, every) {
-                    let now = stamp(&path);
-                    if now == seen {
-                        continue;
-                    }
-                    seen = now;
-                    match Entitlements::load(&path) {
-                        Ok(e) => {
-                            eprintln!(
-                                "cinch run: entitlements reloaded from {}: {} agents, {} grants",
-                                path.display(),
-                                e.agents(),
-                                e.grants()
-                            );
-                            feed.layers.lock().unwrap_or_else(|e| e.into_inner()).file = e;
-                            feed.compose();
-                        }
-                        Err(e) => eprintln!("cinch run: {e}; the entitlements in force are kept"),
-                    }
+        watch_file("cinch-entitlements-file", path, every, stop, move |path| {
+            match Entitlements::load(path) {
+                Ok(e) => {
+                    eprintln!(
+                        "cinch run: entitlements reloaded from {}: {} agents, {} grants",
+                        path.display(),
+                        e.agents(),
+                        e.grants()
+                    );
+                    feed.layers.lock().unwrap_or_else(|e| e.into_inner()).file = e;
+                    feed.compose();
                 }
-            })
+                Err(e) => eprintln!("cinch run: {e}; the entitlements in force are kept"),
+            }
+        })
     }
 
     /// Follows a compacted topic of entitlements keyed by agent id.
@@ -264,6 +251,62 @@ fn m_topic(c: &BaseConsumer) -> String {
 }
 
 /// Sleeps `d` in short steps; true when `stop` was set.
+/// Calls `changed` on a thread of its own whenever the file's modification time or size
+/// changes, checking every `every` until `stop`.
+fn watch_file(
+    name: &str,
+    path: PathBuf,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    mut changed: impl FnMut(&std::path::Path) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    };
+    let mut seen = stamp(&path);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !sleep_unless(&stop, every) {
+                let now = stamp(&path);
+                if now != seen {
+                    seen = now;
+                    changed(&path);
+                }
+            }
+        })
+}
+
+/// Reloads the model file whenever it changes; a file that does not load is reported and the
+/// model in force is kept.
+pub(crate) fn watch_model(
+    shared: SharedModel,
+    path: PathBuf,
+    every: Duration,
+    observer: Arc<dyn PipelineObserver>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    watch_file("cinch-model-file", path, every, stop, move |path| {
+        match Model::load(path) {
+            Ok(m) => {
+                eprintln!(
+                    "cinch run: model reloaded from {}: {} peer groups, trained on {} events",
+                    path.display(),
+                    m.groups(),
+                    m.file().training.events
+                );
+                observer.model_loaded(m.groups(), true);
+                shared.store(Some(Arc::new(m)));
+            }
+            Err(e) => {
+                observer.model_loaded(0, false);
+                eprintln!("cinch run: {e}; the model in force is kept");
+            }
+        }
+    })
+}
+
 fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     let step = Duration::from_millis(100);
     let mut left = d;

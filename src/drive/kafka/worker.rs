@@ -57,6 +57,8 @@ pub(crate) enum WorkItem {
 pub(crate) struct ResponseCtx {
     /// Entitlements, kept up to date by the side inputs.
     pub(crate) ents: Option<SharedEntitlements>,
+    /// The learned model, kept up to date by the side inputs.
+    pub(crate) model: Option<crate::ml::SharedModel>,
     /// The key that signs commands.
     pub(crate) signer: Arc<Signer>,
     /// Partitions whose circuit breaker is open, over all workers.
@@ -121,6 +123,9 @@ impl Shard {
             engine.set_entitlements(e.clone());
         }
         engine.set_signer(response.signer.clone());
+        if let Some(m) = &response.model {
+            engine.set_model(m.clone());
+        }
         Shard {
             engine,
             offset: -1,
