@@ -906,7 +906,10 @@ async fn a_changed_model_file_is_reloaded_and_a_broken_one_keeps_the_model_in_fo
         std::fs::write(&p2, smaller_model().to_string()).unwrap();
         until("the smaller model loads", || loads(&c).len() == 3).await;
         produce(&b2, &events);
-        until("every event is scored", || c.records.load(Ordering::Relaxed) >= n).await;
+        until("every event is scored", || {
+            c.records.load(Ordering::Relaxed) >= n
+        })
+        .await;
     })
     .await
     .expect("pipeline");
@@ -924,7 +927,11 @@ async fn a_changed_model_file_is_reloaded_and_a_broken_one_keeps_the_model_in_fo
         .filter(|r| r["detector"] == "model")
         .map(|r| r["explanation"].as_str().unwrap().to_string())
         .collect();
-    assert!(explanations.iter().any(|e| e.contains("learned peer group")));
+    assert!(
+        explanations
+            .iter()
+            .any(|e| e.contains("learned peer group"))
+    );
     assert!(explanations.iter().all(|e| !e.contains(&removed)));
 }
 
@@ -942,5 +949,8 @@ async fn a_model_that_does_not_load_stops_the_run_before_it_starts() {
         .await
         .expect_err("a broken model stops the run");
     let msg = err.to_string();
-    assert!(msg.contains("model.json") && msg.contains("not a cinch model"), "{msg}");
+    assert!(
+        msg.contains("model.json") && msg.contains("not a cinch model"),
+        "{msg}"
+    );
 }

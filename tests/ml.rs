@@ -86,7 +86,12 @@ fn a_model_file_records_its_format_schema_and_training() {
     assert_eq!(tr["records"], events);
     assert_eq!(tr["dead_letters"], 0);
     assert_eq!(tr["agents"], 40);
-    assert!(tr["first_event"].as_str().unwrap().starts_with("2026-01-05T"));
+    assert!(
+        tr["first_event"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-05T")
+    );
     assert!(tr["modelled_events"].as_u64().unwrap() > events / 2);
 
     // The number of groups was chosen among several by silhouette, not fixed.
@@ -126,7 +131,12 @@ fn a_model_file_records_its_format_schema_and_training() {
         if c.len() > 1 {
             let best = c
                 .iter()
-                .min_by(|a, b| a["bic"].as_f64().unwrap().total_cmp(&b["bic"].as_f64().unwrap()))
+                .min_by(|a, b| {
+                    a["bic"]
+                        .as_f64()
+                        .unwrap()
+                        .total_cmp(&b["bic"].as_f64().unwrap())
+                })
                 .unwrap();
             assert_eq!(best["components"].as_u64().unwrap() as usize, chosen);
         }
@@ -155,7 +165,12 @@ fn training_is_deterministic() {
     assert_eq!(a, b);
 }
 
-fn replay(model: Option<&Path>, extra: &[&str], dir: &Path, name: &str) -> (Vec<Value>, Vec<Value>) {
+fn replay(
+    model: Option<&Path>,
+    extra: &[&str],
+    dir: &Path,
+    name: &str,
+) -> (Vec<Value>, Vec<Value>) {
     let t = trained();
     let out = dir.join(format!("{name}-out.jsonl"));
     let scores = dir.join(format!("{name}-scores.jsonl"));
@@ -248,7 +263,9 @@ fn a_model_of_another_schema_is_refused_with_a_clear_error() {
         .stderr(predicate::str::contains(
             "model feature schema does not match this build",
         ))
-        .stderr(predicate::str::contains("missing from the model: [hour_sin]"))
+        .stderr(predicate::str::contains(
+            "missing from the model: [hour_sin]",
+        ))
         .stderr(predicate::str::contains("retrain it with `cinch train`"));
 
     m["feature_schema"]["event"][0] = "hour_sin".into();

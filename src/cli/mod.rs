@@ -94,7 +94,7 @@ impl Response {
 }
 
 /// The model to apply: the file given by `--model` (which switches the models on), else, when
-/// `ml.enabled`, `ml.model_path` or the built-in default. Says on stderr which one.
+/// `ml.enabled`, `ml.model_path` or the built-in default. Says on stderr which file it loaded.
 pub fn load_model(
     settings: &mut Settings,
     flag: Option<&Path>,
@@ -107,20 +107,17 @@ pub fn load_model(
     if !settings.ml.enabled {
         return Ok(None);
     }
-    let (model, from) = if settings.ml.model_path.is_empty() {
-        (
-            crate::ml::Model::embedded()?,
-            "the built-in default model".to_string(),
-        )
-    } else {
-        let p = Path::new(&settings.ml.model_path);
-        (crate::ml::Model::load(p)?, p.display().to_string())
-    };
+    if settings.ml.model_path.is_empty() {
+        return Ok(Some(crate::ml::Model::embedded()?));
+    }
+    let p = Path::new(&settings.ml.model_path);
+    let model = crate::ml::Model::load(p)?;
     eprintln!(
-        "{who}: model with {} peer groups, trained on {} events of {} agents, from {from}",
+        "{who}: model with {} peer groups, trained on {} events of {} agents, from {}",
         model.groups(),
         model.file().training.events,
-        model.file().training.agents
+        model.file().training.agents,
+        p.display()
     );
     Ok(Some(model))
 }

@@ -287,8 +287,12 @@ pub(crate) fn watch_model(
     observer: Arc<dyn PipelineObserver>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    watch_file("cinch-model-file", path, every, stop, move |path| {
-        match Model::load(path) {
+    watch_file(
+        "cinch-model-file",
+        path,
+        every,
+        stop,
+        move |path| match Model::load(path) {
             Ok(m) => {
                 eprintln!(
                     "cinch run: model reloaded from {}: {} peer groups, trained on {} events",
@@ -303,8 +307,8 @@ pub(crate) fn watch_model(
                 observer.model_loaded(0, false);
                 eprintln!("cinch run: {e}; the model in force is kept");
             }
-        }
-    })
+        },
+    )
 }
 
 fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
