@@ -504,6 +504,11 @@ impl Default for DetectSettings {
 }
 
 impl DetectSettings {
+    /// The fusion weight of every detector, in [`DetectorId::ALL`] order.
+    pub fn weights_table(&self) -> [f32; DetectorId::ALL.len()] {
+        DetectorId::ALL.map(|id| self.weight(id))
+    }
+
     /// The fusion weight of a detector (0 when disabled).
     pub fn weight(&self, id: DetectorId) -> f32 {
         if !self.enabled.contains(&id) {

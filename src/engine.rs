@@ -121,6 +121,8 @@ pub struct Engine {
     tap: bool,
     /// The feature vector of the last event, when a model is in force or the tap is on.
     last_features: Option<[f32; EVENT_DIM]>,
+    /// The detectors' fusion weights, looked up once.
+    weights: [f32; detect::DetectorId::ALL.len()],
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -146,6 +148,7 @@ impl Engine {
     pub fn new(settings: Settings) -> Self {
         let cap = Capacity::for_bytes(settings.profile.max_bytes_per_agent);
         let decay = Decay::with_half_life_days(settings.profile.half_life_days);
+        let settings_weights = settings.detect.weights_table();
         Engine {
             settings,
             cap,
@@ -164,6 +167,7 @@ impl Engine {
             model: crate::ml::shared(None),
             tap: false,
             last_features: None,
+            weights: settings_weights,
         }
     }
 
@@ -445,6 +449,7 @@ impl Engine {
                 destination,
             },
             settings: &self.settings.detect,
+            weights: &self.weights,
             model: model_view,
         };
         let mut verdict = detect::evaluate(&ctx);

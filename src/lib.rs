@@ -12,6 +12,7 @@
 //! detect/    one file per detector, and the fusion
 //! decide/    policy: findings and their aggregation
 //! output/    record formats (finding with OCSF, score line, dead letter), command signatures
+//! ml/        learned models: peer groups, the event model, calibration, training (linfa)
 //! engine     the pure pipeline: profile -> detect -> decide
 //! sim/, eval/ the labelled fleet simulator and detection-quality evaluation
 //! drive/     drivers around the engine (file replay)

@@ -239,6 +239,9 @@ pub struct Ctx<'a> {
     pub peers: PeerView<'a>,
     /// Settings.
     pub settings: &'a DetectSettings,
+    /// The fusion weight of each detector, in [`DetectorId::ALL`] order (0: disabled), from
+    /// [`DetectSettings::weights_table`].
+    pub weights: &'a [f32; DetectorId::ALL.len()],
     /// What the learned event model says, when a model is in force.
     pub model: Option<ModelView<'a>>,
 }
@@ -334,8 +337,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
     let mut activity = 0.0f32;
     let mut reasons = Vec::new();
     let mut strong = 0u8;
-    for id in DetectorId::ALL {
-        let w = c.settings.weight(id);
+    for (id, &w) in DetectorId::ALL.into_iter().zip(c.weights) {
         if w <= 0.0 {
             continue;
         }

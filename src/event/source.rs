@@ -167,9 +167,28 @@ pub fn for_each_message(
         None => read_messages(io::stdin().lock(), &name, input.max_message_bytes, f),
         Some(path) => {
             let file = open(path, &name)?;
-            read_messages(file, &name, input.max_message_bytes, f)
+            match map(&file) {
+                Some(bytes) => read_messages(&bytes[..], &name, input.max_message_bytes, f),
+                None => read_messages(file, &name, input.max_message_bytes, f),
+            }
         }
     }
+}
+
+/// Maps a non-empty regular file into memory, so that reading it costs no copy through the
+/// kernel; `None` (read it instead) for anything else or when mapping fails.
+fn map(file: &File) -> Option<memmap2::Mmap> {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
+    // SAFETY: the map is only read, for the duration of one pass; an input file truncated by
+    // another process while it is read is outside what any reader can guard against (the
+    // same holds for ripgrep's use of this crate).
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
 }
 
 fn open(path: &Path, name: &str) -> Result<File, SourceError> {

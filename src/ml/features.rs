@@ -264,14 +264,23 @@ impl Behaviour {
     }
 }
 
+/// The hour of the day on the unit circle, per minute of the day.
+static HOUR_CIRCLE: std::sync::LazyLock<Vec<(f32, f32)>> = std::sync::LazyLock::new(|| {
+    (0..1440)
+        .map(|m| {
+            let angle = m as f32 / 1440.0 * std::f32::consts::TAU;
+            (angle.sin(), angle.cos())
+        })
+        .collect()
+});
+
 /// One event's feature vector (see [`EVENT_FEATURES`]): when, how much, how fast, how familiar.
 /// Read from the observation the detectors see, before the event is learned.
 pub fn event_vector(ev: &AccessEvent<'_>, obs: &Observation) -> [f32; EVENT_DIM] {
-    let ms_of_day = ev.time_ms.rem_euclid(86_400_000) as f32;
-    let angle = ms_of_day / 86_400_000.0 * std::f32::consts::TAU;
+    let (sin, cos) = HOUR_CIRCLE[(ev.time_ms.rem_euclid(86_400_000) / 60_000) as usize];
     [
-        angle.sin(),
-        angle.cos(),
+        sin,
+        cos,
         (ev.bytes.unwrap_or(0) as f32).ln_1p(),
         (obs.window.events as f32).ln_1p(),
         (obs.distinct as f32).ln_1p(),

@@ -10,6 +10,7 @@ use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use super::model::Scale;
 
 /// One mixture component.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,14 +30,16 @@ pub struct Mixture {
     pub components: Vec<Component>,
 }
 
-/// A mixture prepared for scoring: per component, `ln w + ½ ln det P − (d/2) ln 2π`, the mean,
-/// and the lower-triangular Cholesky factor `L` of the precision (`P = L Lᵀ`), row-major.
+/// A mixture prepared for scoring raw feature vectors of length `D`: per component,
+/// `ln w + ½ ln det P − (D/2) ln 2π`, and `U = Lᵀ·diag(1/σ)` with the offset `Lᵀ(m/σ + μ)`,
+/// where `L` is the Cholesky factor of the precision (`P = L Lᵀ`) and `m`, `σ` the
+/// standardisation. Then `(z − μ)ᵀ P (z − μ) = ‖U x − offset‖²` for `z = (x − m)/σ`: one dense
+/// `D × D` product per component, in `f32`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Scorer {
-    dim: usize,
-    constant: Vec<f64>,
-    means: Vec<f64>,
-    chol: Vec<f64>,
+pub struct Scorer<const D: usize> {
+    constant: Vec<f32>,
+    rows: Vec<[[f32; D]; D]>,
+    offset: Vec<[f32; D]>,
 }
 
 impl Mixture {
@@ -75,16 +78,19 @@ impl Mixture {
         (k - 1) + k * dim + k * dim * (dim + 1) / 2
     }
 
-    /// Checks the shapes and prepares the scorer.
-    pub fn scorer(&self, dim: usize) -> Result<Scorer, ModelError> {
-        if self.components.is_empty() {
-            return Err(ModelError::Invalid("a mixture has no components".into()));
+    /// Checks the shapes and prepares the scorer for raw vectors standardised by `scale`.
+    pub fn scorer<const D: usize>(&self, scale: &Scale) -> Result<Scorer<D>, ModelError> {
+        if self.components.is_empty() || self.components.len() > MAX_COMPONENTS {
+            return Err(ModelError::Invalid(format!(
+                "a mixture has {} components (1 to {MAX_COMPONENTS})",
+                self.components.len()
+            )));
         }
+        let dim = D;
         let mut s = Scorer {
-            dim,
             constant: Vec::new(),
-            means: Vec::new(),
-            chol: Vec::new(),
+            rows: Vec::new(),
+            offset: Vec::new(),
         };
         for c in &self.components {
             if c.mean.len() != dim || c.precision.len() != dim * dim {
@@ -107,34 +113,37 @@ impl Mixture {
             })?;
             let log_det: f64 = (0..dim).map(|i| l[i * dim + i].ln()).sum::<f64>() * 2.0;
             s.constant.push(
-                c.weight.ln() + 0.5 * log_det
-                    - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln(),
+                (c.weight.ln() + 0.5 * log_det
+                    - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln()) as f32,
             );
-            s.means.extend_from_slice(&c.mean);
-            s.chol.extend_from_slice(&l);
+            let mut rows = [[0.0f32; D]; D];
+            let mut offset = [0.0f32; D];
+            for j in 0..dim {
+                let mut off = 0.0f64;
+                for i in j..dim {
+                    let u = l[i * dim + j];
+                    rows[j][i] = (u / scale.std[i]) as f32;
+                    off += u * (scale.mean[i] / scale.std[i] + c.mean[i]);
+                }
+                offset[j] = off as f32;
+            }
+            s.rows.push(rows);
+            s.offset.push(offset);
         }
         Ok(s)
     }
 }
 
-impl Scorer {
-    /// Log-density of a standardised vector.
+impl<const D: usize> Scorer<D> {
+    /// Log-density of a raw feature vector (in the standardised space).
     #[inline]
-    pub fn log_likelihood(&self, x: &[f64]) -> f64 {
-        let d = self.dim;
-        let mut best = f64::NEG_INFINITY;
-        let mut terms = [0.0f64; 16];
-        let k = self.constant.len();
-        for (c, term) in terms.iter_mut().enumerate().take(k) {
-            let mean = &self.means[c * d..(c + 1) * d];
-            let l = &self.chol[c * d * d..(c + 1) * d * d];
-            // ‖Lᵀ(x − μ)‖²: column j of L dotted with (x − μ) from row j down.
-            let mut q = 0.0;
-            for j in 0..d {
-                let mut y = 0.0;
-                for i in j..d {
-                    y += l[i * d + j] * (x[i] - mean[i]);
-                }
+    pub fn log_likelihood(&self, x: &[f32; D]) -> f32 {
+        let mut terms = [0.0f32; MAX_COMPONENTS];
+        let mut best = f32::NEG_INFINITY;
+        for (c, term) in terms.iter_mut().enumerate().take(self.constant.len()) {
+            let mut q = 0.0f32;
+            for (row, off) in self.rows[c].iter().zip(&self.offset[c]) {
+                let y = row.iter().zip(x).map(|(u, v)| u * v).sum::<f32>() - off;
                 q += y * y;
             }
             *term = self.constant[c] - 0.5 * q;
@@ -143,7 +152,10 @@ impl Scorer {
         if !best.is_finite() {
             return best;
         }
-        let sum: f64 = terms[..k].iter().map(|t| (t - best).exp()).sum();
+        let sum: f32 = terms[..self.constant.len()]
+            .iter()
+            .map(|t| (t - best).exp())
+            .sum();
         best + sum.ln()
     }
 
@@ -188,6 +200,13 @@ mod tests {
     use super::*;
     use ndarray::Array2;
 
+    fn unit() -> Scale {
+        Scale {
+            mean: vec![0.0; 2],
+            std: vec![1.0; 2],
+        }
+    }
+
     fn two_blobs() -> Array2<f64> {
         let mut rows = Vec::new();
         for i in 0..400 {
@@ -208,23 +227,23 @@ mod tests {
                 precision: vec![2.0, 0.5, 0.5, 1.0],
             }],
         };
-        let s = m.scorer(2).unwrap();
-        let x = [0.5, 0.0];
-        let (dx, dy) = (x[0] - 1.0, x[1] + 1.0);
+        let s = m.scorer::<2>(&unit()).unwrap();
+        let x = [0.5f32, 0.0];
+        let (dx, dy) = (x[0] as f64 - 1.0, x[1] as f64 + 1.0);
         let q = 2.0 * dx * dx + 2.0 * 0.5 * dx * dy + 1.0 * dy * dy;
         let det: f64 = 2.0 * 1.0 - 0.25;
         let direct = 0.5 * det.ln() - (2.0 * std::f64::consts::PI).ln() - 0.5 * q;
-        assert!((s.log_likelihood(&x) - direct).abs() < 1e-9);
+        assert!((s.log_likelihood(&x) as f64 - direct).abs() < 1e-5);
     }
 
     #[test]
     fn a_fitted_mixture_finds_the_blobs_and_scores_outliers_low() {
         let x = two_blobs();
         let m = Mixture::fit(&x, 2, 7).unwrap();
-        let s = m.scorer(2).unwrap();
-        let inside = s.log_likelihood(&[-3.0, 0.0]);
-        let between = s.log_likelihood(&[0.0, 0.5]);
-        let far = s.log_likelihood(&[10.0, -8.0]);
+        let s = m.scorer::<2>(&unit()).unwrap();
+        let inside = s.log_likelihood(&[-3.0f32, 0.0]);
+        let between = s.log_likelihood(&[0.0f32, 0.5]);
+        let far = s.log_likelihood(&[10.0f32, -8.0]);
         assert!(
             inside > between && between > far,
             "{inside} {between} {far}"
@@ -240,6 +259,29 @@ mod tests {
                 precision: vec![1.0, 2.0, 2.0, 1.0],
             }],
         };
-        assert!(matches!(m.scorer(2), Err(ModelError::Invalid(_))));
+        assert!(matches!(
+            m.scorer::<2>(&unit()),
+            Err(ModelError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn standardisation_is_folded_into_the_scorer() {
+        let m = Mixture {
+            components: vec![Component {
+                weight: 1.0,
+                mean: vec![0.5, -0.5],
+                precision: vec![2.0, 0.3, 0.3, 1.0],
+            }],
+        };
+        let scale = Scale {
+            mean: vec![10.0, -3.0],
+            std: vec![2.0, 0.5],
+        };
+        let raw = [13.0f32, -3.5];
+        let z = [(13.0 - 10.0) / 2.0, (-3.5 + 3.0) / 0.5];
+        let folded = m.scorer::<2>(&scale).unwrap().log_likelihood(&raw);
+        let plain = m.scorer::<2>(&unit()).unwrap().log_likelihood(&z);
+        assert!((folded - plain).abs() < 1e-4, "{folded} {plain}");
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::features::{EVENT_DIM, EVENT_FEATURES, PROFILE_DIM, PROFILE_FEATURES};
-use super::gmm::{MAX_COMPONENTS, Mixture, Scorer};
+use super::gmm::{Mixture, Scorer};
 use crate::profile::keys::{key, ns};
 
 /// The `format` every model file carries.
@@ -219,7 +219,7 @@ pub struct Rarity {
 pub struct Model {
     file: ModelFile,
     id: u64,
-    scorers: Vec<Scorer>,
+    scorers: Vec<Scorer<EVENT_DIM>>,
 }
 
 impl Model {
@@ -302,18 +302,12 @@ impl Model {
         }
         let mut scorers = Vec::with_capacity(e.groups.len());
         for gm in &e.groups {
-            if gm.mixture.components.len() > MAX_COMPONENTS {
-                return Err(ModelError::Invalid(format!(
-                    "a mixture has {} components (at most {MAX_COMPONENTS})",
-                    gm.mixture.components.len()
-                )));
-            }
             if gm.tail.len() < 2 || gm.tail.windows(2).any(|w| !(w[1][0] < w[0][0])) {
                 return Err(ModelError::Invalid(
                     "an event model's tail needs at least two points with falling p".into(),
                 ));
             }
-            scorers.push(gm.mixture.scorer(EVENT_DIM)?);
+            scorers.push(gm.mixture.scorer(&e.scale)?);
         }
         if let Some(c) = &file.calibration
             && c.groups.len() != e.groups.len()
@@ -367,12 +361,7 @@ impl Model {
     /// How rare an event vector is for a group (`None`: the whole fleet).
     pub fn rarity(&self, group: Option<u16>, x: &[f32; EVENT_DIM]) -> Rarity {
         let i = self.index(group);
-        let mut z = [0.0; EVENT_DIM];
-        self.file
-            .event_model
-            .scale
-            .apply(x.iter().map(|v| *v as f64), &mut z);
-        let ll = self.scorers[i].log_likelihood(&z);
+        let ll = self.scorers[i].log_likelihood(x) as f64;
         Rarity {
             log10_p: tail_log10_p(&self.file.event_model.groups[i].tail, ll),
             group,
@@ -414,14 +403,14 @@ pub fn tail_log10_p(tail: &[[f64; 2]], ll: f64) -> f64 {
     if ll >= tail[0][1] {
         return 0.0;
     }
-    for w in tail.windows(2) {
-        let ([p0, l0], [p1, l1]) = (w[0], w[1]);
-        if ll >= l1 {
-            if l0 - l1 <= f64::EPSILON {
-                return p1;
-            }
-            return p1 + (p0 - p1) * (ll - l1) / (l0 - l1);
+    // The first point at or below `ll` (log-likelihoods fall along the table).
+    let i = tail.partition_point(|t| t[1] > ll);
+    if i < tail.len() {
+        let ([p0, l0], [p1, l1]) = (tail[i - 1], tail[i]);
+        if l0 - l1 <= f64::EPSILON {
+            return p1;
         }
+        return p1 + (p0 - p1) * (ll - l1) / (l0 - l1);
     }
     let last = tail[tail.len() - 1];
     let back = tail[tail.len().saturating_sub(9)];

@@ -519,7 +519,7 @@ fn fit_group(
     if sample.len() < 10 * EVENT_DIM {
         // Too few events of its own: the group borrows nothing and is judged by a broad
         // single Gaussian of all its events (or of the standard space if it has none).
-        return Ok(broad_group(members.len(), &sample, &standard));
+        return Ok(broad_group(feats, members.len(), &sample, scale, &standard));
     }
     let mut x = Array2::<f64>::zeros((sample.len(), EVENT_DIM));
     for (r, i) in sample.iter().enumerate() {
@@ -536,12 +536,12 @@ fn fit_group(
         let Ok(m) = Mixture::fit(&x, c, seed) else {
             continue;
         };
-        let Ok(s) = m.scorer(EVENT_DIM) else {
+        let Ok(s) = m.scorer::<EVENT_DIM>(scale) else {
             continue;
         };
-        let ll: f64 = x
-            .outer_iter()
-            .map(|r| s.log_likelihood(r.as_slice().unwrap_or(&[])))
+        let ll: f64 = sample
+            .iter()
+            .map(|i| s.log_likelihood(&feats[*i as usize]) as f64)
             .sum();
         let bic = -2.0 * ll + m.parameters(EVENT_DIM) as f64 * n.ln();
         candidates.push(MixtureCandidate {
@@ -555,10 +555,10 @@ fn fit_group(
     let Some((_, mixture)) = best else {
         return Err(ModelError::Fit(format!("no mixture could be fitted for group {g}")).into());
     };
-    let s = mixture.scorer(EVENT_DIM)?;
+    let s = mixture.scorer::<EVENT_DIM>(scale)?;
     let mut lls: Vec<f64> = members
         .iter()
-        .map(|i| s.log_likelihood(&standard(*i)))
+        .map(|i| s.log_likelihood(&feats[*i as usize]) as f64)
         .collect();
     Ok(GroupModel {
         events: members.len() as u64,
@@ -571,8 +571,10 @@ fn fit_group(
 
 /// A single broad Gaussian for a group with too few events.
 fn broad_group(
+    feats: &[[f32; EVENT_DIM]],
     events: usize,
     sample: &[u32],
+    scale: &Scale,
     standard: &dyn Fn(u32) -> [f64; EVENT_DIM],
 ) -> GroupModel {
     let rows: Vec<[f64; EVENT_DIM]> = sample.iter().map(|i| standard(*i)).collect();
@@ -592,9 +594,12 @@ fn broad_group(
                 .collect(),
         }],
     };
-    let tail = match mixture.scorer(EVENT_DIM) {
+    let tail = match mixture.scorer::<EVENT_DIM>(scale) {
         Ok(s) if rows.len() >= 2 => {
-            let mut lls: Vec<f64> = rows.iter().map(|r| s.log_likelihood(r)).collect();
+            let mut lls: Vec<f64> = sample
+                .iter()
+                .map(|i| s.log_likelihood(&feats[*i as usize]) as f64)
+                .collect();
             self::tail(&mut lls)
         }
         _ => vec![[0.0, 0.0], [-1.0, -5.0]],
