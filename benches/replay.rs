@@ -1,7 +1,7 @@
 //! End-to-end replay throughput: a simulated fleet of about 200k native events read from a
 //! file, decoded, scored, decided, with findings and every score line written to files; then
 //! the same with the fleet's entitlements and a signing key (grant attribution, usage ledger,
-//! recommendations and signed commands).
+//! recommendations and signed commands); then with the built-in learned model as well.
 
 use cinch::config::Settings;
 use cinch::drive::replay::{ReplayOptions, replay};
@@ -53,6 +53,19 @@ fn bench(c: &mut Criterion) {
             summary.events
         ),
         |b| b.iter(|| replay(Settings::default(), &with_grants).unwrap()),
+    );
+    let with_model = ReplayOptions {
+        model: Some(std::sync::Arc::new(
+            cinch::ml::Model::embedded().expect("the built-in model loads"),
+        )),
+        ..with_grants.clone()
+    };
+    g.bench_function(
+        format!(
+            "simulated fleet with entitlements and the built-in model, {} events",
+            summary.events
+        ),
+        |b| b.iter(|| replay(Settings::default(), &with_model).unwrap()),
     );
     g.finish();
 }

@@ -265,14 +265,14 @@ pub fn render_ablation(rows: &[AblationRow]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<22} {:>7} {:>7} {:>9} {:>11} {:>12} {:>7}",
+        "{:<27} {:>7} {:>7} {:>9} {:>11} {:>12} {:>7}",
         "variant", "PR-AUC", "ROC-AUC", "detected", "worst scen.", "benign/a-d", "delay"
     );
     for row in rows {
         let r = &row.report;
         let _ = writeln!(
             s,
-            "{:<22} {:>7.4} {:>7.4} {:>8.1}% {:>10.1}% {:>12.3} {:>7}",
+            "{:<27} {:>7.4} {:>7.4} {:>8.1}% {:>10.1}% {:>12.3} {:>7}",
             row.variant,
             r.pr_auc,
             r.roc_auc,

@@ -18,8 +18,10 @@ pub fn explain(c: &Ctx<'_>) -> String {
         return String::new();
     };
     let share = 10f64.powf(m.rarity.log10_p);
-    let rarer = (1.0 - share) * 100.0;
-    let digits = ((-m.rarity.log10_p).ceil() as usize).clamp(1, 6);
+    // Decimals enough to show the share, truncated so that it never reads 100%.
+    let decimals = ((-m.rarity.log10_p).ceil() as i32 - 2).clamp(0, 4);
+    let unit = 10f64.powi(decimals);
+    let rarer = ((1.0 - share) * 100.0 * unit).floor() / unit;
     let whose = match m.rarity.group {
         Some(g) => format!(
             "the history of learned peer group {} ({} agents in training)",
@@ -42,7 +44,7 @@ pub fn explain(c: &Ctx<'_>) -> String {
         c.ev.action,
         c.obs.action.count,
         c.obs.pattern.count,
-        digits.saturating_sub(2),
+        decimals as usize,
         rarer,
         whose
     )

@@ -302,7 +302,12 @@ impl Model {
         }
         let mut scorers = Vec::with_capacity(e.groups.len());
         for gm in &e.groups {
-            if gm.tail.len() < 2 || gm.tail.windows(2).any(|w| !(w[1][0] < w[0][0])) {
+            if gm.tail.len() < 2
+                || gm
+                    .tail
+                    .windows(2)
+                    .any(|w| w[1][0].partial_cmp(&w[0][0]) != Some(std::cmp::Ordering::Less))
+            {
                 return Err(ModelError::Invalid(
                     "an event model's tail needs at least two points with falling p".into(),
                 ));
