@@ -168,7 +168,7 @@ pub fn for_each_message(
         Some(path) => {
             let file = open(path, &name)?;
             match map(&file) {
-                Some(bytes) => read_messages(&bytes[..], &name, input.max_message_bytes, f),
+                Some(bytes) => map_messages(&bytes[..], &name, input.max_message_bytes, f),
                 None => read_messages(file, &name, input.max_message_bytes, f),
             }
         }
@@ -274,7 +274,7 @@ pub fn read_messages(
     reader: impl Read,
     name: &str,
     max_message_bytes: usize,
-    mut f: impl FnMut(Message<'_>),
+    f: impl FnMut(Message<'_>),
 ) -> Result<SourceStats, SourceError> {
     let mut reader = Tagged(reader);
     let mut stats = SourceStats::default();
@@ -307,6 +307,38 @@ pub fn read_messages(
         Box::new(joined)
     };
     let mut br = BufReader::with_capacity(BUFFER_BYTES, body);
+    split_messages(&mut br, name, max_message_bytes, stats, f)
+}
+
+/// Reads every message of a file held in memory: plain text is split in place, without
+/// copying; gzip is decompressed through [`read_messages`].
+fn map_messages(
+    bytes: &[u8],
+    name: &str,
+    max_message_bytes: usize,
+    f: impl FnMut(Message<'_>),
+) -> Result<SourceStats, SourceError> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return read_messages(bytes, name, max_message_bytes, f);
+    }
+    let mut whole = bytes;
+    split_messages(
+        &mut whole,
+        name,
+        max_message_bytes,
+        SourceStats::default(),
+        f,
+    )
+}
+
+/// Splits the (decompressed) text of an input into messages.
+fn split_messages<R: BufRead + ?Sized>(
+    br: &mut R,
+    name: &str,
+    max_message_bytes: usize,
+    mut stats: SourceStats,
+    mut f: impl FnMut(Message<'_>),
+) -> Result<SourceStats, SourceError> {
     let max = max_message_bytes.max(1);
     let mut emit = |m: Message<'_>, stats: &mut SourceStats| {
         stats.messages += 1;
@@ -324,7 +356,7 @@ pub fn read_messages(
     let mut last_byte = b'\n';
     let mut first = true;
     let layout = loop {
-        let buf = match fill(&mut br) {
+        let buf = match fill(br) {
             Ok(b) => b,
             Err(Fail::Io(e)) => {
                 return Err(SourceError::Read {
@@ -374,7 +406,7 @@ pub fn read_messages(
 
     let mut splitter = Splitter::new(layout, line, max);
     loop {
-        let buf = match fill(&mut br) {
+        let buf = match fill(br) {
             Ok(b) => b,
             Err(Fail::Io(e)) => {
                 return Err(SourceError::Read {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::math::{ln, ln_1p};
 use crate::event::AccessEvent;
 use crate::profile::Observation;
 use crate::profile::keys::{EventKeys, key, ns};
@@ -281,13 +282,13 @@ pub fn event_vector(ev: &AccessEvent<'_>, obs: &Observation) -> [f32; EVENT_DIM]
     [
         sin,
         cos,
-        (ev.bytes.unwrap_or(0) as f32).ln_1p(),
-        (obs.window.events as f32).ln_1p(),
-        (obs.distinct as f32).ln_1p(),
-        obs.action.count.max(0.0).ln_1p(),
-        obs.pattern.count.max(0.0).ln_1p(),
-        (obs.hour_share.max(0.0) + 1e-3).ln(),
-        (obs.window.failed as f32).ln_1p(),
+        ln_1p(ev.bytes.unwrap_or(0) as f32),
+        ln_1p(obs.window.events as f32),
+        ln_1p(obs.distinct as f32),
+        ln_1p(obs.action.count.max(0.0)),
+        ln_1p(obs.pattern.count.max(0.0)),
+        ln(obs.hour_share.max(0.0) + 1e-3),
+        ln_1p(obs.window.failed as f32),
     ]
 }
 

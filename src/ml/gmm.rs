@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::model::Scale;
+use crate::profile::counter::exp2_neg;
 
 /// One mixture component.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,9 +155,9 @@ impl<const D: usize> Scorer<D> {
         }
         let sum: f32 = terms[..self.constant.len()]
             .iter()
-            .map(|t| (t - best).exp())
+            .map(|t| exp2_neg((t - best) * std::f32::consts::LOG2_E))
             .sum();
-        best + sum.ln()
+        best + super::math::ln(sum)
     }
 
     /// Number of components.

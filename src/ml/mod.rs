@@ -13,6 +13,7 @@
 
 pub mod features;
 pub mod gmm;
+pub mod math;
 pub mod model;
 pub mod train;
 
