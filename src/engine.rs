@@ -119,7 +119,8 @@ pub struct Engine {
     model: SharedModel,
     /// Whether to keep the feature vector of the last event (for training).
     tap: bool,
-    /// The feature vector of the last event, when a model is in force or the tap is on.
+    /// The feature vector of the last event, when a model is in force or the tap is on and the
+    /// agent is past its learning period.
     last_features: Option<[f32; EVENT_DIM]>,
     /// The detectors' fusion weights, looked up once.
     weights: [f32; detect::DetectorId::ALL.len()],
@@ -182,7 +183,7 @@ impl Engine {
     }
 
     /// The event-model features of the last event processed (with a model in force or the
-    /// feature tap on).
+    /// feature tap on, for an agent past its learning period).
     pub fn last_features(&self) -> Option<&[f32; EVENT_DIM]> {
         self.last_features.as_ref()
     }
@@ -424,7 +425,11 @@ impl Engine {
         .filter_map(|g| snap.group(g))
         .find(|g| g.agents >= min_group);
         let learned_group = learned.map(|l| l.group);
-        self.last_features = (model.is_some() || self.tap).then(|| event_vector(ev, &obs));
+        // The model judges (and learns from) agents past their learning period: its features
+        // include how familiar the agent is with what it does, which says nothing while
+        // everything is new.
+        self.last_features =
+            ((model.is_some() || self.tap) && obs.maturity >= 1.0).then(|| event_vector(ev, &obs));
         let model_view = model.zip(self.last_features).map(|(m, f)| ModelView {
             model: m,
             rarity: m.rarity(learned_group, &f),

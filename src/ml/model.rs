@@ -62,7 +62,8 @@ pub struct Training {
     pub dead_letters: u64,
     /// Agents.
     pub agents: u64,
-    /// Events the event model learned from (those the statistical detectors judged normal).
+    /// Events the event model learned from: those of agents past their learning period that the
+    /// statistical detectors judged normal.
     pub modelled_events: u64,
     /// Wall time of training, in seconds.
     pub seconds: f64,

@@ -216,7 +216,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     })?;
     report.seconds[0] = started.elapsed().as_secs_f64();
     say(format!(
-        "read {} records: {} events of {} agents ({} dead letters); {} judged normal, in {:.1} s",
+        "read {} records: {} events of {} agents ({} dead letters); {} events of agents past their learning period judged normal, in {:.1} s",
         counts.records,
         counts.events,
         agents.len(),
@@ -234,7 +234,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     }
     if feats.len() < 1000 {
         return Err(ModelError::Fit(format!(
-            "{} normal events in the history; the event model needs at least 1000",
+            "{} normal events of agents past their learning period in the history; the event model needs at least 1000",
             feats.len()
         ))
         .into());

@@ -124,6 +124,7 @@ pub(crate) fn read_state(
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = c.create()?;
     let mut out = HashMap::new();
+    let mut other_versions = 0u64;
     read_to_end(&consumer, topic, quiet, &mut |m| {
         let (Some(key), Some(env)) = (
             m.key().and_then(|k| std::str::from_utf8(k).ok()),
@@ -132,10 +133,17 @@ pub(crate) fn read_state(
         ) else {
             return;
         };
-        if env.v == FORMAT_VERSION && keep(&env) {
+        if env.v != FORMAT_VERSION {
+            other_versions += 1;
+        } else if keep(&env) {
             out.insert(key.to_string(), env);
         }
     })?;
+    if other_versions > 0 {
+        eprintln!(
+            "cinch: {other_versions} checkpoint records in {topic} are of another format version (this build writes {FORMAT_VERSION}) and were not restored: their agents start cold"
+        );
+    }
     Ok(out)
 }
 
