@@ -68,14 +68,14 @@ fn view(o: &Owned) -> AccessEvent<'_> {
 }
 
 /// Scores 100,000 events per iteration on a warmed-up engine, with or without the learned model.
-fn score(c: &mut Criterion, name: &str, model: Option<cinch::ml::SharedModel>) {
+fn score(c: &mut Criterion, name: &str, settings: Settings, model: Option<cinch::ml::SharedModel>) {
     let warm = fleet(400_000);
     let evs = fleet(500_000);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(100_000));
     g.sample_size(10);
     g.bench_function(name, |b| {
-        let mut engine = Engine::new(Settings::default());
+        let mut engine = Engine::new(settings.clone());
         if let Some(m) = &model {
             engine.set_model(m.clone());
         }
@@ -99,13 +99,55 @@ fn score(c: &mut Criterion, name: &str, model: Option<cinch::ml::SharedModel>) {
 }
 
 fn bench(c: &mut Criterion) {
-    score(c, "score_100k_events", None);
+    score(c, "score_100k_events", Settings::default(), None);
+    // The learned model judges agents past their learning period; the bench's agents have
+    // hours of history, so the pair below ends the learning period at once to measure it.
+    let mut mature = Settings::default();
+    mature.profile.learning_days = 0.0;
+    mature.profile.learning_events = 0;
+    score(c, "score_100k_events_mature", mature.clone(), None);
+    // A model trained on this fleet's own history, as a deployment would train it...
+    let trained = trained_on_the_fleet(&mature);
+    score(
+        c,
+        "score_100k_events_mature_with_model_of_this_fleet",
+        mature.clone(),
+        Some(cinch::ml::shared(Some(trained))),
+    );
+    // ...and the built-in model, trained on other traffic, to which nearly every event of this
+    // synthetic fleet is rare (each one then formats an explanation).
     let model = cinch::ml::Model::embedded().expect("the built-in model loads");
     score(
         c,
-        "score_100k_events_with_model",
+        "score_100k_events_mature_with_builtin_model",
+        mature,
         Some(cinch::ml::shared(Some(model))),
     );
+}
+
+/// Trains a model on the warm-up part of the bench fleet, written as native JSON lines.
+fn trained_on_the_fleet(settings: &Settings) -> cinch::ml::Model {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("history.jsonl");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("history file"));
+    for o in fleet(400_000) {
+        let line = serde_json::json!({
+            "event_id": o.id, "time": cinch::output::time::rfc3339_ms(o.t), "agent_id": o.agent,
+            "agent_kind": "ai_agent", "action": o.action, "resource": o.resource,
+            "outcome": "success", "session_id": o.session, "source_ip": o.ip, "bytes": o.bytes,
+            "intent": "answer customer ticket",
+        });
+        writeln!(w, "{line}").expect("write history");
+    }
+    drop(w);
+    let opts = cinch::ml::train::TrainOptions {
+        inputs: vec![path],
+        settings: settings.clone(),
+        ..Default::default()
+    };
+    let (file, _) = cinch::ml::train::train(&opts).expect("training on the bench fleet");
+    cinch::ml::Model::new(file, 1).expect("the trained model loads")
 }
 
 /// What the learned model adds to one event: its feature vector and its rarity under a group's
