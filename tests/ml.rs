@@ -61,6 +61,14 @@ fn lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Orders two JSON objects by a numeric field.
+fn by(a: &Value, b: &Value, field: &str) -> std::cmp::Ordering {
+    a[field]
+        .as_f64()
+        .unwrap()
+        .total_cmp(&b[field].as_f64().unwrap())
+}
+
 #[test]
 fn a_model_file_records_its_format_schema_and_training() {
     let t = trained();
@@ -105,19 +113,10 @@ fn a_model_file_records_its_format_schema_and_training() {
     let candidates = g["candidates"].as_array().unwrap();
     assert!(candidates.len() >= 2, "{candidates:?}");
     let k = g["centroids"].as_array().unwrap().len();
-    let eligible: Vec<&Value> = candidates
+    let eligible = candidates
         .iter()
-        .filter(|c| c["smallest"].as_u64().unwrap() >= 3)
-        .collect();
-    let best = eligible
-        .iter()
-        .max_by(|a, b| {
-            a["silhouette"]
-                .as_f64()
-                .unwrap()
-                .total_cmp(&b["silhouette"].as_f64().unwrap())
-        })
-        .unwrap();
+        .filter(|c| c["smallest"].as_u64().unwrap() >= 3);
+    let best = eligible.max_by(|a, b| by(a, b, "silhouette")).unwrap();
     assert_eq!(best["k"].as_u64().unwrap() as usize, k);
     let sizes: u64 = g["sizes"]
         .as_array()
@@ -134,15 +133,7 @@ fn a_model_file_records_its_format_schema_and_training() {
         let c = gm["candidates"].as_array().unwrap();
         let chosen = gm["mixture"]["components"].as_array().unwrap().len();
         if c.len() > 1 {
-            let best = c
-                .iter()
-                .min_by(|a, b| {
-                    a["bic"]
-                        .as_f64()
-                        .unwrap()
-                        .total_cmp(&b["bic"].as_f64().unwrap())
-                })
-                .unwrap();
+            let best = c.iter().min_by(|a, b| by(a, b, "bic")).unwrap();
             assert_eq!(best["components"].as_u64().unwrap() as usize, chosen);
         }
     }

@@ -68,6 +68,12 @@ impl PipelineObserver for Progress {
 
 /// Runs the subcommand.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // The model first, so that a bad model file is reported before anything runs.
+    let mut ml = Settings::default();
+    if args.no_model {
+        ml.ml.enabled = false;
+    }
+    let model = super::load_model(&mut ml, args.model.as_deref(), "cinch demo")?;
     let dir = std::env::temp_dir().join(format!("cinch-demo-{}", std::process::id()));
     let cfg = SimConfig {
         agents: args.agents,
@@ -104,8 +110,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     let mock = MockCluster::new(1).context("starting the embedded broker")?;
-    let mut settings = {
+    let settings = {
         let mut s = Settings::default();
+        s.ml = ml.ml;
         s.kafka.brokers = mock.bootstrap_servers();
         s.kafka.group_id = "cinch-demo".into();
         for (k, v) in [
@@ -116,10 +123,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         s
     };
-    if args.no_model {
-        settings.ml.enabled = false;
-    }
-    let model = super::load_model(&mut settings, args.model.as_deref(), "cinch demo")?;
     mock.create_topic(INPUT, 4, 1)?;
     let k = &settings.kafka;
     for t in [
