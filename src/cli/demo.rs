@@ -111,8 +111,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mock = MockCluster::new(1).context("starting the embedded broker")?;
     let settings = {
-        let mut s = Settings::default();
-        s.ml = ml.ml;
+        let mut s = Settings {
+            ml: ml.ml,
+            ..Settings::default()
+        };
         s.kafka.brokers = mock.bootstrap_servers();
         s.kafka.group_id = "cinch-demo".into();
         for (k, v) in [
