@@ -124,6 +124,8 @@ pub struct Engine {
     last_features: Option<[f32; EVENT_DIM]>,
     /// The detectors' fusion weights, looked up once.
     weights: [f32; detect::DetectorId::ALL.len()],
+    /// Whether the `model` detector takes part in the fusion (else its rarity is not computed).
+    model_detector: bool,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -150,6 +152,7 @@ impl Engine {
         let cap = Capacity::for_bytes(settings.profile.max_bytes_per_agent);
         let decay = Decay::with_half_life_days(settings.profile.half_life_days);
         let settings_weights = settings.detect.weights_table();
+        let model_detector = settings.detect.weight(detect::DetectorId::Model) > 0.0;
         Engine {
             settings,
             cap,
@@ -165,9 +168,10 @@ impl Engine {
             signer: None,
             next_review_ms: i64::MIN,
             feedback: VecDeque::new(),
-            model: crate::ml::shared(None),
+            model: crate::ml::shared(None::<Model>),
             tap: false,
             last_features: None,
+            model_detector,
             weights: settings_weights,
         }
     }
@@ -430,13 +434,16 @@ impl Engine {
         // everything is new.
         self.last_features =
             ((model.is_some() || self.tap) && obs.maturity >= 1.0).then(|| event_vector(ev, &obs));
-        let model_view = model.zip(self.last_features).map(|(m, f)| ModelView {
-            model: m,
-            rarity: m.rarity(learned_group, &f),
-            features: f,
-            from: self.settings.ml.rarity_from,
-            full: self.settings.ml.rarity_full,
-        });
+        let model_view = model
+            .filter(|_| self.model_detector)
+            .zip(self.last_features)
+            .map(|(m, f)| ModelView {
+                model: m,
+                rarity: m.rarity(learned_group, &f),
+                features: f,
+                from: self.settings.ml.rarity_from,
+                full: self.settings.ml.rarity_full,
+            });
         let destination = keys.destination.then(|| {
             let dest = key(ns::PREFIX, keys.prefix());
             let since: Minute = now.saturating_sub(7 * 1440);
@@ -458,15 +465,17 @@ impl Engine {
             model: model_view,
         };
         let mut verdict = detect::evaluate(&ctx);
-        let threshold = self.settings.decide.finding_threshold;
-        if verdict.without_model < threshold && verdict.score >= threshold {
-            // The learned model ranks and corroborates, but cannot open a finding by itself.
-            verdict.score = detect::round4(threshold - 1e-4);
-        }
         if let Some(m) = model
             && self.settings.ml.calibrate
         {
             verdict.score = m.calibrate(learned_group, verdict.score);
+            verdict.without_model = m.calibrate(learned_group, verdict.without_model);
+        }
+        let threshold = self.settings.decide.finding_threshold;
+        if verdict.without_model < threshold && verdict.score >= threshold {
+            // The learned model ranks and corroborates, but cannot open a finding by itself,
+            // calibrated or not.
+            verdict.score = detect::round4(threshold - 1e-4);
         }
         let grant = match grants {
             Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
@@ -760,12 +769,9 @@ fn learned_group(
     {
         return Some(l);
     }
-    let ready = |b: &Behaviour| {
-        b.events() >= settings.assign_min_events && b.span_days() >= settings.assign_min_days
-    };
-    if !ready(&agent.behaviour) {
+    if !agent.behaviour.ready(settings) {
         agent.behaviour.add(ev, keys);
-        if !ready(&agent.behaviour) {
+        if !agent.behaviour.ready(settings) {
             return None;
         }
     }

@@ -27,6 +27,11 @@ use serde_json::{Value, json};
 /// A named way to break a valid record.
 type Breakage = (&'static str, Box<dyn Fn(&mut Value)>);
 
+/// Removes a member of a JSON object.
+fn without(v: &mut Value, key: &str) {
+    v.as_object_mut().unwrap().remove(key);
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -266,12 +271,7 @@ fn schemas_reject_broken_records() {
             Box::new(|f| f["severity"] = json!("severe")),
         ),
         ("no reasons", Box::new(|f| f["reasons"] = json!([]))),
-        (
-            "missing event_ids",
-            Box::new(|f| {
-                f.as_object_mut().unwrap().remove("event_ids");
-            }),
-        ),
+        ("missing event_ids", Box::new(|f| without(f, "event_ids"))),
         (
             "unknown detector",
             Box::new(|f| f["reasons"][0]["detector"] = json!("vibes")),
@@ -299,9 +299,7 @@ fn schemas_reject_broken_records() {
         ),
         (
             "ocsf without finding_info",
-            Box::new(|f| {
-                f["ocsf"].as_object_mut().unwrap().remove("finding_info");
-            }),
+            Box::new(|f| without(&mut f["ocsf"], "finding_info")),
         ),
     ];
     assert_rejects("finding.schema.json", &good, broken);
@@ -316,12 +314,7 @@ fn schemas_reject_broken_records() {
         ("negative score", Box::new(|l| l["score"] = json!(-0.1))),
         ("score as a string", Box::new(|l| l["score"] = json!("0.5"))),
         ("empty event id", Box::new(|l| l["event_id"] = json!(""))),
-        (
-            "no agent",
-            Box::new(|l| {
-                l.as_object_mut().unwrap().remove("agent_id");
-            }),
-        ),
+        ("no agent", Box::new(|l| without(l, "agent_id"))),
         (
             "extra reason member",
             Box::new(|l| l["reasons"][0]["weight"] = json!(1)),
@@ -349,23 +342,11 @@ fn schemas_reject_broken_records() {
             "wrong id shape",
             Box::new(|r| r["recommendation_id"] = json!("rec-42")),
         ),
-        (
-            "missing grant",
-            Box::new(|r| {
-                r.as_object_mut().unwrap().remove("grant");
-            }),
-        ),
-        (
-            "missing evidence",
-            Box::new(|r| {
-                r.as_object_mut().unwrap().remove("evidence");
-            }),
-        ),
+        ("missing grant", Box::new(|r| without(r, "grant"))),
+        ("missing evidence", Box::new(|r| without(r, "evidence"))),
         (
             "evidence without last_use",
-            Box::new(|r| {
-                r["evidence"].as_object_mut().unwrap().remove("last_use");
-            }),
+            Box::new(|r| without(&mut r["evidence"], "last_use")),
         ),
         (
             "last_use not RFC 3339",
@@ -381,9 +362,7 @@ fn schemas_reject_broken_records() {
         ),
         (
             "current grant without resources",
-            Box::new(|r| {
-                r["current"].as_object_mut().unwrap().remove("resources");
-            }),
+            Box::new(|r| without(&mut r["current"], "resources")),
         ),
         (
             "narrowing to nothing",
@@ -411,12 +390,7 @@ fn schemas_reject_broken_records() {
         .unwrap_or(&d.commands[0])
         .clone();
     let broken: Vec<Breakage> = vec![
-        (
-            "missing signature",
-            Box::new(|c| {
-                c.as_object_mut().unwrap().remove("signature");
-            }),
-        ),
+        ("missing signature", Box::new(|c| without(c, "signature"))),
         (
             "bad action",
             Box::new(|c| c["action"] = json!("delete_agent")),
@@ -438,12 +412,7 @@ fn schemas_reject_broken_records() {
             "requires_approval as a string",
             Box::new(|c| c["requires_approval"] = json!("yes")),
         ),
-        (
-            "missing dry_run",
-            Box::new(|c| {
-                c.as_object_mut().unwrap().remove("dry_run");
-            }),
-        ),
+        ("missing dry_run", Box::new(|c| without(c, "dry_run"))),
         (
             "rollback that does not undo the action",
             Box::new(|c| {
@@ -508,18 +477,8 @@ fn schemas_reject_broken_records() {
             "time not RFC 3339",
             Box::new(|a| a["time"] = json!("2026-01-07")),
         ),
-        (
-            "missing details",
-            Box::new(|a| {
-                a.as_object_mut().unwrap().remove("details");
-            }),
-        ),
-        (
-            "no agent",
-            Box::new(|a| {
-                a.as_object_mut().unwrap().remove("agent_id");
-            }),
-        ),
+        ("missing details", Box::new(|a| without(a, "details"))),
+        ("no agent", Box::new(|a| without(a, "agent_id"))),
         (
             "details of another event",
             Box::new(|a| a["event"] = json!("suppression_expired")),
@@ -557,12 +516,7 @@ fn schemas_reject_broken_records() {
 
     let good = d.feedback[0].clone();
     let broken: Vec<Breakage> = vec![
-        (
-            "missing verdict",
-            Box::new(|f| {
-                f.as_object_mut().unwrap().remove("verdict");
-            }),
-        ),
+        ("missing verdict", Box::new(|f| without(f, "verdict"))),
         (
             "unknown verdict",
             Box::new(|f| f["verdict"] = json!("benign")),
@@ -1046,11 +1000,7 @@ fn feedback_lines() -> Vec<(&'static str, bool, String)> {
         f(&mut v);
         v.to_string()
     };
-    let remove = |k: &'static str| {
-        move |v: &mut Value| {
-            v.as_object_mut().unwrap().remove(k);
-        }
-    };
+    let remove = |k: &'static str| move |v: &mut Value| without(v, k);
     vec![
         ("minimal", true, line(&|_| {})),
         (

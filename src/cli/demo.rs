@@ -250,6 +250,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the simulator labels a record: `ATTACK <ids>` for the attacks its events belong to (which
+/// are added to `hit`), else `benign` (counted in `benign`).
+fn label<'a>(
+    events: impl IntoIterator<Item = &'a str>,
+    attack_of: &HashMap<String, String>,
+    benign: &mut u64,
+    hit: &mut HashSet<String>,
+) -> String {
+    let mut attacks: Vec<&String> = events
+        .into_iter()
+        .filter_map(|e| attack_of.get(e))
+        .collect();
+    attacks.sort();
+    attacks.dedup();
+    if attacks.is_empty() {
+        *benign += 1;
+        return "benign".into();
+    }
+    hit.extend(attacks.iter().map(|a| (*a).clone()));
+    let ids: Vec<&str> = attacks.iter().map(|a| a.as_str()).collect();
+    format!("ATTACK {}", ids.join(","))
+}
+
 /// What the feed saw.
 #[derive(Default)]
 struct Fed {
@@ -300,21 +323,13 @@ fn feed(
         match r["kind"].as_str() {
             Some("finding") => {
                 fed.findings += 1;
-                let mut attacks: Vec<String> = r["event_ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.as_str().and_then(|e| attack_of.get(e)).cloned())
-                    .collect();
-                attacks.sort();
-                attacks.dedup();
-                let label = if attacks.is_empty() {
-                    fed.benign_findings += 1;
-                    "benign".to_string()
-                } else {
-                    fed.caught.extend(attacks.iter().cloned());
-                    format!("ATTACK {}", attacks.join(","))
-                };
+                let events = r["event_ids"].as_array().into_iter().flatten();
+                let label = label(
+                    events.filter_map(|e| e.as_str()),
+                    attack_of,
+                    &mut fed.benign_findings,
+                    &mut fed.caught,
+                );
                 println!(
                     "{} finding  {:<8} {:<24} {} [{}]",
                     s("time"),
@@ -326,19 +341,12 @@ fn feed(
             }
             Some("command") => {
                 fed.commands += 1;
-                let attacks: Vec<String> = r["trigger_event_id"]
-                    .as_str()
-                    .and_then(|e| attack_of.get(e))
-                    .into_iter()
-                    .cloned()
-                    .collect();
-                let label = if attacks.is_empty() {
-                    fed.benign_commands += 1;
-                    "benign".to_string()
-                } else {
-                    fed.contained.extend(attacks.iter().cloned());
-                    format!("ATTACK {}", attacks.join(","))
-                };
+                let label = label(
+                    r["trigger_event_id"].as_str(),
+                    attack_of,
+                    &mut fed.benign_commands,
+                    &mut fed.contained,
+                );
                 println!(
                     "{} COMMAND  {} {} of {}{}: {} [{}]",
                     s("issued_at"),

@@ -104,22 +104,19 @@ pub fn load_model(
         settings.ml.enabled = true;
         settings.ml.model_path = p.display().to_string();
     }
-    if !settings.ml.enabled {
-        return Ok(None);
+    let model = crate::ml::load(&settings.ml)?;
+    if let Some(m) = &model
+        && !settings.ml.model_path.is_empty()
+    {
+        eprintln!(
+            "{who}: model with {} peer groups, trained on {} events of {} agents, from {}",
+            m.groups(),
+            m.file().training.events,
+            m.file().training.agents,
+            settings.ml.model_path
+        );
     }
-    if settings.ml.model_path.is_empty() {
-        return Ok(Some(crate::ml::Model::embedded()?));
-    }
-    let p = Path::new(&settings.ml.model_path);
-    let model = crate::ml::Model::load(p)?;
-    eprintln!(
-        "{who}: model with {} peer groups, trained on {} events of {} agents, from {}",
-        model.groups(),
-        model.file().training.events,
-        model.file().training.agents,
-        p.display()
-    );
-    Ok(Some(model))
+    Ok(model)
 }
 
 /// Loads settings from `path`, or the defaults when none is given.

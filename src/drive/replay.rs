@@ -248,9 +248,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         engine.add_feedback(fb.clone());
     }
     if let Some(m) = &opts.model {
-        engine.set_model(std::sync::Arc::new(arc_swap::ArcSwapOption::from(Some(
-            m.clone(),
-        ))));
+        engine.set_model(crate::ml::shared(Some(m.clone())));
     }
     let mut out = Sink::open(opts.out.as_deref())?;
     let mut audit = opts

@@ -210,9 +210,7 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
         Scorer::Engine(settings) | Scorer::Learned(settings, _) => {
             let mut engine = Engine::new((**settings).clone());
             if let Scorer::Learned(_, m) = scorer {
-                engine.set_model(std::sync::Arc::new(arc_swap::ArcSwapOption::from(Some(
-                    m.clone(),
-                ))));
+                engine.set_model(crate::ml::shared(Some(m.clone())));
             }
             if let Some(e) = &ds.entitlements {
                 engine.set_entitlements(crate::grants::shared(e.clone()));

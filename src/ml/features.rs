@@ -237,6 +237,11 @@ impl Behaviour {
         self.events
     }
 
+    /// Whether there is enough of it to assign the agent to a learned peer group.
+    pub fn ready(&self, settings: &crate::config::MlSettings) -> bool {
+        self.events >= settings.assign_min_events && self.span_days() >= settings.assign_min_days
+    }
+
     /// Days between the first and the newest event.
     pub fn span_days(&self) -> f64 {
         (self.last_ms - self.first_ms) as f64 / 86_400_000.0

@@ -28,9 +28,21 @@ pub use model::{Model, ModelFile, Rarity};
 /// The model in force, shared by engines and replaced whole when its file changes.
 pub type SharedModel = Arc<ArcSwapOption<Model>>;
 
-/// A shared handle holding `model`.
-pub fn shared(model: Option<Model>) -> SharedModel {
-    Arc::new(ArcSwapOption::from(model.map(Arc::new)))
+/// A shared handle holding `model` (a [`Model`] or an `Arc` of one).
+pub fn shared(model: Option<impl Into<Arc<Model>>>) -> SharedModel {
+    Arc::new(ArcSwapOption::from(model.map(Into::into)))
+}
+
+/// The model the settings ask for: none unless `ml.enabled`; then the file `ml.model_path`, or
+/// the built-in model when the path is empty.
+pub fn load(settings: &crate::config::MlSettings) -> Result<Option<Model>, ModelError> {
+    if !settings.enabled {
+        return Ok(None);
+    }
+    if settings.model_path.is_empty() {
+        return Model::embedded().map(Some);
+    }
+    Model::load(Path::new(&settings.model_path)).map(Some)
 }
 
 /// Why a model could not be used or made.
@@ -67,6 +79,14 @@ pub enum ModelError {
     /// Training could not fit a model.
     #[error("training failed: {0}")]
     Fit(String),
+    /// A model file could not be written.
+    #[error("cannot write model {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// An error with the file it came from.
     #[error("{path}: {source}")]
     At {
@@ -81,7 +101,7 @@ impl ModelError {
     /// The error, naming the file it is about.
     pub fn at(self, path: &Path) -> ModelError {
         match self {
-            e @ (ModelError::Read { .. } | ModelError::At { .. }) => e,
+            e @ (ModelError::Read { .. } | ModelError::Write { .. } | ModelError::At { .. }) => e,
             e => ModelError::At {
                 path: path.display().to_string(),
                 source: Box::new(e),

@@ -135,6 +135,22 @@ pub struct PeerGroups {
     pub sizes: Vec<u64>,
 }
 
+impl PeerGroups {
+    /// The group whose centre is nearest to a behaviour-profile vector, once standardised.
+    pub fn assign(&self, profile: &[f64; PROFILE_DIM]) -> u16 {
+        let mut z = [0.0; PROFILE_DIM];
+        self.scale.apply(profile.iter().copied(), &mut z);
+        let mut best = (f64::INFINITY, 0u16);
+        for (i, c) in self.centroids.iter().enumerate() {
+            let d: f64 = c.iter().zip(&z).map(|(a, b)| (a - b) * (a - b)).sum();
+            if d < best.0 {
+                best = (d, i as u16);
+            }
+        }
+        best.1
+    }
+}
+
 /// One number of mixture components tried, and its Bayesian information criterion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -349,19 +365,7 @@ impl Model {
 
     /// The nearest group to a behaviour-profile vector.
     pub fn assign(&self, profile: &[f64; PROFILE_DIM]) -> u16 {
-        let mut z = [0.0; PROFILE_DIM];
-        self.file
-            .peer_groups
-            .scale
-            .apply(profile.iter().copied(), &mut z);
-        let mut best = (f64::INFINITY, 0u16);
-        for (i, c) in self.file.peer_groups.centroids.iter().enumerate() {
-            let d: f64 = c.iter().zip(&z).map(|(a, b)| (a - b) * (a - b)).sum();
-            if d < best.0 {
-                best = (d, i as u16);
-            }
-        }
-        best.1
+        self.file.peer_groups.assign(profile)
     }
 
     /// How rare an event vector is for a group (`None`: the whole fleet).

@@ -200,10 +200,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
             .or_insert_with(|| (next, Behaviour::default(), Behaviour::default()));
         let keys = EventKeys::of(ev);
         whole.add(ev, &keys);
-        let ready = |b: &Behaviour| {
-            b.events() >= ml.assign_min_events && b.span_days() >= ml.assign_min_days
-        };
-        if !ready(early) {
+        if !early.ready(&ml) {
             early.add(ev, &keys);
         }
         if v.score < threshold
@@ -211,7 +208,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
         {
             feats.push(*f);
             owner.push(*idx);
-            grouped.push(ready(early));
+            grouped.push(early.ready(&ml));
         }
     })?;
     report.seconds[0] = started.elapsed().as_secs_f64();
@@ -242,20 +239,15 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
 
     // Peer groups.
     let t = Instant::now();
-    let mut by_index: Vec<(&Behaviour, &Behaviour)> = vec![(&EMPTY, &EMPTY); agents.len()];
-    for (i, whole, early) in agents.values() {
-        by_index[*i as usize] = (whole, early);
-    }
-    let profiles: Vec<[f64; PROFILE_DIM]> = by_index.iter().map(|(b, _)| b.vector()).collect();
+    let mut by_index: Vec<&(u32, Behaviour, Behaviour)> = agents.values().collect();
+    by_index.sort_unstable_by_key(|(i, ..)| *i);
+    let profiles: Vec<[f64; PROFILE_DIM]> = by_index.iter().map(|(_, b, _)| b.vector()).collect();
     let peer_groups = cluster(&profiles, opts)?;
     // The group each agent gets online: from its early behaviour, as `cinch run` assigns it.
-    let assignment: Vec<u16> = {
-        let tmp = group_model_stub(&peer_groups);
-        by_index
-            .iter()
-            .map(|(_, e)| tmp.assign(&e.vector()))
-            .collect()
-    };
+    let assignment: Vec<u16> = by_index
+        .iter()
+        .map(|(_, _, early)| peer_groups.assign(&early.vector()))
+        .collect();
     report.seconds[1] = t.elapsed().as_secs_f64();
     say(format!(
         "{} peer groups (silhouette {:.3}; sizes {:?}) in {:.1} s",
@@ -353,8 +345,6 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     Ok((file, report))
 }
 
-static EMPTY: std::sync::LazyLock<Behaviour> = std::sync::LazyLock::new(Behaviour::default);
-
 /// Score histogram bins: fused scores have four decimals.
 const BINS: usize = 10_001;
 
@@ -365,46 +355,6 @@ const LEVELS: [f64; 12] = [
 
 fn rfc3339(ms: i64) -> String {
     crate::output::time::rfc3339_ms(ms)
-}
-
-/// A model holding only the peer groups, to assign training agents.
-fn group_model_stub(g: &PeerGroups) -> Model {
-    let one = GroupModel {
-        events: 0,
-        fitted_on: 0,
-        candidates: Vec::new(),
-        mixture: super::gmm::Mixture {
-            components: vec![super::gmm::Component {
-                weight: 1.0,
-                mean: vec![0.0; EVENT_DIM],
-                precision: identity(EVENT_DIM),
-            }],
-        },
-        tail: vec![[0.0, 0.0], [-1.0, -1.0]],
-    };
-    let file = ModelFile {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        cinch_version: String::new(),
-        feature_schema: FeatureSchema::current(),
-        training: Training::default(),
-        peer_groups: g.clone(),
-        event_model: EventModel {
-            scale: Scale {
-                mean: vec![0.0; EVENT_DIM],
-                std: vec![1.0; EVENT_DIM],
-            },
-            groups: vec![one; g.centroids.len() + 1],
-        },
-        calibration: None,
-    };
-    Model::new(file, 0).expect("a stub model with valid peer groups is valid")
-}
-
-fn identity(d: usize) -> Vec<f64> {
-    (0..d * d)
-        .map(|i| if i / d == i % d { 1.0 } else { 0.0 })
-        .collect()
 }
 
 /// Means and (floored) deviations of the columns.
@@ -681,13 +631,13 @@ pub fn write(file: &ModelFile, path: &Path) -> Result<(), ModelError> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::Read {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::Write {
             path: dir.display().to_string(),
             source: e,
         })?;
     }
     let text = serde_json::to_string_pretty(file).map_err(|e| ModelError::Parse(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| ModelError::Read {
+    std::fs::write(path, text + "\n").map_err(|e| ModelError::Write {
         path: path.display().to_string(),
         source: e,
     })

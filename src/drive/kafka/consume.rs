@@ -539,12 +539,7 @@ fn side_inputs(
     let ml = &settings.ml;
     let model = match &options.model {
         Some(m) => Some(m.clone()),
-        None if ml.enabled => Some(crate::ml::shared(Some(if ml.model_path.is_empty() {
-            crate::ml::Model::embedded()?
-        } else {
-            crate::ml::Model::load(std::path::Path::new(&ml.model_path))?
-        }))),
-        None => None,
+        None => crate::ml::load(ml)?.map(|m| crate::ml::shared(Some(m))),
     };
     if let Some(m) = &model {
         let groups = m.load().as_ref().map_or(0, |m| m.groups());
