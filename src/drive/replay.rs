@@ -301,7 +301,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
                         Some(s) => s.line(&ScoreLine {
                             event_id: &ev.event_id,
                             agent_id: &ev.agent_id,
-                            time: crate::output::time::rfc3339_ms(ev.time_ms),
+                            time: crate::output::time::rfc3339_ms_inline(ev.time_ms),
                             score: verdict.score,
                             reasons: &verdict.reasons,
                         }),

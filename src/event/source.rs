@@ -405,6 +405,12 @@ fn split_messages<R: BufRead + ?Sized>(
     stats.layout = layout;
 
     let mut splitter = Splitter::new(layout, line, max);
+    // JSON lines are split at every newline, so the splitter's line number counts them (it is
+    // one past the newlines so far); newlines inside documents are counted here.
+    let newlines_so_far = |splitter: &Splitter, counted: u64| match layout {
+        Layout::JsonLines => splitter.line - 1,
+        Layout::Documents => counted,
+    };
     loop {
         let buf = match fill(br) {
             Ok(b) => b,
@@ -416,7 +422,7 @@ fn split_messages<R: BufRead + ?Sized>(
             }
             Err(Fail::Corrupt(e)) => {
                 splitter.finish(&mut |m| emit(m, &mut stats));
-                stats.lines = newlines + u64::from(last_byte != b'\n');
+                stats.lines = newlines_so_far(&splitter, newlines) + u64::from(last_byte != b'\n');
                 emit(unreadable(splitter.line, &e), &mut stats);
                 return Ok(stats);
             }
@@ -426,13 +432,15 @@ fn split_messages<R: BufRead + ?Sized>(
         }
         let n = buf.len();
         stats.bytes += n as u64;
-        newlines += memchr::memchr_iter(b'\n', buf).count() as u64;
+        if layout == Layout::Documents {
+            newlines += memchr::memchr_iter(b'\n', buf).count() as u64;
+        }
         last_byte = buf[n - 1];
         splitter.feed(buf, &mut |m| emit(m, &mut stats));
         br.consume(n);
     }
     splitter.finish(&mut |m| emit(m, &mut stats));
-    stats.lines = newlines + u64::from(last_byte != b'\n');
+    stats.lines = newlines_so_far(&splitter, newlines) + u64::from(last_byte != b'\n');
     Ok(stats)
 }
 

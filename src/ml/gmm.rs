@@ -143,8 +143,15 @@ impl<const D: usize> Scorer<D> {
         let mut best = f32::NEG_INFINITY;
         for (c, term) in terms.iter_mut().enumerate().take(self.constant.len()) {
             let mut q = 0.0f32;
-            for (row, off) in self.rows[c].iter().zip(&self.offset[c]) {
-                let y = row.iter().zip(x).map(|(u, v)| u * v).sum::<f32>() - off;
+            // Row `j` of the factor is zero before column `j` (it is triangular): skipping the
+            // zeros gives the same sum.
+            for (j, (row, off)) in self.rows[c].iter().zip(&self.offset[c]).enumerate() {
+                let y = row[j..]
+                    .iter()
+                    .zip(&x[j..])
+                    .map(|(u, v)| u * v)
+                    .sum::<f32>()
+                    - off;
                 q += y * y;
             }
             *term = self.constant[c] - 0.5 * q;

@@ -12,7 +12,7 @@ pub struct ScoreLine<'a> {
     /// Its agent.
     pub agent_id: &'a str,
     /// Event time (RFC 3339), so a score file can be evaluated on its own.
-    pub time: String,
+    pub time: compact_str::CompactString,
     /// Fused score, 0..1.
     pub score: f32,
     /// Reasons at or above the floor.

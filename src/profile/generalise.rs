@@ -16,7 +16,7 @@ pub fn generalise(resource: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(resource.len());
     let (head, path) = split_head(resource);
     out.push_str(head);
-    let segments: Vec<&str> = path.split('/').collect();
+    let segments: smallvec::SmallVec<[&str; 16]> = path.split('/').collect();
     let mut i = 0;
     let mut first = true;
     while i < segments.len() {
@@ -166,7 +166,13 @@ fn generalise_segment(seg: &str, out: &mut String) {
     let mut rest = seg;
     while !rest.is_empty() {
         let tok_end = rest
-            .find(['-', '_', '.', '=', ':', '@', ',', ';', '+', ' '])
+            .bytes()
+            .position(|b| {
+                matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'=' | b':' | b'@' | b',' | b';' | b'+' | b' '
+                )
+            })
             .unwrap_or(rest.len());
         if let Some(len) = date_len(rest) {
             out.push_str("{date}");

@@ -7,6 +7,7 @@
 
 pub mod counter;
 pub mod generalise;
+pub mod hours;
 pub mod keys;
 pub mod window;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ProfileSettings;
 use counter::{BoundedCounter, Decay, Lookup, Minute};
+use hours::HourHistogram;
 use keys::{EventKeys, pair};
 use window::{DistinctWindow, MinuteRing, WindowSums};
 
@@ -169,9 +171,8 @@ pub struct AgentProfile {
     /// Keys: intent, (intent, prefix), (intent, action).
     intents: BoundedCounter,
     volumes: Vec<VolumeStat>,
-    /// Hour-of-week histogram of learned events, scaled forward (see `hist_base`).
-    hist: Vec<f32>,
-    hist_base: Minute,
+    /// Hour-of-week histogram of learned events.
+    hist: HourHistogram,
     /// Peaks of events, bytes and distinct resources per short window, per time-of-day block.
     rate_peak: Vec<Peak>,
     /// Peak of events per hour, per time-of-day block.
@@ -314,8 +315,7 @@ impl AgentProfile {
             transitions: BoundedCounter::new(cap.transitions, sk(cap.transitions / 2)),
             intents: BoundedCounter::new(cap.intents, sk(cap.intents / 2)),
             volumes: Vec::new(),
-            hist: vec![0.0; 168],
-            hist_base: minute,
+            hist: HourHistogram::new(minute),
             rate_peak: vec![Peak::default(); BLOCKS],
             hour_peak: vec![Peak::default(); BLOCKS],
             bytes_peak: vec![Peak::default(); BLOCKS],
@@ -350,7 +350,7 @@ impl AgentProfile {
             + self.transitions.max_bytes()
             + self.intents.max_bytes()
             + cap.volumes * std::mem::size_of::<VolumeStat>()
-            + 168 * 4
+            + HourHistogram::HEAP_BYTES
             + 4 * BLOCKS * std::mem::size_of::<Peak>()
             + MinuteRing::SLOTS * 24
             + DistinctWindow::max_bytes(cap.distinct)
@@ -376,7 +376,7 @@ impl AgentProfile {
             .map(|c| c.allocated_bytes())
             .sum::<usize>()
             + self.volumes.capacity() * std::mem::size_of::<VolumeStat>()
-            + self.hist.capacity() * 4
+            + self.hist.allocated_bytes()
             + (self.rate_peak.capacity()
                 + self.hour_peak.capacity()
                 + self.bytes_peak.capacity()
@@ -491,33 +491,7 @@ impl AgentProfile {
                 self.intents.get(pair(i, k.action), now, decay).count,
             )
         });
-        let hist_total: f32 = self.hist.iter().sum();
-        let (hour_share, day_hour_share) = if hist_total > 0.0 {
-            // Neighbouring hours count too (schedules shift), and a small uniform prior keeps
-            // a short history from calling an hour impossible.
-            const KERNEL: [(isize, f32); 5] =
-                [(-2, 0.25), (-1, 0.5), (0, 1.0), (1, 0.5), (2, 0.25)];
-            let h = k.hour_of_week as isize;
-            let at = |i: isize| self.hist[i.rem_euclid(168) as usize];
-            let prior = hist_total * 0.02;
-            let week: f32 = KERNEL.iter().map(|(o, w)| w * at(h + o)).sum::<f32>() / 2.5;
-            let hod = h % 24;
-            let day: f32 = (0..7)
-                .map(|d| {
-                    KERNEL
-                        .iter()
-                        .map(|(o, w)| w * at(d * 24 + hod + o))
-                        .sum::<f32>()
-                })
-                .sum::<f32>()
-                / 2.5;
-            (
-                (week + prior / 168.0) / (hist_total + prior),
-                (day + prior / 24.0) / (hist_total + prior),
-            )
-        } else {
-            (0.0, 0.0)
-        };
+        let (hour_share, day_hour_share) = self.hist.shares(k.hour_of_week);
         let net = k.net.map(|n| self.nets.get(n, now, decay));
         let migrated = match (k.net, net) {
             (Some(n), Some(l)) if l.count < 1.0 => {
@@ -539,6 +513,11 @@ impl AgentProfile {
             _ => false,
         };
         let lw = learned_weight.max(1e-6);
+        let (window, hour) = if is_late {
+            Default::default()
+        } else {
+            self.ring.sums_two(now, window_min, 60)
+        };
         let since_known_net = (self.learned > 0).then(|| now.saturating_sub(self.known_net_at));
         Observation {
             new_ip_class: k.ip_class & 3 != 0
@@ -565,22 +544,14 @@ impl AgentProfile {
             net,
             ips_known: self.ips.distinct(),
             nets_known: self.nets.distinct(),
-            window: if is_late {
-                WindowSums::default()
-            } else {
-                self.ring.sums(now, window_min)
-            },
+            window,
             distinct,
             rate_peak: peak_for(&self.rate_peak, block, self.busiest[0], now, decay),
             data_age: k
                 .data_age_days
                 .filter(|_| self.dated >= 20)
                 .map(|a| (a as f32, self.age_peak.get(now, decay))),
-            hour_events: if is_late {
-                0
-            } else {
-                self.ring.sums(now, 60).events
-            },
+            hour_events: hour.events,
             hour_peak: peak_for(&self.hour_peak, block, self.busiest[1], now, decay),
             bytes_peak: peak_for(&self.bytes_peak, block, self.busiest[2], now, decay),
             breadth_peak: peak_for(&self.breadth_peak, block, self.busiest[3], now, decay),
@@ -641,7 +612,7 @@ impl AgentProfile {
                     at: now.max(self.failed_weight.at),
                 };
             }
-            self.add_hist(k.hour_of_week, now, decay);
+            self.hist.add(k.hour_of_week, now, decay);
             self.ip_classes |= k.ip_class;
             if let Some(age) = k.data_age_days {
                 self.dated = self.dated.saturating_add(1);
@@ -756,22 +727,6 @@ impl AgentProfile {
         p[2] = p[2].max(obs.distinct as f32);
         p[3] = p[3].max(obs.window.failed as f32);
         p[4] = p[4].max(obs.hour_events as f32);
-    }
-
-    fn add_hist(&mut self, how: u8, now: Minute, decay: Decay) {
-        // Forward decay: weights grow with time instead of old ones shrinking; rescale when the
-        // growth gets large. Shares (all the detectors read) are unaffected by the scale.
-        let grow = 1.0 / decay.factor(self.hist_base, now);
-        if grow > 1e6 || !grow.is_finite() {
-            let f = 1.0 / grow;
-            for h in &mut self.hist {
-                *h *= f;
-            }
-            self.hist_base = now;
-            self.hist[how as usize] += 1.0;
-        } else {
-            self.hist[how as usize] += grow;
-        }
     }
 
     fn learn_volume(&mut self, action: u64, bytes: u64, cap: &Capacity) {

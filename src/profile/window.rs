@@ -82,6 +82,31 @@ impl MinuteRing {
         }
         s
     }
+
+    /// Sums over two windows ending at `now` (inclusive), of `a` and `b` minutes, in one pass.
+    pub fn sums_two(&self, now: Minute, a: u32, b: u32) -> (WindowSums, WindowSums) {
+        let lo_a = now.saturating_sub(a.saturating_sub(1));
+        let lo_b = now.saturating_sub(b.saturating_sub(1));
+        let (mut sa, mut sb) = (WindowSums::default(), WindowSums::default());
+        for slot in &self.slots {
+            if slot.minute > now || slot.events == 0 {
+                continue;
+            }
+            if slot.minute >= lo_a {
+                sa.events += slot.events;
+                sa.failed += slot.failed;
+                sa.novel += slot.novel;
+                sa.bytes = sa.bytes.saturating_add(slot.bytes);
+            }
+            if slot.minute >= lo_b {
+                sb.events += slot.events;
+                sb.failed += slot.failed;
+                sb.novel += slot.novel;
+                sb.bytes = sb.bytes.saturating_add(slot.bytes);
+            }
+        }
+        (sa, sb)
+    }
 }
 
 /// Distinct exact resources touched over a short window, bounded.
@@ -137,6 +162,10 @@ mod tests {
         assert_eq!(s.bytes, 50);
         assert_eq!(s.failed, 2);
         assert_eq!(s.novel, 1);
+        let (five, hour) = r.sums_two(109, 5, 60);
+        assert_eq!(five, s);
+        assert_eq!(hour.events, 10);
+        assert_eq!(hour.bytes, 100);
         assert!(
             !r.add(20, false, false, 0),
             "a minute older than the ring is refused"

@@ -292,7 +292,7 @@ impl Worker {
                         let line = ScoreLine {
                             event_id: &ev.event_id,
                             agent_id: agent,
-                            time: crate::output::time::rfc3339_ms(ev.time_ms),
+                            time: crate::output::time::rfc3339_ms_inline(ev.time_ms),
                             score: verdict.score,
                             reasons: &verdict.reasons,
                         };
