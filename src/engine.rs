@@ -126,6 +126,8 @@ pub struct Engine {
     weights: [f32; detect::DetectorId::ALL.len()],
     /// Whether the `model` detector takes part in the fusion (else its rarity is not computed).
     model_detector: bool,
+    /// Whether every verdict's reasons are explained, or only those that reach a finding.
+    explain_all: bool,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -173,7 +175,16 @@ impl Engine {
             last_features: None,
             model_detector,
             weights: settings_weights,
+            explain_all: true,
         }
+    }
+
+    /// Whether every verdict [`Engine::process`] returns has its reasons explained (the
+    /// default), or only verdicts that reach the finding threshold, whose reasons findings
+    /// quote. Turn it off when verdicts below the threshold are not written anywhere (no score
+    /// lines): formatting sentences nobody reads is most of the cost of an unusual event.
+    pub fn set_explain_all(&mut self, on: bool) {
+        self.explain_all = on;
     }
 
     /// Uses this learned model (shared with other engines; replaced whole on reload).
@@ -476,6 +487,9 @@ impl Engine {
             // The learned model ranks and corroborates, but cannot open a finding by itself,
             // calibrated or not.
             verdict.score = detect::round4(threshold - 1e-4);
+        }
+        if self.explain_all || verdict.score >= threshold {
+            detect::explain_reasons(&mut verdict, &ctx);
         }
         let grant = match grants {
             Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),

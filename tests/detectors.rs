@@ -571,3 +571,51 @@ fn scores_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn explaining_only_findings_changes_no_score_and_keeps_findings_explained() {
+    let t = after_history(14);
+    let mut evs = support_history("support-1", 14);
+    evs.push(Ev::new("support-1", t, "crm:GetCustomer", "crm://customers/812").session("y"));
+    evs.push(
+        Ev::new(
+            "support-1",
+            t + MIN,
+            "mail:Send",
+            "mailto:drop@exfil.example",
+        )
+        .session("x")
+        .intent("answer customer ticket"),
+    );
+    let mut all = Harness::new();
+    let mut lean = Harness::new();
+    lean.engine.set_explain_all(false);
+    let (va, vl) = (all.feed_all(&mut evs.clone()), lean.feed_all(&mut evs));
+    let threshold = Settings::default().decide.finding_threshold;
+    let mut below_with_reasons = 0;
+    for (a, l) in va.iter().zip(&vl) {
+        assert_eq!(a.score, l.score);
+        assert_eq!(a.reasons.len(), l.reasons.len());
+        for (ra, rl) in a.reasons.iter().zip(&l.reasons) {
+            assert_eq!((ra.detector, ra.score), (rl.detector, rl.score));
+            assert!(!ra.explanation.is_empty(), "explained by default");
+            if l.score >= threshold {
+                assert_eq!(ra.explanation, rl.explanation);
+            } else {
+                assert!(rl.explanation.is_empty(), "{rl:?} was explained");
+                below_with_reasons += 1;
+            }
+        }
+    }
+    assert!(
+        below_with_reasons > 0,
+        "some verdicts below the threshold had reasons"
+    );
+    let (fa, fl) = (all.findings(), lean.findings());
+    assert!(!fa.is_empty());
+    assert_eq!(
+        serde_json::to_string(&fa).unwrap(),
+        serde_json::to_string(&fl).unwrap(),
+        "the findings are the same, explanations included"
+    );
+}

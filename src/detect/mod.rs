@@ -323,7 +323,8 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
     }
 }
 
-/// Runs every enabled detector and fuses their scores.
+/// Runs every enabled detector and fuses their scores. The reasons' explanations are left empty
+/// (see [`explain_reasons`]).
 ///
 /// Fusion is a weighted noisy-OR, `1 - prod(1 - w_i * s_i)`, over the scores that reach the
 /// reason floor: independent pieces of evidence reinforce each other, and many faint signals do
@@ -362,7 +363,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         reasons.push(Reason {
             detector: id,
             score: round4(s),
-            explanation: explain(id, c),
+            explanation: String::new(),
         });
     }
     keep *= 1.0 - activity;
@@ -376,6 +377,17 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         reasons,
         strong,
         without_model: round4(1.0 - keep),
+    }
+}
+
+/// Writes each reason's sentence. [`evaluate`] leaves them empty, because most events are
+/// reported nowhere: the engine explains the verdicts that are written out (every one with score
+/// lines on, else those that reach a finding).
+pub fn explain_reasons(verdict: &mut Verdict, c: &Ctx<'_>) {
+    for r in &mut verdict.reasons {
+        if r.explanation.is_empty() {
+            r.explanation = explain(r.detector, c);
+        }
     }
 }
 

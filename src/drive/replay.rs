@@ -238,6 +238,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     });
     let findings = settings.output.finding_format;
     let mut engine = Engine::new(settings);
+    engine.set_explain_all(opts.scores_out.is_some());
     if let Some(e) = &opts.entitlements {
         engine.set_entitlements(crate::grants::shared(e.clone()));
     }

@@ -209,6 +209,7 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
     match scorer {
         Scorer::Engine(settings) | Scorer::Learned(settings, _) => {
             let mut engine = Engine::new((**settings).clone());
+            engine.set_explain_all(false);
             if let Scorer::Learned(_, m) = scorer {
                 engine.set_model(crate::ml::shared(Some(m.clone())));
             }

@@ -31,16 +31,32 @@ pub struct Mixture {
     pub components: Vec<Component>,
 }
 
+/// Components scored side by side: one lane each.
+const LANES: usize = 8;
+
 /// A mixture prepared for scoring raw feature vectors of length `D`: per component,
 /// `ln w + ½ ln det P − (D/2) ln 2π`, and `U = Lᵀ·diag(1/σ)` with the offset `Lᵀ(m/σ + μ)`,
 /// where `L` is the Cholesky factor of the precision (`P = L Lᵀ`) and `m`, `σ` the
-/// standardisation. Then `(z − μ)ᵀ P (z − μ) = ‖U x − offset‖²` for `z = (x − m)/σ`: one dense
-/// `D × D` product per component, in `f32`.
+/// standardisation. Then `(z − μ)ᵀ P (z − μ) = ‖U x − offset‖²` for `z = (x − m)/σ`: one
+/// triangular `D × D` product per component, in `f32`.
+///
+/// Components are laid out in blocks of [`LANES`], coefficient by coefficient, so one pass over
+/// the triangle scores a whole block with vector arithmetic; each lane still adds its terms in
+/// the same order as a component scored on its own.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scorer<const D: usize> {
-    constant: Vec<f32>,
-    rows: Vec<[[f32; D]; D]>,
-    offset: Vec<[f32; D]>,
+    /// Components in use.
+    len: usize,
+    blocks: Vec<Block<D>>,
+}
+
+/// [`LANES`] components (unused lanes have a constant of −∞).
+#[derive(Clone, Debug, PartialEq)]
+struct Block<const D: usize> {
+    constant: [f32; LANES],
+    /// `u[j][i][lane]`: row `j`, column `i` of each lane's `U` (zero for `i < j`).
+    u: [[[f32; LANES]; D]; D],
+    offset: [[f32; LANES]; D],
 }
 
 impl Mixture {
@@ -88,12 +104,16 @@ impl Mixture {
             )));
         }
         let dim = D;
-        let mut s = Scorer {
-            constant: Vec::new(),
-            rows: Vec::new(),
-            offset: Vec::new(),
+        let empty = Block {
+            constant: [f32::NEG_INFINITY; LANES],
+            u: [[[0.0; LANES]; D]; D],
+            offset: [[0.0; LANES]; D],
         };
-        for c in &self.components {
+        let mut s = Scorer {
+            len: self.components.len(),
+            blocks: vec![empty; self.components.len().div_ceil(LANES)],
+        };
+        for (n, c) in self.components.iter().enumerate() {
             if c.mean.len() != dim || c.precision.len() != dim * dim {
                 return Err(ModelError::Invalid(format!(
                     "a mixture component has {} means and {} precision entries; the event schema has {dim} features",
@@ -113,23 +133,19 @@ impl Mixture {
                 )
             })?;
             let log_det: f64 = (0..dim).map(|i| l[i * dim + i].ln()).sum::<f64>() * 2.0;
-            s.constant.push(
-                (c.weight.ln() + 0.5 * log_det
-                    - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln()) as f32,
-            );
-            let mut rows = [[0.0f32; D]; D];
-            let mut offset = [0.0f32; D];
+            let (block, lane) = (&mut s.blocks[n / LANES], n % LANES);
+            block.constant[lane] = (c.weight.ln() + 0.5 * log_det
+                - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln())
+                as f32;
             for j in 0..dim {
                 let mut off = 0.0f64;
                 for i in j..dim {
                     let u = l[i * dim + j];
-                    rows[j][i] = (u / scale.std[i]) as f32;
+                    block.u[j][i][lane] = (u / scale.std[i]) as f32;
                     off += u * (scale.mean[i] / scale.std[i] + c.mean[i]);
                 }
-                offset[j] = off as f32;
+                block.offset[j][lane] = off as f32;
             }
-            s.rows.push(rows);
-            s.offset.push(offset);
         }
         Ok(s)
     }
@@ -140,27 +156,31 @@ impl<const D: usize> Scorer<D> {
     #[inline]
     pub fn log_likelihood(&self, x: &[f32; D]) -> f32 {
         let mut terms = [0.0f32; MAX_COMPONENTS];
-        let mut best = f32::NEG_INFINITY;
-        for (c, term) in terms.iter_mut().enumerate().take(self.constant.len()) {
-            let mut q = 0.0f32;
-            // Row `j` of the factor is zero before column `j` (it is triangular): skipping the
-            // zeros gives the same sum.
-            for (j, (row, off)) in self.rows[c].iter().zip(&self.offset[c]).enumerate() {
-                let y = row[j..]
-                    .iter()
-                    .zip(&x[j..])
-                    .map(|(u, v)| u * v)
-                    .sum::<f32>()
-                    - off;
-                q += y * y;
+        for (block, out) in self.blocks.iter().zip(terms.chunks_mut(LANES)) {
+            let mut q = [0.0f32; LANES];
+            for (j, (row, off)) in block.u.iter().zip(&block.offset).enumerate() {
+                // Row `j` is zero before column `j` (the factor is triangular).
+                let mut y = [0.0f32; LANES];
+                for (coef, &xi) in row[j..].iter().zip(&x[j..]) {
+                    for l in 0..LANES {
+                        y[l] += coef[l] * xi;
+                    }
+                }
+                for l in 0..LANES {
+                    let d = y[l] - off[l];
+                    q[l] += d * d;
+                }
             }
-            *term = self.constant[c] - 0.5 * q;
-            best = best.max(*term);
+            for (l, t) in out.iter_mut().enumerate() {
+                *t = block.constant[l] - 0.5 * q[l];
+            }
         }
+        let terms = &terms[..self.len];
+        let best = terms.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         if !best.is_finite() {
             return best;
         }
-        let sum: f32 = terms[..self.constant.len()]
+        let sum: f32 = terms
             .iter()
             .map(|t| exp2_neg((t - best) * std::f32::consts::LOG2_E))
             .sum();
@@ -169,12 +189,12 @@ impl<const D: usize> Scorer<D> {
 
     /// Number of components.
     pub fn len(&self) -> usize {
-        self.constant.len()
+        self.len
     }
 
     /// Whether there are no components.
     pub fn is_empty(&self) -> bool {
-        self.constant.is_empty()
+        self.len == 0
     }
 }
 

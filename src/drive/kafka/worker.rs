@@ -119,6 +119,7 @@ struct Shard {
 impl Shard {
     fn new(settings: &Settings, response: &ResponseCtx) -> Shard {
         let mut engine = Engine::new(settings.clone());
+        engine.set_explain_all(settings.kafka.scores_topic.is_some());
         if let Some(e) = &response.ents {
             engine.set_entitlements(e.clone());
         }
