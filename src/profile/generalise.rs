@@ -134,11 +134,16 @@ pub fn is_destination(resource: &str) -> bool {
         || resource.starts_with("payee:")
 }
 
+/// Splits `scheme://` off a resource (the head is empty without one).
 fn split_head(resource: &str) -> (&str, &str) {
-    match resource.find("://") {
-        Some(p) => resource.split_at(p + 3),
-        None => ("", resource),
+    // Each colon is a candidate; resources are short and have few.
+    let b = resource.as_bytes();
+    for p in memchr::memchr_iter(b':', b) {
+        if b[p + 1..].starts_with(b"//") {
+            return resource.split_at(p + 3);
+        }
     }
+    ("", resource)
 }
 
 fn is_year(s: &str) -> bool {
@@ -274,6 +279,28 @@ fn classify_token(tok: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheme_is_split_at_the_first_colon_slash_slash() {
+        for r in [
+            "s3://raw/x",
+            "arn:aws:s3:::bucket/key",
+            "a:b://c/d",
+            "mailto:x@y.example",
+            "://x",
+            "x://",
+            "x:/",
+            "x:",
+            "",
+            "postgres://hr/payroll",
+        ] {
+            let want = match r.find("://") {
+                Some(p) => r.split_at(p + 3),
+                None => ("", r),
+            };
+            assert_eq!(split_head(r), want, "{r}");
+        }
+    }
 
     #[test]
     fn dates_and_numbers_collapse() {
