@@ -175,8 +175,14 @@ pub fn for_each_message(
     }
 }
 
+/// Files up to this size have all their pages mapped when they are opened; larger ones are
+/// mapped as they are read, so that a file larger than memory is never read in whole up front.
+const POPULATE_MAX_BYTES: u64 = 1 << 30;
+
 /// Maps a non-empty regular file into memory, so that reading it costs no copy through the
-/// kernel; `None` (read it instead) for anything else or when mapping fails.
+/// kernel, with the pages of a file up to [`POPULATE_MAX_BYTES`] mapped up front (one call
+/// instead of a fault every few pages); `None` (read it instead) for anything else or when
+/// mapping fails.
 fn map(file: &File) -> Option<memmap2::Mmap> {
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() == 0 {
@@ -185,7 +191,11 @@ fn map(file: &File) -> Option<memmap2::Mmap> {
     // SAFETY: the map is only read, for the duration of one pass; an input file truncated by
     // another process while it is read is outside what any reader can guard against (the
     // same holds for ripgrep's use of this crate).
-    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    let mut options = memmap2::MmapOptions::new();
+    if meta.len() <= POPULATE_MAX_BYTES {
+        options.populate();
+    }
+    let map = unsafe { options.map(file) }.ok()?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Some(map)
