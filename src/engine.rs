@@ -180,9 +180,10 @@ impl Engine {
     }
 
     /// Whether every verdict [`Engine::process`] returns has its reasons explained (the
-    /// default), or only verdicts that reach the finding threshold, whose reasons findings
-    /// quote. Turn it off when verdicts below the threshold are not written anywhere (no score
-    /// lines): formatting sentences nobody reads is most of the cost of an unusual event.
+    /// default), or only the reasons findings quote (of a verdict that reaches the finding
+    /// threshold, those its finding keeps: each detector's strongest). Turn it off when verdicts
+    /// are not written anywhere (no score lines): formatting sentences nobody reads is most of
+    /// the cost of an unusual event.
     pub fn set_explain_all(&mut self, on: bool) {
         self.explain_all = on;
     }
@@ -488,8 +489,18 @@ impl Engine {
             // calibrated or not.
             verdict.score = detect::round4(threshold - 1e-4);
         }
-        if self.explain_all || verdict.score >= threshold {
-            detect::explain_reasons(&mut verdict, &ctx);
+        if self.explain_all {
+            detect::explain_reasons(&mut verdict, &ctx, |_| true);
+        } else if verdict.score >= threshold {
+            // Only the reasons its finding keeps: all of them when the event opens one, else
+            // those stronger than the open finding's.
+            match self
+                .decider
+                .joinable(&self.settings.decide, &ev.agent_id, ev.time_ms)
+            {
+                Some(f) => detect::explain_reasons(&mut verdict, &ctx, |r| f.keeps(r)),
+                None => detect::explain_reasons(&mut verdict, &ctx, |_| true),
+            }
         }
         let grant = match grants {
             Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),

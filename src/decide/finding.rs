@@ -247,6 +247,14 @@ impl FindingBuilder {
         first
     }
 
+    /// Whether this finding would keep `r` from an event that joins it: the finding keeps each
+    /// detector's strongest reason.
+    pub fn keeps(&self, r: &Reason) -> bool {
+        self.reasons
+            .get(&r.detector)
+            .is_none_or(|old| old.score < r.score)
+    }
+
     /// Whether an anomalous event at `t` joins this finding.
     pub fn accepts(&self, t: i64, gap_ms: i64, max_ms: i64) -> bool {
         t <= self.last_ms + gap_ms && t < self.first_ms + max_ms

@@ -131,6 +131,18 @@ impl Decider {
         Disposition::Reported
     }
 
+    /// The agent's open finding that an anomalous event at `t` would join, if any.
+    pub fn joinable(
+        &self,
+        settings: &DecideSettings,
+        agent: &str,
+        t: i64,
+    ) -> Option<&FindingBuilder> {
+        let gap = settings.aggregate_gap_secs as i64 * 1000;
+        let max = settings.aggregate_max_secs as i64 * 1000;
+        self.open.get(agent).filter(|f| f.accepts(t, gap, max))
+    }
+
     /// Puts the agent's open finding to the command policy after an event (`trigger`: its id
     /// and time) joined it.
     #[allow(clippy::too_many_arguments)]

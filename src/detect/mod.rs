@@ -380,12 +380,12 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
     }
 }
 
-/// Writes each reason's sentence. [`evaluate`] leaves them empty, because most events are
-/// reported nowhere: the engine explains the verdicts that are written out (every one with score
-/// lines on, else those that reach a finding).
-pub fn explain_reasons(verdict: &mut Verdict, c: &Ctx<'_>) {
+/// Writes the sentence of each reason that `wanted` selects. [`evaluate`] leaves them empty,
+/// because most are read nowhere: the engine explains what is written out (every reason with
+/// score lines on, else the reasons a finding keeps).
+pub fn explain_reasons(verdict: &mut Verdict, c: &Ctx<'_>, wanted: impl Fn(&Reason) -> bool) {
     for r in &mut verdict.reasons {
-        if r.explanation.is_empty() {
+        if r.explanation.is_empty() && wanted(r) {
             r.explanation = explain(r.detector, c);
         }
     }
