@@ -623,6 +623,10 @@ fn explaining_only_what_findings_quote_changes_no_score_and_no_finding() {
         below_with_reasons > 0,
         "some verdicts below the threshold had reasons"
     );
+    assert!(
+        finding_reasons_unexplained > 0,
+        "reasons a finding did not keep were left unexplained"
+    );
     let (fa, fl) = (all.findings(), lean.findings());
     assert!(!fa.is_empty());
     assert_eq!(
