@@ -489,18 +489,16 @@ impl Engine {
             // calibrated or not.
             verdict.score = detect::round4(threshold - 1e-4);
         }
-        if self.explain_all {
-            detect::explain_reasons(&mut verdict, &ctx, |_| true);
-        } else if verdict.score >= threshold {
-            // Only the reasons its finding keeps: all of them when the event opens one, else
-            // those stronger than the open finding's.
-            match self
-                .decider
-                .joinable(&self.settings.decide, &ev.agent_id, ev.time_ms)
-            {
-                Some(f) => detect::explain_reasons(&mut verdict, &ctx, |r| f.keeps(r)),
-                None => detect::explain_reasons(&mut verdict, &ctx, |_| true),
-            }
+        if self.explain_all || verdict.score >= threshold {
+            // Without score lines, only the reasons its finding keeps: all of them when the
+            // event opens one, else those stronger than the open finding's.
+            let open = if self.explain_all {
+                None
+            } else {
+                self.decider
+                    .joinable(&self.settings.decide, &ev.agent_id, ev.time_ms)
+            };
+            detect::explain_reasons(&mut verdict, &ctx, |r| open.is_none_or(|f| f.keeps(r)));
         }
         let grant = match grants {
             Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),

@@ -235,6 +235,17 @@ mod tests {
         }
     }
 
+    /// A mixture of one component of weight 1.
+    fn one(mean: [f64; 2], precision: [f64; 4]) -> Mixture {
+        Mixture {
+            components: vec![Component {
+                weight: 1.0,
+                mean: mean.to_vec(),
+                precision: precision.to_vec(),
+            }],
+        }
+    }
+
     fn two_blobs() -> Array2<f64> {
         let mut rows = Vec::new();
         for i in 0..400 {
@@ -248,13 +259,7 @@ mod tests {
 
     #[test]
     fn the_hot_path_density_agrees_with_a_direct_computation() {
-        let m = Mixture {
-            components: vec![Component {
-                weight: 1.0,
-                mean: vec![1.0, -1.0],
-                precision: vec![2.0, 0.5, 0.5, 1.0],
-            }],
-        };
+        let m = one([1.0, -1.0], [2.0, 0.5, 0.5, 1.0]);
         let s = m.scorer::<2>(&unit()).unwrap();
         let x = [0.5f32, 0.0];
         let (dx, dy) = (x[0] as f64 - 1.0, x[1] as f64 + 1.0);
@@ -280,13 +285,7 @@ mod tests {
 
     #[test]
     fn a_broken_precision_is_refused() {
-        let m = Mixture {
-            components: vec![Component {
-                weight: 1.0,
-                mean: vec![0.0, 0.0],
-                precision: vec![1.0, 2.0, 2.0, 1.0],
-            }],
-        };
+        let m = one([0.0, 0.0], [1.0, 2.0, 2.0, 1.0]);
         assert!(matches!(
             m.scorer::<2>(&unit()),
             Err(ModelError::Invalid(_))
@@ -295,13 +294,7 @@ mod tests {
 
     #[test]
     fn standardisation_is_folded_into_the_scorer() {
-        let m = Mixture {
-            components: vec![Component {
-                weight: 1.0,
-                mean: vec![0.5, -0.5],
-                precision: vec![2.0, 0.3, 0.3, 1.0],
-            }],
-        };
+        let m = one([0.5, -0.5], [2.0, 0.3, 0.3, 1.0]);
         let scale = Scale {
             mean: vec![10.0, -3.0],
             std: vec![2.0, 0.5],

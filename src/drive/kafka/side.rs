@@ -250,7 +250,6 @@ fn m_topic(c: &BaseConsumer) -> String {
         .unwrap_or_default()
 }
 
-/// Sleeps `d` in short steps; true when `stop` was set.
 /// Calls `changed` on a thread of its own whenever the file's modification time or size
 /// changes, checking every `every` until `stop`.
 fn watch_file(
@@ -311,6 +310,7 @@ pub(crate) fn watch_model(
     )
 }
 
+/// Sleeps `d` in short steps; true when `stop` was set.
 fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     let step = Duration::from_millis(100);
     let mut left = d;
