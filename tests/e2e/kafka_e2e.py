@@ -155,14 +155,21 @@ class Outputs:
 
 def run(cinch, broker, prefix, work, valid, kills, msgs):
     """Runs cinch on `prefix` until it has scored and dead-lettered everything and committed
-    the input's end. With kills, the input is fed in eight steps a second apart, so that the
-    kills fall mid-stream however fast cinch is."""
+    the input's end. With kills, the input is fed in eight steps a second apart, and a step
+    waits (up to 30 s) for the kills due more than a step before it, so that the kills fall
+    mid-stream however fast cinch catches up after a restart."""
     fed = {}
     steps = 8 if kills else 1
     size = (len(msgs) + steps - 1) // steps
+    kill_marks = sorted(random.uniform(0.1, 0.8) for _ in range(kills))
+    progress = {"killed": 0}
 
     def feed():
         for i in range(steps):
+            due = sum(1 for m in kill_marks if m < (i - 1) / steps)
+            waited = time.time()
+            while progress["killed"] < due and time.time() - waited < 30:
+                time.sleep(0.1)
             for part, end in produce(broker, topic(prefix, "events"), msgs[i * size:(i + 1) * size]).items():
                 fed[part] = max(fed.get(part, 0), end)
             if i + 1 < steps:
@@ -192,7 +199,7 @@ def run(cinch, broker, prefix, work, valid, kills, msgs):
                                 stdout=logf, stderr=logf)
 
     proc = start()
-    marks = sorted(random.uniform(0.1, 0.8) for _ in range(kills))
+    marks = list(kill_marks)
     killed, last_kill = 0, 0
     started = time.time()
 
@@ -209,13 +216,14 @@ def run(cinch, broker, prefix, work, valid, kills, msgs):
         out.poll(0.2)
         if proc.poll() is not None:
             sys.exit(f"{prefix}: cinch run exited with {proc.returncode}; see {logf.name}")
-        # Each kill waits for the restarted instance to score something new.
-        if marks and len(out.scored()) >= marks[0] * valid and len(out.scored()) > last_kill:
+        # Each kill waits for the restarted instance to score something (new, or again).
+        if marks and len(out.scored()) >= marks[0] * valid and len(out.records["scores"]) > last_kill:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed += 1
-            last_kill = len(out.scored())
-            log(f"{prefix}: SIGKILL {killed} at {last_kill}/{valid} events scored")
+            progress["killed"] = killed
+            last_kill = len(out.records["scores"])
+            log(f"{prefix}: SIGKILL {killed} at {len(out.scored())}/{valid} events scored")
             marks.pop(0)
             proc = start()
     proc.send_signal(signal.SIGTERM)
