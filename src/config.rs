@@ -162,13 +162,18 @@ pub struct CommandSettings {
     /// Commands below this severity carry `requires_approval = true`.
     pub approval_below: crate::decide::finding::Severity,
     /// Corroboration: at least this many independent lines of evidence (detector families
-    /// scoring at least `evidence_score`: what was accessed, how much, refusals, origin,
-    /// timing, order; plus use of a grant the agent never used)...
+    /// scoring at least `evidence_score`: what was accessed, when it reached beyond the
+    /// agent's own territory; how much, when data moved in bulk; refusals, origin, timing,
+    /// order; plus use of a grant the agent never used)...
     pub min_evidence: u8,
     /// Score at which a detector's reason counts as evidence.
     pub evidence_score: f32,
-    /// ...or a sustained run of at least this many anomalous events in the finding.
+    /// ...or a sustained run of at least this many anomalous events in the finding, with at
+    /// least one line of evidence.
     pub sustained_events: u64,
+    /// A name (authority, path segment) new to the agent reaches beyond its territory when
+    /// fewer than this share of its peers use it.
+    pub reach_peer_share: f32,
     /// After a command for an agent, no command for another finding of that agent for this
     /// many seconds of event time.
     pub cooldown_secs: u64,
@@ -194,6 +199,7 @@ impl Default for CommandSettings {
             min_evidence: 2,
             evidence_score: 0.5,
             sustained_events: 5,
+            reach_peer_share: 0.05,
             cooldown_secs: 3600,
             revoke_grant_secs: 7 * 86_400,
             revoke_session_secs: 3600,
@@ -731,6 +737,11 @@ impl Settings {
             &mut errs,
             "commands.evidence_score",
             self.commands.evidence_score,
+        );
+        unit_check(
+            &mut errs,
+            "commands.reach_peer_share",
+            self.commands.reach_peer_share,
         );
         if !(self.breaker.max_agent_share > 0.0 && self.breaker.max_agent_share <= 1.0) {
             errs.push(format!(

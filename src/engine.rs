@@ -489,6 +489,9 @@ impl Engine {
             // calibrated or not.
             verdict.score = detect::round4(threshold - 1e-4);
         }
+        if verdict.score >= threshold {
+            verdict.reach = detect::novelty::reach(&ctx, self.settings.commands.reach_peer_share);
+        }
         if self.explain_all || verdict.score >= threshold {
             // Without score lines, only the reasons its finding keeps: all of them when the
             // event opens one, else those stronger than the open finding's.
@@ -520,7 +523,10 @@ impl Engine {
             (UseKind::Action, obs.action, keys.action),
             (UseKind::Pattern, obs.pattern, keys.pattern_id),
             (UseKind::Prefix, obs.prefix, keys.prefix_id),
-        ] {
+        ]
+        .into_iter()
+        .chain(obs.names.iter().map(|&(k, l)| (UseKind::Name, l, k)))
+        {
             if !lookup.seen {
                 for group in agent.groups.into_iter().chain(learned.map(|l| l.key)) {
                     self.fleet.record(Delta::FirstUse {

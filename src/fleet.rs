@@ -23,6 +23,8 @@ pub enum UseKind {
     IntentPrefix,
     /// An action within sessions of a stated intent.
     IntentAction,
+    /// A name in resource patterns (see `profile::generalise::names`).
+    Name,
 }
 
 /// A change observed between ticks.

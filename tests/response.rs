@@ -36,6 +36,7 @@ struct Ev {
     action: String,
     resource: String,
     session: String,
+    denied: bool,
 }
 
 fn ev(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
@@ -46,6 +47,7 @@ fn ev(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
         action: action.into(),
         resource: resource.into(),
         session: format!("s-{agent}-{}", (t - T0) / DAY),
+        denied: false,
     }
 }
 
@@ -59,7 +61,11 @@ impl Ev {
             agent_kind: Some(Cow::Borrowed("service_account")),
             action: Cow::Borrowed(&self.action),
             resource: Cow::Borrowed(&self.resource),
-            outcome: Outcome::Success,
+            outcome: if self.denied {
+                Outcome::Denied
+            } else {
+                Outcome::Success
+            },
             session_id: Some(Cow::Borrowed(&self.session)),
             source_ip: Some(Cow::Borrowed("10.0.0.5")),
             bytes: Some(4_000),
@@ -289,13 +295,17 @@ fn a_never_used_grant_taken_by_an_attack_is_revoked_by_a_signed_command() {
 #[test]
 fn no_command_during_the_learning_period_and_none_again_within_the_cooldown() {
     // Day 1: still learning. Even a policy that commands at any severity on one line of
-    // evidence waits.
+    // evidence (here, repeated refusals) waits.
     let mut eager = Settings::default();
     eager.commands.min_severity = cinch::decide::finding::Severity::Low;
     eager.commands.min_evidence = 1;
     let mut run = Run::new(eager, ENTITLEMENTS);
     run.feed(routine("etl-1", T0, 1));
-    run.feed(raid("etl-1", T0 + DAY + 3 * 3_600_000));
+    let mut refused = raid("etl-1", T0 + DAY + 3 * 3_600_000);
+    for e in refused.iter_mut().skip(6) {
+        e.denied = true;
+    }
+    run.feed(refused);
     run.finish();
     assert!(!run.findings().is_empty(), "the raid is still a finding");
     assert!(run.commands().is_empty(), "{:#?}", run.commands());
@@ -461,7 +471,65 @@ impl ToVecOwned for [Ev] {
                 action: e.action.clone(),
                 resource: e.resource.clone(),
                 session: e.session.clone(),
+                denied: e.denied,
             })
             .collect()
     }
+}
+
+#[test]
+fn change_within_the_agents_own_territory_is_a_finding_but_no_command() {
+    // Day 5: a burst of reads of a new kind of object in the bucket the agent always reads. It is
+    // new (a finding, severe and sustained enough for a command), but it names no place the
+    // agent does not know, and no other line of evidence backs it: no command.
+    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    let at = T0 + 5 * DAY + 3 * 3_600_000;
+    run.feed(routine("etl-1", T0, 5));
+    run.feed(
+        (0..12)
+            .map(|i| {
+                ev(
+                    "etl-1",
+                    at + i * 5_000,
+                    "s3:GetObject",
+                    &format!("s3://raw/summary-{i}.parquet"),
+                )
+            })
+            .collect(),
+    );
+    run.finish();
+    let findings = run.findings();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = findings[0];
+    let policy = Settings::default().commands;
+    assert!(f.severity >= policy.min_severity, "{f:#?}");
+    assert!(f.event_count >= policy.sustained_events, "{f:#?}");
+    assert!(run.commands().is_empty(), "{:#?}", run.commands());
+
+    // The same burst into a place the agent never used (under a grant it uses) is contained.
+    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 5));
+    run.feed(
+        (0..12)
+            .map(|i| {
+                ev(
+                    "etl-1",
+                    at + i * 5_000,
+                    "s3:GetObject",
+                    &format!("s3://raw/hr-exports/summary-{i}.parquet"),
+                )
+            })
+            .collect(),
+    );
+    run.finish();
+    assert_eq!(run.findings().len(), 1, "{:#?}", run.findings());
+    let commands = run.commands();
+    assert_eq!(commands.len(), 1, "{commands:#?}");
+    assert!(
+        matches!(
+            commands[0].action,
+            Action::RevokeSession | Action::SuspendAgent
+        ),
+        "{commands:#?}"
+    );
 }

@@ -74,6 +74,9 @@ pub struct FindingBuilder {
     /// Reasons for withholding a command already written to the audit stream (bits).
     #[serde(default)]
     withheld: u8,
+    /// Some event reached beyond the agent's own territory (see `detect::novelty::reach`).
+    #[serde(default)]
+    reach: bool,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -118,6 +121,7 @@ impl FindingBuilder {
             commanded: Vec::new(),
             tripped: false,
             withheld: 0,
+            reach: false,
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -151,13 +155,28 @@ impl FindingBuilder {
     /// Independent lines of evidence: detector families with a reason scoring at least `min`
     /// on some event, repeated refusals (two or more denied or failed events: one is common
     /// noise, several are probing), and use of a grant the agent's normal behaviour never used.
+    ///
+    /// Two families count only where they point at harm rather than change. What was accessed
+    /// counts when some event reached beyond the agent's own territory: a new kind of object in
+    /// its own bucket, or a new tool on a store it uses, is change. How much counts when data
+    /// moved in bulk (volume together with rate or breadth): a scheduled job reading more
+    /// partitions than usual, or one large object, is not exfiltration on its own.
     /// The learned model corroborates scores, not commands: it is not counted.
     pub fn evidence(&self, min: f32) -> usize {
-        let mut fams: Vec<crate::detect::Evidence> = self
+        use crate::detect::{DetectorId, Evidence};
+        let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
+        let bulk =
+            strong(DetectorId::Volume) && (strong(DetectorId::Rate) || strong(DetectorId::Breadth));
+        let mut fams: Vec<Evidence> = self
             .reasons
             .values()
-            .filter(|r| r.score >= min && r.detector != crate::detect::DetectorId::Model)
+            .filter(|r| r.score >= min && r.detector != DetectorId::Model)
             .map(|r| r.detector.family())
+            .filter(|f| match f {
+                Evidence::Access => self.reach,
+                Evidence::Amount => bulk,
+                _ => true,
+            })
             .collect();
         if self.denied >= 2 {
             fams.push(crate::detect::Evidence::Refusal);
@@ -280,6 +299,7 @@ impl FindingBuilder {
         grant: Option<&str>,
     ) {
         self.event_count += 1;
+        self.reach |= verdict.reach;
         if self.event_ids.len() < settings.max_events_per_finding {
             self.event_ids.push(ev.event_id.to_string());
         }

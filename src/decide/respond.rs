@@ -192,8 +192,9 @@ impl Responder {
         if !cs.enabled || severity < cs.min_severity {
             return;
         }
-        let corroborated = f.evidence(cs.evidence_score) >= usize::from(cs.min_evidence)
-            || f.event_count() >= cs.sustained_events;
+        let evidence = f.evidence(cs.evidence_score);
+        let corroborated = evidence >= usize::from(cs.min_evidence)
+            || (evidence >= 1 && f.event_count() >= cs.sustained_events);
         if !corroborated {
             return;
         }

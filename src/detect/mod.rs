@@ -284,6 +284,9 @@ pub struct Verdict {
     pub strong: u8,
     /// The fused score without the learned model's contribution.
     pub without_model: f32,
+    /// The event reaches beyond the agent's own territory (set for anomalous events only; see
+    /// [`novelty::reach`]).
+    pub reach: bool,
 }
 
 fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
@@ -377,6 +380,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         reasons,
         strong,
         without_model: round4(1.0 - keep),
+        reach: false,
     }
 }
 

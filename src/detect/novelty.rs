@@ -90,6 +90,24 @@ fn stable_set(o: &crate::profile::Observation) -> f32 {
     overall.max(here)
 }
 
+/// Whether the event reaches beyond the agent's own territory: it names a place (an authority
+/// or path segment, see [`crate::profile::generalise::names`]) that the agent never used and
+/// fewer than `rare_share` of its peers use, or it is a new member behind a known pattern of a
+/// stable working set (another account, another repository). A new pattern built only of names the agent knows (a new kind of
+/// file in its own bucket, the pipelines of a repository it already works on) stays within it.
+pub fn reach(c: &Ctx<'_>, rare_share: f32) -> bool {
+    let o = c.obs;
+    let foreign = o.names.iter().any(|(key, l)| {
+        l.count < 0.5
+            && c.peers
+                .share(UseKind::Name, *key)
+                .is_none_or(|s| s < rare_share)
+    });
+    // A new member behind a known pattern of a stable set: an account, a repository.
+    let member = !o.resource.seen && o.pattern.count >= 20.0 && o.pattern_churn < 0.1;
+    foreign || (member && c.keys.data_age_days.is_none())
+}
+
 /// Score in 0..1.
 pub fn score(c: &Ctx<'_>) -> f32 {
     if c.obs.learned_weight < 1.0 {

@@ -33,6 +33,7 @@ impl Naive {
             reasons: Vec::new(),
             strong: 1,
             without_model: score,
+            reach: false,
         }
     }
 }

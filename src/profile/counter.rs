@@ -37,6 +37,11 @@ pub struct Decay {
 }
 
 impl Decay {
+    /// No fading.
+    pub const NONE: Decay = Decay {
+        inv_half_life_min: 0.0,
+    };
+
     /// A decay with the given half-life in days (0 or less disables decay).
     pub fn with_half_life_days(days: f64) -> Self {
         let inv = if days > 0.0 {

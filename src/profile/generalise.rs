@@ -134,6 +134,27 @@ pub fn is_destination(resource: &str) -> bool {
         || resource.starts_with("payee:")
 }
 
+/// The names of places a generalised pattern mentions: its authority and path segments (or,
+/// for other forms such as ARNs and `mailto:`, the parts between separators), without the
+/// scheme, without any part that holds a placeholder, and without a final file name (a last
+/// segment with an extension names an object in a place, not a place).
+/// `ci://org/web-frontend/pipelines/{n}` names `org`, `web-frontend` and `pipelines`; the same
+/// repository reached through `git://org/web-frontend` shares two of them.
+pub fn names(pattern: &str) -> impl Iterator<Item = &str> {
+    let (_, rest) = split_head(pattern);
+    let rest = if pattern.starts_with("arn:") || pattern.starts_with("mailto:") {
+        pattern.split_once(':').map_or(rest, |(_, r)| r)
+    } else {
+        rest
+    };
+    let rest = match rest.rsplit_once('/') {
+        Some((dir, file)) if file.contains('.') => dir,
+        _ => rest,
+    };
+    rest.split(['/', ':', '@'])
+        .filter(|s| !s.is_empty() && !s.contains('{'))
+}
+
 /// Splits `scheme://` off a resource (the head is empty without one).
 fn split_head(resource: &str) -> (&str, &str) {
     // Each colon is a candidate; resources are short and have few.
@@ -279,6 +300,33 @@ fn classify_token(tok: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_the_parts_without_scheme_or_placeholder() {
+        fn n(p: &str) -> Vec<&str> {
+            names(p).collect()
+        }
+        assert_eq!(
+            n("ci://org/web-frontend/pipelines/{n}"),
+            ["org", "web-frontend", "pipelines"]
+        );
+        assert_eq!(n("git://org/web-frontend"), ["org", "web-frontend"]);
+        assert_eq!(
+            n("secrets://ci/web-frontend/deploy-token"),
+            ["ci", "web-frontend", "deploy-token"]
+        );
+        assert_eq!(
+            n("s3://orders-curated/refunds/dt={date}/compacted.parquet"),
+            ["orders-curated", "refunds"]
+        );
+        assert_eq!(n("https://files.example"), ["files.example"]);
+        assert_eq!(
+            n("arn:aws:iam::{account}:role/deploy"),
+            ["aws", "iam", "role", "deploy"]
+        );
+        assert_eq!(n("mailto:drop@verify-{id}.example"), ["drop"]);
+        assert!(n("{uuid}").is_empty());
+    }
 
     #[test]
     fn the_scheme_is_split_at_the_first_colon_slash_slash() {

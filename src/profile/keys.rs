@@ -44,6 +44,8 @@ pub mod ns {
     pub const INTENT: u64 = 8;
     /// Agent kinds and families (peer groups).
     pub const GROUP: u64 = 9;
+    /// Names in resource patterns (authorities, path segments).
+    pub const NAME: u64 = 10;
 }
 
 /// The keys of one event, computed once and shared by the profile and every detector.

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod window;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::config::ProfileSettings;
 use counter::{BoundedCounter, Decay, Lookup, Minute};
@@ -47,6 +48,7 @@ pub struct Capacity {
     volumes: usize,
     distinct: usize,
     sessions: usize,
+    names: usize,
 }
 
 impl Capacity {
@@ -62,8 +64,9 @@ impl Capacity {
             transitions: n(112),
             intents: n(112),
             volumes: n(64),
-            distinct: n(512),
+            distinct: n(448),
             sessions: n(16),
+            names: n(64),
         }
     }
 }
@@ -170,6 +173,9 @@ pub struct AgentProfile {
     transitions: BoundedCounter,
     /// Keys: intent, (intent, prefix), (intent, action).
     intents: BoundedCounter,
+    /// The names (authorities, path segments) of the resource patterns the agent uses, learned
+    /// when a pattern is new and never faded: the agent's vocabulary of places.
+    names: BoundedCounter,
     volumes: Vec<VolumeStat>,
     /// Hour-of-week histogram of learned events.
     hist: HourHistogram,
@@ -288,6 +294,9 @@ pub struct Observation {
     /// Intent: (sessions-events with this intent, of those on this prefix, of those with this
     /// action).
     pub intent: Option<(f32, f32, f32)>,
+    /// When the pattern is not yet established: the names it mentions (see
+    /// [`generalise::names`]), each with what the agent knows of it. Empty otherwise.
+    pub names: SmallVec<[(u64, Lookup); 6]>,
 }
 
 impl AgentProfile {
@@ -314,6 +323,7 @@ impl AgentProfile {
             nets: BoundedCounter::new(cap.ips / 2, sk(cap.ips / 2)),
             transitions: BoundedCounter::new(cap.transitions, sk(cap.transitions / 2)),
             intents: BoundedCounter::new(cap.intents, sk(cap.intents / 2)),
+            names: BoundedCounter::new(cap.names, sk(cap.names / 2)),
             volumes: Vec::new(),
             hist: HourHistogram::new(minute),
             rate_peak: vec![Peak::default(); BLOCKS],
@@ -349,6 +359,7 @@ impl AgentProfile {
             + self.nets.max_bytes()
             + self.transitions.max_bytes()
             + self.intents.max_bytes()
+            + self.names.max_bytes()
             + cap.volumes * std::mem::size_of::<VolumeStat>()
             + HourHistogram::HEAP_BYTES
             + 4 * BLOCKS * std::mem::size_of::<Peak>()
@@ -371,6 +382,7 @@ impl AgentProfile {
                 &self.nets,
                 &self.transitions,
                 &self.intents,
+                &self.names,
             ]
             .iter()
             .map(|c| c.allocated_bytes())
@@ -399,6 +411,7 @@ impl AgentProfile {
             (UseKind::Prefix, &self.prefixes),
             (UseKind::IntentPrefix, &self.intents),
             (UseKind::IntentAction, &self.intents),
+            (UseKind::Name, &self.names),
         ] {
             v.extend(table.keys().into_iter().map(|k| (kind, k)));
         }
@@ -519,7 +532,18 @@ impl AgentProfile {
             self.ring.sums_two(now, window_min, 60)
         };
         let since_known_net = (self.learned > 0).then(|| now.saturating_sub(self.known_net_at));
+        let names = if pattern.count < 1.0 {
+            generalise::names(&k.pattern)
+                .map(|n| {
+                    let key = keys::key(keys::ns::NAME, n);
+                    (key, self.names.get(key, now, Decay::NONE))
+                })
+                .collect()
+        } else {
+            SmallVec::new()
+        };
         Observation {
+            names,
             new_ip_class: k.ip_class & 3 != 0
                 && self.learned >= 20
                 && self.ip_classes & k.ip_class == 0,
@@ -641,6 +665,9 @@ impl AgentProfile {
         if let (Some(ip), Some(net)) = (k.ip, k.net) {
             self.ips.add(ip, w, now, decay, once);
             self.nets.add(net, w, now, decay, once);
+        }
+        for (n, _) in &obs.names {
+            self.names.add(*n, w, now, Decay::NONE, once);
         }
         if let Some(i) = k.intent {
             self.intents.add(i, w, now, decay, once);
