@@ -477,6 +477,20 @@ impl ToVecOwned for [Ev] {
     }
 }
 
+/// A burst of twelve reads of `{dir}/summary-N.parquet`, five seconds apart.
+fn reads(agent: &str, at: i64, dir: &str) -> Vec<Ev> {
+    (0..12)
+        .map(|i| {
+            ev(
+                agent,
+                at + i * 5_000,
+                "s3:GetObject",
+                &format!("{dir}/summary-{i}.parquet"),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn change_within_the_agents_own_territory_is_a_finding_but_no_command() {
     // Day 5: a burst of reads of a new kind of object in the bucket the agent always reads. It is
@@ -485,18 +499,7 @@ fn change_within_the_agents_own_territory_is_a_finding_but_no_command() {
     let mut run = Run::new(Settings::default(), ENTITLEMENTS);
     let at = T0 + 5 * DAY + 3 * 3_600_000;
     run.feed(routine("etl-1", T0, 5));
-    run.feed(
-        (0..12)
-            .map(|i| {
-                ev(
-                    "etl-1",
-                    at + i * 5_000,
-                    "s3:GetObject",
-                    &format!("s3://raw/summary-{i}.parquet"),
-                )
-            })
-            .collect(),
-    );
+    run.feed(reads("etl-1", at, "s3://raw"));
     run.finish();
     let findings = run.findings();
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -509,18 +512,7 @@ fn change_within_the_agents_own_territory_is_a_finding_but_no_command() {
     // The same burst into a place the agent never used (under a grant it uses) is contained.
     let mut run = Run::new(Settings::default(), ENTITLEMENTS);
     run.feed(routine("etl-1", T0, 5));
-    run.feed(
-        (0..12)
-            .map(|i| {
-                ev(
-                    "etl-1",
-                    at + i * 5_000,
-                    "s3:GetObject",
-                    &format!("s3://raw/hr-exports/summary-{i}.parquet"),
-                )
-            })
-            .collect(),
-    );
+    run.feed(reads("etl-1", at, "s3://raw/hr-exports"));
     run.finish();
     assert_eq!(run.findings().len(), 1, "{:#?}", run.findings());
     let commands = run.commands();
