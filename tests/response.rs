@@ -29,6 +29,7 @@ etl-1:
   hr-read: {actions: ["db:Select"], resources: ["postgres://hr/*"]}
 "#;
 
+#[derive(Clone)]
 struct Ev {
     id: String,
     t: i64,
@@ -401,7 +402,7 @@ fn a_false_positive_is_suppressed_announced_and_learned() {
     run.feed(routine("etl-1", T0, 5));
     let first_raid = T0 + 5 * DAY + 3 * 3_600_000;
     run.feed(raid("etl-1", first_raid));
-    run.feed(routine("etl-1", first_raid + 3_600_000, 1)[..10].to_vec_owned());
+    run.feed(routine("etl-1", first_raid + 3_600_000, 1)[..10].to_vec());
     let f = run
         .findings()
         .into_iter()
@@ -425,8 +426,7 @@ fn a_false_positive_is_suppressed_announced_and_learned() {
     let before = run.findings().len();
     // The same behaviour on each of the next days.
     for d in 1..=4 {
-        let mut evs =
-            routine("etl-1", first_raid + d * DAY - 2 * 3_600_000, 1)[..12].to_vec_owned();
+        let mut evs = routine("etl-1", first_raid + d * DAY - 2 * 3_600_000, 1)[..12].to_vec();
         let mut r = raid("etl-1", first_raid + d * DAY);
         for e in &mut r {
             e.id.push_str(&format!("-d{d}"));
@@ -455,26 +455,6 @@ fn a_false_positive_is_suppressed_announced_and_learned() {
     );
     assert_eq!(run.audit(AuditEvent::SuppressionExpired).len(), 1);
     assert!(run.engine.suppressions().is_empty(), "it lapsed");
-}
-
-trait ToVecOwned {
-    fn to_vec_owned(&self) -> Vec<Ev>;
-}
-
-impl ToVecOwned for [Ev] {
-    fn to_vec_owned(&self) -> Vec<Ev> {
-        self.iter()
-            .map(|e| Ev {
-                id: e.id.clone(),
-                t: e.t,
-                agent: e.agent.clone(),
-                action: e.action.clone(),
-                resource: e.resource.clone(),
-                session: e.session.clone(),
-                denied: e.denied,
-            })
-            .collect()
-    }
 }
 
 /// A burst of twelve reads of `{dir}/summary-N.parquet`, five seconds apart.

@@ -179,10 +179,10 @@ impl FindingBuilder {
             })
             .collect();
         if self.denied >= 2 {
-            fams.push(crate::detect::Evidence::Refusal);
+            fams.push(Evidence::Refusal);
         }
         if !self.fresh_grants.is_empty() {
-            fams.push(crate::detect::Evidence::Privilege);
+            fams.push(Evidence::Privilege);
         }
         fams.sort_unstable();
         fams.dedup();

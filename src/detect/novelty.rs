@@ -92,9 +92,10 @@ fn stable_set(o: &crate::profile::Observation) -> f32 {
 
 /// Whether the event reaches beyond the agent's own territory: it names a place (an authority
 /// or path segment, see [`crate::profile::generalise::names`]) that the agent never used and
-/// fewer than `rare_share` of its peers use, or it is a new member behind a known pattern of a
-/// stable working set (another account, another repository). A new pattern built only of names the agent knows (a new kind of
-/// file in its own bucket, the pipelines of a repository it already works on) stays within it.
+/// fewer than `rare_share` of its peers use, or it is an undated new member behind a known
+/// pattern of a stable working set (see [`crate::profile::new_member`]). A new pattern built
+/// only of names the agent knows (a new kind of file in its own bucket, the pipelines of a
+/// repository it already works on) stays within it.
 pub fn reach(c: &Ctx<'_>, rare_share: f32) -> bool {
     let o = c.obs;
     let foreign = o.names.iter().any(|(key, l)| {
@@ -103,8 +104,7 @@ pub fn reach(c: &Ctx<'_>, rare_share: f32) -> bool {
                 .share(UseKind::Name, *key)
                 .is_none_or(|s| s < rare_share)
     });
-    // A new member behind a known pattern of a stable set: an account, a repository.
-    let member = !o.resource.seen && o.pattern.count >= 20.0 && o.pattern_churn < 0.1;
+    let member = crate::profile::new_member(o.resource, o.pattern, o.pattern_churn);
     foreign || (member && c.keys.data_age_days.is_none())
 }
 

@@ -299,6 +299,13 @@ pub struct Observation {
     pub names: SmallVec<[(u64, Lookup); 6]>,
 }
 
+/// Whether `resource` is a new member of a stable set behind a known pattern (another account
+/// behind `acct_{hex}`, another repository): a well-used pattern (`pattern`) whose uses rarely
+/// touch a resource new to the agent (`churn`, see [`Observation::pattern_churn`]).
+pub fn new_member(resource: Lookup, pattern: Lookup, churn: f32) -> bool {
+    !resource.seen && pattern.count >= 20.0 && churn < 0.1
+}
+
 impl AgentProfile {
     /// An empty profile for an agent first seen at `minute`.
     pub fn new(cap: &Capacity, minute: Minute) -> Self {
@@ -457,7 +464,7 @@ impl AgentProfile {
         let churn =
             (self.pattern_churn.get(k.pattern_id, now, decay).count + 1.0) / (pattern.count + 2.0);
         // New to the agent: a new pattern, or a new member of a stable set behind a known one.
-        let novel = pattern.count < 1.0 || (!resource.seen && pattern.count >= 20.0 && churn < 0.1);
+        let novel = pattern.count < 1.0 || new_member(resource, pattern, churn);
         if is_late {
             self.late += 1;
         } else {
