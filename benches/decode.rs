@@ -2,8 +2,8 @@
 
 use std::hint::black_box;
 
+use cinch::drive::input::read_messages;
 use cinch::event::Decoder;
-use cinch::event::source::read_messages;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const N: usize = 1000;

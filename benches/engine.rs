@@ -68,7 +68,12 @@ fn view(o: &Owned) -> AccessEvent<'_> {
 }
 
 /// Scores 100,000 events per iteration on a warmed-up engine, with or without the learned model.
-fn score(c: &mut Criterion, name: &str, settings: Settings, model: Option<cinch::ml::SharedModel>) {
+fn score(
+    c: &mut Criterion,
+    name: &str,
+    settings: Settings,
+    model: Option<std::sync::Arc<cinch::ml::Model>>,
+) {
     let warm = fleet(400_000);
     let evs = fleet(500_000);
     let mut g = c.benchmark_group("engine");
@@ -80,7 +85,7 @@ fn score(c: &mut Criterion, name: &str, settings: Settings, model: Option<cinch:
         // explained (the replay bench writes score lines, and so explains every verdict).
         engine.set_explain_all(false);
         if let Some(m) = &model {
-            engine.set_model(m.clone());
+            engine.set_model(Some(m.clone()));
         }
         let mut out = Vec::new();
         for o in &warm {
@@ -116,7 +121,7 @@ fn bench(c: &mut Criterion) {
         c,
         "score_100k_events_mature_with_model_of_this_fleet",
         mature.clone(),
-        Some(cinch::ml::shared(Some(trained))),
+        Some(std::sync::Arc::new(trained)),
     );
     // ...and the built-in model, trained on other traffic, to which nearly every event of this
     // synthetic fleet is rare.
@@ -125,7 +130,7 @@ fn bench(c: &mut Criterion) {
         c,
         "score_100k_events_mature_with_builtin_model",
         mature,
-        Some(cinch::ml::shared(Some(model))),
+        Some(std::sync::Arc::new(model)),
     );
 }
 
@@ -146,11 +151,14 @@ fn trained_on_the_fleet(settings: &Settings) -> cinch::ml::Model {
     }
     drop(w);
     let opts = cinch::ml::train::TrainOptions {
-        inputs: vec![path],
         settings: settings.clone(),
         ..Default::default()
     };
-    let (file, _) = cinch::ml::train::train(&opts).expect("training on the bench fleet");
+    let mut history =
+        cinch::drive::history::FileHistory::new(&[path], settings).expect("the bench history");
+    let progress = cinch::drive::history::StderrProgress::start(true);
+    let (file, _) = cinch::ml::train::train(&mut history, &opts, &progress)
+        .expect("training on the bench fleet");
     cinch::ml::Model::new(file, 1).expect("the trained model loads")
 }
 

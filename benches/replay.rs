@@ -40,9 +40,9 @@ fn bench(c: &mut Criterion) {
     });
     let with_grants = ReplayOptions {
         entitlements: Some(
-            cinch::grants::Entitlements::load(&data.join("entitlements.json")).unwrap(),
+            cinch::drive::files::entitlements(&data.join("entitlements.json")).unwrap(),
         ),
-        signer: Some(std::sync::Arc::new(cinch::output::sign::Signer::generate())),
+        signer: Some(std::sync::Arc::new(cinch::drive::files::fresh_signer())),
         ..opts.clone()
     };
     let first = replay(Settings::default(), &with_grants).unwrap();

@@ -39,3 +39,4 @@ pub mod output;
 pub mod profile;
 pub mod sim;
 pub mod telemetry;
+pub mod vocab;

@@ -2,8 +2,9 @@
 //! record becomes an event or a rejection that points at its own bytes. Plus explicit cases,
 //! each with its precise reason.
 
-use cinch::event::source::read_messages;
-use cinch::event::{DecodeConfig, Decoded, Decoder, FormatChoice, MessageKind, RejectReason};
+use cinch::drive::input::read_messages;
+use cinch::event::{DecodeConfig, Decoded, Decoder, MessageKind, RejectReason};
+use cinch::vocab::FormatChoice;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -165,7 +166,7 @@ proptest! {
         }
         let text = serde_json::to_string(&m).unwrap();
         let auto = auto().decode_record(&text);
-        match cinch::event::detect::detect(&text) {
+        match cinch::event::sniff::detect(&text) {
             Ok(format) => {
                 let choice = match format {
                     cinch::event::Format::Native => FormatChoice::Native,

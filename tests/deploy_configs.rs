@@ -1,7 +1,5 @@
 //! The example deployment settings under `configs/deploy/` stay valid as the settings evolve.
 
-use cinch::config::Settings;
-
 #[test]
 fn every_deployment_example_is_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/deploy");
@@ -9,7 +7,8 @@ fn every_deployment_example_is_valid() {
     for entry in std::fs::read_dir(&dir).expect("configs/deploy") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let s = Settings::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let s = cinch::drive::files::settings(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(
                 s.kafka
                     .properties

@@ -3,10 +3,11 @@
 use std::borrow::Cow;
 
 use cinch::config::Settings;
-use cinch::detect::{DetectorId, Verdict};
+use cinch::detect::Verdict;
 use cinch::engine::Engine;
 use cinch::event::{AccessEvent, Format, Outcome};
 use cinch::output::OutputRecord;
+use cinch::vocab::DetectorId;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;

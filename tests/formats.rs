@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use cinch::event::{
-    DecodeConfig, Decoder, Format, FormatChoice, InputSpec, Outcome, RejectReason, for_each_message,
-};
+use cinch::drive::input::{InputSpec, for_each_message};
+use cinch::event::{DecodeConfig, Decoder, Format, Outcome, RejectReason};
+use cinch::vocab::FormatChoice;
 
 /// What one record turned into, owned so that it outlives the read buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -524,7 +524,7 @@ fn mixed_formats_in_one_stream() {
     }
     let decoder = Decoder::default();
     let mut got = Vec::new();
-    cinch::event::source::read_messages(&all[..], "mixed", 1 << 20, |msg| {
+    cinch::drive::input::read_messages(&all[..], "mixed", 1 << 20, |msg| {
         decoder.decode_input(&msg, &mut |d| {
             got.push(match d {
                 Ok(_) => "ok",
@@ -574,7 +574,7 @@ fn pretty_printed_gzip_deliveries() {
     })
     .unwrap();
     assert!(stats.gzip);
-    assert_eq!(stats.layout, cinch::event::source::Layout::Documents);
+    assert_eq!(stats.layout, cinch::drive::input::Layout::Documents);
     let second_line = first.lines().count() as u64 + 1;
     assert_eq!(
         got,

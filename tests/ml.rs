@@ -137,7 +137,7 @@ fn a_model_file_records_its_format_schema_and_training() {
             assert_eq!(best["components"].as_u64().unwrap() as usize, chosen);
         }
     }
-    assert!(cinch::ml::Model::load(&t.model).is_ok());
+    assert!(cinch::drive::files::model(&t.model).is_ok());
 }
 
 #[test]

@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use cinch::decide::finding::Severity;
-use cinch::detect::{DetectorId, Reason};
+use cinch::detect::Reason;
 use cinch::output::finding::{Finding, OCSF_VERSION};
+use cinch::vocab::DetectorId;
+use cinch::vocab::Severity;
 use jsonschema::{Draft, Validator};
 use serde_json::{Value, json};
 

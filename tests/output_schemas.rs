@@ -10,16 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cinch::config::Settings;
-use cinch::decide::finding::Severity;
 use cinch::decide::suppress::{Feedback, FeedbackVerdict};
-use cinch::detect::DetectorId;
 use cinch::drive::replay::{ReplayOptions, replay};
 use cinch::event::time::parse_rfc3339_ms;
 use cinch::output::audit::AuditEvent;
 use cinch::output::command::Action;
 use cinch::output::recommendation::{Change, Priority};
-use cinch::output::sign::Verifier;
 use cinch::output::time::rfc3339_ms;
+use cinch::vocab::DetectorId;
+use cinch::vocab::Severity;
 use jsonschema::{Draft, Validator};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -879,7 +878,7 @@ fn commands_match_their_schema_and_verify() {
 
     let v = validator(&s);
     let verifier =
-        Verifier::from_pem_file(&root().join("fixtures/keys/cinch-signing.pub")).unwrap();
+        cinch::drive::files::verifier(&root().join("fixtures/keys/cinch-signing.pub")).unwrap();
     let d = decided();
     assert!(!d.commands.is_empty(), "no command");
     let findings: BTreeSet<&str> = d

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
-use cinch::event::{Decoder, Format, InputSpec, Outcome, for_each_message};
+use cinch::drive::input::{InputSpec, for_each_message};
+use cinch::event::{Decoder, Format, Outcome};
 
 mod common;
 use common::{cloudtrail_dir as data_dir, data_files};

@@ -225,10 +225,8 @@ fn golden_outputs_are_well_formed() {
         ),
         "--out holds findings, recommendations and commands"
     );
-    let verifier = cinch::output::sign::Verifier::from_pem_file(
-        &fixture_dir().join("../keys/cinch-signing.pub"),
-    )
-    .unwrap();
+    let verifier =
+        cinch::drive::files::verifier(&fixture_dir().join("../keys/cinch-signing.pub")).unwrap();
     let ids: Vec<&Value> = kind("finding").iter().map(|f| &f["finding_id"]).collect();
     assert!(
         !kind("command").is_empty(),

@@ -9,7 +9,7 @@ use cinch::config::Settings;
 use cinch::decide::suppress::Feedback;
 use cinch::engine::Engine;
 use cinch::event::{AccessEvent, Format, Outcome};
-use cinch::grants::{self, Entitlements};
+use cinch::grants::Entitlements;
 use cinch::output::OutputRecord;
 use cinch::output::audit::{Audit, AuditEvent};
 use cinch::output::command::{Action, Command};
@@ -119,8 +119,8 @@ impl Run {
     fn new(settings: Settings, ents: &str) -> Run {
         let mut engine = Engine::new(settings);
         let agents = ents_for(ents);
-        engine.set_entitlements(grants::shared(agents));
-        let signer = Arc::new(Signer::generate());
+        engine.set_entitlements(Arc::new(agents));
+        let signer = Arc::new(cinch::drive::files::fresh_signer());
         engine.set_signer(signer.clone());
         Run {
             engine,
@@ -298,7 +298,7 @@ fn no_command_during_the_learning_period_and_none_again_within_the_cooldown() {
     // Day 1: still learning. Even a policy that commands at any severity on one line of
     // evidence (here, repeated refusals) waits.
     let mut eager = Settings::default();
-    eager.commands.min_severity = cinch::decide::finding::Severity::Low;
+    eager.commands.min_severity = cinch::vocab::Severity::Low;
     eager.commands.min_evidence = 1;
     let mut run = Run::new(eager, ENTITLEMENTS);
     run.feed(routine("etl-1", T0, 1));

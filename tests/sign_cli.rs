@@ -51,8 +51,8 @@ fn keygen_writes_both_files_and_refuses_to_overwrite() {
 
     let private = dir.join("cinch-signing.key");
     let public = dir.join("cinch-signing.pub");
-    let signer = Signer::from_pem_file(&private).unwrap();
-    let verifier = cinch::output::sign::Verifier::from_pem_file(&public).unwrap();
+    let signer = cinch::drive::files::signer(&private).unwrap();
+    let verifier = cinch::drive::files::verifier(&public).unwrap();
     assert_eq!(signer.key_id(), verifier.key_id());
     assert!(stdout.contains(signer.key_id()), "{stdout}");
     assert!(stdout.contains(&private.display().to_string()), "{stdout}");
@@ -69,7 +69,7 @@ fn keygen_writes_both_files_and_refuses_to_overwrite() {
         predicate::str::contains("cinch-signing.key").and(predicate::str::contains("--force")),
     );
     assert_eq!(
-        Signer::from_pem_file(&private).unwrap().key_id(),
+        cinch::drive::files::signer(&private).unwrap().key_id(),
         signer.key_id()
     );
     // Only the public key left over: still refused, naming that file.
@@ -86,7 +86,7 @@ fn keygen_writes_both_files_and_refuses_to_overwrite() {
         .arg("--force")
         .assert()
         .success();
-    let replaced = Signer::from_pem_file(&private).unwrap();
+    let replaced = cinch::drive::files::signer(&private).unwrap();
     assert_ne!(replaced.key_id(), signer.key_id());
     #[cfg(unix)]
     {
@@ -100,7 +100,7 @@ fn keygen_writes_both_files_and_refuses_to_overwrite() {
 fn signed_commands_verify_and_tampered_ones_fail() {
     let tmp = tempfile::tempdir().unwrap();
     keygen(tmp.path()).success();
-    let signer = Signer::from_pem_file(&tmp.path().join("cinch-signing.key")).unwrap();
+    let signer = cinch::drive::files::signer(&tmp.path().join("cinch-signing.key")).unwrap();
     let public = tmp.path().join("cinch-signing.pub");
 
     let good = tmp.path().join("good.jsonl");
@@ -172,7 +172,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
     // Another key pair: every command fails with a key_id mismatch naming both ids.
     let other = tempfile::tempdir().unwrap();
     keygen(other.path()).success();
-    let other_id = Signer::from_pem_file(&other.path().join("cinch-signing.key"))
+    let other_id = cinch::drive::files::signer(&other.path().join("cinch-signing.key"))
         .unwrap()
         .key_id()
         .to_owned();
@@ -195,7 +195,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
 fn mixed_output_skips_other_kinds_and_reads_gzip() {
     let tmp = tempfile::tempdir().unwrap();
     keygen(tmp.path()).success();
-    let signer = Signer::from_pem_file(&tmp.path().join("cinch-signing.key")).unwrap();
+    let signer = cinch::drive::files::signer(&tmp.path().join("cinch-signing.key")).unwrap();
     let public = tmp.path().join("cinch-signing.pub");
     let lines = [
         json!({"kind": "finding", "finding_id": "f-9b1c", "agent_id": "agent-7", "score": 0.93})

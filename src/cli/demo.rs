@@ -85,7 +85,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sim = sim::simulate(&cfg).context("simulating the fleet")?;
     let events = std::fs::read_to_string(dir.join(sim::EVENTS_FILE)).context("reading events")?;
     let labels = std::fs::read_to_string(dir.join(sim::LABELS_FILE)).context("reading labels")?;
-    let ents = crate::grants::Entitlements::load(&dir.join("entitlements.json"))
+    let ents = crate::drive::files::entitlements(&dir.join("entitlements.json"))
         .context("reading the fleet's entitlements")?;
     let _ = std::fs::remove_dir_all(&dir);
     let attack_of: HashMap<String, String> = labels
@@ -152,7 +152,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let attack_of = attack_of.clone();
         std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &stop))
     };
-    let signer = Arc::new(crate::output::sign::Signer::generate());
+    let signer = Arc::new(crate::drive::files::fresh_signer());
     eprintln!(
         "cinch demo: commands are signed with an ephemeral demo key (key_id {}); they are dry runs",
         signer.key_id()

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::output::sign::Signer;
-
 /// File name of the private key (PKCS#8 PEM) in the output directory.
 pub const PRIVATE_KEY_FILE: &str = "cinch-signing.key";
 /// File name of the public key (SPKI PEM) in the output directory.
@@ -40,7 +38,7 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<()> {
     }
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create directory {}", args.out.display()))?;
-    let signer = Signer::generate();
+    let signer = crate::drive::files::fresh_signer();
     write_new(&private, signer.private_pem().as_bytes(), true)?;
     write_new(&public, signer.public_pem().as_bytes(), false)?;
     println!("key_id {}", signer.key_id());

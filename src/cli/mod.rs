@@ -46,7 +46,7 @@ impl Response {
             .or_else(|| non_empty(&settings.grants.entitlements_path));
         let entitlements = ents_path
             .map(|p| {
-                let e = crate::grants::Entitlements::load(&p)?;
+                let e = crate::drive::files::entitlements(&p)?;
                 eprintln!(
                     "{who}: entitlements of {} agents ({} grants) from {}",
                     e.agents(),
@@ -61,9 +61,9 @@ impl Response {
             .or_else(|| non_empty(&settings.commands.signing_key));
         let ephemeral = key_path.is_none();
         let signer = match key_path {
-            Some(p) => crate::output::sign::Signer::from_pem_file(&p)?,
+            Some(p) => crate::drive::files::signer(&p)?,
             None => {
-                let s = crate::output::sign::Signer::generate();
+                let s = crate::drive::files::fresh_signer();
                 if settings.commands.enabled && announce {
                     eprintln!(
                         "{who}: no signing key given: commands are signed with an ephemeral key (key_id {}) that is not saved; create one with `cinch keygen` and pass --signing-key",
@@ -78,7 +78,7 @@ impl Response {
             .or_else(|| non_empty(&settings.feedback.path));
         let feedback = match fb_path {
             Some(p) => {
-                let v = crate::decide::suppress::Feedback::load(&p)?;
+                let v = crate::drive::files::feedback(&p)?;
                 eprintln!("{who}: {} feedback records from {}", v.len(), p.display());
                 v
             }
@@ -104,7 +104,7 @@ pub fn load_model(
         settings.ml.enabled = true;
         settings.ml.model_path = p.display().to_string();
     }
-    let model = crate::ml::load(&settings.ml)?;
+    let model = crate::drive::files::model_for(&settings.ml)?;
     if let Some(m) = &model
         && !settings.ml.model_path.is_empty()
     {
@@ -122,9 +122,8 @@ pub fn load_model(
 /// Loads settings from `path`, or the defaults when none is given.
 pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Settings> {
     match path {
-        Some(p) => {
-            Settings::load(p).with_context(|| format!("loading settings from {}", p.display()))
-        }
+        Some(p) => crate::drive::files::settings(p)
+            .with_context(|| format!("loading settings from {}", p.display())),
         None => Ok(Settings::default()),
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::drive::replay::{ReplayOptions, replay};
-use crate::event::FormatChoice;
-use crate::output::finding::FindingFormat;
+use crate::vocab::FindingFormat;
+use crate::vocab::FormatChoice;
 
 /// Arguments of `cinch replay`.
 #[derive(Debug, clap::Args)]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::ml::train::{TrainOptions, train, write};
+use crate::drive::history::{FileHistory, StderrProgress, write_model};
+use crate::ml::train::{TrainOptions, train};
 
 /// Arguments of `cinch train`.
 #[derive(Debug, clap::Args)]
@@ -47,8 +48,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "--max-groups must be at least 2, --max-components at least 1 and --sample at least 100"
         );
     }
+    let progress = StderrProgress::start(args.quiet);
+    let mut history = FileHistory::new(&args.input, &settings)?;
     let opts = TrainOptions {
-        inputs: args.input,
         min_group: args
             .min_group
             .unwrap_or(settings.detect.min_peer_group as usize)
@@ -58,10 +60,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         max_components: args.max_components,
         sample: args.sample,
         seed: args.seed,
-        progress: !args.quiet,
     };
-    let (file, _) = train(&opts).context("training")?;
-    write(&file, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let (file, _) = train(&mut history, &opts, &progress).context("training")?;
+    write_model(&file, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
     if !args.quiet {
         eprintln!(
             "cinch train: wrote {} ({} peer groups, {} events from {} agents, {:.1} s); use it with `--model {}` or `[ml] enabled = true, model_path = \"{}\"`",

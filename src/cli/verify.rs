@@ -56,7 +56,7 @@ struct Tally {
 
 /// Checks every command of the input; exit 0 when none failed, 1 otherwise.
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let verifier = Verifier::from_pem_file(&args.public_key)?;
+    let verifier = crate::drive::files::verifier(&args.public_key)?;
     let path = args.input.filter(|p| p.as_os_str() != "-");
     let name = path
         .as_deref()
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn counts_and_names_failures() {
-        let signer = Signer::generate();
+        let signer = crate::drive::files::fresh_signer();
         let good = signed_line(&signer, "c1");
         let bad = signed_line(&signer, "c2").replace("\"a\"", "\"b\"");
         let unkinded = {

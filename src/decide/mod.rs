@@ -7,19 +7,21 @@
 //! that joins it is put to the command policy ([`respond`]); analyst feedback suppresses what
 //! was marked false positive ([`suppress`]).
 
-pub mod finding;
+pub mod aggregate;
 pub mod respond;
+pub mod settings;
 pub mod suppress;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{DecideSettings, Settings};
 use crate::detect::Verdict;
 use crate::event::AccessEvent;
 use crate::output::OutputRecord;
 use crate::output::sign::Signer;
-use finding::{FindingBuilder, Severity};
+use crate::vocab::Severity;
+use aggregate::FindingBuilder;
 use respond::{AgentFacts, Responder};
+use settings::{BreakerSettings, CommandSettings, DecideSettings};
 use suppress::Suppressions;
 
 /// What became of an event at the decision stage.
@@ -148,7 +150,7 @@ impl Decider {
     #[allow(clippy::too_many_arguments)]
     pub fn respond(
         &mut self,
-        settings: &Settings,
+        settings: (&DecideSettings, &CommandSettings, &BreakerSettings),
         agent: &str,
         facts: &AgentFacts<'_>,
         trigger: (&str, i64),
@@ -159,17 +161,10 @@ impl Decider {
         let Some(f) = self.open.get_mut(agent) else {
             return;
         };
-        let severity = f.severity(&settings.decide);
+        let (decide, commands, breaker) = settings;
+        let severity = f.severity(decide);
         self.responder.consider(
-            &settings.commands,
-            &settings.breaker,
-            severity,
-            f,
-            facts,
-            trigger,
-            active,
-            signer,
-            out,
+            commands, breaker, severity, f, facts, trigger, active, signer, out,
         );
     }
 
@@ -185,7 +180,7 @@ impl Decider {
             .iter()
             // The learned model only corroborates: what was reported is keyed on the
             // statistical detectors.
-            .filter(|r| r.score >= 0.5 && r.detector != crate::detect::DetectorId::Model)
+            .filter(|r| r.score >= 0.5 && r.detector != crate::vocab::DetectorId::Model)
             .map(move |r| {
                 crate::profile::keys::pair(r.detector as u64, crate::profile::keys::key(0, pattern))
             })

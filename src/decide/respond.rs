@@ -8,14 +8,15 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::finding::{FindingBuilder, Severity};
-use crate::config::{BreakerSettings, CommandSettings};
+use super::aggregate::FindingBuilder;
+use super::settings::{BreakerSettings, CommandSettings};
 use crate::grants::{AgentGrants, GrantSpec};
 use crate::output::OutputRecord;
 use crate::output::audit::{Audit, AuditEvent};
 use crate::output::command::{Action, Command, Rollback};
 use crate::output::sign::Signer;
 use crate::output::time::rfc3339_ms;
+use crate::vocab::Severity;
 
 /// Why a wanted command was not issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,10 +7,11 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::detect::{DetectorId, Verdict};
+use crate::detect::Verdict;
 use crate::output::OutputRecord;
 use crate::output::audit::{Audit, AuditEvent};
 use crate::output::time::rfc3339_ms;
+use crate::vocab::DetectorId;
 
 /// Errors reading feedback.
 #[derive(Debug, thiserror::Error)]
@@ -131,22 +132,15 @@ impl Feedback {
         })
     }
 
-    /// Reads a JSON-lines file of feedback, in event-time order (records without a time
+    /// Parses JSON lines of feedback (`origin` names them in errors), in event-time order (records without a time
     /// first, in file order).
-    pub fn load(path: &std::path::Path) -> Result<Vec<Feedback>, FeedbackError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FeedbackError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+    pub fn parse_lines(text: &str, origin: &str) -> Result<Vec<Feedback>, FeedbackError> {
         let mut v = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            v.push(Feedback::parse(
-                line,
-                &format!("{} line {}", path.display(), i + 1),
-            )?);
+            v.push(Feedback::parse(line, &format!("{origin} line {}", i + 1))?);
         }
         v.sort_by_key(|f| f.time_ms.unwrap_or(i64::MIN));
         Ok(v)

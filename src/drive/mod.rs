@@ -1,5 +1,9 @@
 //! Drivers around the engine. They own all I/O; the engine owns none.
 
 pub mod counts;
+pub mod files;
+pub mod history;
+pub mod input;
 pub mod kafka;
 pub mod replay;
+pub mod step;

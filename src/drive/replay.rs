@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::decide::suppress::{Feedback, Suppression};
+use crate::detect::Verdict;
+use crate::drive::input::{InputSpec, Message, SourceError, for_each_message};
+use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
-use crate::event::{DecodeConfig, Decoder};
+use crate::event::{AccessEvent, DecodeConfig, Decoder, Rejected};
 use crate::grants::Entitlements;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
-use crate::output::finding::FindingFormat;
-use crate::output::score::ScoreLine;
 use crate::output::sign::Signer;
+use crate::vocab::FindingFormat;
 
 /// Errors that stop a replay (bad records never do).
 #[derive(Debug, thiserror::Error)]
@@ -217,19 +218,59 @@ impl Sink {
     }
 }
 
-/// Runs the engine over the input and writes the results.
-fn write_record(
-    rec: &OutputRecord,
-    out: &mut Sink,
-    audit: Option<&mut Sink>,
+/// Where a replay's outputs go: decision records to `out` (audit records to `audit` when
+/// given), score lines to `scores`, dead letters to `dead` (else `out`).
+struct FileOutputs {
+    out: Sink,
+    audit: Option<Sink>,
+    scores: Option<Sink>,
+    dead: Option<Sink>,
     findings: FindingFormat,
-) -> Result<(), ReplayError> {
-    match (rec, audit) {
-        (OutputRecord::Audit(_), Some(a)) => a.record(rec, findings),
-        _ => out.record(rec, findings),
+    /// The input's name and the line of the message being decoded, for dead letters.
+    source: String,
+    line: u64,
+}
+
+impl Outputs for FileOutputs {
+    type Error = ReplayError;
+
+    fn scored(&mut self, ev: &AccessEvent<'_>, verdict: &Verdict) -> Result<(), ReplayError> {
+        match self.scores.as_mut() {
+            Some(s) => s.line(&score_line(ev, verdict)),
+            None => Ok(()),
+        }
+    }
+
+    fn record(&mut self, rec: &OutputRecord) -> Result<(), ReplayError> {
+        match (rec, self.audit.as_mut()) {
+            (OutputRecord::Audit(_), Some(a)) => a.record(rec, self.findings),
+            _ => self.out.record(rec, self.findings),
+        }
+    }
+
+    fn dead_letter(&mut self, rej: &Rejected<'_>) -> Result<(), ReplayError> {
+        let dl = DeadLetter::new(rej, &self.source, Some(self.line));
+        match self.dead.as_mut() {
+            Some(d) => d.line(&dl),
+            None => self.out.line(&dl),
+        }
     }
 }
 
+impl FileOutputs {
+    fn flush(&mut self) -> Result<(), ReplayError> {
+        self.out.flush()?;
+        for s in [&mut self.audit, &mut self.scores, &mut self.dead]
+            .into_iter()
+            .flatten()
+        {
+            s.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the engine over the input and writes the results.
 pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let decoder = Decoder::new(DecodeConfig {
@@ -240,37 +281,30 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     let mut engine = Engine::new(settings);
     engine.set_explain_all(opts.scores_out.is_some());
     if let Some(e) = &opts.entitlements {
-        engine.set_entitlements(crate::grants::shared(e.clone()));
+        engine.set_entitlements(Arc::new(e.clone()));
     }
-    if let Some(s) = &opts.signer {
-        engine.set_signer(s.clone());
-    }
+    let signer = opts
+        .signer
+        .clone()
+        .unwrap_or_else(|| Arc::new(crate::drive::files::fresh_signer()));
+    engine.set_signer(signer);
     for fb in &opts.feedback {
         engine.add_feedback(fb.clone());
     }
-    if let Some(m) = &opts.model {
-        engine.set_model(crate::ml::shared(Some(m.clone())));
-    }
-    let mut out = Sink::open(opts.out.as_deref())?;
-    let mut audit = opts
-        .audit
-        .as_deref()
-        .map(|p| Sink::open(Some(p)))
-        .transpose()?;
-    let mut scores = opts
-        .scores_out
-        .as_deref()
-        .map(|p| Sink::open(Some(p)))
-        .transpose()?;
-    let mut dead = opts
-        .dead_letter
-        .as_deref()
-        .map(|p| Sink::open(Some(p)))
-        .transpose()?;
-    let source_name = if opts.input.as_os_str() == "-" {
-        "stdin".to_string()
-    } else {
-        opts.input.display().to_string()
+    engine.set_model(opts.model.clone());
+    let open = |p: &Option<PathBuf>| p.as_deref().map(|p| Sink::open(Some(p))).transpose();
+    let mut outputs = FileOutputs {
+        out: Sink::open(opts.out.as_deref())?,
+        audit: open(&opts.audit)?,
+        scores: open(&opts.scores_out)?,
+        dead: open(&opts.dead_letter)?,
+        findings,
+        source: if opts.input.as_os_str() == "-" {
+            "stdin".to_string()
+        } else {
+            opts.input.display().to_string()
+        },
+        line: 0,
     };
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
@@ -289,40 +323,18 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         if err.is_some() {
             return;
         }
+        outputs.line = msg.line;
         decoder.decode_input(&msg, &mut |decoded| {
             if err.is_some() {
                 return;
             }
-            let res = match decoded {
-                Ok(ev) => {
-                    summary.input.event();
-                    summary.input.scored(ev.format);
-                    let verdict = engine.process(&ev, &mut records);
-                    let r = match scores.as_mut() {
-                        Some(s) => s.line(&ScoreLine {
-                            event_id: &ev.event_id,
-                            agent_id: &ev.agent_id,
-                            time: crate::output::time::rfc3339_ms_inline(ev.time_ms),
-                            score: verdict.score,
-                            reasons: &verdict.reasons,
-                        }),
-                        None => Ok(()),
-                    };
-                    r.and_then(|_| {
-                        records.drain(..).try_for_each(|rec| {
-                            write_record(&rec, &mut out, audit.as_mut(), findings)
-                        })
-                    })
-                }
-                Err(rej) => {
-                    summary.input.dead_letter(rej.reason.code());
-                    let dl = DeadLetter::new(&rej, &source_name, Some(msg.line));
-                    match dead.as_mut() {
-                        Some(d) => d.line(&dl),
-                        None => out.line(&dl),
-                    }
-                }
-            };
+            let res = step(
+                &mut engine,
+                decoded,
+                &mut summary.input,
+                &mut records,
+                &mut outputs,
+            );
             if let Err(e) = res {
                 err = Some(e);
             }
@@ -342,19 +354,8 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         return Err(e);
     }
     engine.finish(&mut records);
-    for rec in records.drain(..) {
-        write_record(&rec, &mut out, audit.as_mut(), findings)?;
-    }
-    out.flush()?;
-    if let Some(a) = audit.as_mut() {
-        a.flush()?;
-    }
-    if let Some(s) = scores.as_mut() {
-        s.flush()?;
-    }
-    if let Some(d) = dead.as_mut() {
-        d.flush()?;
-    }
+    deliver(&mut records, &mut outputs)?;
+    outputs.flush()?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -7,16 +7,18 @@ pub mod response;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::Settings;
 use crate::decide::Decider;
-use crate::detect::{DetectorId, Verdict};
+use crate::detect::Verdict;
+use crate::drive::input::{InputSpec, for_each_message};
 use crate::engine::Engine;
-use crate::event::source::{InputSpec, for_each_message};
 use crate::event::{AccessEvent, DecodeConfig, Decoder};
 use crate::output::OutputRecord;
+use crate::vocab::DetectorId;
 use metrics::{Attack, Label, Report, ScoredEvent};
 
 /// Errors reading a dataset.
@@ -174,7 +176,7 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
     let ents_path = dir.join("entitlements.json");
     let entitlements = if ents_path.exists() {
         Some(
-            crate::grants::Entitlements::load(&ents_path).map_err(|e| EvalError::Read {
+            crate::drive::files::entitlements(&ents_path).map_err(|e| EvalError::Read {
                 path: ents_path.display().to_string(),
                 message: e.to_string(),
             })?,
@@ -210,11 +212,12 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
         Scorer::Engine(settings) | Scorer::Learned(settings, _) => {
             let mut engine = Engine::new((**settings).clone());
             engine.set_explain_all(false);
+            engine.set_signer(Arc::new(crate::drive::files::fresh_signer()));
             if let Scorer::Learned(_, m) = scorer {
-                engine.set_model(crate::ml::shared(Some(m.clone())));
+                engine.set_model(Some(m.clone()));
             }
             if let Some(e) = &ds.entitlements {
-                engine.set_entitlements(crate::grants::shared(e.clone()));
+                engine.set_entitlements(Arc::new(e.clone()));
             }
             for ev in &ds.events {
                 let v = engine.process(ev, &mut out);

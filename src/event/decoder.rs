@@ -11,12 +11,13 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use super::source::{Message, MessageKind};
+use super::message::{Message, MessageKind};
 use super::wire::{self, MAX_DEPTH, skip_ws};
 use super::{
-    AccessEvent, Decoded, Format, FormatChoice, RejectReason, Rejected, cloudtrail, detect,
-    k8s_audit, native, ocsf,
+    AccessEvent, Decoded, Format, RejectReason, Rejected, cloudtrail, k8s_audit, native, ocsf,
+    sniff,
 };
+use crate::vocab::FormatChoice;
 
 /// Key names searched for in records, with their searchers built once.
 struct Keys {
@@ -195,7 +196,7 @@ impl Decoder {
                 {
                     return result;
                 }
-                detect::detect(record)?
+                sniff::detect(record)?
             }
         };
         match format {

@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::detect::K8S_AUDIT_API_VERSION;
 use super::native::check_len;
+use super::sniff::K8S_AUDIT_API_VERSION;
 use super::wire::{self, Items, Obj, nested, raw_nonempty_str};
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
 

@@ -11,16 +11,17 @@ use serde_json::value::RawValue;
 
 pub mod cloudtrail;
 mod decoder;
-pub mod detect;
 pub mod k8s_audit;
+pub mod message;
 pub mod native;
 pub mod ocsf;
-pub mod source;
+pub mod settings;
+pub mod sniff;
 pub mod time;
 pub(crate) mod wire;
 
 pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};
-pub use source::{InputSpec, Message, MessageKind, SourceError, SourceStats, for_each_message};
+pub use message::{KEPT_BYTES, Message, MessageKind};
 
 /// The format a record was decoded from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,23 +55,6 @@ impl Format {
             Format::K8sAudit => "k8s_audit",
         }
     }
-}
-
-/// Which formats the decoder accepts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum FormatChoice {
-    /// Detect the format of every record on its own.
-    #[default]
-    Auto,
-    /// Only native events.
-    Native,
-    /// Only OCSF.
-    Ocsf,
-    /// Only CloudTrail.
-    Cloudtrail,
-    /// Only Kubernetes audit.
-    K8sAudit,
 }
 
 /// What an access resulted in.

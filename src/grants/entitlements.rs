@@ -2,7 +2,6 @@
 //! attribution of an access to the grant that authorised it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -161,15 +160,6 @@ pub struct Entitlements {
 type Document = BTreeMap<String, BTreeMap<String, GrantSpec>>;
 
 impl Entitlements {
-    /// Reads a JSON or YAML document from a file.
-    pub fn load(path: &Path) -> Result<Entitlements, EntitlementsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EntitlementsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Entitlements::parse(&text, &path.display().to_string())
-    }
-
     /// Parses a JSON or YAML document `{"agent": {"grant": {"actions": [...], "resources": [...]}}}`.
     pub fn parse(text: &str, origin: &str) -> Result<Entitlements, EntitlementsError> {
         let doc: Document = parse_doc(text, origin)?;

@@ -3,6 +3,7 @@
 
 pub mod entitlements;
 pub mod recommend;
+pub mod settings;
 pub mod usage;
 
 pub use entitlements::{AgentGrants, Entitlements, EntitlementsError, GrantSpec, glob_match};

@@ -4,7 +4,7 @@
 //! every recommendation needs `grants.min_history_days` and `grants.min_events` of observed
 //! history, and states how much it had.
 
-use crate::config::GrantsSettings;
+use crate::grants::settings::GrantsSettings;
 use crate::output::OutputRecord;
 use crate::output::recommendation::{Change, Evidence, Priority, Recommendation};
 use crate::output::time::rfc3339_ms;

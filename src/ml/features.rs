@@ -238,7 +238,7 @@ impl Behaviour {
     }
 
     /// Whether there is enough of it to assign the agent to a learned peer group.
-    pub fn ready(&self, settings: &crate::config::MlSettings) -> bool {
+    pub fn ready(&self, settings: &crate::ml::settings::MlSettings) -> bool {
         self.events >= settings.assign_min_events && self.span_days() >= settings.assign_min_days
     }
 

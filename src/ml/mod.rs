@@ -15,6 +15,7 @@ pub mod features;
 pub mod gmm;
 pub mod math;
 pub mod model;
+pub mod settings;
 pub mod train;
 
 use std::path::Path;
@@ -31,18 +32,6 @@ pub type SharedModel = Arc<ArcSwapOption<Model>>;
 /// A shared handle holding `model` (a [`Model`] or an `Arc` of one).
 pub fn shared(model: Option<impl Into<Arc<Model>>>) -> SharedModel {
     Arc::new(ArcSwapOption::from(model.map(Into::into)))
-}
-
-/// The model the settings ask for: none unless `ml.enabled`; then the file `ml.model_path`, or
-/// the built-in model when the path is empty.
-pub fn load(settings: &crate::config::MlSettings) -> Result<Option<Model>, ModelError> {
-    if !settings.enabled {
-        return Ok(None);
-    }
-    if settings.model_path.is_empty() {
-        return Model::embedded().map(Some);
-    }
-    Model::load(Path::new(&settings.model_path)).map(Some)
 }
 
 /// Why a model could not be used or made.

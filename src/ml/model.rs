@@ -7,8 +7,6 @@
 //! the lower tail of its log-likelihood on the training events), and the calibration of the
 //! fused score per group.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
@@ -276,15 +274,6 @@ impl Model {
         let file: ModelFile =
             serde_json::from_str(text).map_err(|e| ModelError::Parse(e.to_string()))?;
         Model::new(file, xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
-    }
-
-    /// Reads and checks a model file.
-    pub fn load(path: &Path) -> Result<Model, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Read {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        Model::from_json(&text).map_err(|e| e.at(path))
     }
 
     /// The default model built into cinch.

@@ -12,8 +12,7 @@
 //! 4. A second pass runs the engine with that model and records the fused scores per group,
 //!    whose quantiles give the calibration.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
 
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
@@ -31,17 +30,13 @@ use super::model::{
 };
 use crate::config::Settings;
 use crate::engine::Engine;
-use crate::event::source::{InputSpec, Message, SourceError, for_each_message};
-use crate::event::{AccessEvent, DecodeConfig, Decoder};
+use crate::event::AccessEvent;
 use crate::output::OutputRecord;
 use crate::profile::keys::EventKeys;
 
 /// What to train on and how.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// History files (any input format, optionally gzip), read in order. Directories stand for
-    /// the files in them, in name order.
-    pub inputs: Vec<PathBuf>,
     /// Engine settings for the scoring passes.
     pub settings: Settings,
     /// Most peer groups tried.
@@ -54,21 +49,17 @@ pub struct TrainOptions {
     pub sample: usize,
     /// Seed of k-means and EM initialisation.
     pub seed: u64,
-    /// Print progress to stderr.
-    pub progress: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            inputs: Vec::new(),
             settings: Settings::default(),
             max_groups: 12,
             min_group: 3,
             max_components: 6,
             sample: 20_000,
             seed: 1,
-            progress: false,
         }
     }
 }
@@ -76,9 +67,9 @@ impl Default for TrainOptions {
 /// Why training stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// An input could not be read.
+    /// The history could not be read.
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(Box<dyn std::error::Error + Send + Sync>),
     /// An input path is unusable.
     #[error("{0}")]
     Input(String),
@@ -87,74 +78,51 @@ pub enum TrainError {
     Model(#[from] ModelError),
 }
 
-/// The inputs as files: directories expand to the files in them, in name order.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
-    let mut files = Vec::new();
-    for p in inputs {
-        if p.as_os_str() == "-" {
-            return Err(TrainError::Input(
-                "training reads its history twice, so it needs files, not standard input".into(),
-            ));
-        }
-        let meta = std::fs::metadata(p)
-            .map_err(|e| TrainError::Input(format!("cannot read {}: {e}", p.display())))?;
-        if meta.is_dir() {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| TrainError::Input(format!("cannot list {}: {e}", p.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            inner.sort();
-            files.extend(inner);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(TrainError::Input("no input files".into()));
-    }
-    Ok(files)
-}
-
-/// Counts of one pass over the inputs.
+/// Counts of one pass over the history.
 #[derive(Clone, Copy, Debug, Default)]
-struct PassCounts {
-    records: u64,
-    events: u64,
-    dead_letters: u64,
-    first_ms: Option<i64>,
-    last_ms: Option<i64>,
+pub struct PassCounts {
+    /// Records read.
+    pub records: u64,
+    /// Valid events among them.
+    pub events: u64,
+    /// Records that could not be decoded.
+    pub dead_letters: u64,
+    /// Time of the earliest event.
+    pub first_ms: Option<i64>,
+    /// Time of the latest event.
+    pub last_ms: Option<i64>,
 }
 
-/// Runs `f` over every valid event of the inputs, in order.
-fn for_each_event(
-    files: &[PathBuf],
-    settings: &Settings,
-    mut f: impl FnMut(&AccessEvent<'_>),
-) -> Result<PassCounts, TrainError> {
-    let decoder = Decoder::new(DecodeConfig {
-        format: settings.decode.format,
-        max_record_bytes: settings.decode.max_record_bytes,
-    });
-    let mut c = PassCounts::default();
-    for path in files {
-        let spec = InputSpec::from_arg(&path.to_string_lossy());
-        for_each_message(&spec, |msg: Message<'_>| {
-            decoder.decode_input(&msg, &mut |decoded| {
-                c.records += 1;
-                match decoded {
-                    Ok(ev) => {
-                        c.events += 1;
-                        c.first_ms = Some(c.first_ms.map_or(ev.time_ms, |t| t.min(ev.time_ms)));
-                        c.last_ms = Some(c.last_ms.map_or(ev.time_ms, |t| t.max(ev.time_ms)));
-                        f(&ev);
-                    }
-                    Err(_) => c.dead_letters += 1,
-                }
-            });
-        })?;
+impl PassCounts {
+    /// Counts a decoded record: a valid event at `time_ms`, or a dead letter.
+    pub fn record(&mut self, time_ms: Option<i64>) {
+        self.records += 1;
+        match time_ms {
+            Some(t) => {
+                self.events += 1;
+                self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+                self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+            }
+            None => self.dead_letters += 1,
+        }
     }
-    Ok(c)
+}
+
+/// The history a model is trained on, read twice, in the same order each time. Reading it
+/// (files, a topic) is the drivers' business.
+pub trait History {
+    /// Names of the history's parts, recorded in the model file.
+    fn names(&self) -> Vec<String>;
+    /// Runs `f` over every valid event, in order, and counts what was read.
+    fn pass(&mut self, f: &mut dyn FnMut(&AccessEvent<'_>)) -> Result<PassCounts, TrainError>;
+}
+
+/// Where training reports its progress and reads its stopwatch (both the driver's).
+pub trait Progress {
+    /// Seconds since training began.
+    fn seconds(&self) -> f64;
+    /// One line of progress.
+    fn say(&self, line: String);
 }
 
 /// What training measured, beyond the model file.
@@ -165,16 +133,14 @@ pub struct TrainReport {
 }
 
 /// Trains a model on the history.
-pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError> {
-    let started = Instant::now();
-    let files = expand_inputs(&opts.inputs)?;
+pub fn train(
+    history: &mut dyn History,
+    opts: &TrainOptions,
+    progress: &dyn Progress,
+) -> Result<(ModelFile, TrainReport), TrainError> {
     let mut settings = opts.settings.clone();
     settings.commands.enabled = false;
-    let say = |m: String| {
-        if opts.progress {
-            eprintln!("cinch train: {m}");
-        }
-    };
+    let say = |m: String| progress.say(m);
     let mut report = TrainReport::default();
 
     // Pass 1: behaviour per agent, and the features of normal events.
@@ -191,7 +157,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     let mut out: Vec<OutputRecord> = Vec::new();
     let threshold = settings.decide.finding_threshold;
     let ml = settings.ml.clone();
-    let counts = for_each_event(&files, &settings, |ev| {
+    let counts = history.pass(&mut |ev| {
         let v = engine.process(ev, &mut out);
         out.clear();
         let next = agents.len() as u32;
@@ -211,7 +177,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
             grouped.push(early.ready(&ml));
         }
     })?;
-    report.seconds[0] = started.elapsed().as_secs_f64();
+    report.seconds[0] = progress.seconds();
     say(format!(
         "read {} records: {} events of {} agents ({} dead letters); {} events of agents past their learning period judged normal, in {:.1} s",
         counts.records,
@@ -238,7 +204,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     }
 
     // Peer groups.
-    let t = Instant::now();
+    let t = progress.seconds();
     let mut by_index: Vec<&(u32, Behaviour, Behaviour)> = agents.values().collect();
     by_index.sort_unstable_by_key(|(i, ..)| *i);
     let profiles: Vec<[f64; PROFILE_DIM]> = by_index.iter().map(|(_, b, _)| b.vector()).collect();
@@ -248,7 +214,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
         .iter()
         .map(|(_, _, early)| peer_groups.assign(&early.vector()))
         .collect();
-    report.seconds[1] = t.elapsed().as_secs_f64();
+    report.seconds[1] = progress.seconds() - t;
     say(format!(
         "{} peer groups (silhouette {:.3}; sizes {:?}) in {:.1} s",
         peer_groups.centroids.len(),
@@ -262,7 +228,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     ));
 
     // Event models.
-    let t = Instant::now();
+    let t = progress.seconds();
     let scale = event_scale(&feats);
     let k = peer_groups.centroids.len();
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); k + 1];
@@ -287,7 +253,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
         ));
         groups.push(gm);
     }
-    report.seconds[2] = t.elapsed().as_secs_f64();
+    report.seconds[2] = progress.seconds() - t;
     drop(feats);
 
     let mut file = ModelFile {
@@ -296,11 +262,7 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
         cinch_version: env!("CARGO_PKG_VERSION").into(),
         feature_schema: FeatureSchema::current(),
         training: Training {
-            inputs: opts
-                .inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
+            inputs: history.names(),
             first_event: counts.first_ms.map(rfc3339).unwrap_or_default(),
             last_event: counts.last_ms.map(rfc3339).unwrap_or_default(),
             records: counts.records,
@@ -316,12 +278,12 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
     };
 
     // Pass 2: fused scores per group under the uncalibrated model.
-    let t = Instant::now();
+    let t = progress.seconds();
     let model = Model::new(file.clone(), 0)?;
     let mut engine = Engine::new(settings.clone());
-    engine.set_model(super::shared(Some(model)));
+    engine.set_model(Some(Arc::new(model)));
     let mut hist = vec![vec![0u64; BINS]; k + 1];
-    for_each_event(&files, &settings, |ev| {
+    history.pass(&mut |ev| {
         let v = engine.process(ev, &mut out);
         out.clear();
         // Calibrate on the background, not on what was already judged anomalous: history holds
@@ -336,8 +298,8 @@ pub fn train(opts: &TrainOptions) -> Result<(ModelFile, TrainReport), TrainError
         hist[k][bin] += 1;
     })?;
     file.calibration = Some(calibration(&hist));
-    report.seconds[3] = t.elapsed().as_secs_f64();
-    file.training.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    report.seconds[3] = progress.seconds() - t;
+    file.training.seconds = (progress.seconds() * 10.0).round() / 10.0;
     say(format!(
         "calibration pass in {:.1} s; trained in {:.1} s",
         report.seconds[3], file.training.seconds
@@ -624,23 +586,6 @@ fn calibration(hist: &[Vec<u64>]) -> Calibration {
         levels: LEVELS.to_vec(),
         groups,
     }
-}
-
-/// Writes a model file (JSON).
-pub fn write(file: &ModelFile, path: &Path) -> Result<(), ModelError> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::Write {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
-    }
-    let text = serde_json::to_string_pretty(file).map_err(|e| ModelError::Parse(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| ModelError::Write {
-        path: path.display().to_string(),
-        source: e,
-    })
 }
 
 #[cfg(test)]

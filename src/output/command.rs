@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use crate::decide::finding::Severity;
 use crate::grants::GrantSpec;
 use crate::output::sign::Signature;
+use crate::vocab::Severity;
 
 /// What the command orders.
 #[derive(

@@ -1,10 +1,10 @@
 //! The finding record, with its OCSF Detection Finding (class 2004) rendering.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::decide::finding::Severity;
 use crate::detect::Reason;
+use crate::vocab::Severity;
 
 /// OCSF schema version the `ocsf` member follows.
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -66,29 +66,6 @@ pub struct Finding {
     pub ocsf: Option<Value>,
 }
 
-/// How finding records are written.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingFormat {
-    /// The cinch record, with the OCSF Detection Finding in its `ocsf` member.
-    #[default]
-    Native,
-    /// The OCSF Detection Finding alone.
-    Ocsf,
-}
-
-impl FindingFormat {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingFormat::Native => "native",
-            FindingFormat::Ocsf => "ocsf",
-        }
-    }
-}
-
 /// Name of the analytic that fuses the detectors.
 const ANALYTIC: &str = "cinch behavioural baseline";
 
@@ -114,7 +91,7 @@ impl Finding {
     ///   and `related_analytics`, first and last event times, the events as `related_events`.
     /// - `anomaly_analyses`: one per reason, targeting the agent, with the detector's
     ///   observation parameter, its pattern (`FREQUENT`, `RARE` or `UNSEEN`, see
-    ///   [`crate::detect::DetectorId::observed_pattern`]) and the reason's sentence as the
+    ///   [`crate::vocab::DetectorId::observed_pattern`]) and the reason's sentence as the
     ///   observation.
     /// - `evidences`: the agent as actor (one per session, with the session), each action as
     ///   an API operation, each source as source endpoint, and the events' counts as data.

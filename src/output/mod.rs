@@ -7,14 +7,16 @@ pub mod dead_letter;
 pub mod finding;
 pub mod recommendation;
 pub mod score;
+pub mod settings;
 pub mod sign;
 pub mod time;
 
 use serde::Serialize;
 
+use crate::vocab::FindingFormat;
 use audit::Audit;
 use command::Command;
-use finding::{Finding, FindingFormat};
+use finding::Finding;
 use recommendation::Recommendation;
 
 /// A record for a downstream consumer. Each kind goes to its own topic or file.

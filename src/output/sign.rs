@@ -67,16 +67,10 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A fresh key from the operating system's randomness: an ephemeral key, unless its
-    /// [`private_pem`](Self::private_pem) is saved.
-    pub fn generate() -> Signer {
-        Signer::new(SigningKey::generate(&mut rand::rngs::OsRng))
-    }
-
-    /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`) from a file.
-    pub fn from_pem_file(path: &Path) -> Result<Signer, SignError> {
-        let pem = read_key_file(path)?;
-        Signer::from_pem(&pem).map_err(|e| e.in_file(path))
+    /// The key whose 32-byte secret is `seed`. Fresh keys come from the drivers, which draw the
+    /// seed from the operating system's randomness.
+    pub fn from_seed(seed: &[u8; 32]) -> Signer {
+        Signer::new(SigningKey::from_bytes(seed))
     }
 
     /// Parses a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
@@ -159,12 +153,6 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// Reads an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`) from a file.
-    pub fn from_pem_file(path: &Path) -> Result<Verifier, SignError> {
-        let pem = read_key_file(path)?;
-        Verifier::from_pem(&pem).map_err(|e| e.in_file(path))
-    }
-
     /// Parses an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`).
     pub fn from_pem(pem: &str) -> Result<Verifier, SignError> {
         let der = decode_pem(pem, PUBLIC_LABEL, "an Ed25519 public key")?;
@@ -249,15 +237,6 @@ fn key_id_of(key: &VerifyingKey) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<String>, SignError> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|source| SignError::Io {
-            path: path.to_owned(),
-            source,
-        })
-}
-
 /// The DER inside a PEM block labelled `label`.
 fn decode_pem(pem: &str, label: &str, expected: &'static str) -> Result<Vec<u8>, SignError> {
     let (found, der) = pem::decode_vec(pem.trim().as_bytes()).map_err(|e| SignError::Pem {
@@ -334,7 +313,8 @@ pub enum SignError {
 }
 
 impl SignError {
-    fn in_file(self, path: &Path) -> SignError {
+    /// This error, as met reading the key file `path`.
+    pub fn in_file(self, path: &Path) -> SignError {
         SignError::File {
             path: path.to_owned(),
             source: Box::new(self),
@@ -416,7 +396,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[1; 32]);
         let record = signed(&signer);
         signer.verifier().verify(&record).unwrap();
         let sig = &record["signature"];
@@ -435,7 +415,7 @@ mod tests {
 
     #[test]
     fn tampered_field_fails() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[2; 32]);
         let verifier = signer.verifier();
         for (field, value) in [
             ("agent_id", json!("agent-8")),
@@ -460,7 +440,7 @@ mod tests {
 
     #[test]
     fn reordered_and_reformatted_record_verifies() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[3; 32]);
         let record = signed(&signer);
         let object = record.as_object().unwrap();
         // Rebuild the text with the keys in reverse order and indentation, then parse it again.
@@ -478,8 +458,8 @@ mod tests {
 
     #[test]
     fn wrong_key_fails_with_key_id_mismatch() {
-        let signer = Signer::generate();
-        let other = Signer::generate();
+        let signer = Signer::from_seed(&[4; 32]);
+        let other = Signer::from_seed(&[5; 32]);
         let record = signed(&signer);
         match other.verifier().verify(&record) {
             Err(e @ VerifyError::KeyIdMismatch { .. }) => {
@@ -493,8 +473,8 @@ mod tests {
 
     #[test]
     fn another_key_under_the_same_key_id_is_invalid() {
-        let signer = Signer::generate();
-        let other = Signer::generate();
+        let signer = Signer::from_seed(&[6; 32]);
+        let other = Signer::from_seed(&[7; 32]);
         let mut record = command();
         let mut signature = other.sign(&record);
         signature.key_id = signer.key_id().to_owned();
@@ -507,7 +487,7 @@ mod tests {
 
     #[test]
     fn malformed_signatures_are_named() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[8; 32]);
         let verifier = signer.verifier();
         assert!(matches!(
             verifier.verify(&json!([1])),
@@ -545,7 +525,7 @@ mod tests {
 
     #[test]
     fn pem_round_trip() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[9; 32]);
         let private = signer.private_pem();
         assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         let public = signer.public_pem();
@@ -598,7 +578,7 @@ mod tests {
 
     #[test]
     fn wrong_keys_are_refused() {
-        let signer = Signer::generate();
+        let signer = Signer::from_seed(&[10; 32]);
         match Signer::from_pem(&signer.public_pem()) {
             Err(SignError::WrongKeyType { found, .. }) => assert!(found.contains("PUBLIC KEY")),
             other => panic!("{other:?}"),
@@ -620,7 +600,7 @@ mod tests {
             Err(SignError::Pem { .. })
         ));
         let missing = Path::new("/nonexistent/cinch-signing.pub");
-        let err = Verifier::from_pem_file(missing).unwrap_err();
+        let err = crate::drive::files::verifier(missing).unwrap_err();
         assert!(matches!(err, SignError::Io { .. }));
         assert!(err.to_string().contains("/nonexistent/cinch-signing.pub"));
     }

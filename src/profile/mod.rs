@@ -9,15 +9,16 @@ pub mod counter;
 pub mod generalise;
 pub mod hours;
 pub mod keys;
+pub mod settings;
 pub mod window;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::config::ProfileSettings;
 use counter::{BoundedCounter, Decay, Lookup, Minute};
 use hours::HourHistogram;
 use keys::{EventKeys, pair};
+use settings::ProfileSettings;
 use window::{DistinctWindow, MinuteRing, WindowSums};
 
 /// How fast an event is learned into the baseline.

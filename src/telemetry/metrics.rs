@@ -86,6 +86,8 @@ pub struct Metrics {
     model_groups: IntGauge,
     model_loads: IntCounterVec,
     breakers_open: IntGauge,
+    driver_events: IntCounterVec,
+    already_reflected: prometheus::IntCounter,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
 }
@@ -247,6 +249,24 @@ impl Metrics {
             "Input partitions whose circuit breaker is open (no commands issued for their agents).",
         );
 
+        let driver_events = counter_vec(
+            &registry,
+            "cinch_driver_events_total",
+            "Things the drivers reported (reloads, recovered failures), by event; each is also logged on stderr.",
+            &["event"],
+        );
+        for name in crate::telemetry::DriverEvent::NAMES {
+            driver_events.with_label_values(&[name]);
+        }
+        let already_reflected = prometheus::IntCounter::new(
+            "cinch_already_reflected_total",
+            "Redelivered input events whose effect the restored state already held (not applied again).",
+        )
+        .expect("counter definitions are valid");
+        registry
+            .register(Box::new(already_reflected.clone()))
+            .expect("metric names are unique");
+
         let formats = Format::ALL.iter().map(|f| f.as_str());
         for format in formats.chain([UNKNOWN_FORMAT]) {
             for outcome in OUTCOMES {
@@ -279,6 +299,8 @@ impl Metrics {
             model_groups,
             model_loads,
             breakers_open,
+            driver_events,
+            already_reflected,
             suppressions: Mutex::new(Default::default()),
         }
     }
@@ -494,6 +516,15 @@ impl PipelineObserver for Metrics {
 
     fn breaker_opened(&self) {
         self.breaker_opened.inc();
+    }
+
+    fn already_reflected(&self) {
+        self.already_reflected.inc();
+    }
+
+    fn driver_event(&self, event: &crate::telemetry::DriverEvent) {
+        eprintln!("cinch: {event}");
+        self.driver_events.with_label_values(&[event.name()]).inc();
     }
 
     fn breakers_open(&self, open: usize) {

@@ -10,6 +10,7 @@
 //!
 //! Drivers depend on this module; the engine never does.
 
+pub mod events;
 pub mod kafka_stats;
 pub mod metrics;
 pub mod observer;
@@ -17,6 +18,7 @@ pub mod server;
 
 use std::net::SocketAddr;
 
+pub use events::DriverEvent;
 pub use kafka_stats::{PartitionLag, apply_statistics, observe_statistics, parse_consumer_lags};
 pub use metrics::{CONTENT_TYPE, Metrics};
 pub use observer::{NoopObserver, PipelineObserver};

@@ -9,12 +9,14 @@
 pub trait PipelineObserver: Send + Sync {
     /// An input record was decoded into an access event of `_format` with `_outcome`.
     fn input_event(&self, _format: crate::event::Format, _outcome: crate::event::Outcome) {}
-    /// A record was dead-lettered for the reason with this code
-    /// ([`RejectReason::code`](crate::event::RejectReason::code)).
     /// A redelivered event whose effect the restored agent state already reflects: not applied
     /// again.
     fn already_reflected(&self) {}
+    /// A record was dead-lettered for the reason with this code
+    /// ([`RejectReason::code`](crate::event::RejectReason::code)).
     fn dead_letter(&self, _reason_code: &'static str) {}
+    /// Something a driver reports (a reload, a failure it recovers from): logged and counted.
+    fn driver_event(&self, _event: &super::DriverEvent) {}
     /// An output record of this kind (`finding`, `recommendation`, `command`, `dead_letter`,
     /// `audit`) was delivered.
     fn output(&self, _kind: &'static str) {}

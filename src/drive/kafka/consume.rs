@@ -37,6 +37,7 @@ use super::state::{Envelope, StateKind, read_state};
 use super::worker::{CommitPoint, ResponseCtx, StateRecord, WorkItem, Worker, WorkerStats};
 use super::{KafkaError, PipelineObserver, RunOptions, RunSummary};
 use crate::config::{KafkaSettings, Settings};
+use crate::telemetry::DriverEvent;
 
 /// What the consumer loop and the rebalance callbacks share.
 pub(crate) struct Shared {
@@ -237,7 +238,10 @@ impl Shared {
         if tpl.count() > 0
             && let Err(e) = consumer.commit(tpl, CommitMode::Sync)
         {
-            eprintln!("cinch run: offsets not committed ({e}); the checkpoints cover them");
+            self.observer
+                .driver_event(&DriverEvent::OffsetsNotCommitted {
+                    error: e.to_string(),
+                });
             self.rebalancing.store(true, Ordering::Release);
             return Ok(false);
         }
@@ -277,7 +281,10 @@ impl Shared {
                     return Ok(Committed::Yes);
                 }
                 Err(RdError::Transaction(e)) if e.txn_requires_abort() => {
-                    eprintln!("cinch run: transaction aborted ({e}); rewinding to the last commit");
+                    self.observer
+                        .driver_event(&DriverEvent::TransactionAborted {
+                            error: e.to_string(),
+                        });
                     let left = deadline.saturating_duration_since(Instant::now());
                     producer.abort_transaction(left)?;
                     self.out.deliveries.clear();
@@ -347,6 +354,7 @@ impl Shared {
             &self.kafka.state_topic,
             Duration::from_secs(15),
             &keep,
+            self.observer.as_ref(),
         ) {
             Ok(states) => {
                 let mut by_part: HashMap<Partition, (Option<Box<Envelope>>, Vec<Envelope>)> =
@@ -372,10 +380,10 @@ impl Shared {
                     }
                 }
             }
-            Err(e) => eprintln!(
-                "cinch run: cannot read state topic {}: {e}; the assigned partitions start from empty state",
-                self.kafka.state_topic
-            ),
+            Err(e) => self.observer.driver_event(&DriverEvent::StateUnreadable {
+                topic: self.kafka.state_topic.clone(),
+                error: e.to_string(),
+            }),
         }
         self.observer.restore(started.elapsed().as_secs_f64());
     }
@@ -421,7 +429,9 @@ impl ConsumerContext for Ctx {
         // The checkpoints must be on the state topic, and the offsets committed, before the
         // partitions' next owner reads them.
         if let Err(e) = sh.commit_point(consumer, &parts, false) {
-            eprintln!("cinch run: cannot checkpoint revoked partitions: {e}");
+            sh.observer.driver_event(&DriverEvent::CheckpointFailed {
+                error: e.to_string(),
+            });
             sh.record_failure(e);
         }
     }
@@ -495,7 +505,7 @@ fn side_inputs(
         let shared = match &options.entitlements {
             Some(e) => e.clone(),
             None if !g.entitlements_path.is_empty() => crate::grants::shared(
-                crate::grants::Entitlements::load(std::path::Path::new(&g.entitlements_path))?,
+                crate::drive::files::entitlements(std::path::Path::new(&g.entitlements_path))?,
             ),
             None => crate::grants::shared(Default::default()),
         };
@@ -534,12 +544,13 @@ fn side_inputs(
             &settings.feedback.topic,
             tx,
             stop.clone(),
+            options.observer.clone(),
         )?);
     }
     let ml = &settings.ml;
     let model = match &options.model {
         Some(m) => Some(m.clone()),
-        None => crate::ml::load(ml)?.map(|m| crate::ml::shared(Some(m))),
+        None => crate::drive::files::model_for(ml)?.map(|m| crate::ml::shared(Some(m))),
     };
     if let Some(m) = &model {
         let groups = m.load().as_ref().map_or(0, |m| m.groups());
@@ -559,12 +570,10 @@ fn side_inputs(
     }
     let signer = match &options.signer {
         Some(s) => s.clone(),
-        None if !settings.commands.signing_key.is_empty() => {
-            Arc::new(crate::output::sign::Signer::from_pem_file(
-                std::path::Path::new(&settings.commands.signing_key),
-            )?)
-        }
-        None => Arc::new(crate::output::sign::Signer::generate()),
+        None if !settings.commands.signing_key.is_empty() => Arc::new(crate::drive::files::signer(
+            std::path::Path::new(&settings.commands.signing_key),
+        )?),
+        None => Arc::new(crate::drive::files::fresh_signer()),
     };
     Ok((
         ResponseCtx {
@@ -705,7 +714,9 @@ pub(crate) fn pipeline(
         let wait = if backlog_len > 0 { 5 } else { 50 };
         match consumer.poll(Duration::from_millis(wait)) {
             Some(Ok(m)) => lock(&shared.backlog).push_back(m.detach()),
-            Some(Err(e)) => eprintln!("cinch run: consumer: {e}"),
+            Some(Err(e)) => shared.observer.driver_event(&DriverEvent::ConsumerError {
+                error: e.to_string(),
+            }),
             None => {}
         }
         if last_commit.elapsed() >= interval && !shared.rebalancing.load(Ordering::Acquire) {
@@ -759,8 +770,8 @@ pub(crate) fn pipeline(
             .map_err(|_| KafkaError::Thread("a worker panicked".into()))?;
         summary.input.add(&st.input);
         summary.already_reflected += st.already_reflected;
-        summary.findings += st.findings;
-        summary.outputs += st.outputs;
+        summary.findings += st.sent.findings;
+        summary.outputs += st.sent.outputs;
         summary.checkpoints += st.checkpoints;
         summary.restored_agents += st.restored_agents;
         summary.agents += st.agents;

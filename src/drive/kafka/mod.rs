@@ -19,6 +19,7 @@
 mod consume;
 mod deliveries;
 mod produce;
+pub mod settings;
 mod side;
 pub mod state;
 mod worker;

@@ -16,7 +16,8 @@ use rdkafka::{ClientConfig, Message};
 
 use crate::decide::suppress::Feedback;
 use crate::grants::{AgentGrants, Entitlements, SharedEntitlements};
-use crate::ml::{Model, SharedModel};
+use crate::ml::SharedModel;
+use crate::telemetry::DriverEvent;
 use crate::telemetry::PipelineObserver;
 
 /// The layers entitlements are composed of: the file, overlaid by the topic's records.
@@ -71,18 +72,22 @@ impl EntitlementsFeed {
     ) -> std::io::Result<JoinHandle<()>> {
         let feed = self.clone();
         watch_file("cinch-entitlements-file", path, every, stop, move |path| {
-            match Entitlements::load(path) {
+            match crate::drive::files::entitlements(path) {
                 Ok(e) => {
-                    eprintln!(
-                        "cinch run: entitlements reloaded from {}: {} agents, {} grants",
-                        path.display(),
-                        e.agents(),
-                        e.grants()
-                    );
+                    feed.observer
+                        .driver_event(&DriverEvent::EntitlementsReloaded {
+                            path: path.display().to_string(),
+                            agents: e.agents(),
+                            grants: e.grants(),
+                        });
                     feed.layers.lock().unwrap_or_else(|e| e.into_inner()).file = e;
                     feed.compose();
                 }
-                Err(e) => eprintln!("cinch run: {e}; the entitlements in force are kept"),
+                Err(e) => feed
+                    .observer
+                    .driver_event(&DriverEvent::EntitlementsRejected {
+                        error: e.to_string(),
+                    }),
             }
         })
     }
@@ -96,36 +101,38 @@ impl EntitlementsFeed {
         stop: Arc<AtomicBool>,
     ) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
         let feed = self.clone();
-        follow(base, group, topic, stop, move |batch| {
+        let observer = self.observer.clone();
+        follow(base, group, topic, stop, observer, move |batch| {
             let mut changed = false;
             {
                 let mut layers = feed.layers.lock().unwrap_or_else(|e| e.into_inner());
                 for r in batch {
                     let Some(agent) = r.key.as_deref() else {
-                        eprintln!(
-                            "cinch run: {}: entitlements record without a key (agent id) skipped",
-                            r.origin
-                        );
+                        feed.observer.driver_event(&DriverEvent::RecordSkipped {
+                            reason: format!(
+                                "{}: entitlements record without a key (agent id)",
+                                r.origin
+                            ),
+                        });
                         continue;
                     };
-                    let grants = match r.payload.as_deref() {
-                        None => None,
-                        Some(p) => {
-                            match std::str::from_utf8(p)
-                                .map_err(|e| e.to_string())
-                                .and_then(|t| {
-                                    AgentGrants::parse(t, &r.origin).map_err(|e| e.to_string())
-                                }) {
-                                Ok(g) => Some(g),
-                                Err(e) => {
-                                    eprintln!(
-                                        "cinch run: {e}; the agent's entitlements in force are kept"
-                                    );
-                                    continue;
+                    let grants =
+                        match r.payload.as_deref() {
+                            None => None,
+                            Some(p) => {
+                                match std::str::from_utf8(p).map_err(|e| e.to_string()).and_then(
+                                    |t| AgentGrants::parse(t, &r.origin).map_err(|e| e.to_string()),
+                                ) {
+                                    Ok(g) => Some(g),
+                                    Err(e) => {
+                                        feed.observer.driver_event(
+                                            &DriverEvent::EntitlementsRejected { error: e },
+                                        );
+                                        continue;
+                                    }
                                 }
                             }
-                        }
-                    };
+                        };
                     layers.topic.insert(agent.to_string(), grants);
                     changed = true;
                 }
@@ -144,8 +151,10 @@ pub(crate) fn follow_feedback(
     topic: &str,
     tx: Sender<Feedback>,
     stop: Arc<AtomicBool>,
+    observer: Arc<dyn PipelineObserver>,
 ) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
-    follow(base, group, topic, stop, move |batch| {
+    let side_observer = observer.clone();
+    follow(base, group, topic, stop, side_observer, move |batch| {
         for r in batch {
             let Some(p) = r.payload.as_deref() else {
                 continue;
@@ -157,7 +166,7 @@ pub(crate) fn follow_feedback(
                 Ok(f) => {
                     let _ = tx.send(f);
                 }
-                Err(e) => eprintln!("cinch run: {e}; the record is skipped"),
+                Err(e) => observer.driver_event(&DriverEvent::RecordSkipped { reason: e }),
             }
         }
     })
@@ -191,6 +200,7 @@ fn follow(
     group: &str,
     topic: &str,
     stop: Arc<AtomicBool>,
+    observer: Arc<dyn PipelineObserver>,
     mut apply: impl FnMut(Vec<Record>) + Send + 'static,
 ) -> Result<JoinHandle<()>, rdkafka::error::KafkaError> {
     let mut c = base.clone();
@@ -229,7 +239,10 @@ fn follow(
                     wait = Duration::ZERO;
                     match res {
                         Ok(m) => batch.push(Record::of(&m)),
-                        Err(e) => eprintln!("cinch run: reading {}: {e}", m_topic(&consumer)),
+                        Err(e) => observer.driver_event(&DriverEvent::SideInputError {
+                            topic: m_topic(&consumer),
+                            error: e.to_string(),
+                        }),
                     }
                     if batch.len() >= 1024 {
                         break;
@@ -291,20 +304,21 @@ pub(crate) fn watch_model(
         path,
         every,
         stop,
-        move |path| match Model::load(path) {
+        move |path| match crate::drive::files::model(path) {
             Ok(m) => {
-                eprintln!(
-                    "cinch run: model reloaded from {}: {} peer groups, trained on {} events",
-                    path.display(),
-                    m.groups(),
-                    m.file().training.events
-                );
+                observer.driver_event(&DriverEvent::ModelReloaded {
+                    path: path.display().to_string(),
+                    groups: m.groups(),
+                    events: m.file().training.events,
+                });
                 observer.model_loaded(m.groups(), true);
                 shared.store(Some(Arc::new(m)));
             }
             Err(e) => {
                 observer.model_loaded(0, false);
-                eprintln!("cinch run: {e}; the model in force is kept");
+                observer.driver_event(&DriverEvent::ModelRejected {
+                    error: e.to_string(),
+                });
             }
         },
     )
@@ -340,7 +354,7 @@ mod tests {
             )
         };
         std::fs::write(&path, doc("first")).unwrap();
-        let shared = crate::grants::shared(Entitlements::load(&path).unwrap());
+        let shared = crate::grants::shared(crate::drive::files::entitlements(&path).unwrap());
         let feed = EntitlementsFeed::new(
             (**shared.load()).clone(),
             shared.clone(),

@@ -115,6 +115,7 @@ pub(crate) fn read_state(
     topic: &str,
     quiet: Duration,
     keep: &dyn Fn(&Envelope) -> bool,
+    observer: &dyn crate::telemetry::PipelineObserver,
 ) -> Result<HashMap<String, Envelope>, RdError> {
     let mut c = base.clone();
     c.set("group.id", format!("{group}.state-restore"))
@@ -140,9 +141,11 @@ pub(crate) fn read_state(
         }
     })?;
     if other_versions > 0 {
-        eprintln!(
-            "cinch: {other_versions} checkpoint records in {topic} are of another format version (this build writes {FORMAT_VERSION}) and were not restored: their agents start cold"
-        );
+        observer.driver_event(&crate::telemetry::DriverEvent::StateOtherVersion {
+            topic: topic.to_string(),
+            records: other_versions,
+            version: FORMAT_VERSION,
+        });
     }
     Ok(out)
 }

@@ -19,16 +19,19 @@ use super::state::Envelope;
 use super::{Partition, PipelineObserver};
 use crate::config::Settings;
 use crate::decide::suppress::Feedback;
+use crate::detect::Verdict;
 use crate::drive::counts::InputCounts;
+use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::{DecodeConfig, Decoder};
-use crate::grants::SharedEntitlements;
+use crate::event::{AccessEvent, DecodeConfig, Decoder, Rejected};
+use crate::grants::{Entitlements, SharedEntitlements};
+use crate::ml::Model;
 use crate::output::OutputRecord;
 use crate::output::audit::AuditEvent;
 use crate::output::dead_letter::DeadLetter;
-use crate::output::finding::FindingFormat;
-use crate::output::score::ScoreLine;
 use crate::output::sign::Signer;
+use crate::telemetry::DriverEvent;
+use crate::vocab::FindingFormat;
 
 /// Work for a worker, in the order it must be done.
 pub(crate) enum WorkItem {
@@ -93,8 +96,7 @@ pub(crate) struct StateRecord {
 pub(crate) struct WorkerStats {
     pub(crate) input: InputCounts,
     pub(crate) already_reflected: u64,
-    pub(crate) findings: u64,
-    pub(crate) outputs: u64,
+    pub(crate) sent: Sent,
     pub(crate) checkpoints: u64,
     pub(crate) restored_agents: u64,
     pub(crate) agents: usize,
@@ -117,14 +119,14 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(settings: &Settings, response: &ResponseCtx) -> Shard {
+    fn new(settings: &Settings, response: &ResponseCtx, in_force: &InForce) -> Shard {
         let mut engine = Engine::new(settings.clone());
         engine.set_explain_all(settings.kafka.scores_topic.is_some());
-        if let Some(e) = &response.ents {
+        if let Some(e) = &in_force.1 {
             engine.set_entitlements(e.clone());
         }
         engine.set_signer(response.signer.clone());
-        if let Some(m) = &response.model {
+        if let Some(m) = &in_force.0 {
             engine.set_model(m.clone());
         }
         Shard {
@@ -134,6 +136,30 @@ impl Shard {
             reflected: -1,
             agents_ahead: FxHashMap::default(),
             breaker: (0, false),
+        }
+    }
+
+    /// Whether a decoded record of the message at `offset` is already reflected in the
+    /// restored state (`replayed`: the whole message is).
+    fn already_reflected(
+        &mut self,
+        decoded: &Result<AccessEvent<'_>, Rejected<'_>>,
+        offset: i64,
+        replayed: bool,
+    ) -> bool {
+        if replayed {
+            return true;
+        }
+        let Ok(ev) = decoded else {
+            return false;
+        };
+        match self.agents_ahead.get(ev.agent_id.as_ref()) {
+            Some(&upto) if offset <= upto => true,
+            Some(_) => {
+                self.agents_ahead.remove(ev.agent_id.as_ref());
+                false
+            }
+            None => false,
         }
     }
 
@@ -174,7 +200,12 @@ pub(crate) struct Worker {
     response: ResponseCtx,
     /// Feedback received, for partitions assigned later.
     feedback: VecDeque<Arc<Feedback>>,
+    /// The model and entitlements the engines were last handed.
+    in_force: InForce,
 }
+
+/// The model and the entitlements in force (`None`: the run has no such side input).
+type InForce = (Option<Option<Arc<Model>>>, Option<Arc<Entitlements>>);
 
 impl Worker {
     pub(crate) fn new(
@@ -197,6 +228,10 @@ impl Worker {
             epoch,
             records: Vec::new(),
             stats: WorkerStats::default(),
+            in_force: (
+                response.model.as_ref().map(|m| m.load_full()),
+                response.ents.as_ref().map(|e| e.load_full()),
+            ),
             response,
             feedback: VecDeque::new(),
         }
@@ -243,8 +278,42 @@ impl Worker {
         self.stats
     }
 
+    /// Hands the engines the model and entitlements in force, when they changed since the
+    /// last message: they change only between messages.
+    fn refresh(&mut self) {
+        let model = self.response.model.as_ref().map(|m| m.load_full());
+        let ents = self.response.ents.as_ref().map(|e| e.load_full());
+        let same_model = match (&model, &self.in_force.0) {
+            (Some(a), Some(b)) => match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            },
+            (None, None) => true,
+            _ => false,
+        };
+        let same_ents = match (&ents, &self.in_force.1) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same_model && same_ents {
+            return;
+        }
+        for shard in self.shards.values_mut() {
+            if let Some(m) = &model {
+                shard.engine.set_model(m.clone());
+            }
+            if let Some(e) = &ents {
+                shard.engine.set_entitlements(e.clone());
+            }
+        }
+        self.in_force = (model, ents);
+    }
+
     fn message(&mut self, topic: Arc<str>, partition: i32, offset: i64, payload: Option<&[u8]>) {
         let started = Instant::now();
+        self.refresh();
         let source = format!("{topic}/{partition}/{offset}");
         let bytes = payload.unwrap_or_default();
         let Worker {
@@ -256,11 +325,12 @@ impl Worker {
             records,
             stats,
             response,
+            in_force,
             ..
         } = self;
         let shard = shards
             .entry((topic, partition))
-            .or_insert_with(|| Shard::new(settings, response));
+            .or_insert_with(|| Shard::new(settings, response, in_force));
         if offset <= shard.offset {
             // Delivered twice: the engine has seen it.
             return;
@@ -268,55 +338,36 @@ impl Worker {
         let replayed = offset <= shard.reflected;
         shard.offset = offset;
         shard.dirty = true;
+        let mut outputs = TopicOutputs {
+            out,
+            observer: observer.as_ref(),
+            stats: &mut stats.sent,
+            findings: settings.output.finding_format,
+            source: &source,
+        };
         decoder.decode_message(bytes, &mut |decoded| {
-            match decoded {
-                Ok(ev) => {
-                    stats.input.event();
-                    let agent: &str = &ev.agent_id;
-                    if replayed {
+            if shard.already_reflected(&decoded, offset, replayed) {
+                // Counted, but not processed again: its effects (outputs included) are in the
+                // restored state.
+                match &decoded {
+                    Ok(_) => {
+                        stats.input.event();
                         stats.already_reflected += 1;
                         observer.already_reflected();
-                        return;
                     }
-                    if let Some(&upto) = shard.agents_ahead.get(agent) {
-                        if offset <= upto {
-                            stats.already_reflected += 1;
-                            observer.already_reflected();
-                            return;
-                        }
-                        shard.agents_ahead.remove(agent);
-                    }
-                    observer.input_event(ev.format, ev.outcome);
-                    stats.input.scored(ev.format);
-                    let verdict = shard.engine.process(&ev, records);
-                    if let Some(t) = &out.topics.scores {
-                        let line = ScoreLine {
-                            event_id: &ev.event_id,
-                            agent_id: agent,
-                            time: crate::output::time::rfc3339_ms_inline(ev.time_ms),
-                            score: verdict.score,
-                            reasons: &verdict.reasons,
-                        };
-                        if let Ok(v) = serde_json::to_vec(&line) {
-                            out.send(t, agent, &v);
-                        }
-                    }
-                    let findings = settings.output.finding_format;
-                    emit(out, observer.as_ref(), stats, records, findings);
-                    shard.watch_breaker(observer.as_ref(), &response.breakers_open);
+                    Err(rej) => stats.input.dead_letter(rej.reason.code()),
                 }
-                Err(rej) => {
-                    stats.input.dead_letter(rej.reason.code());
-                    if replayed {
-                        // Its dead letter was delivered before the restored checkpoint.
-                        return;
-                    }
-                    observer.dead_letter(rej.reason.code());
-                    let dl = DeadLetter::new(&rej, source.as_str(), None);
-                    stats.outputs += 1;
-                    out.send(&out.topics.dead_letters, &source, dl.to_json().as_bytes());
-                }
+                return;
             }
+            // Topic outputs never fail: delivery failures are counted by the producer.
+            let Ok(()) = step(
+                &mut shard.engine,
+                decoded,
+                &mut stats.input,
+                records,
+                &mut outputs,
+            );
+            shard.watch_breaker(outputs.observer, &response.breakers_open);
         });
         self.observer
             .decision_latency(started.elapsed().as_secs_f64());
@@ -337,21 +388,29 @@ impl Worker {
                     shard.engine.finish(&mut self.records);
                     shard.dirty = true;
                 }
-                emit(
-                    &self.out,
-                    self.observer.as_ref(),
-                    &mut self.stats,
-                    &mut self.records,
-                    self.settings.output.finding_format,
-                );
+                let mut outputs = TopicOutputs {
+                    out: &self.out,
+                    observer: self.observer.as_ref(),
+                    stats: &mut self.stats.sent,
+                    findings: self.settings.output.finding_format,
+                    source: "",
+                };
+                let Ok(()) = deliver(&mut self.records, &mut outputs);
             }
             let mut dirty: Vec<(&Partition, &mut Shard)> =
                 self.shards.iter_mut().filter(|(_, s)| s.dirty).collect();
             dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (p, shard) in dirty {
-                checkpoint(p, shard, &mut state);
-                shard.dirty = false;
-                self.stats.checkpoints += 1;
+                match checkpoint(p, shard, &mut state) {
+                    Ok(()) => {
+                        shard.dirty = false;
+                        self.stats.checkpoints += 1;
+                    }
+                    // The partition stays dirty: the next commit point tries again.
+                    Err(e) => self.observer.driver_event(&DriverEvent::CheckpointFailed {
+                        error: format!("partition {}/{}: {e}", p.0, p.1),
+                    }),
+                }
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             for p in &point.drop {
@@ -376,7 +435,7 @@ impl Worker {
         shared: Option<Box<Envelope>>,
         agents: Vec<Envelope>,
     ) {
-        let mut shard = Shard::new(&self.settings, &self.response);
+        let mut shard = Shard::new(&self.settings, &self.response, &self.in_force);
         if let Some(env) = shared
             && let Some(bytes) = env.state_bytes()
             && shard.engine.import_shared(&bytes).is_ok()
@@ -409,48 +468,99 @@ impl Worker {
     }
 }
 
-/// Sends the records the engine completed, findings in the given format.
-fn emit(
-    out: &Output,
-    observer: &dyn PipelineObserver,
-    stats: &mut WorkerStats,
-    records: &mut Vec<OutputRecord>,
+/// Counts of what a worker sent.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sent {
+    pub(crate) findings: u64,
+    pub(crate) outputs: u64,
+}
+
+/// Where a worker's outputs go: one topic per kind, through the shared producer.
+struct TopicOutputs<'a> {
+    out: &'a Output,
+    observer: &'a dyn PipelineObserver,
+    stats: &'a mut Sent,
     findings: FindingFormat,
-) {
-    for rec in records.drain(..) {
+    /// `topic/partition/offset` of the message being processed (the key of its dead letters).
+    source: &'a str,
+}
+
+impl Outputs for TopicOutputs<'_> {
+    type Error = std::convert::Infallible;
+
+    fn scored(&mut self, ev: &AccessEvent<'_>, verdict: &Verdict) -> Result<(), Self::Error> {
+        self.observer.input_event(ev.format, ev.outcome);
+        if let Some(t) = &self.out.topics.scores {
+            match serde_json::to_vec(&score_line(ev, verdict)) {
+                Ok(v) => self.out.send(t, &ev.agent_id, &v),
+                Err(e) => self.observer.driver_event(&DriverEvent::OutputUnwritable {
+                    topic: t.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, rec: &OutputRecord) -> Result<(), Self::Error> {
         let mut v = Vec::with_capacity(1024);
-        if rec.write_json(&mut v, findings).is_ok() {
-            observer.output(rec.kind());
-            stats.outputs += 1;
-            match &rec {
-                OutputRecord::Finding(_) => stats.findings += 1,
-                OutputRecord::Audit(a) => {
-                    if let Some(id) = a.details["suppression_id"].as_str() {
-                        match a.event {
-                            AuditEvent::SuppressionCreated => {
-                                if let Ok(v) = serde_json::to_value(a) {
-                                    observer.suppression_created(id, &v);
-                                }
+        if let Err(e) = rec.write_json(&mut v, self.findings) {
+            self.observer.driver_event(&DriverEvent::OutputUnwritable {
+                topic: self.out.topics.for_kind(rec.kind()).to_string(),
+                error: e.to_string(),
+            });
+            return Ok(());
+        }
+        self.observer.output(rec.kind());
+        self.stats.outputs += 1;
+        match rec {
+            OutputRecord::Finding(_) => self.stats.findings += 1,
+            OutputRecord::Audit(a) => {
+                if let Some(id) = a.details["suppression_id"].as_str() {
+                    match a.event {
+                        AuditEvent::SuppressionCreated => {
+                            if let Ok(v) = serde_json::to_value(a) {
+                                self.observer.suppression_created(id, &v);
                             }
-                            AuditEvent::SuppressionExpired => observer.suppression_expired(id),
-                            _ => {}
                         }
+                        AuditEvent::SuppressionExpired => self.observer.suppression_expired(id),
+                        _ => {}
                     }
                 }
-                _ => {}
             }
-            out.send(out.topics.for_kind(rec.kind()), rec.agent_id(), &v);
+            _ => {}
         }
+        self.out
+            .send(self.out.topics.for_kind(rec.kind()), rec.agent_id(), &v);
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, rej: &Rejected<'_>) -> Result<(), Self::Error> {
+        self.observer.dead_letter(rej.reason.code());
+        let dl = DeadLetter::new(rej, self.source, None);
+        self.stats.outputs += 1;
+        self.out.send(
+            &self.out.topics.dead_letters,
+            self.source,
+            dl.to_json().as_bytes(),
+        );
+        Ok(())
     }
 }
 
 /// The checkpoint of one partition: the agents touched since the last one, then the
 /// partition's shared state, all at the partition's offset.
-fn checkpoint(p: &Partition, shard: &mut Shard, state: &mut Vec<StateRecord>) {
+fn checkpoint(
+    p: &Partition,
+    shard: &mut Shard,
+    state: &mut Vec<StateRecord>,
+) -> Result<(), postcard::Error> {
     let (topic, partition) = (p.0.to_string(), p.1);
     for agent in shard.engine.take_touched() {
-        let Some(bytes) = shard.engine.export_agent(&agent) else {
-            continue;
+        let bytes = match shard.engine.export_agent(&agent) {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => return Err(e),
+            None => continue,
         };
         let env = Envelope::agent(
             &agent,
@@ -471,7 +581,7 @@ fn checkpoint(p: &Partition, shard: &mut Shard, state: &mut Vec<StateRecord>) {
         &topic,
         partition,
         shard.offset,
-        &shard.engine.export_shared(),
+        &shard.engine.export_shared()?,
     );
     if let Ok(payload) = serde_json::to_vec(&env) {
         state.push(StateRecord {
@@ -479,4 +589,5 @@ fn checkpoint(p: &Partition, shard: &mut Shard, state: &mut Vec<StateRecord>) {
             payload,
         });
     }
+    Ok(())
 }

@@ -16,12 +16,12 @@ use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use memchr::{memchr, memchr3};
+
+pub use crate::event::message::{KEPT_BYTES, Message, MessageKind};
 use serde::de::IgnoredAny;
 
 /// Default limit on one message (a line or a document): 256 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 << 20;
-/// How much of an oversize message is kept: the first 64 KiB.
-pub const KEPT_BYTES: usize = 64 << 10;
 /// Read buffer size.
 const BUFFER_BYTES: usize = 1 << 20;
 
@@ -72,37 +72,6 @@ impl InputSpec {
             .as_deref()
             .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
     }
-}
-
-/// What a message holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MessageKind {
-    /// The whole message.
-    Complete,
-    /// A message over the limit; `bytes` holds its first [`KEPT_BYTES`].
-    Oversize {
-        /// Full size in bytes.
-        size: u64,
-        /// The limit it exceeded.
-        limit: usize,
-    },
-    /// Data that could not be read (e.g. corrupt compressed data); `bytes` is empty. The input
-    /// ends here.
-    Unreadable {
-        /// What went wrong.
-        detail: String,
-    },
-}
-
-/// One message of an input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message<'a> {
-    /// 1-based line number where the message starts.
-    pub line: u64,
-    /// The message bytes (without the line break), or a prefix of them (see `kind`).
-    pub bytes: &'a [u8],
-    /// Whether the message is whole.
-    pub kind: MessageKind,
 }
 
 /// How an input was laid out.

@@ -4,37 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::DecideSettings;
-use crate::detect::{DetectorId, Reason, Verdict, round4};
+use super::settings::DecideSettings;
+use crate::detect::{Reason, Verdict, round4};
 use crate::event::AccessEvent;
 use crate::output::finding::Finding;
 use crate::output::time::rfc3339_ms;
-
-/// Finding severity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth a look.
-    Low,
-    /// Investigate.
-    Medium,
-    /// Investigate now.
-    High,
-    /// Contain now.
-    Critical,
-}
-
-impl Severity {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
+use crate::vocab::{DetectorId, Severity};
 
 /// Most distinct values of one kind (resources, actions, ...) listed in a finding.
 const MAX_LISTED: usize = 25;
@@ -163,7 +138,7 @@ impl FindingBuilder {
     /// partitions than usual, or one large object, is not exfiltration on its own.
     /// The learned model corroborates scores, not commands: it is not counted.
     pub fn evidence(&self, min: f32) -> usize {
-        use crate::detect::{DetectorId, Evidence};
+        use crate::vocab::{DetectorId, Evidence};
         let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
         let bulk =
             strong(DetectorId::Volume) && (strong(DetectorId::Rate) || strong(DetectorId::Breadth));

@@ -1,0 +1,165 @@
+//! Settings of the Kafka driver.
+
+use serde::{Deserialize, Serialize};
+
+/// The Kafka driver: brokers, consumer group, topics, workers and checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Consumer group id; every instance of one deployment uses the same.
+    pub group_id: String,
+    /// Topics of access events (keyed by agent id).
+    pub input_topics: Vec<String>,
+    /// Findings topic.
+    pub findings_topic: String,
+    /// Least-privilege recommendations topic.
+    pub recommendations_topic: String,
+    /// Containment commands topic.
+    pub commands_topic: String,
+    /// Dead letters topic (rejected input records).
+    pub dead_letters_topic: String,
+    /// Audit topic.
+    pub audit_topic: String,
+    /// Compacted topic of per-agent state checkpoints, keyed by agent id.
+    pub state_topic: String,
+    /// When set, one score line per valid event goes to this topic (off by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores_topic: Option<String>,
+    /// Engine threads. Each owns the agents of the partitions dispatched to it.
+    pub workers: usize,
+    /// Messages queued per worker; when a queue is full, consumption pauses until it drains.
+    pub channel_capacity: usize,
+    /// Every this many milliseconds (of wall clock; results never depend on it) the pipeline
+    /// checkpoints the partitions that moved on and commits their input offsets.
+    pub commit_interval_ms: u64,
+    /// Delivery guarantee: `at_least_once` (outputs may repeat after a crash, with the same
+    /// ids) or `exactly_once` (Kafka transactions: outputs, checkpoints and input offsets
+    /// commit together; downstream consumers read with `isolation.level=read_committed`).
+    pub guarantee: Guarantee,
+    /// Transactional id of this instance's producer in `exactly_once` mode (default: the group
+    /// id, the host name and the process id). Zombie instances are fenced by the consumer
+    /// group's generation, so each live instance needs only a distinct id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
+    /// On shutdown, in-flight work is drained and offsets committed within this many seconds.
+    pub shutdown_deadline_secs: u64,
+    /// librdkafka properties passed verbatim to every client (`security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, ...).
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "cinch".into(),
+            input_topics: vec!["cinch.events".into()],
+            findings_topic: "cinch.findings".into(),
+            recommendations_topic: "cinch.recommendations".into(),
+            commands_topic: "cinch.commands".into(),
+            dead_letters_topic: "cinch.dead-letters".into(),
+            audit_topic: "cinch.audit".into(),
+            state_topic: "cinch.state".into(),
+            scores_topic: None,
+            workers: 2,
+            channel_capacity: 16_384,
+            commit_interval_ms: 1000,
+            guarantee: Guarantee::AtLeastOnce,
+            transactional_id: None,
+            shutdown_deadline_secs: 30,
+            properties: Default::default(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    /// Appends every problem with these settings to `errs`.
+    pub fn validate(&self, errs: &mut Vec<String>) {
+        if self.brokers.trim().is_empty() {
+            errs.push("kafka.brokers must not be empty".into());
+        }
+        if self.group_id.trim().is_empty() {
+            errs.push("kafka.group_id must not be empty".into());
+        }
+        if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
+            errs.push("kafka.input_topics must list at least one non-empty topic".into());
+        }
+        for (name, t) in [
+            ("findings_topic", &self.findings_topic),
+            ("recommendations_topic", &self.recommendations_topic),
+            ("commands_topic", &self.commands_topic),
+            ("dead_letters_topic", &self.dead_letters_topic),
+            ("audit_topic", &self.audit_topic),
+            ("state_topic", &self.state_topic),
+        ] {
+            if t.trim().is_empty() {
+                errs.push(format!("kafka.{name} must not be empty"));
+            } else if self.input_topics.contains(t) {
+                errs.push(format!(
+                    "kafka.{name} ({t}) must not also be an input topic"
+                ));
+            }
+        }
+        if let Some(t) = &self.scores_topic
+            && t.trim().is_empty()
+        {
+            errs.push("kafka.scores_topic must not be empty when set".into());
+        }
+        if !(1..=256).contains(&self.workers) {
+            errs.push(format!(
+                "kafka.workers must be within 1..256 (got {})",
+                self.workers
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.channel_capacity) {
+            errs.push(format!(
+                "kafka.channel_capacity must be within 1..1000000 (got {})",
+                self.channel_capacity
+            ));
+        }
+        if !(10..=600_000).contains(&self.commit_interval_ms) {
+            errs.push(format!(
+                "kafka.commit_interval_ms must be within 10..600000 (got {})",
+                self.commit_interval_ms
+            ));
+        }
+        if let Some(t) = &self.transactional_id
+            && t.trim().is_empty()
+        {
+            errs.push("kafka.transactional_id must not be empty when set".into());
+        }
+        if !(1..=3600).contains(&self.shutdown_deadline_secs) {
+            errs.push(format!(
+                "kafka.shutdown_deadline_secs must be within 1..3600 (got {})",
+                self.shutdown_deadline_secs
+            ));
+        }
+        for key in [
+            "group.id",
+            "enable.auto.offset.store",
+            "enable.auto.commit",
+            "partition.assignment.strategy",
+            "transactional.id",
+        ] {
+            if self.properties.contains_key(key) {
+                errs.push(format!(
+                    "kafka.properties.\"{key}\" is set by cinch and cannot be overridden"
+                ));
+            }
+        }
+    }
+}
+
+/// The delivery guarantee of `cinch run`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// Every input record is processed at least once; after a crash some outputs may be
+    /// produced again, identical and with the same ids.
+    #[default]
+    AtLeastOnce,
+    /// Outputs, state checkpoints and input offsets are committed in one Kafka transaction.
+    ExactlyOnce,
+}

@@ -1,0 +1,394 @@
+//! The per-event path: observe the event in its agent's profile, score it, decide, share what
+//! is new with the fleet, learn, and put a reported finding to the command policy.
+
+use std::sync::Arc;
+
+use super::Engine;
+use super::agent::{Agent, Learned};
+use crate::config::Settings;
+use crate::decide::respond::AgentFacts;
+use crate::decide::{Decider, Disposition};
+use crate::detect::{self, Ctx, ModelView, PeerView, Verdict};
+use crate::event::AccessEvent;
+use crate::fleet::{Delta, Fleet, UseKind};
+use crate::grants::usage::Use;
+use crate::ml::{EVENT_DIM, Model, event_vector};
+use crate::output::OutputRecord;
+use crate::profile::counter::{Decay, Minute, minute_of};
+use crate::profile::keys::{EventKeys, key, ns};
+use crate::profile::{Capacity, Learning, Observation};
+use crate::vocab::DetectorId;
+
+/// What scoring an event found.
+struct Scored {
+    obs: Observation,
+    learned: Option<Learned>,
+    verdict: Verdict,
+    features: Option<[f32; EVENT_DIM]>,
+}
+
+/// What scoring reads of the engine (borrowed field by field, beside the agent being scored).
+struct Scoring<'a> {
+    settings: &'a Settings,
+    cap: &'a Capacity,
+    decay: Decay,
+    weights: &'a [f32; DetectorId::ALL.len()],
+    model: Option<&'a Model>,
+    model_detector: bool,
+    tap: bool,
+    explain_all: bool,
+}
+
+/// How an event was judged, for what its agent learns from it.
+struct Judged<'a> {
+    /// The grant the event was attributed to.
+    grant: Option<&'a str>,
+    /// Whether the agent's entitlements are known.
+    covered: bool,
+    anomalous: bool,
+    disposition: Disposition,
+}
+
+impl Engine {
+    /// Scores one event, learns from it, and appends any records it completes to `out`.
+    pub fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
+        let before = out.len();
+        if ev.time_ms > self.watermark_ms {
+            self.tick(ev.time_ms, out);
+        }
+        let now = minute_of(ev.time_ms);
+        let keys = EventKeys::of(ev);
+        if !self.touched.contains(ev.agent_id.as_ref()) {
+            self.touched.insert(ev.agent_id.as_ref().into());
+        }
+        let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
+            Some(a) => a,
+            None => {
+                let a = Agent::new(ev, &self.cap, now);
+                self.fleet.new_agent(&a.groups);
+                self.agents.entry(ev.agent_id.as_ref().into()).or_insert(a)
+            }
+        };
+        let scoring = Scoring {
+            settings: &self.settings,
+            cap: &self.cap,
+            decay: self.decay,
+            weights: &self.weights,
+            model: self.model.as_deref(),
+            model_detector: self.model_detector,
+            tap: self.tap,
+            explain_all: self.explain_all,
+        };
+        let scored = scoring.score(agent, &mut self.fleet, &self.decider, ev, &keys, now);
+        self.last_features = scored.features;
+        let ents = Arc::clone(&self.ents);
+        let grants = ents.agent(&ev.agent_id);
+        let grant = match grants {
+            Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
+            None => ev.grant.as_deref(),
+        };
+        let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);
+        let disposition = self.decider.on_event(
+            &self.settings.decide,
+            ev,
+            &keys.pattern,
+            &scored.verdict,
+            grant,
+            fresh,
+            out,
+        );
+        share_with_fleet(&mut self.fleet, agent, &keys, &scored, now);
+        let anomalous = scored.verdict.score >= self.settings.decide.finding_threshold;
+        let judged = Judged {
+            grant,
+            covered: grants.is_some(),
+            anomalous,
+            disposition,
+        };
+        scoring.learn(agent, ev, &keys, &scored, &judged);
+        let facts = AgentFacts {
+            key: agent.key,
+            mature: scored.obs.maturity >= 1.0,
+            grants,
+        };
+        if disposition == Disposition::Reported && self.settings.commands.enabled {
+            self.respond(ev, &facts, out);
+        }
+        self.stats.events += 1;
+        self.stats.late += u64::from(scored.obs.late);
+        self.stats.anomalous += u64::from(anomalous);
+        if !self.feedback.is_empty() {
+            self.apply_feedback(self.watermark_ms, out);
+        }
+        self.after_decisions(before, out);
+        scored.verdict
+    }
+}
+
+impl Scoring<'_> {
+    /// Observes the event in its agent's profile and scores it.
+    fn score(
+        &self,
+        agent: &mut Agent,
+        fleet: &mut Fleet,
+        decider: &Decider,
+        ev: &AccessEvent<'_>,
+        keys: &EventKeys<'_>,
+        now: Minute,
+    ) -> Scored {
+        let settings = self.settings;
+        let obs = agent.profile.observe(
+            keys,
+            ev.bytes.unwrap_or(0),
+            &settings.profile,
+            self.cap,
+            settings.detect.window_secs.div_ceil(60),
+            self.decay,
+        );
+        let learned = self
+            .model
+            .and_then(|m| agent.learned_group(m, ev, keys, &settings.ml, fleet));
+        // The model judges (and learns from) agents past their learning period: its features
+        // include how familiar the agent is with what it does, which says nothing while
+        // everything is new.
+        let features = ((self.model.is_some() || self.tap) && obs.maturity >= 1.0)
+            .then(|| event_vector(ev, &obs));
+        let ctx = Ctx {
+            ev,
+            keys,
+            obs: &obs,
+            peers: peer_view(settings, fleet, agent, learned, keys, now),
+            settings: &settings.detect,
+            weights: self.weights,
+            model: self.model_view(learned, features),
+        };
+        let mut verdict = detect::evaluate(&ctx);
+        self.judge(&mut verdict, &ctx, learned, decider);
+        Scored {
+            obs,
+            learned,
+            verdict,
+            features,
+        }
+    }
+
+    /// The learned model's view of the event, when it takes part in the fusion.
+    fn model_view(
+        &self,
+        learned: Option<Learned>,
+        features: Option<[f32; EVENT_DIM]>,
+    ) -> Option<ModelView<'_>> {
+        let ml = &self.settings.ml;
+        self.model
+            .filter(|_| self.model_detector)
+            .zip(features)
+            .map(|(m, f)| ModelView {
+                model: m,
+                rarity: m.rarity(learned.map(|l| l.group), &f),
+                features: f,
+                from: ml.rarity_from,
+                full: ml.rarity_full,
+            })
+    }
+
+    /// Calibrates the fused score, keeps the model from opening a finding alone, and explains
+    /// the reasons that will be read.
+    fn judge(
+        &self,
+        verdict: &mut Verdict,
+        ctx: &Ctx<'_>,
+        learned: Option<Learned>,
+        decider: &Decider,
+    ) {
+        let settings = self.settings;
+        let group = learned.map(|l| l.group);
+        if let Some(m) = self.model
+            && settings.ml.calibrate
+        {
+            verdict.score = m.calibrate(group, verdict.score);
+            verdict.without_model = m.calibrate(group, verdict.without_model);
+        }
+        let threshold = settings.decide.finding_threshold;
+        if verdict.without_model < threshold && verdict.score >= threshold {
+            // The learned model ranks and corroborates, but cannot open a finding by itself,
+            // calibrated or not.
+            verdict.score = detect::round4(threshold - 1e-4);
+        }
+        if verdict.score >= threshold {
+            verdict.reach = detect::novelty::reach(ctx, settings.commands.reach_peer_share);
+        }
+        if self.explain_all || verdict.score >= threshold {
+            // Without score lines, only the reasons its finding keeps: all of them when the
+            // event opens one, else those stronger than the open finding's.
+            let open = if self.explain_all {
+                None
+            } else {
+                decider.joinable(&settings.decide, &ctx.ev.agent_id, ctx.ev.time_ms)
+            };
+            detect::explain_reasons(verdict, ctx, |r| open.is_none_or(|f| f.keeps(r)));
+        }
+    }
+
+    /// Learns the event into the agent's baseline, at a pace set by how it was judged, and
+    /// records its use of the grant it was attributed to.
+    fn learn(
+        &self,
+        agent: &mut Agent,
+        ev: &AccessEvent<'_>,
+        keys: &EventKeys<'_>,
+        scored: &Scored,
+        judged: &Judged<'_>,
+    ) {
+        // What the baseline learns is decided by the statistical detectors alone, so a model
+        // never changes the agent's own baseline.
+        let settings = self.settings;
+        let score = scored.verdict.without_model.min(scored.verdict.score);
+        let pace = if score < settings.detect.learn_below
+            || judged.disposition == Disposition::Suppressed
+        {
+            Learning::Full
+        } else if score < settings.decide.finding_threshold {
+            Learning::Provisional
+        } else {
+            Learning::Slow
+        };
+        agent
+            .profile
+            .learn(keys, ev.bytes, &scored.obs, pace, self.cap, self.decay);
+        agent.ledger.observe(ev.time_ms);
+        match judged.grant {
+            Some(g) => agent.ledger.record(&Use {
+                grant: g,
+                time_ms: ev.time_ms,
+                action: (keys.action, &ev.action),
+                pattern: (keys.pattern_id, &keys.pattern),
+                intent: keys.intent.zip(ev.intent.as_deref()),
+                anomalous: judged.anomalous && judged.disposition != Disposition::Suppressed,
+            }),
+            None if judged.covered => agent.ledger.uncovered += 1,
+            None => {}
+        }
+    }
+}
+
+/// The peers an event is judged against: the agent's family, then its learned group, then its
+/// declared kind (the first large enough), and the fleet's view of a destination.
+fn peer_view<'f>(
+    settings: &Settings,
+    fleet: &'f Fleet,
+    agent: &Agent,
+    learned: Option<Learned>,
+    keys: &EventKeys<'_>,
+    now: Minute,
+) -> PeerView<'f> {
+    let snap = &fleet.snapshot;
+    let min_group = settings.detect.min_peer_group;
+    let group = [
+        Some(agent.groups[0]),
+        learned.map(|l| l.key),
+        Some(agent.groups[1]),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|g| snap.group(g))
+    .find(|g| g.agents >= min_group);
+    let destination = keys.destination.then(|| {
+        let dest = key(ns::PREFIX, keys.prefix());
+        let since: Minute = now.saturating_sub(7 * 1440);
+        snap.destination(dest)
+            .map_or((0, 0), |d| (d.agents, d.recent_others(agent.key, since)))
+    });
+    PeerView {
+        group,
+        fleet_agents: snap.agents,
+        fleet_days: snap.days(now),
+        destination,
+    }
+}
+
+/// Fleet knowledge: the agent's first uses and new destinations, applied at the next tick.
+fn share_with_fleet(
+    fleet: &mut Fleet,
+    agent: &Agent,
+    keys: &EventKeys<'_>,
+    scored: &Scored,
+    now: Minute,
+) {
+    let (obs, learned) = (&scored.obs, scored.learned);
+    let groups = || agent.groups.into_iter().chain(learned.map(|l| l.key));
+    for (kind, lookup, k) in [
+        (UseKind::Action, obs.action, keys.action),
+        (UseKind::Pattern, obs.pattern, keys.pattern_id),
+        (UseKind::Prefix, obs.prefix, keys.prefix_id),
+    ]
+    .into_iter()
+    .chain(obs.names.iter().map(|&(k, l)| (UseKind::Name, l, k)))
+    {
+        if !lookup.seen {
+            for group in groups() {
+                fleet.record(Delta::FirstUse {
+                    group,
+                    kind,
+                    key: k,
+                });
+            }
+        }
+    }
+    if let (Some(i), Some((_, on_prefix, with_action))) = (keys.intent, obs.intent) {
+        for (kind, count, k) in [
+            (UseKind::IntentPrefix, on_prefix, keys.prefix_id),
+            (UseKind::IntentAction, with_action, keys.action),
+        ] {
+            if count == 0.0 {
+                for group in groups() {
+                    fleet.record(Delta::FirstUse {
+                        group,
+                        kind,
+                        key: crate::profile::keys::pair(i, k),
+                    });
+                }
+            }
+        }
+    }
+    if keys.destination && obs.prefix.count < 1.0 {
+        fleet.record(Delta::Destination {
+            dest: key(ns::PREFIX, keys.prefix()),
+            agent: agent.key,
+            minute: now,
+        });
+    }
+}
+
+impl Engine {
+    /// Puts the agent's open finding to the command policy. Commands are signed with the
+    /// engine's key; without one none is issued.
+    fn respond(
+        &mut self,
+        ev: &AccessEvent<'_>,
+        facts: &AgentFacts<'_>,
+        out: &mut Vec<OutputRecord>,
+    ) {
+        let Some(signer) = &self.signer else {
+            return;
+        };
+        let agents = &self.agents;
+        self.decider.respond(
+            (
+                &self.settings.decide,
+                &self.settings.commands,
+                &self.settings.breaker,
+            ),
+            &ev.agent_id,
+            facts,
+            (&ev.event_id, ev.time_ms),
+            |since| {
+                agents
+                    .values()
+                    .filter(|a| a.ledger.last_ms >= since)
+                    .count()
+            },
+            signer,
+            out,
+        );
+    }
+}

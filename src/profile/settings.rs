@@ -1,0 +1,57 @@
+//! Settings of per-agent profiles.
+
+use serde::{Deserialize, Serialize};
+
+/// Per-agent behavioural profiles.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileSettings {
+    /// Hard memory bound of one agent's profile, in bytes, whatever its traffic.
+    pub max_bytes_per_agent: usize,
+    /// Half-life of baseline counts, in days of event time.
+    pub half_life_days: f64,
+    /// An agent is in its learning period until it has this many days of history...
+    pub learning_days: f64,
+    /// ...and this many learned events. Until then it is judged mainly against its peers.
+    pub learning_events: u32,
+    /// How late (event time behind the agent's newest event) an event may arrive and still
+    /// count in short activity windows. Later events are scored and counted as late.
+    pub max_lateness_secs: u32,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        ProfileSettings {
+            max_bytes_per_agent: 64 * 1024,
+            half_life_days: 21.0,
+            learning_days: 3.0,
+            learning_events: 150,
+            max_lateness_secs: 900,
+        }
+    }
+}
+
+impl ProfileSettings {
+    /// Appends every problem with these settings to `errs`.
+    pub fn validate(&self, errs: &mut Vec<String>) {
+        if self.max_bytes_per_agent < super::MIN_PROFILE_BYTES {
+            errs.push(format!(
+                "profile.max_bytes_per_agent must be at least {} (got {})",
+                super::MIN_PROFILE_BYTES,
+                self.max_bytes_per_agent
+            ));
+        }
+        if !(self.half_life_days > 0.0 && self.half_life_days <= 3650.0) {
+            errs.push(format!(
+                "profile.half_life_days must be within (0, 3650] (got {})",
+                self.half_life_days
+            ));
+        }
+        if !(self.learning_days >= 0.0 && self.learning_days <= 365.0) {
+            errs.push(format!(
+                "profile.learning_days must be within 0..365 (got {})",
+                self.learning_days
+            ));
+        }
+    }
+}
