@@ -11,6 +11,7 @@ use crate::decide::{Decider, Disposition};
 use crate::detect::{self, Ctx, ModelView, PeerView, Verdict};
 use crate::event::AccessEvent;
 use crate::fleet::{Delta, Fleet, UseKind};
+use crate::grants::AgentGrants;
 use crate::grants::usage::Use;
 use crate::ml::{EVENT_DIM, Model, event_vector};
 use crate::output::OutputRecord;
@@ -83,10 +84,7 @@ impl Engine {
         self.last_features = scored.features;
         let ents = Arc::clone(&self.ents);
         let grants = ents.agent(&ev.agent_id);
-        let grant = match grants {
-            Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
-            None => ev.grant.as_deref(),
-        };
+        let grant = attribute(grants, ev);
         let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);
         let disposition = self.decider.on_event(
             &self.settings.decide,
@@ -114,14 +112,25 @@ impl Engine {
         if disposition == Disposition::Reported && self.settings.commands.enabled {
             self.respond(ev, &facts, out);
         }
+        self.after_event(scored.obs.late, anomalous, before, out);
+        scored.verdict
+    }
+
+    /// Counts the event, applies the feedback due and follows up the records it completed.
+    fn after_event(
+        &mut self,
+        late: bool,
+        anomalous: bool,
+        before: usize,
+        out: &mut Vec<OutputRecord>,
+    ) {
         self.stats.events += 1;
-        self.stats.late += u64::from(scored.obs.late);
+        self.stats.late += u64::from(late);
         self.stats.anomalous += u64::from(anomalous);
         if !self.feedback.is_empty() {
             self.apply_feedback(self.watermark_ms, out);
         }
         self.after_decisions(before, out);
-        scored.verdict
     }
 }
 
@@ -268,6 +277,15 @@ impl Scoring<'_> {
             None if judged.covered => agent.ledger.uncovered += 1,
             None => {}
         }
+    }
+}
+
+/// The grant that allowed the event: attributed from the agent's entitlements when known, else
+/// the one the event names.
+fn attribute<'a>(grants: Option<&'a AgentGrants>, ev: &'a AccessEvent<'_>) -> Option<&'a str> {
+    match grants {
+        Some(g) => g.attribute(ev.grant.as_deref(), &ev.action, &ev.resource),
+        None => ev.grant.as_deref(),
     }
 }
 
