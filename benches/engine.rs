@@ -64,6 +64,7 @@ fn view(o: &Owned) -> AccessEvent<'_> {
         grant: None,
         intent: Some(Cow::Borrowed("answer customer ticket")),
         attributes: None,
+        tool: None,
     }
 }
 

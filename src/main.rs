@@ -31,6 +31,8 @@ enum Command {
     Keygen(cinch::cli::keygen::KeygenArgs),
     /// Check the signatures of command records; exit 1 if any fails.
     Verify(cinch::cli::verify::VerifyArgs),
+    /// Score real AI-agent trajectories and print detection quality per episode.
+    Trajectories(cinch::cli::trajectories::TrajectoriesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => cinch::cli::demo::run(args),
         Command::Run(args) => cinch::cli::run::run(args),
         Command::Eval(args) => cinch::cli::eval::run(args),
+        Command::Trajectories(args) => cinch::cli::trajectories::run(args),
         Command::Simulate(args) => {
             cinch::cli::simulate::run(args).map(|()| std::process::ExitCode::SUCCESS)
         }

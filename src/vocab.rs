@@ -68,6 +68,12 @@ pub enum DetectorId {
     /// A combination of hour, volume, pace and familiarity the learned event model finds rare
     /// for the agent's peer group (needs a model, see `cinch train`).
     Model,
+    /// A tool call reaching a counterparty (account, mail address, host, ...) the agent never
+    /// dealt with, weighted by the call's effect.
+    Counterparty,
+    /// An outward tool call to a destination that appeared only in data the agent read (a tool
+    /// result), never in the user's request: the signature of a prompt injection.
+    Provenance,
 }
 
 /// Independent lines of evidence (see [`DetectorId::family`]).
@@ -90,11 +96,13 @@ pub enum Evidence {
     /// An unlikely combination of when, how much, how fast and how familiar (the learned
     /// event model).
     Combination,
+    /// Data the agent read steering whom it reaches.
+    Steering,
 }
 
 impl DetectorId {
     /// Every detector, in fusion order.
-    pub const ALL: [DetectorId; 11] = [
+    pub const ALL: [DetectorId; 13] = [
         DetectorId::Novelty,
         DetectorId::Source,
         DetectorId::Rate,
@@ -106,6 +114,8 @@ impl DetectorId {
         DetectorId::Peer,
         DetectorId::Intent,
         DetectorId::Model,
+        DetectorId::Counterparty,
+        DetectorId::Provenance,
     ];
 
     /// The line of evidence the detector belongs to. Detectors of one family tend to fire
@@ -120,6 +130,8 @@ impl DetectorId {
             DetectorId::TimeOfDay => Evidence::Timing,
             DetectorId::Sequence => Evidence::Order,
             DetectorId::Model => Evidence::Combination,
+            DetectorId::Counterparty => Evidence::Access,
+            DetectorId::Provenance => Evidence::Steering,
         }
     }
 
@@ -137,13 +149,18 @@ impl DetectorId {
             DetectorId::Peer => "peer",
             DetectorId::Intent => "intent",
             DetectorId::Model => "model",
+            DetectorId::Counterparty => "counterparty",
+            DetectorId::Provenance => "provenance",
         }
     }
 
     /// Whether the detector judges the agent against its own baseline (and so is damped while
     /// the agent is still in its learning period).
     pub fn is_self_baseline(self) -> bool {
-        !matches!(self, DetectorId::Peer)
+        !matches!(
+            self,
+            DetectorId::Peer | DetectorId::Counterparty | DetectorId::Provenance
+        )
     }
 
     /// How the behaviour this detector flags stands against its baseline: never seen before
@@ -152,9 +169,11 @@ impl DetectorId {
     /// transition, a quiet hour, behaviour few peers show).
     pub fn observed_pattern(self) -> ObservedPattern {
         match self {
-            DetectorId::Novelty | DetectorId::Source | DetectorId::Intent => {
-                ObservedPattern::Unseen
-            }
+            DetectorId::Novelty
+            | DetectorId::Source
+            | DetectorId::Intent
+            | DetectorId::Counterparty
+            | DetectorId::Provenance => ObservedPattern::Unseen,
             DetectorId::Rate | DetectorId::Volume | DetectorId::Denial | DetectorId::Breadth => {
                 ObservedPattern::Frequent
             }
@@ -179,6 +198,10 @@ impl DetectorId {
             DetectorId::Intent => "resource pattern or action, for the session's stated intent",
             DetectorId::Model => {
                 "hour, volume, pace and familiarity of the event, among the agent's learned peer group"
+            }
+            DetectorId::Counterparty => "counterparties reached by the agent's tool calls",
+            DetectorId::Provenance => {
+                "where the destination of an outward tool call first appeared in the session"
             }
         }
     }

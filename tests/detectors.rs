@@ -86,6 +86,7 @@ impl Ev {
             grant: None,
             intent: self.intent.as_deref().map(Cow::Borrowed),
             attributes: None,
+            tool: None,
         }
     }
 }

@@ -73,6 +73,7 @@ impl Ev {
             grant: None,
             intent: None,
             attributes: None,
+            tool: None,
         }
     }
 }

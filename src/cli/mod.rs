@@ -8,6 +8,7 @@ pub mod replay;
 pub mod run;
 pub mod simulate;
 pub mod train;
+pub mod trajectories;
 pub mod verify;
 
 use std::path::Path;

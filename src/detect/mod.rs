@@ -5,10 +5,12 @@
 //! one-sentence explanation written, so quiet events cost no formatting.
 
 pub mod breadth;
+pub mod counterparty;
 pub mod denial;
 pub mod intent;
 pub mod novelty;
 pub mod peer;
+pub mod provenance;
 pub mod rarity;
 pub mod rate;
 pub mod sequence;
@@ -24,6 +26,7 @@ use crate::fleet::{GroupStats, UseKind};
 use crate::profile::Observation;
 use crate::profile::keys::EventKeys;
 use crate::vocab::DetectorId;
+pub use counterparty::{NewCounterparty, Steering, ToolView};
 use settings::DetectSettings;
 
 /// What the peers say about an event.
@@ -69,6 +72,8 @@ pub struct Ctx<'a> {
     pub weights: &'a [f32; DetectorId::ALL.len()],
     /// What the learned event model says, when a model is in force.
     pub model: Option<ModelView<'a>>,
+    /// What the event's tool call reaches, for an AI agent's tool call with content.
+    pub tool: Option<&'a ToolView>,
 }
 
 /// What the learned event model says about an event.
@@ -127,6 +132,8 @@ fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
         DetectorId::Peer => peer::score(c),
         DetectorId::Intent => intent::score(c),
         DetectorId::Model => rarity::score(c),
+        DetectorId::Counterparty => counterparty::score(c),
+        DetectorId::Provenance => provenance::score(c),
     };
     if s.is_finite() {
         s.clamp(0.0, 1.0)
@@ -148,6 +155,8 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
         DetectorId::Peer => peer::explain(c),
         DetectorId::Intent => intent::explain(c),
         DetectorId::Model => rarity::explain(c),
+        DetectorId::Counterparty => counterparty::explain(c),
+        DetectorId::Provenance => provenance::explain(c),
     }
 }
 

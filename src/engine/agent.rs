@@ -1,6 +1,7 @@
 //! One agent's state in the engine: its profile, grant ledger, behaviour profile and learned
 //! peer group, and how it is checkpointed.
 
+use super::tools::ToolMemory;
 use crate::event::AccessEvent;
 use crate::fleet::{Delta, Fleet};
 use crate::grants::Ledger;
@@ -26,6 +27,8 @@ pub(super) struct Agent {
     pub(super) behaviour: Behaviour,
     /// The learned peer group it was assigned to.
     pub(super) learned: Option<Learned>,
+    /// What its tool calls reached (AI agents whose events carry tool calls).
+    pub(super) tools: Option<Box<ToolMemory>>,
 }
 
 /// An agent's learned peer group.
@@ -46,6 +49,7 @@ struct AgentState {
     ledger: Ledger,
     behaviour: Behaviour,
     learned: Option<Learned>,
+    tools: Option<Box<ToolMemory>>,
 }
 
 impl Agent {
@@ -60,6 +64,7 @@ impl Agent {
             ledger: Ledger::default(),
             behaviour: Behaviour::default(),
             learned: None,
+            tools: None,
         }
     }
 
@@ -70,6 +75,7 @@ impl Agent {
             ledger: self.ledger.clone(),
             behaviour: self.behaviour.clone(),
             learned: self.learned,
+            tools: self.tools.clone(),
         })
     }
 
@@ -91,6 +97,7 @@ impl Agent {
             ledger: state.ledger,
             behaviour: state.behaviour,
             learned: state.learned,
+            tools: state.tools,
         })
     }
 

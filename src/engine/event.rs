@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Engine;
 use super::agent::{Agent, Learned};
+use super::tools::CallFacts;
 use crate::config::Settings;
 use crate::decide::respond::AgentFacts;
 use crate::decide::{Decider, Disposition};
@@ -22,6 +23,8 @@ use crate::vocab::DetectorId;
 
 /// What scoring an event found.
 struct Scored {
+    /// The event's tool call, when it carries content.
+    call: Option<CallFacts>,
     obs: Observation,
     learned: Option<Learned>,
     verdict: Verdict,
@@ -104,6 +107,7 @@ impl Engine {
             disposition,
         };
         scoring.learn(agent, ev, &keys, &scored, &judged);
+        learn_tool_call(&mut self.fleet, agent, &scored, anomalous, now);
         let facts = AgentFacts {
             key: agent.key,
             mature: scored.obs.maturity >= 1.0,
@@ -162,6 +166,15 @@ impl Scoring<'_> {
         // everything is new.
         let features = ((self.model.is_some() || self.tap) && obs.maturity >= 1.0)
             .then(|| event_vector(ev, &obs));
+        let call = CallFacts::of(ev);
+        let tool = call.as_ref().map(|facts| {
+            agent.tools.get_or_insert_with(Default::default).view(
+                facts,
+                &fleet.snapshot,
+                agent.key,
+                now,
+            )
+        });
         let ctx = Ctx {
             ev,
             keys,
@@ -170,10 +183,12 @@ impl Scoring<'_> {
             settings: &settings.detect,
             weights: self.weights,
             model: self.model_view(learned, features),
+            tool: tool.as_ref(),
         };
         let mut verdict = detect::evaluate(&ctx);
         self.judge(&mut verdict, &ctx, learned, decider);
         Scored {
+            call,
             obs,
             learned,
             verdict,
@@ -321,6 +336,27 @@ fn peer_view<'f>(
         fleet_agents: snap.agents,
         fleet_days: snap.days(now),
         destination,
+    }
+}
+
+/// Learns the event's tool call into the agent's memory, and tells the fleet about the
+/// counterparties new to the agent.
+fn learn_tool_call(
+    fleet: &mut Fleet,
+    agent: &mut Agent,
+    scored: &Scored,
+    anomalous: bool,
+    now: Minute,
+) {
+    let (Some(facts), Some(tools)) = (scored.call.as_ref(), agent.tools.as_mut()) else {
+        return;
+    };
+    for dest in tools.learn(facts, anomalous) {
+        fleet.record(Delta::Destination {
+            dest,
+            agent: agent.key,
+            minute: now,
+        });
     }
 }
 

@@ -15,6 +15,7 @@
 mod agent;
 mod event;
 mod tick;
+mod tools;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

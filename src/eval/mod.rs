@@ -4,6 +4,7 @@
 pub mod metrics;
 pub mod naive;
 pub mod response;
+pub mod trajectories;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -144,6 +145,7 @@ pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
         grant: ev.grant.map(own),
         intent: ev.intent.map(own),
         attributes: ev.attributes.map(|a| Cow::Owned(a.into_owned())),
+        tool: ev.tool.map(|t| Box::new(t.into_owned())),
     }
 }
 

@@ -205,6 +205,7 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         grant: None,
         intent: None,
         attributes,
+        tool: None,
     })
 }
 

@@ -211,6 +211,7 @@ fn map(w: Wire<'_>) -> Result<AccessEvent<'_>, RejectReason> {
         grant: None,
         intent: None,
         attributes,
+        tool: None,
     })
 }
 

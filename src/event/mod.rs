@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 pub mod cloudtrail;
 mod decoder;
+pub mod entities;
 pub mod k8s_audit;
 pub mod message;
 pub mod native;
@@ -18,6 +19,7 @@ pub mod ocsf;
 pub mod settings;
 pub mod sniff;
 pub mod time;
+pub mod tool;
 pub(crate) mod wire;
 
 pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};
@@ -112,6 +114,8 @@ pub struct AccessEvent<'a> {
     pub intent: Option<Cow<'a, str>>,
     /// Free-form attributes carried into evidence.
     pub attributes: Option<Cow<'a, RawValue>>,
+    /// For a tool call of an AI agent: its arguments, its result and the user's request.
+    pub tool: Option<Box<tool::ToolCall<'a>>>,
 }
 
 /// Why a record was rejected. The code is a bounded label (safe for metrics).

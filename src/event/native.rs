@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::tool::ToolCall;
 use super::wire::{self, Loose};
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
 
@@ -32,6 +33,9 @@ pub const FIELDS: &[&str] = &[
     "grant",
     "intent",
     "attributes",
+    "arguments",
+    "result",
+    "request",
 ];
 
 /// The native record as it arrives: every field optional and loosely typed.
@@ -63,6 +67,12 @@ pub(crate) struct NativeWire<'a> {
     pub intent: Option<Loose<'a>>,
     #[serde(borrow)]
     pub attributes: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub arguments: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub result: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub request: Option<Loose<'a>>,
 }
 
 /// Parses the wire struct of one record (a JSON object).
@@ -207,6 +217,7 @@ pub(crate) fn from_wire(w: NativeWire<'_>) -> Result<AccessEvent<'_>, RejectReas
             Some(Cow::Borrowed(raw))
         }
     };
+    let tool = tool_call(w.arguments, w.result, optional(w.request, "request")?)?;
     Ok(AccessEvent {
         format: Format::Native,
         event_id,
@@ -222,7 +233,42 @@ pub(crate) fn from_wire(w: NativeWire<'_>) -> Result<AccessEvent<'_>, RejectReas
         grant: optional(w.grant, "grant")?,
         intent: optional(w.intent, "intent")?,
         attributes,
+        tool,
     })
+}
+
+/// A tool call's arguments, result and request, when any is present. Arguments and results
+/// are any JSON value (an object, or a string holding one); `null` counts as absent.
+fn tool_call<'a>(
+    arguments: Option<&'a RawValue>,
+    result: Option<&'a RawValue>,
+    request: Option<Cow<'a, str>>,
+) -> Result<Option<Box<ToolCall<'a>>>, RejectReason> {
+    let keep = |raw: Option<&'a RawValue>, field: &'static str| -> Result<_, RejectReason> {
+        match raw {
+            None => Ok(None),
+            Some(r) if r.get() == "null" => Ok(None),
+            Some(r) => {
+                if wire::nesting_exceeds(r.get().as_bytes(), wire::MAX_DEPTH) {
+                    return Err(RejectReason::TooDeep(format!(
+                        "{field} nest deeper than {} levels",
+                        wire::MAX_DEPTH
+                    )));
+                }
+                Ok(Some(Cow::Borrowed(r)))
+            }
+        }
+    };
+    let arguments = keep(arguments, "arguments")?;
+    let result = keep(result, "result")?;
+    if arguments.is_none() && result.is_none() && request.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(ToolCall {
+        arguments,
+        result,
+        request,
+    })))
 }
 
 /// Parses an outcome name (ASCII case-insensitive).

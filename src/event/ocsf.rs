@@ -303,6 +303,7 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         grant: None,
         intent: None,
         attributes,
+        tool: None,
     })
 }
 

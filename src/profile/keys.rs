@@ -46,6 +46,8 @@ pub mod ns {
     pub const GROUP: u64 = 9;
     /// Names in resource patterns (authorities, path segments).
     pub const NAME: u64 = 10;
+    /// Entities in tool calls (accounts, mail addresses, hosts, ...).
+    pub const ENTITY: u64 = 11;
 }
 
 /// The keys of one event, computed once and shared by the profile and every detector.

@@ -819,6 +819,7 @@ mod tests {
             grant: None,
             intent: Some("i".into()),
             attributes: None,
+            tool: None,
         }
     }
 

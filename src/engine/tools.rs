@@ -1,0 +1,260 @@
+//! What an AI agent's tool calls reach: the counterparties it has dealt with (accounts, mail
+//! addresses, hosts, ...) and, per session, the entities the user asked about and those that
+//! only came back in tool results. Held only for agents whose events carry tool calls.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::Steering;
+use crate::detect::{NewCounterparty, ToolView};
+use crate::event::AccessEvent;
+use crate::event::entities::Entity;
+use crate::event::tool::{Effect, effect_of, has_instructions, value_tokens};
+use crate::fleet::Snapshot;
+use crate::profile::counter::Minute;
+use crate::profile::keys::{key, ns};
+
+/// Most counterparties remembered per agent (the least used are forgotten first).
+const MAX_COUNTERPARTIES: usize = 512;
+/// Sessions whose request and data entities are remembered.
+const MAX_SESSIONS: usize = 8;
+/// Entities remembered per session and source.
+const MAX_SESSION_ENTITIES: usize = 256;
+/// Result tokens remembered per session.
+const MAX_DATA_TOKENS: usize = 2048;
+/// Argument values remembered per agent.
+const MAX_VALUES: usize = 512;
+
+/// One session's entities: those in the user's request and those in tool results (data).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct SessionMemory {
+    key: u64,
+    request: Vec<u64>,
+    data: Vec<u64>,
+    /// Identifier-like tokens of the user's request.
+    request_tokens: Vec<u64>,
+    /// Identifier-like tokens of tool results.
+    data_tokens: Vec<u64>,
+    /// Those of results that addressed the agent with instructions.
+    steered_tokens: Vec<u64>,
+}
+
+/// An agent's memory of its tool calls.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub(super) struct ToolMemory {
+    /// Counterparties (entity ids) and how often the agent dealt with them.
+    counterparties: Vec<(u64, u32)>,
+    sessions: VecDeque<SessionMemory>,
+    /// Sessions with tool calls seen.
+    sessions_seen: u32,
+    /// Tool calls seen.
+    calls: u32,
+    /// Identifier-like argument values of the agent's normal calls, and how often.
+    values: Vec<(u64, u32)>,
+}
+
+/// What one tool call holds, computed once.
+pub(super) struct CallFacts {
+    effect: Effect,
+    arguments: Vec<Entity>,
+    request: Vec<Entity>,
+    result: Vec<Entity>,
+    argument_tokens: Vec<u64>,
+    request_tokens: Vec<u64>,
+    result_tokens: Vec<u64>,
+    result_instructs: bool,
+    session: u64,
+}
+
+impl CallFacts {
+    /// The facts of an event, when it is a tool call with content.
+    pub(super) fn of(ev: &AccessEvent<'_>) -> Option<CallFacts> {
+        let call = ev.tool.as_deref()?;
+        let result_text = call.result.as_deref().map(|r| r.get());
+        Some(CallFacts {
+            effect: effect_of(&ev.action),
+            arguments: call.argument_entities(),
+            request: call.request_entities(),
+            result: call.result_entities(),
+            argument_tokens: call.argument_tokens(),
+            request_tokens: call
+                .request
+                .as_deref()
+                .map_or_else(Vec::new, |r| value_tokens(r, false, MAX_SESSION_ENTITIES)),
+            result_tokens: result_text
+                .map_or_else(Vec::new, |r| value_tokens(r, false, MAX_DATA_TOKENS)),
+            result_instructs: result_text.is_some_and(has_instructions),
+            session: key(
+                ns::SESSION,
+                ev.session_id.as_deref().unwrap_or(ev.agent_id.as_ref()),
+            ),
+        })
+    }
+}
+
+impl ToolMemory {
+    fn session(&mut self, key: u64) -> &mut SessionMemory {
+        if let Some(i) = self.sessions.iter().position(|s| s.key == key) {
+            return &mut self.sessions[i];
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            self.sessions.pop_front();
+        }
+        self.sessions_seen = self.sessions_seen.saturating_add(1);
+        self.sessions.push_back(SessionMemory {
+            key,
+            ..Default::default()
+        });
+        self.sessions.back_mut().expect("a session was just pushed")
+    }
+
+    fn knows(&self, id: u64) -> bool {
+        self.counterparties.iter().any(|&(c, _)| c == id)
+    }
+
+    /// What the call reaches, against this memory and the fleet, before it is learned.
+    pub(super) fn view(
+        &mut self,
+        facts: &CallFacts,
+        fleet: &Snapshot,
+        agent: u64,
+        now: Minute,
+    ) -> ToolView {
+        let known = self.counterparties.len() as u32;
+        let sessions_seen = self.sessions_seen;
+        let known_values = std::mem::take(&mut self.values);
+        let session = self.session(facts.session);
+        for e in &facts.request {
+            push_bounded(&mut session.request, e.id, MAX_SESSION_ENTITIES);
+        }
+        for &t in &facts.request_tokens {
+            push_bounded(&mut session.request_tokens, t, MAX_SESSION_ENTITIES);
+        }
+        let steering = if facts.effect > Effect::Read {
+            // A value the agent used in its own earlier calls is its own, wherever it appeared.
+            let fresh: Vec<u64> = facts
+                .argument_tokens
+                .iter()
+                .copied()
+                .filter(|t| !known_values.iter().any(|(v, _)| v == t))
+                .collect();
+            steering(session, &fresh)
+        } else {
+            Steering::None
+        };
+        let (request, data) = (session.request.clone(), session.data.clone());
+        self.values = known_values;
+        let mut view = ToolView {
+            effect: facts.effect,
+            known,
+            sessions: sessions_seen,
+            steering,
+            ..Default::default()
+        };
+        let since = now.saturating_sub(7 * 1440);
+        for e in &facts.arguments {
+            if self.knows(e.id) || request.contains(&e.id) {
+                continue;
+            }
+            let fleet_stats = fleet.destination(e.id);
+            let fleet_agents = fleet_stats.map_or(0, |d| d.agents);
+            let recent_others = fleet_stats.map_or(0, |d| d.recent_others(agent, since));
+            let from_data = data.contains(&e.id);
+            let new = NewCounterparty {
+                kind: e.kind,
+                from_data,
+                fleet_agents,
+                campaign: recent_others >= 1 && fleet_agents <= 3,
+            };
+            if view.new.is_none_or(|old| new.rank() > old.rank()) {
+                view.new = Some(new);
+            }
+        }
+        view
+    }
+
+    /// Learns the call: its result's entities join the session's data; its counterparties
+    /// join the agent's unless the call was judged anomalous. Returns the counterparties new
+    /// to the agent (for the fleet).
+    pub(super) fn learn(&mut self, facts: &CallFacts, anomalous: bool) -> Vec<u64> {
+        self.calls = self.calls.saturating_add(1);
+        let session = self.session(facts.session);
+        for e in &facts.result {
+            push_bounded(&mut session.data, e.id, MAX_SESSION_ENTITIES);
+        }
+        for &t in &facts.result_tokens {
+            push_bounded(&mut session.data_tokens, t, MAX_DATA_TOKENS);
+            if facts.result_instructs {
+                push_bounded(&mut session.steered_tokens, t, MAX_DATA_TOKENS);
+            }
+        }
+        let mut new = Vec::new();
+        if anomalous {
+            return new;
+        }
+        for &t in &facts.argument_tokens {
+            match self.values.iter_mut().find(|(v, _)| *v == t) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => {
+                    if self.values.len() >= MAX_VALUES
+                        && let Some(i) = self
+                            .values
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, (v, n))| (*n, *v))
+                            .map(|(i, _)| i)
+                    {
+                        self.values.swap_remove(i);
+                    }
+                    self.values.push((t, 1));
+                }
+            }
+        }
+        for e in &facts.arguments {
+            match self.counterparties.iter_mut().find(|(c, _)| *c == e.id) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => {
+                    if self.counterparties.len() >= MAX_COUNTERPARTIES
+                        && let Some(i) = self
+                            .counterparties
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, (c, n))| (*n, *c))
+                            .map(|(i, _)| i)
+                    {
+                        self.counterparties.swap_remove(i);
+                    }
+                    self.counterparties.push((e.id, 1));
+                    new.push(e.id);
+                }
+            }
+        }
+        new
+    }
+}
+
+fn push_bounded(v: &mut Vec<u64>, id: u64, max: usize) {
+    if !v.contains(&id) && v.len() < max {
+        v.push(id);
+    }
+}
+
+/// Whether the call's argument values came from data the agent read in this session (a tool
+/// result), not from the user's request: `Instructed` when the result that held them addressed
+/// the agent with instructions.
+fn steering(session: &SessionMemory, args: &[u64]) -> Steering {
+    let mut out = Steering::None;
+    for t in args {
+        if session.request_tokens.contains(t) || !session.data_tokens.contains(t) {
+            continue;
+        }
+        let s = if session.steered_tokens.contains(t) {
+            Steering::Instructed
+        } else {
+            Steering::Data
+        };
+        out = out.max(s);
+    }
+    out
+}

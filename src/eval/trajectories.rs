@@ -1,0 +1,350 @@
+//! Real AI-agent trajectories as cinch events, and detection quality per episode.
+//!
+//! Public trajectory sets (ASSEBench / R-Judge, tau-bench) are not streams: they have no clock
+//! and no stable agent identity. Each trajectory becomes one episode (one session, or one per
+//! conversation) of an agent named after the trajectory's application scenario (so that an
+//! agent has a history of earlier episodes), on a clock that starts at 2026-01-05 with one hour
+//! between episodes and ten seconds between calls. Every tool call becomes a native event
+//! whose `action` is the tool's name, `arguments` the call's arguments, `result` what the tool
+//! returned, and `request` the user's first message. Labels are per episode.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::EvalError;
+use super::metrics::{average_precision, roc_auc};
+use crate::engine::Engine;
+use crate::event::{DecodeConfig, Decoder};
+use crate::output::OutputRecord;
+
+/// Start of the synthetic clock: 2026-01-05T00:00:00Z.
+const START_MS: i64 = 1_767_571_200_000;
+/// Between episodes.
+const EPISODE_MS: i64 = 3_600_000;
+/// Between calls.
+const CALL_MS: i64 = 10_000;
+
+/// One episode: its id, label and events (native JSON lines).
+#[derive(Clone, Debug)]
+pub struct Episode {
+    /// Its id (the session id of its events).
+    pub id: String,
+    /// Unsafe (an attack or harmful outcome) or safe.
+    pub unsafe_: bool,
+    /// Native events, one per tool call.
+    pub events: Vec<Value>,
+}
+
+/// Reads a trajectory file (JSON, optionally gzip): an ASSEBench/R-Judge array (`contents`,
+/// `label`) or tau-bench (`traj`, `reward`), told apart by content.
+pub fn load(path: &Path) -> Result<Vec<Episode>, EvalError> {
+    let bytes = std::fs::read(path).map_err(|e| EvalError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .map_err(|e| EvalError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        s
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let doc: Value = serde_json::from_str(&text).map_err(|e| EvalError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let items = doc.as_array().ok_or_else(|| EvalError::Read {
+        path: path.display().to_string(),
+        message: "expected a JSON array of trajectories".into(),
+    })?;
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("trajectories")
+        .split('.')
+        .next()
+        .unwrap_or("trajectories")
+        .to_ascii_lowercase();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, t) in items.iter().enumerate() {
+        let time = START_MS + i as i64 * EPISODE_MS;
+        let ep = if t.get("traj").is_some() {
+            tau_bench(&stem, i, t, time)
+        } else {
+            assebench(&stem, i, t, time)
+        };
+        out.push(ep);
+    }
+    Ok(out)
+}
+
+/// The agent an ASSEBench/R-Judge trajectory belongs to: its application scenario.
+fn scenario_agent(stem: &str, t: &Value) -> String {
+    let scenario = t
+        .get("application_scenario")
+        .or_else(|| t.get("scenario"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or("general");
+    let slug: String = scenario
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{stem}-{}", slug.trim_matches('-'))
+}
+
+/// A tool call written as `ToolName{'arg': ...}`, `ToolName()` or `ToolName\nAction Input: {...}`:
+/// its name and the text of its arguments.
+fn split_action(action: &str) -> (String, String) {
+    let action = action.trim();
+    let end = action
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'))
+        .unwrap_or(action.len());
+    let name = &action[..end];
+    let rest = action[end..].trim();
+    let rest = rest.strip_prefix("Action Input:").unwrap_or(rest).trim();
+    let args = if rest == "()" || rest == "{}" {
+        ""
+    } else {
+        rest
+    };
+    (
+        if name.is_empty() { "unknown" } else { name }.to_string(),
+        args.to_string(),
+    )
+}
+
+/// One tool call of a trajectory.
+struct Call<'a> {
+    tool: &'a str,
+    arguments: &'a str,
+    result: Option<&'a str>,
+    request: Option<&'a str>,
+}
+
+fn native(id: String, time_ms: i64, agent: &str, session: &str, call: Call<'_>) -> Value {
+    let Call {
+        tool,
+        arguments,
+        result,
+        request,
+    } = call;
+    let mut ev = json!({
+        "event_id": id,
+        "time": time_ms,
+        "agent_id": agent,
+        "agent_kind": "ai_agent",
+        "action": tool,
+        "resource": format!("tool:{tool}"),
+        "session_id": session,
+    });
+    if !arguments.is_empty() {
+        ev["arguments"] = Value::String(arguments.to_string());
+    }
+    if let Some(r) = result.filter(|r| !r.is_empty()) {
+        ev["result"] = Value::String(r.to_string());
+    }
+    if let Some(r) = request.filter(|r| !r.trim().is_empty()) {
+        ev["request"] = Value::String(r.to_string());
+    }
+    ev
+}
+
+fn assebench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
+    let agent = scenario_agent(stem, t);
+    let id = format!(
+        "{stem}-{}",
+        t.get("id").map_or(i.to_string(), |v| v
+            .to_string()
+            .trim_matches('"')
+            .to_string())
+    );
+    let mut events = Vec::new();
+    let convs = t
+        .get("contents")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (c, conv) in convs.iter().enumerate() {
+        let session = if convs.len() > 1 {
+            format!("{id}.{c}")
+        } else {
+            id.clone()
+        };
+        let turns = conv.as_array().cloned().unwrap_or_default();
+        let request = turns
+            .iter()
+            .find(|x| x.get("role").and_then(Value::as_str) == Some("user"))
+            .and_then(|x| x.get("content"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        for (k, turn) in turns.iter().enumerate() {
+            if turn.get("role").and_then(Value::as_str) != Some("agent") {
+                continue;
+            }
+            let Some(action) = turn.get("action").and_then(Value::as_str) else {
+                continue;
+            };
+            let (tool, args) = split_action(action);
+            let result = turns
+                .get(k + 1)
+                .filter(|n| n.get("role").and_then(Value::as_str) == Some("environment"))
+                .and_then(|n| n.get("content"))
+                .and_then(Value::as_str);
+            time += CALL_MS;
+            events.push(native(
+                format!("{session}.{k}"),
+                time,
+                &agent,
+                &session,
+                Call {
+                    tool: &tool,
+                    arguments: &args,
+                    result,
+                    request: request.as_deref(),
+                },
+            ));
+        }
+    }
+    Episode {
+        id,
+        unsafe_: t.get("label").and_then(Value::as_i64) == Some(1),
+        events,
+    }
+}
+
+fn tau_bench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
+    let agent = format!("{stem}-agent");
+    let id = format!("{stem}-{i}");
+    let msgs = t
+        .get("traj")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let request = msgs
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut events = Vec::new();
+    for (k, m) in msgs.iter().enumerate() {
+        let Some(calls) = m.get("tool_calls").and_then(Value::as_array) else {
+            continue;
+        };
+        for (j, call) in calls.iter().enumerate() {
+            let f = &call["function"];
+            let tool = f.get("name").and_then(Value::as_str).unwrap_or("unknown");
+            let args = f.get("arguments").and_then(Value::as_str).unwrap_or("");
+            let call_id = call.get("id").and_then(Value::as_str);
+            let result = msgs
+                .iter()
+                .skip(k + 1)
+                .find(|r| {
+                    r.get("role").and_then(Value::as_str) == Some("tool")
+                        && r.get("tool_call_id").and_then(Value::as_str) == call_id
+                })
+                .and_then(|r| r.get("content"))
+                .and_then(Value::as_str);
+            time += CALL_MS;
+            events.push(native(
+                format!("{id}.{k}.{j}"),
+                time,
+                &agent,
+                &id,
+                Call {
+                    tool,
+                    arguments: args,
+                    result,
+                    request: request.as_deref(),
+                },
+            ));
+        }
+    }
+    Episode {
+        id,
+        unsafe_: false,
+        events,
+    }
+}
+
+/// Detection quality per episode.
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeReport {
+    /// Episodes (with at least one tool call), unsafe among them.
+    pub episodes: usize,
+    /// Unsafe episodes.
+    pub unsafe_episodes: usize,
+    /// Tool calls scored.
+    pub calls: usize,
+    /// ROC-AUC of the episode's highest event score against its label.
+    pub roc_auc: f64,
+    /// Average precision of the same.
+    pub pr_auc: f64,
+    /// Unsafe episodes with an event in a finding.
+    pub unsafe_with_finding: usize,
+    /// Safe episodes with an event in a finding.
+    pub safe_with_finding: usize,
+}
+
+/// Runs the engine over the episodes, in order, and measures quality per episode.
+pub fn evaluate(episodes: &[Episode], engine: &mut Engine) -> EpisodeReport {
+    let decoder = Decoder::new(DecodeConfig::default());
+    let mut records: Vec<OutputRecord> = Vec::new();
+    let mut best: Vec<f32> = vec![0.0; episodes.len()];
+    let mut owner: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut report = EpisodeReport::default();
+    for (i, ep) in episodes.iter().enumerate() {
+        for ev in &ep.events {
+            let line = ev.to_string();
+            owner.insert(ev["event_id"].as_str().unwrap_or_default().to_string(), i);
+            decoder.decode_message(line.as_bytes(), &mut |d| {
+                if let Ok(e) = d {
+                    let v = engine.process(&e, &mut records);
+                    best[i] = best[i].max(v.score);
+                    report.calls += 1;
+                }
+            });
+        }
+    }
+    engine.finish(&mut records);
+    let mut flagged = vec![false; episodes.len()];
+    for r in &records {
+        if let OutputRecord::Finding(f) = r {
+            for id in &f.event_ids {
+                if let Some(&i) = owner.get(id) {
+                    flagged[i] = true;
+                }
+            }
+        }
+    }
+    let scored: Vec<(f32, bool)> = episodes
+        .iter()
+        .zip(&best)
+        .filter(|(ep, _)| !ep.events.is_empty())
+        .map(|(ep, s)| (*s, ep.unsafe_))
+        .collect();
+    report.episodes = scored.len();
+    report.unsafe_episodes = scored.iter().filter(|s| s.1).count();
+    report.roc_auc = roc_auc(&scored);
+    report.pr_auc = average_precision(&scored);
+    for (ep, f) in episodes.iter().zip(&flagged) {
+        if ep.events.is_empty() || !f {
+            continue;
+        }
+        if ep.unsafe_ {
+            report.unsafe_with_finding += 1;
+        } else {
+            report.safe_with_finding += 1;
+        }
+    }
+    report
+}

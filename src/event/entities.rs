@@ -1,0 +1,217 @@
+//! Typed entities in a tool call's arguments or a tool's result: who an agent sends to, pays,
+//! shares with or links. An AI agent's harm is usually *who*: an account, a mail address, a
+//! host, a wallet, a channel. Each entity keeps its identity (normalised, then hashed) next to
+//! its kind, so "first payment to this account" is answerable while "an account number" is not
+//! generalised away.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::profile::keys::{key, ns};
+
+/// What an entity is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    /// A bank account: an IBAN whose check digits verify.
+    Account,
+    /// A mail address.
+    Mail,
+    /// A web host (from a URL or a bare domain in a link).
+    Host,
+    /// A phone number.
+    Phone,
+    /// A crypto wallet address.
+    Wallet,
+    /// A chat channel (`#name`).
+    Channel,
+    /// A chat user or handle (`@name`).
+    Handle,
+}
+
+impl EntityKind {
+    /// Stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Account => "account",
+            EntityKind::Mail => "mail",
+            EntityKind::Host => "host",
+            EntityKind::Phone => "phone",
+            EntityKind::Wallet => "wallet",
+            EntityKind::Channel => "channel",
+            EntityKind::Handle => "handle",
+        }
+    }
+}
+
+/// One entity: its kind and the hash of its normalised identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entity {
+    /// What it is.
+    pub kind: EntityKind,
+    /// Hash of `kind:normalised value`.
+    pub id: u64,
+}
+
+/// Most entities taken from one text.
+pub const MAX_ENTITIES: usize = 64;
+
+static MAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b")
+        .expect("a valid pattern")
+});
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:https?|ftp)://([a-z0-9\-._~%]+)|\bwww\.([a-z0-9\-]+(?:\.[a-z0-9\-]+)+)")
+        .expect("a valid pattern")
+});
+static IBAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b").expect("a valid pattern")
+});
+static WALLET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:0x[0-9a-fA-F]{40}|bc1[0-9a-z]{25,59}|[13][1-9A-HJ-NP-Za-km-z]{25,34})\b")
+        .expect("a valid pattern")
+});
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:\+|\b00)[0-9][0-9 ()\-]{7,18}[0-9]\b|\b\(?[0-9]{3}\)?[ \-.][0-9]{3}[ \-.][0-9]{4}\b",
+    )
+    .expect("a valid pattern")
+});
+static CHANNEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s'\x22(\[,:])#([a-z0-9][a-z0-9_\-]{1,79})\b").expect("a valid pattern")
+});
+static HANDLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s'\x22(\[,:])@([A-Za-z0-9_][A-Za-z0-9_.\-]{1,63})\b")
+        .expect("a valid pattern")
+});
+
+/// The entities in `text`, in order of kind then appearance, without repeats, at most
+/// [`MAX_ENTITIES`].
+pub fn extract(text: &str) -> Vec<Entity> {
+    let mut out: Vec<Entity> = Vec::new();
+    let mut push = |kind: EntityKind, value: &str| {
+        if out.len() >= MAX_ENTITIES {
+            return;
+        }
+        let id = identity(kind, value);
+        if !out.iter().any(|e| e.id == id) {
+            out.push(Entity { kind, id });
+        }
+    };
+    if text.contains('@') {
+        for m in MAIL.find_iter(text) {
+            push(EntityKind::Mail, &m.as_str().to_ascii_lowercase());
+        }
+    }
+    if text.contains("://") || text.contains("www.") {
+        for c in URL.captures_iter(text) {
+            if let Some(h) = c.get(1).or_else(|| c.get(2)) {
+                let host = h.as_str().to_ascii_lowercase();
+                let host = host.strip_prefix("www.").unwrap_or(&host);
+                push(EntityKind::Host, host);
+            }
+        }
+    }
+    for m in IBAN.find_iter(text) {
+        let compact: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
+        if compact.parse::<::iban::Iban>().is_ok() {
+            push(EntityKind::Account, &compact);
+        }
+    }
+    for m in WALLET.find_iter(text) {
+        let w = m.as_str();
+        // Base58 addresses look like many ids: only those with both cases and digits count.
+        let legacy = w.starts_with('1') || w.starts_with('3');
+        if !legacy
+            || (w.chars().any(|c| c.is_ascii_lowercase())
+                && w.chars().any(|c| c.is_ascii_uppercase()))
+        {
+            push(EntityKind::Wallet, &w.to_ascii_lowercase());
+        }
+    }
+    for m in PHONE.find_iter(text) {
+        let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
+        if (8..=15).contains(&digits.len()) {
+            push(EntityKind::Phone, &digits);
+        }
+    }
+    if text.contains('#') {
+        for c in CHANNEL.captures_iter(text) {
+            push(EntityKind::Channel, &c[1].to_ascii_lowercase());
+        }
+    }
+    if text.contains('@') {
+        for c in HANDLE.captures_iter(text) {
+            // A mail address's domain part is not a handle.
+            let start = c.get(0).map_or(0, |m| m.start());
+            if start > 0 && text.as_bytes()[start - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            push(EntityKind::Handle, &c[1].to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The hash of an entity's identity.
+pub fn identity(kind: EntityKind, value: &str) -> u64 {
+    let mut buf = String::with_capacity(value.len() + 10);
+    buf.push_str(kind.as_str());
+    buf.push(':');
+    buf.push_str(value);
+    key(ns::ENTITY, &buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<EntityKind> {
+        extract(text).into_iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn accounts_need_valid_check_digits() {
+        assert_eq!(
+            kinds("pay to GB82 WEST 1234 5698 7654 32"),
+            vec![EntityKind::Account]
+        );
+        assert!(kinds("pay to GB83WEST12345698765432").is_empty());
+        assert_eq!(
+            extract("GB82WEST12345698765432")[0].id,
+            extract("{'iban': 'GB82 WEST 1234 5698 7654 32'}")[0].id,
+            "spacing does not change an account's identity"
+        );
+    }
+
+    #[test]
+    fn mail_hosts_phones_wallets_channels_and_handles() {
+        let t = "{'to': 'Mark.Black@Gmail.com', 'body': 'see https://www.secure-bank.xyz/login or call +1 (555) 012-3456', 'wallet': '0x52908400098527886E0F7030069857D2E4169EE7', 'channel': '#general', 'user': '@alice'}";
+        let k = kinds(t);
+        for want in [
+            EntityKind::Mail,
+            EntityKind::Host,
+            EntityKind::Phone,
+            EntityKind::Wallet,
+            EntityKind::Channel,
+            EntityKind::Handle,
+        ] {
+            assert!(k.contains(&want), "{want:?} in {k:?}");
+        }
+        assert_eq!(
+            extract("mark.black@gmail.com")[0].id,
+            extract("MARK.BLACK@GMAIL.COM")[0].id
+        );
+        assert_ne!(
+            extract("mark.black@gmail.com")[0].id,
+            extract("mark.white@gmail.com")[0].id,
+            "two addresses are two counterparties"
+        );
+    }
+
+    #[test]
+    fn a_mail_domain_is_not_a_handle_and_plain_text_has_no_entities() {
+        assert_eq!(kinds("write to bob@example.org"), vec![EntityKind::Mail]);
+        assert!(kinds("summarise the quarterly report for the team").is_empty());
+    }
+}
