@@ -244,6 +244,8 @@ pub enum FormatChoice {
     Cloudtrail,
     /// Only Kubernetes audit.
     K8sAudit,
+    /// Only OpenTelemetry traces (OTLP JSON; on Kafka, OTLP protobuf too).
+    Otlp,
 }
 
 /// How finding records are written.

@@ -173,6 +173,7 @@ proptest! {
                     cinch::event::Format::Ocsf => FormatChoice::Ocsf,
                     cinch::event::Format::Cloudtrail => FormatChoice::Cloudtrail,
                     cinch::event::Format::K8sAudit => FormatChoice::K8sAudit,
+                    cinch::event::Format::Otlp => FormatChoice::Otlp,
                 };
                 let forced = Decoder::new(DecodeConfig { format: choice, ..DecodeConfig::default() })
                     .decode_record(&text);

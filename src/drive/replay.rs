@@ -93,6 +93,10 @@ pub struct ReplaySummary {
     pub repeats: u64,
     /// Events later than the allowed lateness.
     pub late: u64,
+    /// OpenTelemetry spans that were not tool calls, skipped.
+    pub skipped_spans: u64,
+    /// Tool call spans whose agent was taken from the resource's `service.name`.
+    pub agent_from_resource: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -139,6 +143,13 @@ impl fmt::Display for ReplaySummary {
             self.breaker_trips,
             self.suppressed
         )?;
+        if self.skipped_spans > 0 || self.agent_from_resource > 0 {
+            write!(
+                f,
+                "\n  OpenTelemetry: {} spans that are not tool calls skipped; {} tool calls took their agent from the resource",
+                self.skipped_spans, self.agent_from_resource
+            )?;
+        }
         if let Some(k) = &self.key_id
             && self.commands > 0
         {
@@ -372,6 +383,8 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summary.key_id = engine.signer().map(|s| s.key_id().to_string());
     summary.repeats = st.repeats;
     summary.late = st.late;
+    summary.skipped_spans = decoder.skipped_spans();
+    summary.agent_from_resource = decoder.agent_from_resource();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -27,6 +27,7 @@ struct Keys {
     event_version: memmem::Finder<'static>,
     user_identity: memmem::Finder<'static>,
     k8s_audit: memmem::Finder<'static>,
+    resource_spans: memmem::Finder<'static>,
 }
 
 static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
@@ -36,6 +37,7 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     event_version: memmem::Finder::new(b"\"eventVersion\""),
     user_identity: memmem::Finder::new(b"\"userIdentity\""),
     k8s_audit: memmem::Finder::new(b"audit.k8s.io/"),
+    resource_spans: memmem::Finder::new(b"\"resourceSpans\""),
 });
 
 fn has(finder: &memmem::Finder<'_>, bytes: &[u8]) -> bool {
@@ -68,6 +70,10 @@ impl Default for DecodeConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     config: DecodeConfig,
+    /// OTLP spans that were not tool calls, skipped.
+    skipped_spans: std::cell::Cell<u64>,
+    /// OTLP tool call spans whose agent came from the resource.
+    agent_from_resource: std::cell::Cell<u64>,
 }
 
 /// A CloudTrail S3 delivery object.
@@ -85,7 +91,11 @@ fn offset_in(whole: &str, part: &str) -> usize {
 impl Decoder {
     /// A decoder with these settings.
     pub fn new(config: DecodeConfig) -> Self {
-        Decoder { config }
+        Decoder {
+            config,
+            skipped_spans: Default::default(),
+            agent_from_resource: Default::default(),
+        }
     }
 
     /// The settings.
@@ -162,6 +172,7 @@ impl Decoder {
             FormatChoice::Ocsf => Format::Ocsf,
             FormatChoice::Cloudtrail => Format::Cloudtrail,
             FormatChoice::K8sAudit => Format::K8sAudit,
+            FormatChoice::Otlp => Format::Otlp,
             FormatChoice::Auto => {
                 // Key names found anywhere in the record tell which decoder to try first; the
                 // decoder then checks them at the top level. Only when no guess holds does a
@@ -204,6 +215,12 @@ impl Decoder {
             Format::Ocsf => ocsf::decode(record),
             Format::Cloudtrail => cloudtrail::decode(record),
             Format::K8sAudit => k8s_audit::decode(record),
+            // An export request is a container of spans, decoded before records are; a record
+            // that reaches here is not one.
+            Format::Otlp => Err(RejectReason::MissingField {
+                format: "otlp",
+                field: "resourceSpans",
+            }),
         }
     }
 
@@ -264,6 +281,12 @@ impl Decoder {
                 }
             },
             Some(b'{') => {
+                if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
+                    && has(&KEYS.resource_spans, bytes)
+                {
+                    self.spans(super::otlp::decode_json(doc), bytes, offset, sink);
+                    return false;
+                }
                 if self.accepts_deliveries() && has(&KEYS.records, bytes) {
                     // `Records` that is not an array fails here and is decoded as a record.
                     match serde_json::from_str::<Delivery<'a>>(doc) {
@@ -321,6 +344,48 @@ impl Decoder {
             }
         }
         false
+    }
+
+    /// Emits the tool-call events of an OTLP export request, or its rejection, and counts the
+    /// spans that are not tool calls.
+    fn spans<'a>(
+        &self,
+        batch: Result<super::otlp::Batch, RejectReason>,
+        raw: &'a [u8],
+        offset: usize,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) {
+        match batch {
+            Ok(b) => {
+                self.skipped_spans.set(self.skipped_spans.get() + b.skipped);
+                self.agent_from_resource
+                    .set(self.agent_from_resource.get() + b.agent_from_resource);
+                for ev in b.events {
+                    sink(Ok(ev));
+                }
+            }
+            Err(reason) => sink(Err(Rejected {
+                reason,
+                raw,
+                offset,
+            })),
+        }
+    }
+
+    /// Decodes an OTLP protobuf export request (the Collector's Kafka exporter's default
+    /// encoding, `otlp_proto`).
+    pub fn decode_otlp_proto<'a>(&self, bytes: &'a [u8], sink: &mut dyn FnMut(Decoded<'a>)) {
+        self.spans(super::otlp::decode_proto(bytes), bytes, 0, sink);
+    }
+
+    /// Spans that were not tool calls, skipped so far.
+    pub fn skipped_spans(&self) -> u64 {
+        self.skipped_spans.get()
+    }
+
+    /// Tool call spans whose agent was taken from the resource so far.
+    pub fn agent_from_resource(&self) -> u64 {
+        self.agent_from_resource.get()
     }
 
     /// Decodes one element of a container.

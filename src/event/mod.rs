@@ -16,6 +16,7 @@ pub mod k8s_audit;
 pub mod message;
 pub mod native;
 pub mod ocsf;
+pub mod otlp;
 pub mod settings;
 pub mod sniff;
 pub mod time;
@@ -37,15 +38,18 @@ pub enum Format {
     Cloudtrail,
     /// Kubernetes audit events (`audit.k8s.io/v1`).
     K8sAudit,
+    /// OpenTelemetry spans of AI agents' tool calls (OTLP JSON or protobuf).
+    Otlp,
 }
 
 impl Format {
     /// Every format, in a fixed order (useful for bounded metric labels).
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::Native,
         Format::Ocsf,
         Format::Cloudtrail,
         Format::K8sAudit,
+        Format::Otlp,
     ];
 
     /// Stable lower-case name.
@@ -55,6 +59,7 @@ impl Format {
             Format::Ocsf => "ocsf",
             Format::Cloudtrail => "cloudtrail",
             Format::K8sAudit => "k8s_audit",
+            Format::Otlp => "otlp",
         }
     }
 }

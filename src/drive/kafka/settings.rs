@@ -12,6 +12,10 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// Topics of access events (keyed by agent id).
     pub input_topics: Vec<String>,
+    /// Input topics whose messages are OTLP protobuf export requests (the OpenTelemetry
+    /// Collector's Kafka exporter with its default `otlp_proto` encoding; list them in
+    /// `input_topics` too). Messages of other topics are JSON, OTLP JSON included.
+    pub otlp_proto_topics: Vec<String>,
     /// Findings topic.
     pub findings_topic: String,
     /// Least-privilege recommendations topic.
@@ -56,6 +60,7 @@ impl Default for KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             group_id: "cinch".into(),
             input_topics: vec!["cinch.events".into()],
+            otlp_proto_topics: Vec::new(),
             findings_topic: "cinch.findings".into(),
             recommendations_topic: "cinch.recommendations".into(),
             commands_topic: "cinch.commands".into(),
@@ -85,6 +90,13 @@ impl KafkaSettings {
         }
         if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
             errs.push("kafka.input_topics must list at least one non-empty topic".into());
+        }
+        for t in &self.otlp_proto_topics {
+            if !self.input_topics.contains(t) {
+                errs.push(format!(
+                    "kafka.otlp_proto_topics: {t} is not one of kafka.input_topics"
+                ));
+            }
         }
         for (name, t) in [
             ("findings_topic", &self.findings_topic),

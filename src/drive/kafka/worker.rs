@@ -23,7 +23,7 @@ use crate::detect::Verdict;
 use crate::drive::counts::InputCounts;
 use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::{AccessEvent, DecodeConfig, Decoder, Rejected};
+use crate::event::{AccessEvent, DecodeConfig, Decoded, Decoder, Rejected};
 use crate::grants::{Entitlements, SharedEntitlements};
 use crate::ml::Model;
 use crate::output::OutputRecord;
@@ -329,7 +329,7 @@ impl Worker {
             ..
         } = self;
         let shard = shards
-            .entry((topic, partition))
+            .entry((topic.clone(), partition))
             .or_insert_with(|| Shard::new(settings, response, in_force));
         if offset <= shard.offset {
             // Delivered twice: the engine has seen it.
@@ -345,7 +345,12 @@ impl Worker {
             findings: settings.output.finding_format,
             source: &source,
         };
-        decoder.decode_message(bytes, &mut |decoded| {
+        let proto = settings
+            .kafka
+            .otlp_proto_topics
+            .iter()
+            .any(|t| *t == *topic);
+        let mut each = |decoded: Decoded<'_>| {
             if shard.already_reflected(&decoded, offset, replayed) {
                 // Counted, but not processed again: its effects (outputs included) are in the
                 // restored state.
@@ -368,7 +373,12 @@ impl Worker {
                 &mut outputs,
             );
             shard.watch_breaker(outputs.observer, &response.breakers_open);
-        });
+        };
+        if proto {
+            decoder.decode_otlp_proto(bytes, &mut each);
+        } else {
+            decoder.decode_message(bytes, &mut each);
+        }
         self.observer
             .decision_latency(started.elapsed().as_secs_f64());
     }
