@@ -112,6 +112,10 @@ fn a_payment_to_an_account_named_only_by_data_the_agent_read_is_a_finding() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     let f = &findings[0];
     assert_eq!(f["event_ids"], serde_json::json!(["0901abababababab"]));
+    assert_eq!(
+        f["ocsf"]["unmapped"]["ai_agent"]["uid"], "banking-assistant",
+        "the OCSF finding names the AI agent"
+    );
     let reasons = f["reasons"].as_array().unwrap();
     let provenance = reasons
         .iter()

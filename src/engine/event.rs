@@ -150,7 +150,7 @@ impl Scoring<'_> {
         now: Minute,
     ) -> Scored {
         let settings = self.settings;
-        let obs = agent.profile.observe(
+        let mut obs = agent.profile.observe(
             keys,
             ev.bytes.unwrap_or(0),
             &settings.profile,
@@ -158,6 +158,16 @@ impl Scoring<'_> {
             settings.detect.window_secs.div_ceil(60),
             self.decay,
         );
+        let call = CallFacts::of(ev);
+        if call.is_some()
+            && let Some(tools) = agent.tools.as_deref()
+        {
+            // An AI agent's learning period is counted in sessions and calls, not days.
+            let p = &settings.profile;
+            obs.maturity = obs
+                .maturity
+                .max(tools.maturity(p.learning_sessions, p.learning_calls));
+        }
         let learned = self
             .model
             .and_then(|m| agent.learned_group(m, ev, keys, &settings.ml, fleet));
@@ -166,7 +176,6 @@ impl Scoring<'_> {
         // everything is new.
         let features = ((self.model.is_some() || self.tap) && obs.maturity >= 1.0)
             .then(|| event_vector(ev, &obs));
-        let call = CallFacts::of(ev);
         let tool = call.as_ref().map(|facts| {
             agent.tools.get_or_insert_with(Default::default).view(
                 facts,

@@ -113,6 +113,19 @@ impl ToolMemory {
         self.counterparties.iter().any(|&(c, _)| c == id)
     }
 
+    /// How far the agent is through its learning period counted in sessions and calls (0..1;
+    /// 1 when both limits are 0).
+    pub(super) fn maturity(&self, sessions: u32, calls: u32) -> f32 {
+        let part = |have: u32, need: u32| {
+            if need == 0 {
+                1.0
+            } else {
+                (have as f32 / need as f32).min(1.0)
+            }
+        };
+        part(self.sessions_seen, sessions).min(part(self.calls, calls))
+    }
+
     /// What the call reaches, against this memory and the fleet, before it is learned.
     pub(super) fn view(
         &mut self,

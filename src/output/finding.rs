@@ -255,8 +255,23 @@ impl Finding {
             "evidences": evidences,
             "resources": resources,
             "observables": observables,
-            "unmapped": {"score": self.score, "detector_scores": detector_scores},
+            "unmapped": self.unmapped(detector_scores),
         })
+    }
+
+    /// The `unmapped` member: the fused score, each detector's score and, for an AI agent, the
+    /// agent as OCSF 1.9's `ai_agent` object names it (OCSF 1.8, in use here, has no such
+    /// object in `evidences`).
+    fn unmapped(&self, detector_scores: serde_json::Map<String, Value>) -> Value {
+        let mut v = json!({"score": self.score, "detector_scores": detector_scores});
+        if self.agent_kind.as_deref() == Some("ai_agent") {
+            v["ai_agent"] = json!({
+                "uid": self.agent_id,
+                "name": self.agent_id,
+                "type": "AI Agent",
+            });
+        }
+        v
     }
 
     /// One reason as an OCSF anomaly analysis of the agent: the detector's observation

@@ -14,6 +14,11 @@ pub struct ProfileSettings {
     pub learning_days: f64,
     /// ...and this many learned events. Until then it is judged mainly against its peers.
     pub learning_events: u32,
+    /// An AI agent whose events carry tool calls counts its learning period in sessions and
+    /// calls instead (its whole life may be hours): it is past it after this many sessions...
+    pub learning_sessions: u32,
+    /// ...and this many tool calls.
+    pub learning_calls: u32,
     /// How late (event time behind the agent's newest event) an event may arrive and still
     /// count in short activity windows. Later events are scored and counted as late.
     pub max_lateness_secs: u32,
@@ -26,6 +31,8 @@ impl Default for ProfileSettings {
             half_life_days: 21.0,
             learning_days: 3.0,
             learning_events: 150,
+            learning_sessions: 20,
+            learning_calls: 100,
             max_lateness_secs: 900,
         }
     }
@@ -51,6 +58,12 @@ impl ProfileSettings {
             errs.push(format!(
                 "profile.learning_days must be within 0..365 (got {})",
                 self.learning_days
+            ));
+        }
+        if self.learning_sessions > 100_000 || self.learning_calls > 10_000_000 {
+            errs.push(format!(
+                "profile.learning_sessions must be at most 100000 and profile.learning_calls at most 10000000 (got {} and {})",
+                self.learning_sessions, self.learning_calls
             ));
         }
     }
