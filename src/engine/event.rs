@@ -159,11 +159,12 @@ impl Scoring<'_> {
             self.decay,
         );
         let call = CallFacts::of(ev);
+        let p = &settings.profile;
         if call.is_some()
+            && (p.learning_sessions, p.learning_calls) != (0, 0)
             && let Some(tools) = agent.tools.as_deref()
         {
             // An AI agent's learning period is counted in sessions and calls, not days.
-            let p = &settings.profile;
             obs.maturity = obs
                 .maturity
                 .max(tools.maturity(p.learning_sessions, p.learning_calls));

@@ -17,7 +17,7 @@ pub struct ProfileSettings {
     /// An AI agent whose events carry tool calls counts its learning period in sessions and
     /// calls instead (its whole life may be hours): it is past it after this many sessions...
     pub learning_sessions: u32,
-    /// ...and this many tool calls.
+    /// ...and this many tool calls (both 0: such agents count days and events too).
     pub learning_calls: u32,
     /// How late (event time behind the agent's newest event) an event may arrive and still
     /// count in short activity windows. Later events are scored and counted as late.
