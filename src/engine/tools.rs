@@ -188,8 +188,8 @@ impl ToolMemory {
     }
 
     /// Learns the call: its result's entities join the session's data; its counterparties
-    /// join the agent's unless the call was judged anomalous. Returns the counterparties new
-    /// to the agent (for the fleet).
+    /// and argument values join the agent's unless the call was judged anomalous. Returns the
+    /// counterparties new to the agent (for the fleet), anomalous or not.
     pub(super) fn learn(&mut self, facts: &CallFacts, anomalous: bool) -> Vec<u64> {
         self.calls = self.calls.saturating_add(1);
         let session = self.session(facts.session);
@@ -202,7 +202,14 @@ impl ToolMemory {
                 push_bounded(&mut session.steered_tokens, t, MAX_DATA_TOKENS);
             }
         }
-        let mut new = Vec::new();
+        // The fleet hears of every counterparty new to the agent, anomalous or not: a
+        // destination spreading across agents is what it watches for.
+        let new: Vec<u64> = facts
+            .arguments
+            .iter()
+            .filter(|e| !self.knows(e.id))
+            .map(|e| e.id)
+            .collect();
         if anomalous {
             return new;
         }
@@ -239,7 +246,6 @@ impl ToolMemory {
                         self.counterparties.swap_remove(i);
                     }
                     self.counterparties.push((e.id, 1));
-                    new.push(e.id);
                 }
             }
         }
