@@ -214,43 +214,32 @@ impl ToolMemory {
             return new;
         }
         for &t in &facts.argument_tokens {
-            match self.values.iter_mut().find(|(v, _)| *v == t) {
-                Some((_, n)) => *n = n.saturating_add(1),
-                None => {
-                    if self.values.len() >= MAX_VALUES
-                        && let Some(i) = self
-                            .values
-                            .iter()
-                            .enumerate()
-                            .min_by_key(|(_, (v, n))| (*n, *v))
-                            .map(|(i, _)| i)
-                    {
-                        self.values.swap_remove(i);
-                    }
-                    self.values.push((t, 1));
-                }
-            }
+            count_bounded(&mut self.values, t, MAX_VALUES);
         }
         for e in &facts.arguments {
-            match self.counterparties.iter_mut().find(|(c, _)| *c == e.id) {
-                Some((_, n)) => *n = n.saturating_add(1),
-                None => {
-                    if self.counterparties.len() >= MAX_COUNTERPARTIES
-                        && let Some(i) = self
-                            .counterparties
-                            .iter()
-                            .enumerate()
-                            .min_by_key(|(_, (c, n))| (*n, *c))
-                            .map(|(i, _)| i)
-                    {
-                        self.counterparties.swap_remove(i);
-                    }
-                    self.counterparties.push((e.id, 1));
-                }
-            }
+            count_bounded(&mut self.counterparties, e.id, MAX_COUNTERPARTIES);
         }
         new
     }
+}
+
+/// Counts one more use of `id`; a new id takes the place of the least used (ties: the smallest
+/// id) when `max` are held.
+fn count_bounded(v: &mut Vec<(u64, u32)>, id: u64, max: usize) {
+    if let Some((_, n)) = v.iter_mut().find(|(k, _)| *k == id) {
+        *n = n.saturating_add(1);
+        return;
+    }
+    if v.len() >= max
+        && let Some(i) = v
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (k, n))| (*n, *k))
+            .map(|(i, _)| i)
+    {
+        v.swap_remove(i);
+    }
+    v.push((id, 1));
 }
 
 fn push_bounded(v: &mut Vec<u64>, id: u64, max: usize) {
