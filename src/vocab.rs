@@ -246,6 +246,8 @@ pub enum FormatChoice {
     K8sAudit,
     /// Only OpenTelemetry traces (OTLP JSON; on Kafka, OTLP protobuf too).
     Otlp,
+    /// Only MCP gateway audit events.
+    McpAudit,
 }
 
 /// How finding records are written.

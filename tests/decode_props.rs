@@ -174,6 +174,7 @@ proptest! {
                     cinch::event::Format::Cloudtrail => FormatChoice::Cloudtrail,
                     cinch::event::Format::K8sAudit => FormatChoice::K8sAudit,
                     cinch::event::Format::Otlp => FormatChoice::Otlp,
+                    cinch::event::Format::McpAudit => FormatChoice::McpAudit,
                 };
                 let forced = Decoder::new(DecodeConfig { format: choice, ..DecodeConfig::default() })
                     .decode_record(&text);

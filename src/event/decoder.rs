@@ -70,7 +70,7 @@ impl Default for DecodeConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     config: DecodeConfig,
-    /// OTLP spans that were not tool calls, skipped.
+    /// OTLP spans and gateway audit events that were not tool calls, skipped.
     skipped_spans: std::cell::Cell<u64>,
     /// OTLP tool call spans whose agent came from the resource.
     agent_from_resource: std::cell::Cell<u64>,
@@ -173,6 +173,7 @@ impl Decoder {
             FormatChoice::Cloudtrail => Format::Cloudtrail,
             FormatChoice::K8sAudit => Format::K8sAudit,
             FormatChoice::Otlp => Format::Otlp,
+            FormatChoice::McpAudit => Format::McpAudit,
             FormatChoice::Auto => {
                 // Key names found anywhere in the record tell which decoder to try first; the
                 // decoder then checks them at the top level. Only when no guess holds does a
@@ -220,6 +221,10 @@ impl Decoder {
             Format::Otlp => Err(RejectReason::MissingField {
                 format: "otlp",
                 field: "resourceSpans",
+            }),
+            Format::McpAudit => Err(RejectReason::MissingField {
+                format: "mcp_audit",
+                field: "loggedAt",
             }),
         }
     }
@@ -285,6 +290,15 @@ impl Decoder {
                     && has(&KEYS.resource_spans, bytes)
                 {
                     self.spans(super::otlp::decode_json(doc), bytes, offset, sink);
+                    return false;
+                }
+                if matches!(
+                    self.config.format,
+                    FormatChoice::Auto | FormatChoice::McpAudit
+                ) && super::mcp_audit::looks_like(bytes)
+                    && !has(&KEYS.agent_id, bytes)
+                {
+                    self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
                     return false;
                 }
                 if self.accepts_deliveries() && has(&KEYS.records, bytes) {

@@ -13,6 +13,7 @@ pub mod cloudtrail;
 mod decoder;
 pub mod entities;
 pub mod k8s_audit;
+pub mod mcp_audit;
 pub mod message;
 pub mod native;
 pub mod ocsf;
@@ -40,16 +41,19 @@ pub enum Format {
     K8sAudit,
     /// OpenTelemetry spans of AI agents' tool calls (OTLP JSON or protobuf).
     Otlp,
+    /// MCP gateway audit events (ToolHive).
+    McpAudit,
 }
 
 impl Format {
     /// Every format, in a fixed order (useful for bounded metric labels).
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Native,
         Format::Ocsf,
         Format::Cloudtrail,
         Format::K8sAudit,
         Format::Otlp,
+        Format::McpAudit,
     ];
 
     /// Stable lower-case name.
@@ -60,6 +64,7 @@ impl Format {
             Format::Cloudtrail => "cloudtrail",
             Format::K8sAudit => "k8s_audit",
             Format::Otlp => "otlp",
+            Format::McpAudit => "mcp_audit",
         }
     }
 }

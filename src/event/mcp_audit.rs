@@ -1,0 +1,170 @@
+//! MCP gateway audit events (ToolHive's audit log): a team running agents behind an MCP gateway
+//! needs no tracing.
+//!
+//! An `mcp_tool_call` event (and an `mcp_resource_read`) is an access event:
+//! - `event_id`: `metadata.auditId`; `time`: `loggedAt`;
+//! - `agent_id`: `subjects.client_name` (the MCP client: the agent), else `subjects.user_id`,
+//!   else `subjects.user`; kind `ai_agent`;
+//! - `action`: the tool's name (`target.name`); a resource read is `mcp:resources/read`;
+//! - `resource`: `mcp://<component>/<tool or resource>`;
+//! - `outcome`: `success`, `denied`, or `error` (`failure`, `error`, `application_error`);
+//! - `source_ip`: `source.value`; `session_id`: `source.extra.session_id` when present;
+//! - with request and response data enabled on the gateway, the call's `arguments` from
+//!   `data.request.params.arguments` and its `result` from `data.response.result`.
+//!
+//! Other audit events (`mcp_tools_list`, `mcp_initialize`, `mcp_ping`, ...) are skipped and
+//! counted.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::otlp::Batch;
+use super::tool::ToolCall;
+use super::{AccessEvent, Format, Outcome, RejectReason, time};
+
+const FORMAT: &str = "mcp_audit";
+
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(rename = "loggedAt")]
+    logged_at: Option<String>,
+    #[serde(default)]
+    source: Source,
+    outcome: Option<String>,
+    #[serde(default)]
+    subjects: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    component: String,
+    #[serde(default)]
+    target: std::collections::BTreeMap<String, String>,
+    data: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct Metadata {
+    #[serde(rename = "auditId")]
+    audit_id: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct Source {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    extra: std::collections::BTreeMap<String, Value>,
+}
+
+/// Whether a record looks like a gateway audit event (its `type`, `loggedAt` and `subjects`).
+pub fn looks_like(bytes: &[u8]) -> bool {
+    let has = |k: &[u8]| memchr::memmem::find(bytes, k).is_some();
+    has(b"\"loggedAt\"") && has(b"\"subjects\"") && has(b"\"type\"")
+}
+
+fn raw(v: &Value) -> Option<Cow<'static, RawValue>> {
+    if v.is_null() {
+        return None;
+    }
+    serde_json::value::to_raw_value(v).ok().map(Cow::Owned)
+}
+
+/// Decodes one audit event: a batch of one event, or of none (a skipped event type).
+pub fn decode(record: &str) -> Result<Batch, RejectReason> {
+    let w: Wire = serde_json::from_str(record).map_err(|e| RejectReason::InvalidField {
+        format: FORMAT,
+        field: "type",
+        detail: e.to_string(),
+    })?;
+    let mut batch = Batch::default();
+    let (action, target) = match w.kind.as_str() {
+        "mcp_tool_call" => {
+            let name = w
+                .target
+                .get("name")
+                .cloned()
+                .ok_or(RejectReason::MissingField {
+                    format: FORMAT,
+                    field: "target.name",
+                })?;
+            (name.clone(), name)
+        }
+        "mcp_resource_read" => (
+            "mcp:resources/read".to_string(),
+            w.target.get("name").cloned().unwrap_or_default(),
+        ),
+        _ => {
+            batch.skipped = 1;
+            return Ok(batch);
+        }
+    };
+    let event_id = w.metadata.audit_id.ok_or(RejectReason::MissingField {
+        format: FORMAT,
+        field: "metadata.auditId",
+    })?;
+    let logged = w.logged_at.ok_or(RejectReason::MissingField {
+        format: FORMAT,
+        field: "loggedAt",
+    })?;
+    let time_ms = time::parse_rfc3339_ms(&logged).ok_or_else(|| RejectReason::InvalidField {
+        format: FORMAT,
+        field: "loggedAt",
+        detail: format!("expected an RFC 3339 time, found {logged:?}"),
+    })?;
+    let time_ms = time::check_range(time_ms, || logged.clone())?;
+    let agent = ["client_name", "user_id", "user"]
+        .iter()
+        .find_map(|k| w.subjects.get(*k).filter(|v| !v.is_empty()))
+        .cloned()
+        .ok_or(RejectReason::MissingField {
+            format: FORMAT,
+            field: "subjects",
+        })?;
+    let outcome = match w.outcome.as_deref() {
+        Some("denied") => Outcome::Denied,
+        Some("success") | None => Outcome::Success,
+        Some(_) => Outcome::Error,
+    };
+    let (arguments, result) = match &w.data {
+        Some(d) => (
+            raw(&d["request"]["params"]["arguments"]),
+            raw(&d["response"]["result"]),
+        ),
+        None => (None, None),
+    };
+    let tool = (arguments.is_some() || result.is_some()).then(|| {
+        Box::new(ToolCall {
+            arguments,
+            result,
+            request: None,
+        })
+    });
+    batch.events.push(AccessEvent {
+        format: Format::McpAudit,
+        event_id: Cow::Owned(event_id),
+        time_ms,
+        agent_id: Cow::Owned(agent),
+        agent_kind: Some(Cow::Borrowed("ai_agent")),
+        resource: Cow::Owned(format!("mcp://{}/{}", w.component, target)),
+        action: Cow::Owned(action),
+        outcome,
+        session_id: w
+            .source
+            .extra
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(|s| Cow::Owned(s.to_string())),
+        source_ip: (!w.source.value.is_empty()).then(|| Cow::Owned(w.source.value)),
+        bytes: None,
+        grant: None,
+        intent: None,
+        attributes: None,
+        tool,
+    });
+    Ok(batch)
+}
