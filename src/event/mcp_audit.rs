@@ -159,7 +159,7 @@ pub fn decode(record: &str) -> Result<Batch, RejectReason> {
             .get("session_id")
             .and_then(Value::as_str)
             .map(|s| Cow::Owned(s.to_string())),
-        source_ip: (!w.source.value.is_empty()).then(|| Cow::Owned(w.source.value)),
+        source_ip: (!w.source.value.is_empty()).then_some(Cow::Owned(w.source.value)),
         bytes: None,
         grant: None,
         intent: None,
