@@ -41,6 +41,8 @@ struct Agent {
     behaviour: Behaviour,
     /// The learned peer group it was assigned to.
     learned: Option<Learned>,
+    /// Its state changed since the last [`Engine::take_touched`].
+    touched: bool,
 }
 
 /// An agent's learned peer group.
@@ -97,13 +99,12 @@ pub struct Engine {
     settings: Settings,
     cap: Capacity,
     decay: Decay,
-    agents: FxHashMap<Box<str>, Agent>,
+    /// Boxed, so the table holds a pointer per agent (and grows by moving pointers).
+    agents: FxHashMap<Box<str>, Box<Agent>>,
     fleet: Fleet,
     decider: Decider,
     watermark_ms: i64,
     stats: EngineStats,
-    /// Agents whose state changed since the last [`Engine::take_touched`].
-    touched: rustc_hash::FxHashSet<Box<str>>,
     /// Whether [`Engine::import_shared`] restored the fleet, which then already counts the
     /// agents imported after it.
     shared_restored: bool,
@@ -164,7 +165,6 @@ impl Engine {
             decider: Decider::default(),
             watermark_ms: i64::MIN,
             stats: EngineStats::default(),
-            touched: Default::default(),
             shared_restored: false,
             ents: crate::grants::shared(Entitlements::default()),
             signer: None,
@@ -294,7 +294,7 @@ impl Engine {
                 );
                 if out.len() > before {
                     // Its ledger now remembers the emission: checkpoint it with the rest.
-                    self.touched.insert(id);
+                    a.touched = true;
                 }
             }
         }
@@ -350,8 +350,8 @@ impl Engine {
                     out,
                 );
             }
-            if out.len() > before && !self.touched.contains(f.agent_id.as_str()) {
-                self.touched.insert(f.agent_id.as_str().into());
+            if out.len() > before {
+                a.touched = true;
             }
         }
     }
@@ -403,9 +403,6 @@ impl Engine {
         let ents = self.ents.load();
         let grants = ents.agent(&ev.agent_id);
         let keys = EventKeys::of(ev);
-        if !self.touched.contains(ev.agent_id.as_ref()) {
-            self.touched.insert(ev.agent_id.as_ref().into());
-        }
         let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
             Some(a) => a,
             None => {
@@ -414,6 +411,7 @@ impl Engine {
                 self.agents.entry(ev.agent_id.as_ref().into()).or_insert(a)
             }
         };
+        agent.touched = true;
         let obs = agent.profile.observe(
             &keys,
             ev.bytes.unwrap_or(0),
@@ -697,7 +695,7 @@ impl Engine {
         let state: AgentState = postcard::from_bytes(bytes)?;
         let profile = AgentProfile::from_bytes(&state.profile)?;
         let (agent_key, groups) = identity(agent_id, kind);
-        let agent = Agent {
+        let mut agent = Box::new(Agent {
             key: agent_key,
             groups,
             kind: kind.map(Into::into),
@@ -705,8 +703,14 @@ impl Engine {
             ledger: state.ledger,
             behaviour: state.behaviour,
             learned: state.learned,
-        };
-        if self.agents.insert(agent_id.into(), agent).is_none() && !self.shared_restored {
+            touched: false,
+        });
+        let replaced = self.agents.remove(agent_id);
+        agent.touched = replaced.as_ref().is_some_and(|a| a.touched);
+        if self.agents.insert(agent_id.into(), agent).is_none()
+            && replaced.is_none()
+            && !self.shared_restored
+        {
             self.fleet.new_agent(&groups);
             if let Some(l) = state.learned {
                 self.fleet.join(l.key);
@@ -742,7 +746,15 @@ impl Engine {
 
     /// The agents whose state changed since the last call (for incremental checkpoints).
     pub fn take_touched(&mut self) -> Vec<Box<str>> {
-        let mut v: Vec<Box<str>> = self.touched.drain().collect();
+        let mut v: Vec<Box<str>> = self
+            .agents
+            .iter_mut()
+            .filter(|(_, a)| a.touched)
+            .map(|(id, a)| {
+                a.touched = false;
+                id.clone()
+            })
+            .collect();
         v.sort_unstable();
         v
     }
@@ -769,9 +781,9 @@ fn identity(agent_id: &str, kind: Option<&str>) -> (u64, [u64; 2]) {
     )
 }
 
-fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
+fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Box<Agent> {
     let (agent_key, groups) = identity(&ev.agent_id, ev.agent_kind.as_deref());
-    Agent {
+    Box::new(Agent {
         key: agent_key,
         groups,
         kind: ev.agent_kind.as_deref().map(Into::into),
@@ -779,7 +791,8 @@ fn new_agent(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
         ledger: Ledger::default(),
         behaviour: Behaviour::default(),
         learned: None,
-    }
+        touched: false,
+    })
 }
 
 /// The agent's learned peer group under `model`: kept while the model that assigned it is in
