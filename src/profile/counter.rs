@@ -2,6 +2,7 @@
 //! for everything that was ever evicted, so "seen before" stays answerable at a fixed size.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// Event time in whole minutes since the epoch (fits in `u32` until the year 10,000).
 pub type Minute = u32;
@@ -66,16 +67,16 @@ impl Decay {
 
 /// A bounded table of decaying counts with a sketch of evicted keys.
 ///
-/// The exact entries are kept sorted by key in a vector that grows with use (up to `cap`), so a
-/// new or quiet agent's tables cost a few bytes and a full one costs `cap` entries, with no
-/// hash-index overhead. Lookups are a binary search over at most `cap` keys. Eviction, which only
+/// The exact entries are kept sorted by key in a vector that grows with use (up to `cap`; a
+/// single entry is held in place), so a new or quiet agent's tables cost a few bytes and a full
+/// one costs `cap` entries, with no hash-index overhead. Lookups are a binary search over at most `cap` keys. Eviction, which only
 /// happens when a new key arrives at a full table, scans for the smallest decayed count and
 /// breaks ties by key, so the result never depends on the layout. The sketch of evicted keys is
 /// allocated at the first eviction (before it, it is all zeros and reads as empty).
 #[derive(Clone, Debug)]
 pub struct BoundedCounter {
     /// Exact entries, sorted by key.
-    entries: Vec<(u64, Slot)>,
+    entries: SmallVec<[(u64, Slot); 1]>,
     /// Bloom filter (two probes) of keys evicted from `entries`, of `words` words; `None` until
     /// the first eviction.
     sketch: Option<Box<[u64]>>,
@@ -107,7 +108,7 @@ impl BoundedCounter {
     /// Nothing is allocated until the first key arrives.
     pub fn new(cap: usize, sketch_bits: usize) -> Self {
         BoundedCounter {
-            entries: Vec::new(),
+            entries: SmallVec::new(),
             sketch: None,
             words: sketch_bits.div_ceil(64).max(1).min(u32::MAX as usize) as u32,
             distinct: 0,
@@ -124,8 +125,14 @@ impl BoundedCounter {
 
     /// Bytes this table holds on the heap now (its entries and sketch).
     pub fn allocated_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(u64, Slot)>()
-            + self.sketch.as_ref().map_or(0, |s| s.len() * 8)
+        let entries = if self.entries.spilled() {
+            self.entries.capacity() * std::mem::size_of::<(u64, Slot)>()
+        } else {
+            0
+        };
+        entries
+            + self
+                .sketch.as_ref().map_or(0, |s| s.len() * 8)
     }
 
     /// Number of distinct keys ever inserted.
@@ -309,7 +316,7 @@ struct Restored {
 impl Serialize for BoundedCounter {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         Stored {
-            entries: EntriesRef(&self.entries),
+            entries: EntriesRef(&self.entries[..]),
             cap: self.cap,
             sketch: SketchRef(self),
             distinct: self.distinct,
@@ -327,7 +334,7 @@ impl<'de> Deserialize<'de> for BoundedCounter {
                 &"a sketch of 1 to 2^32 - 1 words",
             ));
         }
-        let mut entries: Vec<(u64, Slot)> = r.entries.into_iter().collect();
+        let mut entries: SmallVec<[(u64, Slot); 1]> = r.entries.into_iter().collect();
         entries.shrink_to_fit();
         Ok(BoundedCounter {
             entries,

@@ -139,27 +139,80 @@ fn busiest(peaks: &Peaks, now: Minute, decay: Decay) -> u8 {
     best.0 as u8
 }
 
-/// A peak per time-of-day block. Allocated when a peak is first raised: until then every peak is
-/// zero, as a new one is.
-#[derive(Clone, Debug, Default)]
-struct Peaks(Option<Box<[Peak; BLOCKS]>>);
+/// A peak per time-of-day block. The peaks of the first two blocks raised are held in place;
+/// all of them are laid out when a third is raised. A block never raised has a zero peak, as a
+/// new one has.
+#[derive(Clone, Debug)]
+enum Peaks {
+    /// The first `len` blocks raised and their peaks.
+    Few {
+        len: u8,
+        blocks: [u8; 2],
+        peaks: [Peak; 2],
+    },
+    All(Box<[Peak; BLOCKS]>),
+}
+
+impl Default for Peaks {
+    fn default() -> Self {
+        Peaks::Few {
+            len: 0,
+            blocks: [0; 2],
+            peaks: [Peak::default(); 2],
+        }
+    }
+}
 
 impl Peaks {
     #[inline]
     fn get(&self, block: usize) -> Peak {
-        self.0.as_ref().map_or(Peak::default(), |p| p[block])
+        match self {
+            Peaks::Few { len, blocks, peaks } => blocks[..*len as usize]
+                .iter()
+                .position(|b| *b as usize == block)
+                .map_or(Peak::default(), |i| peaks[i]),
+            Peaks::All(p) => p[block],
+        }
     }
 
     fn set(&mut self, block: usize, peak: Peak) {
-        self.0.get_or_insert_with(|| Box::new([Peak::default(); BLOCKS]))[block] = peak;
+        if let Peaks::Few { len, blocks, peaks } = self {
+            let n = *len as usize;
+            if let Some(i) = blocks[..n].iter().position(|b| *b as usize == block) {
+                peaks[i] = peak;
+                return;
+            }
+            if n < blocks.len() {
+                blocks[n] = block as u8;
+                peaks[n] = peak;
+                *len += 1;
+                return;
+            }
+            *self = Peaks::All(Box::new(self.all()));
+        }
+        if let Peaks::All(p) = self {
+            p[block] = peak;
+        }
     }
 
     fn all(&self) -> [Peak; BLOCKS] {
-        self.0.as_deref().copied().unwrap_or([Peak::default(); BLOCKS])
+        match self {
+            Peaks::Few { len, blocks, peaks } => {
+                let mut all = [Peak::default(); BLOCKS];
+                for i in 0..*len as usize {
+                    all[blocks[i] as usize] = peaks[i];
+                }
+                all
+            }
+            Peaks::All(p) => **p,
+        }
     }
 
     fn allocated_bytes(&self) -> usize {
-        self.0.as_ref().map_or(0, |_| BLOCKS * std::mem::size_of::<Peak>())
+        match self {
+            Peaks::Few { .. } => 0,
+            Peaks::All(_) => BLOCKS * std::mem::size_of::<Peak>(),
+        }
     }
 }
 
@@ -183,11 +236,17 @@ impl<'de> Deserialize<'de> for Peaks {
             .as_slice()
             .try_into()
             .map_err(|_| serde::de::Error::invalid_length(v.len(), &"12 blocks"))?;
-        Ok(Peaks(
-            all.iter()
-                .any(|p| *p != Peak::default())
-                .then(|| Box::new(all)),
-        ))
+        let mut peaks = Peaks::default();
+        if all.iter().filter(|p| **p != Peak::default()).count() <= 2 {
+            for (b, p) in all.iter().enumerate() {
+                if *p != Peak::default() {
+                    peaks.set(b, *p);
+                }
+            }
+        } else {
+            peaks = Peaks::All(Box::new(all));
+        }
+        Ok(peaks)
     }
 }
 

@@ -67,7 +67,7 @@ impl MinuteRing {
                     &mut self.slots[minute as usize % Self::SLOTS]
                 } else {
                     if self.slots.len() == self.slots.capacity() {
-                        let want = (self.slots.len() * 2).clamp(2, Self::SPARSE_MAX);
+                        let want = (self.slots.len() * 2).clamp(1, Self::SPARSE_MAX);
                         self.slots.reserve_exact(want - self.slots.len());
                     }
                     self.slots.push(Slot::default());
@@ -243,6 +243,10 @@ impl DistinctWindow {
         if !self.recent.iter().any(|&(_, r)| r == resource) {
             if self.recent.len() >= cap {
                 self.recent.pop_front();
+            }
+            if self.recent.capacity() == 0 {
+                // A quiet agent's window mostly holds one resource.
+                self.recent.reserve_exact(1);
             }
             self.recent
                 .push_back((minute.max(self.recent.back().map_or(0, |b| b.0)), resource));
