@@ -309,7 +309,7 @@ impl Engine {
             }
             let peers = families.entry(a.groups[0]).or_default();
             for u in a.ledger.grants() {
-                peers.entry(u.grant.clone()).or_default().add(u);
+                peers.entry(u.grant.as_ref().into()).or_default().add(u);
             }
         }
         families

@@ -78,8 +78,8 @@ pub struct BoundedCounter {
     /// Exact entries, sorted by key.
     entries: SmallVec<[(u64, Slot); 1]>,
     /// Bloom filter (two probes) of keys evicted from `entries`, of `words` words; `None` until
-    /// the first eviction.
-    sketch: Option<Box<[u64]>>,
+    /// the first eviction (boxed twice, so that a table without one holds a thin pointer).
+    sketch: Option<Box<Box<[u64]>>>,
     /// Length of the sketch in 64-bit words.
     words: u32,
     /// How many distinct keys were ever inserted.
@@ -120,6 +120,7 @@ impl BoundedCounter {
     pub fn max_bytes(&self) -> usize {
         self.cap as usize * std::mem::size_of::<(u64, Slot)>()
             + self.words as usize * 8
+            + std::mem::size_of::<Box<[u64]>>()
             + std::mem::size_of::<Self>()
     }
 
@@ -132,7 +133,9 @@ impl BoundedCounter {
         };
         entries
             + self
-                .sketch.as_ref().map_or(0, |s| s.len() * 8)
+                .sketch
+                .as_ref()
+                .map_or(0, |s| s.len() * 8 + std::mem::size_of::<Box<[u64]>>())
     }
 
     /// Number of distinct keys ever inserted.
@@ -252,7 +255,7 @@ impl BoundedCounter {
         let words = self.words as usize;
         let sketch = self
             .sketch
-            .get_or_insert_with(|| vec![0; words].into_boxed_slice());
+            .get_or_insert_with(|| Box::new(vec![0; words].into_boxed_slice()));
         sketch[a / 64] |= 1 << (a % 64);
         sketch[b / 64] |= 1 << (b % 64);
     }
@@ -343,7 +346,7 @@ impl<'de> Deserialize<'de> for BoundedCounter {
                 .sketch
                 .iter()
                 .any(|w| *w != 0)
-                .then(|| r.sketch.into_boxed_slice()),
+                .then(|| Box::new(r.sketch.into_boxed_slice())),
             distinct: r.distinct,
             cap: r.cap,
         })
