@@ -161,13 +161,77 @@ impl Snapshot {
 }
 
 /// The fleet: the snapshot in force and the changes queued for the next tick.
-#[derive(Debug, Default, Serialize, Deserialize)]
+///
+/// Of the queued changes only the numbers of joins and first uses matter (they are counts in
+/// the snapshot), so they are queued as counts: a burst of new agents costs a few entries, not a
+/// change each. Destination sightings are queued in order.
+#[derive(Debug, Default)]
 pub struct Fleet {
     /// The snapshot detectors read.
     pub snapshot: Snapshot,
+    /// Agents joining each group.
+    joins: FxHashMap<u64, u32>,
+    /// First uses, per group, table and key.
+    first_uses: FxHashMap<(u64, UseKind, u64), u32>,
+    /// Destination sightings, in order.
+    destinations: Vec<Delta>,
+    pending_agents: u32,
+    next_tick: Option<Minute>,
+}
+
+/// The fleet as serialised: queued changes as one list (joins and first uses repeated as often
+/// as they were queued, in key order), as they were first kept.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Fleet")]
+struct StoredFleet<S> {
+    snapshot: S,
     pending: Vec<Delta>,
     pending_agents: u32,
     next_tick: Option<Minute>,
+}
+
+impl Serialize for Fleet {
+    fn serialize<Se: serde::Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
+        let mut joins: Vec<(u64, u32)> = self.joins.iter().map(|(g, n)| (*g, *n)).collect();
+        joins.sort_unstable();
+        let mut uses: Vec<((u64, UseKind, u64), u32)> =
+            self.first_uses.iter().map(|(k, n)| (*k, *n)).collect();
+        uses.sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
+        let mut pending = Vec::new();
+        for (group, n) in joins {
+            pending.extend(std::iter::repeat_n(Delta::Agent { group }, n as usize));
+        }
+        for ((group, kind, key), n) in uses {
+            pending.extend(std::iter::repeat_n(
+                Delta::FirstUse { group, kind, key },
+                n as usize,
+            ));
+        }
+        pending.extend_from_slice(&self.destinations);
+        StoredFleet {
+            snapshot: &self.snapshot,
+            pending,
+            pending_agents: self.pending_agents,
+            next_tick: self.next_tick,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fleet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = StoredFleet::<Snapshot>::deserialize(d)?;
+        let mut fleet = Fleet {
+            snapshot: s.snapshot,
+            pending_agents: s.pending_agents,
+            next_tick: s.next_tick,
+            ..Fleet::default()
+        };
+        for delta in s.pending {
+            fleet.record(delta);
+        }
+        Ok(fleet)
+    }
 }
 
 impl Fleet {
@@ -175,18 +239,24 @@ impl Fleet {
     pub fn new_agent(&mut self, groups: &[u64]) {
         self.pending_agents += 1;
         for &group in groups {
-            self.pending.push(Delta::Agent { group });
+            self.join(group);
         }
     }
 
     /// Queues an agent already counted joining one more group, for the next tick.
     pub fn join(&mut self, group: u64) {
-        self.pending.push(Delta::Agent { group });
+        *self.joins.entry(group).or_default() += 1;
     }
 
     /// Queues a change for the next tick.
     pub fn record(&mut self, d: Delta) {
-        self.pending.push(d);
+        match d {
+            Delta::Agent { group } => self.join(group),
+            Delta::FirstUse { group, kind, key } => {
+                *self.first_uses.entry((group, kind, key)).or_default() += 1;
+            }
+            Delta::Destination { .. } => self.destinations.push(d),
+        }
     }
 
     /// Advances event time to `now`; applies queued changes when a tick boundary
@@ -202,8 +272,21 @@ impl Fleet {
             }
             Some(t) if now >= t => {
                 self.snapshot.agents += std::mem::take(&mut self.pending_agents);
-                let pending = std::mem::take(&mut self.pending);
-                self.snapshot.apply(&pending);
+                for (group, n) in self.joins.drain() {
+                    self.snapshot.groups.entry(group).or_default().agents += n;
+                }
+                for ((group, kind, key), n) in self.first_uses.drain() {
+                    *self
+                        .snapshot
+                        .groups
+                        .entry(group)
+                        .or_default()
+                        .uses
+                        .entry((kind, key))
+                        .or_default() += n;
+                }
+                let destinations = std::mem::take(&mut self.destinations);
+                self.snapshot.apply(&destinations);
                 self.next_tick = Some(boundary + tick_min);
                 true
             }

@@ -137,7 +137,7 @@ pub fn for_each_message(
         Some(path) => {
             let file = open(path, &name)?;
             match map(&file) {
-                Some(bytes) => map_messages(&bytes[..], &name, input.max_message_bytes, f),
+                Some(map) => map_messages(&map, &name, input.max_message_bytes, f),
                 None => read_messages(file, &name, input.max_message_bytes, f),
             }
         }
@@ -292,15 +292,20 @@ pub fn read_messages(
 /// Reads every message of a file held in memory: plain text is split in place, without
 /// copying; gzip is decompressed through [`read_messages`].
 fn map_messages(
-    bytes: &[u8],
+    map: &memmap2::Mmap,
     name: &str,
     max_message_bytes: usize,
     f: impl FnMut(Message<'_>),
 ) -> Result<SourceStats, SourceError> {
+    let bytes = &map[..];
     if bytes.starts_with(&[0x1f, 0x8b]) {
         return read_messages(bytes, name, max_message_bytes, f);
     }
-    let mut whole = bytes;
+    let mut whole = Released {
+        map,
+        pos: 0,
+        released: 0,
+    };
     split_messages(
         &mut whole,
         name,
@@ -308,6 +313,54 @@ fn map_messages(
         SourceStats::default(),
         f,
     )
+}
+
+/// A mapped file read as a `BufRead`, a few megabytes at a time, handing the pages already read
+/// back to the kernel, so that a large input does not stay resident while the rest of it is
+/// processed.
+struct Released<'a> {
+    map: &'a memmap2::Mmap,
+    pos: usize,
+    released: usize,
+}
+
+impl Released<'_> {
+    /// Bytes read between two releases.
+    const STEP: usize = 32 << 20;
+}
+
+impl Read for Released<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&self.map[self.pos..]).read(buf)?;
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Released<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let end = (self.pos + Self::STEP).min(self.map.len());
+        Ok(&self.map[self.pos..end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.map.len());
+        if self.pos - self.released >= Self::STEP {
+            // Whole pages only: the map starts on a page boundary.
+            let upto = self.pos & !(4096 - 1);
+            #[cfg(unix)]
+            // SAFETY: the map is read-only and backed by the file, so a released page is read
+            // again from the file if it is touched after all; nothing is lost.
+            unsafe {
+                let _ = self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    upto - self.released,
+                );
+            }
+            self.released = upto;
+        }
+    }
 }
 
 /// Splits the (decompressed) text of an input into messages.

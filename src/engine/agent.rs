@@ -29,6 +29,8 @@ pub(super) struct Agent {
     pub(super) learned: Option<Learned>,
     /// What its tool calls reached (AI agents whose events carry tool calls).
     pub(super) tools: Option<Box<ToolMemory>>,
+    /// Its state changed since the last [`super::Engine::take_touched`].
+    pub(super) touched: bool,
 }
 
 /// An agent's learned peer group.
@@ -54,9 +56,9 @@ struct AgentState {
 
 impl Agent {
     /// A new agent, first seen at `now`.
-    pub(super) fn new(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Agent {
+    pub(super) fn new(ev: &AccessEvent<'_>, cap: &Capacity, now: Minute) -> Box<Agent> {
         let (agent_key, groups) = identity(&ev.agent_id, ev.agent_kind.as_deref());
-        Agent {
+        Box::new(Agent {
             key: agent_key,
             groups,
             kind: ev.agent_kind.as_deref().map(Into::into),
@@ -65,7 +67,8 @@ impl Agent {
             behaviour: Behaviour::default(),
             learned: None,
             tools: None,
-        }
+            touched: false,
+        })
     }
 
     /// The agent's checkpoint.
@@ -85,11 +88,11 @@ impl Agent {
         agent_id: &str,
         kind: Option<&str>,
         bytes: &[u8],
-    ) -> Result<Agent, postcard::Error> {
+    ) -> Result<Box<Agent>, postcard::Error> {
         let state: AgentState = postcard::from_bytes(bytes)?;
         let profile = AgentProfile::from_bytes(&state.profile)?;
         let (agent_key, groups) = identity(agent_id, kind);
-        Ok(Agent {
+        Ok(Box::new(Agent {
             key: agent_key,
             groups,
             kind: kind.map(Into::into),
@@ -98,7 +101,8 @@ impl Agent {
             behaviour: state.behaviour,
             learned: state.learned,
             tools: state.tools,
-        })
+            touched: false,
+        }))
     }
 
     /// The agent's learned peer group under `model`: kept while the model that assigned it is

@@ -62,9 +62,6 @@ impl Engine {
         }
         let now = minute_of(ev.time_ms);
         let keys = EventKeys::of(ev);
-        if !self.touched.contains(ev.agent_id.as_ref()) {
-            self.touched.insert(ev.agent_id.as_ref().into());
-        }
         let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
             Some(a) => a,
             None => {
@@ -73,6 +70,7 @@ impl Engine {
                 self.agents.entry(ev.agent_id.as_ref().into()).or_insert(a)
             }
         };
+        agent.touched = true;
         let scoring = Scoring {
             settings: &self.settings,
             cap: &self.cap,

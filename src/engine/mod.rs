@@ -20,7 +20,7 @@ mod tools;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::config::Settings;
 use crate::decide::Decider;
@@ -68,13 +68,12 @@ pub struct Engine {
     settings: Settings,
     cap: Capacity,
     decay: Decay,
-    agents: FxHashMap<Box<str>, Agent>,
+    /// Boxed, so the table holds a pointer per agent (and grows by moving pointers).
+    agents: FxHashMap<Box<str>, Box<Agent>>,
     fleet: Fleet,
     decider: Decider,
     watermark_ms: i64,
     stats: EngineStats,
-    /// Agents whose state changed since the last [`Engine::take_touched`].
-    touched: FxHashSet<Box<str>>,
     /// Whether [`Engine::import_shared`] restored the fleet, which then already counts the
     /// agents imported after it.
     shared_restored: bool,
@@ -135,7 +134,6 @@ impl Engine {
             decider: Decider::default(),
             watermark_ms: i64::MIN,
             stats: EngineStats::default(),
-            touched: Default::default(),
             shared_restored: false,
             ents: Arc::new(Entitlements::default()),
             signer: None,
@@ -270,7 +268,7 @@ impl Engine {
     /// The serialised state of an agent (for checkpoints), if tracked. Restore it with
     /// [`Engine::import_agent`], together with [`Engine::agent_kind`].
     pub fn export_agent(&self, agent_id: &str) -> Option<Result<Vec<u8>, postcard::Error>> {
-        self.agents.get(agent_id).map(Agent::export)
+        self.agents.get(agent_id).map(|a| a.export())
     }
 
     /// The declared kind of a tracked agent, as first seen.
@@ -286,14 +284,18 @@ impl Engine {
         kind: Option<&str>,
         bytes: &[u8],
     ) -> Result<(), postcard::Error> {
-        let agent = Agent::import(agent_id, kind, bytes)?;
+        let mut agent = Agent::import(agent_id, kind, bytes)?;
         let (groups, learned) = (agent.groups, agent.learned);
-        if self.agents.insert(agent_id.into(), agent).is_none() && !self.shared_restored {
+        // A restored agent replacing one already held keeps its pending checkpoint.
+        let replaced = self.agents.remove(agent_id);
+        agent.touched = replaced.as_ref().is_some_and(|a| a.touched);
+        if replaced.is_none() && !self.shared_restored {
             self.fleet.new_agent(&groups);
             if let Some(l) = learned {
                 self.fleet.join(l.key);
             }
         }
+        self.agents.insert(agent_id.into(), agent);
         Ok(())
     }
 
@@ -323,7 +325,15 @@ impl Engine {
 
     /// The agents whose state changed since the last call (for incremental checkpoints).
     pub fn take_touched(&mut self) -> Vec<Box<str>> {
-        let mut v: Vec<Box<str>> = self.touched.drain().collect();
+        let mut v: Vec<Box<str>> = self
+            .agents
+            .iter_mut()
+            .filter(|(_, a)| a.touched)
+            .map(|(id, a)| {
+                a.touched = false;
+                id.clone()
+            })
+            .collect();
         v.sort_unstable();
         v
     }

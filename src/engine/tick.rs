@@ -76,7 +76,7 @@ impl Engine {
                 );
                 if out.len() > before {
                     // Its ledger now remembers the emission: checkpoint it with the rest.
-                    self.touched.insert(id);
+                    a.touched = true;
                 }
             }
         }
@@ -91,7 +91,7 @@ impl Engine {
             }
             let peers = families.entry(a.groups[0]).or_default();
             for u in a.ledger.grants() {
-                peers.entry(u.grant.clone()).or_default().add(u);
+                peers.entry(u.grant.as_ref().into()).or_default().add(u);
             }
         }
         families
@@ -132,8 +132,8 @@ impl Engine {
                     out,
                 );
             }
-            if out.len() > before && !self.touched.contains(f.agent_id.as_str()) {
-                self.touched.insert(f.agent_id.as_str().into());
+            if out.len() > before {
+                a.touched = true;
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Per agent and grant, with bounded memory: how often the grant was used, when, for which
 //! actions, on which generalised resource patterns, and by sessions stating which intents.
 
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 
 /// Most distinct actions remembered per grant.
@@ -16,6 +18,75 @@ pub const MAX_DAYS: usize = 120;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A name (grant, action, resource pattern, intent) as ledgers keep it: shared by every ledger
+/// that names it, instead of a copy per agent and grant. Serialised as the string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    /// The shared name for `s`.
+    pub fn new(s: &str) -> Name {
+        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = names.set.get(s) {
+            return Name(a.clone());
+        }
+        if names.set.len() >= names.purge_at {
+            // Forget the names no ledger holds any more.
+            names.set.retain(|a| Arc::strong_count(a) > 1);
+            names.purge_at = (names.set.len() * 2).max(4096);
+        }
+        let a: Arc<str> = Arc::from(s);
+        names.set.insert(a.clone());
+        Name(a)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
+        Ok(Name::new(&s))
+    }
+}
+
+/// The names ledgers hold.
+struct Names {
+    set: rustc_hash::FxHashSet<Arc<str>>,
+    /// Size at which names no longer held are forgotten.
+    purge_at: usize,
+}
+
+static NAMES: std::sync::LazyLock<Mutex<Names>> = std::sync::LazyLock::new(|| {
+    Mutex::new(Names {
+        set: Default::default(),
+        purge_at: 4096,
+    })
+});
+
 /// Distinct values with counts and the event time each was first seen, at most `cap` of them;
 /// values beyond are counted as overflow.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -23,7 +94,7 @@ pub struct Tally {
     /// Hash of each value (compared on the hot path instead of the text), in step with
     /// `items`.
     keys: Vec<u64>,
-    items: Vec<(Box<str>, u32, i64)>,
+    items: Vec<(Name, u32, i64)>,
     /// Uses whose value did not fit.
     pub overflow: u32,
 }
@@ -37,7 +108,7 @@ impl Tally {
             e.2 = e.2.min(t);
         } else if self.items.len() < cap {
             self.keys.push(key);
-            self.items.push((v.into(), 1, t));
+            self.items.push((Name::new(v), 1, t));
         } else {
             self.overflow = self.overflow.saturating_add(1);
         }
@@ -76,7 +147,7 @@ impl Tally {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GrantUse {
     /// The grant id.
-    pub grant: Box<str>,
+    pub grant: Name,
     /// Uses by events judged normal (the baseline).
     pub uses: u64,
     /// Uses by anomalous events, which never justify a grant.
@@ -98,7 +169,7 @@ pub struct GrantUse {
 impl GrantUse {
     fn new(grant: &str) -> Self {
         GrantUse {
-            grant: grant.into(),
+            grant: Name::new(grant),
             uses: 0,
             anomalous: 0,
             first_ms: i64::MAX,
@@ -152,7 +223,7 @@ pub struct Ledger {
     pub uncovered: u64,
     grants: Vec<GrantUse>,
     /// Id of the last recommendation emitted per grant.
-    emitted: Vec<(Box<str>, u64)>,
+    emitted: Vec<(Name, u64)>,
 }
 
 impl Default for Ledger {
@@ -254,7 +325,7 @@ impl Ledger {
                 true
             }
             None => {
-                self.emitted.push((grant.into(), id));
+                self.emitted.push((Name::new(grant), id));
                 true
             }
         }

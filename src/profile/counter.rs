@@ -1,8 +1,8 @@
 //! Bounded, decaying frequency tables: exact counts for the top entries and a membership sketch
 //! for everything that was ever evicted, so "seen before" stays answerable at a fixed size.
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// Event time in whole minutes since the epoch (fits in `u32` until the year 10,000).
 pub type Minute = u32;
@@ -67,17 +67,24 @@ impl Decay {
 
 /// A bounded table of decaying counts with a sketch of evicted keys.
 ///
-/// Lookups are O(1) (a hash index over the keys, which are already hashes); eviction, which only
+/// The exact entries are kept sorted by key in a vector that grows with use (up to `cap`; a
+/// single entry is held in place), so a new or quiet agent's tables cost a few bytes and a full
+/// one costs `cap` entries, with no hash-index overhead. Lookups are a binary search over at most `cap` keys. Eviction, which only
 /// happens when a new key arrives at a full table, scans for the smallest decayed count and
-/// breaks ties by key, so the result never depends on iteration order.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// breaks ties by key, so the result never depends on the layout. The sketch of evicted keys is
+/// allocated at the first eviction (before it, it is all zeros and reads as empty).
+#[derive(Clone, Debug)]
 pub struct BoundedCounter {
-    entries: FxHashMap<u64, Slot>,
-    cap: u16,
-    /// Bloom filter (two probes) of keys evicted from `entries`.
-    sketch: Vec<u64>,
+    /// Exact entries, sorted by key.
+    entries: SmallVec<[(u64, Slot); 1]>,
+    /// Bloom filter (two probes) of keys evicted from `entries`, of `words` words; `None` until
+    /// the first eviction (boxed twice, so that a table without one holds a thin pointer).
+    sketch: Option<Box<Box<[u64]>>>,
+    /// Length of the sketch in 64-bit words.
+    words: u32,
     /// How many distinct keys were ever inserted.
     distinct: u32,
+    cap: u16,
 }
 
 /// A count as of a minute.
@@ -98,36 +105,37 @@ pub struct Lookup {
 
 impl BoundedCounter {
     /// A table holding at most `cap` exact entries and a sketch of `sketch_bits` bits.
+    /// Nothing is allocated until the first key arrives.
     pub fn new(cap: usize, sketch_bits: usize) -> Self {
         BoundedCounter {
-            entries: FxHashMap::default(),
-            cap: cap.clamp(1, u16::MAX as usize) as u16,
-            sketch: vec![0; sketch_bits.div_ceil(64).max(1)],
+            entries: SmallVec::new(),
+            sketch: None,
+            words: sketch_bits.div_ceil(64).max(1).min(u32::MAX as usize) as u32,
             distinct: 0,
+            cap: cap.clamp(1, u16::MAX as usize) as u16,
         }
     }
 
     /// Bytes of memory this table uses at most.
     pub fn max_bytes(&self) -> usize {
-        // The hash index keeps one slot in eight free and one control byte per slot. It grows by
-        // doubling, and it rehashes in place instead of growing only while it is at most half
-        // full; since evictions leave tombstones, a table of `cap` entries settles at the first
-        // power of two with room for `2 * cap`.
-        let slots = (self.cap as usize * 16 / 7).next_power_of_two().max(4);
-        slots * (std::mem::size_of::<(u64, Slot)>() + 1)
-            + self.sketch.len() * 8
+        self.cap as usize * std::mem::size_of::<(u64, Slot)>()
+            + self.words as usize * 8
+            + std::mem::size_of::<Box<[u64]>>()
             + std::mem::size_of::<Self>()
     }
 
-    /// Bytes this table holds on the heap now (its hash index and sketch).
+    /// Bytes this table holds on the heap now (its entries and sketch).
     pub fn allocated_bytes(&self) -> usize {
-        let cap = self.entries.capacity();
-        let buckets = if cap == 0 {
-            0
+        let entries = if self.entries.spilled() {
+            self.entries.capacity() * std::mem::size_of::<(u64, Slot)>()
         } else {
-            (cap * 8 / 7).next_power_of_two().max(4)
+            0
         };
-        buckets * (std::mem::size_of::<(u64, Slot)>() + 1) + self.sketch.capacity() * 8
+        entries
+            + self
+                .sketch
+                .as_ref()
+                .map_or(0, |s| s.len() * 8 + std::mem::size_of::<Box<[u64]>>())
     }
 
     /// Number of distinct keys ever inserted.
@@ -137,9 +145,7 @@ impl BoundedCounter {
 
     /// The keys held exactly, in ascending order (deterministic).
     pub fn keys(&self) -> Vec<u64> {
-        let mut k: Vec<u64> = self.entries.keys().copied().collect();
-        k.sort_unstable();
-        k
+        self.entries.iter().map(|(k, _)| *k).collect()
     }
 
     /// Number of exact entries held.
@@ -152,15 +158,23 @@ impl BoundedCounter {
         self.entries.is_empty() && self.distinct == 0
     }
 
+    #[inline]
+    fn find(&self, key: u64) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(&key))
+    }
+
     /// Looks a key up, decaying its count to `now`.
     #[inline]
     pub fn get(&self, key: u64, now: Minute, decay: Decay) -> Lookup {
-        match self.entries.get(&key) {
-            Some(e) => Lookup {
-                count: e.count * decay.factor(e.at, now),
-                seen: true,
-            },
-            None => Lookup {
+        match self.find(key) {
+            Ok(i) => {
+                let e = &self.entries[i].1;
+                Lookup {
+                    count: e.count * decay.factor(e.at, now),
+                    seen: true,
+                }
+            }
+            Err(_) => Lookup {
                 count: 0.0,
                 seen: self.sketch_has(key),
             },
@@ -171,14 +185,18 @@ impl BoundedCounter {
     /// decayed count is evicted into the sketch. With `once_per_day`, a key already credited on
     /// the same day is not credited again (slow, poisoning-resistant learning).
     pub fn add(&mut self, key: u64, weight: f32, now: Minute, decay: Decay, once_per_day: bool) {
-        if let Some(e) = self.entries.get_mut(&key) {
-            if once_per_day && e.at / 1440 == now / 1440 {
+        let mut at = match self.find(key) {
+            Ok(i) => {
+                let e = &mut self.entries[i].1;
+                if once_per_day && e.at / 1440 == now / 1440 {
+                    return;
+                }
+                e.count = e.count * decay.factor(e.at, now) + weight;
+                e.at = e.at.max(now);
                 return;
             }
-            e.count = e.count * decay.factor(e.at, now) + weight;
-            e.at = e.at.max(now);
-            return;
-        }
+            Err(at) => at,
+        };
         if !self.sketch_has(key) {
             self.distinct = self.distinct.saturating_add(1);
         }
@@ -186,38 +204,156 @@ impl BoundedCounter {
             let victim = self
                 .entries
                 .iter()
-                .map(|(k, e)| (*k, e.count * decay.factor(e.at, now)))
-                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-                .map(|(k, _)| k);
-            if let Some(k) = victim {
-                self.entries.remove(&k);
+                .enumerate()
+                .map(|(i, (k, e))| (i, *k, e.count * decay.factor(e.at, now)))
+                .min_by(|a, b| a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)))
+                .map(|(i, k, _)| (i, k));
+            if let Some((i, k)) = victim {
+                self.entries.remove(i);
+                if i < at {
+                    at -= 1;
+                }
                 self.sketch_insert(k);
             }
         }
+        if self.entries.len() == self.entries.capacity() {
+            // Grow 1, 3, 6, 12, 18, 27, ... and never beyond the bound.
+            let len = self.entries.len();
+            let want = match len {
+                0 => 1,
+                1..12 => (len * 2).max(3),
+                _ => len + len / 2,
+            };
+            let want = want.min(self.cap as usize).max(len + 1);
+            self.entries.reserve_exact(want - len);
+        }
         self.entries.insert(
-            key,
-            Slot {
-                count: weight,
-                at: now,
-            },
+            at,
+            (
+                key,
+                Slot {
+                    count: weight,
+                    at: now,
+                },
+            ),
         );
     }
 
     fn probes(&self, key: u64) -> (usize, usize) {
-        let bits = self.sketch.len() * 64;
+        let bits = self.words as u64 * 64;
         let h2 = key.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
-        ((key % bits as u64) as usize, (h2 % bits as u64) as usize)
+        ((key % bits) as usize, (h2 % bits) as usize)
     }
 
+    #[inline]
     fn sketch_has(&self, key: u64) -> bool {
+        let Some(sketch) = &self.sketch else {
+            return false;
+        };
         let (a, b) = self.probes(key);
-        self.sketch[a / 64] & (1 << (a % 64)) != 0 && self.sketch[b / 64] & (1 << (b % 64)) != 0
+        sketch[a / 64] & (1 << (a % 64)) != 0 && sketch[b / 64] & (1 << (b % 64)) != 0
     }
 
     fn sketch_insert(&mut self, key: u64) {
         let (a, b) = self.probes(key);
-        self.sketch[a / 64] |= 1 << (a % 64);
-        self.sketch[b / 64] |= 1 << (b % 64);
+        let words = self.words as usize;
+        let sketch = self
+            .sketch
+            .get_or_insert_with(|| Box::new(vec![0; words].into_boxed_slice()));
+        sketch[a / 64] |= 1 << (a % 64);
+        sketch[b / 64] |= 1 << (b % 64);
+    }
+
+    /// The sketch's words (zeros when it was never needed).
+    fn sketch_words(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        let words = self.words as usize;
+        (0..words).map(move |i| self.sketch.as_ref().map_or(0, |s| s[i]))
+    }
+}
+
+impl PartialEq for BoundedCounter {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+            && self.cap == other.cap
+            && self.distinct == other.distinct
+            && self.words == other.words
+            && self.sketch_words().eq(other.sketch_words())
+    }
+}
+
+// The serialised form is the one of the table's first layout (a map of entries, the bound, the
+// whole sketch, the distinct count), so checkpoints written before and after read the same.
+
+/// The entries, serialised as a map in key order.
+struct EntriesRef<'a>(&'a [(u64, Slot)]);
+
+impl Serialize for EntriesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// The sketch, serialised whole (zeros when it was never needed).
+struct SketchRef<'a>(&'a BoundedCounter);
+
+impl Serialize for SketchRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.sketch_words())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename = "BoundedCounter")]
+struct Stored<'a> {
+    entries: EntriesRef<'a>,
+    cap: u16,
+    sketch: SketchRef<'a>,
+    distinct: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename = "BoundedCounter")]
+struct Restored {
+    entries: std::collections::BTreeMap<u64, Slot>,
+    cap: u16,
+    sketch: Vec<u64>,
+    distinct: u32,
+}
+
+impl Serialize for BoundedCounter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            entries: EntriesRef(&self.entries[..]),
+            cap: self.cap,
+            sketch: SketchRef(self),
+            distinct: self.distinct,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for BoundedCounter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = Restored::deserialize(d)?;
+        if r.sketch.is_empty() || r.sketch.len() > u32::MAX as usize {
+            return Err(serde::de::Error::invalid_length(
+                r.sketch.len(),
+                &"a sketch of 1 to 2^32 - 1 words",
+            ));
+        }
+        let mut entries: SmallVec<[(u64, Slot); 1]> = r.entries.into_iter().collect();
+        entries.shrink_to_fit();
+        Ok(BoundedCounter {
+            entries,
+            words: r.sketch.len() as u32,
+            sketch: r
+                .sketch
+                .iter()
+                .any(|w| *w != 0)
+                .then(|| Box::new(r.sketch.into_boxed_slice())),
+            distinct: r.distinct,
+            cap: r.cap,
+        })
     }
 }
 

@@ -16,14 +16,183 @@ const KERNEL_SUM: f32 = 2.5;
 /// Forward-decayed counts per hour of the week, with their folding onto the hours of the day
 /// and their total, all updated together (and serialised together, so a restored histogram
 /// reads exactly as the one that was saved).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct HourHistogram {
-    week: Vec<f32>,
+    week: Week,
     /// `week` folded onto the 24 hours of the day.
     day: [f32; 24],
     total: f32,
     /// The minute the weights are scaled from.
     base: Minute,
+}
+
+/// Hours of the week a histogram keeps in place before it lays the week out whole.
+const FEW: usize = 6;
+
+/// The weights per hour of the week: the few hours with a weight (a young or quiet agent's),
+/// or the whole week. An hour not listed weighs 0, as in the whole week.
+#[derive(Clone, Debug)]
+enum Week {
+    /// The first `len` hours, ascending, and their weights.
+    Few {
+        len: u8,
+        hours: [u8; FEW],
+        weights: [f32; FEW],
+    },
+    All(Box<[f32; WEEK]>),
+}
+
+impl Week {
+    const EMPTY: Week = Week::Few {
+        len: 0,
+        hours: [0; FEW],
+        weights: [0.0; FEW],
+    };
+
+    #[inline]
+    fn get(&self, hour: usize) -> f32 {
+        match self {
+            Week::Few {
+                len,
+                hours,
+                weights,
+            } => hours[..*len as usize]
+                .iter()
+                .position(|h| *h as usize == hour)
+                .map_or(0.0, |i| weights[i]),
+            Week::All(w) => w[hour],
+        }
+    }
+
+    /// Adds `v` to an hour's weight.
+    fn add(&mut self, hour: usize, v: f32) {
+        if let Week::Few {
+            len,
+            hours,
+            weights,
+        } = self
+        {
+            let n = *len as usize;
+            let at = hours[..n].partition_point(|h| (*h as usize) < hour);
+            if at < n && hours[at] as usize == hour {
+                weights[at] += v;
+                return;
+            }
+            if n < FEW {
+                hours.copy_within(at..n, at + 1);
+                weights.copy_within(at..n, at + 1);
+                hours[at] = hour as u8;
+                weights[at] = 0.0;
+                weights[at] += v;
+                *len += 1;
+                return;
+            }
+            *self = Week::All(Box::new(self.whole()));
+        }
+        if let Week::All(w) = self {
+            w[hour] += v;
+        }
+    }
+
+    fn scale(&mut self, f: f32) {
+        match self {
+            Week::Few { len, weights, .. } => {
+                for w in &mut weights[..*len as usize] {
+                    *w *= f;
+                }
+            }
+            Week::All(w) => {
+                for h in w.iter_mut() {
+                    *h *= f;
+                }
+            }
+        }
+    }
+
+    /// The hours with a weight, ascending (the whole week once laid out).
+    fn iter(&self) -> Box<dyn Iterator<Item = (usize, f32)> + '_> {
+        match self {
+            Week::Few {
+                len,
+                hours,
+                weights,
+            } => Box::new(
+                hours[..*len as usize]
+                    .iter()
+                    .zip(weights)
+                    .map(|(h, w)| (*h as usize, *w)),
+            ),
+            Week::All(w) => Box::new(w.iter().copied().enumerate()),
+        }
+    }
+
+    fn whole(&self) -> [f32; WEEK] {
+        let mut all = [0.0; WEEK];
+        for (h, w) in self.iter() {
+            all[h] = w;
+        }
+        all
+    }
+}
+
+impl PartialEq for HourHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.week.whole() == other.week.whole()
+            && self.day == other.day
+            && self.total == other.total
+            && self.base == other.base
+    }
+}
+
+// Serialised with the whole week (its first layout), so checkpoints read the same either way.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "HourHistogram")]
+struct Stored {
+    week: Vec<f32>,
+    day: [f32; 24],
+    total: f32,
+    base: Minute,
+}
+
+impl Serialize for HourHistogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            week: self.week.whole().to_vec(),
+            day: self.day,
+            total: self.total,
+            base: self.base,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for HourHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Stored::deserialize(d)?;
+        let week: [f32; WEEK] = s
+            .week
+            .as_slice()
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(s.week.len(), &"168 hours"))?;
+        let mut few = Week::EMPTY;
+        let used = week.iter().filter(|w| w.to_bits() != 0).count();
+        let week = if used <= FEW {
+            for (h, w) in week.iter().enumerate() {
+                if w.to_bits() != 0 {
+                    few.add(h, *w);
+                }
+            }
+            few
+        } else {
+            Week::All(Box::new(week))
+        };
+        Ok(HourHistogram {
+            week,
+            day: s.day,
+            total: s.total,
+            base: s.base,
+        })
+    }
 }
 
 impl HourHistogram {
@@ -33,7 +202,7 @@ impl HourHistogram {
     /// An empty histogram whose weights are scaled from `base`.
     pub fn new(base: Minute) -> Self {
         HourHistogram {
-            week: vec![0.0; WEEK],
+            week: Week::EMPTY,
             day: [0.0; 24],
             total: 0.0,
             base,
@@ -42,12 +211,15 @@ impl HourHistogram {
 
     /// Bytes held on the heap now.
     pub fn allocated_bytes(&self) -> usize {
-        self.week.capacity() * 4
+        match self.week {
+            Week::Few { .. } => 0,
+            Week::All(_) => Self::HEAP_BYTES,
+        }
     }
 
     fn rebuild(&mut self) {
         self.day = [0.0; 24];
-        for (i, v) in self.week.iter().enumerate() {
+        for (i, v) in self.week.iter() {
             self.day[i % 24] += v;
         }
         self.total = self.day.iter().sum();
@@ -61,14 +233,12 @@ impl HourHistogram {
         let how = hour_of_week as usize % WEEK;
         if grow > 1e6 || !grow.is_finite() {
             let f = 1.0 / grow;
-            for h in &mut self.week {
-                *h *= f;
-            }
+            self.week.scale(f);
             self.base = now;
-            self.week[how] += 1.0;
+            self.week.add(how, 1.0);
             self.rebuild();
         } else {
-            self.week[how] += grow;
+            self.week.add(how, grow);
             self.day[how % 24] += grow;
             self.total += grow;
         }
@@ -85,7 +255,7 @@ impl HourHistogram {
         let prior = self.total * 0.02;
         let week: f32 = KERNEL
             .iter()
-            .map(|(o, w)| w * self.week[(h + o).rem_euclid(WEEK as isize) as usize])
+            .map(|(o, w)| w * self.week.get((h + o).rem_euclid(WEEK as isize) as usize))
             .sum::<f32>()
             / KERNEL_SUM;
         let hod = h % 24;
@@ -142,7 +312,7 @@ mod tests {
         }
         assert!(h.base > 0, "the weights were rescaled");
         for how in 0..168u8 {
-            let (got, want) = (h.shares(how), shares_by_scan(&h.week, how));
+            let (got, want) = (h.shares(how), shares_by_scan(&h.week.whole(), how));
             assert!(
                 (got.0 - want.0).abs() <= 1e-4 * want.0.max(1e-3)
                     && (got.1 - want.1).abs() <= 1e-4 * want.1.max(1e-3),

@@ -123,21 +123,132 @@ impl Peak {
 ///
 /// All peaks fade at the same rate, so which block is busiest changes only when a peak is
 /// raised; `busiest` is that block, kept up to date by the caller.
-fn peak_for(peaks: &[Peak], block: usize, busiest: u8, now: Minute, decay: Decay) -> f32 {
-    let own = peaks[block].get(now, decay);
-    own.max(0.5 * peaks[busiest as usize].get(now, decay))
+fn peak_for(peaks: &Peaks, block: usize, busiest: u8, now: Minute, decay: Decay) -> f32 {
+    let own = peaks.get(block).get(now, decay);
+    own.max(0.5 * peaks.get(busiest as usize).get(now, decay))
 }
 
 /// The block whose peak is highest.
-fn busiest(peaks: &[Peak], now: Minute, decay: Decay) -> u8 {
+fn busiest(peaks: &Peaks, now: Minute, decay: Decay) -> u8 {
     let mut best = (0usize, f32::MIN);
-    for (i, p) in peaks.iter().enumerate() {
+    for (i, p) in (0..BLOCKS).map(|b| (b, peaks.get(b))) {
         let v = p.get(now, decay);
         if v > best.1 {
             best = (i, v);
         }
     }
     best.0 as u8
+}
+
+/// A peak per time-of-day block. The peaks of the first two blocks raised are held in place;
+/// all of them are laid out when a third is raised. A block never raised has a zero peak, as a
+/// new one has.
+#[derive(Clone, Debug)]
+enum Peaks {
+    /// The first `len` blocks raised and their peaks.
+    Few {
+        len: u8,
+        blocks: [u8; 2],
+        peaks: [Peak; 2],
+    },
+    All(Box<[Peak; BLOCKS]>),
+}
+
+impl Default for Peaks {
+    fn default() -> Self {
+        Peaks::Few {
+            len: 0,
+            blocks: [0; 2],
+            peaks: [Peak::default(); 2],
+        }
+    }
+}
+
+impl Peaks {
+    #[inline]
+    fn get(&self, block: usize) -> Peak {
+        match self {
+            Peaks::Few { len, blocks, peaks } => blocks[..*len as usize]
+                .iter()
+                .position(|b| *b as usize == block)
+                .map_or(Peak::default(), |i| peaks[i]),
+            Peaks::All(p) => p[block],
+        }
+    }
+
+    fn set(&mut self, block: usize, peak: Peak) {
+        if let Peaks::Few { len, blocks, peaks } = self {
+            let n = *len as usize;
+            if let Some(i) = blocks[..n].iter().position(|b| *b as usize == block) {
+                peaks[i] = peak;
+                return;
+            }
+            if n < blocks.len() {
+                blocks[n] = block as u8;
+                peaks[n] = peak;
+                *len += 1;
+                return;
+            }
+            *self = Peaks::All(Box::new(self.all()));
+        }
+        if let Peaks::All(p) = self {
+            p[block] = peak;
+        }
+    }
+
+    fn all(&self) -> [Peak; BLOCKS] {
+        match self {
+            Peaks::Few { len, blocks, peaks } => {
+                let mut all = [Peak::default(); BLOCKS];
+                for i in 0..*len as usize {
+                    all[blocks[i] as usize] = peaks[i];
+                }
+                all
+            }
+            Peaks::All(p) => **p,
+        }
+    }
+
+    fn allocated_bytes(&self) -> usize {
+        match self {
+            Peaks::Few { .. } => 0,
+            Peaks::All(_) => BLOCKS * std::mem::size_of::<Peak>(),
+        }
+    }
+}
+
+impl PartialEq for Peaks {
+    fn eq(&self, other: &Self) -> bool {
+        self.all() == other.all()
+    }
+}
+
+// Serialised as the list of every block's peak (its first layout).
+impl Serialize for Peaks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.all().iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Peaks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<Peak>::deserialize(d)?;
+        let all: [Peak; BLOCKS] = v
+            .as_slice()
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(v.len(), &"12 blocks"))?;
+        let mut peaks = Peaks::default();
+        if all.iter().filter(|p| **p != Peak::default()).count() <= 2 {
+            for (b, p) in all.iter().enumerate() {
+                if *p != Peak::default() {
+                    peaks.set(b, *p);
+                }
+            }
+        } else {
+            peaks = Peaks::All(Box::new(all));
+        }
+        Ok(peaks)
+    }
 }
 
 /// The whole per-agent state.
@@ -181,11 +292,11 @@ pub struct AgentProfile {
     /// Hour-of-week histogram of learned events.
     hist: HourHistogram,
     /// Peaks of events, bytes and distinct resources per short window, per time-of-day block.
-    rate_peak: Vec<Peak>,
+    rate_peak: Peaks,
     /// Peak of events per hour, per time-of-day block.
-    hour_peak: Vec<Peak>,
-    bytes_peak: Vec<Peak>,
-    breadth_peak: Vec<Peak>,
+    hour_peak: Peaks,
+    bytes_peak: Peaks,
+    breadth_peak: Peaks,
     /// Peak of denied/failed events per window.
     failed_peak: Peak,
     /// Address classes (see `keys::address_class`) the agent learned to act from.
@@ -334,10 +445,10 @@ impl AgentProfile {
             names: BoundedCounter::new(cap.names, sk(cap.names / 2)),
             volumes: Vec::new(),
             hist: HourHistogram::new(minute),
-            rate_peak: vec![Peak::default(); BLOCKS],
-            hour_peak: vec![Peak::default(); BLOCKS],
-            bytes_peak: vec![Peak::default(); BLOCKS],
-            breadth_peak: vec![Peak::default(); BLOCKS],
+            rate_peak: Peaks::default(),
+            hour_peak: Peaks::default(),
+            bytes_peak: Peaks::default(),
+            breadth_peak: Peaks::default(),
             failed_peak: Peak::default(),
             age_peak: Peak::default(),
             dated: 0,
@@ -371,7 +482,7 @@ impl AgentProfile {
             + cap.volumes * std::mem::size_of::<VolumeStat>()
             + HourHistogram::HEAP_BYTES
             + 4 * BLOCKS * std::mem::size_of::<Peak>()
-            + MinuteRing::SLOTS * 24
+            + MinuteRing::MAX_HEAP_BYTES
             + DistinctWindow::max_bytes(cap.distinct)
             + cap.sessions * std::mem::size_of::<SessionState>()
     }
@@ -397,12 +508,11 @@ impl AgentProfile {
             .sum::<usize>()
             + self.volumes.capacity() * std::mem::size_of::<VolumeStat>()
             + self.hist.allocated_bytes()
-            + (self.rate_peak.capacity()
-                + self.hour_peak.capacity()
-                + self.bytes_peak.capacity()
-                + self.breadth_peak.capacity())
-                * std::mem::size_of::<Peak>()
-            + MinuteRing::SLOTS * 24
+            + self.rate_peak.allocated_bytes()
+            + self.hour_peak.allocated_bytes()
+            + self.bytes_peak.allocated_bytes()
+            + self.breadth_peak.allocated_bytes()
+            + self.ring.allocated_bytes()
             + self.distinct.allocated_bytes()
             + self.sessions.capacity() * std::mem::size_of::<SessionState>()
     }
@@ -720,27 +830,36 @@ impl AgentProfile {
             let day = at / 1440;
             let share = if self.pending_clean {
                 1.0
-            } else if self.rate_peak[block].at / 1440 < day {
+            } else if self.rate_peak.get(block).at / 1440 < day {
                 0.34
             } else {
                 0.0
             };
             if share > 0.0 {
                 let p = self.pending;
-                let lift = |peak: &mut Peak, v: f32| {
+                // The raised peak, if `v` raises it (a block's peaks are only allocated then).
+                let lift = |peak: Peak, v: f32| {
                     let cur = peak.get(at, decay);
-                    if v > cur {
-                        *peak = Peak {
-                            value: cur + share * (v - cur),
-                            at: at.max(peak.at),
-                        };
-                    }
+                    (v > cur).then(|| Peak {
+                        value: cur + share * (v - cur),
+                        at: at.max(peak.at),
+                    })
                 };
-                lift(&mut self.rate_peak[block], p[0]);
-                lift(&mut self.bytes_peak[block], p[1]);
-                lift(&mut self.breadth_peak[block], p[2]);
-                lift(&mut self.failed_peak, p[3]);
-                lift(&mut self.hour_peak[block], p[4]);
+                if let Some(r) = lift(self.rate_peak.get(block), p[0]) {
+                    self.rate_peak.set(block, r);
+                }
+                if let Some(r) = lift(self.bytes_peak.get(block), p[1]) {
+                    self.bytes_peak.set(block, r);
+                }
+                if let Some(r) = lift(self.breadth_peak.get(block), p[2]) {
+                    self.breadth_peak.set(block, r);
+                }
+                if let Some(r) = lift(self.failed_peak, p[3]) {
+                    self.failed_peak = r;
+                }
+                if let Some(r) = lift(self.hour_peak.get(block), p[4]) {
+                    self.hour_peak.set(block, r);
+                }
                 self.busiest = [
                     busiest(&self.rate_peak, at, decay),
                     busiest(&self.hour_peak, at, decay),

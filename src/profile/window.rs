@@ -18,9 +18,16 @@ struct Slot {
     bytes: u64,
 }
 
-/// Per-minute activity over the last `SLOTS` minutes.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+/// Per-minute activity over the last `SLOTS` minutes: one slot per minute modulo `SLOTS`, each
+/// holding the newest minute that fell on it.
+///
+/// The slots of a quiet agent are few, so they are kept as a short list (in any order: sums do
+/// not depend on it) until `SPARSE_MAX` of them are in use; the ring is then laid out whole, one
+/// slot per residue.
+#[derive(Clone, Debug, Default)]
 pub struct MinuteRing {
+    /// Either fewer than `SLOTS` slots in use, in any order, or all `SLOTS` slots, slot `i`
+    /// holding minutes `m` with `m % SLOTS == i`.
     slots: Vec<Slot>,
     newest: Minute,
 }
@@ -42,16 +49,32 @@ impl MinuteRing {
     /// Number of minutes kept.
     pub const SLOTS: usize = 64;
 
+    /// Slots in use up to which they are kept as a list.
+    const SPARSE_MAX: usize = 12;
+
     /// Records an event at `minute`. Returns false when it is too old for the ring.
     pub fn add(&mut self, minute: Minute, failed: bool, novel: bool, bytes: u64) -> bool {
-        if self.slots.is_empty() {
-            self.slots = vec![Slot::default(); Self::SLOTS];
-        }
         if minute + (Self::SLOTS as Minute) <= self.newest {
             return false;
         }
         self.newest = self.newest.max(minute);
-        let slot = &mut self.slots[minute as usize % Self::SLOTS];
+        let slot = match self.slot_of(minute) {
+            Some(i) => &mut self.slots[i],
+            None => {
+                // A residue never used: an empty slot (as the whole ring starts).
+                if self.slots.len() >= Self::SPARSE_MAX {
+                    self.spread();
+                    &mut self.slots[minute as usize % Self::SLOTS]
+                } else {
+                    if self.slots.len() == self.slots.capacity() {
+                        let want = (self.slots.len() * 2).clamp(1, Self::SPARSE_MAX);
+                        self.slots.reserve_exact(want - self.slots.len());
+                    }
+                    self.slots.push(Slot::default());
+                    self.slots.last_mut().expect("just pushed")
+                }
+            }
+        };
         if slot.minute != minute {
             if slot.minute > minute {
                 return false;
@@ -67,6 +90,40 @@ impl MinuteRing {
         slot.bytes = slot.bytes.saturating_add(bytes);
         true
     }
+
+    /// Whether the slots are laid out whole.
+    fn dense(&self) -> bool {
+        self.slots.len() == Self::SLOTS
+    }
+
+    /// The index of the slot of `minute`'s residue, if in use.
+    #[inline]
+    fn slot_of(&self, minute: Minute) -> Option<usize> {
+        let r = minute as usize % Self::SLOTS;
+        if self.dense() {
+            return Some(r);
+        }
+        self.slots
+            .iter()
+            .position(|s| s.minute as usize % Self::SLOTS == r)
+    }
+
+    /// Lays the slots out whole, one per residue.
+    fn spread(&mut self) {
+        let mut all = vec![Slot::default(); Self::SLOTS];
+        for s in &self.slots {
+            all[s.minute as usize % Self::SLOTS] = *s;
+        }
+        self.slots = all;
+    }
+
+    /// Bytes held on the heap now.
+    pub fn allocated_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+
+    /// Bytes held on the heap at most.
+    pub const MAX_HEAP_BYTES: usize = Self::SLOTS * std::mem::size_of::<Slot>();
 
     /// Sums over two windows ending at `now` (inclusive), of `a` and `b` minutes, in one pass.
     pub fn sums_two(&self, now: Minute, a: u32, b: u32) -> (WindowSums, WindowSums) {
@@ -85,6 +142,71 @@ impl MinuteRing {
             }
         }
         (sa, sb)
+    }
+
+    /// The whole ring, one slot per residue (none before the first event), as serialised.
+    fn whole(&self) -> Vec<Slot> {
+        if self.slots.is_empty() || self.dense() {
+            return self.slots.clone();
+        }
+        let mut all = vec![Slot::default(); Self::SLOTS];
+        for s in &self.slots {
+            all[s.minute as usize % Self::SLOTS] = *s;
+        }
+        all
+    }
+}
+
+impl PartialEq for MinuteRing {
+    fn eq(&self, other: &Self) -> bool {
+        self.newest == other.newest && self.whole() == other.whole()
+    }
+}
+
+// Serialised as the whole ring (its first layout), so checkpoints read the same either way.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "MinuteRing")]
+struct StoredRing {
+    slots: Vec<Slot>,
+    newest: Minute,
+}
+
+impl Serialize for MinuteRing {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredRing {
+            slots: self.whole(),
+            newest: self.newest,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for MinuteRing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = StoredRing::deserialize(d)?;
+        if !r.slots.is_empty() && r.slots.len() != Self::SLOTS {
+            return Err(serde::de::Error::invalid_length(
+                r.slots.len(),
+                &"0 or 64 slots",
+            ));
+        }
+        // Keep only the slots in use while they are few (an unused slot is all zeros, as a
+        // never-used one reads).
+        let used: Vec<Slot> = r
+            .slots
+            .iter()
+            .filter(|s| **s != Slot::default())
+            .copied()
+            .collect();
+        let slots = if used.len() <= Self::SPARSE_MAX && used.len() < r.slots.len() {
+            used
+        } else {
+            r.slots
+        };
+        Ok(MinuteRing {
+            slots,
+            newest: r.newest,
+        })
     }
 }
 
@@ -114,9 +236,17 @@ impl DistinctWindow {
                 break;
             }
         }
+        // A burst's entries are gone once it has passed: give their room back.
+        if self.recent.capacity() > 16 && self.recent.len() * 4 < self.recent.capacity() {
+            self.recent.shrink_to((self.recent.len() * 2).max(8));
+        }
         if !self.recent.iter().any(|&(_, r)| r == resource) {
             if self.recent.len() >= cap {
                 self.recent.pop_front();
+            }
+            if self.recent.capacity() == 0 {
+                // A quiet agent's window mostly holds one resource.
+                self.recent.reserve_exact(1);
             }
             self.recent
                 .push_back((minute.max(self.recent.back().map_or(0, |b| b.0)), resource));
