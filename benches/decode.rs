@@ -59,6 +59,31 @@ fn k8s(i: usize) -> String {
     )
 }
 
+/// An OTLP JSON export request of `n` execute_tool spans (with arguments) and one
+/// invoke_agent span that names the agent.
+fn otlp_request(n: usize) -> String {
+    let kv = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let mut spans = vec![serde_json::json!({
+        "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",
+        "name": "invoke_agent support", "startTimeUnixNano": "1714564800000000000",
+        "endTimeUnixNano": "1714564900000000000",
+        "attributes": [kv("gen_ai.operation.name", "invoke_agent"), kv("gen_ai.agent.id", "support-agent-7"),
+                       kv("gen_ai.conversation.id", "conv-1")]})];
+    for i in 0..n {
+        spans.push(serde_json::json!({
+            "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": format!("{:016x}", 0x1000 + i),
+            "parentSpanId": "b7ad6b7169203331", "name": "execute_tool get_ticket",
+            "startTimeUnixNano": format!("{}", 1_714_564_800_000_000_000u64 + i as u64 * 1_000_000),
+            "endTimeUnixNano": format!("{}", 1_714_564_800_500_000_000u64 + i as u64 * 1_000_000),
+            "attributes": [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", "get_ticket"),
+                           kv("gen_ai.tool.call.arguments", &format!("{{\"ticket_id\": \"T-{i:05}\"}}"))],
+            "status": {}}));
+    }
+    serde_json::json!({"resourceSpans": [{"resource": {"attributes": [kv("service.name", "support")]},
+        "scopeSpans": [{"scope": {"name": "agents"}, "spans": spans}]}]})
+    .to_string()
+}
+
 fn bench_format(c: &mut Criterion, name: &str, records: Vec<String>) {
     let decoder = Decoder::default();
     let mean = records.iter().map(String::len).sum::<usize>() / records.len();
@@ -120,6 +145,43 @@ fn decode(c: &mut Criterion) {
             ok
         })
     });
+    group.finish();
+
+    // OpenTelemetry: an export request of 100 tool call spans, as OTLP JSON and protobuf.
+    let json = otlp_request(100);
+    let req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_str(&json).expect("a valid export request");
+    let proto = prost::Message::encode_to_vec(&req);
+    let decoder = Decoder::default();
+    let mut ok = 0;
+    decoder.decode_message(json.as_bytes(), &mut |d| ok += usize::from(d.is_ok()));
+    assert_eq!(ok, 100, "every tool call span decodes");
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function(
+        format!("otlp json, 100 spans ({} B/span)", json.len() / 100),
+        |b| {
+            b.iter(|| {
+                let mut ok = 0usize;
+                decoder.decode_message(black_box(json.as_bytes()), &mut |d| {
+                    ok += usize::from(d.is_ok())
+                });
+                ok
+            })
+        },
+    );
+    group.bench_function(
+        format!("otlp protobuf, 100 spans ({} B/span)", proto.len() / 100),
+        |b| {
+            b.iter(|| {
+                let mut ok = 0usize;
+                decoder.decode_otlp_proto(black_box(&proto[..]), &mut |d| {
+                    ok += usize::from(d.is_ok())
+                });
+                ok
+            })
+        },
+    );
     group.finish();
 
     // A CloudTrail S3 delivery object of N records.

@@ -81,7 +81,13 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
 }
 
 fn json_string(s: &str) -> Option<Cow<'static, RawValue>> {
@@ -104,12 +110,13 @@ fn agent_of(span: &Span) -> Option<&str> {
 fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> {
     let mut batch = Batch::default();
     // Every span of the request by id, for the ancestors of tool calls.
-    let spans: Vec<&Span> = req
+    let spans: rustc_hash::FxHashMap<&[u8], &Span> = req
         .resource_spans
         .iter()
         .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+        .map(|s| (s.span_id.as_slice(), s))
         .collect();
-    let by_id = |id: &[u8]| spans.iter().copied().find(|s| s.span_id == id);
+    let by_id = |id: &[u8]| spans.get(id).copied();
     for rs in &req.resource_spans {
         let resource = rs
             .resource
