@@ -23,7 +23,10 @@ fn tool_calls_become_events_with_their_arguments_and_other_events_are_skipped() 
                 ev.outcome,
                 ev.session_id.as_deref().map(str::to_string),
                 ev.source_ip.as_deref().map(str::to_string),
-                ev.tool.as_ref().map(|t| t.argument_entities().len()),
+                ev.tool
+                    .as_ref()
+                    .and_then(|t| t.arguments.as_deref())
+                    .map(|a| cinch::profile::entities::extract(a.get()).len()),
             ));
         });
     }

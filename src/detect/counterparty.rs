@@ -4,8 +4,8 @@
 //! fleet: a counterparty other agents deal with is less surprising.
 
 use super::Ctx;
-use crate::event::entities::EntityKind;
 use crate::event::tool::Effect;
+use crate::profile::entities::EntityKind;
 
 /// What an event's tool call reaches, against the agent's memory and the fleet.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

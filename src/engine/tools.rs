@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::detect::Steering;
 use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
-use crate::event::entities::Entity;
-use crate::event::tool::{Effect, effect_of, has_instructions, value_tokens};
+use crate::event::tool::{Effect, effect_of, has_instructions};
 use crate::fleet::Snapshot;
 use crate::profile::counter::Minute;
+use crate::profile::entities::{self, Entity, value_tokens};
 use crate::profile::keys::{key, ns};
 
 /// Most counterparties remembered per agent (the least used are forgotten first).
@@ -21,6 +21,8 @@ const MAX_COUNTERPARTIES: usize = 512;
 const MAX_SESSIONS: usize = 8;
 /// Entities remembered per session and source.
 const MAX_SESSION_ENTITIES: usize = 256;
+/// Identifier-like values taken from one call's arguments.
+const MAX_ARGUMENT_TOKENS: usize = 64;
 /// Result tokens remembered per session.
 const MAX_DATA_TOKENS: usize = 2048;
 /// Argument values remembered per agent.
@@ -71,20 +73,18 @@ impl CallFacts {
     /// The facts of an event, when it is a tool call with content.
     pub(super) fn of(ev: &AccessEvent<'_>) -> Option<CallFacts> {
         let call = ev.tool.as_deref()?;
-        let result_text = call.result.as_deref().map(|r| r.get());
+        let arguments = call.arguments.as_deref().map_or("", |a| a.get());
+        let result = call.result.as_deref().map_or("", |r| r.get());
+        let request = call.request.as_deref().unwrap_or("");
         Some(CallFacts {
             effect: effect_of(&ev.action),
-            arguments: call.argument_entities(),
-            request: call.request_entities(),
-            result: call.result_entities(),
-            argument_tokens: call.argument_tokens(),
-            request_tokens: call
-                .request
-                .as_deref()
-                .map_or_else(Vec::new, |r| value_tokens(r, false, MAX_SESSION_ENTITIES)),
-            result_tokens: result_text
-                .map_or_else(Vec::new, |r| value_tokens(r, false, MAX_DATA_TOKENS)),
-            result_instructs: result_text.is_some_and(has_instructions),
+            arguments: entities::extract(arguments),
+            request: entities::extract(request),
+            result: entities::extract(result),
+            argument_tokens: value_tokens(arguments, true, MAX_ARGUMENT_TOKENS),
+            request_tokens: value_tokens(request, false, MAX_SESSION_ENTITIES),
+            result_tokens: value_tokens(result, false, MAX_DATA_TOKENS),
+            result_instructs: has_instructions(result),
             session: key(
                 ns::SESSION,
                 ev.session_id.as_deref().unwrap_or(ev.agent_id.as_ref()),
@@ -95,18 +95,7 @@ impl CallFacts {
 
 impl ToolMemory {
     fn session(&mut self, key: u64) -> &mut SessionMemory {
-        if let Some(i) = self.sessions.iter().position(|s| s.key == key) {
-            return &mut self.sessions[i];
-        }
-        if self.sessions.len() >= MAX_SESSIONS {
-            self.sessions.pop_front();
-        }
-        self.sessions_seen = self.sessions_seen.saturating_add(1);
-        self.sessions.push_back(SessionMemory {
-            key,
-            ..Default::default()
-        });
-        self.sessions.back_mut().expect("a session was just pushed")
+        session_of(&mut self.sessions, &mut self.sessions_seen, key)
     }
 
     fn knows(&self, id: u64) -> bool {
@@ -136,8 +125,14 @@ impl ToolMemory {
     ) -> ToolView {
         let known = self.counterparties.len() as u32;
         let sessions_seen = self.sessions_seen;
-        let known_values = std::mem::take(&mut self.values);
-        let session = self.session(facts.session);
+        let ToolMemory {
+            counterparties,
+            sessions,
+            sessions_seen: seen,
+            values,
+            ..
+        } = self;
+        let session = session_of(sessions, seen, facts.session);
         for e in &facts.request {
             push_bounded(&mut session.request, e.id, MAX_SESSION_ENTITIES);
         }
@@ -150,14 +145,12 @@ impl ToolMemory {
                 .argument_tokens
                 .iter()
                 .copied()
-                .filter(|t| !known_values.iter().any(|(v, _)| v == t))
+                .filter(|t| !values.iter().any(|(v, _)| v == t))
                 .collect();
             steering(session, &fresh)
         } else {
             Steering::None
         };
-        let (request, data) = (session.request.clone(), session.data.clone());
-        self.values = known_values;
         let mut view = ToolView {
             effect: facts.effect,
             known,
@@ -167,13 +160,13 @@ impl ToolMemory {
         };
         let since = now.saturating_sub(7 * 1440);
         for e in &facts.arguments {
-            if self.knows(e.id) || request.contains(&e.id) {
+            if counterparties.iter().any(|&(c, _)| c == e.id) || session.request.contains(&e.id) {
                 continue;
             }
             let fleet_stats = fleet.destination(e.id);
             let fleet_agents = fleet_stats.map_or(0, |d| d.agents);
             let recent_others = fleet_stats.map_or(0, |d| d.recent_others(agent, since));
-            let from_data = data.contains(&e.id);
+            let from_data = session.data.contains(&e.id);
             let new = NewCounterparty {
                 kind: e.kind,
                 from_data,
@@ -240,6 +233,27 @@ fn count_bounded(v: &mut Vec<(u64, u32)>, id: u64, max: usize) {
         v.swap_remove(i);
     }
     v.push((id, 1));
+}
+
+/// The memory of the session `key`, begun (and counted in `seen`) when new; the oldest session
+/// is forgotten when [`MAX_SESSIONS`] are held.
+fn session_of<'a>(
+    sessions: &'a mut VecDeque<SessionMemory>,
+    seen: &mut u32,
+    key: u64,
+) -> &'a mut SessionMemory {
+    if let Some(i) = sessions.iter().position(|s| s.key == key) {
+        return &mut sessions[i];
+    }
+    if sessions.len() >= MAX_SESSIONS {
+        sessions.pop_front();
+    }
+    *seen = seen.saturating_add(1);
+    sessions.push_back(SessionMemory {
+        key,
+        ..Default::default()
+    });
+    sessions.back_mut().expect("a session was just pushed")
 }
 
 fn push_bounded(v: &mut Vec<u64>, id: u64, max: usize) {

@@ -11,7 +11,6 @@ use serde_json::value::RawValue;
 
 pub mod cloudtrail;
 mod decoder;
-pub mod entities;
 pub mod k8s_audit;
 pub mod mcp_audit;
 pub mod message;

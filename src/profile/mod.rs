@@ -6,6 +6,7 @@
 //! sessions in flight) follow every event, because they describe what the agent is doing now.
 
 pub mod counter;
+pub mod entities;
 pub mod generalise;
 pub mod hours;
 pub mod keys;

@@ -2,13 +2,14 @@
 //! shares with or links. An AI agent's harm is usually *who*: an account, a mail address, a
 //! host, a wallet, a channel. Each entity keeps its identity (normalised, then hashed) next to
 //! its kind, so "first payment to this account" is answerable while "an account number" is not
-//! generalised away.
+//! generalised away. Identifier-like values (ids, account and order numbers) are keyed the same
+//! way, so a value in a tool call can be traced to the text it came from.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::profile::keys::{key, ns};
+use super::keys::{key, ns};
 
 /// What an entity is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,6 +154,74 @@ pub fn extract(text: &str) -> Vec<Entity> {
     out
 }
 
+/// Hashes of the identifier-like tokens of a text, lower case, at most `max`: words with a digit
+/// or one of `@ _ - . / + :` inside, of 3 to 128 characters (account and order numbers, ids,
+/// addresses, hosts, handles). With `values_only`, quoted strings followed by `:` (the keys of a
+/// JSON or Python-literal object) are skipped, so that only argument values count.
+pub fn value_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64> {
+    let bytes = text.as_bytes();
+    let mut out: Vec<u64> = Vec::new();
+    let mut i = 0;
+    let is_sep = |b: u8| {
+        b.is_ascii_whitespace()
+            || matches!(
+                b,
+                b'\''
+                    | b'\\'
+                    | b'"'
+                    | b','
+                    | b'{'
+                    | b'}'
+                    | b'['
+                    | b']'
+                    | b'('
+                    | b')'
+                    | b';'
+                    | b'='
+                    | b'<'
+                    | b'>'
+                    | b'|'
+                    | b'!'
+                    | b'?'
+                    | b'*'
+            )
+    };
+    while i < bytes.len() && out.len() < max {
+        if is_sep(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_sep(bytes[i]) {
+            i += 1;
+        }
+        let mut tok = &text[start..i];
+        // A key: the token ends with ':' or is followed by a closing quote and ':'.
+        let mut j = i;
+        while j < bytes.len() && matches!(bytes[j], b'\'' | b'"' | b'\\') {
+            j += 1;
+        }
+        let key = tok.ends_with(':') || (j < bytes.len() && bytes[j] == b':');
+        tok = tok.trim_end_matches([':', '.', '-']);
+        if (values_only && key) || tok.len() < 3 || tok.len() > 128 {
+            continue;
+        }
+        let identifier = tok.bytes().any(|b| b.is_ascii_digit())
+            || tok
+                .bytes()
+                .any(|b| matches!(b, b'@' | b'_' | b'-' | b'.' | b'/' | b'+' | b':'));
+        if !identifier {
+            continue;
+        }
+        let id =
+            crate::profile::keys::key(crate::profile::keys::ns::ENTITY, &tok.to_ascii_lowercase());
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
 /// The hash of an entity's identity.
 pub fn identity(kind: EntityKind, value: &str) -> u64 {
     let mut buf = String::with_capacity(value.len() + 10);
@@ -207,6 +276,23 @@ mod tests {
             extract("mark.white@gmail.com")[0].id,
             "two addresses are two counterparties"
         );
+    }
+
+    #[test]
+    fn argument_values_not_keys() {
+        let args = value_tokens(
+            r#"{"guest_ids": ["guest_amy01"], "permanent": true, "from_account_number": "123-1234-1234"}"#,
+            true,
+            64,
+        );
+        let data = value_tokens(
+            "Please grant permanent access to my friend Amy (guest_amy01); account 123-1234-1234.",
+            false,
+            64,
+        );
+        assert_eq!(args.len(), 2, "two values, no keys");
+        assert!(args.iter().all(|t| data.contains(t)));
+        assert!(value_tokens("summarise the report for me", false, 64).is_empty());
     }
 
     #[test]
