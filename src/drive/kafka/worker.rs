@@ -283,21 +283,13 @@ impl Worker {
     fn refresh(&mut self) {
         let model = self.response.model.as_ref().map(|m| m.load_full());
         let ents = self.response.ents.as_ref().map(|e| e.load_full());
-        let same_model = match (&model, &self.in_force.0) {
-            (Some(a), Some(b)) => match (a, b) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            },
-            (None, None) => true,
-            _ => false,
-        };
-        let same_ents = match (&ents, &self.in_force.1) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        if same_model && same_ents {
+        // The same loaded value is the same allocation: compare pointers, not contents.
+        let model_ptr =
+            |m: &Option<Option<Arc<Model>>>| m.as_ref().map(|m| m.as_ref().map(Arc::as_ptr));
+        let ents_ptr = |e: &Option<Arc<Entitlements>>| e.as_ref().map(Arc::as_ptr);
+        if model_ptr(&model) == model_ptr(&self.in_force.0)
+            && ents_ptr(&ents) == ents_ptr(&self.in_force.1)
+        {
             return;
         }
         for shard in self.shards.values_mut() {
