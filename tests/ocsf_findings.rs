@@ -3,7 +3,7 @@
 //! The schema is the official one, made offline from the compiled OCSF releases of the PyPI
 //! package `ocsf-json-schema` by `configs/schemas/ocsf-generate.sh` and checked in as
 //! `configs/schemas/ocsf-1.8.0-detection_finding.schema.json`. The `cinch` binary replays a
-//! simulated fleet and the real CloudTrail files under `../shared/data/cloudtrail` (each file
+//! simulated fleet and the real CloudTrail files under `fixtures/cloudtrail` (vendored from `../shared/data/cloudtrail`) (each file
 //! alone, then each folder as one stream), once with the native finding format and once with
 //! `--finding-format ocsf`; every finding's `ocsf` member, and every whole record of the second
 //! run, must validate, and the two must be equal.

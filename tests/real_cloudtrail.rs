@@ -1,4 +1,4 @@
-//! Every real CloudTrail file under `../shared/data/cloudtrail` is read with the source reader
+//! Every real CloudTrail file under `fixtures/cloudtrail` (vendored from `../shared/data/cloudtrail`) is read with the source reader
 //! and decoded; the records are counted independently and must all decode.
 
 use std::collections::{BTreeMap, BTreeSet};

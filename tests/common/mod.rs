@@ -1,10 +1,11 @@
-//! Helpers shared by the integration tests that read the real logs beside the repository.
+//! Helpers shared by the integration tests that read the real logs vendored under `fixtures/`.
 
 use std::path::{Path, PathBuf};
 
-/// The real CloudTrail logs (`../shared/data/cloudtrail`).
+/// The real CloudTrail logs, vendored with their sources and licences
+/// (`fixtures/cloudtrail`, see its `SOURCE.md`).
 pub fn cloudtrail_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cloudtrail")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cloudtrail")
 }
 
 /// Data files below `dir` (LICENSE, SOURCE and README files are not data), sorted.

@@ -12,7 +12,7 @@ repo="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 cinch="${CINCH:-$target/debug/cinch}"
 tansu="${TANSU:-$(command -v tansu || echo /var/tmp/cinch-tools/bin/tansu)}"
-data="${CINCH_DATA:-$repo/../shared/data}"
+data="${CINCH_DATA:-$repo/fixtures}"
 port="${E2E_PORT:-19192}"
 
 [ -x "$tansu" ] || { echo "tansu not found (set TANSU)"; exit 2; }
