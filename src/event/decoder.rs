@@ -28,6 +28,9 @@ struct Keys {
     user_identity: memmem::Finder<'static>,
     k8s_audit: memmem::Finder<'static>,
     resource_spans: memmem::Finder<'static>,
+    logged_at: memmem::Finder<'static>,
+    subjects: memmem::Finder<'static>,
+    kind: memmem::Finder<'static>,
 }
 
 static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
@@ -38,7 +41,17 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     user_identity: memmem::Finder::new(b"\"userIdentity\""),
     k8s_audit: memmem::Finder::new(b"audit.k8s.io/"),
     resource_spans: memmem::Finder::new(b"\"resourceSpans\""),
+    logged_at: memmem::Finder::new(b"\"loggedAt\""),
+    subjects: memmem::Finder::new(b"\"subjects\""),
+    kind: memmem::Finder::new(b"\"type\""),
 });
+
+/// Whether a record looks like an MCP gateway audit event (its `type`, `loggedAt` and
+/// `subjects`).
+fn looks_like_mcp_audit(bytes: &[u8]) -> bool {
+    let keys = &*KEYS;
+    has(&keys.logged_at, bytes) && has(&keys.subjects, bytes) && has(&keys.kind, bytes)
+}
 
 fn has(finder: &memmem::Finder<'_>, bytes: &[u8]) -> bool {
     finder.find(bytes).is_some()
@@ -295,8 +308,8 @@ impl Decoder {
                 if matches!(
                     self.config.format,
                     FormatChoice::Auto | FormatChoice::McpAudit
-                ) && super::mcp_audit::looks_like(bytes)
-                    && !has(&KEYS.agent_id, bytes)
+                ) && !has(&KEYS.agent_id, bytes)
+                    && looks_like_mcp_audit(bytes)
                 {
                     self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
                     return false;

@@ -61,12 +61,6 @@ struct Source {
     extra: std::collections::BTreeMap<String, Value>,
 }
 
-/// Whether a record looks like a gateway audit event (its `type`, `loggedAt` and `subjects`).
-pub fn looks_like(bytes: &[u8]) -> bool {
-    let has = |k: &[u8]| memchr::memmem::find(bytes, k).is_some();
-    has(b"\"loggedAt\"") && has(b"\"subjects\"") && has(b"\"type\"")
-}
-
 fn raw(v: &Value) -> Option<Cow<'static, RawValue>> {
     if v.is_null() {
         return None;
