@@ -135,3 +135,140 @@ fn a_payment_to_an_account_named_only_by_data_the_agent_read_is_a_finding() {
         }
     }
 }
+
+/// The fixture as an exporter sends it: a span leaves when it ends, so each agent run's tool
+/// calls come in one export request and its `invoke_agent` span in the next.
+fn split_fixture(dir: &Path, keep_invokes: bool) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let req: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut children = req.clone();
+        let mut parents = req.clone();
+        for (doc, want_invoke) in [(&mut children, false), (&mut parents, true)] {
+            for rs in doc["resourceSpans"].as_array_mut().unwrap() {
+                for ss in rs["scopeSpans"].as_array_mut().unwrap() {
+                    ss["spans"].as_array_mut().unwrap().retain(|s| {
+                        let invoke = s["attributes"].as_array().unwrap().iter().any(|a| {
+                            a["key"] == "gen_ai.operation.name"
+                                && a["value"]["stringValue"] == "invoke_agent"
+                        });
+                        invoke == want_invoke
+                    });
+                }
+            }
+        }
+        lines.push(children.to_string());
+        if keep_invokes {
+            lines.push(parents.to_string());
+        }
+    }
+    let path = dir.join("split.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn findings_of(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["kind"] == "finding")
+        .collect()
+}
+
+fn agents_scored(scores: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(scores)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let s: serde_json::Value = serde_json::from_str(l).unwrap();
+            s["agent_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn tool_calls_join_the_agent_run_that_arrives_in_a_later_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = split_fixture(dir.path(), true);
+    let (out, scores) = (dir.path().join("o.jsonl"), dir.path().join("s.jsonl"));
+    let summary = replay(
+        Settings::default(),
+        &ReplayOptions {
+            input,
+            out: Some(out.clone()),
+            scores_out: Some(scores.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.input.records, 14);
+    assert_eq!(summary.input.events, 14, "every tool call is scored once");
+    assert_eq!(
+        summary.joined_spans, 14,
+        "each joined its invoke_agent span"
+    );
+    assert_eq!(summary.join_fallbacks, 0);
+    assert_eq!(summary.agent_from_resource, 0);
+    assert_eq!(
+        agents_scored(&scores),
+        ["banking-assistant".to_string()].into()
+    );
+    // The user's request travels in the later request: the steered payment is still found,
+    // and only it.
+    let findings = findings_of(&out);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        findings[0]["event_ids"],
+        serde_json::json!(["0901abababababab"])
+    );
+}
+
+#[test]
+fn without_a_wait_or_an_ancestor_tool_calls_take_the_resource_as_their_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    // No wait: each request is decoded on its own.
+    let mut settings = Settings::default();
+    settings.decode.otlp_join_wait_secs = 0;
+    let scores = dir.path().join("s0.jsonl");
+    let summary = replay(
+        settings,
+        &ReplayOptions {
+            input: split_fixture(dir.path(), true),
+            out: Some(dir.path().join("o0.jsonl")),
+            scores_out: Some(scores.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.input.events, 14);
+    assert_eq!(summary.agent_from_resource, 14);
+    assert_eq!((summary.joined_spans, summary.join_fallbacks), (0, 0));
+    assert_eq!(
+        agents_scored(&scores),
+        ["banking-agent-svc".to_string()].into()
+    );
+
+    // The ancestors never come: the calls wait until the input ends, then are scored with the
+    // resource's agent, and none is lost.
+    let scores = dir.path().join("s1.jsonl");
+    let summary = replay(
+        Settings::default(),
+        &ReplayOptions {
+            input: split_fixture(dir.path(), false),
+            out: Some(dir.path().join("o1.jsonl")),
+            scores_out: Some(scores.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.input.records, 14);
+    assert_eq!(summary.input.events, 14);
+    assert_eq!(summary.join_fallbacks, 14);
+    assert_eq!(summary.agent_from_resource, 14);
+    assert_eq!(
+        std::fs::read_to_string(&scores).unwrap().lines().count(),
+        14
+    );
+}

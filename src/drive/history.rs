@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::config::Settings;
 use crate::drive::input::{InputSpec, Message, for_each_message};
-use crate::event::{AccessEvent, DecodeConfig, Decoder};
+use crate::event::{AccessEvent, Decoder};
 use crate::ml::ModelError;
 use crate::ml::model::ModelFile;
 use crate::ml::train::{History, PassCounts, Progress, TrainError};
@@ -52,10 +52,7 @@ impl FileHistory {
     pub fn new(inputs: &[PathBuf], settings: &Settings) -> Result<FileHistory, TrainError> {
         Ok(FileHistory {
             files: expand_inputs(inputs)?,
-            decoder: Decoder::new(DecodeConfig {
-                format: settings.decode.format,
-                max_record_bytes: settings.decode.max_record_bytes,
-            }),
+            decoder: Decoder::new(settings.decode.decoder()),
         })
     }
 }
@@ -81,6 +78,13 @@ impl History for FileHistory {
             })
             .map_err(|e| TrainError::Source(Box::new(e)))?;
         }
+        // Several passes read the same files: each ends with no tool call waiting.
+        self.decoder.flush_spans(&mut |decoded| {
+            if let Ok(ev) = decoded {
+                c.record(Some(ev.time_ms));
+                f(&ev);
+            }
+        });
         Ok(c)
     }
 }

@@ -16,7 +16,7 @@ use crate::detect::Verdict;
 use crate::drive::input::{InputSpec, Message, SourceError, for_each_message};
 use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::{AccessEvent, DecodeConfig, Decoder, Rejected};
+use crate::event::{AccessEvent, Decoder, Rejected};
 use crate::grants::Entitlements;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
@@ -97,6 +97,11 @@ pub struct ReplaySummary {
     pub skipped_spans: u64,
     /// Tool call spans whose agent was taken from the resource's `service.name`.
     pub agent_from_resource: u64,
+    /// Tool call spans released when an ancestor arrived in a later export request.
+    pub joined_spans: u64,
+    /// Tool call spans released without their ancestor (it did not arrive in time, too many
+    /// waited, or the input ended).
+    pub join_fallbacks: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -143,11 +148,18 @@ impl fmt::Display for ReplaySummary {
             self.breaker_trips,
             self.suppressed
         )?;
-        if self.skipped_spans > 0 || self.agent_from_resource > 0 {
+        if self.skipped_spans > 0
+            || self.agent_from_resource > 0
+            || self.joined_spans > 0
+            || self.join_fallbacks > 0
+        {
             write!(
                 f,
-                "\n  OpenTelemetry: {} spans that are not tool calls skipped; {} tool calls took their agent from the resource",
-                self.skipped_spans, self.agent_from_resource
+                "\n  OpenTelemetry: {} spans that are not tool calls skipped; {} tool calls took their agent from the resource; {} joined with an ancestor from a later request, {} released without it",
+                self.skipped_spans,
+                self.agent_from_resource,
+                self.joined_spans,
+                self.join_fallbacks
             )?;
         }
         if let Some(k) = &self.key_id
@@ -284,10 +296,7 @@ impl FileOutputs {
 /// Runs the engine over the input and writes the results.
 pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
-    let decoder = Decoder::new(DecodeConfig {
-        format: settings.decode.format,
-        max_record_bytes: settings.decode.max_record_bytes,
-    });
+    let decoder = Decoder::new(settings.decode.decoder());
     let findings = settings.output.finding_format;
     let mut engine = Engine::new(settings);
     engine.set_explain_all(opts.scores_out.is_some());
@@ -364,6 +373,23 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     if let Some(e) = err {
         return Err(e);
     }
+    // Tool calls still waiting for ancestors that never came are scored as they are.
+    decoder.flush_spans(&mut |decoded| {
+        if err.is_none()
+            && let Err(e) = step(
+                &mut engine,
+                decoded,
+                &mut summary.input,
+                &mut records,
+                &mut outputs,
+            )
+        {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
     engine.finish(&mut records);
     deliver(&mut records, &mut outputs)?;
     outputs.flush()?;
@@ -385,6 +411,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summary.late = st.late;
     summary.skipped_spans = decoder.skipped_spans();
     summary.agent_from_resource = decoder.agent_from_resource();
+    (_, summary.joined_spans, summary.join_fallbacks) = decoder.join_counts();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

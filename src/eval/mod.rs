@@ -175,6 +175,11 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
+    decoder.flush_spans(&mut |d| {
+        if let Ok(ev) = d {
+            events.push(into_owned(ev));
+        }
+    });
     let ents_path = dir.join("entitlements.json");
     let entitlements = if ents_path.exists() {
         Some(

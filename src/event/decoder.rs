@@ -4,6 +4,7 @@
 //! CloudTrail S3 delivery object `{"Records":[...]}`, a JSON array of records, or several such
 //! documents one after another. Every record yields exactly one [`Decoded`], in input order.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use memchr::memmem;
@@ -12,6 +13,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::message::{Message, MessageKind};
+use super::otlp::{JoinSettings, SpanJoin};
 use super::wire::{self, MAX_DEPTH, skip_ws};
 use super::{
     AccessEvent, Decoded, Format, RejectReason, Rejected, cloudtrail, k8s_audit, native, ocsf,
@@ -68,6 +70,8 @@ pub struct DecodeConfig {
     /// Largest accepted record, in bytes. A container (`{"Records":[...]}` or an array) may be
     /// larger; the limit applies to each record in it.
     pub max_record_bytes: usize,
+    /// How OTLP tool calls wait for ancestors that arrive in later export requests.
+    pub join: JoinSettings,
 }
 
 impl Default for DecodeConfig {
@@ -75,14 +79,18 @@ impl Default for DecodeConfig {
         DecodeConfig {
             format: FormatChoice::Auto,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            join: JoinSettings::default(),
         }
     }
 }
 
-/// Decodes messages into access events and rejections. Cheap to share: it holds only settings.
+/// Decodes messages into access events and rejections. It holds its settings, counts of what it
+/// skipped, and the OTLP tool calls waiting for their ancestors ([`SpanJoin`]).
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     config: DecodeConfig,
+    /// OTLP tool calls waiting for ancestors from later export requests.
+    join: RefCell<SpanJoin>,
     /// OTLP spans and gateway audit events that were not tool calls, skipped.
     skipped_spans: std::cell::Cell<u64>,
     /// OTLP tool call spans whose agent came from the resource.
@@ -105,6 +113,7 @@ impl Decoder {
     /// A decoder with these settings.
     pub fn new(config: DecodeConfig) -> Self {
         Decoder {
+            join: RefCell::new(SpanJoin::new(config.join)),
             config,
             skipped_spans: Default::default(),
             agent_from_resource: Default::default(),
@@ -302,7 +311,8 @@ impl Decoder {
                 if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
                     && has(&KEYS.resource_spans, bytes)
                 {
-                    self.spans(super::otlp::decode_json(doc), bytes, offset, sink);
+                    let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
+                    self.spans(batch, bytes, offset, sink);
                     return false;
                 }
                 if matches!(
@@ -402,7 +412,33 @@ impl Decoder {
     /// Decodes an OTLP protobuf export request (the Collector's Kafka exporter's default
     /// encoding, `otlp_proto`).
     pub fn decode_otlp_proto<'a>(&self, bytes: &'a [u8], sink: &mut dyn FnMut(Decoded<'a>)) {
-        self.spans(super::otlp::decode_proto(bytes), bytes, 0, sink);
+        let batch = super::otlp::decode_proto(bytes, &mut self.join.borrow_mut());
+        self.spans(batch, bytes, 0, sink);
+    }
+
+    /// Releases every OTLP tool call still waiting for its ancestors, with the agent named on
+    /// the span or else its resource's (at the end of an input, and before a checkpoint).
+    pub fn flush_spans(&self, sink: &mut dyn FnMut(Decoded<'static>)) {
+        let mut events = Vec::new();
+        let from_resource = self.join.borrow_mut().flush(&mut events);
+        self.agent_from_resource
+            .set(self.agent_from_resource.get() + from_resource);
+        for ev in events {
+            sink(Ok(ev));
+        }
+    }
+
+    /// Exchanges the decoder's waiting OTLP tool calls with `other` (a driver that decodes
+    /// several partitions with one decoder keeps each partition's apart).
+    pub fn swap_join(&self, other: &mut SpanJoin) {
+        std::mem::swap(&mut *self.join.borrow_mut(), other);
+    }
+
+    /// OTLP tool calls waiting for their ancestors now, released when their ancestor arrived
+    /// in a later request, and released without it, so far.
+    pub fn join_counts(&self) -> (usize, u64, u64) {
+        let j = self.join.borrow();
+        (j.pending(), j.joined(), j.fell_back())
     }
 
     /// Spans that were not tool calls, skipped so far.
@@ -571,6 +607,7 @@ mod tests {
         let d = Decoder::new(DecodeConfig {
             format: FormatChoice::Auto,
             max_record_bytes: 200,
+            ..DecodeConfig::default()
         });
         let big = format!(
             r#"{{"event_id":"e","time":0,"agent_id":"a","action":"x","resource":"{}"}}"#,

@@ -21,6 +21,7 @@
 //! Other spans are skipped and counted, not dead-lettered.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
@@ -48,19 +49,21 @@ pub struct Batch {
     pub agent_from_resource: u64,
 }
 
-/// Decodes an OTLP JSON export request.
-pub fn decode_json(text: &str) -> Result<Batch, RejectReason> {
+/// Decodes an OTLP JSON export request, joining its tool calls with ancestors from other
+/// requests through `join`.
+pub fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
     let req: ExportTraceServiceRequest =
         serde_json::from_str(text).map_err(|e| RejectReason::InvalidField {
             format: FORMAT,
             field: "resourceSpans",
             detail: e.to_string(),
         })?;
-    from_request(&req)
+    from_request(&req, join)
 }
 
-/// Decodes an OTLP protobuf export request.
-pub fn decode_proto(bytes: &[u8]) -> Result<Batch, RejectReason> {
+/// Decodes an OTLP protobuf export request, joining its tool calls with ancestors from other
+/// requests through `join`.
+pub fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, RejectReason> {
     let req = <ExportTraceServiceRequest as prost::Message>::decode(bytes).map_err(|e| {
         RejectReason::InvalidField {
             format: FORMAT,
@@ -68,7 +71,7 @@ pub fn decode_proto(bytes: &[u8]) -> Result<Batch, RejectReason> {
             detail: format!("not an OTLP protobuf export request: {e}"),
         }
     })?;
-    from_request(&req)
+    from_request(&req, join)
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -107,8 +110,278 @@ fn agent_of(span: &Span) -> Option<&str> {
         .or_else(|| attr(&span.attributes, "gen_ai.agent.name"))
 }
 
-fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> {
+/// Where the ancestors of a tool call span were found.
+enum Walk<'r> {
+    /// Its nearest `invoke_agent` ancestor.
+    Invoke(Invoke<'r>),
+    /// The root of its trace, with no `invoke_agent` on the way.
+    Root,
+    /// An ancestor not seen yet: this span id.
+    Unknown(IdKey),
+}
+
+/// What a tool call takes from its `invoke_agent` ancestor.
+#[derive(Clone, Debug, Default)]
+struct Invoke<'r> {
+    agent: Option<Cow<'r, str>>,
+    conversation: Option<Cow<'r, str>>,
+    request: Option<Cow<'r, str>>,
+}
+
+impl Invoke<'_> {
+    fn of(span: &Span) -> Invoke<'_> {
+        Invoke {
+            agent: agent_of(span).map(Cow::Borrowed),
+            conversation: attr(&span.attributes, "gen_ai.conversation.id").map(Cow::Borrowed),
+            request: attr(&span.attributes, "gen_ai.input.messages").map(Cow::Borrowed),
+        }
+    }
+
+    fn owned(&self) -> Invoke<'static> {
+        let own = |c: &Option<Cow<'_, str>>| c.as_deref().map(|s| Cow::Owned(s.to_string()));
+        Invoke {
+            agent: own(&self.agent),
+            conversation: own(&self.conversation),
+            request: own(&self.request),
+        }
+    }
+}
+
+/// A span's identity: its trace id and span id, as integers.
+type IdKey = (u128, u64);
+
+fn id_key(trace: &[u8], span: &[u8]) -> IdKey {
+    let mut t = [0u8; 16];
+    let mut s = [0u8; 8];
+    let tn = trace.len().min(16);
+    let sn = span.len().min(8);
+    t[..tn].copy_from_slice(&trace[..tn]);
+    s[..sn].copy_from_slice(&span[..sn]);
+    (u128::from_be_bytes(t), u64::from_be_bytes(s))
+}
+
+/// A span remembered for the tool calls that arrive before or after it.
+#[derive(Clone, Debug)]
+struct Node {
+    /// Its parent, `None` at a trace's root.
+    parent: Option<IdKey>,
+    /// What it carries when it is an `invoke_agent` span.
+    invoke: Option<Invoke<'static>>,
+}
+
+/// A tool call whose ancestors have not arrived yet.
+#[derive(Clone, Debug)]
+struct Pending {
+    event: AccessEvent<'static>,
+    /// The ancestor it waits for.
+    waiting_for: IdKey,
+    /// The agent named on the span itself.
+    own_agent: bool,
+    /// The agent taken from the span's resource, should no ancestor name one.
+    resource_agent: String,
+}
+
+/// Settings of the join of tool calls with ancestors that arrive in later export requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinSettings {
+    /// How long a tool call waits for its ancestors, in span time (the newest span start or
+    /// end seen): 0 decodes every export request on its own.
+    pub wait_ms: i64,
+    /// Most tool calls waiting at once; beyond it the oldest is released.
+    pub max_pending: usize,
+    /// Most spans remembered as possible ancestors; beyond it the oldest is forgotten.
+    pub max_spans: usize,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        JoinSettings {
+            wait_ms: 300_000,
+            max_pending: 10_000,
+            max_spans: 65_536,
+        }
+    }
+}
+
+/// Joins tool call spans with `invoke_agent` ancestors that arrive in later export requests.
+///
+/// Exporters send a span when it ends, so a tool call usually leaves before the agent run that
+/// contains it, often in another request. A tool call whose chain of ancestors reaches a span
+/// not seen yet waits (at most [`JoinSettings::wait_ms`] of span time, and at most
+/// [`JoinSettings::max_pending`] calls at once); it is released with its agent, session and the
+/// user's request once the `invoke_agent` ancestor or the trace's root arrives, and otherwise,
+/// when the wait is over or [`SpanJoin::flush`] is called, with the agent named on the span, else
+/// its resource's (counted in [`SpanJoin::fell_back`]). Released calls keep their own times, so the
+/// engine sees them as late events, never lost.
+#[derive(Clone, Debug, Default)]
+pub struct SpanJoin {
+    settings: JoinSettings,
+    /// Spans seen that were not tool calls, by identity.
+    known: rustc_hash::FxHashMap<IdKey, Node>,
+    /// `known` in arrival order, for forgetting the oldest.
+    order: VecDeque<IdKey>,
+    /// Tool calls waiting, oldest first.
+    pending: VecDeque<Pending>,
+    /// The newest span time seen, in milliseconds.
+    newest_ms: i64,
+    /// Tool calls released when their ancestor arrived in a later request.
+    joined: u64,
+    /// Tool calls released without their ancestor (waited too long, too many waiting, or
+    /// flushed).
+    fell_back: u64,
+}
+
+impl SpanJoin {
+    /// An empty join with these settings.
+    pub fn new(settings: JoinSettings) -> Self {
+        SpanJoin {
+            settings,
+            ..SpanJoin::default()
+        }
+    }
+
+    /// Tool calls waiting for an ancestor now.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Tool calls released when their ancestor arrived in a later request, so far.
+    pub fn joined(&self) -> u64 {
+        self.joined
+    }
+
+    /// Tool calls released without their ancestor, so far.
+    pub fn fell_back(&self) -> u64 {
+        self.fell_back
+    }
+
+    /// Releases every waiting tool call as it is (end of input, or a commit point).
+    pub fn flush(&mut self, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+        let mut from_resource = 0;
+        while let Some(p) = self.pending.pop_front() {
+            from_resource += self.fall_back(p, out);
+        }
+        from_resource
+    }
+
+    fn fall_back(&mut self, p: Pending, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+        self.fell_back += 1;
+        let mut ev = p.event;
+        if p.own_agent {
+            out.push(ev);
+            0
+        } else {
+            ev.agent_id = Cow::Owned(p.resource_agent);
+            out.push(ev);
+            1
+        }
+    }
+
+    fn remember(&mut self, key: IdKey, node: Node) {
+        if self.settings.max_spans == 0 {
+            return;
+        }
+        if self.known.insert(key, node).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > self.settings.max_spans {
+                if let Some(old) = self.order.pop_front() {
+                    self.known.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Walks up from `parent` through the remembered spans.
+    fn walk(&self, mut parent: Option<IdKey>) -> Walk<'static> {
+        for _ in 0..MAX_HOPS {
+            let Some(id) = parent else {
+                return Walk::Root;
+            };
+            let Some(node) = self.known.get(&id) else {
+                return Walk::Unknown(id);
+            };
+            if let Some(inv) = &node.invoke {
+                return Walk::Invoke(inv.clone());
+            }
+            parent = node.parent;
+        }
+        Walk::Root
+    }
+
+    /// Releases the waiting calls whose ancestors are now known, then those that waited too
+    /// long or overflow the bound. Returns how many took their agent from the resource.
+    fn release(&mut self, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+        let mut from_resource = 0;
+        let mut still = VecDeque::with_capacity(self.pending.len());
+        let pending = std::mem::take(&mut self.pending);
+        for mut p in pending {
+            if !self.known.contains_key(&p.waiting_for) {
+                still.push_back(p);
+                continue;
+            }
+            match self.walk(Some(p.waiting_for)) {
+                Walk::Unknown(id) => {
+                    p.waiting_for = id;
+                    still.push_back(p);
+                }
+                Walk::Invoke(inv) => {
+                    self.joined += 1;
+                    let mut ev = p.event;
+                    if let Some(a) = inv.agent.filter(|_| !p.own_agent) {
+                        ev.agent_id = a;
+                    } else if !p.own_agent {
+                        from_resource += 1;
+                        ev.agent_id = Cow::Owned(p.resource_agent);
+                    }
+                    if let Some(c) = inv.conversation {
+                        ev.session_id = Some(c);
+                    }
+                    if let Some(r) = inv.request {
+                        ev.tool
+                            .get_or_insert_with(|| {
+                                Box::new(ToolCall {
+                                    arguments: None,
+                                    result: None,
+                                    request: None,
+                                })
+                            })
+                            .request = Some(r);
+                    }
+                    out.push(ev);
+                }
+                Walk::Root => {
+                    self.joined += 1;
+                    let mut ev = p.event;
+                    if !p.own_agent {
+                        from_resource += 1;
+                        ev.agent_id = Cow::Owned(p.resource_agent);
+                    }
+                    out.push(ev);
+                }
+            }
+        }
+        self.pending = still;
+        let horizon = self.newest_ms.saturating_sub(self.settings.wait_ms);
+        while self.pending.len() > self.settings.max_pending
+            || self
+                .pending
+                .front()
+                .is_some_and(|p| p.event.time_ms < horizon)
+        {
+            if let Some(p) = self.pending.pop_front() {
+                from_resource += self.fall_back(p, out);
+            }
+        }
+        from_resource
+    }
+}
+
+fn from_request(
+    req: &ExportTraceServiceRequest,
+    join: &mut SpanJoin,
+) -> Result<Batch, RejectReason> {
     let mut batch = Batch::default();
+    let wait = join.settings.wait_ms > 0;
     // Every span of the request by id, for the ancestors of tool calls.
     let spans: rustc_hash::FxHashMap<&[u8], &Span> = req
         .resource_spans
@@ -117,6 +390,8 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
         .map(|s| (s.span_id.as_slice(), s))
         .collect();
     let by_id = |id: &[u8]| spans.get(id).copied();
+    let mut newest = join.newest_ms;
+    let mut waiting: Vec<Pending> = Vec::new();
     for rs in &req.resource_spans {
         let resource = rs
             .resource
@@ -124,6 +399,11 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
             .map(|r| r.attributes.as_slice())
             .unwrap_or(&[]);
         for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
+            newest = newest.max(
+                i64::try_from(span.end_time_unix_nano.max(span.start_time_unix_nano) / 1_000_000)
+                    .unwrap_or(0)
+                    .min(super::time::MAX_MS),
+            );
             if !is_tool_call(span) {
                 batch.skipped += 1;
                 continue;
@@ -134,35 +414,53 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
                     field: "spanId",
                 });
             }
-            // The nearest `invoke_agent` ancestor in this request.
-            let mut invoke: Option<&Span> = None;
+            // The nearest `invoke_agent` ancestor in this request, else among the spans of
+            // earlier requests.
+            let mut invoke: Option<Invoke<'_>> = None;
+            let mut unknown: Option<IdKey> = None;
             let mut parent = span.parent_span_id.as_slice();
             for _ in 0..MAX_HOPS {
-                let Some(p) = (!parent.is_empty()).then(|| by_id(parent)).flatten() else {
+                if parent.is_empty() {
+                    break;
+                }
+                let Some(p) = by_id(parent) else {
+                    let id = id_key(&span.trace_id, parent);
+                    match join.walk(Some(id)) {
+                        Walk::Invoke(inv) => invoke = Some(inv),
+                        Walk::Root => {}
+                        Walk::Unknown(id) => unknown = Some(id),
+                    }
                     break;
                 };
                 if attr(&p.attributes, "gen_ai.operation.name") == Some("invoke_agent") {
-                    invoke = Some(p);
+                    invoke = Some(Invoke::of(p));
                     break;
                 }
                 parent = p.parent_span_id.as_slice();
             }
-            let agent = match agent_of(span).or_else(|| invoke.and_then(agent_of)) {
+            let own_agent = agent_of(span);
+            let resource_agent = || {
+                let service = attr(resource, "service.name").unwrap_or("unknown_service");
+                match attr(resource, "service.instance.id") {
+                    Some(i) => format!("{service}/{i}"),
+                    None => service.to_string(),
+                }
+            };
+            let waits = wait && unknown.is_some();
+            let agent = match own_agent.or_else(|| invoke.as_ref().and_then(|i| i.agent.as_deref()))
+            {
                 Some(a) => a.to_string(),
+                None if waits => String::new(),
                 None => {
                     batch.agent_from_resource += 1;
-                    let service = attr(resource, "service.name").unwrap_or("unknown_service");
-                    match attr(resource, "service.instance.id") {
-                        Some(i) => format!("{service}/{i}"),
-                        None => service.to_string(),
-                    }
+                    resource_agent()
                 }
             };
             let tool = attr(&span.attributes, "gen_ai.tool.name")
                 .unwrap_or(span.name.as_str())
                 .to_string();
             let session = attr(&span.attributes, "gen_ai.conversation.id")
-                .or_else(|| invoke.and_then(|p| attr(&p.attributes, "gen_ai.conversation.id")))
+                .or_else(|| invoke.as_ref().and_then(|i| i.conversation.as_deref()))
                 .or_else(|| attr(&span.attributes, "mcp.session.id"))
                 .map_or_else(|| hex(&span.trace_id), str::to_string);
             let time_ms = i64::try_from(span.start_time_unix_nano / 1_000_000).unwrap_or(i64::MAX);
@@ -179,7 +477,8 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
                 attr(&span.attributes, "gen_ai.tool.call.arguments").and_then(json_string);
             let result = attr(&span.attributes, "gen_ai.tool.call.result").and_then(json_string);
             let request = invoke
-                .and_then(|p| attr(&p.attributes, "gen_ai.input.messages"))
+                .as_ref()
+                .and_then(|i| i.request.as_deref())
                 .map(|r| Cow::Owned(r.to_string()));
             let tool_call =
                 (arguments.is_some() || result.is_some() || request.is_some()).then(|| {
@@ -189,7 +488,7 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
                         request,
                     })
                 });
-            batch.events.push(AccessEvent {
+            let event = AccessEvent {
                 format: Format::Otlp,
                 event_id: Cow::Owned(hex(&span.span_id)),
                 time_ms,
@@ -209,8 +508,178 @@ fn from_request(req: &ExportTraceServiceRequest) -> Result<Batch, RejectReason> 
                 intent: None,
                 attributes: None,
                 tool: tool_call,
-            });
+            };
+            match unknown.filter(|_| waits) {
+                Some(waiting_for) => waiting.push(Pending {
+                    event,
+                    waiting_for,
+                    own_agent: own_agent.is_some(),
+                    resource_agent: if own_agent.is_some() {
+                        String::new()
+                    } else {
+                        resource_agent()
+                    },
+                }),
+                None => batch.events.push(event),
+            }
+        }
+    }
+    if wait {
+        // Remember this request's other spans for the tool calls that wait or will arrive.
+        for span in req
+            .resource_spans
+            .iter()
+            .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+            .filter(|s| !is_tool_call(s) && !s.span_id.is_empty())
+        {
+            let invoke = (attr(&span.attributes, "gen_ai.operation.name") == Some("invoke_agent"))
+                .then(|| Invoke::of(span).owned());
+            let parent = (!span.parent_span_id.is_empty())
+                .then(|| id_key(&span.trace_id, &span.parent_span_id));
+            join.remember(
+                id_key(&span.trace_id, &span.span_id),
+                Node { parent, invoke },
+            );
+        }
+        join.newest_ms = newest;
+        // Calls that waited are older than this request's: they go first.
+        let mut released = Vec::new();
+        batch.agent_from_resource += join.release(&mut released);
+        join.pending.extend(waiting);
+        // A call of this request may wait for a span that an earlier request's span names as
+        // its parent and that this request brought; the bounds apply to all.
+        batch.agent_from_resource += join.release(&mut released);
+        if !released.is_empty() {
+            released.append(&mut batch.events);
+            batch.events = released;
         }
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(spans: &[(&str, &str, &str, u64)]) -> String {
+        let spans: Vec<serde_json::Value> = spans
+            .iter()
+            .map(|(id, parent, op, secs)| {
+                serde_json::json!({
+                    "traceId": "000000000000000000000000000000aa",
+                    "spanId": id,
+                    "parentSpanId": parent,
+                    "name": op,
+                    "startTimeUnixNano": (secs * 1_000_000_000).to_string(),
+                    "endTimeUnixNano": (secs * 1_000_000_000).to_string(),
+                    "attributes": [
+                        {"key": "gen_ai.operation.name", "value": {"stringValue": op}},
+                        {"key": "gen_ai.agent.id", "value": {"stringValue": "runner"}},
+                    ],
+                })
+            })
+            .collect();
+        serde_json::json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+            "scopeSpans": [{"spans": spans}],
+        }]})
+        .to_string()
+    }
+
+    fn tool(id: &str, parent: &str, secs: u64) -> (String, String, String, u64) {
+        (id.into(), parent.into(), "execute_tool".into(), secs)
+    }
+
+    fn decode(join: &mut SpanJoin, spans: &[(String, String, String, u64)]) -> Vec<String> {
+        let spans: Vec<(&str, &str, &str, u64)> = spans
+            .iter()
+            .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), *d))
+            .collect();
+        let text = request(&spans);
+        decode_json(&text, join)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.event_id.into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_call_waits_through_intermediate_spans_until_its_agent_run_arrives() {
+        let mut join = SpanJoin::new(JoinSettings::default());
+        // tool <- step (next request) <- invoke_agent (the request after).
+        assert!(
+            decode(
+                &mut join,
+                &[tool("0000000000000001", "00000000000000a1", 100)]
+            )
+            .is_empty()
+        );
+        let step = (
+            "00000000000000a1".into(),
+            "00000000000000b1".into(),
+            "chat".into(),
+            101,
+        );
+        assert!(decode(&mut join, &[step]).is_empty(), "still waiting");
+        assert_eq!(join.pending(), 1);
+        let invoke = (
+            "00000000000000b1".into(),
+            String::new(),
+            "invoke_agent".into(),
+            102,
+        );
+        assert_eq!(decode(&mut join, &[invoke]), ["0000000000000001"]);
+        assert_eq!((join.pending(), join.joined(), join.fell_back()), (0, 1, 0));
+    }
+
+    #[test]
+    fn a_call_is_released_when_its_wait_is_over_and_older_calls_go_first() {
+        let mut join = SpanJoin::new(JoinSettings {
+            wait_ms: 60_000,
+            ..JoinSettings::default()
+        });
+        assert!(
+            decode(
+                &mut join,
+                &[tool("0000000000000001", "00000000000000f1", 100)]
+            )
+            .is_empty()
+        );
+        // Thirty seconds later it still waits; ninety seconds later it is released, before the
+        // newer call that came with the request that moved time on.
+        assert!(decode(&mut join, &[tool("0000000000000002", "", 130)]) == ["0000000000000002"]);
+        assert_eq!(join.pending(), 1);
+        assert_eq!(
+            decode(&mut join, &[tool("0000000000000003", "", 190)]),
+            ["0000000000000001", "0000000000000003"]
+        );
+        assert_eq!((join.pending(), join.joined(), join.fell_back()), (0, 0, 1));
+    }
+
+    #[test]
+    fn the_oldest_call_is_released_when_too_many_wait() {
+        let mut join = SpanJoin::new(JoinSettings {
+            max_pending: 1,
+            ..JoinSettings::default()
+        });
+        assert!(
+            decode(
+                &mut join,
+                &[tool("0000000000000001", "00000000000000f1", 100)]
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            decode(
+                &mut join,
+                &[tool("0000000000000002", "00000000000000f2", 101)]
+            ),
+            ["0000000000000001"]
+        );
+        let mut rest = Vec::new();
+        join.flush(&mut rest);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(join.fell_back(), 2);
+    }
 }

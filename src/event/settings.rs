@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::DecodeConfig;
+use super::otlp::JoinSettings;
 use crate::vocab::FormatChoice;
 
 /// Input decoding.
@@ -12,13 +14,26 @@ pub struct DecodeSettings {
     pub format: FormatChoice,
     /// Largest accepted record in bytes; larger ones are dead-lettered.
     pub max_record_bytes: usize,
+    /// How long an OTLP tool call span waits for an ancestor (its `invoke_agent` span, which
+    /// exporters send after it) that is not in its own export request, in seconds of span time;
+    /// 0 decodes every request on its own.
+    pub otlp_join_wait_secs: u64,
+    /// Most OTLP tool calls waiting for ancestors at once (per partition); beyond it the
+    /// oldest is released without its ancestor.
+    pub otlp_join_max_pending: usize,
+    /// Most OTLP spans remembered as possible ancestors of later tool calls (per partition).
+    pub otlp_join_max_spans: usize,
 }
 
 impl Default for DecodeSettings {
     fn default() -> Self {
+        let join = JoinSettings::default();
         DecodeSettings {
             format: FormatChoice::Auto,
             max_record_bytes: 1 << 20,
+            otlp_join_wait_secs: (join.wait_ms / 1000) as u64,
+            otlp_join_max_pending: join.max_pending,
+            otlp_join_max_spans: join.max_spans,
         }
     }
 }
@@ -31,6 +46,37 @@ impl DecodeSettings {
                 "decode.max_record_bytes must be within 1024..67108864 (got {})",
                 self.max_record_bytes
             ));
+        }
+        if self.otlp_join_wait_secs > 86_400 {
+            errs.push(format!(
+                "decode.otlp_join_wait_secs must be within 0..86400 (got {})",
+                self.otlp_join_wait_secs
+            ));
+        }
+        if self.otlp_join_max_pending > 1_000_000 {
+            errs.push(format!(
+                "decode.otlp_join_max_pending must be within 0..1000000 (got {})",
+                self.otlp_join_max_pending
+            ));
+        }
+        if self.otlp_join_max_spans > 10_000_000 {
+            errs.push(format!(
+                "decode.otlp_join_max_spans must be within 0..10000000 (got {})",
+                self.otlp_join_max_spans
+            ));
+        }
+    }
+
+    /// The decoder's settings.
+    pub fn decoder(&self) -> DecodeConfig {
+        DecodeConfig {
+            format: self.format,
+            max_record_bytes: self.max_record_bytes,
+            join: JoinSettings {
+                wait_ms: (self.otlp_join_wait_secs.min(86_400) * 1000) as i64,
+                max_pending: self.otlp_join_max_pending,
+                max_spans: self.otlp_join_max_spans,
+            },
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::detect::Verdict;
 use crate::drive::counts::InputCounts;
 use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::{AccessEvent, DecodeConfig, Decoded, Decoder, Rejected};
+use crate::event::otlp::SpanJoin;
+use crate::event::{AccessEvent, Decoded, Decoder, Rejected};
 use crate::grants::{Entitlements, SharedEntitlements};
 use crate::ml::Model;
 use crate::output::OutputRecord;
@@ -116,6 +117,9 @@ struct Shard {
     agents_ahead: FxHashMap<Box<str>, i64>,
     /// Circuit-breaker openings already reported, and whether it is open.
     breaker: (u64, bool),
+    /// The partition's OTLP tool calls waiting for their ancestors (swapped into the decoder
+    /// while one of its messages is decoded).
+    join: SpanJoin,
 }
 
 impl Shard {
@@ -136,6 +140,7 @@ impl Shard {
             reflected: -1,
             agents_ahead: FxHashMap::default(),
             breaker: (0, false),
+            join: SpanJoin::new(settings.decode.decoder().join),
         }
     }
 
@@ -215,10 +220,7 @@ impl Worker {
         epoch: Arc<AtomicU64>,
         response: ResponseCtx,
     ) -> Worker {
-        let decoder = Decoder::new(DecodeConfig {
-            format: settings.decode.format,
-            max_record_bytes: settings.decode.max_record_bytes,
-        });
+        let decoder = Decoder::new(settings.decode.decoder());
         Worker {
             settings,
             shards: FxHashMap::default(),
@@ -342,6 +344,7 @@ impl Worker {
             .otlp_proto_topics
             .iter()
             .any(|t| *t == *topic);
+        decoder.swap_join(&mut shard.join);
         let mut each = |decoded: Decoded<'_>| {
             if shard.already_reflected(&decoded, offset, replayed) {
                 // Counted, but not processed again: its effects (outputs included) are in the
@@ -371,8 +374,48 @@ impl Worker {
         } else {
             decoder.decode_message(bytes, &mut each);
         }
+        decoder.swap_join(&mut shard.join);
         self.observer
             .decision_latency(started.elapsed().as_secs_f64());
+    }
+
+    /// Scores every partition's OTLP tool calls still waiting for their ancestors, so that a
+    /// checkpoint never leaves one behind.
+    fn flush_spans(&mut self) {
+        let Worker {
+            settings,
+            shards,
+            decoder,
+            out,
+            observer,
+            records,
+            stats,
+            response,
+            ..
+        } = self;
+        for shard in shards.values_mut().filter(|s| s.join.pending() > 0) {
+            let mut outputs = TopicOutputs {
+                out,
+                observer: observer.as_ref(),
+                stats: &mut stats.sent,
+                findings: settings.output.finding_format,
+                source: "",
+            };
+            shard.dirty = true;
+            decoder.swap_join(&mut shard.join);
+            decoder.flush_spans(&mut |decoded| {
+                // Topic outputs never fail: delivery failures are counted by the producer.
+                let Ok(()) = step(
+                    &mut shard.engine,
+                    decoded,
+                    &mut stats.input,
+                    records,
+                    &mut outputs,
+                );
+                shard.watch_breaker(outputs.observer, &response.breakers_open);
+            });
+            decoder.swap_join(&mut shard.join);
+        }
     }
 
     /// Checkpoints the partitions that moved on, replies, forgets `drop`, and waits for the
@@ -385,6 +428,7 @@ impl Worker {
             }
             self.shards.clear();
         } else {
+            self.flush_spans();
             if point.close {
                 for shard in self.shards.values_mut() {
                     shard.engine.finish(&mut self.records);
