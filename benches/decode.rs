@@ -6,6 +6,10 @@ use cinch::drive::input::read_messages;
 use cinch::event::Decoder;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+/// The allocator the `cinch` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const N: usize = 1000;
 
 fn native(i: usize) -> String {
