@@ -131,6 +131,11 @@ pub struct RunSummary {
     pub agents: usize,
     /// Transactions aborted and rewound (`exactly_once`).
     pub aborted_transactions: u64,
+    /// OpenTelemetry spans that were not tool calls, skipped (not dead-lettered).
+    pub skipped_spans: u64,
+    /// Tool call spans whose agent came from the resource, for want of one on the span or an
+    /// `invoke_agent` ancestor in the same export request.
+    pub agent_from_resource: u64,
 }
 
 impl fmt::Display for RunSummary {
@@ -153,7 +158,15 @@ impl fmt::Display for RunSummary {
             self.checkpoints,
             self.restored_agents,
             self.already_reflected
-        )
+        )?;
+        if self.skipped_spans > 0 || self.agent_from_resource > 0 {
+            write!(
+                f,
+                "\n  OpenTelemetry: {} spans that are not tool calls skipped; {} tool calls took their agent from the resource",
+                self.skipped_spans, self.agent_from_resource
+            )?;
+        }
+        Ok(())
     }
 }
 

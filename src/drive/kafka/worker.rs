@@ -100,6 +100,10 @@ pub(crate) struct WorkerStats {
     pub(crate) checkpoints: u64,
     pub(crate) restored_agents: u64,
     pub(crate) agents: usize,
+    /// OpenTelemetry spans that were not tool calls, skipped.
+    pub(crate) skipped_spans: u64,
+    /// Tool call spans whose agent came from the resource.
+    pub(crate) agent_from_resource: u64,
 }
 
 /// The engine of one input partition and where it stands.
@@ -275,6 +279,8 @@ impl Worker {
                 WorkItem::Feedback(fb) => self.feedback(fb),
             }
         }
+        self.stats.skipped_spans = self.decoder.skipped_spans();
+        self.stats.agent_from_resource = self.decoder.agent_from_resource();
         self.stats
     }
 
