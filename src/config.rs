@@ -150,7 +150,10 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("tools.effects.\"lookup_*\": unknown effect \"peek\""), "{text}");
+        assert!(
+            text.contains("tools.effects.\"lookup_*\": unknown effect \"peek\""),
+            "{text}"
+        );
         assert!(text.contains("must not be empty"), "{text}");
         assert!(text.contains("decide.finding_threshold"), "{text}");
         assert!(!text.contains("wire_funds"), "{text}");

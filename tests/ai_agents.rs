@@ -263,7 +263,11 @@ fn opaque_tool() -> Vec<Value> {
 fn counterparty_finding(out: &[Value], event: &str) -> bool {
     out.iter().any(|r| {
         r["kind"] == "finding"
-            && r["event_ids"].as_array().unwrap().iter().any(|e| e == event)
+            && r["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == event)
             && r["reasons"]
                 .as_array()
                 .unwrap()
@@ -297,7 +301,10 @@ fn configured_tool_effects_override_the_name() {
             .any(|r| r.starts_with("counterparty: first transfer to a bank account")),
         "{score}: {reasons:?}"
     );
-    assert!(counterparty_finding(&out, new_payee), "{score}: {reasons:?}");
+    assert!(
+        counterparty_finding(&out, new_payee),
+        "{score}: {reasons:?}"
+    );
     // The landlord, paid daily, stays the agent's own counterparty.
     let (routine, _) = score_of(&scores, "billing-opaque-24.1");
     assert!(routine < 0.2, "routine rent {routine}");
