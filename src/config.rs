@@ -11,7 +11,7 @@ pub use crate::decide::settings::{
 };
 pub use crate::detect::settings::DetectSettings;
 pub use crate::drive::kafka::settings::{Guarantee, KafkaSettings};
-pub use crate::event::settings::DecodeSettings;
+pub use crate::event::settings::{DecodeSettings, ToolSettings};
 pub use crate::grants::settings::GrantsSettings;
 pub use crate::ml::settings::MlSettings;
 pub use crate::output::settings::OutputSettings;
@@ -47,6 +47,8 @@ pub enum ConfigError {
 pub struct Settings {
     /// Input decoding.
     pub decode: DecodeSettings,
+    /// AI agents' tools: their effects, where their names do not say.
+    pub tools: ToolSettings,
     /// Per-agent profiles.
     pub profile: ProfileSettings,
     /// Detectors and their fusion.
@@ -90,6 +92,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut errs = Vec::new();
         self.decode.validate(&mut errs);
+        self.tools.validate(&mut errs);
         self.profile.validate(&mut errs);
         self.detect.validate(&mut errs);
         self.decide.validate(&mut errs);
@@ -138,6 +141,24 @@ mod tests {
         assert!(text.contains("decide.finding_threshold"), "{text}");
         assert!(text.contains("decide.medium <= decide.high"), "{text}");
         assert!(text.contains("profile.max_bytes_per_agent"), "{text}");
+    }
+
+    #[test]
+    fn tool_effects_are_validated_with_the_rest() {
+        let err = Settings::from_toml(
+            "[tools]\neffects = { \"wire_funds\" = \"transfer\", \"lookup_*\" = \"peek\", \"\" = \"read\" }\n[decide]\nfinding_threshold = 1.5\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("tools.effects.\"lookup_*\": unknown effect \"peek\""),
+            "{text}"
+        );
+        assert!(text.contains("must not be empty"), "{text}");
+        assert!(text.contains("decide.finding_threshold"), "{text}");
+        assert!(!text.contains("wire_funds"), "{text}");
+        let ok = Settings::from_toml("[tools.effects]\n\"lookup_*\" = \"read\"\n").unwrap();
+        assert_eq!(ok.tools.effects["lookup_*"], "read");
     }
 
     #[test]

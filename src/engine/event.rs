@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Engine;
 use super::agent::{Agent, Learned};
-use super::tools::CallFacts;
+use super::tools::{CallFacts, EffectTable};
 use crate::config::Settings;
 use crate::decide::respond::AgentFacts;
 use crate::decide::{Decider, Disposition};
@@ -41,6 +41,7 @@ struct Scoring<'a> {
     model_detector: bool,
     tap: bool,
     explain_all: bool,
+    effects: &'a EffectTable,
 }
 
 /// How an event was judged, for what its agent learns from it.
@@ -80,6 +81,7 @@ impl Engine {
             model_detector: self.model_detector,
             tap: self.tap,
             explain_all: self.explain_all,
+            effects: &self.effects,
         };
         let scored = scoring.score(agent, &mut self.fleet, &self.decider, ev, &keys, now);
         self.last_features = scored.features;
@@ -156,7 +158,7 @@ impl Scoring<'_> {
             settings.detect.window_secs.div_ceil(60),
             self.decay,
         );
-        let call = CallFacts::of(ev);
+        let call = CallFacts::of(ev, self.effects);
         let p = &settings.profile;
         if call.is_some()
             && (p.learning_sessions, p.learning_calls) != (0, 0)

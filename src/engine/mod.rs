@@ -98,6 +98,8 @@ pub struct Engine {
     model_detector: bool,
     /// Whether every verdict's reasons are explained, or only those that reach a finding.
     explain_all: bool,
+    /// The effects of tools configured in `tools.effects`.
+    effects: tools::EffectTable,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -125,6 +127,7 @@ impl Engine {
         let decay = Decay::with_half_life_days(settings.profile.half_life_days);
         let settings_weights = settings.detect.weights_table();
         let model_detector = settings.detect.weight(crate::vocab::DetectorId::Model) > 0.0;
+        let effects = tools::EffectTable::new(&settings.tools);
         Engine {
             settings,
             cap,
@@ -145,6 +148,7 @@ impl Engine {
             model_detector,
             weights: settings_weights,
             explain_all: true,
+            effects,
         }
     }
 

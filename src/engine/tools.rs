@@ -4,13 +4,16 @@
 
 use std::collections::VecDeque;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::config::ToolSettings;
 use crate::detect::Steering;
 use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
 use crate::event::tool::{Effect, effect_of, has_instructions};
 use crate::fleet::Snapshot;
+use crate::grants::entitlements::glob_match;
 use crate::profile::counter::Minute;
 use crate::profile::entities::{self, Entity, value_tokens};
 use crate::profile::keys::{key, ns};
@@ -56,6 +59,44 @@ pub(super) struct ToolMemory {
     values: Vec<(u64, u32)>,
 }
 
+/// The effects of tools configured in `tools.effects`, looked up before a tool's name is read:
+/// exact names in a hash table, then patterns, most specific first. Built once per engine.
+#[derive(Clone, Debug, Default)]
+pub(super) struct EffectTable {
+    exact: FxHashMap<Box<str>, Effect>,
+    /// Patterns by the number of characters besides `*`, most first (ties: sorted order).
+    patterns: Vec<(Box<str>, Effect)>,
+}
+
+impl EffectTable {
+    pub(super) fn new(settings: &ToolSettings) -> EffectTable {
+        let mut table = EffectTable::default();
+        for (tool, effect) in settings.overrides() {
+            if tool.contains('*') {
+                table.patterns.push((tool.into(), effect));
+            } else {
+                table.exact.insert(tool.into(), effect);
+            }
+        }
+        // Stable: equally specific patterns keep their sorted order.
+        table
+            .patterns
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.bytes().filter(|&b| b != b'*').count()));
+        table
+    }
+
+    /// The effect of a tool: as configured, else from its name.
+    pub(super) fn effect(&self, tool: &str) -> Effect {
+        if let Some(&e) = self.exact.get(tool) {
+            return e;
+        }
+        self.patterns
+            .iter()
+            .find(|(p, _)| glob_match(p, tool))
+            .map_or_else(|| effect_of(tool), |&(_, e)| e)
+    }
+}
+
 /// What one tool call holds, computed once.
 pub(super) struct CallFacts {
     effect: Effect,
@@ -71,13 +112,13 @@ pub(super) struct CallFacts {
 
 impl CallFacts {
     /// The facts of an event, when it is a tool call with content.
-    pub(super) fn of(ev: &AccessEvent<'_>) -> Option<CallFacts> {
+    pub(super) fn of(ev: &AccessEvent<'_>, effects: &EffectTable) -> Option<CallFacts> {
         let call = ev.tool.as_deref()?;
         let arguments = call.arguments.as_deref().map_or("", |a| a.get());
         let result = call.result.as_deref().map_or("", |r| r.get());
         let request = call.request.as_deref().unwrap_or("");
         Some(CallFacts {
-            effect: effect_of(&ev.action),
+            effect: effects.effect(&ev.action),
             arguments: entities::extract(arguments),
             request: entities::extract(request),
             result: entities::extract(result),
@@ -279,4 +320,30 @@ fn steering(session: &SessionMemory, args: &[u64]) -> Steering {
         out = out.max(s);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_effects_come_before_the_name() {
+        let mut settings = ToolSettings::default();
+        for (tool, effect) in [
+            ("zz_do_thing", "transfer"),
+            ("lookup_*", "read"),
+            ("lookup_and_pay_*", "transfer"),
+            ("*", "write"),
+        ] {
+            settings.effects.insert(tool.into(), effect.into());
+        }
+        let table = EffectTable::new(&settings);
+        assert_eq!(table.effect("zz_do_thing"), Effect::Transfer);
+        assert_eq!(table.effect("lookup_and_pay_rent"), Effect::Transfer);
+        assert_eq!(table.effect("lookup_mail"), Effect::Read);
+        assert_eq!(table.effect("send_email"), Effect::Write);
+        let none = EffectTable::new(&ToolSettings::default());
+        assert_eq!(none.effect("zz_do_thing"), Effect::Read);
+        assert_eq!(none.effect("send_money"), Effect::Transfer);
+    }
 }

@@ -28,6 +28,21 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// Every effect, from least to most consequential.
+    pub const ALL: [Effect; 6] = [
+        Effect::Read,
+        Effect::Write,
+        Effect::Execute,
+        Effect::Share,
+        Effect::Send,
+        Effect::Transfer,
+    ];
+
+    /// The effect with this [`Effect::as_str`] name.
+    pub fn from_name(name: &str) -> Option<Effect> {
+        Effect::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -317,5 +332,9 @@ mod tests {
         assert_eq!(effect_of("GmailReadEmail"), Effect::Read);
         assert_eq!(effect_of("email"), Effect::Send);
         assert!(Effect::Transfer.is_outward() && !Effect::Write.is_outward());
+        for e in Effect::ALL {
+            assert_eq!(Effect::from_name(e.as_str()), Some(e));
+        }
+        assert_eq!(Effect::from_name("teleport"), None);
     }
 }

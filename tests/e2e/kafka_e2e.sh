@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end test of `cinch run` against a real, separate broker process (tansu), with SIGKILL
-# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run.
+# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run. Two stages on one
+# broker: `kill` (kafka_e2e.py: a fleet, real CloudTrail and bad records, with SIGKILL restarts)
+# and `otlp` (otlp_e2e.py: OpenTelemetry GenAI traces as OTLP protobuf, as the Collector's Kafka
+# exporter writes them).
 #
 #   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
+#   E2E_STAGES=otlp bash tests/e2e/kafka_e2e.sh   # one stage only
 #
 # Needs: tansu 0.6.0 (`cargo install tansu --version 0.6.0 --features dynostore,libsql`; found
-# on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python package confluent-kafka.
+# on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python packages confluent-kafka and
+# opentelemetry-proto (installed when missing).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -14,11 +19,13 @@ cinch="${CINCH:-$target/debug/cinch}"
 tansu="${TANSU:-$(command -v tansu || echo /var/tmp/cinch-tools/bin/tansu)}"
 data="${CINCH_DATA:-$repo/fixtures}"
 port="${E2E_PORT:-19192}"
+stages="${E2E_STAGES:-kill otlp}"
 
 [ -x "$tansu" ] || { echo "tansu not found (set TANSU)"; exit 2; }
 [ -d "$data/cloudtrail" ] || { echo "real logs not found at $data (set CINCH_DATA)"; exit 2; }
 [ -x "$cinch" ] || (cd "$repo" && cargo build --bin cinch)
 python3 -c "import confluent_kafka" 2>/dev/null || python3 -m pip install -q "confluent-kafka==2.12.1"
+python3 -c "import opentelemetry.proto" 2>/dev/null || python3 -m pip install -q "opentelemetry-proto==1.45.2"
 
 work="$(mktemp -d)"
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
@@ -34,5 +41,12 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 echo "== end to end: tansu $("$tansu" --version 2>/dev/null || echo 0.6) on 127.0.0.1:$port, work dir $work"
-python3 "$here/kafka_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
-  --data "$data" --work "$work" "$@"
+for stage in $stages; do
+  case "$stage" in
+    kill) python3 "$here/kafka_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
+            --data "$data" --work "$work" "$@" ;;
+    otlp) python3 "$here/otlp_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
+            --work "$work" ;;
+    *) echo "unknown stage $stage (kill, otlp)"; exit 2 ;;
+  esac
+done

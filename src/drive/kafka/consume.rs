@@ -775,6 +775,10 @@ pub(crate) fn pipeline(
         summary.checkpoints += st.checkpoints;
         summary.restored_agents += st.restored_agents;
         summary.agents += st.agents;
+        summary.skipped_spans += st.skipped_spans;
+        summary.agent_from_resource += st.agent_from_resource;
+        summary.joined_spans += st.joined_spans;
+        summary.join_fallbacks += st.join_fallbacks;
     }
     summary.delivered = deliveries.delivered.load(Ordering::Acquire);
     summary.aborted_transactions = shared.aborts.load(Ordering::Acquire);

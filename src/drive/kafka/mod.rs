@@ -131,6 +131,16 @@ pub struct RunSummary {
     pub agents: usize,
     /// Transactions aborted and rewound (`exactly_once`).
     pub aborted_transactions: u64,
+    /// OpenTelemetry spans that were not tool calls, skipped (not dead-lettered).
+    pub skipped_spans: u64,
+    /// Tool call spans whose agent came from the resource, for want of one on the span or an
+    /// `invoke_agent` ancestor.
+    pub agent_from_resource: u64,
+    /// Tool call spans joined with an ancestor from a later export request.
+    pub joined_spans: u64,
+    /// Tool call spans released without their ancestor (it did not arrive in time, too many
+    /// waited, or a checkpoint came first).
+    pub join_fallbacks: u64,
 }
 
 impl fmt::Display for RunSummary {
@@ -153,7 +163,22 @@ impl fmt::Display for RunSummary {
             self.checkpoints,
             self.restored_agents,
             self.already_reflected
-        )
+        )?;
+        if self.skipped_spans > 0
+            || self.agent_from_resource > 0
+            || self.joined_spans > 0
+            || self.join_fallbacks > 0
+        {
+            write!(
+                f,
+                "\n  OpenTelemetry: {} spans that are not tool calls skipped; {} tool calls took their agent from the resource; {} joined with an ancestor from a later request, {} released without it",
+                self.skipped_spans,
+                self.agent_from_resource,
+                self.joined_spans,
+                self.join_fallbacks
+            )?;
+        }
+        Ok(())
     }
 }
 

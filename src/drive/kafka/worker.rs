@@ -101,6 +101,22 @@ pub(crate) struct WorkerStats {
     pub(crate) checkpoints: u64,
     pub(crate) restored_agents: u64,
     pub(crate) agents: usize,
+    /// OpenTelemetry spans that were not tool calls, skipped.
+    pub(crate) skipped_spans: u64,
+    /// Tool call spans whose agent came from the resource.
+    pub(crate) agent_from_resource: u64,
+    /// Tool call spans joined with an ancestor from a later export request.
+    pub(crate) joined_spans: u64,
+    /// Tool call spans released without their ancestor.
+    pub(crate) join_fallbacks: u64,
+}
+
+impl WorkerStats {
+    /// Adds the join counts of a partition the worker lets go of.
+    fn retire(&mut self, shard: &Shard) {
+        self.joined_spans += shard.join.joined();
+        self.join_fallbacks += shard.join.fell_back();
+    }
 }
 
 /// The engine of one input partition and where it stands.
@@ -277,6 +293,11 @@ impl Worker {
                 WorkItem::Feedback(fb) => self.feedback(fb),
             }
         }
+        self.stats.skipped_spans = self.decoder.skipped_spans();
+        self.stats.agent_from_resource = self.decoder.agent_from_resource();
+        for shard in self.shards.values() {
+            self.stats.retire(shard);
+        }
         self.stats
     }
 
@@ -425,6 +446,7 @@ impl Worker {
         if point.discard {
             for shard in self.shards.values_mut() {
                 shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
+                self.stats.retire(shard);
             }
             self.shards.clear();
         } else {
@@ -462,6 +484,7 @@ impl Worker {
             for p in &point.drop {
                 if let Some(mut shard) = self.shards.remove(p) {
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
+                    self.stats.retire(&shard);
                 }
             }
         }
