@@ -144,14 +144,10 @@ pub fn for_each_message(
     }
 }
 
-/// Files up to this size have all their pages mapped when they are opened; larger ones are
-/// mapped as they are read, so that a file larger than memory is never read in whole up front.
-const POPULATE_MAX_BYTES: u64 = 1 << 30;
-
 /// Maps a non-empty regular file into memory, so that reading it costs no copy through the
-/// kernel, with the pages of a file up to [`POPULATE_MAX_BYTES`] mapped up front (one call
-/// instead of a fault every few pages); `None` (read it instead) for anything else or when
-/// mapping fails.
+/// kernel; `None` (read it instead) for anything else or when mapping fails. Its pages are mapped
+/// a window at a time as it is read ([`Released`]), not up front, so that the input never sits
+/// resident beside the agents' state.
 fn map(file: &File) -> Option<memmap2::Mmap> {
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() == 0 {
@@ -160,11 +156,7 @@ fn map(file: &File) -> Option<memmap2::Mmap> {
     // SAFETY: the map is only read, for the duration of one pass; an input file truncated by
     // another process while it is read is outside what any reader can guard against (the
     // same holds for ripgrep's use of this crate).
-    let mut options = memmap2::MmapOptions::new();
-    if meta.len() <= POPULATE_MAX_BYTES {
-        options.populate();
-    }
-    let map = unsafe { options.map(file) }.ok()?;
+    let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Some(map)
@@ -305,6 +297,7 @@ fn map_messages(
         map,
         pos: 0,
         released: 0,
+        populated: 0,
     };
     split_messages(
         &mut whole,
@@ -315,13 +308,16 @@ fn map_messages(
     )
 }
 
-/// A mapped file read as a `BufRead`, a few megabytes at a time, handing the pages already read
-/// back to the kernel, so that a large input does not stay resident while the rest of it is
-/// processed.
+/// A mapped file read as a `BufRead`, a few megabytes at a time: the pages of the next window
+/// are mapped in one call before they are read (instead of a fault every few pages), and the
+/// pages already read are handed back to the kernel, so that a large input does not stay
+/// resident while the rest of it is processed.
 struct Released<'a> {
     map: &'a memmap2::Mmap,
     pos: usize,
     released: usize,
+    /// Bytes whose pages were mapped ahead.
+    populated: usize,
 }
 
 impl Released<'_> {
@@ -340,6 +336,18 @@ impl Read for Released<'_> {
 impl BufRead for Released<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let end = (self.pos + Self::STEP).min(self.map.len());
+        if end > self.populated {
+            let upto = (self.pos + 2 * Self::STEP).min(self.map.len());
+            #[cfg(target_os = "linux")]
+            // A kernel without MADV_POPULATE_READ (before 5.14) refuses it, and the pages are
+            // then mapped by faults as they are read: only slower.
+            let _ = self.map.advise_range(
+                memmap2::Advice::PopulateRead,
+                self.populated,
+                upto - self.populated,
+            );
+            self.populated = upto;
+        }
         Ok(&self.map[self.pos..end])
     }
 

@@ -80,8 +80,9 @@ pub struct BoundedCounter {
     /// Bloom filter (two probes) of keys evicted from `entries`, of `words` words; `None` until
     /// the first eviction (boxed twice, so that a table without one holds a thin pointer).
     sketch: Option<Box<Box<[u64]>>>,
-    /// Length of the sketch in 64-bit words.
-    words: u32,
+    /// Length of the sketch in 64-bit words (a table of at most `u16::MAX` entries never
+    /// asks for more than a quarter of that).
+    words: u16,
     /// How many distinct keys were ever inserted.
     distinct: u32,
     cap: u16,
@@ -110,7 +111,7 @@ impl BoundedCounter {
         BoundedCounter {
             entries: SmallVec::new(),
             sketch: None,
-            words: sketch_bits.div_ceil(64).max(1).min(u32::MAX as usize) as u32,
+            words: sketch_bits.div_ceil(64).clamp(1, u16::MAX as usize) as u16,
             distinct: 0,
             cap: cap.clamp(1, u16::MAX as usize) as u16,
         }
@@ -335,17 +336,17 @@ impl Serialize for BoundedCounter {
 impl<'de> Deserialize<'de> for BoundedCounter {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = Restored::deserialize(d)?;
-        if r.sketch.is_empty() || r.sketch.len() > u32::MAX as usize {
+        if r.sketch.is_empty() || r.sketch.len() > u16::MAX as usize {
             return Err(serde::de::Error::invalid_length(
                 r.sketch.len(),
-                &"a sketch of 1 to 2^32 - 1 words",
+                &"a sketch of 1 to 65535 words",
             ));
         }
         let mut entries: SmallVec<[(u64, Slot); 1]> = r.entries.into_iter().collect();
         entries.shrink_to_fit();
         Ok(BoundedCounter {
             entries,
-            words: r.sketch.len() as u32,
+            words: r.sketch.len() as u16,
             sketch: r
                 .sketch
                 .iter()
