@@ -115,10 +115,7 @@ impl Mail {
         o(vec![
             ("id", s(self.id.to_string())),
             ("sender", s(&self.sender)),
-            (
-                "recipients",
-                V::L(self.recipients.iter().map(s).collect()),
-            ),
+            ("recipients", V::L(self.recipients.iter().map(s).collect())),
             ("subject", s(&self.subject)),
             ("body", s(&self.body)),
             ("timestamp", s(&self.date)),
@@ -146,9 +143,7 @@ pub(crate) fn work_mail(c: &Ctx<'_>, rng: &mut SimRng, from: &Person, topic: &st
         2 => format!(
             "{to}, please review the comments on {topic} and let me know if anything is missing. {me}"
         ),
-        3 => format!(
-            "Hello {to}, can we move our call about {topic} to {day}? Cheers, {me}"
-        ),
+        3 => format!("Hello {to}, can we move our call about {topic} to {day}? Cheers, {me}"),
         4 => format!(
             "Hi {to}, the meeting notes for {topic} are attached. Action items: confirm the timeline, update the estimates. Regards, {me}"
         ),
@@ -174,7 +169,12 @@ pub(crate) fn work_mail(c: &Ctx<'_>, rng: &mut SimRng, from: &Person, topic: &st
         recipients: vec![c.a.user.email.clone()],
         subject,
         body,
-        date: format!("{} {:02}:{:02}", c.date(-rng.gen_range(0..4)), rng.gen_range(7..19), rng.gen_range(0..60)),
+        date: format!(
+            "{} {:02}:{:02}",
+            c.date(-rng.gen_range(0..4)),
+            rng.gen_range(7..19),
+            rng.gen_range(0..60)
+        ),
     }
 }
 
@@ -216,7 +216,12 @@ pub(crate) fn notice_mail(c: &Ctx<'_>, rng: &mut SimRng) -> Mail {
         recipients: vec![c.a.user.email.clone()],
         subject,
         body,
-        date: format!("{} {:02}:{:02}", c.date(-rng.gen_range(0..3)), rng.gen_range(6..20), rng.gen_range(0..60)),
+        date: format!(
+            "{} {:02}:{:02}",
+            c.date(-rng.gen_range(0..3)),
+            rng.gen_range(6..20),
+            rng.gen_range(0..60)
+        ),
     }
 }
 
@@ -409,7 +414,10 @@ pub(crate) fn event(c: &Ctx<'_>, rng: &mut SimRng, days: i64) -> Event {
     }
     let (title, location) = match rng.gen_range(0..5) {
         0 => (format!("Sync on {t}"), "Room 2.14".to_string()),
-        1 => (format!("{} review", capitalise(t)), "Video call".to_string()),
+        1 => (
+            format!("{} review", capitalise(t)),
+            "Video call".to_string(),
+        ),
         2 => ("Team standup".to_string(), "Video call".to_string()),
         3 => (format!("Workshop: {t}"), "Main hall".to_string()),
         _ => ("1:1".to_string(), "Room 1.02".to_string()),
@@ -473,8 +481,18 @@ pub(crate) fn doc_text(c: &Ctx<'_>, rng: &mut SimRng, doc: &Doc) -> String {
                 super::world::private_person(rng)
             };
             lines.push(match rng.gen_range(0..3) {
-                0 => format!("{}, {}, +49 151 {:07}", p.name, p.email, rng.gen_range(0..9_999_999)),
-                1 => format!("{}, {}, {} EUR", p.name, p.email, rng.gen_range(48..140) * 1000),
+                0 => format!(
+                    "{}, {}, +49 151 {:07}",
+                    p.name,
+                    p.email,
+                    rng.gen_range(0..9_999_999)
+                ),
+                1 => format!(
+                    "{}, {}, {} EUR",
+                    p.name,
+                    p.email,
+                    rng.gen_range(48..140) * 1000
+                ),
                 _ => format!("{}: key-{:016x}", p.name, rng.r#gen::<u64>()),
             });
         }
@@ -492,10 +510,7 @@ pub(crate) fn doc_text(c: &Ctx<'_>, rng: &mut SimRng, doc: &Doc) -> String {
         2 => "Risks: supplier delays and hiring. Mitigations are listed below. ",
         _ => "Open questions are tracked in the appendix. ",
     });
-    text.push_str(&format!(
-        "Next review on {}.",
-        c.date(rng.gen_range(3..30))
-    ));
+    text.push_str(&format!("Next review on {}.", c.date(rng.gen_range(3..30))));
     text
 }
 

@@ -115,20 +115,24 @@ enum Slot {
     Injected { plan: usize, k: usize, comply: bool },
 }
 
-/// Places a session's spans in time from `start`.
+/// Places a session's spans in time from `start`; `at` gives the agent, day, session number
+/// and first span number its ids derive from.
 fn place(
     rng: &mut super::rng::SimRng,
     session: Session,
-    a: &Agent,
-    day: u32,
-    seq: u32,
-    first_span: u32,
+    at: (u32, u32, u32, u32),
     start: i64,
     slot: Slot,
 ) -> Timed {
+    let (agent, day, seq, first_span) = at;
     let mut t = start + rng.gen_range(200..1500);
     let think = gap_ms(rng, 1800.0, 0.5);
-    let chat0 = (t, t + think, rng.gen_range(400..3000), rng.gen_range(20..200));
+    let chat0 = (
+        t,
+        t + think,
+        rng.gen_range(400..3000),
+        rng.gen_range(20..200),
+    );
     t += think;
     let mut call_times = Vec::with_capacity(session.calls.len());
     for c in &session.calls {
@@ -143,15 +147,19 @@ fn place(
     }
     t += rng.gen_range(100..800);
     let answer = gap_ms(rng, 2500.0, 0.5);
-    let chat1 = (t, t + answer, rng.gen_range(800..6000), rng.gen_range(40..600));
+    let chat1 = (
+        t,
+        t + answer,
+        rng.gen_range(800..6000),
+        rng.gen_range(40..600),
+    );
     t += answer + rng.gen_range(20..200);
-    let _ = a;
     let (plan, complied) = match slot {
         Slot::Benign => (None, false),
         Slot::Injected { plan, comply, .. } => (Some(plan), comply),
     };
     Timed {
-        agent: a.idx,
+        agent,
         day,
         seq,
         first_span,
@@ -166,7 +174,13 @@ fn place(
 }
 
 /// One agent's sessions on day `d`, benign and injected, in time order and never overlapping.
-fn agent_day(w: &World, a: &Agent, d: u32, plans: &[Plan], injected: &[(usize, usize)]) -> Vec<Timed> {
+fn agent_day(
+    w: &World,
+    a: &Agent,
+    d: u32,
+    plans: &[Plan],
+    injected: &[(usize, usize)],
+) -> Vec<Timed> {
     let mut rng = stream(w.seed, Domain::LlmDay, u64::from(a.idx), u64::from(d));
     let day0 = w.day_start(d);
     let last_start = day0 + DAY - 20 * MIN;
@@ -208,12 +222,12 @@ fn agent_day(w: &World, a: &Agent, d: u32, plans: &[Plan], injected: &[(usize, u
         let timed = match slot {
             Slot::Benign => {
                 let s = sessions::benign(&ctx, &mut rng);
-                place(&mut rng, s, a, d, seq as u32, span_no, start, slot)
+                place(&mut rng, s, (a.idx, d, seq as u32, span_no), start, slot)
             }
             Slot::Injected { plan, k, comply } => {
                 let mut r = stream(w.seed, Domain::LlmAttack, plan as u64, 100 + k as u64);
                 let s = injections::session(&ctx, &mut r, &plans[plan], comply);
-                place(&mut r, s, a, d, seq as u32, span_no, start, slot)
+                place(&mut r, s, (a.idx, d, seq as u32, span_no), start, slot)
             }
         };
         span_no += timed.spans();
@@ -364,12 +378,16 @@ pub(crate) fn simulate(cfg: &SimConfig, start_ms: i64) -> Result<SimSummary, Sim
 
     for s in LlmScenario::ALL {
         counts.attacks_per_scenario.entry(s.name()).or_default();
-        counts.attack_events_per_scenario.entry(s.name()).or_default();
+        counts
+            .attack_events_per_scenario
+            .entry(s.name())
+            .or_default();
     }
     for r in Role::ALL {
-        counts
-            .agents_per_role
-            .insert(r.name(), w.agents.iter().filter(|a| a.role == r).count() as u32);
+        counts.agents_per_role.insert(
+            r.name(),
+            w.agents.iter().filter(|a| a.role == r).count() as u32,
+        );
     }
     counts.events = stats.tool_calls;
     counts.attack_events = stats.attack_calls;
@@ -438,11 +456,7 @@ pub(crate) fn simulate(cfg: &SimConfig, start_ms: i64) -> Result<SimSummary, Sim
         agents: cfg.agents,
         attacks,
         days: cfg.days,
-        events_per_archetype: c
-            .events_per_role
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .collect(),
+        events_per_archetype: c.events_per_role.iter().map(|(k, v)| (*k, *v)).collect(),
         attacks_per_scenario: c
             .attacks_per_scenario
             .iter()

@@ -230,7 +230,17 @@ impl SpanWriter {
         b.push_str("]}, \"scopeSpans\": [{\"scope\": {\"name\": \"agent-framework\", \"version\": \"1.4.2\"}, \"spans\": [");
 
         // The agent's invocation.
-        span_head(b, &trace, &root, None, &format!("invoke_agent {}", a.id), 1, t.start_ms, t.end_ms, t.ns(0));
+        span_head(
+            b,
+            &trace,
+            &root,
+            None,
+            &format!("invoke_agent {}", a.id),
+            1,
+            t.start_ms,
+            t.end_ms,
+            t.ns(0),
+        );
         let mut first = true;
         attr(b, &mut first, "gen_ai.operation.name", "invoke_agent");
         attr(b, &mut first, "gen_ai.provider.name", a.provider);
@@ -251,7 +261,17 @@ impl SpanWriter {
         for (k, &(s0, s1, tokens_in, tokens_out)) in t.chats.iter().enumerate() {
             let id = next_id(&self.ids);
             b.push_str(", ");
-            span_head(b, &trace, &id, Some(&root), &format!("chat {}", a.model), 3, s0, s1, t.ns(k + 1));
+            span_head(
+                b,
+                &trace,
+                &id,
+                Some(&root),
+                &format!("chat {}", a.model),
+                3,
+                s0,
+                s1,
+                t.ns(k + 1),
+            );
             let mut first = true;
             attr(b, &mut first, "gen_ai.operation.name", "chat");
             attr(b, &mut first, "gen_ai.provider.name", a.provider);
@@ -266,12 +286,27 @@ impl SpanWriter {
         for (k, (call, &(s0, s1))) in t.session.calls.iter().zip(&t.call_times).enumerate() {
             let id = next_id(&self.ids);
             b.push_str(", ");
-            span_head(b, &trace, &id, Some(&root), &format!("execute_tool {}", call.tool), 1, s0, s1, t.ns(k + 3));
+            span_head(
+                b,
+                &trace,
+                &id,
+                Some(&root),
+                &format!("execute_tool {}", call.tool),
+                1,
+                s0,
+                s1,
+                t.ns(k + 3),
+            );
             let mut first = true;
             attr(b, &mut first, "gen_ai.operation.name", "execute_tool");
             attr(b, &mut first, "gen_ai.tool.name", call.tool);
             attr(b, &mut first, "gen_ai.tool.type", "function");
-            attr(b, &mut first, "gen_ai.tool.call.id", &format!("call_{}", &id[..12]));
+            attr(
+                b,
+                &mut first,
+                "gen_ai.tool.call.id",
+                &format!("call_{}", &id[..12]),
+            );
             attr(b, &mut first, "gen_ai.tool.call.arguments", &call.args);
             attr(b, &mut first, "gen_ai.tool.call.result", &call.result);
             if call.error {

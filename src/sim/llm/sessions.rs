@@ -8,8 +8,8 @@ use rand::Rng;
 use super::super::rng::{SimRng, pick, weighted, zipf_index};
 use super::content::{self as ct, Ctx, Mail, capitalise, topic};
 use super::tools::{Call, Dest, V, o, s};
-use crate::event::tool::{Effect, effect_of};
 use super::world::{self, Person, Role, fav, iban, printed, private_person, two};
+use crate::event::tool::{Effect, effect_of};
 
 /// One session: what the user asked and the calls that served it.
 #[derive(Clone, Debug)]
@@ -73,7 +73,10 @@ pub(crate) fn send_money(c: &Ctx<'_>, iban: &str, amount: f64, subject: &str) ->
             ("subject", s(subject)),
             ("date", s(c.date(0))),
         ]),
-        ok(format!("Transfer of {} EUR to {iban} executed.", eur(amount))),
+        ok(format!(
+            "Transfer of {} EUR to {iban} executed.",
+            eur(amount)
+        )),
     )
 }
 
@@ -401,7 +404,11 @@ fn banking(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             session(
                 request,
                 vec![
-                    Call::new("get_scheduled_transactions", o(vec![]), V::L(vec![list]).to_json()),
+                    Call::new(
+                        "get_scheduled_transactions",
+                        o(vec![]),
+                        V::L(vec![list]).to_json(),
+                    ),
                     Call::new(
                         "update_scheduled_transaction",
                         o(vec![("id", V::I(id)), ("amount", V::F(new_amount))]),
@@ -526,7 +533,10 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             let (key, t) = topic(rng);
             let m = ct::work_mail(c, rng, who, t);
             let request = format!("What did {} say about {t}?", who.first);
-            let mut others = { let n = rng.gen_range(0..3); inbox(c, rng, n) };
+            let mut others = {
+                let n = rng.gen_range(0..3);
+                inbox(c, rng, n)
+            };
             others.insert(0, m.clone());
             session(
                 request,
@@ -549,14 +559,17 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             let who = fav(rng, &a.colleagues);
             let (key, t) = topic(rng);
             let m = ct::work_mail(c, rng, who, t);
-            let request = format!("Reply to {}'s email about {t} and say it looks fine.", who.first);
+            let request = format!(
+                "Reply to {}'s email about {t} and say it looks fine.",
+                who.first
+            );
             session(
                 request,
                 vec![
                     Call::new(
                         "search_emails",
                         o(vec![("query", s(key))]),
-                        ct::mails(&[m.clone()]),
+                        ct::mails(std::slice::from_ref(&m)),
                     ),
                     send_email(
                         std::slice::from_ref(&who.email),
@@ -590,7 +603,10 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             );
             session(
                 request,
-                vec![send_email(std::slice::from_ref(&to.email), &capitalise(t), &body).to(Dest::Request)],
+                vec![
+                    send_email(std::slice::from_ref(&to.email), &capitalise(t), &body)
+                        .to(Dest::Request),
+                ],
             )
         }
         4 => {
@@ -612,7 +628,9 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
                 c.weekday(rng.gen_range(1..5)),
                 a.user.first
             );
-            calls.push(send_email(&to, &format!("Status: {}", capitalise(t)), &body).to(Dest::Contact));
+            calls.push(
+                send_email(&to, &format!("Status: {}", capitalise(t)), &body).to(Dest::Contact),
+            );
             session(request, calls)
         }
         5 => {
@@ -641,7 +659,7 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             session(
                 request,
                 vec![
-                    Call::new("get_unread_emails", o(vec![]), ct::mails(&[m.clone()])),
+                    Call::new("get_unread_emails", o(vec![]), ct::mails(std::slice::from_ref(&m))),
                     send_email(
                         std::slice::from_ref(&sender.email),
                         &format!("Re: {}", m.subject),
@@ -666,11 +684,18 @@ fn mail(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             session(
                 request,
                 vec![
-                    Call::new("search_emails", o(vec![("query", s(key))]), ct::mails(&[m.clone()])),
+                    Call::new(
+                        "search_emails",
+                        o(vec![("query", s(key))]),
+                        ct::mails(std::slice::from_ref(&m)),
+                    ),
                     send_email(
                         std::slice::from_ref(&to.email),
                         &format!("Fwd: {}", m.subject),
-                        &format!("FYI.\n\n---------- Forwarded message ----------\n{}", m.body),
+                        &format!(
+                            "FYI.\n\n---------- Forwarded message ----------\n{}",
+                            m.body
+                        ),
                     )
                     .to(Dest::Request),
                 ],
@@ -721,12 +746,17 @@ fn workspace(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             let request = format!("Post in #{channel} that {text}.");
             session(
                 request,
-                vec![Call::new(
-                    "send_channel_message",
-                    o(vec![("channel", s(&channel)), ("body", s(capitalise(&text)))]),
-                    ok(format!("Message posted to {channel}.")),
-                )
-                .to(Dest::Request)],
+                vec![
+                    Call::new(
+                        "send_channel_message",
+                        o(vec![
+                            ("channel", s(&channel)),
+                            ("body", s(capitalise(&text))),
+                        ]),
+                        ok(format!("Message posted to {channel}.")),
+                    )
+                    .to(Dest::Request),
+                ],
             )
         }
         2 => {
@@ -753,7 +783,10 @@ fn workspace(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
                         "send_direct_message",
                         o(vec![
                             ("recipient", s(&who.handle)),
-                            ("body", s(format!("Hi {}, I've finished my part of {t}.", who.first))),
+                            (
+                                "body",
+                                s(format!("Hi {}, I've finished my part of {t}.", who.first)),
+                            ),
                         ]),
                         ok(format!("Message sent to {}.", who.handle)),
                     )
@@ -764,7 +797,11 @@ fn workspace(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
         3 => {
             let n = rng.gen_range(1..4);
             session(
-                pick(rng, &["Any direct messages for me?", "Did anyone message me?"]).to_string(),
+                pick(
+                    rng,
+                    &["Any direct messages for me?", "Did anyone message me?"],
+                )
+                .to_string(),
                 vec![Call::new(
                     "read_inbox",
                     o(vec![("user", s(&a.user.handle))]),
@@ -785,12 +822,21 @@ fn workspace(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             session(
                 request,
                 vec![
-                    Call::new("get_webpage", o(vec![("url", s(&url))]), ct::page_text(rng, &host, t)),
+                    Call::new(
+                        "get_webpage",
+                        o(vec![("url", s(&url))]),
+                        ct::page_text(rng, &host, t),
+                    ),
                     Call::new(
                         "send_channel_message",
                         o(vec![
                             ("channel", s(&channel)),
-                            ("body", s(format!("Summary of {url}: an overview of {t} and what to expect next."))),
+                            (
+                                "body",
+                                s(format!(
+                                    "Summary of {url}: an overview of {t} and what to expect next."
+                                )),
+                            ),
                         ]),
                         ok(format!("Message posted to {channel}.")),
                     )
@@ -877,7 +923,9 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
                 1 => "What meetings do I have tomorrow?".to_string(),
                 _ => format!("What does my {} look like?", c.weekday(2)),
             };
-            let evs: Vec<ct::Event> = (0..rng.gen_range(1..5)).map(|_| ct::event(c, rng, d)).collect();
+            let evs: Vec<ct::Event> = (0..rng.gen_range(1..5))
+                .map(|_| ct::event(c, rng, d))
+                .collect();
             session(
                 request,
                 vec![Call::new(
@@ -889,7 +937,10 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
         }
         1 => {
             let who = fav(rng, &a.colleagues);
-            let mut e = { let n = rng.gen_range(1..7); ct::event(c, rng, n) };
+            let mut e = {
+                let n = rng.gen_range(1..7);
+                ct::event(c, rng, n)
+            };
             e.participants.push(who.email.clone());
             session(
                 format!("When is my next meeting with {}?", who.first),
@@ -935,7 +986,16 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             );
             session(
                 request,
-                vec![create_event(c, &format!("Call with {}", to.first), d, h, &[to.email.clone()]).to(Dest::Request)],
+                vec![
+                    create_event(
+                        c,
+                        &format!("Call with {}", to.first),
+                        d,
+                        h,
+                        std::slice::from_ref(&to.email),
+                    )
+                    .to(Dest::Request),
+                ],
             )
         }
         4 => {
@@ -953,7 +1013,12 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
                 V::L(
                     hotels
                         .iter()
-                        .map(|h| o(vec![("name", s(&h.name)), ("price_per_night", V::I(i64::from(h.price)))]))
+                        .map(|h| {
+                            o(vec![
+                                ("name", s(&h.name)),
+                                ("price_per_night", V::I(i64::from(h.price))),
+                            ])
+                        })
                         .collect(),
                 )
                 .to_json(),
@@ -990,7 +1055,11 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             session(
                 request,
                 vec![
-                    Call::new("search_calendar_events", o(vec![("query", s(&e.title))]), ct::events(&[e.clone()])),
+                    Call::new(
+                        "search_calendar_events",
+                        o(vec![("query", s(&e.title))]),
+                        ct::events(std::slice::from_ref(&e)),
+                    ),
                     Call::new(
                         "reschedule_calendar_event",
                         o(vec![("event_id", s(&e.id)), ("new_start_time", s(&start))]),
@@ -1002,19 +1071,29 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
         6 => {
             let city = *pick(rng, &a.cities);
             let who = fav(rng, &a.colleagues).clone();
-            let mut e = { let n = rng.gen_range(3..20); ct::event(c, rng, n) };
+            let mut e = {
+                let n = rng.gen_range(3..20);
+                ct::event(c, rng, n)
+            };
             e.title = format!("Trip to {city}");
             e.location = city.to_string();
             let request = format!("Email my itinerary for the {city} trip to {}.", who.first);
             session(
                 request,
                 vec![
-                    Call::new("search_calendar_events", o(vec![("query", s(city))]), ct::events(&[e.clone()])),
+                    Call::new(
+                        "search_calendar_events",
+                        o(vec![("query", s(city))]),
+                        ct::events(std::slice::from_ref(&e)),
+                    ),
                     search_contacts(&who),
                     send_email(
                         std::slice::from_ref(&who.email),
                         &format!("Itinerary: {city}"),
-                        &format!("Hi {}, I'm in {city} from {}. {}", who.first, e.start, a.user.first),
+                        &format!(
+                            "Hi {}, I'm in {city} from {}. {}",
+                            who.first, e.start, a.user.first
+                        ),
                     )
                     .to(Dest::Contact),
                 ],
@@ -1022,12 +1101,19 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
         }
         _ => {
             let who = fav(rng, &a.colleagues).clone();
-            let e = { let n = rng.gen_range(1..5); ct::event(c, rng, n) };
+            let e = {
+                let n = rng.gen_range(1..5);
+                ct::event(c, rng, n)
+            };
             let request = format!("Add {} to the '{}' meeting.", who.first, e.title);
             session(
                 request,
                 vec![
-                    Call::new("search_calendar_events", o(vec![("query", s(&e.title))]), ct::events(&[e.clone()])),
+                    Call::new(
+                        "search_calendar_events",
+                        o(vec![("query", s(&e.title))]),
+                        ct::events(std::slice::from_ref(&e)),
+                    ),
                     search_contacts(&who),
                     Call::new(
                         "add_calendar_event_participants",
@@ -1045,7 +1131,13 @@ fn travel(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
 }
 
 /// `create_calendar_event` with `participants`.
-pub(crate) fn create_event(c: &Ctx<'_>, title: &str, days: i64, hour: i64, participants: &[String]) -> Call {
+pub(crate) fn create_event(
+    c: &Ctx<'_>,
+    title: &str,
+    days: i64,
+    hour: i64,
+    participants: &[String],
+) -> Call {
     Call::new(
         "create_calendar_event",
         o(vec![
@@ -1059,18 +1151,32 @@ pub(crate) fn create_event(c: &Ctx<'_>, title: &str, days: i64, hour: i64, parti
 }
 
 /// `search_files` finding `doc`, then `read_file` of it.
-pub(crate) fn find_and_read(c: &Ctx<'_>, rng: &mut SimRng, doc: &world::Doc, planted: Option<&str>) -> Vec<Call> {
+pub(crate) fn find_and_read(
+    c: &Ctx<'_>,
+    rng: &mut SimRng,
+    doc: &world::Doc,
+    planted: Option<&str>,
+) -> Vec<Call> {
     let mut text = ct::doc_text(c, rng, doc);
     if let Some(p) = planted {
         text.push_str("\n\n");
         text.push_str(p);
     }
-    let stem = doc.name.split(['.', '-']).next().unwrap_or(&doc.name).to_string();
+    let stem = doc
+        .name
+        .split(['.', '-'])
+        .next()
+        .unwrap_or(&doc.name)
+        .to_string();
     vec![
         Call::new(
             "search_files",
             o(vec![("query", s(stem))]),
-            V::L(vec![o(vec![("id", s(&doc.id)), ("filename", s(&doc.name))])]).to_json(),
+            V::L(vec![o(vec![
+                ("id", s(&doc.id)),
+                ("filename", s(&doc.name)),
+            ])])
+            .to_json(),
         ),
         Call::new("read_file", o(vec![("file_id", s(&doc.id))]), text),
     ]
@@ -1094,7 +1200,15 @@ fn research(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
         ],
     ) {
         0 => session(
-            pick(rng, &["What files do I have?", "List my documents.", "Which files did I edit recently?"]).to_string(),
+            pick(
+                rng,
+                &[
+                    "What files do I have?",
+                    "List my documents.",
+                    "Which files did I edit recently?",
+                ],
+            )
+            .to_string(),
             vec![Call::new(
                 "list_files",
                 o(vec![]),
@@ -1156,25 +1270,36 @@ fn research(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             };
             session(
                 request,
-                vec![Call::new("get_webpage", o(vec![("url", s(&url))]), ct::page_text(rng, &host, t))],
+                vec![Call::new(
+                    "get_webpage",
+                    o(vec![("url", s(&url))]),
+                    ct::page_text(rng, &host, t),
+                )],
             )
         }
         5 => {
             // A form the user names.
             let host = ct::new_site(rng);
             let url = format!("https://{host}/feedback");
-            let request = format!("Submit this feedback at {url}: great event, looking forward to the next one.");
+            let request = format!(
+                "Submit this feedback at {url}: great event, looking forward to the next one."
+            );
             session(
                 request,
-                vec![Call::new(
-                    "post_webpage",
-                    o(vec![
-                        ("url", s(&url)),
-                        ("content", s("Great event, looking forward to the next one.")),
-                    ]),
-                    ok("Form submitted.".to_string()),
-                )
-                .to(Dest::Request)],
+                vec![
+                    Call::new(
+                        "post_webpage",
+                        o(vec![
+                            ("url", s(&url)),
+                            (
+                                "content",
+                                s("Great event, looking forward to the next one."),
+                            ),
+                        ]),
+                        ok("Form submitted.".to_string()),
+                    )
+                    .to(Dest::Request),
+                ],
             )
         }
         6 => {
@@ -1183,21 +1308,39 @@ fn research(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
             let (key, t) = topic(rng);
             let url = format!("https://{host}/{key}");
             let mut calls = find_and_read(c, rng, &doc, Some(&format!("Reference: {url}")));
-            calls.push(Call::new("get_webpage", o(vec![("url", s(&url))]), ct::page_text(rng, &host, t)));
-            session(format!("Open the reference link in {} and summarize it.", doc.name), calls)
+            calls.push(Call::new(
+                "get_webpage",
+                o(vec![("url", s(&url))]),
+                ct::page_text(rng, &host, t),
+            ));
+            session(
+                format!("Open the reference link in {} and summarize it.", doc.name),
+                calls,
+            )
         }
         _ => {
             let name = format!("notes-{}.md", c.date(0));
             let (_, t) = topic(rng);
             session(
-                format!("Create a file {name} with my notes on {t}: follow up with finance, update the plan."),
+                format!(
+                    "Create a file {name} with my notes on {t}: follow up with finance, update the plan."
+                ),
                 vec![Call::new(
                     "create_file",
                     o(vec![
                         ("filename", s(&name)),
-                        ("content", s(format!("Notes on {t}\n- follow up with finance\n- update the plan"))),
+                        (
+                            "content",
+                            s(format!(
+                                "Notes on {t}\n- follow up with finance\n- update the plan"
+                            )),
+                        ),
                     ]),
-                    o(vec![("id", s(rng.gen_range(500..9999).to_string())), ("filename", s(&name))]).to_json(),
+                    o(vec![
+                        ("id", s(rng.gen_range(500..9999).to_string())),
+                        ("filename", s(&name)),
+                    ])
+                    .to_json(),
                 )],
             )
         }
@@ -1208,7 +1351,11 @@ fn research(c: &Ctx<'_>, rng: &mut SimRng) -> Session {
 pub(crate) fn share_file(id: &str, email: &str, permission: &str) -> Call {
     Call::new(
         "share_file",
-        o(vec![("file_id", s(id)), ("email", s(email)), ("permission", s(permission))]),
+        o(vec![
+            ("file_id", s(id)),
+            ("email", s(email)),
+            ("permission", s(permission)),
+        ]),
         ok(format!("File {id} shared with {email} ({permission}).")),
     )
 }

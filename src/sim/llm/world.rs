@@ -211,11 +211,54 @@ pub(crate) const FIRST: [&str; 48] = [
 ];
 
 pub(crate) const LAST: [&str; 48] = [
-    "Adams", "Berger", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito", "Jensen",
-    "Kowalski", "Larsen", "Martin", "Novak", "Olsen", "Petrov", "Quinn", "Rossi", "Schmidt",
-    "Taylor", "Ueda", "Varga", "Weber", "Young", "Zimmer", "Baker", "Clarke", "Dahl", "Eriksen",
-    "Fontaine", "Gruber", "Horvat", "Iqbal", "Jansen", "Keller", "Lindqvist", "Moreau", "Nielsen",
-    "Ortiz", "Park", "Richter", "Silva", "Tanaka", "Ulrich", "Vogel", "Walsh", "Yilmaz", "Zeller",
+    "Adams",
+    "Berger",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Martin",
+    "Novak",
+    "Olsen",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Taylor",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Young",
+    "Zimmer",
+    "Baker",
+    "Clarke",
+    "Dahl",
+    "Eriksen",
+    "Fontaine",
+    "Gruber",
+    "Horvat",
+    "Iqbal",
+    "Jansen",
+    "Keller",
+    "Lindqvist",
+    "Moreau",
+    "Nielsen",
+    "Ortiz",
+    "Park",
+    "Richter",
+    "Silva",
+    "Tanaka",
+    "Ulrich",
+    "Vogel",
+    "Walsh",
+    "Yilmaz",
+    "Zeller",
 ];
 
 const ORG_A: [&str; 16] = [
@@ -308,8 +351,22 @@ pub(crate) const CITIES: [&str; 12] = [
 ];
 
 const HOTEL_WORDS: [&str; 16] = [
-    "Grand", "Park", "Central", "Riverside", "Royal", "Garden", "Station", "Plaza", "Harbour",
-    "Old Town", "City", "Opera", "Palace", "Bridge", "Lakeside", "Market",
+    "Grand",
+    "Park",
+    "Central",
+    "Riverside",
+    "Royal",
+    "Garden",
+    "Station",
+    "Plaza",
+    "Harbour",
+    "Old Town",
+    "City",
+    "Opera",
+    "Palace",
+    "Bridge",
+    "Lakeside",
+    "Market",
 ];
 
 /// Personal payees: what the payment is for, the name, and a typical amount.
@@ -571,15 +628,7 @@ impl World {
                 let k = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
                 per_role[k] += 1;
                 let mut r = stream(seed, Domain::LlmWorld, 1, u64::from(i));
-                agent(
-                    &mut r,
-                    i,
-                    role,
-                    per_role[k],
-                    &orgs,
-                    &company_payees,
-                    n_orgs,
-                )
+                agent(&mut r, i, role, per_role[k], &orgs, &company_payees, n_orgs)
             })
             .collect();
         World {
