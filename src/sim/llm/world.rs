@@ -729,11 +729,12 @@ fn agent(
     cities.shuffle(rng);
     cities.truncate(rng.gen_range(2..5));
     let (model, provider) = *pick(rng, &MODELS);
+    // Median sessions on a working day: mail and chat are used all day, banking now and then.
     let busy = match role {
-        Role::Mail | Role::Workspace => 7.0,
-        Role::Research => 5.0,
-        Role::Travel => 4.0,
-        Role::Banking => 3.0,
+        Role::Mail | Role::Workspace => 9.0,
+        Role::Research => 7.0,
+        Role::Travel => 5.0,
+        Role::Banking => 3.5,
     };
     Agent {
         idx,
