@@ -105,7 +105,7 @@ pub enum SimKind {
     #[default]
     Fleet,
     /// LLM agents as OpenTelemetry GenAI spans (`spans.jsonl`), with prompt injections planted
-    /// in tool results (see [`llm`]).
+    /// in tool results.
     Llm,
 }
 
