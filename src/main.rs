@@ -27,7 +27,7 @@ enum Command {
     Run(cinch::cli::run::RunArgs),
     /// The whole Kafka pipeline on an embedded broker with simulated traffic, no set-up.
     Demo(cinch::cli::demo::DemoArgs),
-    /// Write a labelled synthetic fleet (events, labels, attacks, entitlements).
+    /// Write a labelled synthetic fleet (events or OpenTelemetry spans, labels, attacks).
     Simulate(cinch::cli::simulate::SimulateArgs),
     /// Learn peer groups, event models and score calibration from history.
     Train(cinch::cli::train::TrainArgs),

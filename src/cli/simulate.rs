@@ -4,11 +4,18 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::sim::{self, SimConfig};
+use crate::sim::{self, SimConfig, SimKind};
 
 /// Arguments of `cinch simulate`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SimulateArgs {
+    /// What to simulate: `fleet` writes service accounts, workloads and AI agents as native
+    /// events (`events.jsonl`) with entitlements; `llm` writes LLM agents (banking, mail,
+    /// workspace, travel and research assistants) as OpenTelemetry GenAI spans in OTLP JSON
+    /// (`spans.jsonl`), with prompt injections planted in tool results. Both write
+    /// `labels.csv`, `attacks.csv` and `manifest.json`.
+    #[arg(long, value_enum, default_value_t = SimKind::Fleet)]
+    pub kind: SimKind,
     /// Number of agents in the fleet.
     #[arg(long, default_value_t = 100)]
     pub agents: u32,
@@ -27,7 +34,7 @@ pub struct SimulateArgs {
     /// Share of agents that suffer one attack each, after the baseline period.
     #[arg(long, default_value_t = 0.2)]
     pub attack_share: f64,
-    /// Write `events.jsonl.gz` instead of `events.jsonl`.
+    /// Compress the events file (`events.jsonl.gz`, or `spans.jsonl.gz` for `--kind llm`).
     #[arg(long)]
     pub gzip: bool,
 }
@@ -35,6 +42,7 @@ pub struct SimulateArgs {
 impl From<SimulateArgs> for SimConfig {
     fn from(a: SimulateArgs) -> Self {
         SimConfig {
+            kind: a.kind,
             agents: a.agents,
             days: a.days,
             seed: a.seed,

@@ -149,14 +149,19 @@ pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
     }
 }
 
-/// Finds the events file of a dataset directory.
+/// Finds the events file of a dataset directory: `events.jsonl[.gz]` (native events), else
+/// `spans.jsonl[.gz]` (OpenTelemetry spans of `cinch simulate --kind llm`).
 pub fn events_path(dir: &Path) -> PathBuf {
-    let gz = dir.join("events.jsonl.gz");
-    if gz.exists() {
-        gz
-    } else {
-        dir.join("events.jsonl")
-    }
+    [
+        "events.jsonl.gz",
+        "events.jsonl",
+        "spans.jsonl.gz",
+        "spans.jsonl",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| dir.join("events.jsonl"))
 }
 
 /// Loads a dataset directory written by `cinch simulate`.

@@ -1,7 +1,15 @@
 //! Labelled synthetic fleet generator (`cinch simulate`).
 //!
-//! Simulates a fleet of AI agents, service accounts and workloads over a period, writing their
-//! access events in the native format with ground truth beside them:
+//! Two kinds of fleet ([`SimKind`], `--kind`):
+//!
+//! - `fleet` (the default, described below): AI agents, service accounts and workloads as
+//!   native access events, with entitlements;
+//! - `llm`: LLM agents (banking, mail, workspace, travel and research assistants) as
+//!   OpenTelemetry GenAI spans in OTLP JSON (`spans.jsonl`), with prompt injections planted in
+//!   tool results; see [`llm`].
+//!
+//! The `fleet` kind simulates a fleet of AI agents, service accounts and workloads over a
+//! period, writing their access events in the native format with ground truth beside them:
 //!
 //! | file | content |
 //! |---|---|
@@ -59,6 +67,7 @@ mod drift;
 mod event;
 mod fleet;
 mod grants;
+pub mod llm;
 mod manifest;
 mod rng;
 mod sessions;
@@ -87,9 +96,34 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// Default start of the simulated period (a Monday).
 pub const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
 
+/// What kind of fleet a simulation writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SimKind {
+    /// Service accounts, workloads and AI agents as native events (`events.jsonl`), with
+    /// entitlements.
+    #[default]
+    Fleet,
+    /// LLM agents as OpenTelemetry GenAI spans (`spans.jsonl`), with prompt injections planted
+    /// in tool results.
+    Llm,
+}
+
+impl SimKind {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimKind::Fleet => "fleet",
+            SimKind::Llm => "llm",
+        }
+    }
+}
+
 /// Settings of a simulation.
 #[derive(Clone, Debug, Serialize)]
 pub struct SimConfig {
+    /// What kind of fleet.
+    pub kind: SimKind,
     /// Number of agents in the fleet.
     pub agents: u32,
     /// Number of days simulated.
@@ -110,6 +144,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
+            kind: SimKind::Fleet,
             agents: 100,
             days: 14,
             seed: 1,
@@ -179,7 +214,9 @@ pub enum SimError {
 /// What a simulation wrote.
 #[derive(Clone, Debug, Serialize)]
 pub struct SimSummary {
-    /// Events written.
+    /// The kind of fleet.
+    pub kind: SimKind,
+    /// Events written (tool-call spans for an LLM fleet).
     pub events: u64,
     /// Of which attack events.
     pub attack_events: u64,
@@ -189,10 +226,10 @@ pub struct SimSummary {
     pub attacks: usize,
     /// Days simulated.
     pub days: u32,
-    /// Events per archetype.
-    pub events_per_archetype: Vec<(Archetype, u64)>,
-    /// Attacks per scenario.
-    pub attacks_per_scenario: Vec<(Scenario, usize)>,
+    /// Events per archetype (per role for an LLM fleet), by name.
+    pub events_per_archetype: Vec<(&'static str, u64)>,
+    /// Attacks per scenario, by name.
+    pub attacks_per_scenario: Vec<(&'static str, usize)>,
     /// The files written.
     pub files: Vec<PathBuf>,
 }
@@ -201,10 +238,15 @@ impl std::fmt::Display for SimSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "simulated {} agents over {} days: {} events ({} attack events in {} attacks) written to {}",
+            "simulated {} {} agents over {} days: {} {} ({} attack events in {} attacks) written to {}",
             self.agents,
+            self.kind.name(),
             self.days,
             self.events,
+            match self.kind {
+                SimKind::Fleet => "events",
+                SimKind::Llm => "tool-call spans",
+            },
             self.attack_events,
             self.attacks,
             self.files
@@ -224,6 +266,9 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
         path: dir.to_path_buf(),
         source,
     })?;
+    if cfg.kind == SimKind::Llm {
+        return llm::simulate(cfg, start_ms);
+    }
     let world = World::build(cfg, start_ms);
     let plans = attacks::plan(&world, cfg.attack_share);
     let campaign = attacks::campaign_destination(cfg.seed);
@@ -284,6 +329,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
     writer::write_json(&manifest_path, &manifest)?;
 
     Ok(SimSummary {
+        kind: SimKind::Fleet,
         events: stats.events,
         attack_events: stats.attack_events,
         agents: cfg.agents,
@@ -291,12 +337,12 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
         days: cfg.days,
         events_per_archetype: Archetype::ALL
             .iter()
-            .copied()
+            .map(|a| a.name())
             .zip(stats.per_archetype.iter().copied())
             .collect(),
         attacks_per_scenario: Scenario::ALL
             .iter()
-            .map(|s| (*s, manifest.counts.attacks_per_scenario[s.name()]))
+            .map(|s| (s.name(), manifest.counts.attacks_per_scenario[s.name()]))
             .collect(),
         files: vec![
             events_path,

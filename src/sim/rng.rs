@@ -23,6 +23,12 @@ pub(crate) enum Domain {
     AttackPlan = 0x504c_414e,
     /// One attack's events.
     Attack = 0x4154_4b53,
+    /// The LLM fleet: organisations, users and their agents.
+    LlmWorld = 0x4c4c_4d57,
+    /// One LLM agent's benign sessions on one day.
+    LlmDay = 0x4c4c_4d44,
+    /// One injection's sessions.
+    LlmAttack = 0x4c4c_4d41,
 }
 
 fn splitmix(x: u64) -> u64 {
