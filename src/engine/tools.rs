@@ -60,12 +60,15 @@ pub(super) struct ToolMemory {
 }
 
 /// The effects of tools configured in `tools.effects`, looked up before a tool's name is read:
-/// exact names in a hash table, then patterns, most specific first. Built once per engine.
+/// exact names in a hash table, then patterns, most specific first. Built once per engine; the
+/// effect of each tool name met is kept, so a name is read once.
 #[derive(Clone, Debug, Default)]
 pub(super) struct EffectTable {
     exact: FxHashMap<Box<str>, Effect>,
     /// Patterns by the number of characters besides `*`, most first (ties: sorted order).
     patterns: Vec<(Box<str>, Effect)>,
+    /// Effects of the tool names met so far (emptied when it reaches [`Self::KNOWN_MAX`]).
+    known: std::cell::RefCell<FxHashMap<Box<str>, Effect>>,
 }
 
 impl EffectTable {
@@ -85,15 +88,28 @@ impl EffectTable {
         table
     }
 
+    /// Most tool names whose effect is kept.
+    const KNOWN_MAX: usize = 4096;
+
     /// The effect of a tool: as configured, else from its name.
     pub(super) fn effect(&self, tool: &str) -> Effect {
         if let Some(&e) = self.exact.get(tool) {
             return e;
         }
-        self.patterns
+        if let Some(&e) = self.known.borrow().get(tool) {
+            return e;
+        }
+        let e = self
+            .patterns
             .iter()
             .find(|(p, _)| glob_match(p, tool))
-            .map_or_else(|| effect_of(tool), |&(_, e)| e)
+            .map_or_else(|| effect_of(tool), |&(_, e)| e);
+        let mut known = self.known.borrow_mut();
+        if known.len() >= Self::KNOWN_MAX {
+            known.clear();
+        }
+        known.insert(tool.into(), e);
+        e
     }
 }
 

@@ -191,7 +191,8 @@ const NOUNS: [(Effect, &[&str]); 3] = [
 /// without a verb is read from its nouns (`email` sends, `payment` transfers).
 pub fn effect_of(tool: &str) -> Effect {
     let words = split_words(tool);
-    let has = |w: &str| words.iter().any(|x| x == w || stem(x) == w);
+    let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
+    let has = |w: &str| words.iter().zip(&stems).any(|(x, s)| x == w || s == w);
     if has("send") && (has("money") || has("funds") || has("payment")) {
         return Effect::Transfer;
     }
