@@ -267,7 +267,29 @@ impl Responder {
                     }
                 }
                 None => {
-                    cmd.sign(signer);
+                    if let Err(e) = cmd.sign(signer) {
+                        // Not issued unsigned: recorded, like a command withheld.
+                        self.withheld += 1;
+                        out.push(OutputRecord::Audit(Audit::new(
+                            AuditEvent::CommandWithheld,
+                            t,
+                            Some(&agent),
+                            format!(
+                                "{} of {target} not issued for finding {}: it cannot be encoded for signing ({e})",
+                                action.as_str(),
+                                f.finding_id(),
+                            ),
+                            json!({
+                                "reason": "unsignable",
+                                "command_id": cmd.command_id,
+                                "action": action.as_str(),
+                                "target": target,
+                                "finding_id": f.finding_id(),
+                                "error": e.to_string(),
+                            }),
+                        )));
+                        continue;
+                    }
                     f.set_commanded(action, &target);
                     self.issued += 1;
                     self.last_command.insert(agent.as_str().into(), t);

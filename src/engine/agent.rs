@@ -74,7 +74,7 @@ impl Agent {
     /// The agent's checkpoint.
     pub(super) fn export(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_stdvec(&AgentState {
-            profile: self.profile.to_bytes(),
+            profile: self.profile.to_bytes()?,
             ledger: self.ledger.clone(),
             behaviour: self.behaviour.clone(),
             learned: self.learned,

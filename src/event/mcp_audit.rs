@@ -65,6 +65,7 @@ fn raw(v: &Value) -> Option<Cow<'static, RawValue>> {
     if v.is_null() {
         return None;
     }
+    // A parsed value always encodes (its map keys are strings): `None` never happens.
     serde_json::value::to_raw_value(v).ok().map(Cow::Owned)
 }
 

@@ -546,7 +546,8 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Serialises an owned attributes object.
+/// Serialises an owned attributes object. Its callers pass JSON values and maps with string
+/// keys, whose encoding cannot fail: `None` never happens.
 pub(crate) fn owned_raw<T: serde::Serialize>(value: &T) -> Option<Cow<'static, RawValue>> {
     serde_json::value::to_raw_value(value).ok().map(Cow::Owned)
 }

@@ -79,10 +79,13 @@ pub struct Command {
 }
 
 impl Command {
-    /// Signs the record (over everything but `signature`).
-    pub fn sign(&mut self, signer: &crate::output::sign::Signer) {
+    /// Signs the record (over everything but `signature`). A record that cannot be encoded
+    /// is left unsigned and the error returned: a signature covers the record's own encoding
+    /// or nothing.
+    pub fn sign(&mut self, signer: &crate::output::sign::Signer) -> Result<(), serde_json::Error> {
         self.signature = None;
-        let v = serde_json::to_value(&*self).unwrap_or(serde_json::Value::Null);
+        let v = serde_json::to_value(&*self)?;
         self.signature = Some(signer.sign(&v));
+        Ok(())
     }
 }

@@ -538,8 +538,8 @@ impl AgentProfile {
     }
 
     /// Serialises the profile compactly (postcard).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_allocvec(self)
     }
 
     /// Restores a profile serialised by [`AgentProfile::to_bytes`].
@@ -975,11 +975,11 @@ mod tests {
         }
         let held = p.allocated_bytes();
         assert!(held <= bound, "holds {held} bytes > bound {bound}");
-        let serialised = p.to_bytes().len();
+        let serialised = p.to_bytes().unwrap().len();
         assert!(
             serialised <= bound,
             "serialised {serialised} > bound {bound}"
         );
-        assert_eq!(AgentProfile::from_bytes(&p.to_bytes()).unwrap(), p);
+        assert_eq!(AgentProfile::from_bytes(&p.to_bytes().unwrap()).unwrap(), p);
     }
 }

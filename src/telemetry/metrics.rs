@@ -411,6 +411,7 @@ impl Metrics {
 
     /// Stops exporting the lag of one partition (after it is revoked).
     pub fn forget_partition(&self, topic: &str, partition: i32) {
+        // An absent series is fine: it is what we want.
         let _ = self
             .consumer_lag
             .remove_label_values(&[topic, partition.to_string().as_str()]);

@@ -505,27 +505,45 @@ impl Worker {
         agents: Vec<Envelope>,
     ) {
         let mut shard = Shard::new(&self.settings, &self.response, &self.in_force);
-        if let Some(env) = shared
-            && let Some(bytes) = env.state_bytes()
-            && shard.engine.import_shared(&bytes).is_ok()
-        {
-            shard.reflected = env.offset;
+        let unreadable = |what: String, error: String| DriverEvent::StateUnreadable {
+            topic: format!("{}/{} ({what})", partition.0, partition.1),
+            error,
+        };
+        // A record that cannot be restored leaves its part of the state cold, and says so.
+        if let Some(env) = shared {
+            match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
+                Some(Ok(())) => shard.reflected = env.offset,
+                Some(Err(e)) => self
+                    .observer
+                    .driver_event(&unreadable("partition state".into(), e.to_string())),
+                None => self
+                    .observer
+                    .driver_event(&unreadable("partition state".into(), "not base64".into())),
+            }
         }
         for env in agents {
-            let Some(bytes) = env.state_bytes() else {
-                continue;
-            };
-            if shard
-                .engine
-                .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
-                .is_ok()
-            {
-                self.stats.restored_agents += 1;
-                if env.offset > shard.reflected {
-                    shard
-                        .agents_ahead
-                        .insert(env.agent_id.as_str().into(), env.offset);
+            let restored = env.state_bytes().map(|bytes| {
+                shard
+                    .engine
+                    .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
+            });
+            match restored {
+                Some(Ok(())) => {
+                    self.stats.restored_agents += 1;
+                    if env.offset > shard.reflected {
+                        shard
+                            .agents_ahead
+                            .insert(env.agent_id.as_str().into(), env.offset);
+                    }
                 }
+                Some(Err(e)) => self.observer.driver_event(&unreadable(
+                    format!("agent {}", env.agent_id),
+                    e.to_string(),
+                )),
+                None => self.observer.driver_event(&unreadable(
+                    format!("agent {}", env.agent_id),
+                    "not base64".into(),
+                )),
             }
         }
         for fb in &self.feedback {
@@ -617,18 +635,29 @@ impl Outputs for TopicOutputs<'_> {
     }
 }
 
+/// Why a partition's checkpoint could not be written.
+#[derive(Debug, thiserror::Error)]
+enum CheckpointError {
+    /// An agent's or the partition's state could not be encoded.
+    #[error("encoding state: {0}")]
+    State(#[from] postcard::Error),
+    /// A state record's envelope could not be encoded.
+    #[error("encoding a state record: {0}")]
+    Envelope(#[from] serde_json::Error),
+}
+
 /// The checkpoint of one partition: the agents touched since the last one, then the
 /// partition's shared state, all at the partition's offset.
 fn checkpoint(
     p: &Partition,
     shard: &mut Shard,
     state: &mut Vec<StateRecord>,
-) -> Result<(), postcard::Error> {
+) -> Result<(), CheckpointError> {
     let (topic, partition) = (p.0.to_string(), p.1);
     for agent in shard.engine.take_touched() {
         let bytes = match shard.engine.export_agent(&agent) {
             Some(Ok(bytes)) => bytes,
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => return Err(e.into()),
             None => continue,
         };
         let env = Envelope::agent(
@@ -639,12 +668,10 @@ fn checkpoint(
             shard.offset,
             &bytes,
         );
-        if let Ok(payload) = serde_json::to_vec(&env) {
-            state.push(StateRecord {
-                key: agent.to_string(),
-                payload,
-            });
-        }
+        state.push(StateRecord {
+            key: agent.to_string(),
+            payload: serde_json::to_vec(&env)?,
+        });
     }
     let env = Envelope::partition(
         &topic,
@@ -652,11 +679,9 @@ fn checkpoint(
         shard.offset,
         &shard.engine.export_shared()?,
     );
-    if let Ok(payload) = serde_json::to_vec(&env) {
-        state.push(StateRecord {
-            key: Envelope::partition_key(&topic, partition),
-            payload,
-        });
-    }
+    state.push(StateRecord {
+        key: Envelope::partition_key(&topic, partition),
+        payload: serde_json::to_vec(&env)?,
+    });
     Ok(())
 }
