@@ -73,14 +73,44 @@ pub struct Settings {
 
 impl Settings {
     /// Parses and validates settings from TOML text; `origin` names where the text came from in
-    /// errors.
+    /// errors. Every problem is reported at once: unknown sections and keys, values of the
+    /// wrong type or enum, and values out of range (a file that is not TOML at all is one
+    /// error, with its position).
     pub fn from_toml_at(text: &str, origin: &str) -> Result<Settings, ConfigError> {
-        let s: Settings = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        // `origin` names the text in syntax errors; the caller names the file for the rest.
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.into(),
             message: e.to_string(),
         })?;
-        s.validate()?;
-        Ok(s)
+        let mut errs = Vec::new();
+        let mut s = Settings::default();
+        for (name, value) in table {
+            match name.as_str() {
+                "decode" => section(&name, value, &mut s.decode, &mut errs),
+                "tools" => section(&name, value, &mut s.tools, &mut errs),
+                "profile" => section(&name, value, &mut s.profile, &mut errs),
+                "detect" => section(&name, value, &mut s.detect, &mut errs),
+                "decide" => section(&name, value, &mut s.decide, &mut errs),
+                "grants" => section(&name, value, &mut s.grants, &mut errs),
+                "commands" => section(&name, value, &mut s.commands, &mut errs),
+                "breaker" => section(&name, value, &mut s.breaker, &mut errs),
+                "feedback" => section(&name, value, &mut s.feedback, &mut errs),
+                "output" => section(&name, value, &mut s.output, &mut errs),
+                "ml" => section(&name, value, &mut s.ml, &mut errs),
+                "kafka" => section(&name, value, &mut s.kafka, &mut errs),
+                _ => errs.push(format!(
+                    "unknown section `{name}`, expected one of `decode`, `tools`, `profile`, `detect`, `decide`, `grants`, `commands`, `breaker`, `feedback`, `output`, `ml`, `kafka`"
+                )),
+            }
+        }
+        if let Err(ConfigError::Invalid(more)) = s.validate() {
+            errs.extend(more);
+        }
+        if errs.is_empty() {
+            Ok(s)
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
     }
 
     /// Parses and validates settings from TOML text.
@@ -110,6 +140,44 @@ impl Settings {
     }
 }
 
+/// Reads one section into `into`; when it does not read, reads each of its keys alone, so that
+/// every bad key is named, and leaves `into` at its defaults.
+fn section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: toml::Value,
+    into: &mut T,
+    errs: &mut Vec<String>,
+) {
+    let toml::Value::Table(table) = value else {
+        errs.push(format!("`{name}` must be a table (a `[{name}]` section)"));
+        return;
+    };
+    match T::deserialize(toml::Value::Table(table.clone())) {
+        Ok(v) => *into = v,
+        Err(_) => {
+            // The keys that read alone are kept, so that their ranges are checked too.
+            let mut good = toml::Table::new();
+            for (key, v) in table {
+                let mut one = toml::Table::new();
+                one.insert(key.clone(), v.clone());
+                match T::deserialize(toml::Value::Table(one)) {
+                    Ok(_) => {
+                        good.insert(key, v);
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        let first = e.lines().next().unwrap_or_default();
+                        errs.push(format!("{name}.{key}: {first}"));
+                    }
+                }
+            }
+            if let Ok(v) = T::deserialize(toml::Value::Table(good)) {
+                *into = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +191,55 @@ mod tests {
             Settings::default(),
             "configs/cinch.toml documents the defaults"
         );
+    }
+
+    #[test]
+    fn every_key_type_and_enum_error_is_reported_at_once() {
+        let err = Settings::from_toml(
+            "[bogus]\nx = 1\n[profile]\nhalf_life_days = \"x\"\nmax_lateness_secs = -1\n\
+             [decide]\nfinding_treshold = 0.5\n[output]\nfinding_format = \"xml\"\n\
+             [grants]\nrecommend_interval_secs = 4611686018427387904\n\
+             [commands]\nrevoke_session_secs = 9223372036854775807\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "unknown section `bogus`",
+            "profile.half_life_days",
+            "profile.max_lateness_secs",
+            "decide.finding_treshold",
+            "output.finding_format",
+            "grants.recommend_interval_secs must be at most",
+            "commands.revoke_session_secs must be at most",
+        ] {
+            assert!(err.contains(want), "{want} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn broker_lists_and_topic_names_are_checked() {
+        for (brokers, topic, want) in [
+            (":::,,,", "events", "kafka.brokers"),
+            ("http://x:9092", "events", "has a scheme"),
+            ("localhost:9092", "bad topic/../x", "is not allowed"),
+            ("localhost:0", "events", "is not a port"),
+        ] {
+            let text = format!("[kafka]\nbrokers = \"{brokers}\"\ninput_topics = [\"{topic}\"]\n");
+            let err = Settings::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(want), "{brokers} / {topic}: {err}");
+        }
+        let long = "b".repeat(100_000);
+        let err = Settings::from_toml(&format!("[kafka]\nbrokers = \"{long}:9092\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 4096"), "{err}");
+        for ok in [
+            "localhost:9092",
+            "10.0.0.1:9092, [::1]:9093,kafka-0.kafka.svc:19092",
+        ] {
+            let text = format!("[kafka]\nbrokers = \"{ok}\"\n");
+            assert!(Settings::from_toml(&text).is_ok(), "{ok}");
+        }
     }
 
     #[test]

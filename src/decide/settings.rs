@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Severity, check_unit};
+use crate::vocab::{MAX_COUNT, MAX_DURATION_SECS, Severity, check_at_most, check_unit};
 
 /// Decisions.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -134,6 +134,20 @@ impl CommandSettings {
                 errs.push(format!("{name} must be at least 1: every command expires"));
             }
         }
+        for (name, v) in [
+            ("commands.revoke_grant_secs", self.revoke_grant_secs),
+            ("commands.revoke_session_secs", self.revoke_session_secs),
+            ("commands.suspend_agent_secs", self.suspend_agent_secs),
+            ("commands.cooldown_secs", self.cooldown_secs),
+        ] {
+            check_at_most(errs, name, v, MAX_DURATION_SECS);
+        }
+        check_at_most(
+            errs,
+            "commands.sustained_events",
+            self.sustained_events,
+            MAX_COUNT,
+        );
         if self.min_evidence == 0 {
             errs.push("commands.min_evidence must be at least 1".into());
         }
@@ -190,6 +204,18 @@ impl BreakerSettings {
         if self.max_commands_per_minute == 0 {
             errs.push("breaker.max_commands_per_minute must be at least 1".into());
         }
+        check_at_most(
+            errs,
+            "breaker.window_secs",
+            self.window_secs,
+            MAX_DURATION_SECS,
+        );
+        check_at_most(
+            errs,
+            "breaker.cooldown_secs",
+            self.cooldown_secs,
+            MAX_DURATION_SECS,
+        );
     }
 }
 

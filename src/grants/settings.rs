@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{MAX_COUNT, MAX_DURATION_SECS, check_at_most};
+
 /// Entitlements, grant usage and least-privilege recommendations.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -79,5 +81,24 @@ impl GrantsSettings {
         if self.reload_secs == 0 {
             errs.push("grants.reload_secs must be at least 1".into());
         }
+        check_at_most(
+            errs,
+            "grants.reload_secs",
+            self.reload_secs,
+            MAX_DURATION_SECS,
+        );
+        check_at_most(
+            errs,
+            "grants.recommend_interval_secs",
+            self.recommend_interval_secs,
+            MAX_DURATION_SECS,
+        );
+        check_at_most(
+            errs,
+            "grants.lookback_days",
+            self.lookback_days.into(),
+            3650,
+        );
+        check_at_most(errs, "grants.min_events", self.min_events, MAX_COUNT);
     }
 }

@@ -49,6 +49,12 @@ impl MlSettings {
         if self.reload_secs == 0 {
             errs.push("ml.reload_secs must be at least 1".into());
         }
+        crate::vocab::check_at_most(
+            errs,
+            "ml.reload_secs",
+            self.reload_secs,
+            crate::vocab::MAX_DURATION_SECS,
+        );
         if !(self.assign_min_days >= 0.0 && self.assign_min_days <= 365.0) {
             errs.push(format!(
                 "ml.assign_min_days must be within 0..365 (got {})",

@@ -84,6 +84,28 @@ impl KafkaSettings {
     pub fn validate(&self, errs: &mut Vec<String>) {
         if self.brokers.trim().is_empty() {
             errs.push("kafka.brokers must not be empty".into());
+        } else if let Err(e) = check_brokers(&self.brokers) {
+            errs.push(format!("kafka.brokers: {e}"));
+        }
+        let topics = self
+            .input_topics
+            .iter()
+            .chain(&self.otlp_proto_topics)
+            .chain([
+                &self.findings_topic,
+                &self.recommendations_topic,
+                &self.commands_topic,
+                &self.dead_letters_topic,
+                &self.audit_topic,
+                &self.state_topic,
+            ])
+            .chain(self.scores_topic.as_ref());
+        for t in topics {
+            if !t.trim().is_empty()
+                && let Err(e) = check_topic(t)
+            {
+                errs.push(format!("kafka topic `{}`: {e}", t.escape_debug()));
+            }
         }
         if self.group_id.trim().is_empty() {
             errs.push("kafka.group_id must not be empty".into());
@@ -174,4 +196,60 @@ pub enum Guarantee {
     AtLeastOnce,
     /// Outputs, state checkpoints and input offsets are committed in one Kafka transaction.
     ExactlyOnce,
+}
+
+/// Checks a broker list: `host:port[,host:port...]`, each host a name or an address (IPv6 in
+/// brackets), each port 1..65535, no scheme; at most 64 brokers and 4096 characters.
+pub fn check_brokers(list: &str) -> Result<(), String> {
+    if list.len() > 4096 {
+        return Err(format!("{} characters; at most 4096", list.len()));
+    }
+    let brokers: Vec<&str> = list.split(',').map(str::trim).collect();
+    if brokers.len() > 64 {
+        return Err(format!("{} brokers; at most 64", brokers.len()));
+    }
+    for b in brokers {
+        if b.contains("://") {
+            return Err(format!("`{b}` has a scheme; give host:port"));
+        }
+        let Some((host, port)) = b.rsplit_once(':') else {
+            return Err(format!("`{b}` is not host:port"));
+        };
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let name_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
+        if !name_ok && host.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("`{b}`: `{host}` is not a host name or address"));
+        }
+        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+            return Err(format!("`{b}`: `{port}` is not a port (1..65535)"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a topic name as Kafka does: 1 to 249 characters of `a-z A-Z 0-9 . _ -`, and not
+/// `.` or `..`.
+pub fn check_topic(name: &str) -> Result<(), String> {
+    if name.len() > 249 {
+        return Err(format!("{} characters; at most 249", name.len()));
+    }
+    if name == "." || name == ".." {
+        return Err("`.` and `..` are not topic names".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "`{}` is not allowed (only a-z, A-Z, 0-9, `.`, `_` and `-`)",
+            c.escape_debug()
+        ));
+    }
+    Ok(())
 }
