@@ -252,3 +252,40 @@ async fn sigterm_stops_the_endpoint() {
         .unwrap();
     assert!(result.is_ok());
 }
+
+#[tokio::test]
+async fn slow_and_idle_connections_do_not_stop_healthz() {
+    let (tx, rx) = oneshot::channel::<()>();
+    let metrics = Arc::new(Metrics::new());
+    let (addr, handle) = serve("127.0.0.1:0".parse().unwrap(), metrics, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    // A thousand clients connect and send half a request line, or nothing.
+    let mut held = Vec::new();
+    for i in 0..1000 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /metr").await.unwrap();
+        }
+        held.push(s);
+    }
+    let r = timeout(Duration::from_secs(3), get(addr, "/healthz"))
+        .await
+        .expect("/healthz answers beside a thousand slow connections");
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    // The slow ones are dropped once their headers are overdue.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut closed = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 256];
+        match timeout(Duration::from_millis(50), s.read(&mut buf)).await {
+            Ok(Ok(_)) | Ok(Err(_)) => closed += 1,
+            Err(_) => {}
+        }
+    }
+    assert_eq!(closed, held.len(), "every slow connection was closed");
+    let _ = tx.send(());
+    handle.await.unwrap().unwrap();
+}

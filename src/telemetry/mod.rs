@@ -22,7 +22,9 @@ pub use events::DriverEvent;
 pub use kafka_stats::{PartitionLag, apply_statistics, observe_statistics, parse_consumer_lags};
 pub use metrics::{CONTENT_TYPE, Metrics};
 pub use observer::{NoopObserver, PipelineObserver};
-pub use server::{DEFAULT_ADDR, ServerHandle, router, serve, shutdown_signal};
+pub use server::{
+    DEFAULT_ADDR, Limits, ServerHandle, router, serve, serve_router, shutdown_signal,
+};
 
 /// What can go wrong in telemetry.
 #[derive(Debug, thiserror::Error)]
