@@ -3,17 +3,26 @@
 //! A message (a Kafka message value, or one line or document of a file) holds one record, a
 //! CloudTrail S3 delivery object `{"Records":[...]}`, a JSON array of records, or several such
 //! documents one after another. Every record yields exactly one [`Decoded`], in input order.
+//!
+//! Containers are decoded element by element: the elements are found by a string- and
+//! escape-aware bracket matcher ([`super::scan`]) and each is decoded on its own, so that a
+//! broken element is one rejection and its neighbours decode. When a broken element hides where
+//! it ends (a cut string, a lost bracket), decoding resumes at the next element that opens like
+//! the others (its first key: `{"eventVersion"`).
+//!
+//! An object with a top-level `Records` array is a delivery only when it has no member naming
+//! an event of its own (`agent_id`, `action`, `class_uid`, `kind`, `auditID`, `eventVersion`,
+//! ...); otherwise it is one record and `Records` one of its fields.
 
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use memchr::memmem;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use super::message::{Message, MessageKind};
 use super::otlp::{JoinSettings, SpanJoin};
+use super::scan::{find_signature, signature, skip_ws_from, value_end};
 use super::wire::{self, MAX_DEPTH, skip_ws};
 use super::{
     AccessEvent, Decoded, Format, RejectReason, Rejected, cloudtrail, k8s_audit, native, ocsf,
@@ -97,16 +106,90 @@ pub struct Decoder {
     agent_from_resource: std::cell::Cell<u64>,
 }
 
-/// A CloudTrail S3 delivery object.
-#[derive(Deserialize)]
-struct Delivery<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Option<Vec<&'a RawValue>>,
+/// Top-level members that make an object an event of its own rather than a delivery of records.
+const EVENT_KEYS: &[&[u8]] = &[
+    b"agent_id",
+    b"action",
+    b"event_id",
+    b"class_uid",
+    b"kind",
+    b"auditID",
+    b"apiVersion",
+    b"eventVersion",
+    b"eventID",
+    b"userIdentity",
+    b"resourceSpans",
+    b"loggedAt",
+];
+
+/// Where an element of a container ends, as the bracket matcher sees it.
+struct Extent {
+    /// End of the element's bytes (any junk after its value included).
+    end: usize,
+    /// Where scanning goes on: past the comma, or past the container's end.
+    next: usize,
+    /// Whether the container (or the text) ended after this element.
+    closed: bool,
 }
 
-/// Byte offset of `part` within `whole` (`part` must be a sub-slice of `whole`).
-fn offset_in(whole: &str, part: &str) -> usize {
-    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+/// The extent of the element starting at `start`: its value, then anything up to the comma or
+/// closing bracket that follows at the container's level.
+fn extent(msg: &[u8], start: usize) -> Extent {
+    let mut end = value_end(msg, start).unwrap_or(msg.len());
+    loop {
+        let q = skip_ws_from(msg, end);
+        match msg.get(q) {
+            None => {
+                return Extent {
+                    end,
+                    next: msg.len(),
+                    closed: true,
+                };
+            }
+            Some(b',') => {
+                return Extent {
+                    end,
+                    next: q + 1,
+                    closed: false,
+                };
+            }
+            Some(b']') => {
+                return Extent {
+                    end,
+                    next: q + 1,
+                    closed: true,
+                };
+            }
+            // Junk after the value belongs to the element.
+            Some(_) => end = value_end(msg, q).unwrap_or(msg.len()),
+        }
+    }
+}
+
+/// When a container's closing bracket, just before `after`, is followed by a comma and an object:
+/// the bracket closed nothing (it belongs to a broken element) and the container goes on at the
+/// object, whose position this is.
+fn reopened(msg: &[u8], after: usize) -> Option<usize> {
+    let comma = skip_ws_from(msg, after);
+    if after == 0 || msg.get(comma) != Some(&b',') {
+        return None;
+    }
+    let next = skip_ws_from(msg, comma + 1);
+    (msg.get(next) == Some(&b'{')).then_some(next)
+}
+
+/// Whether a rejected element may not end where the matcher says (a syntax error, or something
+/// that is not an object).
+fn may_be_misframed(reason: &RejectReason, first: u8) -> bool {
+    first != b'{'
+        || matches!(
+            reason,
+            RejectReason::NotJson(_)
+                | RejectReason::TrailingData(_)
+                | RejectReason::TooDeep(_)
+                | RejectReason::InvalidUtf8 { .. }
+                | RejectReason::Oversize { .. }
+        )
 }
 
 impl Decoder {
@@ -141,22 +224,34 @@ impl Decoder {
             }));
             return;
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                sink(Err(Rejected {
-                    reason: RejectReason::InvalidUtf8 {
-                        offset: e.valid_up_to(),
-                    },
-                    raw: bytes,
-                    offset: 0,
-                }));
-                return;
+        let start = skip_ws(bytes);
+        // One object (not a delivery), the common case: decoded in one pass.
+        if bytes.get(start) == Some(&b'{')
+            && !(self.accepts_deliveries() && has(&KEYS.records, bytes))
+        {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    if !self.object(text, 0, true, sink) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let single = value_end(bytes, start)
+                        .is_none_or(|end| skip_ws_from(bytes, end) == bytes.len());
+                    if single {
+                        sink(Err(Rejected {
+                            reason: RejectReason::InvalidUtf8 {
+                                offset: e.valid_up_to(),
+                            },
+                            raw: bytes,
+                            offset: 0,
+                        }));
+                        return;
+                    }
+                }
             }
-        };
-        if self.document(text, text, true, sink) {
-            self.stream(text, sink);
         }
+        self.documents(bytes, sink);
     }
 
     /// Decodes one message read by the source (an oversize or unreadable message becomes a
@@ -267,17 +362,320 @@ impl Decoder {
         }
     }
 
-    /// Decodes one document of `msg`. Returns true when `doc` is the whole message and turned
-    /// out to hold more than one document (the caller then decodes it as a stream).
-    fn document<'a>(
+    /// Decodes a message that is not one plain object: documents one after another, arrays and
+    /// deliveries element by element.
+    fn documents<'a>(&self, msg: &'a [u8], sink: &mut dyn FnMut(Decoded<'a>)) {
+        let mut pos = skip_ws(msg);
+        if pos == msg.len() {
+            sink(Err(Rejected {
+                reason: RejectReason::NotJson("empty message: EOF while parsing a value".to_owned()),
+                raw: msg,
+                offset: 0,
+            }));
+            return;
+        }
+        let mut first = true;
+        while pos < msg.len() {
+            pos = match msg[pos] {
+                b'[' => self.container(msg, pos, sink),
+                b'{' => match self.delivery_records(msg, pos) {
+                    Some(open) => self.delivery(msg, open, sink),
+                    None => {
+                        let end = value_end(msg, pos).unwrap_or(msg.len());
+                        self.whole_object(msg, pos, end, first, sink);
+                        end
+                    }
+                },
+                _ => self.other(msg, pos, first, sink),
+            };
+            first = false;
+            pos = skip_ws_from(msg, pos);
+        }
+    }
+
+    /// Decodes the object `msg[start..end]`, one document of a message (`first` when no other
+    /// came before it).
+    fn whole_object<'a>(
         &self,
-        msg: &'a str,
+        msg: &'a [u8],
+        start: usize,
+        end: usize,
+        first: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) {
+        let bytes = &msg[start..end];
+        let max = self.config.max_record_bytes;
+        let reason = if bytes.len() > max {
+            RejectReason::Oversize {
+                size: bytes.len(),
+                limit: max,
+            }
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(doc) => {
+                    let mut later = |d: Decoded<'a>| {
+                        sink(d.map_err(|mut r| {
+                            if let (false, RejectReason::NotJson(m)) = (first, &r.reason) {
+                                r.reason = RejectReason::TrailingData(m.clone());
+                            }
+                            r
+                        }))
+                    };
+                    self.object(doc, start, false, &mut later);
+                    return;
+                }
+                Err(e) => RejectReason::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                },
+            }
+        };
+        sink(Err(Rejected {
+            reason,
+            raw: bytes,
+            offset: start,
+        }));
+    }
+
+    /// Decodes what is neither an object nor an array at the top of a message: a JSON scalar is
+    /// one rejected record; anything else rejects the rest of the message. Returns where
+    /// decoding goes on.
+    fn other<'a>(
+        &self,
+        msg: &'a [u8],
+        start: usize,
+        first: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) -> usize {
+        if let Some(end) = value_end(msg, start)
+            && serde_json::from_slice::<IgnoredAny>(&msg[start..end]).is_ok()
+        {
+            let bytes = &msg[start..end];
+            sink(Err(Rejected {
+                reason: not_an_object(bytes),
+                raw: bytes,
+                offset: start,
+            }));
+            return end;
+        }
+        let raw = &msg[start..];
+        let reason = match std::str::from_utf8(raw) {
+            Err(e) => RejectReason::InvalidUtf8 {
+                offset: e.valid_up_to(),
+            },
+            Ok(text) => {
+                let err = serde_json::Deserializer::from_str(text)
+                    .into_iter::<IgnoredAny>()
+                    .next()
+                    .and_then(Result::err)
+                    .map_or_else(|| "not a JSON value".to_owned(), |e| e.to_string());
+                match refine(wire::classify_syntax(err), raw) {
+                    RejectReason::NotJson(m) if !first => RejectReason::TrailingData(m),
+                    other => other,
+                }
+            }
+        };
+        sink(Err(Rejected {
+            reason,
+            raw,
+            offset: start,
+        }));
+        msg.len()
+    }
+
+    /// When the object opening at `start` is a delivery (a top-level `Records` array and no
+    /// member naming an event of its own), the position of the array's `[`.
+    fn delivery_records(&self, msg: &[u8], start: usize) -> Option<usize> {
+        if !self.accepts_deliveries() || !has(&KEYS.records, &msg[start..]) {
+            return None;
+        }
+        let mut records = None;
+        let mut pos = start + 1;
+        loop {
+            pos = skip_ws_from(msg, pos);
+            if msg.get(pos) != Some(&b'"') {
+                break;
+            }
+            let (key_end, closed) = super::scan::string_scan(msg, pos);
+            if !closed {
+                break;
+            }
+            let key = &msg[pos + 1..key_end - 1];
+            pos = skip_ws_from(msg, key_end);
+            if msg.get(pos) != Some(&b':') {
+                break;
+            }
+            pos = skip_ws_from(msg, pos + 1);
+            let Some(&first) = msg.get(pos) else { break };
+            if key == b"Records" && first == b'[' && records.is_none() {
+                records = Some(pos);
+            } else if EVENT_KEYS.contains(&key) {
+                return None;
+            }
+            // A `Records` array that does not close ends the search: what follows is unknown.
+            let Some(end) = value_end(msg, pos) else {
+                break;
+            };
+            pos = skip_ws_from(msg, end);
+            if msg.get(pos) != Some(&b',') {
+                break;
+            }
+            pos += 1;
+        }
+        records
+    }
+
+    /// Decodes the records of a delivery whose `Records` array opens at `open`; returns where
+    /// the delivery ends.
+    fn delivery<'a>(&self, msg: &'a [u8], open: usize, sink: &mut dyn FnMut(Decoded<'a>)) -> usize {
+        let mut pos = skip_ws_from(msg, self.container(msg, open, sink));
+        // The members after the array, up to the closing brace.
+        loop {
+            match msg.get(pos) {
+                Some(b'}') => return pos + 1,
+                Some(b',') => {}
+                _ => return pos,
+            }
+            let key = skip_ws_from(msg, pos + 1);
+            if msg.get(key) != Some(&b'"') {
+                return pos;
+            }
+            let colon = skip_ws_from(msg, super::scan::string_end(msg, key));
+            if msg.get(colon) != Some(&b':') {
+                return pos;
+            }
+            let value = skip_ws_from(msg, colon + 1);
+            match (value < msg.len()).then(|| value_end(msg, value)).flatten() {
+                Some(end) => pos = skip_ws_from(msg, end),
+                None => return pos,
+            }
+        }
+    }
+
+    /// Decodes the elements of the container whose `[` is at `open`, each on its own; returns
+    /// the position past its closing bracket (or the end of the message).
+    fn container<'a>(&self, msg: &'a [u8], open: usize, sink: &mut dyn FnMut(Decoded<'a>)) -> usize {
+        // How the decoded elements open, while they all open alike.
+        let mut shared: Option<&'a [u8]> = None;
+        let mut alike = true;
+        let mut pos = open + 1;
+        let mut elements = 0usize;
+        loop {
+            pos = skip_ws_from(msg, pos);
+            match msg.get(pos) {
+                None if elements == 0 => {
+                    // A container cut short before its first element.
+                    let raw = &msg[open..];
+                    let err = serde_json::from_slice::<IgnoredAny>(raw)
+                        .err()
+                        .map_or_else(|| "EOF while parsing a list".to_owned(), |e| e.to_string());
+                    sink(Err(Rejected {
+                        reason: refine(wire::classify_syntax(err), raw),
+                        raw,
+                        offset: open,
+                    }));
+                    return msg.len();
+                }
+                None => return msg.len(),
+                Some(b']') => match reopened(msg, pos + 1) {
+                    Some(next) => {
+                        pos = next;
+                        continue;
+                    }
+                    None => return pos + 1,
+                },
+                // An empty place between commas holds no record.
+                Some(b',') => {
+                    pos += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let start = pos;
+            elements += 1;
+            let ext = extent(msg, start);
+            match self.element(msg, start, ext.end) {
+                Ok(ev) => {
+                    match (signature(&msg[start..ext.end]), shared) {
+                        (Some(sig), None) if alike => shared = Some(sig),
+                        (Some(sig), Some(known)) if sig == known => {}
+                        _ => alike = false,
+                    }
+                    sink(Ok(ev));
+                }
+                Err(rej) => {
+                    if may_be_misframed(&rej.reason, msg[start])
+                        && let Some(next) =
+                            self.resync(msg, start, &ext, shared.filter(|_| alike))
+                    {
+                        // The element ends before the next one that opens like the others.
+                        let mut end = next;
+                        while end > start && super::scan::is_ws(msg[end - 1]) {
+                            end -= 1;
+                        }
+                        if end > start + 1 && msg[end - 1] == b',' {
+                            end -= 1;
+                            while end > start && super::scan::is_ws(msg[end - 1]) {
+                                end -= 1;
+                            }
+                        }
+                        sink(self.element(msg, start, end));
+                        pos = next;
+                        continue;
+                    }
+                    sink(Err(rej));
+                }
+            }
+            if ext.closed {
+                match reopened(msg, ext.next) {
+                    Some(next) => pos = next,
+                    None => return ext.next,
+                }
+            } else {
+                pos = ext.next;
+            }
+        }
+    }
+
+    /// Where the element after the broken one at `start` begins, when the matcher's `ext` is
+    /// not to be trusted: the next object that opens like the container's elements (`shared`, or
+    /// else like the broken element itself), found inside the broken element's extent, or
+    /// right after it when what the matcher found there is no element (a member `"key":` of the
+    /// broken record, or a container that closed too early).
+    fn resync(
+        &self,
+        msg: &[u8],
+        start: usize,
+        ext: &Extent,
+        shared: Option<&[u8]>,
+    ) -> Option<usize> {
+        let sig = shared.or_else(|| signature(&msg[start..ext.end]))?;
+        let limit = ext
+            .end
+            .saturating_add(self.config.max_record_bytes)
+            .min(msg.len());
+        let next = find_signature(&msg[..limit], start + 1, sig)?;
+        if next < ext.end {
+            return Some(next);
+        }
+        let after = skip_ws_from(msg, ext.next);
+        let member = msg.get(after) == Some(&b'"')
+            && value_end(msg, after)
+                .is_some_and(|end| msg.get(skip_ws_from(msg, end)) == Some(&b':'));
+        let reopened = ext.closed && reopened(msg, ext.next).is_some();
+        (member || reopened).then_some(next)
+    }
+
+    /// Decodes one object document `doc`, at `offset` in its message. Returns true when `doc`
+    /// is the whole message (`whole`) and turned out to hold more than one document (the caller
+    /// then decodes it document by document).
+    fn object<'a>(
+        &self,
         doc: &'a str,
+        offset: usize,
         whole: bool,
         sink: &mut dyn FnMut(Decoded<'a>),
     ) -> bool {
         let bytes = doc.as_bytes();
-        let offset = offset_in(msg, doc);
         let max = self.config.max_record_bytes;
         let reject = |sink: &mut dyn FnMut(Decoded<'a>), reason| {
             sink(Err(Rejected {
@@ -286,99 +684,36 @@ impl Decoder {
                 offset,
             }))
         };
-        match bytes.get(skip_ws(bytes)) {
-            None => {
-                reject(
-                    sink,
-                    RejectReason::NotJson("empty message: EOF while parsing a value".to_owned()),
-                );
-            }
-            Some(b'[') => match serde_json::from_str::<Vec<&'a RawValue>>(doc) {
-                Ok(items) => {
-                    for item in items {
-                        self.element(msg, item.get(), sink);
-                    }
-                }
-                Err(e) => {
-                    let reason = refine(wire::classify_syntax(e.to_string()), bytes);
-                    if whole && reason.code() == "trailing_data" {
-                        return true;
-                    }
-                    reject(sink, reason);
-                }
-            },
-            Some(b'{') => {
-                if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
-                    && has(&KEYS.resource_spans, bytes)
-                {
-                    let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
-                    self.spans(batch, bytes, offset, sink);
-                    return false;
-                }
-                if matches!(
-                    self.config.format,
-                    FormatChoice::Auto | FormatChoice::McpAudit
-                ) && !has(&KEYS.agent_id, bytes)
-                    && looks_like_mcp_audit(bytes)
-                {
-                    self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
-                    return false;
-                }
-                if self.accepts_deliveries() && has(&KEYS.records, bytes) {
-                    // `Records` that is not an array fails here and is decoded as a record.
-                    match serde_json::from_str::<Delivery<'a>>(doc) {
-                        Ok(Delivery {
-                            records: Some(items),
-                        }) => {
-                            for item in items {
-                                self.element(msg, item.get(), sink);
-                            }
-                            return false;
-                        }
-                        Err(e) if whole && e.to_string().starts_with("trailing characters") => {
-                            return true;
-                        }
-                        _ => {}
-                    }
-                }
-                if bytes.len() > max {
-                    reject(
-                        sink,
-                        RejectReason::Oversize {
-                            size: bytes.len(),
-                            limit: max,
-                        },
-                    );
-                    return false;
-                }
-                match self.decode_record(doc) {
-                    Ok(ev) => sink(Ok(ev)),
-                    Err(RejectReason::TrailingData(_)) if whole => return true,
-                    Err(reason) => reject(sink, refine(reason, bytes)),
-                }
-            }
-            Some(_) => {
-                if bytes.len() > max {
-                    reject(
-                        sink,
-                        RejectReason::Oversize {
-                            size: bytes.len(),
-                            limit: max,
-                        },
-                    );
-                    return false;
-                }
-                match serde_json::from_str::<IgnoredAny>(doc) {
-                    Ok(_) => reject(sink, not_an_object(bytes)),
-                    Err(e) => {
-                        let reason = refine(wire::classify_syntax(e.to_string()), bytes);
-                        if whole && reason.code() == "trailing_data" {
-                            return true;
-                        }
-                        reject(sink, reason);
-                    }
-                }
-            }
+        if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
+            && has(&KEYS.resource_spans, bytes)
+        {
+            let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
+            self.spans(batch, bytes, offset, sink);
+            return false;
+        }
+        if matches!(
+            self.config.format,
+            FormatChoice::Auto | FormatChoice::McpAudit
+        ) && !has(&KEYS.agent_id, bytes)
+            && looks_like_mcp_audit(bytes)
+        {
+            self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
+            return false;
+        }
+        if bytes.len() > max {
+            reject(
+                sink,
+                RejectReason::Oversize {
+                    size: bytes.len(),
+                    limit: max,
+                },
+            );
+            return false;
+        }
+        match self.decode_record(doc) {
+            Ok(ev) => sink(Ok(ev)),
+            Err(RejectReason::TrailingData(_)) if whole => return true,
+            Err(reason) => reject(sink, refine(reason, bytes)),
         }
         false
     }
@@ -451,55 +786,34 @@ impl Decoder {
         self.agent_from_resource.get()
     }
 
-    /// Decodes one element of a container.
-    fn element<'a>(&self, msg: &'a str, item: &'a str, sink: &mut dyn FnMut(Decoded<'a>)) {
-        let bytes = item.as_bytes();
-        let offset = offset_in(msg, item);
+    /// Decodes the element `msg[start..end]` of a container.
+    fn element<'a>(&self, msg: &'a [u8], start: usize, end: usize) -> Decoded<'a> {
+        let bytes = &msg[start..end];
         let max = self.config.max_record_bytes;
         let result = if bytes.len() > max {
             Err(RejectReason::Oversize {
                 size: bytes.len(),
                 limit: max,
             })
-        } else if item.starts_with('{') {
-            self.decode_record(item).map_err(|r| refine(r, bytes))
         } else {
-            Err(not_an_object(bytes))
+            match std::str::from_utf8(bytes) {
+                Err(e) => Err(RejectReason::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                }),
+                Ok(item) if item.starts_with('{') => {
+                    self.decode_record(item).map_err(|r| refine(r, bytes))
+                }
+                Ok(item) => match serde_json::from_str::<IgnoredAny>(item) {
+                    Ok(_) => Err(not_an_object(bytes)),
+                    Err(e) => Err(refine(wire::classify_syntax(e.to_string()), bytes)),
+                },
+            }
         };
-        sink(result.map_err(|reason| Rejected {
+        result.map_err(|reason| Rejected {
             reason,
             raw: bytes,
-            offset,
-        }));
-    }
-
-    /// Decodes a message holding several documents one after another.
-    fn stream<'a>(&self, msg: &'a str, sink: &mut dyn FnMut(Decoded<'a>)) {
-        let mut docs = serde_json::Deserializer::from_str(msg).into_iter::<&'a RawValue>();
-        loop {
-            match docs.next() {
-                None => break,
-                Some(Ok(doc)) => {
-                    self.document(msg, doc.get(), false, sink);
-                }
-                Some(Err(e)) => {
-                    let end = docs.byte_offset().min(msg.len());
-                    let rest = msg.get(end..).unwrap_or("");
-                    let start = end + skip_ws(rest.as_bytes());
-                    let raw = &msg.as_bytes()[start.min(msg.len())..];
-                    let reason = match refine(wire::classify_syntax(e.to_string()), raw) {
-                        RejectReason::NotJson(m) => RejectReason::TrailingData(m),
-                        other => other,
-                    };
-                    sink(Err(Rejected {
-                        reason,
-                        raw,
-                        offset: start,
-                    }));
-                    break;
-                }
-            }
-        }
+            offset: start,
+        })
     }
 }
 
