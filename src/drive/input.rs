@@ -657,6 +657,8 @@ struct Splitter {
     in_string: bool,
     escaped: bool,
     scalar: bool,
+    /// Whether the document is a string on its own.
+    string_doc: bool,
     /// The document's brackets closed: it ends there unless what follows goes on with it.
     closing: bool,
     /// Length of the document where its brackets closed.
@@ -682,6 +684,7 @@ impl Splitter {
             in_string: false,
             escaped: false,
             scalar: false,
+            string_doc: false,
             closing: false,
             closed_len: 0,
             len: 0,
@@ -789,6 +792,7 @@ impl Splitter {
         self.in_string = false;
         self.escaped = false;
         self.scalar = false;
+        self.string_doc = false;
         self.len = 0;
     }
 
@@ -802,13 +806,16 @@ impl Splitter {
                 match b {
                     b'\n' => self.line += 1,
                     b' ' | b'\t' | b'\r' => {}
-                    // A separator or a closing bracket after the document closed: its brackets
-                    // were not matched (a broken container), and it goes on.
-                    b',' | b':' => self.closing = false,
                     b']' | b'}' => self.closed_len = self.len + (i + 1 - seg) as u64,
-                    _ => {
+                    b'{' | b'[' => {
                         // The document ended where it closed; the byte starts the next one.
                         self.end_closed(&chunk[seg..i], f);
+                        continue;
+                    }
+                    // Anything else after the document closed (a comma, junk): its brackets were
+                    // not matched (a broken container), and it goes on with this byte.
+                    _ => {
+                        self.closing = false;
                         continue;
                     }
                 }
@@ -824,7 +831,10 @@ impl Splitter {
                         seg = i;
                         match b {
                             b'{' | b'[' => self.depth = 1,
-                            b'"' => self.in_string = true,
+                            b'"' => {
+                                self.in_string = true;
+                                self.string_doc = true;
+                            }
                             b'}' | b']' => {
                                 // A stray closing bracket is a document of its own (rejected).
                                 self.end_document(&chunk[seg..=i], f);
@@ -867,13 +877,13 @@ impl Splitter {
                                 // A line break ends a string (JSON strings cannot hold one).
                                 self.in_string = false;
                                 self.line += 1;
-                                if self.depth == 0 {
+                                if self.string_doc {
                                     self.end_document(&chunk[seg..at], f);
                                 }
                             }
                             _ => {
                                 self.in_string = false;
-                                if self.depth == 0 {
+                                if self.string_doc {
                                     self.end_document(&chunk[seg..=at], f);
                                 }
                             }
@@ -940,8 +950,9 @@ struct Streamer {
     /// Line and input offset of `buf[0]`.
     line: u64,
     offset: u64,
-    /// How the container's elements open (learned from the first whole one).
-    sig: Option<Vec<u8>>,
+    /// How the container's elements open (their first keys, learned from whole ones; a few
+    /// kinds at most).
+    shapes: Vec<Vec<u8>>,
     /// Whether the container is a delivery (its elements sit one level deeper).
     delivery: bool,
     /// How many bytes `buf` holds when whole elements are next looked for.
@@ -979,7 +990,7 @@ impl Streamer {
             buf: Vec::new(),
             line,
             offset,
-            sig: None,
+            shapes: Vec::new(),
             delivery: false,
             next_cut: piece_bytes(max),
         };
@@ -1102,32 +1113,40 @@ impl Streamer {
         while pos < buf.len() {
             if buf[pos] == b',' {
                 pos = skip_ws_from(buf, pos + 1);
-                cut = pos;
                 continue;
             }
             let ext = element_extent(buf, pos);
-            if self.sig.is_none()
-                && ext.complete
-                && let Some(sig) = signature(&buf[pos..ext.end])
-            {
-                self.sig = Some(sig.to_vec());
-            }
-            if !ext.complete {
-                // Broken or cut by the end of the bytes: the next element that opens like the
-                // others starts a new piece.
-                if let Some(next) = self
-                    .sig
-                    .as_deref()
-                    .and_then(|sig| find_signature(buf, pos + 1, sig))
+            let own = signature(&buf[pos..ext.end]);
+            if ext.complete {
+                if let Some(sig) = own
+                    && self.shapes.len() < 8
+                    && !self.shapes.iter().any(|s| s == sig)
                 {
+                    self.shapes.push(sig.to_vec());
+                }
+                pos = skip_ws_from(buf, ext.next);
+                // Pieces are cut before an object only: junk split at a comma stays whole.
+                if signature(&buf[pos..]).is_some() {
+                    cut = pos;
+                }
+                continue;
+            }
+            // Broken, or cut by the end of the bytes: the next element that opens like the
+            // others (or like this one) starts a new piece.
+            let next = self
+                .shapes
+                .iter()
+                .map(Vec::as_slice)
+                .chain(own)
+                .filter_map(|sig| find_signature(buf, pos + 1, sig))
+                .min();
+            match next {
+                Some(next) => {
                     cut = next;
                     pos = next;
-                    continue;
                 }
-                break;
+                None => break,
             }
-            pos = skip_ws_from(buf, ext.next);
-            cut = pos;
         }
         let piece = piece_bytes(self.max);
         if cut > 0 {
@@ -1370,20 +1389,15 @@ mod tests {
         assert_eq!(stats.layout, Layout::JsonLines);
         let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
         assert_eq!(got, [(1, "[{\"a\":1}]"), (2, "} junk 42 {\"b\"")]);
-        // Over several lines it is a document; a stray closing bracket after it is taken as
-        // part of it, the rest as documents of their own.
+        // Over several lines it is a document; what follows it up to the next object or array
+        // is taken as part of it (the decoder rejects it as junk).
         let (msgs, stats) = collect(b"[\n{\"a\":1}\n]\n} junk 42 {\"b\"", 1000);
         assert_eq!(stats.layout, Layout::Documents);
         let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (1, "[\n{\"a\":1}\n]\n}"),
-                (4, "junk"),
-                (4, "42"),
-                (4, "{\"b\"")
-            ]
-        );
+        assert_eq!(got, [(1, "[\n{\"a\":1}\n]\n} junk 42 {\"b\"")]);
+        let (msgs, _) = collect(b"[\n{\"a\":1}\n] \n {\"b\":\n2}\n", 1000);
+        let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
+        assert_eq!(got, [(1, "[\n{\"a\":1}\n]"), (4, "{\"b\":\n2}")]);
     }
 
     #[test]
@@ -1441,13 +1455,16 @@ mod tests {
 
     #[test]
     fn chunking_does_not_change_documents() {
-        let input: &[u8] =
-            b"{\n \"a\": [1, {\"b\": \"x\\\"y\"}],\n \"c\": \"\\\\\"\n}\n  [\n]\n\"s\" 7 ";
+        // Junk after a document goes with it up to the next object or array; a string cut by a
+        // line break ends there.
+        let input: &[u8] = b"{\n \"a\": [1, {\"b\": \"x\\\"y\"}],\n \"c\": \"\\\\\"\n}\n  [\n]\n\"s\" 7 {\"t\": \"cut\n}\n[1]\n";
         let mut whole = Vec::new();
         let mut s = Splitter::new(Layout::Documents, 1000);
         s.feed(input, &mut |m| whole.push((m.line, m.bytes.to_vec())));
         s.finish(&mut |m| whole.push((m.line, m.bytes.to_vec())));
-        assert_eq!(whole.len(), 4);
+        let lines: Vec<_> = whole.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 5, 9]);
+        assert_eq!(whole[2].1, b"[1]");
         for size in 1..input.len() {
             let mut parts = Vec::new();
             let mut s = Splitter::new(Layout::Documents, 1000);

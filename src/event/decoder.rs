@@ -122,8 +122,14 @@ const EVENT_KEYS: &[&[u8]] = &[
     b"loggedAt",
 ];
 
+/// How many ways of opening (first keys) of a container's elements are remembered for finding
+/// the element after a broken one.
+const MAX_SHAPES: usize = 8;
+
 /// Where an element of a container ends, as the bracket matcher sees it.
 struct Extent {
+    /// End of the element's value.
+    value: usize,
     /// End of the element's bytes (any junk after its value included).
     end: usize,
     /// Where scanning goes on: past the comma, or past the container's end.
@@ -133,56 +139,65 @@ struct Extent {
 }
 
 /// The extent of the element starting at `start`: its value, then anything up to the comma or
-/// closing bracket that follows at the container's level.
-fn extent(msg: &[u8], start: usize) -> Extent {
-    let mut end = value_end(msg, start).unwrap_or(msg.len());
+/// the closing bracket that follows at the container's level.
+fn extent(msg: &[u8], start: usize, delivery: bool) -> Extent {
+    let value = value_end(msg, start).unwrap_or(msg.len());
+    let mut end = value;
     loop {
         let q = skip_ws_from(msg, end);
-        match msg.get(q) {
-            None => {
-                return Extent {
-                    end,
-                    next: msg.len(),
-                    closed: true,
-                };
-            }
-            Some(b',') => {
-                return Extent {
-                    end,
-                    next: q + 1,
-                    closed: false,
-                };
-            }
-            Some(b']') => {
-                return Extent {
-                    end,
-                    next: q + 1,
-                    closed: true,
-                };
-            }
+        let (next, closed) = match msg.get(q) {
+            None => (msg.len(), true),
+            Some(b',') => (q + 1, false),
+            Some(b']') if closes(msg, q, delivery) => (q + 1, true),
             // Junk after the value belongs to the element.
-            Some(_) => end = value_end(msg, q).unwrap_or(msg.len()),
+            Some(_) => {
+                end = value_end(msg, q).unwrap_or(msg.len());
+                continue;
+            }
+        };
+        return Extent {
+            value,
+            end,
+            next,
+            closed,
+        };
+    }
+}
+
+/// Whether the `]` at `at` closes its container: it is followed by the end of the message or by
+/// another document, or, for a delivery's `Records`, by the delivery's `}` or its next member.
+/// Otherwise it belongs to a broken element and the container goes on.
+fn closes(msg: &[u8], at: usize, delivery: bool) -> bool {
+    let next = skip_ws_from(msg, at + 1);
+    match msg.get(next) {
+        None | Some(b'{' | b'[') => true,
+        Some(b'}') => delivery,
+        Some(b',') => delivery && msg.get(skip_ws_from(msg, next + 1)) == Some(&b'"'),
+        Some(_) => false,
+    }
+}
+
+/// The end of the element that starts at `start` and is followed by the one at `next`: before
+/// the white space and the comma between them.
+fn end_before(msg: &[u8], start: usize, next: usize) -> usize {
+    let trim = |mut end: usize| {
+        while end > start && super::scan::is_ws(msg[end - 1]) {
+            end -= 1;
         }
+        end
+    };
+    let end = trim(next);
+    if end > start + 1 && msg[end - 1] == b',' {
+        trim(end - 1)
+    } else {
+        end
     }
 }
 
-/// When a container's closing bracket, just before `after`, is followed by a comma and an object:
-/// the bracket closed nothing (it belongs to a broken element) and the container goes on at the
-/// object, whose position this is.
-fn reopened(msg: &[u8], after: usize) -> Option<usize> {
-    let comma = skip_ws_from(msg, after);
-    if after == 0 || msg.get(comma) != Some(&b',') {
-        return None;
-    }
-    let next = skip_ws_from(msg, comma + 1);
-    (msg.get(next) == Some(&b'{')).then_some(next)
-}
-
-/// Whether a rejected element may not end where the matcher says (a syntax error, or something
-/// that is not an object).
-fn may_be_misframed(reason: &RejectReason, first: u8) -> bool {
-    first != b'{'
-        || matches!(
+/// Whether a rejected element may not end where the matcher says (its bytes are not one JSON
+/// value, or too many of them).
+fn may_be_misframed(reason: &RejectReason) -> bool {
+    matches!(
             reason,
             RejectReason::NotJson(_)
                 | RejectReason::TrailingData(_)
@@ -377,7 +392,7 @@ impl Decoder {
         let mut first = true;
         while pos < msg.len() {
             pos = match msg[pos] {
-                b'[' => self.container(msg, pos, sink),
+                b'[' => self.container(msg, pos, false, sink),
                 b'{' => match self.delivery_records(msg, pos) {
                     Some(open) => self.delivery(msg, open, sink),
                     None => {
@@ -436,9 +451,10 @@ impl Decoder {
         }));
     }
 
-    /// Decodes what is neither an object nor an array at the top of a message: a JSON scalar is
-    /// one rejected record; anything else rejects the rest of the message. Returns where
-    /// decoding goes on.
+    /// Decodes what is neither an object nor an array at the top of a message. First in the
+    /// message, it makes the whole message one rejected record; after other documents, a JSON
+    /// scalar is one rejected record and anything else rejects the rest of the message. Returns
+    /// where decoding goes on.
     fn other<'a>(
         &self,
         msg: &'a [u8],
@@ -446,7 +462,8 @@ impl Decoder {
         first: bool,
         sink: &mut dyn FnMut(Decoded<'a>),
     ) -> usize {
-        if let Some(end) = value_end(msg, start)
+        if !first
+            && let Some(end) = value_end(msg, start)
             && serde_json::from_slice::<IgnoredAny>(&msg[start..end]).is_ok()
         {
             let bytes = &msg[start..end];
@@ -457,27 +474,23 @@ impl Decoder {
             }));
             return end;
         }
-        let raw = &msg[start..];
+        let (raw, offset) = if first { (msg, 0) } else { (&msg[start..], start) };
         let reason = match std::str::from_utf8(raw) {
             Err(e) => RejectReason::InvalidUtf8 {
                 offset: e.valid_up_to(),
             },
-            Ok(text) => {
-                let err = serde_json::Deserializer::from_str(text)
-                    .into_iter::<IgnoredAny>()
-                    .next()
-                    .and_then(Result::err)
-                    .map_or_else(|| "not a JSON value".to_owned(), |e| e.to_string());
-                match refine(wire::classify_syntax(err), raw) {
+            Ok(text) => match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => not_an_object(raw),
+                Err(e) => match refine(wire::classify_syntax(e.to_string()), raw) {
                     RejectReason::NotJson(m) if !first => RejectReason::TrailingData(m),
                     other => other,
-                }
-            }
+                },
+            },
         };
         sink(Err(Rejected {
             reason,
             raw,
-            offset: start,
+            offset,
         }));
         msg.len()
     }
@@ -527,7 +540,7 @@ impl Decoder {
     /// Decodes the records of a delivery whose `Records` array opens at `open`; returns where
     /// the delivery ends.
     fn delivery<'a>(&self, msg: &'a [u8], open: usize, sink: &mut dyn FnMut(Decoded<'a>)) -> usize {
-        let mut pos = skip_ws_from(msg, self.container(msg, open, sink));
+        let mut pos = skip_ws_from(msg, self.container(msg, open, true, sink));
         // The members after the array, up to the closing brace.
         loop {
             match msg.get(pos) {
@@ -551,38 +564,32 @@ impl Decoder {
         }
     }
 
-    /// Decodes the elements of the container whose `[` is at `open`, each on its own; returns
-    /// the position past its closing bracket (or the end of the message).
-    fn container<'a>(&self, msg: &'a [u8], open: usize, sink: &mut dyn FnMut(Decoded<'a>)) -> usize {
-        // How the decoded elements open, while they all open alike.
-        let mut shared: Option<&'a [u8]> = None;
-        let mut alike = true;
-        let mut pos = open + 1;
+    /// Decodes the elements of the container whose `[` is at `open` (the `Records` array of a
+    /// delivery when `delivery`), each on its own; returns the position past its closing bracket
+    /// (or the end of the message).
+    ///
+    /// A container in which nothing decodes and whose elements are not all JSON values (a line
+    /// of garbage that happens to open with `[`) is one rejection rather than one per piece.
+    fn container<'a>(
+        &self,
+        msg: &'a [u8],
+        open: usize,
+        delivery: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) -> usize {
+        // How the decoded elements open (their first keys; a few kinds at most).
+        let mut shapes: Vec<&'a [u8]> = Vec::new();
+        // Rejections before the first element that decodes.
+        let mut held: Vec<Rejected<'a>> = Vec::new();
+        let mut decoded = false;
+        let mut misframed = false;
         let mut elements = 0usize;
-        loop {
+        let mut pos = open + 1;
+        let (end, closed) = loop {
             pos = skip_ws_from(msg, pos);
             match msg.get(pos) {
-                None if elements == 0 => {
-                    // A container cut short before its first element.
-                    let raw = &msg[open..];
-                    let err = serde_json::from_slice::<IgnoredAny>(raw)
-                        .err()
-                        .map_or_else(|| "EOF while parsing a list".to_owned(), |e| e.to_string());
-                    sink(Err(Rejected {
-                        reason: refine(wire::classify_syntax(err), raw),
-                        raw,
-                        offset: open,
-                    }));
-                    return msg.len();
-                }
-                None => return msg.len(),
-                Some(b']') => match reopened(msg, pos + 1) {
-                    Some(next) => {
-                        pos = next;
-                        continue;
-                    }
-                    None => return pos + 1,
-                },
+                None => break (msg.len(), false),
+                Some(b']') if closes(msg, pos, delivery) => break (pos + 1, true),
                 // An empty place between commas holds no record.
                 Some(b',') => {
                     pos += 1;
@@ -592,77 +599,167 @@ impl Decoder {
             }
             let start = pos;
             elements += 1;
-            let ext = extent(msg, start);
-            match self.element(msg, start, ext.end) {
-                Ok(ev) => {
-                    match (signature(&msg[start..ext.end]), shared) {
-                        (Some(sig), None) if alike => shared = Some(sig),
-                        (Some(sig), Some(known)) if sig == known => {}
-                        _ => alike = false,
-                    }
-                    sink(Ok(ev));
+            let ext = extent(msg, start, delivery);
+            let mut results = [Some(self.element(msg, start, ext.end)), None];
+            let mut next = (!ext.closed).then_some(ext.next);
+            if let Some(Err(rej)) = &results[0]
+                && may_be_misframed(&rej.reason)
+            {
+                misframed = true;
+                if let Some(at) = self.resync(msg, start, &ext, &shapes, delivery) {
+                    // The element ends before the next one that opens like the others.
+                    results[0] = Some(self.element(msg, start, end_before(msg, start, at)));
+                    next = Some(at);
+                } else if ext.value < ext.end
+                    && let ok @ Ok(_) = self.element(msg, start, ext.value)
+                {
+                    // A whole record followed by junk: the record, and the junk on its own.
+                    let junk = skip_ws_from(msg, ext.value);
+                    let raw = &msg[junk..ext.end];
+                    results = [
+                        Some(ok),
+                        Some(Err(Rejected {
+                            reason: RejectReason::TrailingData(format!(
+                                "{} bytes after an element",
+                                raw.len()
+                            )),
+                            raw,
+                            offset: junk,
+                        })),
+                    ];
                 }
-                Err(rej) => {
-                    if may_be_misframed(&rej.reason, msg[start])
-                        && let Some(next) =
-                            self.resync(msg, start, &ext, shared.filter(|_| alike))
-                    {
-                        // The element ends before the next one that opens like the others.
-                        let mut end = next;
-                        while end > start && super::scan::is_ws(msg[end - 1]) {
-                            end -= 1;
+            }
+            for result in results.into_iter().flatten() {
+                match result {
+                    Ok(ev) => {
+                        if let Some(sig) = signature(&msg[start..ext.end])
+                            && shapes.len() < MAX_SHAPES
+                            && !shapes.contains(&sig)
+                        {
+                            shapes.push(sig);
                         }
-                        if end > start + 1 && msg[end - 1] == b',' {
-                            end -= 1;
-                            while end > start && super::scan::is_ws(msg[end - 1]) {
-                                end -= 1;
+                        if !decoded {
+                            decoded = true;
+                            for rej in held.drain(..) {
+                                sink(Err(rej));
                             }
                         }
-                        sink(self.element(msg, start, end));
-                        pos = next;
-                        continue;
+                        sink(Ok(ev));
                     }
-                    sink(Err(rej));
+                    Err(rej) if decoded => sink(Err(rej)),
+                    Err(rej) => held.push(rej),
                 }
             }
-            if ext.closed {
-                match reopened(msg, ext.next) {
-                    Some(next) => pos = next,
-                    None => return ext.next,
-                }
-            } else {
-                pos = ext.next;
+            match next {
+                Some(at) => pos = at,
+                None => break (ext.next, ext.next <= msg.len() && ext.closed),
+            }
+        };
+        if (elements == 0 && !closed) || (misframed && held.len() > 1) {
+            // Cut short before its first element, or nothing in it decodes: one rejection.
+            let raw = &msg[open..end];
+            let err = serde_json::from_slice::<IgnoredAny>(raw)
+                .err()
+                .map_or_else(|| "not a list of records".to_owned(), |e| e.to_string());
+            sink(Err(Rejected {
+                reason: refine(wire::classify_syntax(err), raw),
+                raw,
+                offset: open,
+            }));
+        } else {
+            for rej in held {
+                sink(Err(rej));
             }
         }
+        end
     }
 
     /// Where the element after the broken one at `start` begins, when the matcher's `ext` is
-    /// not to be trusted: the next object that opens like the container's elements (`shared`, or
-    /// else like the broken element itself), found inside the broken element's extent, or
-    /// right after it when what the matcher found there is no element (a member `"key":` of the
-    /// broken record, or a container that closed too early).
+    /// not to be trusted: the next object that opens like one of the container's elements
+    /// (`shapes`, or else like the broken element itself) or, before it, the next object after
+    /// a comma that decodes as a record; taken when it lies inside the broken element's extent,
+    /// or when what the matcher found after the broken element is no object (a fragment of it:
+    /// a member `"key": value` split off at its comma, or junk).
     fn resync(
         &self,
         msg: &[u8],
         start: usize,
         ext: &Extent,
-        shared: Option<&[u8]>,
+        shapes: &[&[u8]],
+        delivery: bool,
     ) -> Option<usize> {
-        let sig = shared.or_else(|| signature(&msg[start..ext.end]))?;
+        let own = signature(&msg[start..ext.end]);
         let limit = ext
             .end
             .saturating_add(self.config.max_record_bytes)
             .min(msg.len());
-        let next = find_signature(&msg[..limit], start + 1, sig)?;
-        if next < ext.end {
+        let shaped = shapes
+            .iter()
+            .copied()
+            .chain(own)
+            .filter_map(|sig| find_signature(&msg[..limit], start + 1, sig))
+            .min();
+        let next = self
+            .record_start(msg, start + 1, shaped.unwrap_or(limit).min(ext.end))
+            .or(shaped);
+        if let Some(next) = next
+            && next < ext.end
+        {
             return Some(next);
         }
         let after = skip_ws_from(msg, ext.next);
-        let member = msg.get(after) == Some(&b'"')
-            && value_end(msg, after)
-                .is_some_and(|end| msg.get(skip_ws_from(msg, end)) == Some(&b':'));
-        let reopened = ext.closed && reopened(msg, ext.next).is_some();
-        (member || reopened).then_some(next)
+        if ext.closed || msg.get(after).is_none_or(|&b| b == b'{') {
+            return None;
+        }
+        // What follows is a fragment: it goes with the broken element, up to the next object
+        // that opens like the others, or else the next object or the container's end.
+        if next.is_some() {
+            return next;
+        }
+        let mut at = after;
+        loop {
+            let e = extent(msg, at, delivery);
+            if e.closed {
+                return Some(if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
+                    e.next - 1
+                } else {
+                    msg.len()
+                });
+            }
+            at = skip_ws_from(msg, e.next);
+            if msg.get(at).is_none_or(|&b| b == b'{') {
+                return Some(at);
+            }
+        }
+    }
+
+    /// The first object in `msg[from..to]` that follows a comma (or an opening or closing
+    /// bracket), ends before a comma or closing bracket, and decodes as a record.
+    fn record_start(&self, msg: &[u8], from: usize, to: usize) -> Option<usize> {
+        const TRIES: usize = 64;
+        let mut tries = 0;
+        for p in memchr::memchr_iter(b'{', msg.get(from..to)?) {
+            let at = from + p;
+            let before = msg[..at].iter().rposition(|&b| !super::scan::is_ws(b));
+            if !before.is_some_and(|i| matches!(msg[i], b',' | b'[' | b'}' | b']'))
+                || msg.get(skip_ws_from(msg, at + 1)) != Some(&b'"')
+            {
+                continue;
+            }
+            tries += 1;
+            if tries > TRIES {
+                return None;
+            }
+            let Some(end) = value_end(msg, at) else {
+                continue;
+            };
+            if matches!(msg.get(skip_ws_from(msg, end)), None | Some(b',' | b']'))
+                && self.element(msg, at, end).is_ok()
+            {
+                return Some(at);
+            }
+        }
+        None
     }
 
     /// Decodes one object document `doc`, at `offset` in its message. Returns true when `doc`
