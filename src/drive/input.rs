@@ -371,6 +371,80 @@ impl BufRead for Released<'_> {
     }
 }
 
+/// How many bytes of an input decide its layout at most.
+const SNIFF_MAX_BYTES: usize = 16 << 20;
+/// How many lines after the first one the layout check looks at.
+const SNIFF_LINES: usize = 16;
+
+/// The layout of an input from its first bytes `head` (the byte-order mark, if any, included),
+/// or `None` when more bytes are needed. `complete` says that `head` holds all of the input or
+/// at least [`SNIFF_MAX_BYTES`]; only the first [`SNIFF_MAX_BYTES`] count. The answer depends on
+/// the content only, never on how the bytes arrived (a file or a pipe give the same):
+///
+/// - the first value ends on the first line: JSON lines;
+/// - the first value is complete over several lines: documents (pretty-printed);
+/// - the first line is broken on its own, or longer than the sniffing window: JSON lines;
+/// - the first line opens a value that goes on past it but breaks (or the window ends): JSON
+///   lines when one of the next lines is a complete object or array on its own (the first line
+///   was cut short), documents otherwise (a pretty-printed document, broken inside).
+fn sniff_layout(head: &[u8], complete: bool) -> Option<Layout> {
+    let head = &head[..head.len().min(SNIFF_MAX_BYTES)];
+    const BOM: &[u8] = &[0xef, 0xbb, 0xbf];
+    if !complete && head.len() < BOM.len() && BOM.starts_with(head) {
+        return None;
+    }
+    let head = head.strip_prefix(BOM).unwrap_or(head);
+    let text = &head[crate::event::wire::skip_ws(head)..];
+    if text.is_empty() {
+        return complete.then_some(Layout::JsonLines);
+    }
+    let Some(first_nl) = memchr(b'\n', text) else {
+        // The first line does not end in the window (or it is the only line).
+        return complete.then_some(Layout::JsonLines);
+    };
+    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => {
+            let end = values.byte_offset();
+            if end >= text.len() && !complete {
+                // A number at the end of the bytes so far may go on.
+                return None;
+            }
+            return Some(if end > first_nl {
+                Layout::Documents
+            } else {
+                Layout::JsonLines
+            });
+        }
+        Some(Err(e)) if e.is_eof() && !complete => return None,
+        Some(Err(e)) if !e.is_eof() && e.line() == 1 => return Some(Layout::JsonLines),
+        _ => {}
+    }
+    // The first line opens a value that does not end well: look at the lines after it.
+    let mut rest = &text[first_nl + 1..];
+    for _ in 0..SNIFF_LINES {
+        let (line, more) = match memchr(b'\n', rest) {
+            Some(nl) => (&rest[..nl], &rest[nl + 1..]),
+            None if complete => (rest, &rest[rest.len()..]),
+            None => return None,
+        };
+        let line = &line[crate::event::wire::skip_ws(line)..];
+        if matches!(line.first(), Some(b'{' | b'[')) {
+            let mut it = serde_json::Deserializer::from_slice(line).into_iter::<IgnoredAny>();
+            if matches!(it.next(), Some(Ok(_)))
+                && crate::event::wire::skip_ws(&line[it.byte_offset()..]) == line.len() - it.byte_offset()
+            {
+                return Some(Layout::JsonLines);
+            }
+        }
+        if more.is_empty() {
+            break;
+        }
+        rest = more;
+    }
+    Some(Layout::Documents)
+}
+
 /// Splits the (decompressed) text of an input into messages.
 fn split_messages<R: BufRead + ?Sized>(
     br: &mut R,
@@ -389,104 +463,100 @@ fn split_messages<R: BufRead + ?Sized>(
         }
         f(m);
     };
+    let read_error = |e: io::Error| SourceError::Read {
+        path: name.to_owned(),
+        source: e,
+    };
 
-    // Skip a byte-order mark and leading blank space, counting lines.
-    let mut line = 1u64;
-    let mut newlines = 0u64;
-    let mut last_byte = b'\n';
-    let mut first = true;
+    // The layout, from the first bytes: from the reader's buffer when it holds enough, else
+    // from bytes gathered until it can be told.
+    let mut head: Vec<u8> = Vec::new();
+    let mut next_check = 0usize;
+    let mut corrupt = None;
     let layout = loop {
         let buf = match fill(br) {
             Ok(b) => b,
-            Err(Fail::Io(e)) => {
-                return Err(SourceError::Read {
-                    path: name.to_owned(),
-                    source: e,
-                });
-            }
+            Err(Fail::Io(e)) => return Err(read_error(e)),
             Err(Fail::Corrupt(e)) => {
-                stats.lines = line;
-                emit(unreadable(line, &e), &mut stats);
-                return Ok(stats);
+                corrupt = Some(e);
+                break sniff_layout(&head, true).unwrap_or_default();
             }
         };
         if buf.is_empty() {
-            stats.lines = newlines + u64::from(last_byte != b'\n');
-            return Ok(stats);
+            break sniff_layout(&head, true).unwrap_or_default();
         }
-        let mut skip = 0;
-        if first && buf.starts_with(&[0xef, 0xbb, 0xbf]) {
-            skip = 3;
-        }
-        first = false;
-        let ws = skip + crate::event::wire::skip_ws(&buf[skip..]);
-        let n = memchr::memchr_iter(b'\n', &buf[..ws]).count() as u64;
-        line += n;
-        newlines += n;
-        if ws > 0 {
-            last_byte = buf[ws - 1];
-        }
-        stats.bytes += ws as u64;
-        if ws < buf.len() {
-            let rest = &buf[ws..];
-            let layout = if rest[0] == b'[' {
-                Layout::Documents
-            } else {
-                match memchr(b'\n', rest) {
-                    Some(nl) if first_line_incomplete(&rest[..nl]) => Layout::Documents,
-                    _ => Layout::JsonLines,
-                }
-            };
-            br.consume(ws);
+        if head.is_empty()
+            && let Some(layout) = sniff_layout(buf, buf.len() >= SNIFF_MAX_BYTES)
+        {
             break layout;
         }
-        br.consume(ws);
+        let take = buf.len().min(SNIFF_MAX_BYTES - head.len());
+        head.extend_from_slice(&buf[..take]);
+        br.consume(take);
+        if head.len() >= SNIFF_MAX_BYTES {
+            break sniff_layout(&head, true).unwrap_or_default();
+        }
+        // Looking again only when the bytes have doubled keeps slow pipes linear.
+        if head.len() >= next_check {
+            next_check = head.len().saturating_mul(2).max(4096);
+            if let Some(layout) = sniff_layout(&head, false) {
+                break layout;
+            }
+        }
     };
     stats.layout = layout;
 
-    let mut splitter = Splitter::new(layout, line, max);
-    // JSON lines are split at every newline, so the splitter's line number counts them (it is
-    // one past the newlines so far); newlines inside documents are counted here.
-    let newlines_so_far = |splitter: &Splitter, counted: u64| match layout {
-        Layout::JsonLines => splitter.line - 1,
-        Layout::Documents => counted,
-    };
-    loop {
-        let buf = match fill(br) {
-            Ok(b) => b,
-            Err(Fail::Io(e)) => {
-                return Err(SourceError::Read {
-                    path: name.to_owned(),
-                    source: e,
-                });
-            }
-            Err(Fail::Corrupt(e)) => {
-                splitter.finish(&mut |m| emit(m, &mut stats));
-                stats.lines = newlines_so_far(&splitter, newlines) + u64::from(last_byte != b'\n');
-                emit(unreadable(splitter.line, &e), &mut stats);
-                return Ok(stats);
-            }
-        };
-        if buf.is_empty() {
-            break;
-        }
-        let n = buf.len();
-        stats.bytes += n as u64;
+    let mut splitter = Splitter::new(layout, max);
+    let mut newlines = 0u64;
+    let mut last_byte = b'\n';
+    let mut feed = |chunk: &[u8], splitter: &mut Splitter, stats: &mut SourceStats| {
+        stats.bytes += chunk.len() as u64;
         if layout == Layout::Documents {
-            newlines += memchr::memchr_iter(b'\n', buf).count() as u64;
+            newlines += memchr::memchr_iter(b'\n', chunk).count() as u64;
         }
-        last_byte = buf[n - 1];
-        splitter.feed(buf, &mut |m| emit(m, &mut stats));
-        br.consume(n);
+        if let Some(&b) = chunk.last() {
+            last_byte = b;
+        }
+        splitter.feed(chunk, &mut |m| emit(m, stats));
+    };
+    if !head.is_empty() {
+        feed(&head, &mut splitter, &mut stats);
+    }
+    drop(head);
+    if corrupt.is_none() {
+        loop {
+            let buf = match fill(br) {
+                Ok(b) => b,
+                Err(Fail::Io(e)) => return Err(read_error(e)),
+                Err(Fail::Corrupt(e)) => {
+                    corrupt = Some(e);
+                    break;
+                }
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len();
+            feed(buf, &mut splitter, &mut stats);
+            br.consume(n);
+        }
     }
     splitter.finish(&mut |m| emit(m, &mut stats));
-    stats.lines = newlines_so_far(&splitter, newlines) + u64::from(last_byte != b'\n');
+    let counted = match layout {
+        Layout::JsonLines => splitter.line - 1,
+        Layout::Documents => newlines,
+    };
+    stats.lines = counted + u64::from(last_byte != b'\n');
+    if let Some(e) = corrupt {
+        emit(unreadable(splitter.line, splitter.offset, &e), &mut stats);
+    }
     Ok(stats)
 }
 
-fn unreadable(line: u64, e: &io::Error) -> Message<'static> {
+fn unreadable(line: u64, offset: u64, e: &io::Error) -> Message<'static> {
     Message {
         line,
+        offset,
         bytes: &[],
         kind: MessageKind::Unreadable {
             detail: format!("unreadable compressed data: {e}"),
@@ -494,64 +564,8 @@ fn unreadable(line: u64, e: &io::Error) -> Message<'static> {
     }
 }
 
-/// Whether the first line of a file is the start of a document that continues on later lines.
-fn first_line_incomplete(line: &[u8]) -> bool {
-    let mut docs = serde_json::Deserializer::from_slice(line).into_iter::<IgnoredAny>();
-    loop {
-        match docs.next() {
-            None => return false,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return e.is_eof(),
-        }
-    }
-}
-
-/// The bytes of a message that spans read buffers, bounded by the message limit.
-#[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
-    size: u64,
-}
-
-impl Pending {
-    fn append(&mut self, part: &[u8], max: usize) {
-        self.size += part.len() as u64;
-        if self.size <= max as u64 {
-            self.buf.extend_from_slice(part);
-        } else if self.buf.len() < KEPT_BYTES {
-            let room = KEPT_BYTES - self.buf.len();
-            self.buf.extend_from_slice(&part[..part.len().min(room)]);
-        } else if self.buf.len() > KEPT_BYTES {
-            self.buf.truncate(KEPT_BYTES);
-            self.buf.shrink_to_fit();
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.size == 0
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.size = 0;
-    }
-}
-
-/// Builds the message for `bytes` (of full length `size`), or `None` for a blank line.
-fn message(
-    line: u64,
-    bytes: &[u8],
-    size: u64,
-    max: usize,
-    skip_blank: bool,
-) -> Option<Message<'_>> {
-    if size > max as u64 {
-        return Some(Message {
-            line,
-            bytes: &bytes[..bytes.len().min(KEPT_BYTES)],
-            kind: MessageKind::Oversize { size, limit: max },
-        });
-    }
+/// Builds the message for `bytes`, or `None` for a blank line.
+fn message(line: u64, offset: u64, bytes: &[u8], skip_blank: bool) -> Option<Message<'_>> {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     if skip_blank
         && bytes
@@ -562,9 +576,76 @@ fn message(
     }
     Some(Message {
         line,
+        offset,
         bytes,
         kind: MessageKind::Complete,
     })
+}
+
+/// The bytes of a message that spans read buffers.
+struct Pending {
+    buf: Vec<u8>,
+    /// Line and input offset where the message starts.
+    line: u64,
+    offset: u64,
+    /// A message grown past the limit, streamed on.
+    stream: Option<Streamer>,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            buf: Vec::new(),
+            line: 0,
+            offset: 0,
+            stream: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.stream.is_none()
+    }
+
+    /// Adds `part` to the message (starting it at `line`/`offset` when it is new), handing it
+    /// to a [`Streamer`] once it grows past `max`.
+    fn append(
+        &mut self,
+        part: &[u8],
+        line: u64,
+        offset: u64,
+        max: usize,
+        f: &mut dyn FnMut(Message<'_>),
+    ) {
+        if self.is_empty() {
+            self.line = line;
+            self.offset = offset;
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.feed(part, f);
+        } else if self.buf.len() + part.len() <= max {
+            self.buf.extend_from_slice(part);
+        } else {
+            let head = std::mem::take(&mut self.buf);
+            self.stream = Some(Streamer::start(max, self.line, self.offset, head, part, f));
+        }
+    }
+
+    /// Hands on the message, ending with `tail` (in the current chunk), and clears it.
+    fn finish(&mut self, tail: &[u8], max: usize, skip_blank: bool, f: &mut dyn FnMut(Message<'_>)) {
+        if let Some(mut stream) = self.stream.take() {
+            stream.feed(tail, f);
+            stream.finish(f);
+        } else if self.buf.len() + tail.len() > max {
+            let head = std::mem::take(&mut self.buf);
+            Streamer::start(max, self.line, self.offset, head, tail, f).finish(f);
+        } else {
+            self.buf.extend_from_slice(tail);
+            if let Some(m) = message(self.line, self.offset, &self.buf, skip_blank) {
+                f(m);
+            }
+        }
+        self.buf.clear();
+    }
 }
 
 /// Splits a byte stream, fed in chunks of any size, into messages.
@@ -573,52 +654,81 @@ struct Splitter {
     max: usize,
     /// Current line number.
     line: u64,
+    /// Input offset of the next byte fed.
+    offset: u64,
     pending: Pending,
     /// Documents: whether a document is in progress, and its scanning state.
     active: bool,
     start_line: u64,
+    start_offset: u64,
     depth: usize,
     in_string: bool,
     escaped: bool,
     scalar: bool,
+    /// Whether the document is a string on its own.
+    string_doc: bool,
+    /// The document's brackets closed: it ends there unless what follows goes on with it.
+    closing: bool,
+    /// Length of the document where its brackets closed.
+    closed_len: u64,
+    /// Length of the document so far.
+    len: u64,
+    /// Whether the input's first bytes (a byte-order mark) were looked at.
+    started: bool,
 }
 
 impl Splitter {
-    fn new(layout: Layout, line: u64, max: usize) -> Self {
+    fn new(layout: Layout, max: usize) -> Self {
         Splitter {
             layout,
             max,
-            line,
-            pending: Pending::default(),
+            line: 1,
+            offset: 0,
+            pending: Pending::new(),
             active: false,
-            start_line: line,
+            start_line: 1,
+            start_offset: 0,
             depth: 0,
             in_string: false,
             escaped: false,
             scalar: false,
+            string_doc: false,
+            closing: false,
+            closed_len: 0,
+            len: 0,
+            started: false,
         }
     }
 
-    fn feed(&mut self, chunk: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+    fn feed(&mut self, mut chunk: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        if !self.started {
+            // A byte-order mark is skipped (the first chunk holds the whole of it: the layout
+            // was told from at least that many bytes).
+            self.started = true;
+            if let Some(rest) = chunk.strip_prefix(&[0xef, 0xbb, 0xbf]) {
+                chunk = rest;
+                self.offset += 3;
+            }
+        }
         match self.layout {
             Layout::JsonLines => self.feed_lines(chunk, f),
             Layout::Documents => self.feed_documents(chunk, f),
         }
+        self.offset += chunk.len() as u64;
     }
 
     fn finish(&mut self, f: &mut dyn FnMut(Message<'_>)) {
         match self.layout {
             Layout::JsonLines => {
                 if !self.pending.is_empty() {
-                    let p = std::mem::take(&mut self.pending);
-                    if let Some(m) = message(self.line, &p.buf, p.size, self.max, true) {
-                        f(m);
-                    }
+                    self.pending.finish(&[], self.max, true, f);
                 }
             }
             Layout::Documents => {
-                if self.active {
-                    self.emit_document(&[], f);
+                if self.closing {
+                    self.end_closed(&[], f);
+                } else if self.active {
+                    self.end_document(&[], f);
                 }
             }
         }
@@ -628,52 +738,70 @@ impl Splitter {
         let mut pos = 0;
         while let Some(i) = memchr(b'\n', &chunk[pos..]) {
             let end = pos + i;
+            let part = &chunk[pos..end];
+            let offset = self.offset + pos as u64;
             if self.pending.is_empty() {
-                let part = &chunk[pos..end];
-                if let Some(m) = message(self.line, part, part.len() as u64, self.max, true) {
-                    f(m);
+                if part.len() <= self.max {
+                    if let Some(m) = message(self.line, offset, part, true) {
+                        f(m);
+                    }
+                } else {
+                    Streamer::start(self.max, self.line, offset, Vec::new(), part, f).finish(f);
                 }
             } else {
-                self.pending.append(&chunk[pos..end], self.max);
-                if let Some(m) = message(
-                    self.line,
-                    &self.pending.buf,
-                    self.pending.size,
-                    self.max,
-                    true,
-                ) {
-                    f(m);
-                }
-                self.pending.clear();
+                self.pending.finish(part, self.max, true, f);
             }
             self.line += 1;
             pos = end + 1;
         }
         if pos < chunk.len() {
-            self.pending.append(&chunk[pos..], self.max);
+            self.pending.append(
+                &chunk[pos..],
+                self.line,
+                self.offset + pos as u64,
+                self.max,
+                f,
+            );
         }
     }
 
-    /// Emits the document in progress, whose last part in the current chunk is `tail`.
-    fn emit_document(&mut self, tail: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+    /// Ends the document in progress, whose last part in the current chunk is `tail`.
+    fn end_document(&mut self, tail: &[u8], f: &mut dyn FnMut(Message<'_>)) {
         self.active = false;
+        self.closing = false;
         if self.pending.is_empty() {
-            if let Some(m) = message(self.start_line, tail, tail.len() as u64, self.max, false) {
-                f(m);
+            if tail.len() <= self.max {
+                if let Some(m) = message(self.start_line, self.start_offset, tail, false) {
+                    f(m);
+                }
+            } else {
+                Streamer::start(
+                    self.max,
+                    self.start_line,
+                    self.start_offset,
+                    Vec::new(),
+                    tail,
+                    f,
+                )
+                .finish(f);
             }
         } else {
-            self.pending.append(tail, self.max);
-            if let Some(m) = message(
-                self.start_line,
-                &self.pending.buf,
-                self.pending.size,
-                self.max,
-                false,
-            ) {
-                f(m);
-            }
-            self.pending.clear();
+            self.pending.finish(tail, self.max, false, f);
         }
+    }
+
+    /// Starts a document with the byte at `i` of the current chunk.
+    fn start_document(&mut self, i: usize) {
+        self.active = true;
+        self.closing = false;
+        self.start_line = self.line;
+        self.start_offset = self.offset + i as u64;
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.scalar = false;
+        self.string_doc = false;
+        self.len = 0;
     }
 
     fn feed_documents(&mut self, chunk: &[u8], f: &mut dyn FnMut(Message<'_>)) {
@@ -682,24 +810,42 @@ impl Splitter {
         let mut seg = 0;
         while i < chunk.len() {
             let b = chunk[i];
+            if self.closing {
+                match b {
+                    b'\n' => self.line += 1,
+                    b' ' | b'\t' | b'\r' => {}
+                    b']' | b'}' => self.closed_len = self.len + (i + 1 - seg) as u64,
+                    b'{' | b'[' => {
+                        // The document ended where it closed; the byte starts the next one.
+                        self.end_closed(&chunk[seg..i], f);
+                        continue;
+                    }
+                    // Anything else after the document closed (a comma, junk): its brackets were
+                    // not matched (a broken container), and it goes on with this byte.
+                    _ => {
+                        self.closing = false;
+                        continue;
+                    }
+                }
+                i += 1;
+                continue;
+            }
             if !self.active {
                 match b {
                     b'\n' => self.line += 1,
                     b' ' | b'\t' | b'\r' => {}
                     _ => {
-                        self.active = true;
-                        self.start_line = self.line;
-                        self.depth = 0;
-                        self.in_string = false;
-                        self.escaped = false;
-                        self.scalar = false;
+                        self.start_document(i);
                         seg = i;
                         match b {
                             b'{' | b'[' => self.depth = 1,
-                            b'"' => self.in_string = true,
+                            b'"' => {
+                                self.in_string = true;
+                                self.string_doc = true;
+                            }
                             b'}' | b']' => {
                                 // A stray closing bracket is a document of its own (rejected).
-                                self.emit_document(&chunk[seg..=i], f);
+                                self.end_document(&chunk[seg..=i], f);
                             }
                             _ => self.scalar = true,
                         }
@@ -711,10 +857,10 @@ impl Splitter {
             if self.scalar {
                 if matches!(
                     b,
-                    b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'[' | b'}' | b']' | b'"'
+                    b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'[' | b'}' | b']' | b'"' | b','
                 ) {
                     // The delimiter belongs to what follows: look at it again.
-                    self.emit_document(&chunk[seg..i], f);
+                    self.end_document(&chunk[seg..i], f);
                 } else {
                     i += 1;
                 }
@@ -723,27 +869,33 @@ impl Splitter {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                    if b == b'\n' {
-                        self.line += 1;
+                    if b != b'\n' {
+                        i += 1;
+                        continue;
                     }
-                    i += 1;
-                    continue;
                 }
                 match memchr3(b'"', b'\\', b'\n', &chunk[i..]) {
                     None => i = chunk.len(),
                     Some(p) => {
                         let at = i + p;
+                        i = at + 1;
                         match chunk[at] {
                             b'\\' => self.escaped = true,
-                            b'\n' => self.line += 1,
+                            b'\n' => {
+                                // A line break ends a string (JSON strings cannot hold one).
+                                self.in_string = false;
+                                self.line += 1;
+                                if self.string_doc {
+                                    self.end_document(&chunk[seg..at], f);
+                                }
+                            }
                             _ => {
                                 self.in_string = false;
-                                if self.depth == 0 {
-                                    self.emit_document(&chunk[seg..=at], f);
+                                if self.string_doc {
+                                    self.end_document(&chunk[seg..=at], f);
                                 }
                             }
                         }
-                        i = at + 1;
                     }
                 }
                 continue;
@@ -752,9 +904,10 @@ impl Splitter {
                 b'"' => self.in_string = true,
                 b'{' | b'[' => self.depth += 1,
                 b'}' | b']' => {
-                    self.depth -= 1;
+                    self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
-                        self.emit_document(&chunk[seg..=i], f);
+                        self.closing = true;
+                        self.closed_len = self.len + (i + 1 - seg) as u64;
                     }
                 }
                 b'\n' => self.line += 1,
@@ -763,8 +916,423 @@ impl Splitter {
             i += 1;
         }
         if self.active {
-            self.pending.append(&chunk[seg..], self.max);
+            let part = &chunk[seg..];
+            self.len += part.len() as u64;
+            self.pending
+                .append(part, self.start_line, self.start_offset, self.max, f);
         }
+    }
+
+    /// Ends the document whose brackets closed at its length `closed_len`; `rest` is its part
+    /// in the current chunk, with the white space after the close (which is dropped).
+    fn end_closed(&mut self, rest: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        let closed = self.closed_len;
+        let from_chunk = usize::try_from(closed.saturating_sub(self.len))
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        if closed < self.len && self.pending.stream.is_none() {
+            self.pending
+                .buf
+                .truncate(usize::try_from(closed).unwrap_or(usize::MAX));
+        }
+        self.end_document(&rest[..from_chunk], f);
+    }
+}
+
+/// How many bytes of a streamed container are gathered before a piece of whole elements is
+/// handed on, for a message limit of `max`.
+fn piece_bytes(max: usize) -> usize {
+    (max / 2).clamp(1, 16 << 20)
+}
+
+/// Streams a message (a line or a document) too long to hold. A container (a JSON array, or an
+/// object whose first member is a `Records` array) is handed on in pieces of whole elements,
+/// each wrapped in brackets as an array of its own, so that no record is lost to the size of
+/// its container; an element itself too long, or anything else, is one oversize message that
+/// keeps its first [`KEPT_BYTES`], its full size and its offset.
+struct Streamer {
+    max: usize,
+    state: StreamState,
+    /// Bytes not handed on yet (elements mode: from an element boundary on).
+    buf: Vec<u8>,
+    /// Line and input offset of `buf[0]`.
+    line: u64,
+    offset: u64,
+    /// How the container's elements open (their first keys, learned from whole ones; a few
+    /// kinds at most).
+    shapes: Vec<Vec<u8>>,
+    /// Whether the container is a delivery (its elements sit one level deeper).
+    delivery: bool,
+    /// How many bytes `buf` holds when whole elements are next looked for.
+    next_cut: usize,
+}
+
+enum StreamState {
+    /// Not a container: one oversize message of `size` bytes; `buf` keeps the first bytes.
+    Whole { size: u64 },
+    /// Gathering whole elements.
+    Elements,
+    /// An element too long to hold: `buf` keeps its first bytes.
+    Element {
+        size: u64,
+        line: u64,
+        offset: u64,
+        matcher: Matcher,
+    },
+}
+
+impl Streamer {
+    /// Starts streaming a message at `line`/`offset` whose bytes so far are `head` and then
+    /// `part`.
+    fn start(
+        max: usize,
+        line: u64,
+        offset: u64,
+        mut head: Vec<u8>,
+        part: &[u8],
+        f: &mut dyn FnMut(Message<'_>),
+    ) -> Self {
+        let mut s = Streamer {
+            max,
+            state: StreamState::Whole { size: 0 },
+            buf: Vec::new(),
+            line,
+            offset,
+            shapes: Vec::new(),
+            delivery: false,
+            next_cut: piece_bytes(max),
+        };
+        // The first bytes tell a container; up to the limit of them are looked at.
+        let fill = max.saturating_sub(head.len()).min(part.len());
+        head.extend_from_slice(&part[..fill]);
+        s.begin(&head, f);
+        drop(head);
+        s.feed(&part[fill..], f);
+        s
+    }
+
+    /// Looks at the message's first bytes: where a container's elements start.
+    fn begin(&mut self, prefix: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        use crate::event::scan::{skip_ws_from, string_scan};
+        let start = skip_ws_from(prefix, 0);
+        let elements = match prefix.get(start) {
+            Some(b'[') => Some(start + 1),
+            Some(b'{') => {
+                let key = skip_ws_from(prefix, start + 1);
+                let (key_end, closed) = if prefix.get(key) == Some(&b'"') {
+                    string_scan(prefix, key)
+                } else {
+                    (key, false)
+                };
+                let colon = skip_ws_from(prefix, key_end);
+                let open = skip_ws_from(prefix, colon + 1);
+                (closed
+                    && &prefix[key..key_end] == b"\"Records\""
+                    && prefix.get(colon) == Some(&b':')
+                    && prefix.get(open) == Some(&b'['))
+                    .then(|| {
+                        self.delivery = true;
+                        open + 1
+                    })
+            }
+            _ => None,
+        };
+        match elements {
+            Some(at) => {
+                self.state = StreamState::Elements;
+                self.line += memchr::memchr_iter(b'\n', &prefix[..at]).count() as u64;
+                self.offset += at as u64;
+                self.feed(&prefix[at..], f);
+            }
+            None => {
+                self.state = StreamState::Whole {
+                    size: prefix.len() as u64,
+                };
+                self.buf = prefix[..prefix.len().min(KEPT_BYTES)].to_vec();
+            }
+        }
+    }
+
+    fn feed(&mut self, mut part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        while !part.is_empty() {
+            match &mut self.state {
+                StreamState::Whole { size } => {
+                    *size += part.len() as u64;
+                    let room = KEPT_BYTES.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&part[..part.len().min(room)]);
+                    return;
+                }
+                StreamState::Element {
+                    size,
+                    matcher,
+                    line,
+                    offset,
+                } => match matcher.boundary(part) {
+                    None => {
+                        *size += part.len() as u64;
+                        let room = KEPT_BYTES.saturating_sub(self.buf.len());
+                        self.buf.extend_from_slice(&part[..part.len().min(room)]);
+                        return;
+                    }
+                    Some(at) => {
+                        *size += at as u64;
+                        let room = KEPT_BYTES.saturating_sub(self.buf.len());
+                        self.buf.extend_from_slice(&part[..at.min(room)]);
+                        f(Message {
+                            line: *line,
+                            offset: *offset,
+                            bytes: &self.buf,
+                            kind: MessageKind::Oversize {
+                                size: *size,
+                                limit: self.max,
+                            },
+                        });
+                        self.line = *line + matcher.newlines;
+                        self.offset = *offset + *size;
+                        self.buf.clear();
+                        self.state = StreamState::Elements;
+                        self.next_cut = piece_bytes(self.max);
+                        // The boundary itself starts the elements that follow.
+                        part = &part[at..];
+                    }
+                },
+                StreamState::Elements => {
+                    // Pieces are cut when the bytes reach set sizes, so that where they are cut
+                    // depends on the content only.
+                    let take = part
+                        .len()
+                        .min(self.next_cut.saturating_sub(self.buf.len()).max(1));
+                    self.buf.extend_from_slice(&part[..take]);
+                    part = &part[take..];
+                    if self.buf.len() >= self.next_cut {
+                        self.cut(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands on the whole elements gathered so far (elements mode).
+    fn cut(&mut self, f: &mut dyn FnMut(Message<'_>)) {
+        use crate::event::scan::{find_signature, signature, skip_ws_from};
+        let buf = &self.buf;
+        let mut pos = skip_ws_from(buf, 0);
+        let mut cut = 0;
+        while pos < buf.len() {
+            if buf[pos] == b',' {
+                pos = skip_ws_from(buf, pos + 1);
+                continue;
+            }
+            let ext = element_extent(buf, pos);
+            let own = signature(&buf[pos..ext.end]);
+            if ext.complete {
+                if let Some(sig) = own
+                    && self.shapes.len() < 8
+                    && !self.shapes.iter().any(|s| s == sig)
+                {
+                    self.shapes.push(sig.to_vec());
+                }
+                pos = skip_ws_from(buf, ext.next);
+                // Pieces are cut before an object only: junk split at a comma stays whole.
+                if signature(&buf[pos..]).is_some() {
+                    cut = pos;
+                }
+                continue;
+            }
+            // Broken, or cut by the end of the bytes: the next element that opens like the
+            // others (or like this one) starts a new piece.
+            let next = self
+                .shapes
+                .iter()
+                .map(Vec::as_slice)
+                .chain(own)
+                .filter_map(|sig| find_signature(buf, pos + 1, sig))
+                .min();
+            match next {
+                Some(next) => {
+                    cut = next;
+                    pos = next;
+                }
+                None => break,
+            }
+        }
+        let piece = piece_bytes(self.max);
+        if cut > 0 {
+            self.emit_piece(cut, f);
+            self.next_cut = self.buf.len() + piece;
+        } else if self.buf.len() <= self.max {
+            self.next_cut = self.buf.len() + piece;
+        } else {
+            // One element longer than the limit: keep its first bytes, find where it ends.
+            let mut matcher = Matcher::default();
+            if let Some(at) = matcher.boundary(&self.buf) {
+                // The matcher ends it earlier than the element scan did (a stray closing
+                // bracket): hand on what came before, the decoder sorts it out.
+                self.emit_piece(at.max(1), f);
+                self.next_cut = self.buf.len() + piece;
+                return;
+            }
+            let size = self.buf.len() as u64;
+            self.buf.truncate(KEPT_BYTES);
+            self.state = StreamState::Element {
+                size,
+                line: self.line,
+                offset: self.offset,
+                matcher,
+            };
+        }
+    }
+
+    /// Hands on `buf[..cut]` as a piece, wrapped as an array.
+    fn emit_piece(&mut self, cut: usize, f: &mut dyn FnMut(Message<'_>)) {
+        let mut bytes = Vec::with_capacity(cut + 2);
+        bytes.push(b'[');
+        bytes.extend_from_slice(&self.buf[..cut]);
+        bytes.push(b']');
+        f(Message {
+            line: self.line,
+            offset: self.offset.saturating_sub(1),
+            bytes: &bytes,
+            kind: MessageKind::Complete,
+        });
+        self.line += memchr::memchr_iter(b'\n', &self.buf[..cut]).count() as u64;
+        self.offset += cut as u64;
+        self.buf.drain(..cut);
+    }
+
+    /// Hands on the rest at the end of the message.
+    fn finish(mut self, f: &mut dyn FnMut(Message<'_>)) {
+        match self.state {
+            StreamState::Whole { size } => f(Message {
+                line: self.line,
+                offset: self.offset,
+                bytes: &self.buf,
+                kind: MessageKind::Oversize {
+                    size,
+                    limit: self.max,
+                },
+            }),
+            StreamState::Element {
+                size, line, offset, ..
+            } => f(Message {
+                line,
+                offset,
+                bytes: &self.buf,
+                kind: MessageKind::Oversize {
+                    size,
+                    limit: self.max,
+                },
+            }),
+            StreamState::Elements => {
+                // The container's own end (`]`, and `}` for a delivery) is left out: the piece
+                // gets brackets of its own.
+                let mut end = self.buf.len();
+                let trim = |end: &mut usize, buf: &[u8]| {
+                    while *end > 0 && crate::event::scan::is_ws(buf[*end - 1]) {
+                        *end -= 1;
+                    }
+                };
+                trim(&mut end, &self.buf);
+                if self.delivery && end > 0 && self.buf[end - 1] == b'}' {
+                    end -= 1;
+                    trim(&mut end, &self.buf);
+                }
+                if end > 0 && self.buf[end - 1] == b']' {
+                    end -= 1;
+                }
+                if crate::event::wire::skip_ws(&self.buf[..end]) < end {
+                    self.buf.truncate(end);
+                    self.emit_piece(end, f);
+                }
+            }
+        }
+    }
+}
+
+/// The extent of an element in gathered bytes, as the streamer sees it.
+struct ElementExtent {
+    end: usize,
+    next: usize,
+    /// Whether the element ended with a comma (a whole element, with more after it).
+    complete: bool,
+}
+
+/// Where the element at `start` of `buf` ends: its value and any junk up to the comma after it.
+/// A closing bracket followed by a comma and an object does not end the container (it was not
+/// matched).
+fn element_extent(buf: &[u8], start: usize) -> ElementExtent {
+    use crate::event::scan::{skip_ws_from, value_end};
+    let incomplete = ElementExtent {
+        end: buf.len(),
+        next: buf.len(),
+        complete: false,
+    };
+    let Some(mut end) = value_end(buf, start) else {
+        return incomplete;
+    };
+    loop {
+        let q = skip_ws_from(buf, end);
+        match buf.get(q) {
+            None => return incomplete,
+            Some(b',') => {
+                return ElementExtent {
+                    end,
+                    next: q + 1,
+                    complete: true,
+                };
+            }
+            Some(_) => match value_end(buf, q) {
+                Some(e) => end = e,
+                None => return incomplete,
+            },
+        }
+    }
+}
+
+/// Finds the end of a value fed in parts: the first comma or closing bracket outside strings
+/// and brackets.
+#[derive(Default)]
+struct Matcher {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    newlines: u64,
+}
+
+impl Matcher {
+    /// Scans `bytes`; the position of the boundary, if it is in them.
+    fn boundary(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b == b'\n' {
+                self.newlines += 1;
+                self.in_string = false;
+                self.escaped = false;
+                i += 1;
+                continue;
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => self.depth -= 1,
+                b',' | b']' if self.depth == 0 => return Some(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        None
     }
 }
 
@@ -824,19 +1392,20 @@ mod tests {
 
     #[test]
     fn array_file_and_trailing_garbage() {
+        // An array on one line is a line like any other.
         let (msgs, stats) = collect(b"[{\"a\":1}]\n} junk 42 {\"b\"", 1000);
+        assert_eq!(stats.layout, Layout::JsonLines);
+        let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
+        assert_eq!(got, [(1, "[{\"a\":1}]"), (2, "} junk 42 {\"b\"")]);
+        // Over several lines it is a document; what follows it up to the next object or array
+        // is taken as part of it (the decoder rejects it as junk).
+        let (msgs, stats) = collect(b"[\n{\"a\":1}\n]\n} junk 42 {\"b\"", 1000);
         assert_eq!(stats.layout, Layout::Documents);
         let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (1, "[{\"a\":1}]"),
-                (2, "}"),
-                (2, "junk"),
-                (2, "42"),
-                (2, "{\"b\"")
-            ]
-        );
+        assert_eq!(got, [(1, "[\n{\"a\":1}\n]\n} junk 42 {\"b\"")]);
+        let (msgs, _) = collect(b"[\n{\"a\":1}\n] \n {\"b\":\n2}\n", 1000);
+        let got: Vec<_> = msgs.iter().map(|(l, b, _)| (*l, b.as_str())).collect();
+        assert_eq!(got, [(1, "[\n{\"a\":1}\n]"), (4, "{\"b\":\n2}")]);
     }
 
     #[test]
@@ -894,16 +1463,19 @@ mod tests {
 
     #[test]
     fn chunking_does_not_change_documents() {
-        let input: &[u8] =
-            b"{\n \"a\": [1, {\"b\": \"x\\\"y\"}],\n \"c\": \"\\\\\"\n}\n  [\n]\n\"s\" 7 ";
+        // Junk after a document goes with it up to the next object or array; a string cut by a
+        // line break ends there.
+        let input: &[u8] = b"{\n \"a\": [1, {\"b\": \"x\\\"y\"}],\n \"c\": \"\\\\\"\n}\n  [\n]\n\"s\" 7 {\"t\": \"cut\n}\n[1]\n";
         let mut whole = Vec::new();
-        let mut s = Splitter::new(Layout::Documents, 1, 1000);
+        let mut s = Splitter::new(Layout::Documents, 1000);
         s.feed(input, &mut |m| whole.push((m.line, m.bytes.to_vec())));
         s.finish(&mut |m| whole.push((m.line, m.bytes.to_vec())));
-        assert_eq!(whole.len(), 4);
+        let lines: Vec<_> = whole.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 5, 9]);
+        assert_eq!(whole[2].1, b"[1]");
         for size in 1..input.len() {
             let mut parts = Vec::new();
-            let mut s = Splitter::new(Layout::Documents, 1, 1000);
+            let mut s = Splitter::new(Layout::Documents, 1000);
             for chunk in input.chunks(size) {
                 s.feed(chunk, &mut |m| parts.push((m.line, m.bytes.to_vec())));
             }

@@ -249,9 +249,11 @@ struct FileOutputs {
     scores: Option<Sink>,
     dead: Option<Sink>,
     findings: FindingFormat,
-    /// The input's name and the line of the message being decoded, for dead letters.
+    /// The input's name, and the line and input offset of the message being decoded, for dead
+    /// letters.
     source: String,
     line: u64,
+    offset: u64,
 }
 
 impl Outputs for FileOutputs {
@@ -272,7 +274,7 @@ impl Outputs for FileOutputs {
     }
 
     fn dead_letter(&mut self, rej: &Rejected<'_>) -> Result<(), ReplayError> {
-        let dl = DeadLetter::new(rej, &self.source, Some(self.line));
+        let dl = DeadLetter::new(rej, &self.source, Some(self.line)).in_input(self.offset);
         match self.dead.as_mut() {
             Some(d) => d.line(&dl),
             None => self.out.line(&dl),
@@ -325,6 +327,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             opts.input.display().to_string()
         },
         line: 0,
+        offset: 0,
     };
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
@@ -344,6 +347,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
             return;
         }
         outputs.line = msg.line;
+        outputs.offset = msg.offset;
         decoder.decode_input(&msg, &mut |decoded| {
             if err.is_some() {
                 return;

@@ -3,17 +3,26 @@
 //! A message (a Kafka message value, or one line or document of a file) holds one record, a
 //! CloudTrail S3 delivery object `{"Records":[...]}`, a JSON array of records, or several such
 //! documents one after another. Every record yields exactly one [`Decoded`], in input order.
+//!
+//! Containers are decoded element by element: the elements are found by a string- and
+//! escape-aware bracket matcher ([`super::scan`]) and each is decoded on its own, so that a
+//! broken element is one rejection and its neighbours decode. When a broken element hides where
+//! it ends (a cut string, a lost bracket), decoding resumes at the next element that opens like
+//! the others (its first key: `{"eventVersion"`).
+//!
+//! An object with a top-level `Records` array is a delivery only when it has no member naming
+//! an event of its own (`agent_id`, `action`, `class_uid`, `kind`, `auditID`, `eventVersion`,
+//! ...); otherwise it is one record and `Records` one of its fields.
 
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use memchr::memmem;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use super::message::{Message, MessageKind};
 use super::otlp::{JoinSettings, SpanJoin};
+use super::scan::{find_signature, signature, skip_ws_from, value_end};
 use super::wire::{self, MAX_DEPTH, skip_ws};
 use super::{
     AccessEvent, Decoded, Format, RejectReason, Rejected, cloudtrail, k8s_audit, native, ocsf,
@@ -97,16 +106,105 @@ pub struct Decoder {
     agent_from_resource: std::cell::Cell<u64>,
 }
 
-/// A CloudTrail S3 delivery object.
-#[derive(Deserialize)]
-struct Delivery<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Option<Vec<&'a RawValue>>,
+/// Top-level members that make an object an event of its own rather than a delivery of records.
+const EVENT_KEYS: &[&[u8]] = &[
+    b"agent_id",
+    b"action",
+    b"event_id",
+    b"class_uid",
+    b"kind",
+    b"auditID",
+    b"apiVersion",
+    b"eventVersion",
+    b"eventID",
+    b"userIdentity",
+    b"resourceSpans",
+    b"loggedAt",
+];
+
+/// How many ways of opening (first keys) of a container's elements are remembered for finding
+/// the element after a broken one.
+const MAX_SHAPES: usize = 8;
+
+/// Where an element of a container ends, as the bracket matcher sees it.
+struct Extent {
+    /// End of the element's value.
+    value: usize,
+    /// End of the element's bytes (any junk after its value included).
+    end: usize,
+    /// Where scanning goes on: past the comma, or past the container's end.
+    next: usize,
+    /// Whether the container (or the text) ended after this element.
+    closed: bool,
 }
 
-/// Byte offset of `part` within `whole` (`part` must be a sub-slice of `whole`).
-fn offset_in(whole: &str, part: &str) -> usize {
-    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+/// The extent of the element starting at `start`: its value, then anything up to the comma or
+/// the closing bracket that follows at the container's level.
+fn extent(msg: &[u8], start: usize, delivery: bool) -> Extent {
+    let value = value_end(msg, start).unwrap_or(msg.len());
+    let mut end = value;
+    loop {
+        let q = skip_ws_from(msg, end);
+        let (next, closed) = match msg.get(q) {
+            None => (msg.len(), true),
+            Some(b',') => (q + 1, false),
+            Some(b']') if closes(msg, q, delivery) => (q + 1, true),
+            // Junk after the value belongs to the element.
+            Some(_) => {
+                end = value_end(msg, q).unwrap_or(msg.len());
+                continue;
+            }
+        };
+        return Extent {
+            value,
+            end,
+            next,
+            closed,
+        };
+    }
+}
+
+/// Whether the `]` at `at` closes its container: it is followed by the end of the message or by
+/// another document, or, for a delivery's `Records`, by the delivery's `}` or its next member.
+/// Otherwise it belongs to a broken element and the container goes on.
+fn closes(msg: &[u8], at: usize, delivery: bool) -> bool {
+    let next = skip_ws_from(msg, at + 1);
+    match msg.get(next) {
+        None | Some(b'{' | b'[') => true,
+        Some(b'}') => delivery,
+        Some(b',') => delivery && msg.get(skip_ws_from(msg, next + 1)) == Some(&b'"'),
+        Some(_) => false,
+    }
+}
+
+/// The end of the element that starts at `start` and is followed by the one at `next`: before
+/// the white space and the comma between them.
+fn end_before(msg: &[u8], start: usize, next: usize) -> usize {
+    let trim = |mut end: usize| {
+        while end > start && super::scan::is_ws(msg[end - 1]) {
+            end -= 1;
+        }
+        end
+    };
+    let end = trim(next);
+    if end > start + 1 && msg[end - 1] == b',' {
+        trim(end - 1)
+    } else {
+        end
+    }
+}
+
+/// Whether a rejected element may not end where the matcher says (its bytes are not one JSON
+/// value, or too many of them).
+fn may_be_misframed(reason: &RejectReason) -> bool {
+    matches!(
+            reason,
+            RejectReason::NotJson(_)
+                | RejectReason::TrailingData(_)
+                | RejectReason::TooDeep(_)
+                | RejectReason::InvalidUtf8 { .. }
+                | RejectReason::Oversize { .. }
+        )
 }
 
 impl Decoder {
@@ -141,22 +239,34 @@ impl Decoder {
             }));
             return;
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                sink(Err(Rejected {
-                    reason: RejectReason::InvalidUtf8 {
-                        offset: e.valid_up_to(),
-                    },
-                    raw: bytes,
-                    offset: 0,
-                }));
-                return;
+        let start = skip_ws(bytes);
+        // One object (not a delivery), the common case: decoded in one pass.
+        if bytes.get(start) == Some(&b'{')
+            && !(self.accepts_deliveries() && has(&KEYS.records, bytes))
+        {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    if !self.object(text, 0, true, sink) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let single = value_end(bytes, start)
+                        .is_none_or(|end| skip_ws_from(bytes, end) == bytes.len());
+                    if single {
+                        sink(Err(Rejected {
+                            reason: RejectReason::InvalidUtf8 {
+                                offset: e.valid_up_to(),
+                            },
+                            raw: bytes,
+                            offset: 0,
+                        }));
+                        return;
+                    }
+                }
             }
-        };
-        if self.document(text, text, true, sink) {
-            self.stream(text, sink);
         }
+        self.documents(bytes, sink);
     }
 
     /// Decodes one message read by the source (an oversize or unreadable message becomes a
@@ -267,17 +377,402 @@ impl Decoder {
         }
     }
 
-    /// Decodes one document of `msg`. Returns true when `doc` is the whole message and turned
-    /// out to hold more than one document (the caller then decodes it as a stream).
-    fn document<'a>(
+    /// Decodes a message that is not one plain object: documents one after another, arrays and
+    /// deliveries element by element.
+    fn documents<'a>(&self, msg: &'a [u8], sink: &mut dyn FnMut(Decoded<'a>)) {
+        let mut pos = skip_ws(msg);
+        if pos == msg.len() {
+            sink(Err(Rejected {
+                reason: RejectReason::NotJson("empty message: EOF while parsing a value".to_owned()),
+                raw: msg,
+                offset: 0,
+            }));
+            return;
+        }
+        let mut first = true;
+        while pos < msg.len() {
+            pos = match msg[pos] {
+                b'[' => self.container(msg, pos, false, sink),
+                b'{' => match self.delivery_records(msg, pos) {
+                    Some(open) => self.delivery(msg, open, sink),
+                    None => {
+                        let end = value_end(msg, pos).unwrap_or(msg.len());
+                        self.whole_object(msg, pos, end, first, sink);
+                        end
+                    }
+                },
+                _ => self.other(msg, pos, first, sink),
+            };
+            first = false;
+            pos = skip_ws_from(msg, pos);
+        }
+    }
+
+    /// Decodes the object `msg[start..end]`, one document of a message (`first` when no other
+    /// came before it).
+    fn whole_object<'a>(
         &self,
-        msg: &'a str,
+        msg: &'a [u8],
+        start: usize,
+        end: usize,
+        first: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) {
+        let bytes = &msg[start..end];
+        let max = self.config.max_record_bytes;
+        let reason = if bytes.len() > max {
+            RejectReason::Oversize {
+                size: bytes.len(),
+                limit: max,
+            }
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(doc) => {
+                    let mut later = |d: Decoded<'a>| {
+                        sink(d.map_err(|mut r| {
+                            if let (false, RejectReason::NotJson(m)) = (first, &r.reason) {
+                                r.reason = RejectReason::TrailingData(m.clone());
+                            }
+                            r
+                        }))
+                    };
+                    self.object(doc, start, false, &mut later);
+                    return;
+                }
+                Err(e) => RejectReason::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                },
+            }
+        };
+        sink(Err(Rejected {
+            reason,
+            raw: bytes,
+            offset: start,
+        }));
+    }
+
+    /// Decodes what is neither an object nor an array at the top of a message. First in the
+    /// message, it makes the whole message one rejected record; after other documents, a JSON
+    /// scalar is one rejected record and anything else rejects the rest of the message. Returns
+    /// where decoding goes on.
+    fn other<'a>(
+        &self,
+        msg: &'a [u8],
+        start: usize,
+        first: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) -> usize {
+        if !first
+            && let Some(end) = value_end(msg, start)
+            && serde_json::from_slice::<IgnoredAny>(&msg[start..end]).is_ok()
+        {
+            let bytes = &msg[start..end];
+            sink(Err(Rejected {
+                reason: not_an_object(bytes),
+                raw: bytes,
+                offset: start,
+            }));
+            return end;
+        }
+        let (raw, offset) = if first { (msg, 0) } else { (&msg[start..], start) };
+        let reason = match std::str::from_utf8(raw) {
+            Err(e) => RejectReason::InvalidUtf8 {
+                offset: e.valid_up_to(),
+            },
+            Ok(text) => match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => not_an_object(raw),
+                Err(e) => match refine(wire::classify_syntax(e.to_string()), raw) {
+                    RejectReason::NotJson(m) if !first => RejectReason::TrailingData(m),
+                    other => other,
+                },
+            },
+        };
+        sink(Err(Rejected {
+            reason,
+            raw,
+            offset,
+        }));
+        msg.len()
+    }
+
+    /// When the object opening at `start` is a delivery (a top-level `Records` array and no
+    /// member naming an event of its own), the position of the array's `[`.
+    fn delivery_records(&self, msg: &[u8], start: usize) -> Option<usize> {
+        if !self.accepts_deliveries() || !has(&KEYS.records, &msg[start..]) {
+            return None;
+        }
+        let mut records = None;
+        let mut pos = start + 1;
+        loop {
+            pos = skip_ws_from(msg, pos);
+            if msg.get(pos) != Some(&b'"') {
+                break;
+            }
+            let (key_end, closed) = super::scan::string_scan(msg, pos);
+            if !closed {
+                break;
+            }
+            let key = &msg[pos + 1..key_end - 1];
+            pos = skip_ws_from(msg, key_end);
+            if msg.get(pos) != Some(&b':') {
+                break;
+            }
+            pos = skip_ws_from(msg, pos + 1);
+            let Some(&first) = msg.get(pos) else { break };
+            if key == b"Records" && first == b'[' && records.is_none() {
+                records = Some(pos);
+            } else if EVENT_KEYS.contains(&key) {
+                return None;
+            }
+            // A `Records` array that does not close ends the search: what follows is unknown.
+            let Some(end) = value_end(msg, pos) else {
+                break;
+            };
+            pos = skip_ws_from(msg, end);
+            if msg.get(pos) != Some(&b',') {
+                break;
+            }
+            pos += 1;
+        }
+        records
+    }
+
+    /// Decodes the records of a delivery whose `Records` array opens at `open`; returns where
+    /// the delivery ends.
+    fn delivery<'a>(&self, msg: &'a [u8], open: usize, sink: &mut dyn FnMut(Decoded<'a>)) -> usize {
+        let mut pos = skip_ws_from(msg, self.container(msg, open, true, sink));
+        // The members after the array, up to the closing brace.
+        loop {
+            match msg.get(pos) {
+                Some(b'}') => return pos + 1,
+                Some(b',') => {}
+                _ => return pos,
+            }
+            let key = skip_ws_from(msg, pos + 1);
+            if msg.get(key) != Some(&b'"') {
+                return pos;
+            }
+            let colon = skip_ws_from(msg, super::scan::string_end(msg, key));
+            if msg.get(colon) != Some(&b':') {
+                return pos;
+            }
+            let value = skip_ws_from(msg, colon + 1);
+            match (value < msg.len()).then(|| value_end(msg, value)).flatten() {
+                Some(end) => pos = skip_ws_from(msg, end),
+                None => return pos,
+            }
+        }
+    }
+
+    /// Decodes the elements of the container whose `[` is at `open` (the `Records` array of a
+    /// delivery when `delivery`), each on its own; returns the position past its closing bracket
+    /// (or the end of the message).
+    ///
+    /// A container in which nothing decodes and whose elements are not all JSON values (a line
+    /// of garbage that happens to open with `[`) is one rejection rather than one per piece.
+    fn container<'a>(
+        &self,
+        msg: &'a [u8],
+        open: usize,
+        delivery: bool,
+        sink: &mut dyn FnMut(Decoded<'a>),
+    ) -> usize {
+        // How the decoded elements open (their first keys; a few kinds at most).
+        let mut shapes: Vec<&'a [u8]> = Vec::new();
+        // Rejections before the first element that decodes.
+        let mut held: Vec<Rejected<'a>> = Vec::new();
+        let mut decoded = false;
+        let mut misframed = false;
+        let mut elements = 0usize;
+        let mut pos = open + 1;
+        let (end, closed) = loop {
+            pos = skip_ws_from(msg, pos);
+            match msg.get(pos) {
+                None => break (msg.len(), false),
+                Some(b']') if closes(msg, pos, delivery) => break (pos + 1, true),
+                // An empty place between commas holds no record.
+                Some(b',') => {
+                    pos += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let start = pos;
+            elements += 1;
+            let ext = extent(msg, start, delivery);
+            let mut results = [Some(self.element(msg, start, ext.end)), None];
+            let mut next = (!ext.closed).then_some(ext.next);
+            if let Some(Err(rej)) = &results[0]
+                && may_be_misframed(&rej.reason)
+            {
+                misframed = true;
+                if let Some(at) = self.resync(msg, start, &ext, &shapes, delivery) {
+                    // The element ends before the next one that opens like the others.
+                    results[0] = Some(self.element(msg, start, end_before(msg, start, at)));
+                    next = Some(at);
+                } else if ext.value < ext.end
+                    && let ok @ Ok(_) = self.element(msg, start, ext.value)
+                {
+                    // A whole record followed by junk: the record, and the junk on its own.
+                    let junk = skip_ws_from(msg, ext.value);
+                    let raw = &msg[junk..ext.end];
+                    results = [
+                        Some(ok),
+                        Some(Err(Rejected {
+                            reason: RejectReason::TrailingData(format!(
+                                "{} bytes after an element",
+                                raw.len()
+                            )),
+                            raw,
+                            offset: junk,
+                        })),
+                    ];
+                }
+            }
+            for result in results.into_iter().flatten() {
+                match result {
+                    Ok(ev) => {
+                        if let Some(sig) = signature(&msg[start..ext.end])
+                            && shapes.len() < MAX_SHAPES
+                            && !shapes.contains(&sig)
+                        {
+                            shapes.push(sig);
+                        }
+                        if !decoded {
+                            decoded = true;
+                            for rej in held.drain(..) {
+                                sink(Err(rej));
+                            }
+                        }
+                        sink(Ok(ev));
+                    }
+                    Err(rej) if decoded => sink(Err(rej)),
+                    Err(rej) => held.push(rej),
+                }
+            }
+            match next {
+                Some(at) => pos = at,
+                None => break (ext.next, ext.next <= msg.len() && ext.closed),
+            }
+        };
+        if (elements == 0 && !closed) || (misframed && held.len() > 1) {
+            // Cut short before its first element, or nothing in it decodes: one rejection.
+            let raw = &msg[open..end];
+            let err = serde_json::from_slice::<IgnoredAny>(raw)
+                .err()
+                .map_or_else(|| "not a list of records".to_owned(), |e| e.to_string());
+            sink(Err(Rejected {
+                reason: refine(wire::classify_syntax(err), raw),
+                raw,
+                offset: open,
+            }));
+        } else {
+            for rej in held {
+                sink(Err(rej));
+            }
+        }
+        end
+    }
+
+    /// Where the element after the broken one at `start` begins, when the matcher's `ext` is
+    /// not to be trusted: the next object that opens like one of the container's elements
+    /// (`shapes`, or else like the broken element itself) or, before it, the next object after
+    /// a comma that decodes as a record; taken when it lies inside the broken element's extent,
+    /// or when what the matcher found after the broken element is no object (a fragment of it:
+    /// a member `"key": value` split off at its comma, or junk).
+    fn resync(
+        &self,
+        msg: &[u8],
+        start: usize,
+        ext: &Extent,
+        shapes: &[&[u8]],
+        delivery: bool,
+    ) -> Option<usize> {
+        let own = signature(&msg[start..ext.end]);
+        let limit = ext
+            .end
+            .saturating_add(self.config.max_record_bytes)
+            .min(msg.len());
+        let shaped = shapes
+            .iter()
+            .copied()
+            .chain(own)
+            .filter_map(|sig| find_signature(&msg[..limit], start + 1, sig))
+            .min();
+        let next = self
+            .record_start(msg, start + 1, shaped.unwrap_or(limit).min(ext.end))
+            .or(shaped);
+        if let Some(next) = next
+            && next < ext.end
+        {
+            return Some(next);
+        }
+        let after = skip_ws_from(msg, ext.next);
+        if ext.closed || msg.get(after).is_none_or(|&b| b == b'{') {
+            return None;
+        }
+        // What follows is a fragment: it goes with the broken element, up to the next object
+        // that opens like the others, or else the next object or the container's end.
+        if next.is_some() {
+            return next;
+        }
+        let mut at = after;
+        loop {
+            let e = extent(msg, at, delivery);
+            if e.closed {
+                return Some(if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
+                    e.next - 1
+                } else {
+                    msg.len()
+                });
+            }
+            at = skip_ws_from(msg, e.next);
+            if msg.get(at).is_none_or(|&b| b == b'{') {
+                return Some(at);
+            }
+        }
+    }
+
+    /// The first object in `msg[from..to]` that follows a comma (or an opening or closing
+    /// bracket), ends before a comma or closing bracket, and decodes as a record.
+    fn record_start(&self, msg: &[u8], from: usize, to: usize) -> Option<usize> {
+        const TRIES: usize = 64;
+        let mut tries = 0;
+        for p in memchr::memchr_iter(b'{', msg.get(from..to)?) {
+            let at = from + p;
+            let before = msg[..at].iter().rposition(|&b| !super::scan::is_ws(b));
+            if !before.is_some_and(|i| matches!(msg[i], b',' | b'[' | b'}' | b']'))
+                || msg.get(skip_ws_from(msg, at + 1)) != Some(&b'"')
+            {
+                continue;
+            }
+            tries += 1;
+            if tries > TRIES {
+                return None;
+            }
+            let Some(end) = value_end(msg, at) else {
+                continue;
+            };
+            if matches!(msg.get(skip_ws_from(msg, end)), None | Some(b',' | b']'))
+                && self.element(msg, at, end).is_ok()
+            {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    /// Decodes one object document `doc`, at `offset` in its message. Returns true when `doc`
+    /// is the whole message (`whole`) and turned out to hold more than one document (the caller
+    /// then decodes it document by document).
+    fn object<'a>(
+        &self,
         doc: &'a str,
+        offset: usize,
         whole: bool,
         sink: &mut dyn FnMut(Decoded<'a>),
     ) -> bool {
         let bytes = doc.as_bytes();
-        let offset = offset_in(msg, doc);
         let max = self.config.max_record_bytes;
         let reject = |sink: &mut dyn FnMut(Decoded<'a>), reason| {
             sink(Err(Rejected {
@@ -286,99 +781,36 @@ impl Decoder {
                 offset,
             }))
         };
-        match bytes.get(skip_ws(bytes)) {
-            None => {
-                reject(
-                    sink,
-                    RejectReason::NotJson("empty message: EOF while parsing a value".to_owned()),
-                );
-            }
-            Some(b'[') => match serde_json::from_str::<Vec<&'a RawValue>>(doc) {
-                Ok(items) => {
-                    for item in items {
-                        self.element(msg, item.get(), sink);
-                    }
-                }
-                Err(e) => {
-                    let reason = refine(wire::classify_syntax(e.to_string()), bytes);
-                    if whole && reason.code() == "trailing_data" {
-                        return true;
-                    }
-                    reject(sink, reason);
-                }
-            },
-            Some(b'{') => {
-                if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
-                    && has(&KEYS.resource_spans, bytes)
-                {
-                    let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
-                    self.spans(batch, bytes, offset, sink);
-                    return false;
-                }
-                if matches!(
-                    self.config.format,
-                    FormatChoice::Auto | FormatChoice::McpAudit
-                ) && !has(&KEYS.agent_id, bytes)
-                    && looks_like_mcp_audit(bytes)
-                {
-                    self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
-                    return false;
-                }
-                if self.accepts_deliveries() && has(&KEYS.records, bytes) {
-                    // `Records` that is not an array fails here and is decoded as a record.
-                    match serde_json::from_str::<Delivery<'a>>(doc) {
-                        Ok(Delivery {
-                            records: Some(items),
-                        }) => {
-                            for item in items {
-                                self.element(msg, item.get(), sink);
-                            }
-                            return false;
-                        }
-                        Err(e) if whole && e.to_string().starts_with("trailing characters") => {
-                            return true;
-                        }
-                        _ => {}
-                    }
-                }
-                if bytes.len() > max {
-                    reject(
-                        sink,
-                        RejectReason::Oversize {
-                            size: bytes.len(),
-                            limit: max,
-                        },
-                    );
-                    return false;
-                }
-                match self.decode_record(doc) {
-                    Ok(ev) => sink(Ok(ev)),
-                    Err(RejectReason::TrailingData(_)) if whole => return true,
-                    Err(reason) => reject(sink, refine(reason, bytes)),
-                }
-            }
-            Some(_) => {
-                if bytes.len() > max {
-                    reject(
-                        sink,
-                        RejectReason::Oversize {
-                            size: bytes.len(),
-                            limit: max,
-                        },
-                    );
-                    return false;
-                }
-                match serde_json::from_str::<IgnoredAny>(doc) {
-                    Ok(_) => reject(sink, not_an_object(bytes)),
-                    Err(e) => {
-                        let reason = refine(wire::classify_syntax(e.to_string()), bytes);
-                        if whole && reason.code() == "trailing_data" {
-                            return true;
-                        }
-                        reject(sink, reason);
-                    }
-                }
-            }
+        if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
+            && has(&KEYS.resource_spans, bytes)
+        {
+            let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
+            self.spans(batch, bytes, offset, sink);
+            return false;
+        }
+        if matches!(
+            self.config.format,
+            FormatChoice::Auto | FormatChoice::McpAudit
+        ) && !has(&KEYS.agent_id, bytes)
+            && looks_like_mcp_audit(bytes)
+        {
+            self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
+            return false;
+        }
+        if bytes.len() > max {
+            reject(
+                sink,
+                RejectReason::Oversize {
+                    size: bytes.len(),
+                    limit: max,
+                },
+            );
+            return false;
+        }
+        match self.decode_record(doc) {
+            Ok(ev) => sink(Ok(ev)),
+            Err(RejectReason::TrailingData(_)) if whole => return true,
+            Err(reason) => reject(sink, refine(reason, bytes)),
         }
         false
     }
@@ -451,55 +883,34 @@ impl Decoder {
         self.agent_from_resource.get()
     }
 
-    /// Decodes one element of a container.
-    fn element<'a>(&self, msg: &'a str, item: &'a str, sink: &mut dyn FnMut(Decoded<'a>)) {
-        let bytes = item.as_bytes();
-        let offset = offset_in(msg, item);
+    /// Decodes the element `msg[start..end]` of a container.
+    fn element<'a>(&self, msg: &'a [u8], start: usize, end: usize) -> Decoded<'a> {
+        let bytes = &msg[start..end];
         let max = self.config.max_record_bytes;
         let result = if bytes.len() > max {
             Err(RejectReason::Oversize {
                 size: bytes.len(),
                 limit: max,
             })
-        } else if item.starts_with('{') {
-            self.decode_record(item).map_err(|r| refine(r, bytes))
         } else {
-            Err(not_an_object(bytes))
+            match std::str::from_utf8(bytes) {
+                Err(e) => Err(RejectReason::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                }),
+                Ok(item) if item.starts_with('{') => {
+                    self.decode_record(item).map_err(|r| refine(r, bytes))
+                }
+                Ok(item) => match serde_json::from_str::<IgnoredAny>(item) {
+                    Ok(_) => Err(not_an_object(bytes)),
+                    Err(e) => Err(refine(wire::classify_syntax(e.to_string()), bytes)),
+                },
+            }
         };
-        sink(result.map_err(|reason| Rejected {
+        result.map_err(|reason| Rejected {
             reason,
             raw: bytes,
-            offset,
-        }));
-    }
-
-    /// Decodes a message holding several documents one after another.
-    fn stream<'a>(&self, msg: &'a str, sink: &mut dyn FnMut(Decoded<'a>)) {
-        let mut docs = serde_json::Deserializer::from_str(msg).into_iter::<&'a RawValue>();
-        loop {
-            match docs.next() {
-                None => break,
-                Some(Ok(doc)) => {
-                    self.document(msg, doc.get(), false, sink);
-                }
-                Some(Err(e)) => {
-                    let end = docs.byte_offset().min(msg.len());
-                    let rest = msg.get(end..).unwrap_or("");
-                    let start = end + skip_ws(rest.as_bytes());
-                    let raw = &msg.as_bytes()[start.min(msg.len())..];
-                    let reason = match refine(wire::classify_syntax(e.to_string()), raw) {
-                        RejectReason::NotJson(m) => RejectReason::TrailingData(m),
-                        other => other,
-                    };
-                    sink(Err(Rejected {
-                        reason,
-                        raw,
-                        offset: start,
-                    }));
-                    break;
-                }
-            }
-        }
+            offset: start,
+        })
     }
 }
 

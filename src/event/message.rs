@@ -28,6 +28,11 @@ pub enum MessageKind {
 pub struct Message<'a> {
     /// 1-based line number where the message starts.
     pub line: u64,
+    /// Byte offset of the message from the start of the input (after decompression). For a
+    /// piece of a container too long to hold, which is handed on wrapped in brackets of its
+    /// own, the offset of the opening bracket it would have: the offset of an element is this
+    /// offset plus the element's offset in the message either way.
+    pub offset: u64,
     /// The message bytes (without the line break), or a prefix of them (see `kind`).
     pub bytes: &'a [u8],
     /// Whether the message is whole.

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod sniff;
 pub mod time;
 pub mod tool;
+pub(crate) mod scan;
 pub(crate) mod wire;
 
 pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};

@@ -30,6 +30,10 @@ pub struct DeadLetter<'a> {
     pub line: Option<u64>,
     /// Byte offset of the record within its message.
     pub offset: u64,
+    /// Byte offset of the record from the start of the input (after decompression; files and
+    /// standard input only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_offset: Option<u64>,
     /// The kept bytes, when they are valid UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<Cow<'a, str>>,
@@ -80,11 +84,18 @@ impl<'a> DeadLetter<'a> {
             source: source.into(),
             line,
             offset: rejected.offset as u64,
+            input_offset: None,
             raw: text,
             raw_base64: base64,
             raw_truncated,
             raw_bytes,
         }
+    }
+
+    /// The same dead letter, from a message that starts `message_offset` bytes into its input.
+    pub fn in_input(mut self, message_offset: u64) -> Self {
+        self.input_offset = Some(message_offset + self.offset);
+        self
     }
 
     /// The record as one line of JSON (without the line break).
