@@ -24,6 +24,7 @@
 //! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
 //! imports a driver, the command line or the telemetry endpoint.
 
+pub mod authorize;
 pub mod cli;
 pub mod config;
 pub mod decide;
