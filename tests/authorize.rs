@@ -522,3 +522,42 @@ fn an_unreadable_key_or_commands_file_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn follow_applies_commands_appended_while_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = replay_enforced(tmp.path());
+    let (commands, others): (Vec<&String>, Vec<&String>) =
+        lines.iter().partition(|l| l.contains("\"kind\":\"command\""));
+    let file = tmp.path().join("live.jsonl");
+    std::fs::write(
+        &file,
+        others.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let server = Server::start(&file, &["--mode", "enforce", "--follow"]);
+    assert!(server.startup().contains("0 commands applied"), "{}", server.startup());
+    let call = request("support-bot-001", "kb:Search", "kb://support-articles", json!({}));
+    assert_eq!(server.decide(call.clone())["decision"], "allow");
+
+    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    // Half a line is not read until its newline arrives.
+    let (head, tail) = commands[0].split_at(40);
+    f.write_all(head.as_bytes()).unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.decide(call.clone())["decision"], "allow");
+    f.write_all(format!("{tail}\n").as_bytes()).unwrap();
+    f.flush().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = server.decide(call.clone());
+        if answer["decision"] == "deny" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the appended command was never applied: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stderr = server.stop();
+    assert!(stderr.contains("1 commands applied"), "{stderr}");
+}

@@ -215,6 +215,8 @@ pub struct PolicyStore {
     /// The baseline of an agent without entitlements.
     unknown_baseline: Vec<Entry>,
     authorizer: Arc<Authorizer>,
+    /// The entity types of principal, action and resource, parsed once.
+    types: Arc<[EntityTypeName; 3]>,
 }
 
 fn parse(id: &str, text: String) -> Result<Policy, PolicyError> {
@@ -296,6 +298,11 @@ impl PolicyStore {
             unknown_agents,
             unknown_baseline,
             authorizer: Arc::new(Authorizer::new()),
+            types: Arc::new(
+                [text::AGENT_TYPE, text::ACTION_TYPE, text::RESOURCE_TYPE].map(|t| {
+                    EntityTypeName::from_str(t).expect("the entity type names are identifiers")
+                }),
+            ),
         })
     }
 
@@ -407,9 +414,11 @@ impl PolicyStore {
     }
 
     fn request(&self, q: &Query<'_>) -> Result<Request, String> {
-        let uid = |t: &str, id: &str| -> Result<EntityUid, String> {
-            let name = EntityTypeName::from_str(t).map_err(|e| e.to_string())?;
-            Ok(EntityUid::from_type_name_and_id(name, EntityId::new(id)))
+        let uid = |t: usize, id: &str| -> Result<EntityUid, String> {
+            Ok(EntityUid::from_type_name_and_id(
+                self.types[t].clone(),
+                EntityId::new(id),
+            ))
         };
         let mut pairs = vec![
             (
@@ -421,8 +430,8 @@ impl PolicyStore {
                 RestrictedExpression::new_string(q.resource.to_owned()),
             ),
             (
-                "now".to_owned(),
-                RestrictedExpression::new_datetime(rfc3339_ms(q.now_ms)),
+                "now_ms".to_owned(),
+                RestrictedExpression::new_long(q.now_ms),
             ),
         ];
         if let Some(s) = q.session_id {
@@ -439,9 +448,9 @@ impl PolicyStore {
         }
         let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
         Request::new(
-            uid(text::AGENT_TYPE, q.principal)?,
-            uid(text::ACTION_TYPE, q.action)?,
-            uid(text::RESOURCE_TYPE, q.resource)?,
+            uid(0, q.principal)?,
+            uid(1, q.action)?,
+            uid(2, q.resource)?,
             context,
             None,
         )
@@ -531,7 +540,7 @@ impl PolicyStore {
         let mut out = String::new();
         out.push_str(
             "// cinch policy set. Requests: principal Agent::\"<agent_id>\", action Action::\"<action>\",\n\
-             // resource Resource::\"<resource>\", context {action, resource, now: datetime, session_id?, grant?}.\n",
+             // resource Resource::\"<resource>\", context {action, resource, now_ms: epoch milliseconds, session_id?, grant?}.\n",
         );
         for (_, text) in self.policies() {
             out.push('\n');

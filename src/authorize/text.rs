@@ -4,9 +4,11 @@
 //! Every request is `principal: Agent::"<agent_id>"`, `action: Action::"<action>"`,
 //! `resource: Resource::"<resource>"`, with the same strings in the context (`context.action`,
 //! `context.resource`), because Cedar matches patterns (`like`) against strings, not against an
-//! entity's id. `context.now` is a `datetime`: commands are in force from their `issued_at` to
-//! their `expires_at`, so an engine evaluating the exported policies at another time gets the
-//! same answer as cinch at that time.
+//! entity's id. `context.now_ms` is "now" in epoch milliseconds (a Cedar `Long`): commands are
+//! in force from their `issued_at` to their `expires_at`, so an engine evaluating the exported
+//! policies at another time gets the same answer as cinch at that time. (Cedar's `datetime`
+//! extension would read better, but it parses its text on every evaluation, which costs more
+//! than the rest of a decision; the RFC 3339 times are in the annotations and in comments.)
 
 use std::fmt::Write as _;
 
@@ -56,11 +58,6 @@ pub fn entity(type_name: &str, id: &str) -> String {
     format!("{type_name}::{}", string_literal(id))
 }
 
-/// A Cedar `datetime` literal of epoch milliseconds.
-pub fn datetime(ms: i64) -> String {
-    format!("datetime({})", string_literal(&rfc3339_ms(ms)))
-}
-
 /// `(context.<attr> like "p1" || context.<attr> like "p2")`.
 fn any_like(attr: &str, globs: &[String]) -> String {
     let alts: Vec<String> = globs
@@ -74,10 +71,11 @@ fn any_like(attr: &str, globs: &[String]) -> String {
     }
 }
 
-/// The condition "the access is within this grant's scope".
-pub fn grant_scope(spec: &GrantSpec) -> String {
+/// The condition "the access is within this grant's scope", its two halves joined by `join`
+/// (`" && "` inline, or with a line break).
+pub fn grant_scope(spec: &GrantSpec, join: &str) -> String {
     format!(
-        "{} && {}",
+        "{}{join}{}",
         any_like("action", &spec.actions),
         any_like("resource", &spec.resources)
     )
@@ -118,7 +116,7 @@ pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
         out,
         "permit (\n  principal == {},\n  action,\n  resource\n) when {{\n  {}\n}};\n",
         entity(AGENT_TYPE, agent),
-        grant_scope(spec)
+        grant_scope(spec, " &&\n  ")
     );
     out
 }
@@ -232,33 +230,45 @@ pub fn forbid(f: &Forbid<'_>) -> String {
             ("expires_at", &until),
         ],
     );
-    let mut when = vec![
-        format!("context.now >= {}", datetime(f.from_ms)),
-        format!("context.now < {}", datetime(f.until_ms)),
+    // Conditions, each with an optional comment at the end of its line.
+    let mut when: Vec<(String, Option<&str>)> = vec![
+        (format!("context.now_ms >= {}", f.from_ms), Some(&from)),
+        (format!("context.now_ms < {}", f.until_ms), Some(&until)),
     ];
     match &f.scope {
         Scope::Agent => {}
         Scope::Session(s) => {
-            when.push("context has session_id".to_owned());
-            when.push(format!("context.session_id == {}", string_literal(s)));
+            when.push(("context has session_id".to_owned(), None));
+            when.push((format!("context.session_id == {}", string_literal(s)), None));
         }
         Scope::Grant(g, spec) => {
             let named = format!(
                 "(context has grant && context.grant == {})",
                 string_literal(g)
             );
-            when.push(match spec {
-                Some(spec) => format!("({named} || ({}))", grant_scope(spec)),
-                None => named,
-            });
+            when.push((
+                match spec {
+                    Some(spec) => format!("({named} || ({}))", grant_scope(spec, " && ")),
+                    None => named,
+                },
+                None,
+            ));
         }
     }
     let _ = write!(
         out,
-        "forbid (\n  principal == {},\n  action,\n  resource\n) when {{\n  {}\n}};\n",
-        entity(AGENT_TYPE, f.agent),
-        when.join(" &&\n  ")
+        "forbid (\n  principal == {},\n  action,\n  resource\n) when {{\n",
+        entity(AGENT_TYPE, f.agent)
     );
+    let last = when.len() - 1;
+    for (i, (cond, comment)) in when.iter().enumerate() {
+        let and = if i < last { " &&" } else { "" };
+        let _ = match comment {
+            Some(c) => writeln!(out, "  {cond}{and} // {c}"),
+            None => writeln!(out, "  {cond}{and}"),
+        };
+    }
+    out.push_str("};\n");
     out
 }
 
@@ -303,8 +313,8 @@ mod tests {
             dry_run: false,
         });
         assert!(text.starts_with("@id(\"cmd-1\")\n@command_id(\"cmd-1\")\n"), "{text}");
-        assert!(text.contains("context.now >= datetime(\"1970-01-01T00:00:00.000Z\")"));
-        assert!(text.contains("context.now < datetime(\"1970-01-01T00:00:01.000Z\")"));
+        assert!(text.contains("  context.now_ms >= 0 && // 1970-01-01T00:00:00.000Z\n"));
+        assert!(text.contains("  context.now_ms < 1000 && // 1970-01-01T00:00:01.000Z\n"));
         assert!(text.contains("context.session_id == \"s-1\""));
         assert!(text.contains("@effect(\"deny\")"));
     }

@@ -246,6 +246,14 @@ fn serve(
                         _ = tick.tick() => {}
                         _ = rx.wait_for(|s| *s) => break,
                     }
+                    match file.grown() {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            eprintln!("cinch authorize: following commands: {e}");
+                            continue;
+                        }
+                    }
                     let mut store = PolicyStore::clone(&pdp.store.load());
                     let mut records = Vec::new();
                     let now = at_ms.unwrap_or_else(driver::wall_ms);

@@ -234,6 +234,12 @@ impl CommandsFile {
         Ok(out)
     }
 
+    /// Whether the file has grown since the last read (a shrunk file counts, so that `poll`
+    /// reports it).
+    pub fn grown(&self) -> io::Result<bool> {
+        Ok(!self.gzip && std::fs::metadata(&self.path)?.len() != self.offset)
+    }
+
     /// Reads complete lines appended since the last read and applies them. Returns the number
     /// of lines read.
     pub fn poll(
