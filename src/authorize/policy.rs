@@ -139,6 +139,9 @@ struct Entry {
     dry_run: bool,
     /// A forbid (a command's), not a permit.
     forbid: bool,
+    /// What a decision that this policy determines gives as its reason (the policy's
+    /// annotations, kept apart: Cedar parses an annotation's key on every look-up).
+    reason: Reason,
 }
 
 /// A set evaluated as one: every policy, and the same without the approval forbids (to tell
@@ -235,6 +238,12 @@ fn permit_entry(agent: &str, grant: &str, spec: &GrantSpec) -> Result<Entry, Pol
         approval: false,
         dry_run: false,
         forbid: false,
+        reason: Reason {
+            command_id: None,
+            finding_id: None,
+            why: text::permit_why(agent, grant, spec),
+            policy_id: Some(id),
+        },
     })
 }
 
@@ -273,6 +282,12 @@ impl PolicyStore {
                     approval: false,
                     dry_run: false,
                     forbid: false,
+                    reason: Reason {
+                        command_id: None,
+                        finding_id: None,
+                        why: text::UNKNOWN_AGENTS_WHY.to_owned(),
+                        policy_id: Some(text::UNKNOWN_AGENTS_ID.to_owned()),
+                    },
                 }]
             }
         };
@@ -344,6 +359,12 @@ impl PolicyStore {
             approval: c.requires_approval,
             dry_run: c.dry_run,
             forbid: true,
+            reason: Reason {
+                command_id: Some(c.command_id.clone()),
+                finding_id: c.finding_ids.first().cloned(),
+                why,
+                policy_id: Some(c.command_id.clone()),
+            },
         };
         let (known, mut entries) = match self.agents.get(c.agent_id.as_str()) {
             Some(a) => (a.known, a.entries.clone()),
@@ -399,9 +420,9 @@ impl PolicyStore {
                 };
             }
         };
-        let enforced = self.evaluate(&agent.enforced, agent.known, q, &request, &mut errors);
+        let enforced = self.evaluate(agent, &agent.enforced, q, &request, &mut errors);
         let dry_run = agent.shadow.as_ref().and_then(|layer| {
-            let v = self.evaluate(layer, agent.known, q, &request, &mut errors);
+            let v = self.evaluate(agent, layer, q, &request, &mut errors);
             (v.decision != enforced.decision).then_some(v)
         });
         errors.sort();
@@ -459,8 +480,8 @@ impl PolicyStore {
 
     fn evaluate(
         &self,
+        agent: &AgentPolicies,
         layer: &Layer,
-        known: bool,
         q: &Query<'_>,
         request: &Request,
         errors: &mut Vec<String>,
@@ -468,47 +489,51 @@ impl PolicyStore {
         let entities = Entities::empty();
         let first = self.authorizer.is_authorized(request, &layer.all, &entities);
         errors.extend(first.diagnostics().errors().map(|e| e.to_string()));
-        let reasons_of = |set: &PolicySet, r: &cedar_policy::Response| -> Vec<Reason> {
-            let mut ids: Vec<&PolicyId> = r.diagnostics().reason().collect();
-            ids.sort_by(|a, b| AsRef::<str>::as_ref(*a).cmp(AsRef::<str>::as_ref(*b)));
-            ids.into_iter().map(|id| reason(set, id)).collect()
+        // The entries that determined a response, in the agent's order.
+        let determined = |r: &cedar_policy::Response| -> Vec<&Entry> {
+            agent
+                .entries
+                .iter()
+                .filter(|e| r.diagnostics().reason().any(|id| id == e.policy.id()))
+                .collect()
         };
+        let reasons = |entries: &[&Entry]| -> Vec<Reason> {
+            entries.iter().map(|e| e.reason.clone()).collect()
+        };
+        let first_entries = determined(&first);
         if first.decision() == CedarDecision::Allow {
             return Verdict {
                 decision: Decision::Allow,
-                reasons: reasons_of(&layer.all, &first),
+                reasons: reasons(&first_entries),
             };
         }
-        let determining = reasons_of(&layer.all, &first);
-        let only_approval = !determining.is_empty()
-            && first.diagnostics().reason().all(|id| {
-                layer.all.annotation(id, "effect") == Some(text::EFFECT_APPROVAL)
-            });
+        let only_approval =
+            !first_entries.is_empty() && first_entries.iter().all(|e| e.approval);
         if only_approval && let Some(without) = &layer.without_approval {
             let second = self.authorizer.is_authorized(request, without, &entities);
             errors.extend(second.diagnostics().errors().map(|e| e.to_string()));
             if second.decision() == CedarDecision::Allow {
                 return Verdict {
                     decision: Decision::RequiresApproval,
-                    reasons: determining,
+                    reasons: reasons(&first_entries),
                 };
             }
-            let reasons = reasons_of(without, &second);
+            let second_entries = determined(&second);
             return Verdict {
                 decision: Decision::Deny,
-                reasons: if reasons.is_empty() {
-                    vec![self.no_permit(known, q)]
+                reasons: if second_entries.is_empty() {
+                    vec![self.no_permit(agent.known, q)]
                 } else {
-                    reasons
+                    reasons(&second_entries)
                 },
             };
         }
         Verdict {
             decision: Decision::Deny,
-            reasons: if determining.is_empty() {
-                vec![self.no_permit(known, q)]
+            reasons: if first_entries.is_empty() {
+                vec![self.no_permit(agent.known, q)]
             } else {
-                determining
+                reasons(&first_entries)
             },
         }
     }
@@ -592,16 +617,6 @@ impl PolicyStore {
             .into_iter()
             .filter(|(_, t)| !t.starts_with("//"))
             .collect()
-    }
-}
-
-fn reason(set: &PolicySet, id: &PolicyId) -> Reason {
-    let ann = |k: &str| set.annotation(id, k).map(str::to_owned);
-    Reason {
-        command_id: ann("command_id"),
-        finding_id: ann("finding_id").filter(|f| !f.is_empty()),
-        why: ann("why").unwrap_or_else(|| format!("policy {id}")),
-        policy_id: Some(id.to_string()),
     }
 }
 

@@ -95,13 +95,18 @@ pub fn permit_id(agent: &str, grant: &str) -> String {
     format!("grant:{}:{}", enc(agent), enc(grant))
 }
 
-/// The permit of one grant: the agent may do any of its actions on any of its resources.
-pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
-    let why = format!(
+/// The reason a grant's permit gives.
+pub fn permit_why(agent: &str, grant: &str, spec: &GrantSpec) -> String {
+    format!(
         "grant {grant} of agent {agent} allows {} on {}",
         spec.actions.join(", "),
         spec.resources.join(", ")
-    );
+    )
+}
+
+/// The permit of one grant: the agent may do any of its actions on any of its resources.
+pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
+    let why = permit_why(agent, grant, spec);
     let mut out = String::new();
     annotations(
         &mut out,
@@ -124,19 +129,17 @@ pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
 /// The id of the policy that lets agents without entitlements act (`--unknown-agents allow`).
 pub const UNKNOWN_AGENTS_ID: &str = "unknown-agents";
 
+/// The reason the permit for agents without entitlements gives.
+pub const UNKNOWN_AGENTS_WHY: &str =
+    "the agent has no entitlements, and agents without entitlements are allowed";
+
 /// The permit for agents without entitlements, as cinch holds it: it is only ever evaluated for
 /// such agents.
 pub fn unknown_agents_permit() -> String {
     let mut out = String::new();
     annotations(
         &mut out,
-        &[
-            ("id", UNKNOWN_AGENTS_ID),
-            (
-                "why",
-                "the agent has no entitlements, and agents without entitlements are allowed",
-            ),
-        ],
+        &[("id", UNKNOWN_AGENTS_ID), ("why", UNKNOWN_AGENTS_WHY)],
     );
     out.push_str("permit (principal, action, resource);\n");
     out
