@@ -772,7 +772,7 @@ mod tests {
         let o = store.decide(&q("etl-1", "mail:Send", "mailto:a@corp.example", T0 + 1));
         assert_eq!(o.enforced.decision, Decision::Deny);
         let ids: Vec<_> = o.enforced.reasons.iter().map(|r| r.command_id.clone().unwrap()).collect();
-        assert_eq!(ids, ["cmd-a", "cmd-g"]);
+        assert_eq!(ids, ["cmd-g", "cmd-a"]);
     }
 
     #[test]
