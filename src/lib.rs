@@ -14,6 +14,7 @@
 //! output/    record formats (finding with OCSF, score line, dead letter), command signatures
 //! ml/        learned models: peer groups, the event model, calibration, training (linfa)
 //! engine     the pure pipeline: profile -> detect -> decide
+//! authorize/ the policy decision point: verified commands and grants as Cedar policies
 //! sim/, eval/ the labelled fleet simulator and detection-quality evaluation
 //! drive/     drivers around the engine (file replay)
 //! telemetry/ metrics with bounded labels, the pipeline observer, the HTTP endpoint
@@ -24,6 +25,7 @@
 //! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
 //! imports a driver, the command line or the telemetry endpoint.
 
+pub mod authorize;
 pub mod cli;
 pub mod config;
 pub mod decide;

@@ -37,6 +37,8 @@ enum Command {
     Keygen(cinch::cli::keygen::KeygenArgs),
     /// Check the signatures of command records; exit 1 if any fails.
     Verify(cinch::cli::verify::VerifyArgs),
+    /// A policy decision point that enforces signed commands (Cedar policies over HTTP).
+    Authorize(cinch::cli::authorize::AuthorizeArgs),
     /// Score real AI-agent trajectories and print detection quality per episode.
     Trajectories(cinch::cli::trajectories::TrajectoriesArgs),
 }
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
             cinch::cli::keygen::run(args).map(|()| std::process::ExitCode::SUCCESS)
         }
         Command::Verify(args) => cinch::cli::verify::run(args),
+        Command::Authorize(args) => cinch::cli::authorize::run(args),
     };
     match result {
         Ok(code) => code,

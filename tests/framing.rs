@@ -29,7 +29,9 @@ const FORMATS: [(&str, &[&str]); 4] = [
 const KINDS: usize = 14;
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
 }
 
 /// The records of a format fixture that decode.
@@ -97,7 +99,15 @@ fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 }
 
 /// Record `i` of a mix, broken in way `kind`.
-fn broken(format: &str, base: &Value, id_path: &[&str], id: &str, kind: usize, sizes: &Sizes, first_huge: bool) -> Vec<u8> {
+fn broken(
+    format: &str,
+    base: &Value,
+    id_path: &[&str],
+    id: &str,
+    kind: usize,
+    sizes: &Sizes,
+    first_huge: bool,
+) -> Vec<u8> {
     let mut v = base.clone();
     set_path(&mut v, id_path, json!(id));
     let text = compact(&v);
@@ -118,10 +128,14 @@ fn broken(format: &str, base: &Value, id_path: &[&str], id: &str, kind: usize, s
             text[..cut].to_vec()
         }
         // Invalid UTF-8 inside the id.
-        1 => replace_once(&text, quoted.as_bytes(), format!("\"\u{1}{id}\"").as_bytes())
-            .into_iter()
-            .map(|b| if b == 1 { 0xff } else { b })
-            .collect(),
+        1 => replace_once(
+            &text,
+            quoted.as_bytes(),
+            format!("\"\u{1}{id}\"").as_bytes(),
+        )
+        .into_iter()
+        .map(|b| if b == 1 { 0xff } else { b })
+        .collect(),
         // A missing required field.
         2 => {
             v.as_object_mut().unwrap().remove(required);
@@ -134,7 +148,11 @@ fn broken(format: &str, base: &Value, id_path: &[&str], id: &str, kind: usize, s
         }
         // Too long.
         4 => {
-            let size = if first_huge { sizes.first_huge } else { sizes.huge };
+            let size = if first_huge {
+                sizes.first_huge
+            } else {
+                sizes.huge
+            };
             set_path(&mut v, &["padding"], json!("x".repeat(size)));
             compact(&v)
         }
@@ -143,7 +161,9 @@ fn broken(format: &str, base: &Value, id_path: &[&str], id: &str, kind: usize, s
         6 => b"null".to_vec(),
         // Binary garbage (no line break).
         7 => {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id.len() as u64 * 7919) ^ id.bytes().map(u64::from).sum::<u64>());
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15
+                ^ (id.len() as u64 * 7919)
+                ^ id.bytes().map(u64::from).sum::<u64>());
             (0..200)
                 .map(|_| (rng.next() >> 24) as u8)
                 .map(|b| if b == b'\n' { b'.' } else { b })
@@ -189,12 +209,25 @@ fn mix(format: &str, id_path: &[&str], n: usize, sizes: &Sizes) -> Mix {
         let base = &bases[i % bases.len()];
         if i % 4 == 0 {
             let kind = (i / 4) % KINDS;
-            let bytes = broken(format, base, id_path, &id, kind, sizes, kind == 4 && !seen_huge);
+            let bytes = broken(
+                format,
+                base,
+                id_path,
+                &id,
+                kind,
+                sizes,
+                kind == 4 && !seen_huge,
+            );
             seen_huge |= kind == 4;
             // Each broken record is rejected on its own, as one record.
             if kind != 4 {
                 let got = decoder.decode_to_vec(&bytes);
-                assert_eq!(got.len(), 1, "{format} kind {kind}: {}", String::from_utf8_lossy(&bytes));
+                assert_eq!(
+                    got.len(),
+                    1,
+                    "{format} kind {kind}: {}",
+                    String::from_utf8_lossy(&bytes)
+                );
                 assert!(got[0].is_err(), "{format} kind {kind} decodes");
             }
             assert!(!bytes.contains(&b'\n'));
@@ -300,9 +333,22 @@ fn check(mix: &Mix, got: &Outcome, what: &str) {
         got.rejected.len()
     );
     let ids: HashSet<&str> = got.ids.iter().map(String::as_str).collect();
-    let missing: Vec<&String> = mix.valid.iter().filter(|id| !ids.contains(id.as_str())).collect();
-    assert!(missing.is_empty(), "{what}: {} valid records lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
-    assert_eq!(got.ids.len(), mix.valid.len(), "{what}: broken records decoded");
+    let missing: Vec<&String> = mix
+        .valid
+        .iter()
+        .filter(|id| !ids.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: {} valid records lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(
+        got.ids.len(),
+        mix.valid.len(),
+        "{what}: broken records decoded"
+    );
 }
 
 /// A small record limit keeps the oversize records of the mixes small.
@@ -333,7 +379,11 @@ fn every_record_is_read_in_every_framing() {
             let text = frame(&mix.records, framing);
             let what = format!("{format} {framing:?}");
             check(&mix, &decode(&text, &decoder, 256 << 20), &what);
-            check(&mix, &decode(&gzip(&text), &decoder, 256 << 20), &format!("{what} gzip"));
+            check(
+                &mix,
+                &decode(&gzip(&text), &decoder, 256 << 20),
+                &format!("{what} gzip"),
+            );
         }
     }
 }
@@ -344,7 +394,15 @@ fn containers_longer_than_the_message_limit_are_streamed() {
     // in pieces, and nothing is lost to its size.
     let decoder = small_limit_decoder();
     let (format, id_path) = FORMATS[3];
-    let mix = mix(format, id_path, 1200, &Sizes { first_huge: 600 << 10, huge: 80 << 10 });
+    let mix = mix(
+        format,
+        id_path,
+        1200,
+        &Sizes {
+            first_huge: 600 << 10,
+            huge: 80 << 10,
+        },
+    );
     for framing in [
         Framing::ArrayLines,
         Framing::ArrayCompact,
@@ -356,13 +414,21 @@ fn containers_longer_than_the_message_limit_are_streamed() {
         for limit in [256 << 10, 512 << 10] {
             let what = format!("{framing:?} limit {limit}");
             check(&mix, &decode(&text, &decoder, limit), &what);
-            check(&mix, &decode(&gzip(&text), &decoder, limit), &format!("{what} gzip"));
+            check(
+                &mix,
+                &decode(&gzip(&text), &decoder, limit),
+                &format!("{what} gzip"),
+            );
         }
     }
     // Oversize lines stay one message each, with a bounded prefix.
     let mix2 = self::mix("native", &["event_id"], 400, &SMALL);
     let text = frame(&mix2.records, Framing::Lines);
-    check(&mix2, &decode(&text, &decoder, 1 << 20), "lines limit 1 MiB");
+    check(
+        &mix2,
+        &decode(&text, &decoder, 1 << 20),
+        "lines limit 1 MiB",
+    );
 }
 
 #[test]
@@ -385,7 +451,10 @@ fn a_truncated_first_line_costs_one_record() {
         assert_eq!(got.rejected[0], "not_json", "{format}");
         let ids: HashSet<&str> = got.ids.iter().map(String::as_str).collect();
         for i in 1..400 {
-            assert!(ids.contains(format!("{format}-{i:05}").as_str()) || got.rejected.len() > 1, "{format} {i}");
+            assert!(
+                ids.contains(format!("{format}-{i:05}").as_str()) || got.rejected.len() > 1,
+                "{format} {i}"
+            );
         }
     }
 }
@@ -408,7 +477,12 @@ fn one_bad_element(decoder: &Decoder, msg: &[u8], n: usize, bad: usize, what: &s
     if got.len() != n {
         for d in &got {
             if let Err(r) = d {
-                eprintln!("{} at {}: {:?}", r.reason.code(), r.offset, String::from_utf8_lossy(&r.raw[..r.raw.len().min(80)]));
+                eprintln!(
+                    "{} at {}: {:?}",
+                    r.reason.code(),
+                    r.offset,
+                    String::from_utf8_lossy(&r.raw[..r.raw.len().min(80)])
+                );
             }
         }
     }
@@ -418,7 +492,10 @@ fn one_bad_element(decoder: &Decoder, msg: &[u8], n: usize, bad: usize, what: &s
         .filter_map(|d| d.as_ref().ok().map(|e| e.event_id.to_string()))
         .collect();
     for i in (0..n).filter(|&i| i != bad) {
-        assert!(ids.contains(&format!("ct-{i:04}")), "{what}: record {i} lost");
+        assert!(
+            ids.contains(&format!("ct-{i:04}")),
+            "{what}: record {i} lost"
+        );
     }
 }
 
@@ -449,18 +526,43 @@ fn one_bad_element_costs_one_record() {
     let original = &texts[bad];
     let named = [
         ("NaN", replace_once(original, b"\"1.08\"", b"NaN")),
-        ("missing comma", replace_once(original, b",\"userIdentity\"", b"\"userIdentity\"")),
-        ("flipped quote", replace_once(original, b"\"eventSource\"", b"xeventSource\"")),
-        ("lost closing brace", original[..original.len() - 1].to_vec()),
-        ("extra closing bracket", replace_once(original, b"\"eventSource\"", b"]]\"eventSource\"")),
+        (
+            "missing comma",
+            replace_once(original, b",\"userIdentity\"", b"\"userIdentity\""),
+        ),
+        (
+            "flipped quote",
+            replace_once(original, b"\"eventSource\"", b"xeventSource\""),
+        ),
+        (
+            "lost closing brace",
+            original[..original.len() - 1].to_vec(),
+        ),
+        (
+            "extra closing bracket",
+            replace_once(original, b"\"eventSource\"", b"]]\"eventSource\""),
+        ),
     ];
     for pretty in [false, true] {
         for (what, text) in &named {
-            one_bad_element(&decoder, &build(text, pretty), 200, bad, &format!("{what} pretty={pretty}"));
+            one_bad_element(
+                &decoder,
+                &build(text, pretty),
+                200,
+                bad,
+                &format!("{what} pretty={pretty}"),
+            );
             // The same as an array.
             let msg = build(text, pretty);
-            let array = &msg[memchr::memchr(b'[', &msg).unwrap()..msg.len() - if pretty { 3 } else { 1 }];
-            one_bad_element(&decoder, array, 200, bad, &format!("{what} array pretty={pretty}"));
+            let array =
+                &msg[memchr::memchr(b'[', &msg).unwrap()..msg.len() - if pretty { 3 } else { 1 }];
+            one_bad_element(
+                &decoder,
+                array,
+                200,
+                bad,
+                &format!("{what} array pretty={pretty}"),
+            );
         }
     }
     // Every single byte of the record flipped, in several ways.
@@ -471,7 +573,18 @@ fn one_bad_element_costs_one_record() {
             if text[at] == b'\n' {
                 continue;
             }
-            one_bad_element(&decoder, &build(&text, false), 200, bad, &format!("byte {at} ^ {flip:#x}: {:?}", String::from_utf8_lossy(&text[at.saturating_sub(10)..(at + 10).min(text.len())])));
+            one_bad_element(
+                &decoder,
+                &build(&text, false),
+                200,
+                bad,
+                &format!(
+                    "byte {at} ^ {flip:#x}: {:?}",
+                    String::from_utf8_lossy(
+                        &text[at.saturating_sub(10)..(at + 10).min(text.len())]
+                    )
+                ),
+            );
         }
     }
 }
@@ -493,12 +606,16 @@ fn a_records_member_does_not_hijack_an_event() {
                     m.extend(v.as_object().unwrap().clone());
                     serde_json::to_vec(&m).unwrap()
                 } else {
-                    v.as_object_mut().unwrap().insert("Records".into(), records.clone());
+                    v.as_object_mut()
+                        .unwrap()
+                        .insert("Records".into(), records.clone());
                     compact(&v)
                 };
                 let got = decoder.decode_to_vec(&text);
                 assert_eq!(got.len(), 1, "{format} first={first} {records}");
-                let ev = got[0].as_ref().unwrap_or_else(|r| panic!("{format}: {r:?}"));
+                let ev = got[0]
+                    .as_ref()
+                    .unwrap_or_else(|r| panic!("{format}: {r:?}"));
                 assert_eq!(ev.event_id, "outer", "{format}");
             }
         }
@@ -515,13 +632,28 @@ fn layouts_are_told_from_content() {
     let decoder = Decoder::default();
     let pretty = serde_json::to_vec_pretty(&json!({ "Records": records })).unwrap();
     let array = serde_json::to_vec_pretty(&json!(records)).unwrap();
-    let lines: Vec<u8> = records.iter().flat_map(|r| [compact(r), b"\n".to_vec()].concat()).collect();
+    let lines: Vec<u8> = records
+        .iter()
+        .flat_map(|r| [compact(r), b"\n".to_vec()].concat())
+        .collect();
     let cases: [(&str, Vec<u8>, Layout); 5] = [
         ("pretty delivery", pretty.clone(), Layout::Documents),
         ("pretty array", array, Layout::Documents),
-        ("bom and blank lines", [b"\xef\xbb\xbf\n\n \n".to_vec(), lines.clone()].concat(), Layout::JsonLines),
-        ("two pretty deliveries", [pretty.clone(), pretty.clone()].concat(), Layout::Documents),
-        ("bom and a pretty delivery", [b"\xef\xbb\xbf".to_vec(), pretty].concat(), Layout::Documents),
+        (
+            "bom and blank lines",
+            [b"\xef\xbb\xbf\n\n \n".to_vec(), lines.clone()].concat(),
+            Layout::JsonLines,
+        ),
+        (
+            "two pretty deliveries",
+            [pretty.clone(), pretty.clone()].concat(),
+            Layout::Documents,
+        ),
+        (
+            "bom and a pretty delivery",
+            [b"\xef\xbb\xbf".to_vec(), pretty].concat(),
+            Layout::Documents,
+        ),
     ];
     for (what, text, layout) in cases {
         let n = if what.starts_with("two") { 100 } else { 50 };
@@ -552,7 +684,12 @@ impl std::io::Read for Trickle<'_> {
 
 /// Runs `cinch replay` on `input` (a path, or `-` with `stdin` written to it a few bytes at a
 /// time); returns (findings, scores, dead letters, stderr).
-fn replay(dir: &Path, input: &str, stdin: Option<&[u8]>, tag: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>, String) {
+fn replay(
+    dir: &Path,
+    input: &str,
+    stdin: Option<&[u8]>,
+    tag: &str,
+) -> (Vec<u8>, Vec<u8>, Vec<u8>, String) {
     let out = dir.join(format!("{tag}.out"));
     let scores = dir.join(format!("{tag}.scores"));
     let dead = dir.join(format!("{tag}.dead"));
@@ -588,7 +725,11 @@ fn replay(dir: &Path, input: &str, stdin: Option<&[u8]>, tag: &str) -> (Vec<u8>,
     });
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     (
         std::fs::read(out).unwrap(),
         std::fs::read(scores).unwrap(),
@@ -602,14 +743,23 @@ fn stdin_and_file_give_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let records = cloudtrail_records(50);
     let pretty = serde_json::to_vec_pretty(&json!({ "Records": records })).unwrap();
-    let lines: Vec<u8> = records.iter().flat_map(|r| [compact(r), b"\n".to_vec()].concat()).collect();
+    let lines: Vec<u8> = records
+        .iter()
+        .flat_map(|r| [compact(r), b"\n".to_vec()].concat())
+        .collect();
     let mut native = mix("native", &["event_id"], 400, &SMALL).records;
     native.truncate(120);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("bom", [b"\xef\xbb\xbf".to_vec(), lines.clone()].concat()),
-        ("blank lines", [b"\n\n  \n".to_vec(), lines.clone()].concat()),
+        (
+            "blank lines",
+            [b"\n\n  \n".to_vec(), lines.clone()].concat(),
+        ),
         ("pretty delivery", pretty.clone()),
-        ("pretty array", serde_json::to_vec_pretty(&json!(records)).unwrap()),
+        (
+            "pretty array",
+            serde_json::to_vec_pretty(&json!(records)).unwrap(),
+        ),
         ("gzip pretty delivery", gzip(&pretty)),
         ("gzip lines", gzip(&lines)),
         ("broken lines", frame(&native, Framing::Lines)),
@@ -623,12 +773,27 @@ fn stdin_and_file_give_the_same_outputs() {
         assert_eq!(file.0, stdin.0, "{what}: findings differ");
         assert_eq!(file.1, stdin.1, "{what}: scores differ");
         let path_json = serde_json::to_string(path.to_str().unwrap()).unwrap();
-        let dead = String::from_utf8(file.2).unwrap().replace(&path_json, "\"stdin\"");
-        assert_eq!(dead, String::from_utf8(stdin.2).unwrap(), "{what}: dead letters differ");
-        let read = |stderr: &str| stderr.lines().find(|l| l.contains("records read")).map(str::to_owned);
+        let dead = String::from_utf8(file.2)
+            .unwrap()
+            .replace(&path_json, "\"stdin\"");
+        assert_eq!(
+            dead,
+            String::from_utf8(stdin.2).unwrap(),
+            "{what}: dead letters differ"
+        );
+        let read = |stderr: &str| {
+            stderr
+                .lines()
+                .find(|l| l.contains("records read"))
+                .map(str::to_owned)
+        };
         assert_eq!(read(&file.3), read(&stdin.3), "{what}");
         if !what.starts_with("broken") {
-            assert_eq!(file.1.iter().filter(|&&b| b == b'\n').count(), 50, "{what}: scored");
+            assert_eq!(
+                file.1.iter().filter(|&&b| b == b'\n').count(),
+                50,
+                "{what}: scored"
+            );
         }
     }
 }
@@ -637,7 +802,15 @@ fn stdin_and_file_give_the_same_outputs() {
 fn replay_reads_every_line_of_a_broken_file() {
     // Default limits: the oversize line is 2 MiB, over the 1 MiB record limit.
     let dir = tempfile::tempdir().unwrap();
-    let mix = mix("native", &["event_id"], 4000, &Sizes { first_huge: 2 << 20, huge: (1 << 20) + 100 });
+    let mix = mix(
+        "native",
+        &["event_id"],
+        4000,
+        &Sizes {
+            first_huge: 2 << 20,
+            huge: (1 << 20) + 100,
+        },
+    );
     let mut first = mix;
     // One 2 MiB line is enough here; the other oversize slots hold small broken records.
     let limit = 1 << 20;
@@ -658,7 +831,12 @@ fn replay_reads_every_line_of_a_broken_file() {
     let scored: HashSet<String> = scores
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice::<Value>(l).unwrap()["event_id"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_slice::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let dead: Vec<Value> = dead
         .split(|&b| b == b'\n')
@@ -670,7 +848,10 @@ fn replay_reads_every_line_of_a_broken_file() {
         assert!(scored.contains(id), "{id} not scored");
     }
     // The oversize line: one dead letter, a bounded prefix, its full length and where it is.
-    let over: Vec<&Value> = dead.iter().filter(|d| d["reason_code"] == "oversize").collect();
+    let over: Vec<&Value> = dead
+        .iter()
+        .filter(|d| d["reason_code"] == "oversize")
+        .collect();
     assert_eq!(over.len(), 1);
     let huge = first.records.iter().position(|r| r.len() > limit).unwrap();
     let offset: usize = first.records[..huge].iter().map(|r| r.len() + 1).sum();

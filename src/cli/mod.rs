@@ -1,6 +1,7 @@
 //! One file per subcommand: argument structs and the glue that builds validated settings and
 //! calls the library. `anyhow` is used here, at the binary's edge, and nowhere in the engine.
 
+pub mod authorize;
 pub mod demo;
 pub mod eval;
 pub mod keygen;

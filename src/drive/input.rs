@@ -432,7 +432,8 @@ fn sniff_layout(head: &[u8], complete: bool) -> Option<Layout> {
         if matches!(line.first(), Some(b'{' | b'[')) {
             let mut it = serde_json::Deserializer::from_slice(line).into_iter::<IgnoredAny>();
             if matches!(it.next(), Some(Ok(_)))
-                && crate::event::wire::skip_ws(&line[it.byte_offset()..]) == line.len() - it.byte_offset()
+                && crate::event::wire::skip_ws(&line[it.byte_offset()..])
+                    == line.len() - it.byte_offset()
             {
                 return Some(Layout::JsonLines);
             }
@@ -631,7 +632,13 @@ impl Pending {
     }
 
     /// Hands on the message, ending with `tail` (in the current chunk), and clears it.
-    fn finish(&mut self, tail: &[u8], max: usize, skip_blank: bool, f: &mut dyn FnMut(Message<'_>)) {
+    fn finish(
+        &mut self,
+        tail: &[u8],
+        max: usize,
+        skip_blank: bool,
+        f: &mut dyn FnMut(Message<'_>),
+    ) {
         if let Some(mut stream) = self.stream.take() {
             stream.feed(tail, f);
             stream.finish(f);
@@ -1030,10 +1037,10 @@ impl Streamer {
                     && &prefix[key..key_end] == b"\"Records\""
                     && prefix.get(colon) == Some(&b':')
                     && prefix.get(open) == Some(&b'['))
-                    .then(|| {
-                        self.delivery = true;
-                        open + 1
-                    })
+                .then(|| {
+                    self.delivery = true;
+                    open + 1
+                })
             }
             _ => None,
         };

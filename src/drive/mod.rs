@@ -1,5 +1,6 @@
 //! Drivers around the engine. They own all I/O; the engine owns none.
 
+pub mod authorize;
 pub mod counts;
 pub mod files;
 pub mod history;

@@ -198,13 +198,13 @@ fn end_before(msg: &[u8], start: usize, next: usize) -> usize {
 /// value, or too many of them).
 fn may_be_misframed(reason: &RejectReason) -> bool {
     matches!(
-            reason,
-            RejectReason::NotJson(_)
-                | RejectReason::TrailingData(_)
-                | RejectReason::TooDeep(_)
-                | RejectReason::InvalidUtf8 { .. }
-                | RejectReason::Oversize { .. }
-        )
+        reason,
+        RejectReason::NotJson(_)
+            | RejectReason::TrailingData(_)
+            | RejectReason::TooDeep(_)
+            | RejectReason::InvalidUtf8 { .. }
+            | RejectReason::Oversize { .. }
+    )
 }
 
 impl Decoder {
@@ -383,7 +383,9 @@ impl Decoder {
         let mut pos = skip_ws(msg);
         if pos == msg.len() {
             sink(Err(Rejected {
-                reason: RejectReason::NotJson("empty message: EOF while parsing a value".to_owned()),
+                reason: RejectReason::NotJson(
+                    "empty message: EOF while parsing a value".to_owned(),
+                ),
                 raw: msg,
                 offset: 0,
             }));
@@ -474,7 +476,11 @@ impl Decoder {
             }));
             return end;
         }
-        let (raw, offset) = if first { (msg, 0) } else { (&msg[start..], start) };
+        let (raw, offset) = if first {
+            (msg, 0)
+        } else {
+            (&msg[start..], start)
+        };
         let reason = match std::str::from_utf8(raw) {
             Err(e) => RejectReason::InvalidUtf8 {
                 offset: e.valid_up_to(),
@@ -720,11 +726,13 @@ impl Decoder {
         loop {
             let e = extent(msg, at, delivery);
             if e.closed {
-                return Some(if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
-                    e.next - 1
-                } else {
-                    msg.len()
-                });
+                return Some(
+                    if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
+                        e.next - 1
+                    } else {
+                        msg.len()
+                    },
+                );
             }
             at = skip_ws_from(msg, e.next);
             if msg.get(at).is_none_or(|&b| b == b'{') {

@@ -17,11 +17,11 @@ pub mod message;
 pub mod native;
 pub mod ocsf;
 pub mod otlp;
+pub(crate) mod scan;
 pub mod settings;
 pub mod sniff;
 pub mod time;
 pub mod tool;
-pub(crate) mod scan;
 pub(crate) mod wire;
 
 pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};

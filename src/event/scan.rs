@@ -166,7 +166,10 @@ mod tests {
 
     #[test]
     fn signatures_and_where_they_recur() {
-        assert_eq!(signature(br#"{"eventVersion":"1"}"#), Some(&br#"{"eventVersion""#[..]));
+        assert_eq!(
+            signature(br#"{"eventVersion":"1"}"#),
+            Some(&br#"{"eventVersion""#[..])
+        );
         assert_eq!(signature(b"{\n  \"k\": 1}"), Some(&b"{\n  \"k\""[..]));
         assert_eq!(signature(b"[1]"), None);
         assert_eq!(signature(br#"{"#), None);
