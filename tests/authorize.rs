@@ -110,9 +110,15 @@ impl Server {
         });
         let mut seen = Vec::new();
         loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|e| panic!("no `listening` line ({e}); stderr: {seen:#?}"));
+            let line = match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => line,
+                Err(e) => {
+                    // Not left running: it never said where it listens.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("no `listening` line ({e}); stderr: {seen:#?}");
+                }
+            };
             seen.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().parse().unwrap();

@@ -7,7 +7,9 @@ use cinch::drive::input::{InputSpec, for_each_message};
 use cinch::event::{DecodeConfig, Decoder, Format, Outcome, RejectReason};
 use cinch::vocab::FormatChoice;
 
-/// What one record turned into, owned so that it outlives the read buffer.
+/// What one record turned into, owned so that it outlives the read buffer. (A few hundred of
+/// them per test: the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 enum Got {
     Event {

@@ -122,7 +122,7 @@ fn broken(
         // Cut half-way.
         0 => {
             let mut cut = text.len() / 2;
-            while !std::str::from_utf8(&text[..cut]).is_ok() {
+            while std::str::from_utf8(&text[..cut]).is_err() {
                 cut -= 1;
             }
             text[..cut].to_vec()
