@@ -213,7 +213,7 @@ impl Finding {
             .map(|id| json!({"uid": id}))
             .collect::<Vec<_>>();
 
-        json!({
+        let mut ocsf = json!({
             "class_uid": 2004,
             "class_name": "Detection Finding",
             "category_uid": 2,
@@ -256,7 +256,10 @@ impl Finding {
             "resources": resources,
             "observables": observables,
             "unmapped": self.unmapped(detector_scores),
-        })
+        });
+        // Members in name order at every depth, whichever map serde_json was built with.
+        ocsf.sort_all_objects();
+        ocsf
     }
 
     /// The `unmapped` member: the fused score, each detector's score and, for an AI agent, the
