@@ -249,7 +249,7 @@ fn every_event_has_one_label_and_attack_counts_match() {
 fn every_scenario_is_present_at_100_agents_with_varied_sizes() {
     let d = fleet();
     assert_eq!(d.attacks.len(), 20);
-    for s in Scenario::ALL {
+    for s in Scenario::DEFAULT {
         assert!(
             d.attacks.iter().any(|a| a.scenario == s.name()),
             "no {} attack",
@@ -528,4 +528,75 @@ fn scenarios_carry_their_signatures() {
     let exfil = &by_scenario["bulk_exfiltration"];
     let reads: BTreeSet<&str> = exfil.iter().map(|e| e.action.as_str()).collect();
     assert!(reads.iter().all(|a| !a.starts_with("iam:")));
+}
+
+#[test]
+fn baseline_poisoning_is_opt_in_and_ramps_up_day_after_day() {
+    assert!(!Scenario::DEFAULT.contains(&Scenario::BaselinePoisoning));
+    assert!(
+        fleet()
+            .attacks
+            .iter()
+            .all(|a| a.scenario != "baseline_poisoning")
+    );
+    assert_eq!(
+        Scenario::parse_list("default,baseline_poisoning").expect("list"),
+        Scenario::ALL.to_vec()
+    );
+    assert!(Scenario::parse_list("poisoning").is_err());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = SimConfig {
+        scenarios: vec![Scenario::BaselinePoisoning],
+        ..config(40, 14, 3, dir.path())
+    };
+    sim::simulate(&cfg).expect("simulate");
+    let d = load(dir.path());
+    assert_eq!(d.attacks.len(), 8);
+    assert_eq!(
+        d.manifest["counts"]["attacks_per_scenario"],
+        serde_json::json!({"baseline_poisoning": 8})
+    );
+    let mut benign_ips: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    let mut actions: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    let mut per_day: HashMap<&str, BTreeMap<i64, u64>> = HashMap::new();
+    for (e, l) in d.events.iter().zip(&d.labels) {
+        if l.label == "benign" {
+            benign_ips
+                .entry(&e.agent_id)
+                .or_default()
+                .insert(&e.source_ip);
+            actions.entry(&e.agent_id).or_default().insert(&e.action);
+        } else {
+            assert_eq!(l.scenario, "baseline_poisoning");
+            *per_day
+                .entry(&l.attack_id)
+                .or_default()
+                .entry(e.time_ms.div_euclid(86_400_000))
+                .or_default() += 1;
+        }
+    }
+    let start = parse_time(sim::DEFAULT_START);
+    for a in &d.attacks {
+        let days: Vec<u64> = per_day[a.attack_id.as_str()].values().copied().collect();
+        // A week of daily doses, from one or two to dozens, each at least as large as the last
+        // (bar rounding): a slow ramp, not a burst.
+        assert_eq!(days.len(), 7, "{a:?}: {days:?}");
+        assert!(days[0] <= 2 && days[6] >= 10 * days[0], "{days:?}");
+        assert!(days.windows(2).all(|w| w[1] + 1 >= w[0]), "{days:?}");
+        assert!(parse_time(&a.first_time) >= start + 6 * 86_400_000, "{a:?}");
+    }
+    // Through the agent's usual actions, from its own addresses.
+    for (e, l) in d.events.iter().zip(&d.labels) {
+        if l.label == "attack" {
+            assert!(
+                benign_ips[e.agent_id.as_str()].contains(e.source_ip.as_str()),
+                "{e:?}"
+            );
+            assert!(
+                actions[e.agent_id.as_str()].contains(e.action.as_str()),
+                "{e:?}"
+            );
+        }
+    }
 }

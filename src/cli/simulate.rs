@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::sim::{self, SimConfig, SimKind};
+use crate::sim::{self, Scenario, SimConfig, SimKind};
 
 /// Arguments of `cinch simulate`.
 #[derive(Clone, Debug, clap::Args)]
@@ -34,9 +34,23 @@ pub struct SimulateArgs {
     /// Share of agents that suffer one attack each, after the baseline period.
     #[arg(long, default_value_t = 0.2)]
     pub attack_share: f64,
+    /// Attack scenarios of a `fleet`, assigned round-robin: a comma-separated list of
+    /// scenario names, `default` (the seven scenarios of the quality table) or `all` (those and
+    /// the opt-in `baseline_poisoning`), e.g. `--scenarios baseline_poisoning` or
+    /// `--scenarios default,baseline_poisoning`.
+    #[arg(long, default_value = "default", value_parser = parse_scenarios)]
+    pub scenarios: Scenarios,
     /// Compress the events file (`events.jsonl.gz`, or `spans.jsonl.gz` for `--kind llm`).
     #[arg(long)]
     pub gzip: bool,
+}
+
+/// The attack scenarios of `--scenarios`, in round-robin order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenarios(pub Vec<Scenario>);
+
+fn parse_scenarios(list: &str) -> Result<Scenarios, String> {
+    Scenario::parse_list(list).map(Scenarios)
 }
 
 impl From<SimulateArgs> for SimConfig {
@@ -48,6 +62,7 @@ impl From<SimulateArgs> for SimConfig {
             seed: a.seed,
             start: a.start,
             attack_share: a.attack_share,
+            scenarios: a.scenarios.0,
             gzip: a.gzip,
             out: a.out,
         }

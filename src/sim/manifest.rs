@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::archetypes::Archetype;
-use super::attacks::{self, AttackPlan, Scenario};
+use super::attacks::{self, AttackPlan};
 use super::clock::{DAY, rfc3339_ms};
 use super::drift;
 use super::fleet::{self, World};
@@ -109,7 +109,7 @@ pub(crate) fn build<'a>(
     let counts = fleet::archetype_counts(cfg.agents);
     let mut attacks_per_scenario = BTreeMap::new();
     let mut attack_events_per_scenario = BTreeMap::new();
-    for s in Scenario::ALL {
+    for s in &cfg.scenarios {
         attacks_per_scenario.insert(s.name(), 0usize);
         attack_events_per_scenario.insert(s.name(), 0u64);
     }

@@ -44,7 +44,10 @@
 //! # Attacks
 //!
 //! A share of the agents (default 20%) suffer one attack each, scenarios assigned round-robin
-//! ([`Scenario`]), never in the first 40% of the days. Attack events use the same formats, id
+//! over [`SimConfig::scenarios`] (by default the seven of [`Scenario::DEFAULT`]), never in the
+//! first 40% of the days. The opt-in [`Scenario::BaselinePoisoning`] is a slow ramp over up to a
+//! week: another team's data through the agent's usual action, one or two reads on the first
+//! day and 1.6 to 2.2 times as many each day after. Attack events use the same formats, id
 //! schemes and byte scales as benign ones; a capability the agent never uses is exercised
 //! through one of its unused grants when one fits (and then carries it as `grant`), otherwise
 //! without a grant and mostly denied. Several prompt injections send to one shared external
@@ -134,6 +137,9 @@ pub struct SimConfig {
     pub start: String,
     /// Share of agents that suffer one attack each (0..=1).
     pub attack_share: f64,
+    /// The attack scenarios, assigned round-robin (`fleet` kind only; default
+    /// [`Scenario::DEFAULT`]).
+    pub scenarios: Vec<Scenario>,
     /// Compress the events file.
     pub gzip: bool,
     /// Output directory (created if missing).
@@ -150,6 +156,7 @@ impl Default for SimConfig {
             seed: 1,
             start: DEFAULT_START.to_string(),
             attack_share: 0.2,
+            scenarios: Scenario::DEFAULT.to_vec(),
             gzip: false,
             out: PathBuf::from("sim-out"),
         }
@@ -171,6 +178,9 @@ impl SimConfig {
                 "attack share must be within 0..=1, got {}",
                 self.attack_share
             ));
+        }
+        if self.kind == SimKind::Fleet && self.scenarios.is_empty() && self.attack_share > 0.0 {
+            errors.push("attacks need at least one scenario".to_string());
         }
         let start = clock::parse_rfc3339(&self.start);
         match start {
@@ -270,7 +280,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
         return llm::simulate(cfg, start_ms);
     }
     let world = World::build(cfg, start_ms);
-    let plans = attacks::plan(&world, cfg.attack_share);
+    let plans = attacks::plan(&world, cfg.attack_share, &cfg.scenarios);
     let campaign = attacks::campaign_destination(cfg.seed);
 
     let mut attack_events: Vec<SimEvent> = Vec::new();
@@ -340,7 +350,8 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
             .map(|a| a.name())
             .zip(stats.per_archetype.iter().copied())
             .collect(),
-        attacks_per_scenario: Scenario::ALL
+        attacks_per_scenario: cfg
+            .scenarios
             .iter()
             .map(|s| (s.name(), manifest.counts.attacks_per_scenario[s.name()]))
             .collect(),

@@ -11,6 +11,7 @@ use super::archetypes::Archetype;
 use super::fleet::World;
 use super::rng::{Domain, SimRng, pick, stream};
 
+mod poisoning;
 mod scenarios;
 
 pub(crate) use scenarios::generate;
@@ -33,11 +34,15 @@ pub enum Scenario {
     LowAndSlow,
     /// A replayed ordinary session, off-hours, from a new address.
     SessionReplayOffhours,
+    /// A slow ramp over days of another team's data through the agent's usual action, a little
+    /// more each day, so that a baseline learning from everything absorbs it (opt-in: not in
+    /// [`Scenario::DEFAULT`]).
+    BaselinePoisoning,
 }
 
 impl Scenario {
-    /// Every scenario, in round-robin order.
-    pub const ALL: [Scenario; 7] = [
+    /// The scenarios of a default simulation, in round-robin order.
+    pub const DEFAULT: [Scenario; 7] = [
         Scenario::CredentialTheftEnum,
         Scenario::BulkExfiltration,
         Scenario::PromptInjectionTool,
@@ -45,6 +50,18 @@ impl Scenario {
         Scenario::LateralMovement,
         Scenario::LowAndSlow,
         Scenario::SessionReplayOffhours,
+    ];
+
+    /// Every scenario: the default ones, then the opt-in ones.
+    pub const ALL: [Scenario; 8] = [
+        Scenario::CredentialTheftEnum,
+        Scenario::BulkExfiltration,
+        Scenario::PromptInjectionTool,
+        Scenario::PrivilegeEscalation,
+        Scenario::LateralMovement,
+        Scenario::LowAndSlow,
+        Scenario::SessionReplayOffhours,
+        Scenario::BaselinePoisoning,
     ];
 
     /// Stable snake-case name (the `scenario` column of the labels).
@@ -57,7 +74,39 @@ impl Scenario {
             Scenario::LateralMovement => "lateral_movement",
             Scenario::LowAndSlow => "low_and_slow",
             Scenario::SessionReplayOffhours => "session_replay_offhours",
+            Scenario::BaselinePoisoning => "baseline_poisoning",
         }
+    }
+
+    /// The scenario of a name (see [`Scenario::name`]).
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Parses a comma-separated list of scenario names, where `default` stands for
+    /// [`Scenario::DEFAULT`] and `all` for [`Scenario::ALL`]. Repeats are dropped; the order
+    /// given is the round-robin order.
+    pub fn parse_list(list: &str) -> Result<Vec<Scenario>, String> {
+        let mut out: Vec<Scenario> = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            let add: Vec<Scenario> = match name {
+                "default" => Scenario::DEFAULT.to_vec(),
+                "all" => Scenario::ALL.to_vec(),
+                _ => vec![Scenario::from_name(name).ok_or_else(|| {
+                    let known: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                    format!(
+                        "unknown scenario `{name}`: expected default, all or one of {}",
+                        known.join(", ")
+                    )
+                })?],
+            };
+            for s in add {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Whether the scenario can happen to an agent of this archetype (only LLM agents can be
@@ -89,11 +138,11 @@ pub(crate) fn baseline_days(days: u32) -> u32 {
     ((days as f64 * 0.4).ceil() as u32).min(days.saturating_sub(1))
 }
 
-/// Chooses victims (one attack each) and scenarios, round-robin over scenarios. A single day
+/// Chooses victims (one attack each) and scenarios, round-robin over `scenarios`. A single day
 /// leaves no room for a clean baseline, so it gets no attacks.
-pub(crate) fn plan(w: &World, share: f64) -> Vec<AttackPlan> {
+pub(crate) fn plan(w: &World, share: f64, scenarios: &[Scenario]) -> Vec<AttackPlan> {
     let n_agents = w.agents.len();
-    let n = if w.days < 2 {
+    let n = if w.days < 2 || scenarios.is_empty() {
         0
     } else {
         ((n_agents as f64 * share).round() as usize).min(n_agents)
@@ -106,8 +155,8 @@ pub(crate) fn plan(w: &World, share: f64) -> Vec<AttackPlan> {
     let mut plans = Vec::with_capacity(n);
     let mut injections = 0;
     for i in 0..n {
-        let found = (0..Scenario::ALL.len()).find_map(|j| {
-            let sc = Scenario::ALL[(i + j) % Scenario::ALL.len()];
+        let found = (0..scenarios.len()).find_map(|j| {
+            let sc = scenarios[(i + j) % scenarios.len()];
             order
                 .iter()
                 .find(|&&a| !taken[a] && sc.fits(w.agents[a].archetype))

@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use super::{AttackPlan, Scenario, external_domain};
+use super::{AttackPlan, Scenario, external_domain, poisoning};
 use crate::event::Outcome;
 use crate::sim::archetypes::{self, Archetype, Plan};
 use crate::sim::clock::{DAY, HOUR, date_parts, local_midnight};
@@ -34,7 +34,7 @@ fn attacker_ip(rng: &mut SimRng) -> u32 {
 }
 
 /// A time in `[ds, ds + 1 day)` at the same local time as `t`.
-fn within_day(t: i64, ds: i64) -> i64 {
+pub(super) fn within_day(t: i64, ds: i64) -> i64 {
     let mut t = t;
     while t < ds {
         t += DAY;
@@ -46,7 +46,7 @@ fn within_day(t: i64, ds: i64) -> i64 {
 }
 
 /// Opens a session that looks like one of the agent's own.
-fn own_session(a: &Agent, rng: &mut SimRng, t: i64) -> Session {
+pub(super) fn own_session(a: &Agent, rng: &mut SimRng, t: i64) -> Session {
     let intent = archetypes::intent(a, rng);
     let attr = archetypes::attr(a, rng);
     Session::open(rng, a, t, intent, attr)
@@ -55,7 +55,7 @@ fn own_session(a: &Agent, rng: &mut SimRng, t: i64) -> Session {
 /// Emits one access whose outcome follows the agent's grants: allowed when a grant covers it
 /// (`p_denied_covered` of those still denied), otherwise mostly denied.
 #[allow(clippy::too_many_arguments)]
-fn access(
+pub(super) fn access(
     em: &mut Emitter,
     rng: &mut SimRng,
     a: &Agent,
@@ -129,6 +129,7 @@ pub(crate) fn generate(w: &World, p: &AttackPlan, campaign: &str, out: &mut Vec<
         Scenario::LateralMovement => lateral_movement(w, a, rng, ds, em),
         Scenario::LowAndSlow => low_and_slow(a, rng, ds, em),
         Scenario::SessionReplayOffhours => replay(w, a, rng, ds, em),
+        Scenario::BaselinePoisoning => poisoning::ramp(w, a, rng, p, em),
     }
 }
 
