@@ -185,8 +185,13 @@ pub fn render_report(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<28} {:>9} {:>8} {:>13}",
-        "scenario", "detected", "rate", "median delay"
+        "\n{:<28} {:>9} {:>8} {:>13} {:>16} {:>26}",
+        "scenario",
+        "detected",
+        "rate",
+        "median delay",
+        "day (median/max)",
+        "events before (median/max)"
     );
     for (name, sc) in &r.scenarios {
         let rate = if sc.total == 0 {
@@ -194,14 +199,25 @@ pub fn render_report(r: &Report) -> String {
         } else {
             100.0 * sc.detected as f64 / sc.total as f64
         };
+        let pct = |v: Option<f64>| v.map_or("-".into(), |x| format!("{:.0}%", 100.0 * x));
         let _ = writeln!(
             s,
-            "{:<28} {:>4}/{:<4} {:>7.1}% {:>13}",
+            "{:<28} {:>4}/{:<4} {:>7.1}% {:>13} {:>16} {:>26}",
             name,
             sc.detected,
             sc.total,
             rate,
-            opt(sc.median_delay_events)
+            opt(sc.median_delay_events),
+            format!(
+                "{}/{}",
+                opt(sc.median_delay_days),
+                sc.max_delay_days.map_or("-".into(), |d| d.to_string())
+            ),
+            format!(
+                "{}/{}",
+                pct(sc.median_share_before),
+                pct(sc.max_share_before)
+            )
         );
     }
     if let Some(resp) = &r.response {

@@ -47,6 +47,15 @@ pub struct ScenarioResult {
     pub total: u32,
     /// Median delay in attack events (1 = caught on its first event).
     pub median_delay_events: Option<f64>,
+    /// Median day of the attack on which the first event in a finding came, in UTC calendar
+    /// days counted from the day of its first event (1 = the day it began).
+    pub median_delay_days: Option<f64>,
+    /// The latest such day.
+    pub max_delay_days: Option<u32>,
+    /// Median share of the attack's events that came before its first event in a finding.
+    pub median_share_before: Option<f64>,
+    /// The largest such share.
+    pub max_share_before: Option<f64>,
 }
 
 /// The evaluation report.
@@ -158,6 +167,19 @@ pub fn average_precision(scores: &[(f32, bool)]) -> f64 {
     ap
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// When detected attacks of one scenario were first caught.
+#[derive(Default)]
+struct Onsets {
+    /// Attack events up to and including the first in a finding.
+    events: Vec<f64>,
+    /// Day of the attack of that event (1 = its first day).
+    days: Vec<f64>,
+    /// Share of the attack's events before it.
+    shares: Vec<f64>,
+}
+
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -221,7 +243,7 @@ pub fn evaluate(
     }
     let mut delays_ev = Vec::new();
     let mut delays_s = Vec::new();
-    let mut per_scenario_delays: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut per_scenario: BTreeMap<&str, Onsets> = BTreeMap::new();
     for a in attacks {
         let s = r.scenarios.entry(a.scenario.clone()).or_default();
         s.total += 1;
@@ -238,15 +260,22 @@ pub fn evaluate(
             r.detected += 1;
             delays_ev.push((pos + 1) as f64);
             delays_s.push((evs[pos].time_ms - evs[0].time_ms) as f64 / 1000.0);
-            per_scenario_delays
-                .entry(a.scenario.as_str())
-                .or_default()
-                .push((pos + 1) as f64);
+            let o = per_scenario.entry(a.scenario.as_str()).or_default();
+            o.events.push((pos + 1) as f64);
+            o.days.push(
+                (evs[pos].time_ms.div_euclid(DAY_MS) - evs[0].time_ms.div_euclid(DAY_MS) + 1)
+                    as f64,
+            );
+            o.shares.push(pos as f64 / evs.len() as f64);
         }
     }
-    for (name, mut d) in per_scenario_delays {
+    for (name, mut o) in per_scenario {
         if let Some(s) = r.scenarios.get_mut(name) {
-            s.median_delay_events = median(&mut d);
+            s.median_delay_events = median(&mut o.events);
+            s.median_delay_days = median(&mut o.days);
+            s.max_delay_days = o.days.iter().copied().reduce(f64::max).map(|d| d as u32);
+            s.median_share_before = median(&mut o.shares);
+            s.max_share_before = o.shares.iter().copied().reduce(f64::max);
         }
     }
     r.median_delay_events = median(&mut delays_ev);
@@ -341,6 +370,12 @@ mod tests {
         assert_eq!(r.scenarios["s2"].detected, 0);
         assert_eq!(r.median_delay_events, Some(2.0));
         assert_eq!(r.median_delay_secs, Some(1.0));
+        let s1 = &r.scenarios["s1"];
+        assert_eq!(
+            (s1.median_delay_days, s1.max_delay_days),
+            (Some(1.0), Some(1))
+        );
+        assert_eq!(s1.median_share_before, Some(0.5));
         assert_eq!(r.benign_findings, 1);
         assert!((r.benign_findings_per_agent_day - 1.0).abs() < 1e-9);
     }
