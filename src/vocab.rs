@@ -74,6 +74,10 @@ pub enum DetectorId {
     /// An outward tool call to a destination that appeared only in data the agent read (a tool
     /// result), never in the user's request: the signature of a prompt injection.
     Provenance,
+    /// A place (resource area, pattern or member of a stable set) the agent took up recently
+    /// whose daily use keeps growing faster than the agent's other activity: a slow ramp that
+    /// teaches the baseline a little each day (poisoning).
+    Trend,
 }
 
 /// Independent lines of evidence (see [`DetectorId::family`]).
@@ -102,7 +106,7 @@ pub enum Evidence {
 
 impl DetectorId {
     /// Every detector, in fusion order.
-    pub const ALL: [DetectorId; 13] = [
+    pub const ALL: [DetectorId; 14] = [
         DetectorId::Novelty,
         DetectorId::Source,
         DetectorId::Rate,
@@ -116,6 +120,7 @@ impl DetectorId {
         DetectorId::Model,
         DetectorId::Counterparty,
         DetectorId::Provenance,
+        DetectorId::Trend,
     ];
 
     /// The line of evidence the detector belongs to. Detectors of one family tend to fire
@@ -132,6 +137,7 @@ impl DetectorId {
             DetectorId::Model => Evidence::Combination,
             DetectorId::Counterparty => Evidence::Access,
             DetectorId::Provenance => Evidence::Steering,
+            DetectorId::Trend => Evidence::Amount,
         }
     }
 
@@ -151,6 +157,7 @@ impl DetectorId {
             DetectorId::Model => "model",
             DetectorId::Counterparty => "counterparty",
             DetectorId::Provenance => "provenance",
+            DetectorId::Trend => "trend",
         }
     }
 
@@ -174,9 +181,11 @@ impl DetectorId {
             | DetectorId::Intent
             | DetectorId::Counterparty
             | DetectorId::Provenance => ObservedPattern::Unseen,
-            DetectorId::Rate | DetectorId::Volume | DetectorId::Denial | DetectorId::Breadth => {
-                ObservedPattern::Frequent
-            }
+            DetectorId::Rate
+            | DetectorId::Volume
+            | DetectorId::Denial
+            | DetectorId::Breadth
+            | DetectorId::Trend => ObservedPattern::Frequent,
             DetectorId::Sequence | DetectorId::TimeOfDay | DetectorId::Peer | DetectorId::Model => {
                 ObservedPattern::Rare
             }
@@ -203,6 +212,7 @@ impl DetectorId {
             DetectorId::Provenance => {
                 "where the destination of an outward tool call first appeared in the session"
             }
+            DetectorId::Trend => "daily use of a place the agent took up recently",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod sequence;
 pub mod settings;
 pub mod source;
 pub mod time_of_day;
+pub mod trend;
 pub mod volume;
 
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,7 @@ fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
         DetectorId::Model => rarity::score(c),
         DetectorId::Counterparty => counterparty::score(c),
         DetectorId::Provenance => provenance::score(c),
+        DetectorId::Trend => trend::score(c),
     };
     if s.is_finite() {
         s.clamp(0.0, 1.0)
@@ -157,6 +159,7 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
         DetectorId::Model => rarity::explain(c),
         DetectorId::Counterparty => counterparty::explain(c),
         DetectorId::Provenance => provenance::explain(c),
+        DetectorId::Trend => trend::explain(c),
     }
 }
 

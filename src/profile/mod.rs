@@ -10,6 +10,7 @@ pub mod entities;
 pub mod generalise;
 pub mod hours;
 pub mod keys;
+pub mod probation;
 pub mod settings;
 pub mod window;
 
@@ -19,6 +20,7 @@ use smallvec::SmallVec;
 use counter::{BoundedCounter, Decay, Lookup, Minute};
 use hours::HourHistogram;
 use keys::{EventKeys, pair};
+use probation::{Place, Probation, Uptake};
 use settings::ProfileSettings;
 use window::{DistinctWindow, MinuteRing, WindowSums};
 
@@ -321,6 +323,9 @@ pub struct AgentProfile {
     ring: MinuteRing,
     distinct: DistinctWindow,
     sessions: Vec<SessionState>,
+    /// The places taken up since the agent matured, and their daily use (allocated when it
+    /// matures).
+    probation: Option<Box<Probation>>,
 }
 
 /// Everything the detectors read about one event, in numbers. Computed before learning.
@@ -410,6 +415,9 @@ pub struct Observation {
     /// When the pattern is not yet established: the names it mentions (see
     /// [`generalise::names`]), each with what the agent knows of it. Empty otherwise.
     pub names: SmallVec<[(u64, Lookup); 6]>,
+    /// The event's area, pattern or resource, when the agent took it up recently (see
+    /// [`probation`]): its daily use since.
+    pub uptake: Option<Uptake>,
 }
 
 /// Whether `resource` is a new member of a stable set behind a known pattern (another account
@@ -463,6 +471,7 @@ impl AgentProfile {
             ring: MinuteRing::default(),
             distinct: DistinctWindow::default(),
             sessions: Vec::new(),
+            probation: None,
         }
     }
 
@@ -486,6 +495,7 @@ impl AgentProfile {
             + MinuteRing::MAX_HEAP_BYTES
             + DistinctWindow::max_bytes(cap.distinct)
             + cap.sessions * std::mem::size_of::<SessionState>()
+            + Probation::MAX_BYTES
     }
 
     /// Bytes this profile holds now, heap included (compare with [`AgentProfile::max_bytes`]).
@@ -516,6 +526,7 @@ impl AgentProfile {
             + self.ring.allocated_bytes()
             + self.distinct.allocated_bytes()
             + self.sessions.capacity() * std::mem::size_of::<SessionState>()
+            + self.probation.as_ref().map_or(0, |p| p.allocated_bytes())
     }
 
     /// What the agent is known to use, as fleet first-use keys: its actions, resource patterns
@@ -661,8 +672,24 @@ impl AgentProfile {
         } else {
             SmallVec::new()
         };
+        let prefix = self.prefixes.get(k.prefix_id, now, decay);
+        let uptake = if is_late || maturity < 1.0 {
+            None
+        } else {
+            let place = if !prefix.seen {
+                Some((k.prefix_id, k.prefix_id, Place::Area))
+            } else if !pattern.seen {
+                Some((k.pattern_id, k.prefix_id, Place::Pattern))
+            } else if new_member(resource, pattern, churn) {
+                Some((k.resource, k.pattern_id, Place::Resource))
+            } else {
+                None
+            };
+            self.take_up(now, [k.prefix_id, k.pattern_id, k.resource], place)
+        };
         Observation {
             names,
+            uptake,
             new_ip_class: k.ip_class & 3 != 0
                 && self.learned >= 20
                 && self.ip_classes & k.ip_class == 0,
@@ -680,7 +707,7 @@ impl AgentProfile {
             novel_exact_rate: (self.novel_exact_weight.get(now, decay) + 1.0) / (lw + 2.0),
             pattern_churn: churn,
             patterns_known: self.patterns.distinct(),
-            prefix: self.prefixes.get(k.prefix_id, now, decay),
+            prefix,
             prefixes_known: self.prefixes.distinct(),
             action_pattern: self.action_patterns.get(k.action_pattern, now, decay),
             ip: k.ip.map(|ip| self.ips.get(ip, now, decay)),
@@ -706,6 +733,23 @@ impl AgentProfile {
             day_hour_share,
             intent,
         }
+    }
+
+    /// Counts a mature agent's event on probation, and puts the place it takes up (if any:
+    /// `(key, group, kind)`) on probation. Returns the event's place on probation as seen with
+    /// the event counted.
+    fn take_up(
+        &mut self,
+        now: Minute,
+        keys: [u64; 3],
+        place: Option<(u64, u64, Place)>,
+    ) -> Option<Uptake> {
+        let p = self.probation.get_or_insert_with(Default::default);
+        let uptake = p.observe(now, keys);
+        if let (None, Some((key, group, place))) = (&uptake, place) {
+            p.take_up(now, key, group, place);
+        }
+        uptake
     }
 
     /// Learns the event into the baseline, at the given [`Learning`] pace.
