@@ -775,6 +775,7 @@ pub(crate) fn pipeline(
         summary.checkpoints += st.checkpoints;
         summary.restored_agents += st.restored_agents;
         summary.agents += st.agents;
+        summary.evicted_agents += st.evicted_retired + st.evicted_held;
         summary.skipped_spans += st.skipped_spans;
         summary.agent_from_resource += st.agent_from_resource;
         summary.joined_spans += st.joined_spans;

@@ -101,6 +101,10 @@ pub(crate) struct WorkerStats {
     pub(crate) checkpoints: u64,
     pub(crate) restored_agents: u64,
     pub(crate) agents: usize,
+    /// Agents evicted while idle, by the engines of partitions let go of.
+    pub(crate) evicted_retired: u64,
+    /// Agents evicted while idle, by the engines of partitions held.
+    pub(crate) evicted_held: u64,
     /// OpenTelemetry spans that were not tool calls, skipped.
     pub(crate) skipped_spans: u64,
     /// Tool call spans whose agent came from the resource.
@@ -116,6 +120,7 @@ impl WorkerStats {
     fn retire(&mut self, shard: &Shard) {
         self.joined_spans += shard.join.joined();
         self.join_fallbacks += shard.join.fell_back();
+        self.evicted_retired += shard.engine.stats().evicted;
     }
 }
 
@@ -481,6 +486,7 @@ impl Worker {
                 }
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
+            self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
             for p in &point.drop {
                 if let Some(mut shard) = self.shards.remove(p) {
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
