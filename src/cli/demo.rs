@@ -87,6 +87,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let labels = std::fs::read_to_string(dir.join(sim::LABELS_FILE)).context("reading labels")?;
     let ents = crate::drive::files::entitlements(&dir.join("entitlements.json"))
         .context("reading the fleet's entitlements")?;
+    // What the fleet's files held is read: a directory left behind costs only disk space.
     let _ = std::fs::remove_dir_all(&dir);
     let attack_of: HashMap<String, String> = labels
         .lines()
@@ -99,6 +100,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let lines: Vec<(String, String)> = events
         .lines()
         .filter_map(|l| {
+            // The simulator writes a JSON object a line: every line parses.
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
             Some((v["agent_id"].as_str()?.to_string(), l.to_string()))
         })
@@ -305,9 +307,13 @@ fn feed(
         return fed;
     };
     let mut tpl = TopicPartitionList::new();
+    // The feed only shows what goes by; the run's summary counts every record whatever the
+    // feed can follow.
     for t in topics {
+        // Fails only for an offset librdkafka cannot represent, and `Beginning` is one it can.
         let _ = tpl.add_partition_offset(t, 0, Offset::Beginning);
     }
+    // As above: the feed is a view.
     let _ = consumer.assign(&tpl);
     while !stop.load(Ordering::Acquire) {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
@@ -315,6 +321,7 @@ fn feed(
         };
         let Some(r) = m
             .payload()
+            // Every output record is a JSON object; anything else is not one to show.
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
         else {
             continue;
