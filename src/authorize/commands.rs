@@ -289,6 +289,8 @@ impl CommandIntake {
                 return reject(
                     RejectCode::DuplicateKey,
                     format!("{e}: a record two programs could read differently is refused"),
+                    // Read leniently only to name the command in the rejection; the rejection
+                    // stands either way.
                     serde_json::from_slice::<Value>(bytes).ok().as_ref(),
                 );
             }

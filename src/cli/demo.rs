@@ -117,6 +117,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let lines: Vec<(String, String, i64)> = events
         .lines()
         .filter_map(|l| {
+            // The simulator writes a JSON object a line: every line parses.
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
             let time = v["time"].as_str().and_then(parse_rfc3339_ms)?;
             Some((v["agent_id"].as_str()?.to_string(), l.to_string(), time))
@@ -315,6 +316,7 @@ fn enforce(
     }
     let event = |id: &str| {
         lines.iter().find_map(|(_, line, _)| {
+            // The lines were parsed once already, when they were read: they parse.
             let v: serde_json::Value = serde_json::from_str(line).ok()?;
             (v["event_id"] == id).then_some(v)
         })
@@ -323,10 +325,12 @@ fn enforce(
         println!("  no command answered an attack: nothing to enforce");
         return Ok(());
     };
+    // The command was applied above, so it has these members, well-formed.
     let agent = command["agent_id"].as_str().unwrap_or_default();
     let now_ms = command["issued_at"]
         .as_str()
         .and_then(parse_rfc3339_ms)
+        // As above: an applied command's `issued_at` is a time.
         .unwrap_or_default()
         + 1_000;
     let contained: HashSet<&str> = fed
@@ -337,6 +341,7 @@ fn enforce(
     let ask = |who: &str, ev: &serde_json::Value| {
         let q = Query {
             principal: who,
+            // A simulated event always has its action and resource.
             action: ev["action"].as_str().unwrap_or_default(),
             resource: ev["resource"].as_str().unwrap_or_default(),
             session_id: ev["session_id"].as_str(),
@@ -373,6 +378,7 @@ fn enforce(
     // A benign agent's usual call: the last call of an agent no command touched.
     let benign = lines.iter().rev().find_map(|(who, line, _)| {
         (!contained.contains(who.as_str()) && ents.agent(who).is_some())
+            // As above: the lines parse.
             .then(|| serde_json::from_str::<serde_json::Value>(line).ok())
             .flatten()
             .map(|v| (who.clone(), v))
@@ -535,6 +541,7 @@ fn feed(
         // The pipeline writes JSON; anything else on these topics is not cinch's and not shown.
         let Some(r) = m
             .payload()
+            // Every output record is a JSON object; anything else is not one to show.
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
         else {
             continue;

@@ -117,6 +117,7 @@ impl Engine {
             let peers = self
                 .family_use(Some(family))
                 .remove(&family)
+                // The finding's agent is of this family, so its entry exists.
                 .unwrap_or_default();
             let Some(a) = self.agents.get_mut(f.agent_id.as_str()) else {
                 continue;

@@ -335,6 +335,7 @@ impl Worker {
         let started = Instant::now();
         self.refresh();
         let source = format!("{topic}/{partition}/{offset}");
+        // A message without a value reads as an empty one, which is dead-lettered (not JSON).
         let bytes = payload.unwrap_or_default();
         let Worker {
             settings,
@@ -499,7 +500,8 @@ impl Worker {
             self.shards.values().map(|s| s.engine.state_bytes()).sum(),
         );
         if point.reply.send(state).is_ok() {
-            // Closed (not a message) when the commit is done.
+            // The consumer loop closes the channel (it sends nothing) when the commit is done:
+            // the error of a closed channel is the signal.
             let _ = point.resume.recv();
         }
     }
@@ -518,13 +520,14 @@ impl Worker {
         // A record that cannot be restored leaves its part of the state cold, and says so.
         if let Some(env) = shared {
             match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
-                Some(Ok(())) => shard.reflected = env.offset,
-                Some(Err(e)) => self
+                Ok(Ok(())) => shard.reflected = env.offset,
+                Ok(Err(e)) => self
                     .observer
                     .driver_event(&unreadable("partition state".into(), e.to_string())),
-                None => self
-                    .observer
-                    .driver_event(&unreadable("partition state".into(), "not base64".into())),
+                Err(e) => self.observer.driver_event(&unreadable(
+                    "partition state".into(),
+                    format!("not base64: {e}"),
+                )),
             }
         }
         for env in agents {
@@ -534,7 +537,7 @@ impl Worker {
                     .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
             });
             match restored {
-                Some(Ok(())) => {
+                Ok(Ok(())) => {
                     self.stats.restored_agents += 1;
                     if env.offset > shard.reflected {
                         shard
@@ -542,13 +545,13 @@ impl Worker {
                             .insert(env.agent_id.as_str().into(), env.offset);
                     }
                 }
-                Some(Err(e)) => self.observer.driver_event(&unreadable(
+                Ok(Err(e)) => self.observer.driver_event(&unreadable(
                     format!("agent {}", env.agent_id),
                     e.to_string(),
                 )),
-                None => self.observer.driver_event(&unreadable(
+                Err(e) => self.observer.driver_event(&unreadable(
                     format!("agent {}", env.agent_id),
-                    "not base64".into(),
+                    format!("not base64: {e}"),
                 )),
             }
         }
