@@ -127,14 +127,14 @@ impl fmt::Display for ReplaySummary {
             .collect();
         write!(
             f,
-            "\n  formats: {}\n  {} agents ({} evicted idle), {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
+            "\n  formats: {}\n  {} agents{}, {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
             if formats.is_empty() {
                 "none".to_string()
             } else {
                 formats.join(", ")
             },
             self.agents,
-            self.evicted_agents,
+            evicted_note(self.evicted_agents),
             self.anomalous,
             self.findings,
             self.repeats,
@@ -422,4 +422,13 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     (_, summary.joined_spans, summary.join_fallbacks) = decoder.join_counts();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// `" (N more evicted after idling)"` when agents were evicted, else nothing.
+pub(crate) fn evicted_note(evicted: u64) -> String {
+    if evicted == 0 {
+        String::new()
+    } else {
+        format!(" ({evicted} more evicted after idling)")
+    }
 }

@@ -158,9 +158,9 @@ impl fmt::Display for RunSummary {
         )?;
         write!(
             f,
-            "\n  {} agents ({} evicted idle), {} findings, {} outputs, {} checkpoints, {} agents restored, {} events already reflected",
+            "\n  {} agents{}, {} findings, {} outputs, {} checkpoints, {} agents restored, {} events already reflected",
             self.agents,
-            self.evicted_agents,
+            crate::drive::replay::evicted_note(self.evicted_agents),
             self.findings,
             self.outputs,
             self.checkpoints,
