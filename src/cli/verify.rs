@@ -5,7 +5,9 @@
 //! command. Records of other kinds (findings, recommendations, dead letters in a mixed `--out`
 //! file) are skipped and counted; blank lines are skipped. A line that is not a JSON object, or a
 //! command whose signature does not check, is a failure, named on stderr by its line number and
-//! `command_id`.
+//! `command_id`. So is a command with the same key twice in an object: `serde_json` reads the
+//! last of them, another program may read the first, so its signature proves nothing about what
+//! that program acts on (`cinch authorize` refuses such records too).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
@@ -48,10 +50,13 @@ enum Outcome {
 
 /// Counts over an input.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Tally {
-    verified: u64,
-    failed: u64,
-    skipped: u64,
+pub struct Tally {
+    /// Commands whose signature checks.
+    pub verified: u64,
+    /// Lines that are not JSON objects, and commands whose signature does not check.
+    pub failed: u64,
+    /// Records of other kinds.
+    pub skipped: u64,
 }
 
 /// Checks every command of the input; exit 0 when none failed, 1 otherwise.
@@ -120,7 +125,7 @@ fn open(path: Option<&Path>) -> io::Result<Box<dyn BufRead>> {
 }
 
 /// Checks every line of `reader`, calling `fail(line, command_id, reason)` for each failure.
-fn check_lines(
+pub fn check_lines(
     mut reader: impl BufRead,
     verifier: &Verifier,
     mut fail: impl FnMut(u64, Option<&str>, &str),
@@ -176,6 +181,15 @@ fn check_line(bytes: &[u8], verifier: &Verifier) -> Outcome {
     };
     if !is_command {
         return Outcome::Skipped;
+    }
+    if let Err(e) = crate::authorize::strict::parse(bytes) {
+        return Outcome::Failed {
+            command_id: object
+                .get("command_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            reason: format!("{e}: a record two programs could read differently proves nothing"),
+        };
     }
     match verifier.verify(&record) {
         Ok(()) => Outcome::Verified,
