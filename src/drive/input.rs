@@ -1164,6 +1164,15 @@ impl Streamer {
             }
         }
         let piece = piece_bytes(self.max);
+        if cut == 0 {
+            // Separators before the first element hold no record: they are no piece of their own.
+            let lead = self
+                .buf
+                .iter()
+                .take_while(|&&b| b == b',' || crate::event::scan::is_ws(b))
+                .count();
+            self.discard(lead);
+        }
         if cut > 0 {
             self.emit_piece(cut, f);
             self.next_cut = self.buf.len() + piece;
@@ -1188,6 +1197,13 @@ impl Streamer {
                 matcher,
             };
         }
+    }
+
+    /// Drops the first `n` bytes of `buf` (no record among them).
+    fn discard(&mut self, n: usize) {
+        self.line += memchr::memchr_iter(b'\n', &self.buf[..n]).count() as u64;
+        self.offset += n as u64;
+        self.buf.drain(..n);
     }
 
     /// Hands on `buf[..cut]` as a piece, wrapped as an array.
@@ -1247,7 +1263,9 @@ impl Streamer {
                 if end > 0 && self.buf[end - 1] == b']' {
                     end -= 1;
                 }
-                if crate::event::wire::skip_ws(&self.buf[..end]) < end {
+                // Separators alone (the comma after an element too long to hold) are no piece.
+                let separators = |b: &u8| *b == b',' || crate::event::scan::is_ws(*b);
+                if !self.buf[..end].iter().all(separators) {
                     self.buf.truncate(end);
                     self.emit_piece(end, f);
                 }
