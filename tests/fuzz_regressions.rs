@@ -4,7 +4,7 @@
 //! run through that target's own checks again (the fuzz targets' checks are compiled in here);
 //! each fix also has a plain test of what it changed.
 
-use std::io::Write as _;
+use std::io::{Read, Write as _};
 
 use cinch::drive::input::{MessageKind, read_messages};
 use cinch::event::{DecodeConfig, Decoded, Decoder, RejectReason};
@@ -295,4 +295,52 @@ fn cinch_verify_fails_a_command_with_a_duplicate_key() {
         failed.iter().all(|f| f.2.contains("duplicate key")),
         "{failed:?}"
     );
+}
+
+/// A reader that hands its bytes on one at a time, as a slow pipe does.
+struct Trickle<'a>(&'a [u8]);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.len().min(buf.len()).min(1);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// What is read before damaged gzip data is the same whether the bytes come at once (a file)
+/// or one at a time (a pipe). The decompressor drops what it decompressed in the call that meets
+/// the damage, and it was handed as much as had arrived: from a file, the records before the
+/// damage were lost with it.
+#[test]
+fn damaged_gzip_reads_the_same_however_the_bytes_arrive() {
+    let text: String = (0..100)
+        .map(|i| native(&format!("e-{i}"), 0) + "\n")
+        .collect();
+    // A gzip member whose first deflate block stores the text and whose next block is of the
+    // reserved type: the decompressor meets the damage right after the text.
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let len = u16::try_from(text.len()).unwrap();
+    gz.push(0);
+    gz.extend(len.to_le_bytes());
+    gz.extend((!len).to_le_bytes());
+    gz.extend(text.as_bytes());
+    gz.push(0b111);
+    let messages = |reader: &mut dyn Read| {
+        let mut out = Vec::new();
+        read_messages(reader, "test", 1 << 20, |m| {
+            out.push((m.line, m.bytes.to_vec(), m.kind.clone()))
+        })
+        .unwrap();
+        out
+    };
+    let whole = messages(&mut gz.as_slice());
+    let trickled = messages(&mut Trickle(&gz));
+    assert_eq!(whole, trickled);
+    assert!(whole.len() > 50, "{} messages", whole.len());
+    assert!(matches!(
+        whole.last().map(|m| &m.2),
+        Some(MessageKind::Unreadable { .. })
+    ));
 }

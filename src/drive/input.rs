@@ -1,6 +1,7 @@
 //! Reading an input file (or stdin) into messages, streaming.
 //!
-//! - gzip is recognised by its magic bytes (several concatenated members are read in turn);
+//! - gzip is recognised by its magic bytes (several concatenated members are read in turn;
+//!   what is read before damaged compressed data does not depend on how the bytes arrive);
 //! - JSON lines: one message per line, blank lines skipped;
 //! - documents: when the first non-blank byte is `[` or the first line is not a complete JSON
 //!   value (a pretty-printed file), whole JSON documents are split out one after another, so
@@ -273,12 +274,80 @@ pub fn read_messages(
     let joined = Cursor::new(head[..got].to_vec()).chain(reader);
     stats.gzip = got == 2 && head == [0x1f, 0x8b];
     let body: Box<dyn Read + '_> = if stats.gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(joined))
+        Box::new(flate2::bufread::MultiGzDecoder::new(Windows::new(joined)))
     } else {
         Box::new(joined)
     };
     let mut br = BufReader::with_capacity(BUFFER_BYTES, body);
     split_messages(&mut br, name, max_message_bytes, stats, f)
+}
+
+/// Compressed bytes go to the decompressor in windows of this many bytes.
+const WINDOW_BYTES: usize = 4096;
+
+/// Hands the bytes of a reader on in windows of [`WINDOW_BYTES`] at fixed offsets (the last one
+/// shorter), whatever sizes its reads return.
+///
+/// A decompressor that meets corrupt data drops what it decompressed in the same call, and one
+/// call decompresses what it is handed at once. In fixed windows, what is handed on before
+/// unreadable data is the same however the bytes arrive (a file read whole, a pipe a few bytes
+/// at a time), and what is lost is what the damaged window would have given, never more.
+struct Windows<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+}
+
+impl<R: Read> Windows<R> {
+    fn new(inner: R) -> Self {
+        Windows {
+            inner,
+            buf: vec![0; WINDOW_BYTES].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Windows<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let window = self.fill_buf()?;
+            let n = window.len().min(out.len());
+            out[..n].copy_from_slice(&window[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Windows<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.len && !self.eof {
+            self.pos = 0;
+            self.len = 0;
+            while self.len < self.buf.len() {
+                match self.inner.read(&mut self.buf[self.len..]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => self.len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
 }
 
 /// Reads every message of a file held in memory: plain text is split in place, without
