@@ -166,6 +166,7 @@ fn section<T: serde::de::DeserializeOwned>(
                     }
                     Err(e) => {
                         let e = e.to_string();
+                        // An empty message has no first line: the key is named all the same.
                         let first = e.lines().next().unwrap_or_default();
                         errs.push(format!("{name}.{key}: {first}"));
                     }

@@ -745,6 +745,10 @@ fn demo_runs_by_itself_and_prints_a_summary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("== summary"), "{text}");
     assert!(text.contains("findings:"), "{text}");
+    // History summed up first, then the live feed, then the enforcement point's decisions.
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no {s:?} in {text}"));
+    assert!(at("== history") < at("== live") && at("== live") < at("== summary"));
+    assert!(at("== summary") < at("== enforcement"), "{text}");
 }
 
 /// Produces `(key, value)` records to `topic`.

@@ -13,6 +13,9 @@ fn cinch() -> assert_cmd::Command {
     assert_cmd::cargo::cargo_bin_cmd!("cinch")
 }
 
+/// The time the commands below are verified at: inside their hour of validity.
+const AT: &str = "2026-03-01T12:30:00Z";
+
 fn keygen(dir: &Path) -> assert_cmd::assert::Assert {
     cinch().arg("keygen").arg("--out").arg(dir).assert()
 }
@@ -25,12 +28,15 @@ fn signed_command(signer: &Signer, id: &str) -> Value {
         "agent_id": "agent-7",
         "action": "suspend_agent",
         "target": "agent-7",
+        "severity": "critical",
         "reason": "bulk s3:GetObject on 4,812 objects, 40x the agent's daily volume; peers never do this",
         "finding_ids": ["f-9b1c"],
+        "trigger_event_id": "e-77",
         "issued_at": "2026-03-01T12:00:00Z",
         "expires_at": "2026-03-01T13:00:00Z",
         "requires_approval": false,
-        "dry_run": true
+        "dry_run": true,
+        "rollback": {"action": "resume_agent"}
     });
     record["signature"] = serde_json::to_value(signer.sign(&record)).unwrap();
     record
@@ -112,7 +118,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
         ],
     );
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
@@ -139,7 +145,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
         "{rewritten}"
     );
     cinch()
-        .args(["verify", "--input", "-", "--public-key"])
+        .args(["verify", "--at", AT, "--input", "-", "--public-key"])
         .arg(&public)
         .write_stdin(rewritten)
         .assert()
@@ -157,7 +163,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
         ],
     );
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
@@ -165,7 +171,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "line 2: command_id cmd-5: invalid signature",
+            "line 2: command_id cmd-5: tampered: invalid signature",
         ))
         .stdout(predicate::str::contains("verified 1 commands, 1 failed"));
 
@@ -177,7 +183,7 @@ fn signed_commands_verify_and_tampered_ones_fail() {
         .key_id()
         .to_owned();
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(other.path().join("cinch-signing.pub"))
         .arg("--input")
@@ -207,7 +213,7 @@ fn mixed_output_skips_other_kinds_and_reads_gzip() {
     let mixed = tmp.path().join("mixed.jsonl");
     write_lines(&mixed, &lines);
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
@@ -226,7 +232,7 @@ fn mixed_output_skips_other_kinds_and_reads_gzip() {
     enc.write_all(fs::read(&mixed).unwrap().as_slice()).unwrap();
     enc.finish().unwrap();
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
@@ -238,7 +244,7 @@ fn mixed_output_skips_other_kinds_and_reads_gzip() {
     // Findings only: nothing to verify is a success, and the summary says so.
     write_lines(&mixed, &lines[..1]);
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
@@ -250,14 +256,16 @@ fn mixed_output_skips_other_kinds_and_reads_gzip() {
     // A line that is not JSON fails.
     fs::write(&mixed, format!("{}\n{{oops\n", lines[2])).unwrap();
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(&public)
         .arg("--input")
         .arg(&mixed)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("line 2: command_id ?: not JSON"));
+        .stderr(predicate::str::contains(
+            "line 2: command_id ?: not_json: not JSON",
+        ));
 }
 
 #[test]
@@ -268,7 +276,7 @@ fn unreadable_key_or_input_is_a_usage_error() {
     fs::write(&input, "").unwrap();
     // The private key where the public one is expected.
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(tmp.path().join("cinch-signing.key"))
         .arg("--input")
@@ -277,7 +285,7 @@ fn unreadable_key_or_input_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("expected an Ed25519 public key"));
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(tmp.path().join("missing.pub"))
         .arg("--input")
@@ -286,7 +294,7 @@ fn unreadable_key_or_input_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("missing.pub"));
     cinch()
-        .arg("verify")
+        .args(["verify", "--at", AT])
         .arg("--public-key")
         .arg(tmp.path().join("cinch-signing.pub"))
         .arg("--input")
@@ -294,4 +302,128 @@ fn unreadable_key_or_input_is_a_usage_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("missing.jsonl"));
+}
+
+#[test]
+fn expired_replayed_and_incomplete_commands_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen(tmp.path()).success();
+    let signer = cinch::drive::files::signer(&tmp.path().join("cinch-signing.key")).unwrap();
+    let public = tmp.path().join("cinch-signing.pub");
+    let commands = tmp.path().join("commands.jsonl");
+    write_lines(
+        &commands,
+        &[
+            signed_command(&signer, "cmd-1").to_string(),
+            signed_command(&signer, "cmd-2").to_string(),
+        ],
+    );
+    // Valid at AT; both expired an hour later, and now (the default).
+    for at in [None, Some("2026-03-01T13:00:00Z")] {
+        let mut cmd = cinch();
+        cmd.arg("verify");
+        if let Some(at) = at {
+            cmd.args(["--at", at]);
+        }
+        cmd.arg("--public-key")
+            .arg(&public)
+            .arg("--input")
+            .arg(&commands)
+            .assert()
+            .code(1)
+            .stderr(
+                predicate::str::contains("line 1: command_id cmd-1: expired").and(
+                    predicate::str::contains("line 2: command_id cmd-2: expired"),
+                ),
+            )
+            .stdout(predicate::str::contains("verified 0 commands, 2 failed"));
+    }
+    // An archive: each command judged as of its own issue.
+    cinch()
+        .args(["verify", "--at", "issued", "--public-key"])
+        .arg(&public)
+        .arg("--input")
+        .arg(&commands)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("verified 2 commands, 0 failed"));
+    cinch()
+        .args(["verify", "--at", "yesterday", "--public-key"])
+        .arg(&public)
+        .arg("--input")
+        .arg(&commands)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--at \"yesterday\" is neither an RFC 3339 time",
+        ));
+
+    // Seen before (an earlier file), or twice in the input: replayed.
+    let seen = tmp.path().join("seen.jsonl");
+    write_lines(&seen, &[signed_command(&signer, "cmd-1").to_string()]);
+    let twice = tmp.path().join("twice.jsonl");
+    write_lines(
+        &twice,
+        &[
+            signed_command(&signer, "cmd-1").to_string(),
+            signed_command(&signer, "cmd-3").to_string(),
+            signed_command(&signer, "cmd-3").to_string(),
+        ],
+    );
+    cinch()
+        .args(["verify", "--at", AT, "--public-key"])
+        .arg(&public)
+        .arg("--input")
+        .arg(&twice)
+        .arg("--seen")
+        .arg(&seen)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("line 1: command_id cmd-1: replayed")
+                .and(predicate::str::contains(
+                    "line 3: command_id cmd-3: replayed",
+                ))
+                .and(predicate::str::contains("line 2:").not()),
+        )
+        .stdout(predicate::str::contains("verified 1 commands, 2 failed"));
+
+    // Signed without a member the contract requires, or with a member twice: refused even
+    // though the signature checks.
+    let mut incomplete = signed_command(&signer, "cmd-4");
+    incomplete.as_object_mut().unwrap().remove("rollback");
+    incomplete.as_object_mut().unwrap().remove("signature");
+    incomplete["signature"] = serde_json::to_value(signer.sign(&incomplete)).unwrap();
+    let duplicated =
+        signed_command(&signer, "cmd-5")
+            .to_string()
+            .replacen('{', "{\"dry_run\":false,", 1);
+    let mut unkinded = signed_command(&signer, "cmd-6");
+    unkinded.as_object_mut().unwrap().remove("kind");
+    unkinded.as_object_mut().unwrap().remove("signature");
+    unkinded["signature"] = serde_json::to_value(signer.sign(&unkinded)).unwrap();
+    let forged = tmp.path().join("forged.jsonl");
+    write_lines(
+        &forged,
+        &[incomplete.to_string(), duplicated, unkinded.to_string()],
+    );
+    cinch()
+        .args(["verify", "--at", AT, "--public-key"])
+        .arg(&public)
+        .arg("--input")
+        .arg(&forged)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(
+                "line 1: command_id cmd-4: malformed: missing field `rollback`",
+            )
+            .and(predicate::str::contains(
+                "line 2: command_id cmd-5: duplicate_key",
+            ))
+            .and(predicate::str::contains(
+                "line 3: command_id cmd-6: missing_kind",
+            )),
+        )
+        .stdout(predicate::str::contains("verified 0 commands, 3 failed"));
 }

@@ -171,7 +171,9 @@ impl IntakeCounts {
     }
 }
 
-/// The members of a command that the policy needs (others are signed, and ignored here).
+/// The members of a command: every member the command schema requires must be present with its
+/// type (`configs/schemas/command.schema.json`); a command missing one is malformed even when its
+/// signature checks.
 #[derive(Deserialize)]
 struct Wire {
     command_id: String,
@@ -180,18 +182,26 @@ struct Wire {
     target: String,
     reason: String,
     finding_ids: Vec<String>,
+    #[allow(
+        dead_code,
+        reason = "required by the schema; checked present, not used"
+    )]
+    trigger_event_id: String,
     issued_at: String,
     expires_at: String,
     requires_approval: bool,
     dry_run: bool,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    rollback: Option<WireRollback>,
+    severity: String,
+    rollback: WireRollback,
 }
 
 #[derive(Deserialize)]
 struct WireRollback {
+    #[allow(
+        dead_code,
+        reason = "required by the schema; checked present, not used"
+    )]
+    action: String,
     #[serde(default)]
     grant: Option<GrantSpec>,
 }
@@ -201,6 +211,8 @@ struct WireRollback {
 pub struct CommandIntake {
     verifier: Verifier,
     applied: FxHashMap<String, u64>,
+    /// Ids seen before this intake began (`cinch verify --seen`), with where they were seen.
+    seen: FxHashMap<String, String>,
     counts: IntakeCounts,
 }
 
@@ -210,8 +222,15 @@ impl CommandIntake {
         CommandIntake {
             verifier,
             applied: FxHashMap::default(),
+            seen: FxHashMap::default(),
             counts: IntakeCounts::default(),
         }
+    }
+
+    /// Marks `command_id` as seen before (at `place`, e.g. a file and line), so that a command
+    /// carrying it is rejected as replayed.
+    pub fn remember_seen(&mut self, command_id: impl Into<String>, place: impl Into<String>) {
+        self.seen.insert(command_id.into(), place.into());
     }
 
     /// The counts so far.
@@ -221,6 +240,16 @@ impl CommandIntake {
 
     /// Takes one line (`line` is its number, from 1), judging expiry at `now_ms`.
     pub fn take(&mut self, line: u64, bytes: &[u8], now_ms: i64) -> Intake {
+        self.take_judged_at(line, bytes, Some(now_ms))
+    }
+
+    /// Takes one line of an archive: a command is judged as of its own `issued_at` (it must
+    /// still be signed, complete and new; it is expired only when it expires as it is issued).
+    pub fn take_as_issued(&mut self, line: u64, bytes: &[u8]) -> Intake {
+        self.take_judged_at(line, bytes, None)
+    }
+
+    fn take_judged_at(&mut self, line: u64, bytes: &[u8], now_ms: Option<i64>) -> Intake {
         let intake = self.judge(line, bytes, now_ms);
         match &intake {
             Intake::Blank => {}
@@ -236,7 +265,7 @@ impl CommandIntake {
         intake
     }
 
-    fn judge(&self, line: u64, bytes: &[u8], now_ms: i64) -> Intake {
+    fn judge(&self, line: u64, bytes: &[u8], now_ms: Option<i64>) -> Intake {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Intake::Blank;
         }
@@ -260,6 +289,8 @@ impl CommandIntake {
                 return reject(
                     RejectCode::DuplicateKey,
                     format!("{e}: a record two programs could read differently is refused"),
+                    // Read leniently only to name the command in the rejection; the rejection
+                    // stands either way.
                     serde_json::from_slice::<Value>(bytes).ok().as_ref(),
                 );
             }
@@ -353,6 +384,7 @@ impl CommandIntake {
                 r,
             );
         }
+        let now_ms = now_ms.unwrap_or(issued_at_ms);
         if expires_at_ms <= now_ms {
             return reject(
                 RejectCode::Expired,
@@ -361,6 +393,13 @@ impl CommandIntake {
                     wire.expires_at,
                     crate::output::time::rfc3339_ms(now_ms)
                 ),
+                r,
+            );
+        }
+        if let Some(place) = self.seen.get(&wire.command_id) {
+            return reject(
+                RejectCode::Replayed,
+                format!("command_id {} was seen before, at {place}", wire.command_id),
                 r,
             );
         }
@@ -381,12 +420,12 @@ impl CommandIntake {
             target: wire.target,
             finding_ids: wire.finding_ids,
             reason: wire.reason,
-            severity: wire.severity,
+            severity: Some(wire.severity),
             issued_at_ms,
             expires_at_ms,
             requires_approval: wire.requires_approval,
             dry_run: wire.dry_run,
-            grant: wire.rollback.and_then(|r| r.grant),
+            grant: wire.rollback.grant,
             line,
         }))
     }

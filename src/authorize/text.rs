@@ -35,6 +35,7 @@ pub fn string_literal(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if c.is_control() => {
+                // A String never fails to take a write.
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -64,10 +65,9 @@ fn any_like(attr: &str, globs: &[String]) -> String {
         .iter()
         .map(|g| format!("context.{attr} like {}", like_pattern(g)))
         .collect();
-    if alts.len() == 1 {
-        alts.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", alts.join(" || "))
+    match <[String; 1]>::try_from(alts) {
+        Ok([one]) => one,
+        Err(alts) => format!("({})", alts.join(" || ")),
     }
 }
 
@@ -84,6 +84,7 @@ pub fn grant_scope(spec: &GrantSpec, join: &str) -> String {
 /// Annotations, one a line.
 fn annotations(out: &mut String, pairs: &[(&str, &str)]) {
     for (k, v) in pairs {
+        // A String never fails to take a write.
         let _ = writeln!(out, "@{k}({})", string_literal(v));
     }
 }
@@ -117,6 +118,7 @@ pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
             ("why", &why),
         ],
     );
+    // A String never fails to take a write.
     let _ = write!(
         out,
         "permit (\n  principal == {},\n  action,\n  resource\n) when {{\n  {}\n}};\n",
@@ -157,6 +159,7 @@ pub fn unknown_agents_permit_export(known: &[&str]) -> String {
     out.push_str("permit (principal, action, resource)\nunless {\n  principal in [\n");
     for (i, a) in known.iter().enumerate() {
         let sep = if i + 1 < known.len() { "," } else { "" };
+        // A String never fails to take a write.
         let _ = writeln!(out, "    {}{sep}", entity(AGENT_TYPE, a));
     }
     out.push_str("  ]\n};\n");
@@ -258,6 +261,7 @@ pub fn forbid(f: &Forbid<'_>) -> String {
             ));
         }
     }
+    // A String never fails to take a write.
     let _ = write!(
         out,
         "forbid (\n  principal == {},\n  action,\n  resource\n) when {{\n",
@@ -266,6 +270,7 @@ pub fn forbid(f: &Forbid<'_>) -> String {
     let last = when.len() - 1;
     for (i, (cond, comment)) in when.iter().enumerate() {
         let and = if i < last { " &&" } else { "" };
+        // A String never fails to take a write.
         let _ = match comment {
             Some(c) => writeln!(out, "  {cond}{and} // {c}"),
             None => writeln!(out, "  {cond}{and}"),

@@ -158,10 +158,18 @@ pub fn run(args: AuthorizeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => offline(&pdp, path),
         None => serve(&args, &pdp, file, intake, entitlements, at_ms),
     };
-    eprintln!("cinch authorize: {}", pdp.counts.summary());
+    let decisions = pdp.counts.summary();
     drop(audit);
     drop(pdp);
-    sink.close().context("cannot write the audit output")?;
+    let closed = sink.close();
+    match &closed {
+        Ok(()) => eprintln!("cinch authorize: {decisions}"),
+        Err(e) => eprintln!(
+            "cinch authorize: {decisions}; {} audit records not written",
+            e.lost
+        ),
+    }
+    closed.context("cannot write the audit output")?;
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -229,6 +237,7 @@ fn serve(
             {
                 let mut rx = stop_rx.clone();
                 async move {
+                    // An error means the sender is gone: nobody can say stop any more, so stop.
                     let _ = rx.wait_for(|s| *s).await;
                 }
             },
@@ -262,12 +271,12 @@ fn serve(
                     let mut records = Vec::new();
                     let now = at_ms.unwrap_or_else(driver::wall_ms);
                     match file.poll(&mut intake, &mut store, entitlements.as_ref(), now, |r| {
-                        records.push(serde_json::to_value(r).unwrap_or_default());
+                        records.push(driver::audit_line(r));
                     }) {
                         Ok(0) => continue,
                         Ok(n) => {
-                            for r in &records {
-                                pdp.audit.send(r).await;
+                            for r in records {
+                                pdp.audit.send_line(r).await;
                             }
                             pdp.store.store(Arc::new(store));
                             eprintln!(
@@ -287,14 +296,21 @@ fn serve(
         });
         shutdown.await;
         eprintln!("cinch authorize: stopping");
+        // `stop_rx` is still held here: the send cannot fail.
         let _ = stop_tx.send(true);
-        if let Some(f) = follower {
-            let _ = f.await;
-        }
-        match tokio::time::timeout(crate::telemetry::server::SHUTDOWN_GRACE, server).await {
+        let followed = match follower {
+            Some(f) => f
+                .await
+                .map_err(|e| anyhow::anyhow!("following the commands failed: {e}")),
+            None => Ok(()),
+        };
+        let served = match tokio::time::timeout(crate::telemetry::server::SHUTDOWN_GRACE, server)
+            .await
+        {
             Ok(Ok(r)) => r.context("the server failed"),
             Ok(Err(e)) => Err(anyhow::anyhow!("the server task failed: {e}")),
             Err(_) => Ok(()),
-        }
+        };
+        served.and(followed)
     })
 }

@@ -1,12 +1,19 @@
 //! `cinch demo`: the whole Kafka pipeline on an embedded in-process broker, fed by a simulated
-//! fleet with its entitlements, with a live feed of findings, commands and recommendations. No
-//! set-up.
+//! fleet with its entitlements, with a live feed of findings, commands and recommendations in
+//! event-time order, and at the end the enforcement point deciding the next calls of an attacked
+//! agent and of a benign one. No set-up.
+//!
+//! The fleet's days before its first attack are its history: they go through the same pipeline
+//! at full speed and are summed up in one line; the feed shows the days after, at `--rate`.
 
 use crate::event::{Format, Outcome};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::event::time::parse_rfc3339_ms;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -87,7 +94,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let labels = std::fs::read_to_string(dir.join(sim::LABELS_FILE)).context("reading labels")?;
     let ents = crate::drive::files::entitlements(&dir.join("entitlements.json"))
         .context("reading the fleet's entitlements")?;
+    let attacks_csv =
+        std::fs::read_to_string(dir.join(sim::ATTACKS_FILE)).context("reading attacks")?;
+    // The simulation's files were read whole; a leftover temporary directory costs nothing.
     let _ = std::fs::remove_dir_all(&dir);
+    // The feed starts at the hour of the first attack; what comes before is history.
+    let live_from_ms = attacks_csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3).and_then(parse_rfc3339_ms))
+        .min()
+        .map_or(i64::MIN, |t| t - t.rem_euclid(3_600_000));
     let attack_of: HashMap<String, String> = labels
         .lines()
         .skip(1)
@@ -96,18 +113,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             (f.len() >= 4 && f[1] == "attack").then(|| (f[0].to_string(), f[2].to_string()))
         })
         .collect();
-    let lines: Vec<(String, String)> = events
+    // The simulator writes well-formed events; a line it did not is not sent.
+    let lines: Vec<(String, String, i64)> = events
         .lines()
         .filter_map(|l| {
+            // The simulator writes a JSON object a line: every line parses.
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            Some((v["agent_id"].as_str()?.to_string(), l.to_string()))
+            let time = v["time"].as_str().and_then(parse_rfc3339_ms)?;
+            Some((v["agent_id"].as_str()?.to_string(), l.to_string(), time))
         })
         .collect();
+    let history = lines.iter().filter(|l| l.2 < live_from_ms).count();
     let total = lines.len() as u64;
     eprintln!(
         "cinch demo: {} agents, {} days: {} events ({} attacks, {} attack events); embedded broker starting",
         args.agents, args.days, total, sim.attacks, sim.attack_events
     );
+    if history > 0 {
+        eprintln!(
+            "cinch demo: the {history} events before the first attack are the fleet's history: learned at full speed, summed up below"
+        );
+    }
 
     let mock = MockCluster::new(1).context("starting the embedded broker")?;
     let settings = {
@@ -115,6 +141,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ml: ml.ml,
             ..Settings::default()
         };
+        // The demo's commands are enforced by its own decision point at the end (a simulation:
+        // nothing outside the demo acts on them).
+        s.commands.dry_run = false;
         s.kafka.brokers = mock.bootstrap_servers();
         s.kafka.group_id = "cinch-demo".into();
         for (k, v) in [
@@ -146,11 +175,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // The feed: findings, commands and recommendations as they arrive.
     let stop_feed = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
     let feed = {
         let brokers = brokers.clone();
         let stop = stop_feed.clone();
         let attack_of = attack_of.clone();
-        std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &stop))
+        let clock = FeedClock {
+            processed: progress.clone(),
+            times: lines.iter().map(|l| l.2).collect(),
+            live_from_ms,
+        };
+        std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &clock, &stop))
     };
     let signer = Arc::new(crate::drive::files::fresh_signer());
     eprintln!(
@@ -160,18 +195,26 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // Traffic at a visible pace, in time order.
     let rate = args.rate.max(1);
+    let lines = Arc::new(lines);
     let producer = {
         let brokers = brokers.clone();
+        let lines = lines.clone();
         std::thread::spawn(move || -> anyhow::Result<()> {
             let p: BaseProducer = ClientConfig::new()
                 .set("bootstrap.servers", &brokers)
                 .set("linger.ms", "5")
                 .create()?;
-            let started = Instant::now();
-            for (i, (key, value)) in lines.iter().enumerate() {
-                let due = Duration::from_secs_f64(i as f64 / f64::from(rate));
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(wait);
+            let mut started = Instant::now();
+            for (i, (key, value, _)) in lines.iter().enumerate() {
+                if i == history {
+                    // The live part is paced from here.
+                    started = Instant::now();
+                }
+                if i >= history {
+                    let due = Duration::from_secs_f64((i - history) as f64 / f64::from(rate));
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
                 }
                 kafka::send_waiting(&p, INPUT, key, value.as_bytes());
             }
@@ -180,7 +223,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         })
     };
 
-    let progress = Arc::new(Progress::default());
     let seen = progress.clone();
     let follow = args.follow;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -192,8 +234,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         RunOptions {
             observer: progress,
             close_findings_at_exit: true,
-            entitlements: Some(crate::grants::shared(ents)),
-            signer: Some(signer),
+            entitlements: Some(crate::grants::shared(ents.clone())),
+            signer: Some(signer.clone()),
             feedback: Vec::new(),
             model: model.map(|m| crate::ml::shared(Some(m))),
         },
@@ -237,7 +279,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         benign
     );
     println!(
-        "  {} commands (all dry runs): {} on attacks ({} attacks contained), {} on benign activity",
+        "  {} commands: {} on attacks ({} attacks contained), {} on benign activity",
         fed.commands,
         fed.commands - fed.benign_commands,
         fed.contained.len(),
@@ -247,7 +289,105 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "  {} least-privilege recommendations: {} grants to remove, {} to narrow",
         fed.recommendations, fed.removals, fed.narrowings
     );
+    enforce(&fed, &ents, &signer, &lines)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The enforcement point over the demo's commands: the next call of the first agent contained
+/// for an attack, and the usual call of an agent no command touched.
+fn enforce(
+    fed: &Fed,
+    ents: &crate::grants::Entitlements,
+    signer: &crate::output::sign::Signer,
+    lines: &[(String, String, i64)],
+) -> anyhow::Result<()> {
+    use crate::authorize::{CommandIntake, Decision, Intake, PolicyStore, Query, UnknownAgents};
+    println!();
+    println!("== enforcement: cinch authorize --mode enforce over these commands");
+    let mut intake = CommandIntake::new(signer.verifier());
+    let mut store = PolicyStore::new(Some(ents), UnknownAgents::Deny)?;
+    for (i, (record, _)) in fed.command_records.iter().enumerate() {
+        match intake.take_as_issued(i as u64 + 1, record.to_string().as_bytes()) {
+            Intake::Applied(c) => {
+                store.apply(&c, Some(ents))?;
+            }
+            other => println!("  command {i} not applied: {other:?}"),
+        }
+    }
+    let event = |id: &str| {
+        lines.iter().find_map(|(_, line, _)| {
+            // The lines were parsed once already, when they were read: they parse.
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            (v["event_id"] == id).then_some(v)
+        })
+    };
+    let Some((command, _)) = fed.command_records.iter().find(|(_, attack)| *attack) else {
+        println!("  no command answered an attack: nothing to enforce");
+        return Ok(());
+    };
+    // The command was applied above, so it has these members, well-formed.
+    let agent = command["agent_id"].as_str().unwrap_or_default();
+    let now_ms = command["issued_at"]
+        .as_str()
+        .and_then(parse_rfc3339_ms)
+        // As above: an applied command's `issued_at` is a time.
+        .unwrap_or_default()
+        + 1_000;
+    let contained: HashSet<&str> = fed
+        .command_records
+        .iter()
+        .filter_map(|(c, _)| c["agent_id"].as_str())
+        .collect();
+    let ask = |who: &str, ev: &serde_json::Value| {
+        let q = Query {
+            principal: who,
+            // A simulated event always has its action and resource.
+            action: ev["action"].as_str().unwrap_or_default(),
+            resource: ev["resource"].as_str().unwrap_or_default(),
+            session_id: ev["session_id"].as_str(),
+            grant: None,
+            now_ms,
+        };
+        let verdict = store.decide(&q).enforced;
+        let why = verdict
+            .reasons
+            .first()
+            .map_or_else(String::new, |r| format!(": {}", r.why));
+        println!(
+            "  {} {} {} on {} -> {}{}",
+            crate::output::time::rfc3339_ms(now_ms),
+            who,
+            q.action,
+            q.resource,
+            match verdict.decision {
+                Decision::Allow => "ALLOW",
+                Decision::Deny => "DENY",
+                Decision::RequiresApproval => "REQUIRES APPROVAL",
+            },
+            why
+        );
+    };
+    // The attacked agent's next call: the call that raised the command, once more.
+    match command["trigger_event_id"].as_str().and_then(event) {
+        Some(ev) => ask(agent, &ev),
+        None => println!(
+            "  the event behind command {} is unknown",
+            command["command_id"]
+        ),
+    }
+    // A benign agent's usual call: the last call of an agent no command touched.
+    let benign = lines.iter().rev().find_map(|(who, line, _)| {
+        (!contained.contains(who.as_str()) && ents.agent(who).is_some())
+            // As above: the lines parse.
+            .then(|| serde_json::from_str::<serde_json::Value>(line).ok())
+            .flatten()
+            .map(|v| (who.clone(), v))
+    });
+    match benign {
+        Some((who, ev)) => ask(&who, &ev),
+        None => println!("  every agent with entitlements was touched by a command"),
+    }
+    Ok(())
 }
 
 /// How the simulator labels a record: `ATTACK <ids>` for the attacks its events belong to (which
@@ -285,14 +425,75 @@ struct Fed {
     recommendations: u64,
     removals: u64,
     narrowings: u64,
+    /// The command records, with whether they answer an attack.
+    command_records: Vec<(serde_json::Value, bool)>,
 }
 
-/// Prints findings, commands and recommendations as they arrive, each with what the simulator
-/// knows of it (attack or benign).
+/// How far the pipeline has gone, in event time, so that the feed prints in event-time order.
+struct FeedClock {
+    processed: Arc<Progress>,
+    /// Event time of each input record, in the order produced.
+    times: Vec<i64>,
+    /// Records before this are history: counted, not printed.
+    live_from_ms: i64,
+}
+
+/// How long after the pipeline has processed an event its outputs have surely reached the feed
+/// (partitions behind the others, the producer's batching, the feed's fetch).
+const FEED_DELAY: Duration = Duration::from_secs(2);
+
+/// Event time between an event and the finding it opens being written (a finding is written when
+/// it closes).
+const FEED_MARGIN_MS: i64 = 2 * 3_600_000;
+
+impl FeedClock {
+    /// Event time of the newest record processed.
+    fn processed_ms(&self) -> i64 {
+        let n = self.processed.records.load(Ordering::Relaxed) as usize;
+        n.checked_sub(1)
+            .and_then(|i| self.times.get(i))
+            .copied()
+            .unwrap_or(i64::MIN)
+    }
+}
+
+/// Event time up to which every output has arrived: what was processed [`FEED_DELAY`] ago,
+/// less [`FEED_MARGIN_MS`].
+#[derive(Default)]
+struct Settled {
+    samples: std::collections::VecDeque<(Instant, i64)>,
+}
+
+impl Settled {
+    fn at(&mut self, clock: &FeedClock) -> i64 {
+        let now = Instant::now();
+        self.samples.push_back((now, clock.processed_ms()));
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= FEED_DELAY)
+        {
+            self.samples.pop_front();
+        }
+        match self.samples.front() {
+            Some((t, ms)) if now.duration_since(*t) >= FEED_DELAY => {
+                ms.saturating_sub(FEED_MARGIN_MS)
+            }
+            _ => i64::MIN,
+        }
+    }
+}
+
+/// One line of the feed, waiting for its turn.
+type Pending = Reverse<(i64, u64, String)>;
+
+/// Prints findings, commands and recommendations in event-time order, each with what the
+/// simulator knows of it (attack or benign); history is summed up in one line.
 fn feed(
     brokers: &str,
     topics: &[String],
     attack_of: &HashMap<String, String>,
+    clock: &FeedClock,
     stop: &AtomicBool,
 ) -> Fed {
     let mut fed = Fed::default();
@@ -302,83 +503,170 @@ fn feed(
         .set("enable.auto.commit", "false")
         .create();
     let Ok(consumer) = consumer else {
+        eprintln!("cinch demo: the feed could not connect to the embedded broker");
         return fed;
     };
     let mut tpl = TopicPartitionList::new();
     for t in topics {
-        let _ = tpl.add_partition_offset(t, 0, Offset::Beginning);
+        if let Err(e) = tpl.add_partition_offset(t, 0, Offset::Beginning) {
+            eprintln!("cinch demo: the feed cannot read {t}: {e}");
+        }
     }
-    let _ = consumer.assign(&tpl);
+    if let Err(e) = consumer.assign(&tpl) {
+        eprintln!("cinch demo: the feed cannot read the outputs: {e}");
+        return fed;
+    }
+    let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
+    let mut history = Fed::default();
+    let mut live = false;
+    let mut seq = 0u64;
+    let mut settled = Settled::default();
+    let mut release = |pending: &mut BinaryHeap<Pending>, upto: i64, history: &Fed| {
+        while pending.peek().is_some_and(|Reverse((t, _, _))| *t <= upto) {
+            let Some(Reverse((_, _, line))) = pending.pop() else {
+                break;
+            };
+            if !live {
+                live = true;
+                print_history(history);
+            }
+            println!("{line}");
+        }
+    };
     while !stop.load(Ordering::Acquire) {
+        release(&mut pending, settled.at(clock), &history);
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
+        // The pipeline writes JSON; anything else on these topics is not cinch's and not shown.
         let Some(r) = m
             .payload()
+            // Every output record is a JSON object; anything else is not one to show.
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
         else {
             continue;
         };
-        let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
-        match r["kind"].as_str() {
-            Some("finding") => {
-                fed.findings += 1;
-                let events = r["event_ids"].as_array().into_iter().flatten();
-                let label = label(
-                    events.filter_map(|e| e.as_str()),
-                    attack_of,
-                    &mut fed.benign_findings,
-                    &mut fed.caught,
-                );
-                println!(
-                    "{} finding  {:<8} {:<24} {} [{}]",
-                    s("time"),
-                    s("severity"),
-                    s("agent_id"),
-                    r["reasons"][0]["explanation"].as_str().unwrap_or(""),
-                    label
-                );
-            }
-            Some("command") => {
-                fed.commands += 1;
-                let label = label(
-                    r["trigger_event_id"].as_str(),
-                    attack_of,
-                    &mut fed.benign_commands,
-                    &mut fed.contained,
-                );
-                println!(
-                    "{} COMMAND  {} {} of {}{}: {} [{}]",
-                    s("issued_at"),
-                    s("action"),
-                    s("target"),
-                    s("agent_id"),
-                    if r["requires_approval"] == true {
-                        " (needs approval)"
-                    } else {
-                        ""
-                    },
-                    s("reason"),
-                    label
-                );
-            }
-            Some("recommendation") => {
-                fed.recommendations += 1;
-                match r["change"].as_str() {
-                    Some("remove") => fed.removals += 1,
-                    _ => fed.narrowings += 1,
-                }
-                println!(
-                    "{} recommend {} grant {} of {}: {}",
-                    s("time"),
-                    s("change"),
-                    s("grant"),
-                    s("agent_id"),
-                    r["evidence"]["justification"].as_str().unwrap_or("")
-                );
-            }
-            _ => {}
+        let time = |k: &str| r[k].as_str().and_then(parse_rfc3339_ms).unwrap_or(i64::MAX);
+        let at = match r["kind"].as_str() {
+            Some("command") => time("issued_at"),
+            _ => time("time"),
+        };
+        let target = if at < clock.live_from_ms {
+            &mut history
+        } else {
+            &mut fed
+        };
+        if let Some(line) = describe(&r, attack_of, target)
+            && at >= clock.live_from_ms
+        {
+            seq += 1;
+            pending.push(Reverse((at, seq, line)));
         }
     }
+    release(&mut pending, i64::MAX, &history);
+    if !live {
+        print_history(&history);
+    }
+    fed.absorb(history);
     fed
+}
+
+/// The line a record makes in the feed, counting it in `fed`.
+fn describe(
+    r: &serde_json::Value,
+    attack_of: &HashMap<String, String>,
+    fed: &mut Fed,
+) -> Option<String> {
+    let s = |k: &str| r[k].as_str().unwrap_or("?").to_string();
+    match r["kind"].as_str() {
+        Some("finding") => {
+            fed.findings += 1;
+            let events = r["event_ids"].as_array().into_iter().flatten();
+            let label = label(
+                events.filter_map(|e| e.as_str()),
+                attack_of,
+                &mut fed.benign_findings,
+                &mut fed.caught,
+            );
+            Some(format!(
+                "{} finding  {:<8} {:<24} {} [{}]",
+                s("time"),
+                s("severity"),
+                s("agent_id"),
+                r["reasons"][0]["explanation"].as_str().unwrap_or(""),
+                label
+            ))
+        }
+        Some("command") => {
+            fed.commands += 1;
+            let before = fed.benign_commands;
+            let label = label(
+                r["trigger_event_id"].as_str(),
+                attack_of,
+                &mut fed.benign_commands,
+                &mut fed.contained,
+            );
+            fed.command_records
+                .push((r.clone(), fed.benign_commands == before));
+            Some(format!(
+                "{} COMMAND  {} {} of {}{}: {} [{}]",
+                s("issued_at"),
+                s("action"),
+                s("target"),
+                s("agent_id"),
+                if r["requires_approval"] == true {
+                    " (needs approval)"
+                } else {
+                    ""
+                },
+                s("reason"),
+                label
+            ))
+        }
+        Some("recommendation") => {
+            fed.recommendations += 1;
+            match r["change"].as_str() {
+                Some("remove") => fed.removals += 1,
+                _ => fed.narrowings += 1,
+            }
+            Some(format!(
+                "{} recommend {} grant {} of {}: {}",
+                s("time"),
+                s("change"),
+                s("grant"),
+                s("agent_id"),
+                r["evidence"]["justification"].as_str().unwrap_or("")
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The one line that sums up the history.
+fn print_history(h: &Fed) {
+    println!(
+        "== history (learned before the first attack, not shown): {} findings ({} on attacks, {} on benign activity), {} commands, {} recommendations",
+        h.findings,
+        h.findings - h.benign_findings,
+        h.benign_findings,
+        h.commands,
+        h.recommendations
+    );
+    println!("== live, in event-time order");
+}
+
+impl Fed {
+    /// Adds the counts of `other` (the history) to these.
+    fn absorb(&mut self, other: Fed) {
+        self.findings += other.findings;
+        self.benign_findings += other.benign_findings;
+        self.caught.extend(other.caught);
+        self.commands += other.commands;
+        self.benign_commands += other.benign_commands;
+        self.contained.extend(other.contained);
+        self.recommendations += other.recommendations;
+        self.removals += other.removals;
+        self.narrowings += other.narrowings;
+        self.command_records.extend(other.command_records);
+    }
 }

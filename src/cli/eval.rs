@@ -149,6 +149,7 @@ fn read_findings(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
                 .filter_map(|x| x.as_str().map(str::to_string))
                 .collect::<Vec<_>>()
         });
+        // A finding without `event_ids` names no events.
         out.push(ids.unwrap_or_default());
     }
     Ok(out)
@@ -161,13 +162,20 @@ fn opt(v: Option<f64>) -> String {
 /// The report as a table.
 pub fn render_report(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(
+    // A String never fails to take a write.
+    let _ = write_report(&mut s, r);
+    s
+}
+
+/// Writes the report's table to `s`.
+fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(
         s,
         "events {} (attack {}), agents {}, days {:.1}",
         r.events, r.attack_events, r.agents, r.days
-    );
-    let _ = writeln!(s, "ROC-AUC {:.4}   PR-AUC {:.4}", r.roc_auc, r.pr_auc);
-    let _ = writeln!(
+    )?;
+    writeln!(s, "ROC-AUC {:.4}   PR-AUC {:.4}", r.roc_auc, r.pr_auc)?;
+    writeln!(
         s,
         "attacks detected {}/{} ({:.1}%), findings {} of which benign {} ({:.3} per agent-day)",
         r.detected,
@@ -176,25 +184,25 @@ pub fn render_report(r: &Report) -> String {
         r.findings,
         r.benign_findings,
         r.benign_findings_per_agent_day
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         s,
         "median detection delay: {} events, {} seconds",
         opt(r.median_delay_events),
         opt(r.median_delay_secs)
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         s,
         "\n{:<28} {:>9} {:>8} {:>13}",
         "scenario", "detected", "rate", "median delay"
-    );
+    )?;
     for (name, sc) in &r.scenarios {
         let rate = if sc.total == 0 {
             0.0
         } else {
             100.0 * sc.detected as f64 / sc.total as f64
         };
-        let _ = writeln!(
+        writeln!(
             s,
             "{:<28} {:>4}/{:<4} {:>7.1}% {:>13}",
             name,
@@ -202,18 +210,17 @@ pub fn render_report(r: &Report) -> String {
             sc.total,
             rate,
             opt(sc.median_delay_events)
-        );
+        )?;
     }
     if let Some(resp) = &r.response {
-        s.push_str(&render_response(resp));
+        write_response(s, resp)?;
     }
-    s
+    Ok(())
 }
 
 /// Commands and recommendations.
-fn render_response(r: &crate::eval::response::ResponseReport) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
+fn write_response(s: &mut String, r: &crate::eval::response::ResponseReport) -> std::fmt::Result {
+    writeln!(
         s,
         "\ncommands {} ({} on findings without attack events); benign agents {}: {} commands, {:.4} per agent-day",
         r.commands,
@@ -221,15 +228,15 @@ fn render_response(r: &crate::eval::response::ResponseReport) -> String {
         r.benign_agents,
         r.commands_on_benign_agents,
         r.benign_agent_commands_per_agent_day
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         s,
         "{:<28} {:>9} {:>14} {:>22}  actions",
         "scenario", "contained", "unused grant", "revoke_grant on it"
-    );
+    )?;
     for (name, sc) in &r.scenarios {
         let actions: Vec<String> = sc.actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
-        let _ = writeln!(
+        writeln!(
             s,
             "{:<28} {:>4}/{:<4} {:>14} {:>22}  {}",
             name,
@@ -238,10 +245,10 @@ fn render_response(r: &crate::eval::response::ResponseReport) -> String {
             sc.fresh_grant_attacks,
             format!("{}/{}", sc.revoke_grant_on_fresh, sc.fresh_grant_attacks),
             actions.join(", ")
-        );
+        )?;
     }
     if r.grants > 0 {
-        let _ = writeln!(
+        writeln!(
             s,
             "\nrecommendations: {} grants, {} permissions (action x resource pattern); {} grants to remove, {} to narrow; {} permissions removed ({:.1}%)",
             r.grants,
@@ -250,27 +257,34 @@ fn render_response(r: &crate::eval::response::ResponseReport) -> String {
             r.grants_narrowed,
             r.permissions_removed,
             100.0 * r.permissions_removed_share
-        );
-        let _ = writeln!(
+        )?;
+        writeln!(
             s,
             "recommendations that would have blocked a later benign event: {} ({} events)",
             r.recommendations_blocking_benign, r.benign_events_blocked
-        );
+        )?;
     }
-    s
+    Ok(())
 }
 
 /// The ablation as a table.
 pub fn render_ablation(rows: &[AblationRow]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
+    // A String never fails to take a write.
+    let _ = write_ablation(&mut s, rows);
+    s
+}
+
+/// Writes the ablation's table to `s`.
+fn write_ablation(s: &mut String, rows: &[AblationRow]) -> std::fmt::Result {
+    writeln!(
         s,
         "{:<27} {:>7} {:>7} {:>9} {:>11} {:>12} {:>7}",
         "variant", "PR-AUC", "ROC-AUC", "detected", "worst scen.", "benign/a-d", "delay"
-    );
+    )?;
     for row in rows {
         let r = &row.report;
-        let _ = writeln!(
+        writeln!(
             s,
             "{:<27} {:>7.4} {:>7.4} {:>8.1}% {:>10.1}% {:>12.3} {:>7}",
             row.variant,
@@ -280,7 +294,7 @@ pub fn render_ablation(rows: &[AblationRow]) -> String {
             100.0 * r.worst_scenario_rate(),
             r.benign_findings_per_agent_day,
             opt(r.median_delay_events)
-        );
+        )?;
     }
-    s
+    Ok(())
 }

@@ -62,6 +62,7 @@ fn write_new(path: &Path, contents: &[u8], secret: bool) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(if secret { 0o600 } else { 0o644 });
     }
+    // Only Unix file modes depend on it.
     #[cfg(not(unix))]
     let _ = secret;
     let mut file = options

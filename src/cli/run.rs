@@ -52,8 +52,11 @@ pub fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
 pub async fn shutdown_signal() {
     match telemetry::shutdown_signal() {
         Ok(signal) => signal.await,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        Err(e) => {
+            eprintln!("cinch run: {e}; listening for Ctrl-C only");
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                eprintln!("cinch run: cannot listen for Ctrl-C either: {e}; stopping");
+            }
         }
     }
 }
@@ -81,6 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut stopped_rx = stopped.clone();
         let (addr, server) = telemetry::serve(args.metrics_addr, metrics.clone(), async move {
+            // An error means the sender is gone: nobody can say stop any more, so stop.
             let _ = stopped_rx.changed().await;
         })
         .await
@@ -99,8 +103,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("cinch run: stopping: draining in-flight work (at most {deadline} s)");
         })
         .await;
+        // `stopped` is still held: the send cannot fail.
         let _ = stop.send(true);
-        let _ = server.await;
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("cinch run: the metrics endpoint failed: {e}"),
+            Err(e) => eprintln!("cinch run: the metrics endpoint failed: {e}"),
+        }
         drop(stopped);
         anyhow::Ok(result?)
     })?;

@@ -182,6 +182,7 @@ pub fn explain(c: &Ctx<'_>) -> String {
             c.keys.pattern
         ),
         What::OldData => {
+            // Chosen only when it scores highest, above 0, which takes the data's age.
             let (age, usual) = o.data_age.unwrap_or_default();
             format!(
                 "{} reads data from {age:.0} days before the event ({}), while this agent's reads are of data at most {usual:.0} days old",

@@ -46,6 +46,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 /// One sentence.
 pub fn explain(c: &Ctx<'_>) -> String {
     if campaign(c) >= rarity(c) {
+        // Only a reason is explained, and the campaign half scores 0 without a destination.
         let (ever, recent) = c.peers.destination.unwrap_or_default();
         format!(
             "outside destination {} is new to this agent and was first contacted by {recent} other agents in the last 7 days ({ever} ever)",

@@ -33,6 +33,8 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 pub fn explain(c: &Ctx<'_>) -> String {
     let (s1, z) = per_event(c);
     if s1 >= per_window(c) {
+        // The per-event score is 0 without the agent's volume baseline, so it is never the
+        // reason then.
         let v = c.obs.volume.unwrap_or_default();
         format!(
             "{} bytes in one {} call, {z:.1} standard deviations above this agent's typical {:.0} bytes for it",

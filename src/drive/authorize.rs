@@ -51,9 +51,24 @@ pub fn wall_ms() -> i64 {
 
 /// Where audit records go: a writer thread fed by a bounded channel, so that decisions never
 /// wait on the disk but never outrun it without bound either.
+///
+/// When the output fails, the writer says so on stderr at once and stops; every record not
+/// written from then on is counted, and [`close`](AuditSink::close) returns the failure with
+/// that count.
 pub struct AuditSink {
     tx: mpsc::Sender<String>,
+    lost: Arc<AtomicU64>,
     writer: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+/// The audit output failed: `lost` records were not written.
+#[derive(Debug, thiserror::Error)]
+#[error("{lost} audit records were not written: {source}")]
+pub struct AuditError {
+    /// Records sent but not written (those taken since the last successful flush included).
+    pub lost: u64,
+    /// Why.
+    pub source: io::Error,
 }
 
 impl AuditSink {
@@ -69,46 +84,86 @@ impl AuditSink {
             None => Box::new(io::stdout()),
         };
         let (tx, mut rx) = mpsc::channel::<String>(8192);
+        let lost = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&lost);
         let writer = std::thread::Builder::new()
             .name("cinch-audit".into())
             .spawn(move || -> io::Result<()> {
                 let mut out = io::BufWriter::with_capacity(1 << 16, out);
-                while let Some(line) = rx.blocking_recv() {
-                    out.write_all(line.as_bytes())?;
-                    while let Ok(line) = rx.try_recv() {
+                // Records taken since the last successful flush.
+                let mut unflushed = 0u64;
+                let mut write = || -> io::Result<()> {
+                    while let Some(line) = rx.blocking_recv() {
+                        unflushed += 1;
                         out.write_all(line.as_bytes())?;
+                        while let Ok(line) = rx.try_recv() {
+                            unflushed += 1;
+                            out.write_all(line.as_bytes())?;
+                        }
+                        out.flush()?;
+                        unflushed = 0;
                     }
-                    out.flush()?;
+                    out.flush()
+                };
+                let written = write();
+                if let Err(e) = &written {
+                    eprintln!(
+                        "cinch authorize: cannot write the audit output: {e}; the audit records that follow are not written (counted)"
+                    );
+                    rx.close();
+                    while rx.try_recv().is_ok() {
+                        unflushed += 1;
+                    }
+                    counted.fetch_add(unflushed, Ordering::Relaxed);
                 }
-                out.flush()
+                written
             })?;
         Ok(AuditSink {
             tx,
+            lost,
             writer: Some(writer),
         })
     }
 
     /// A handle that sends records.
     pub fn sender(&self) -> AuditTx {
-        AuditTx(self.tx.clone())
+        AuditTx {
+            tx: self.tx.clone(),
+            lost: Arc::clone(&self.lost),
+        }
     }
 
     /// Waits for every record sent to be written. Every [`AuditTx`] must be dropped first.
-    pub fn close(mut self) -> io::Result<()> {
+    pub fn close(mut self) -> Result<(), AuditError> {
         drop(self.tx);
-        match self.writer.take().map(std::thread::JoinHandle::join) {
+        let result = match self.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(io::Error::other("the audit writer panicked")),
             None => Ok(()),
+        };
+        let lost = self.lost.load(Ordering::Relaxed);
+        match result {
+            Ok(()) if lost == 0 => Ok(()),
+            Ok(()) => Err(AuditError {
+                lost,
+                source: io::Error::other("the audit writer stopped"),
+            }),
+            Err(source) => Err(AuditError { lost, source }),
         }
     }
 }
 
-/// Sends audit records.
+/// Sends audit records. A record the writer can no longer take (its output failed) is counted
+/// as lost.
 #[derive(Clone)]
-pub struct AuditTx(mpsc::Sender<String>);
+pub struct AuditTx {
+    tx: mpsc::Sender<String>,
+    lost: Arc<AtomicU64>,
+}
 
-fn line_of(record: &impl Serialize) -> String {
+/// One audit record as a line of JSON (a record that cannot be encoded becomes an `error`
+/// record that says why).
+pub fn audit_line(record: &impl Serialize) -> String {
     let mut s = serde_json::to_string(record).unwrap_or_else(|e| {
         serde_json::json!({"kind": "authorization", "event": "error", "message": e.to_string()})
             .to_string()
@@ -120,22 +175,31 @@ fn line_of(record: &impl Serialize) -> String {
 impl AuditTx {
     /// Sends from async code, waiting while the writer is behind.
     pub async fn send(&self, record: &impl Serialize) {
-        let _ = self.0.send(line_of(record)).await;
+        self.send_line(audit_line(record)).await;
     }
 
     /// Sends from a thread outside the runtime.
     pub fn blocking_send(&self, record: &impl Serialize) {
-        let _ = self.0.blocking_send(line_of(record));
+        self.blocking_send_line(audit_line(record));
     }
 
     /// Sends a record already encoded as a line, from async code.
     pub async fn send_line(&self, line: String) {
-        let _ = self.0.send(line).await;
+        if self.tx.send(line).await.is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Sends a record already encoded as a line, from a thread outside the runtime.
     pub fn blocking_send_line(&self, line: String) {
-        let _ = self.0.blocking_send(line);
+        if self.tx.blocking_send(line).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records not written so far because the audit output failed.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 }
 
@@ -395,7 +459,7 @@ impl Pdp {
             Decision::RequiresApproval => &self.counts.requires_approval,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let audit = line_of(&DecisionAudit::new(&req, &answer, &errors, wall));
+        let audit = audit_line(&DecisionAudit::new(&req, &answer, &errors, wall));
         Ok((answer, audit))
     }
 }
@@ -460,13 +524,18 @@ async fn authorize_handler(State(pdp): State<Arc<Pdp>>, req: Request) -> Respons
     match pdp.decide_body(&body) {
         Ok((answer, audit)) => {
             pdp.audit.send_line(audit).await;
-            let body = serde_json::to_string(&answer).unwrap_or_default();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
+            match serde_json::to_string(&answer) {
+                Ok(body) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response(),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot encode the answer: {e}"),
+                ),
+            }
         }
         Err(reason) => error(StatusCode::BAD_REQUEST, reason),
     }
@@ -527,6 +596,8 @@ impl axum::serve::Listener for CappedListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    // Without it small answers may wait for the peer's acknowledgement: only
+                    // slower.
                     let _ = stream.set_nodelay(true);
                     return (
                         CappedStream {
@@ -623,4 +694,48 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .into_future();
     Ok((bound, tokio::spawn(server)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_an_audit_output_could_not_take_are_counted() {
+        // Every write to /dev/full fails with "no space left on device".
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let sink = AuditSink::open(Some(full)).unwrap();
+        let tx = sink.sender();
+        for n in 0..10 {
+            tx.blocking_send(&serde_json::json!({ "n": n }));
+        }
+        drop(tx);
+        let e = sink.close().unwrap_err();
+        assert_eq!(e.lost, 10);
+        assert!(
+            e.to_string()
+                .starts_with("10 audit records were not written: ")
+        );
+    }
+
+    #[test]
+    fn an_audit_output_that_takes_everything_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("cinch-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let sink = AuditSink::open(Some(&path)).unwrap();
+        let tx = sink.sender();
+        for n in 0..10 {
+            tx.blocking_send(&serde_json::json!({ "n": n }));
+        }
+        assert_eq!(tx.lost(), 0);
+        drop(tx);
+        sink.close().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 10);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -23,11 +23,15 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
         let meta = std::fs::metadata(p)
             .map_err(|e| TrainError::Input(format!("cannot read {}: {e}", p.display())))?;
         if meta.is_dir() {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| TrainError::Input(format!("cannot list {}: {e}", p.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
+            let cannot_list =
+                |e: std::io::Error| TrainError::Input(format!("cannot list {}: {e}", p.display()));
+            let mut inner: Vec<PathBuf> = Vec::new();
+            for entry in std::fs::read_dir(p).map_err(cannot_list)? {
+                let path = entry.map_err(cannot_list)?.path();
+                if path.is_file() {
+                    inner.push(path);
+                }
+            }
             inner.sort();
             files.extend(inner);
         } else {

@@ -150,14 +150,16 @@ pub fn for_each_message(
 /// a window at a time as it is read ([`Released`]), not up front, so that the input never sits
 /// resident beside the agents' state.
 fn map(file: &File) -> Option<memmap2::Mmap> {
+    // Without metadata the file is read instead, and reading reports its own errors.
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() == 0 {
         return None;
     }
     // SAFETY: the map is only read, for the duration of one pass; an input file truncated by
     // another process while it is read is outside what any reader can guard against (the
-    // same holds for ripgrep's use of this crate).
+    // same holds for ripgrep's use of this crate). A file that cannot be mapped is read.
     let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
+    // A hint: refused, the pages are read ahead as for any other access.
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Some(map)
@@ -228,6 +230,7 @@ fn fill<R: BufRead + ?Sized>(r: &mut R) -> Result<&[u8], Fail> {
                 return Err(if underlying {
                     let inner = e
                         .into_inner()
+                        // Just found to be an `UnderlyingError`: this downcast succeeds.
                         .and_then(|b| b.downcast::<UnderlyingError>().ok())
                         .map(|u| u.0)
                         .unwrap_or_else(|| io::Error::other("read failed"));
@@ -429,6 +432,7 @@ impl BufRead for Released<'_> {
             // SAFETY: the map is read-only and backed by the file, so a released page is read
             // again from the file if it is touched after all; nothing is lost.
             unsafe {
+                // Refused, the pages stay resident until the map is dropped: only more memory.
                 let _ = self.map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,
                     self.released,
@@ -515,6 +519,12 @@ fn sniff_layout(head: &[u8], complete: bool) -> Option<Layout> {
     Some(Layout::Documents)
 }
 
+/// The layout of an input whose first bytes `head` are all there is to look at.
+fn settled_layout(head: &[u8]) -> Layout {
+    // Told that `head` is complete, `sniff_layout` always answers: the default is never taken.
+    sniff_layout(head, true).unwrap_or_default()
+}
+
 /// Splits the (decompressed) text of an input into messages.
 fn split_messages<R: BufRead + ?Sized>(
     br: &mut R,
@@ -549,11 +559,11 @@ fn split_messages<R: BufRead + ?Sized>(
             Err(Fail::Io(e)) => return Err(read_error(e)),
             Err(Fail::Corrupt(e)) => {
                 corrupt = Some(e);
-                break sniff_layout(&head, true).unwrap_or_default();
+                break settled_layout(&head);
             }
         };
         if buf.is_empty() {
-            break sniff_layout(&head, true).unwrap_or_default();
+            break settled_layout(&head);
         }
         if head.is_empty()
             && let Some(layout) = sniff_layout(buf, buf.len() >= SNIFF_MAX_BYTES)
@@ -564,7 +574,7 @@ fn split_messages<R: BufRead + ?Sized>(
         head.extend_from_slice(&buf[..take]);
         br.consume(take);
         if head.len() >= SNIFF_MAX_BYTES {
-            break sniff_layout(&head, true).unwrap_or_default();
+            break settled_layout(&head);
         }
         // Looking again only when the bytes have doubled keeps slow pipes linear.
         if head.len() >= next_check {

@@ -93,6 +93,8 @@ pub struct ReplaySummary {
     pub repeats: u64,
     /// Events later than the allowed lateness.
     pub late: u64,
+    /// Agents evicted from memory after `profile.evict_idle_days` without an event.
+    pub evicted_agents: u64,
     /// OpenTelemetry spans that were not tool calls, skipped.
     pub skipped_spans: u64,
     /// Tool call spans whose agent was taken from the resource's `service.name`.
@@ -125,13 +127,14 @@ impl fmt::Display for ReplaySummary {
             .collect();
         write!(
             f,
-            "\n  formats: {}\n  {} agents, {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
+            "\n  formats: {}\n  {} agents{}, {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
             if formats.is_empty() {
                 "none".to_string()
             } else {
                 formats.join(", ")
             },
             self.agents,
+            evicted_note(self.evicted_agents),
             self.anomalous,
             self.findings,
             self.repeats,
@@ -413,9 +416,19 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summary.key_id = engine.signer().map(|s| s.key_id().to_string());
     summary.repeats = st.repeats;
     summary.late = st.late;
+    summary.evicted_agents = st.evicted;
     summary.skipped_spans = decoder.skipped_spans();
     summary.agent_from_resource = decoder.agent_from_resource();
     (_, summary.joined_spans, summary.join_fallbacks) = decoder.join_counts();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// `" (N more evicted after idling)"` when agents were evicted, else nothing.
+pub(crate) fn evicted_note(evicted: u64) -> String {
+    if evicted == 0 {
+        String::new()
+    } else {
+        format!(" ({evicted} more evicted after idling)")
+    }
 }

@@ -67,7 +67,9 @@ impl Engine {
             Some(a) => a,
             None => {
                 let a = Agent::new(ev, &self.cap, now);
-                self.fleet.new_agent(&a.groups);
+                if !self.evicted.remove(&a.key) {
+                    self.fleet.new_agent(&a.groups);
+                }
                 self.agents.entry(ev.agent_id.as_ref().into()).or_insert(a)
             }
         };

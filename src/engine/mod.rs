@@ -20,7 +20,7 @@ mod tools;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::Settings;
 use crate::decide::Decider;
@@ -31,7 +31,7 @@ use crate::ml::{EVENT_DIM, Model};
 use crate::output::OutputRecord;
 use crate::output::sign::Signer;
 use crate::profile::Capacity;
-use crate::profile::counter::Decay;
+use crate::profile::counter::{Decay, minute_of};
 use agent::Agent;
 
 /// Running counts.
@@ -60,6 +60,8 @@ pub struct EngineStats {
     pub breaker_open: bool,
     /// Anomalous events hidden by suppressions.
     pub suppressed: u64,
+    /// Agents evicted from memory after `profile.evict_idle_days` without an event.
+    pub evicted: u64,
 }
 
 /// The detection engine for a set of agents.
@@ -70,6 +72,9 @@ pub struct Engine {
     decay: Decay,
     /// Boxed, so the table holds a pointer per agent (and grows by moving pointers).
     agents: FxHashMap<Box<str>, Box<Agent>>,
+    /// The keys of agents evicted while idle: the fleet already counts them, so a returning
+    /// one is not counted again.
+    evicted: FxHashSet<u64>,
     fleet: Fleet,
     decider: Decider,
     watermark_ms: i64,
@@ -107,6 +112,7 @@ pub struct Engine {
 #[derive(serde::Serialize)]
 struct SharedRef<'a> {
     fleet: &'a Fleet,
+    evicted: &'a FxHashSet<u64>,
     decider: &'a Decider,
     watermark_ms: i64,
     next_review_ms: i64,
@@ -115,6 +121,7 @@ struct SharedRef<'a> {
 #[derive(serde::Deserialize)]
 struct SharedOwned {
     fleet: Fleet,
+    evicted: FxHashSet<u64>,
     decider: Decider,
     watermark_ms: i64,
     next_review_ms: i64,
@@ -133,6 +140,7 @@ impl Engine {
             cap,
             decay,
             agents: FxHashMap::default(),
+            evicted: FxHashSet::default(),
             fleet: Fleet::default(),
             decider: Decider::default(),
             watermark_ms: i64::MIN,
@@ -289,6 +297,12 @@ impl Engine {
         bytes: &[u8],
     ) -> Result<(), postcard::Error> {
         let mut agent = Agent::import(agent_id, kind, bytes)?;
+        if self.shared_restored && self.idle_at_watermark(&agent) {
+            // Evicted at the restored watermark, as the engine that wrote the state did (or
+            // would have, at its next hour): the fleet already counts it.
+            self.evicted.insert(agent.key);
+            return Ok(());
+        }
         let (groups, learned) = (agent.groups, agent.learned);
         // A restored agent replacing one already held keeps its pending checkpoint.
         let replaced = self.agents.remove(agent_id);
@@ -308,6 +322,7 @@ impl Engine {
     /// agent it is the engine's whole state.
     pub fn export_shared(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_stdvec(&SharedRef {
+            evicted: &self.evicted,
             fleet: &self.fleet,
             decider: &self.decider,
             watermark_ms: self.watermark_ms,
@@ -320,6 +335,7 @@ impl Engine {
     pub fn import_shared(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
         let s: SharedOwned = postcard::from_bytes(bytes)?;
         self.fleet = s.fleet;
+        self.evicted = s.evicted;
         self.decider = s.decider;
         self.watermark_ms = s.watermark_ms;
         self.next_review_ms = s.next_review_ms;
@@ -348,5 +364,37 @@ impl Engine {
             .values()
             .map(|a| a.profile.allocated_bytes())
             .sum()
+    }
+}
+
+impl Engine {
+    /// Whether `agent` had no event for the eviction time as of the hour of event time the
+    /// watermark is in (eviction runs on hours of event time, so live and restored engines
+    /// evict the same agents).
+    fn idle_at_watermark(&self, agent: &Agent) -> bool {
+        let Some(idle) = self.settings.profile.evict_idle_minutes() else {
+            return false;
+        };
+        let hour = minute_of(self.watermark_ms) / 60 * 60;
+        hour.saturating_sub(agent.profile.last_minute) >= idle
+    }
+
+    /// Evicts every agent idle as of the watermark's hour.
+    pub(super) fn evict_idle(&mut self) {
+        if self.settings.profile.evict_idle_minutes().is_none() {
+            return;
+        }
+        let idle: Vec<Box<str>> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| self.idle_at_watermark(a))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            if let Some(a) = self.agents.remove(&id) {
+                self.evicted.insert(a.key);
+                self.stats.evicted += 1;
+            }
+        }
     }
 }

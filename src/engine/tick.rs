@@ -13,8 +13,12 @@ impl Engine {
     /// Moves the engine's event-time watermark to `time_ms` (later than the current one) and
     /// runs everything due by then.
     pub(super) fn tick(&mut self, time_ms: i64, out: &mut Vec<OutputRecord>) {
+        let hour_before = minute_of(self.watermark_ms) / 60;
         self.watermark_ms = time_ms;
         let now = minute_of(time_ms);
+        if now / 60 != hour_before {
+            self.evict_idle();
+        }
         self.fleet
             .advance(now, self.settings.detect.fleet_tick_secs / 60);
         self.decider
@@ -113,6 +117,7 @@ impl Engine {
             let peers = self
                 .family_use(Some(family))
                 .remove(&family)
+                // The finding's agent is of this family, so its entry exists.
                 .unwrap_or_default();
             let Some(a) = self.agents.get_mut(f.agent_id.as_str()) else {
                 continue;

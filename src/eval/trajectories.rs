@@ -172,6 +172,7 @@ fn assebench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
         .get("contents")
         .and_then(Value::as_array)
         .cloned()
+        // No conversations: an episode without events.
         .unwrap_or_default();
     for (c, conv) in convs.iter().enumerate() {
         let session = if convs.len() > 1 {
@@ -179,6 +180,7 @@ fn assebench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
         } else {
             id.clone()
         };
+        // A conversation that is not a list has no turns.
         let turns = conv.as_array().cloned().unwrap_or_default();
         let request = turns
             .iter()
@@ -228,6 +230,7 @@ fn tau_bench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
         .get("traj")
         .and_then(Value::as_array)
         .cloned()
+        // No trajectory: an episode without events.
         .unwrap_or_default();
     let request = msgs
         .iter()
@@ -305,6 +308,7 @@ pub fn evaluate(episodes: &[Episode], engine: &mut Engine) -> EpisodeReport {
     for (i, ep) in episodes.iter().enumerate() {
         for ev in &ep.events {
             let line = ev.to_string();
+            // Every event built here has an `event_id`.
             owner.insert(ev["event_id"].as_str().unwrap_or_default().to_string(), i);
             decoder.decode_message(line.as_bytes(), &mut |d| {
                 if let Ok(e) = d {

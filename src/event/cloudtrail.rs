@@ -298,6 +298,7 @@ fn identity<'a>(ui: &UserIdentity<'a>) -> Result<Agent<'a>, RejectReason> {
             session: None,
         }),
         None if arn.is_none() && invoked_by.is_some() => Ok(Agent {
+            // Present, by the guard above.
             id: invoked_by.unwrap_or_default(),
             kind: "aws_service",
             session: None,

@@ -91,6 +91,7 @@ pub fn decode(record: &str) -> Result<Batch, RejectReason> {
         }
         "mcp_resource_read" => (
             "mcp:resources/read".to_string(),
+            // A read that names no resource is a read of the server's: `mcp://<component>/`.
             w.target.get("name").cloned().unwrap_or_default(),
         ),
         _ => {

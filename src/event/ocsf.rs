@@ -187,6 +187,7 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         ),
     })?;
 
+    // Absent objects have no members, and each member below is optional.
     let metadata = w.metadata.0.unwrap_or_default();
     let api = w.api.0.unwrap_or_default();
     let event_id = match raw_nonempty_str(metadata.uid) {
@@ -207,6 +208,7 @@ pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {
         });
     };
 
+    // Absent objects have no members: the agent is looked for in the next place.
     let actor = nested::<Actor<'_>>(w.actor, FORMAT, "actor")?.unwrap_or_default();
     let user = actor.user.0.unwrap_or_default();
     let agent_id = raw_nonempty_str(user.uid)

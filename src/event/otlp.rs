@@ -98,10 +98,8 @@ fn hex(bytes: &[u8]) -> String {
 
 fn json_string(s: &str) -> Option<Cow<'static, RawValue>> {
     // Encoding a string cannot fail, and its encoding is valid JSON: `None` never happens.
-    serde_json::to_string(s)
-        .ok()
-        .and_then(|j| RawValue::from_string(j).ok())
-        .map(Cow::Owned)
+    let json = serde_json::to_string(s).ok()?;
+    RawValue::from_string(json).ok().map(Cow::Owned)
 }
 
 fn is_tool_call(span: &Span) -> bool {

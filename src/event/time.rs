@@ -24,6 +24,7 @@ pub fn check_range(ms: i64, given: impl FnOnce() -> String) -> Result<i64, Rejec
 /// truncated). Returns `None` when the text is not RFC 3339. The result is not range-checked.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     fast_rfc3339(s.as_bytes()).or_else(|| {
+        // Not RFC 3339: `None`, as documented.
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.timestamp_millis())
@@ -41,6 +42,7 @@ pub(crate) fn from_loose(
         Loose::Str(s) => {
             let s = s.as_ref();
             let ms = if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) {
+                // Nineteen digits may exceed an i64: `None`, rejected below as invalid.
                 s.parse::<i64>().ok()
             } else {
                 parse_rfc3339_ms(s)

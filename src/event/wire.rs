@@ -360,6 +360,8 @@ pub(crate) fn raw_str<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         return Some(Cow::Borrowed(inner));
     }
+    // Valid JSON still (a raw value), but an escaped lone surrogate no Rust string can hold:
+    // not a string here either.
     serde_json::from_str::<String>(s).ok().map(Cow::Owned)
 }
 
@@ -439,6 +441,7 @@ pub(crate) fn nested_lenient<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) 
     if first_byte(raw) != Some(b'{') {
         return None;
     }
+    // The wrong shape is ignored, as documented: these fields only enrich an event.
     serde_json::from_str::<T>(raw.get()).ok()
 }
 
@@ -448,6 +451,7 @@ pub(crate) fn raw_array<'a>(raw: Option<&'a RawValue>) -> Option<Vec<&'a RawValu
     if first_byte(raw) != Some(b'[') {
         return None;
     }
+    // A raw value is valid JSON, and this one is an array: it always parses.
     serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).ok()
 }
 
@@ -549,6 +553,7 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Serialises an owned attributes object. Its callers pass JSON values and maps with string
 /// keys, whose encoding cannot fail: `None` never happens.
 pub(crate) fn owned_raw<T: serde::Serialize>(value: &T) -> Option<Cow<'static, RawValue>> {
+    // JSON values and maps with string keys always encode.
     serde_json::value::to_raw_value(value).ok().map(Cow::Owned)
 }
 

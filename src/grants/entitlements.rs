@@ -114,6 +114,7 @@ impl AgentGrants {
     pub fn get(&self, id: &str) -> Option<&GrantSpec> {
         self.grants
             .binary_search_by(|(g, _)| g.as_ref().cmp(id))
+            // Not found: the agent holds no grant of that id.
             .ok()
             .map(|i| &self.grants[i].1)
     }

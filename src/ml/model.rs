@@ -252,6 +252,7 @@ impl Model {
         if h.format.as_deref() != Some(FORMAT) {
             return Err(ModelError::Invalid(format!(
                 "not a cinch model (format {:?}, expected \"{FORMAT}\")",
+                // No `format` member is shown as an empty one.
                 h.format.unwrap_or_default()
             )));
         }

@@ -263,6 +263,7 @@ pub fn train(
         feature_schema: FeatureSchema::current(),
         training: Training {
             inputs: history.names(),
+            // A history without events has no first or last: empty.
             first_event: counts.first_ms.map(rfc3339).unwrap_or_default(),
             last_event: counts.last_ms.map(rfc3339).unwrap_or_default(),
             records: counts.records,

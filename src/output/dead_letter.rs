@@ -69,6 +69,7 @@ impl<'a> DeadLetter<'a> {
             // A cut through a multi-byte character: keep the whole characters before it.
             Err(e) if raw_truncated && e.error_len().is_none() => {
                 kept = &kept[..e.valid_up_to()];
+                // Valid up to there: this succeeds.
                 (std::str::from_utf8(kept).ok().map(Cow::Borrowed), None)
             }
             Err(_) => (

@@ -50,6 +50,7 @@ pub fn resource_day(resource: &str) -> Option<i64> {
     let b = resource.as_bytes();
     let num = |s: usize, n: usize| -> Option<u32> {
         if s + n <= b.len() && b[s..s + n].iter().all(u8::is_ascii_digit) {
+            // At most four ASCII digits: always a u32.
             resource[s..s + n].parse().ok()
         } else {
             None
@@ -250,6 +251,7 @@ fn date_len(s: &str) -> Option<usize> {
         && (b.len() == 8 || !b[8].is_ascii_alphanumeric())
         && is_year(&s[..4])
     {
+        // ASCII digits, checked above: these parse.
         let m: u32 = s[4..6].parse().ok()?;
         let d: u32 = s[6..8].parse().ok()?;
         if (1..=12).contains(&m) && (1..=31).contains(&d) {

@@ -22,6 +22,10 @@ pub struct ProfileSettings {
     /// How late (event time behind the agent's newest event) an event may arrive and still
     /// count in short activity windows. Later events are scored and counted as late.
     pub max_lateness_secs: u32,
+    /// An agent without an event for this many days of event time is evicted from memory (0:
+    /// never). Checked at every hour of event time; a returning agent starts a new baseline.
+    /// The default is where a baseline has decayed to under 5% (over four half-lives).
+    pub evict_idle_days: f64,
 }
 
 impl Default for ProfileSettings {
@@ -34,11 +38,17 @@ impl Default for ProfileSettings {
             learning_sessions: 20,
             learning_calls: 100,
             max_lateness_secs: 900,
+            evict_idle_days: 90.0,
         }
     }
 }
 
 impl ProfileSettings {
+    /// The idle time after which an agent is evicted, in minutes; `None` for never.
+    pub fn evict_idle_minutes(&self) -> Option<u32> {
+        (self.evict_idle_days > 0.0).then(|| (self.evict_idle_days * 1440.0).ceil() as u32)
+    }
+
     /// Appends every problem with these settings to `errs`.
     pub fn validate(&self, errs: &mut Vec<String>) {
         if self.max_bytes_per_agent < super::MIN_PROFILE_BYTES {
@@ -58,6 +68,12 @@ impl ProfileSettings {
             errs.push(format!(
                 "profile.learning_days must be within 0..365 (got {})",
                 self.learning_days
+            ));
+        }
+        if !(self.evict_idle_days >= 0.0 && self.evict_idle_days <= 3650.0) {
+            errs.push(format!(
+                "profile.evict_idle_days must be within 0..3650, 0 for never (got {})",
+                self.evict_idle_days
             ));
         }
         if self.learning_sessions > 100_000 || self.learning_calls > 10_000_000 {

@@ -117,6 +117,7 @@ pub(crate) fn write_rfc3339_ms(buf: &mut Vec<u8>, t_ms: i64) {
 pub(crate) fn rfc3339_ms(t_ms: i64) -> String {
     let mut buf = Vec::with_capacity(24);
     write_rfc3339_ms(&mut buf, t_ms);
+    // ASCII digits and separators: always UTF-8.
     String::from_utf8(buf).unwrap_or_default()
 }
 
@@ -127,6 +128,7 @@ pub(crate) fn date_parts(t_ms: i64, off_ms: i64) -> (i64, u32, u32) {
 
 /// Parses an RFC 3339 timestamp into epoch milliseconds.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    // Not RFC 3339: `None`, as documented.
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp_millis())

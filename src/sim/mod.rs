@@ -253,6 +253,7 @@ impl std::fmt::Display for SimSummary {
                 .first()
                 .and_then(|p| p.parent())
                 .map(|p| p.display().to_string())
+                // No file written: no directory to name.
                 .unwrap_or_default()
         )
     }
@@ -315,6 +316,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
     let events_file = events_path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
+        // The writer names the file it wrote: it has a name.
         .unwrap_or_default();
     let manifest = manifest::build(
         cfg,

@@ -25,6 +25,16 @@ pub enum DriverEvent {
         /// The cause.
         error: String,
     },
+    /// State-topic records that are not checkpoints (a key that is not UTF-8, a value that is
+    /// not an envelope) were skipped: their agents start cold.
+    StateRecordsUnreadable {
+        /// The state topic.
+        topic: String,
+        /// How many records.
+        records: u64,
+        /// Why the first of them was skipped.
+        error: String,
+    },
     /// Checkpoint records of another format version were skipped: their agents start cold.
     StateOtherVersion {
         /// The state topic.
@@ -91,11 +101,17 @@ pub enum DriverEvent {
         /// Why.
         error: String,
     },
+    /// A librdkafka statistics document could not be read: the consumer-lag gauges keep their
+    /// last values.
+    StatisticsUnreadable {
+        /// Why.
+        error: String,
+    },
 }
 
 impl DriverEvent {
     /// Every event name, in a fixed order (bounded metric labels).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "offsets_not_committed",
         "transaction_aborted",
         "state_unreadable",
@@ -109,6 +125,8 @@ impl DriverEvent {
         "model_reloaded",
         "model_rejected",
         "output_unwritable",
+        "state_records_unreadable",
+        "statistics_unreadable",
     ];
 
     /// The event's stable name.
@@ -127,6 +145,8 @@ impl DriverEvent {
             DriverEvent::ModelReloaded { .. } => 10,
             DriverEvent::ModelRejected { .. } => 11,
             DriverEvent::OutputUnwritable { .. } => 12,
+            DriverEvent::StateRecordsUnreadable { .. } => 13,
+            DriverEvent::StatisticsUnreadable { .. } => 14,
         };
         Self::NAMES[i]
     }
@@ -150,6 +170,14 @@ impl fmt::Display for DriverEvent {
             DriverEvent::StateUnreadable { topic, error } => write!(
                 f,
                 "cannot read state topic {topic}: {error}; the assigned partitions start from empty state"
+            ),
+            DriverEvent::StateRecordsUnreadable {
+                topic,
+                records,
+                error,
+            } => write!(
+                f,
+                "{records} records in {topic} are not checkpoints ({error}) and were not restored: their agents start cold"
             ),
             DriverEvent::StateOtherVersion {
                 topic,
@@ -193,6 +221,10 @@ impl fmt::Display for DriverEvent {
                     "an output record for {topic} could not be written: {error}"
                 )
             }
+            DriverEvent::StatisticsUnreadable { error } => write!(
+                f,
+                "cannot read librdkafka's statistics: {error}; the consumer lag gauges keep their last values"
+            ),
         }
     }
 }

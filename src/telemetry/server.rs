@@ -213,6 +213,8 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, Te
 #[cfg(not(unix))]
 pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, TelemetryError> {
     Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("cinch: cannot listen for Ctrl-C: {e}; stopping");
+        }
     })
 }

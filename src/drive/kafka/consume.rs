@@ -371,12 +371,18 @@ impl Shared {
                     agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
                     let w = self.worker_of(&partition.0, partition.1);
                     let tx = lock(&self.workers).get(w).cloned();
-                    if let Some(tx) = tx {
-                        let _ = tx.send(WorkItem::Restore {
-                            partition,
-                            shared,
-                            agents,
-                        });
+                    let item = WorkItem::Restore {
+                        partition,
+                        shared,
+                        agents,
+                    };
+                    // Without a queue (emptied at shutdown) the run is ending, and the state
+                    // stays on the state topic for the partition's next owner; a worker gone
+                    // stops the run.
+                    if tx.is_some_and(|tx| tx.send(item).is_err()) {
+                        self.record_failure(KafkaError::Thread(format!(
+                            "worker {w} stopped before a partition's state was restored"
+                        )));
                     }
                 }
             }
@@ -404,8 +410,16 @@ pub(crate) struct Ctx {
 impl ClientContext for Ctx {
     /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
     fn stats_raw(&self, statistics: &[u8]) {
-        if let Ok(json) = std::str::from_utf8(statistics) {
-            let _ = crate::telemetry::observe_statistics(json, self.shared.observer.as_ref());
+        let observed = std::str::from_utf8(statistics)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                crate::telemetry::observe_statistics(json, self.shared.observer.as_ref())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(error) = observed {
+            self.shared
+                .observer
+                .driver_event(&DriverEvent::StatisticsUnreadable { error });
         }
     }
 }
@@ -535,6 +549,7 @@ fn side_inputs(
     };
     let (tx, rx) = mpsc::channel();
     for fb in &options.feedback {
+        // `rx` is alive (it is returned below), and the channel is unbounded: this cannot fail.
         let _ = tx.send(fb.clone());
     }
     if !settings.feedback.topic.is_empty() {
@@ -653,8 +668,10 @@ pub(crate) fn pipeline(
         }
         while let Ok(fb) = feedback_rx.try_recv() {
             let fb = Arc::new(fb);
-            for tx in &senders {
-                let _ = tx.send(WorkItem::Feedback(fb.clone()));
+            for (w, tx) in senders.iter().enumerate() {
+                if tx.send(WorkItem::Feedback(fb.clone())).is_err() {
+                    return Err(KafkaError::Thread(format!("worker {w} stopped")));
+                }
             }
         }
         if let Some(f) = deliveries.failure()
@@ -700,6 +717,8 @@ pub(crate) fn pipeline(
         let changed = shared.assignment_changed.swap(false, Ordering::AcqRel);
         if backlog_len >= high_water && (!paused || changed) {
             if let Ok(a) = consumer.assignment() {
+                // librdkafka's pause never fails as a whole; a partition it no longer knows
+                // (revoked meanwhile) is skipped, and needs no pause.
                 let _ = consumer.pause(&a);
             }
             paused = true;
@@ -707,6 +726,7 @@ pub(crate) fn pipeline(
             // librdkafka resumes each partition after the last message it handed over (what
             // it had prefetched was purged at the pause), and those are in the backlog.
             if let Ok(a) = consumer.assignment() {
+                // As with pause: it never fails as a whole, and skips only partitions revoked.
                 let _ = consumer.resume(&a);
             }
             paused = false;
@@ -746,7 +766,13 @@ pub(crate) fn pipeline(
                 .map(|a| a.count() > 0)
                 .unwrap_or(false)
         {
-            let _ = consumer.poll(Duration::from_millis(50));
+            // Polled to run the revoke callbacks. A message handed over now comes after the
+            // last commit: the partition's next owner reads it again.
+            if let Some(Err(e)) = consumer.poll(Duration::from_millis(50)) {
+                shared.observer.driver_event(&DriverEvent::ConsumerError {
+                    error: e.to_string(),
+                });
+            }
         }
         if let Some(e) = lock(&shared.failure).take() {
             failure = Some(e);
@@ -755,7 +781,11 @@ pub(crate) fn pipeline(
     drop(consumer);
     stop.store(true, Ordering::Release);
     for h in side {
-        let _ = h.join();
+        if h.join().is_err() && failure.is_none() {
+            failure = Some(KafkaError::Thread(
+                "a side-input thread (entitlements, feedback or model) panicked".into(),
+            ));
+        }
     }
     // Closing the queues ends the workers.
     drop(senders);
@@ -775,6 +805,7 @@ pub(crate) fn pipeline(
         summary.checkpoints += st.checkpoints;
         summary.restored_agents += st.restored_agents;
         summary.agents += st.agents;
+        summary.evicted_agents += st.evicted_retired + st.evicted_held;
         summary.skipped_spans += st.skipped_spans;
         summary.agent_from_resource += st.agent_from_resource;
         summary.joined_spans += st.joined_spans;

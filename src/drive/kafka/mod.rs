@@ -129,6 +129,8 @@ pub struct RunSummary {
     pub restored_agents: u64,
     /// Agents held at the end.
     pub agents: usize,
+    /// Agents evicted from memory after `profile.evict_idle_days` without an event.
+    pub evicted_agents: u64,
     /// Transactions aborted and rewound (`exactly_once`).
     pub aborted_transactions: u64,
     /// OpenTelemetry spans that were not tool calls, skipped (not dead-lettered).
@@ -156,8 +158,9 @@ impl fmt::Display for RunSummary {
         )?;
         write!(
             f,
-            "\n  {} agents, {} findings, {} outputs, {} checkpoints, {} agents restored, {} events already reflected",
+            "\n  {} agents{}, {} findings, {} outputs, {} checkpoints, {} agents restored, {} events already reflected",
             self.agents,
+            crate::drive::replay::evicted_note(self.evicted_agents),
             self.findings,
             self.outputs,
             self.checkpoints,

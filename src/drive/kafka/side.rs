@@ -107,14 +107,26 @@ impl EntitlementsFeed {
             {
                 let mut layers = feed.layers.lock().unwrap_or_else(|e| e.into_inner());
                 for r in batch {
-                    let Some(agent) = r.key.as_deref() else {
-                        feed.observer.driver_event(&DriverEvent::RecordSkipped {
-                            reason: format!(
-                                "{}: entitlements record without a key (agent id)",
-                                r.origin
-                            ),
-                        });
-                        continue;
+                    let agent = match &r.key {
+                        Some(Ok(agent)) => agent,
+                        Some(Err(e)) => {
+                            feed.observer.driver_event(&DriverEvent::RecordSkipped {
+                                reason: format!(
+                                    "{}: entitlements record whose key (agent id) is not UTF-8: {e}",
+                                    r.origin
+                                ),
+                            });
+                            continue;
+                        }
+                        None => {
+                            feed.observer.driver_event(&DriverEvent::RecordSkipped {
+                                reason: format!(
+                                    "{}: entitlements record without a key (agent id)",
+                                    r.origin
+                                ),
+                            });
+                            continue;
+                        }
                     };
                     let grants =
                         match r.payload.as_deref() {
@@ -164,6 +176,8 @@ pub(crate) fn follow_feedback(
                 .and_then(|t| Feedback::parse(t, &r.origin).map_err(|e| e.to_string()))
             {
                 Ok(f) => {
+                    // The receiver lives as long as the run: a send fails only once it has
+                    // ended, and the next run reads the topic again from its beginning.
                     let _ = tx.send(f);
                 }
                 Err(e) => observer.driver_event(&DriverEvent::RecordSkipped { reason: e }),
@@ -174,7 +188,8 @@ pub(crate) fn follow_feedback(
 
 /// One record of a side topic.
 struct Record {
-    key: Option<String>,
+    /// The key, if any, or why it is not text.
+    key: Option<Result<String, std::str::Utf8Error>>,
     payload: Option<Vec<u8>>,
     origin: String,
 }
@@ -182,10 +197,7 @@ struct Record {
 impl Record {
     fn of(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
         Record {
-            key: m
-                .key()
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .map(str::to_string),
+            key: m.key().map(|k| std::str::from_utf8(k).map(str::to_string)),
             payload: m.payload().map(<[u8]>::to_vec),
             origin: format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
         }
@@ -229,6 +241,7 @@ fn follow(
         apply(batch);
     }
     let name = format!("cinch-side-{topic}");
+    let topic = topic.to_string();
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
@@ -240,7 +253,7 @@ fn follow(
                     match res {
                         Ok(m) => batch.push(Record::of(&m)),
                         Err(e) => observer.driver_event(&DriverEvent::SideInputError {
-                            topic: m_topic(&consumer),
+                            topic: topic.clone(),
                             error: e.to_string(),
                         }),
                     }
@@ -256,13 +269,6 @@ fn follow(
         .map_err(|e| rdkafka::error::KafkaError::ClientCreation(e.to_string()))
 }
 
-fn m_topic(c: &BaseConsumer) -> String {
-    c.assignment()
-        .ok()
-        .and_then(|t| t.elements().first().map(|e| e.topic().to_string()))
-        .unwrap_or_default()
-}
-
 /// Calls `changed` on a thread of its own whenever the file's modification time or size
 /// changes, checking every `every` until `stop`.
 fn watch_file(
@@ -273,6 +279,8 @@ fn watch_file(
     mut changed: impl FnMut(&std::path::Path) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
+        // A file that cannot be looked at has no stamp: the change to none calls `changed`,
+        // whose reload reports why the file cannot be read.
         let m = std::fs::metadata(p).ok()?;
         Some((m.modified().ok()?, m.len()))
     };

@@ -14,7 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 /// Version of the envelope format.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// What a checkpoint record holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,10 +95,8 @@ impl Envelope {
     }
 
     /// The decoded state bytes.
-    pub fn state_bytes(&self) -> Option<Vec<u8>> {
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.state)
-            .ok()
+    pub fn state_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        base64::engine::general_purpose::STANDARD.decode(&self.state)
     }
 
     /// Encodes state bytes for [`Envelope::state`].
@@ -108,7 +106,9 @@ impl Envelope {
 }
 
 /// Reads the state topic to its end (see [`read_to_end`]) and returns the newest envelope of
-/// each key that `keep` accepts.
+/// each key that `keep` accepts. A tombstone (a record without a value) deletes its key's
+/// state; records that are not checkpoints, or of another format version, are skipped and
+/// reported to `observer`.
 pub(crate) fn read_state(
     base: &ClientConfig,
     group: &str,
@@ -126,13 +126,20 @@ pub(crate) fn read_state(
     let consumer: BaseConsumer = c.create()?;
     let mut out = HashMap::new();
     let mut other_versions = 0u64;
+    let mut unreadable = (0u64, String::new());
     read_to_end(&consumer, topic, quiet, &mut |m| {
-        let (Some(key), Some(env)) = (
-            m.key().and_then(|k| std::str::from_utf8(k).ok()),
-            m.payload()
-                .and_then(|p| serde_json::from_slice::<Envelope>(p).ok()),
-        ) else {
+        let key = match m.key().map(std::str::from_utf8) {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => return skipped(&mut unreadable, m, format!("key not UTF-8: {e}")),
+            None => return skipped(&mut unreadable, m, "no key".into()),
+        };
+        let Some(payload) = m.payload() else {
+            out.remove(key);
             return;
+        };
+        let env = match serde_json::from_slice::<Envelope>(payload) {
+            Ok(env) => env,
+            Err(e) => return skipped(&mut unreadable, m, format!("not an envelope: {e}")),
         };
         if env.v != FORMAT_VERSION {
             other_versions += 1;
@@ -140,6 +147,13 @@ pub(crate) fn read_state(
             out.insert(key.to_string(), env);
         }
     })?;
+    if unreadable.0 > 0 {
+        observer.driver_event(&crate::telemetry::DriverEvent::StateRecordsUnreadable {
+            topic: topic.to_string(),
+            records: unreadable.0,
+            error: unreadable.1,
+        });
+    }
     if other_versions > 0 {
         observer.driver_event(&crate::telemetry::DriverEvent::StateOtherVersion {
             topic: topic.to_string(),
@@ -148,6 +162,14 @@ pub(crate) fn read_state(
         });
     }
     Ok(out)
+}
+
+/// Counts a state record that is not a checkpoint, keeping why the first one was skipped.
+fn skipped(unreadable: &mut (u64, String), m: &BorrowedMessage<'_>, why: String) {
+    if unreadable.0 == 0 {
+        unreadable.1 = format!("the first at {}/{}: {why}", m.partition(), m.offset());
+    }
+    unreadable.0 += 1;
 }
 
 /// Assigns every partition of `topic` to `consumer` from its beginning and reads what the topic

@@ -101,6 +101,10 @@ pub(crate) struct WorkerStats {
     pub(crate) checkpoints: u64,
     pub(crate) restored_agents: u64,
     pub(crate) agents: usize,
+    /// Agents evicted while idle, by the engines of partitions let go of.
+    pub(crate) evicted_retired: u64,
+    /// Agents evicted while idle, by the engines of partitions held.
+    pub(crate) evicted_held: u64,
     /// OpenTelemetry spans that were not tool calls, skipped.
     pub(crate) skipped_spans: u64,
     /// Tool call spans whose agent came from the resource.
@@ -116,6 +120,7 @@ impl WorkerStats {
     fn retire(&mut self, shard: &Shard) {
         self.joined_spans += shard.join.joined();
         self.join_fallbacks += shard.join.fell_back();
+        self.evicted_retired += shard.engine.stats().evicted;
     }
 }
 
@@ -330,6 +335,7 @@ impl Worker {
         let started = Instant::now();
         self.refresh();
         let source = format!("{topic}/{partition}/{offset}");
+        // A message without a value reads as an empty one, which is dead-lettered (not JSON).
         let bytes = payload.unwrap_or_default();
         let Worker {
             settings,
@@ -481,6 +487,7 @@ impl Worker {
                 }
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
+            self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
             for p in &point.drop {
                 if let Some(mut shard) = self.shards.remove(p) {
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
@@ -493,7 +500,8 @@ impl Worker {
             self.shards.values().map(|s| s.engine.state_bytes()).sum(),
         );
         if point.reply.send(state).is_ok() {
-            // Closed (not a message) when the commit is done.
+            // The consumer loop closes the channel (it sends nothing) when the commit is done:
+            // the error of a closed channel is the signal.
             let _ = point.resume.recv();
         }
     }
@@ -512,13 +520,14 @@ impl Worker {
         // A record that cannot be restored leaves its part of the state cold, and says so.
         if let Some(env) = shared {
             match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
-                Some(Ok(())) => shard.reflected = env.offset,
-                Some(Err(e)) => self
+                Ok(Ok(())) => shard.reflected = env.offset,
+                Ok(Err(e)) => self
                     .observer
                     .driver_event(&unreadable("partition state".into(), e.to_string())),
-                None => self
-                    .observer
-                    .driver_event(&unreadable("partition state".into(), "not base64".into())),
+                Err(e) => self.observer.driver_event(&unreadable(
+                    "partition state".into(),
+                    format!("not base64: {e}"),
+                )),
             }
         }
         for env in agents {
@@ -528,7 +537,7 @@ impl Worker {
                     .import_agent(&env.agent_id, env.agent_kind.as_deref(), &bytes)
             });
             match restored {
-                Some(Ok(())) => {
+                Ok(Ok(())) => {
                     self.stats.restored_agents += 1;
                     if env.offset > shard.reflected {
                         shard
@@ -536,13 +545,13 @@ impl Worker {
                             .insert(env.agent_id.as_str().into(), env.offset);
                     }
                 }
-                Some(Err(e)) => self.observer.driver_event(&unreadable(
+                Ok(Err(e)) => self.observer.driver_event(&unreadable(
                     format!("agent {}", env.agent_id),
                     e.to_string(),
                 )),
-                None => self.observer.driver_event(&unreadable(
+                Err(e) => self.observer.driver_event(&unreadable(
                     format!("agent {}", env.agent_id),
-                    "not base64".into(),
+                    format!("not base64: {e}"),
                 )),
             }
         }

@@ -259,6 +259,7 @@ fn probe(w: &World, a: &Agent, rng: &mut SimRng, t: i64) -> (&'static str, Strin
             let plan = archetypes::bulk_reads(w, a, rng, 1, t);
             (
                 plan.action,
+                // A bulk read of one resource plans one.
                 plan.resources.into_iter().next().unwrap_or_default(),
             )
         }

@@ -520,6 +520,7 @@ fn carry(c: &Ctx<'_>, rng: &mut SimRng, carrier: Carrier, planted: &str) -> Part
                         .to_json(),
                     )]
                 })
+                // No hotel to book: no booking call.
                 .unwrap_or_default();
             Parts {
                 request: format!(

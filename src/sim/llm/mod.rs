@@ -400,6 +400,7 @@ pub(crate) fn simulate(cfg: &SimConfig, start_ms: i64) -> Result<SimSummary, Sim
     let events_file = spans_path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
+        // The writer names the file it wrote: it has a name.
         .unwrap_or_default();
     let baseline = super::attacks::baseline_days(cfg.days);
     let manifest = Manifest {
