@@ -1016,10 +1016,15 @@ impl Splitter {
         let from_chunk = usize::try_from(closed.saturating_sub(self.len))
             .unwrap_or(usize::MAX)
             .min(rest.len());
-        if closed < self.len && self.pending.stream.is_none() {
-            self.pending
-                .buf
-                .truncate(usize::try_from(closed).unwrap_or(usize::MAX));
+        if closed < self.len {
+            match &mut self.pending.stream {
+                None => self
+                    .pending
+                    .buf
+                    .truncate(usize::try_from(closed).unwrap_or(usize::MAX)),
+                // What followed the close in earlier chunks was streamed on already.
+                Some(stream) => stream.end_at(closed),
+            }
         }
         self.end_document(&rest[..from_chunk], f);
     }
@@ -1051,6 +1056,8 @@ struct Streamer {
     delivery: bool,
     /// How many bytes `buf` holds when whole elements are next looked for.
     next_cut: usize,
+    /// How many bytes of the message the streamer was given.
+    fed: u64,
 }
 
 enum StreamState {
@@ -1087,13 +1094,14 @@ impl Streamer {
             shapes: Vec::new(),
             delivery: false,
             next_cut: piece_bytes(max),
+            fed: (head.len() + part.len()) as u64,
         };
         // The first bytes tell a container; up to the limit of them are looked at.
         let fill = max.saturating_sub(head.len()).min(part.len());
         head.extend_from_slice(&part[..fill]);
         s.begin(&head, f);
         drop(head);
-        s.feed(&part[fill..], f);
+        s.take(&part[fill..], f);
         s
     }
 
@@ -1128,7 +1136,7 @@ impl Streamer {
                 self.state = StreamState::Elements;
                 self.line += memchr::memchr_iter(b'\n', &prefix[..at]).count() as u64;
                 self.offset += at as u64;
-                self.feed(&prefix[at..], f);
+                self.take(&prefix[at..], f);
             }
             None => {
                 self.state = StreamState::Whole {
@@ -1139,7 +1147,13 @@ impl Streamer {
         }
     }
 
-    fn feed(&mut self, mut part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+    /// Goes on with the next bytes of the message.
+    fn feed(&mut self, part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        self.fed += part.len() as u64;
+        self.take(part, f);
+    }
+
+    fn take(&mut self, mut part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
         while !part.is_empty() {
             match &mut self.state {
                 StreamState::Whole { size } => {
@@ -1275,6 +1289,31 @@ impl Streamer {
                 offset: self.offset,
                 matcher,
             };
+        }
+    }
+
+    /// Ends a message held whole at `len` bytes from its start: what the streamer was fed past
+    /// it (blanks after a document's close, read in the same chunks as the document) is no part
+    /// of it. A container streamed in pieces leaves such blanks out at its end anyway.
+    fn end_at(&mut self, len: u64) {
+        let excess = self.fed.saturating_sub(len);
+        if excess == 0 {
+            return;
+        }
+        self.fed = len;
+        match &mut self.state {
+            StreamState::Whole { size } | StreamState::Element { size, .. } => {
+                *size = size.saturating_sub(excess);
+                let kept = usize::try_from(*size).unwrap_or(usize::MAX);
+                self.buf.truncate(kept);
+            }
+            StreamState::Elements => {
+                let kept = self
+                    .buf
+                    .len()
+                    .saturating_sub(usize::try_from(excess).unwrap_or(usize::MAX));
+                self.buf.truncate(kept);
+            }
         }
     }
 
