@@ -42,10 +42,13 @@ pub struct VerifyArgs {
 
 /// Counts over an input.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Tally {
-    verified: u64,
-    failed: u64,
-    skipped: u64,
+pub struct Tally {
+    /// Commands that passed every check.
+    pub verified: u64,
+    /// Lines that are not commands cinch could act on, each named with its reason code.
+    pub failed: u64,
+    /// Records of other kinds (findings, recommendations, dead letters).
+    pub skipped: u64,
 }
 
 /// Checks every command of the input; exit 0 when none failed, 1 otherwise.
@@ -173,7 +176,7 @@ fn open(path: Option<&Path>) -> io::Result<Box<dyn BufRead>> {
 
 /// Judges every line of `reader` at `now_ms` (each command at its own `issued_at` when `None`),
 /// calling `fail(line, command_id, code, reason)` for each failure.
-fn check_lines(
+pub fn check_lines(
     mut reader: impl BufRead,
     intake: &mut CommandIntake,
     now_ms: Option<i64>,

@@ -1,6 +1,7 @@
 //! Reading an input file (or stdin) into messages, streaming.
 //!
-//! - gzip is recognised by its magic bytes (several concatenated members are read in turn);
+//! - gzip is recognised by its magic bytes (several concatenated members are read in turn;
+//!   what is read before damaged compressed data does not depend on how the bytes arrive);
 //! - JSON lines: one message per line, blank lines skipped;
 //! - documents: when the first non-blank byte is `[` or the first line is not a complete JSON
 //!   value (a pretty-printed file), whole JSON documents are split out one after another, so
@@ -276,12 +277,80 @@ pub fn read_messages(
     let joined = Cursor::new(head[..got].to_vec()).chain(reader);
     stats.gzip = got == 2 && head == [0x1f, 0x8b];
     let body: Box<dyn Read + '_> = if stats.gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(joined))
+        Box::new(flate2::bufread::MultiGzDecoder::new(Windows::new(joined)))
     } else {
         Box::new(joined)
     };
     let mut br = BufReader::with_capacity(BUFFER_BYTES, body);
     split_messages(&mut br, name, max_message_bytes, stats, f)
+}
+
+/// Compressed bytes go to the decompressor in windows of this many bytes.
+const WINDOW_BYTES: usize = 4096;
+
+/// Hands the bytes of a reader on in windows of [`WINDOW_BYTES`] at fixed offsets (the last one
+/// shorter), whatever sizes its reads return.
+///
+/// A decompressor that meets corrupt data drops what it decompressed in the same call, and one
+/// call decompresses what it is handed at once. In fixed windows, what is handed on before
+/// unreadable data is the same however the bytes arrive (a file read whole, a pipe a few bytes
+/// at a time), and what is lost is what the damaged window would have given, never more.
+struct Windows<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+}
+
+impl<R: Read> Windows<R> {
+    fn new(inner: R) -> Self {
+        Windows {
+            inner,
+            buf: vec![0; WINDOW_BYTES].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Windows<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let window = self.fill_buf()?;
+            let n = window.len().min(out.len());
+            out[..n].copy_from_slice(&window[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Windows<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.len && !self.eof {
+            self.pos = 0;
+            self.len = 0;
+            while self.len < self.buf.len() {
+                match self.inner.read(&mut self.buf[self.len..]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => self.len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
 }
 
 /// Reads every message of a file held in memory: plain text is split in place, without
@@ -947,10 +1016,15 @@ impl Splitter {
         let from_chunk = usize::try_from(closed.saturating_sub(self.len))
             .unwrap_or(usize::MAX)
             .min(rest.len());
-        if closed < self.len && self.pending.stream.is_none() {
-            self.pending
-                .buf
-                .truncate(usize::try_from(closed).unwrap_or(usize::MAX));
+        if closed < self.len {
+            match &mut self.pending.stream {
+                None => self
+                    .pending
+                    .buf
+                    .truncate(usize::try_from(closed).unwrap_or(usize::MAX)),
+                // What followed the close in earlier chunks was streamed on already.
+                Some(stream) => stream.end_at(closed),
+            }
         }
         self.end_document(&rest[..from_chunk], f);
     }
@@ -982,6 +1056,8 @@ struct Streamer {
     delivery: bool,
     /// How many bytes `buf` holds when whole elements are next looked for.
     next_cut: usize,
+    /// How many bytes of the message the streamer was given.
+    fed: u64,
 }
 
 enum StreamState {
@@ -1018,13 +1094,14 @@ impl Streamer {
             shapes: Vec::new(),
             delivery: false,
             next_cut: piece_bytes(max),
+            fed: (head.len() + part.len()) as u64,
         };
         // The first bytes tell a container; up to the limit of them are looked at.
         let fill = max.saturating_sub(head.len()).min(part.len());
         head.extend_from_slice(&part[..fill]);
         s.begin(&head, f);
         drop(head);
-        s.feed(&part[fill..], f);
+        s.take(&part[fill..], f);
         s
     }
 
@@ -1059,7 +1136,7 @@ impl Streamer {
                 self.state = StreamState::Elements;
                 self.line += memchr::memchr_iter(b'\n', &prefix[..at]).count() as u64;
                 self.offset += at as u64;
-                self.feed(&prefix[at..], f);
+                self.take(&prefix[at..], f);
             }
             None => {
                 self.state = StreamState::Whole {
@@ -1070,7 +1147,13 @@ impl Streamer {
         }
     }
 
-    fn feed(&mut self, mut part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+    /// Goes on with the next bytes of the message.
+    fn feed(&mut self, part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        self.fed += part.len() as u64;
+        self.take(part, f);
+    }
+
+    fn take(&mut self, mut part: &[u8], f: &mut dyn FnMut(Message<'_>)) {
         while !part.is_empty() {
             match &mut self.state {
                 StreamState::Whole { size } => {
@@ -1174,6 +1257,15 @@ impl Streamer {
             }
         }
         let piece = piece_bytes(self.max);
+        if cut == 0 {
+            // Separators before the first element hold no record: they are no piece of their own.
+            let lead = self
+                .buf
+                .iter()
+                .take_while(|&&b| b == b',' || crate::event::scan::is_ws(b))
+                .count();
+            self.discard(lead);
+        }
         if cut > 0 {
             self.emit_piece(cut, f);
             self.next_cut = self.buf.len() + piece;
@@ -1198,6 +1290,38 @@ impl Streamer {
                 matcher,
             };
         }
+    }
+
+    /// Ends a message held whole at `len` bytes from its start: what the streamer was fed past
+    /// it (blanks after a document's close, read in the same chunks as the document) is no part
+    /// of it. A container streamed in pieces leaves such blanks out at its end anyway.
+    fn end_at(&mut self, len: u64) {
+        let excess = self.fed.saturating_sub(len);
+        if excess == 0 {
+            return;
+        }
+        self.fed = len;
+        match &mut self.state {
+            StreamState::Whole { size } | StreamState::Element { size, .. } => {
+                *size = size.saturating_sub(excess);
+                let kept = usize::try_from(*size).unwrap_or(usize::MAX);
+                self.buf.truncate(kept);
+            }
+            StreamState::Elements => {
+                let kept = self
+                    .buf
+                    .len()
+                    .saturating_sub(usize::try_from(excess).unwrap_or(usize::MAX));
+                self.buf.truncate(kept);
+            }
+        }
+    }
+
+    /// Drops the first `n` bytes of `buf` (no record among them).
+    fn discard(&mut self, n: usize) {
+        self.line += memchr::memchr_iter(b'\n', &self.buf[..n]).count() as u64;
+        self.offset += n as u64;
+        self.buf.drain(..n);
     }
 
     /// Hands on `buf[..cut]` as a piece, wrapped as an array.
@@ -1257,7 +1381,9 @@ impl Streamer {
                 if end > 0 && self.buf[end - 1] == b']' {
                     end -= 1;
                 }
-                if crate::event::wire::skip_ws(&self.buf[..end]) < end {
+                // Separators alone (the comma after an element too long to hold) are no piece.
+                let separators = |b: &u8| *b == b',' || crate::event::scan::is_ws(*b);
+                if !self.buf[..end].iter().all(separators) {
                     self.buf.truncate(end);
                     self.emit_piece(end, f);
                 }

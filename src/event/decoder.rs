@@ -195,16 +195,17 @@ fn end_before(msg: &[u8], start: usize, next: usize) -> usize {
 }
 
 /// Whether a rejected element may not end where the matcher says (its bytes are not one JSON
-/// value, or too many of them).
-fn may_be_misframed(reason: &RejectReason) -> bool {
-    matches!(
-        reason,
+/// value, or too many of them). An oversize element that is one whole JSON value ends where it
+/// should: the elements after it are records of their own, never pieces of it.
+fn may_be_misframed(rej: &Rejected<'_>) -> bool {
+    match rej.reason {
         RejectReason::NotJson(_)
-            | RejectReason::TrailingData(_)
-            | RejectReason::TooDeep(_)
-            | RejectReason::InvalidUtf8 { .. }
-            | RejectReason::Oversize { .. }
-    )
+        | RejectReason::TrailingData(_)
+        | RejectReason::TooDeep(_)
+        | RejectReason::InvalidUtf8 { .. } => true,
+        RejectReason::Oversize { .. } => serde_json::from_slice::<IgnoredAny>(rej.raw).is_err(),
+        _ => false,
+    }
 }
 
 impl Decoder {
@@ -575,7 +576,8 @@ impl Decoder {
     /// (or the end of the message).
     ///
     /// A container in which nothing decodes and whose elements are not all JSON values (a line
-    /// of garbage that happens to open with `[`) is one rejection rather than one per piece.
+    /// of garbage that happens to open with `[`) is one rejection rather than one per piece; so
+    /// is one that holds nothing but commas (`[,]` is no JSON, and no empty container).
     fn container<'a>(
         &self,
         msg: &'a [u8],
@@ -590,6 +592,7 @@ impl Decoder {
         let mut decoded = false;
         let mut misframed = false;
         let mut elements = 0usize;
+        let mut commas = 0usize;
         let mut pos = open + 1;
         let (end, closed) = loop {
             pos = skip_ws_from(msg, pos);
@@ -598,6 +601,7 @@ impl Decoder {
                 Some(b']') if closes(msg, pos, delivery) => break (pos + 1, true),
                 // An empty place between commas holds no record.
                 Some(b',') => {
+                    commas += 1;
                     pos += 1;
                     continue;
                 }
@@ -609,7 +613,7 @@ impl Decoder {
             let mut results = [Some(self.element(msg, start, ext.end)), None];
             let mut next = (!ext.closed).then_some(ext.next);
             if let Some(Err(rej)) = &results[0]
-                && may_be_misframed(&rej.reason)
+                && may_be_misframed(rej)
             {
                 misframed = true;
                 if let Some(at) = self.resync(msg, start, &ext, &shapes, delivery) {
@@ -661,8 +665,9 @@ impl Decoder {
                 None => break (ext.next, ext.next <= msg.len() && ext.closed),
             }
         };
-        if (elements == 0 && !closed) || (misframed && held.len() > 1) {
-            // Cut short before its first element, or nothing in it decodes: one rejection.
+        if (elements == 0 && (!closed || commas > 0)) || (misframed && held.len() > 1) {
+            // Cut short or only commas before its first element, or nothing in it decodes: one
+            // rejection.
             let raw = &msg[open..end];
             let err = serde_json::from_slice::<IgnoredAny>(raw)
                 .err()

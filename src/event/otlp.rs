@@ -18,7 +18,9 @@
 //!   `gen_ai.tool.call.result`, and the user's `request` from `gen_ai.input.messages` of the
 //!   `invoke_agent` ancestor, when present.
 //!
-//! Other spans are skipped and counted, not dead-lettered.
+//! Other spans are skipped and counted, not dead-lettered. A tool call whose event would break
+//! the bounds of every event (an empty or over-long tool name, span id or agent) rejects its
+//! export request, as a tool call without a span id or with a start time out of range does.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -29,6 +31,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::value::RawValue;
 
+use super::native::check_len;
 use super::tool::ToolCall;
 use super::{AccessEvent, Format, Outcome, RejectReason};
 
@@ -128,9 +131,13 @@ struct Invoke<'r> {
 }
 
 impl Invoke<'_> {
+    /// What an `invoke_agent` span gives its tool calls. An agent name that no event could carry
+    /// (empty, or longer than 512 characters) is no agent name.
     fn of(span: &Span) -> Invoke<'_> {
         Invoke {
-            agent: agent_of(span).map(Cow::Borrowed),
+            agent: agent_of(span)
+                .filter(|a| check_len(a, FORMAT, "gen_ai.agent.id", 1, 512).is_ok())
+                .map(Cow::Borrowed),
             conversation: attr(&span.attributes, "gen_ai.conversation.id").map(Cow::Borrowed),
             request: attr(&span.attributes, "gen_ai.input.messages").map(Cow::Borrowed),
         }
@@ -438,12 +445,18 @@ fn from_request(
                 parent = p.parent_span_id.as_slice();
             }
             let own_agent = agent_of(span);
+            if let Some(a) = own_agent {
+                check_len(a, FORMAT, "gen_ai.agent.id", 1, 512)?;
+            }
             let resource_agent = || {
-                let service = attr(resource, "service.name").unwrap_or("unknown_service");
-                match attr(resource, "service.instance.id") {
+                let service = attr(resource, "service.name")
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("unknown_service");
+                let agent = match attr(resource, "service.instance.id") {
                     Some(i) => format!("{service}/{i}"),
                     None => service.to_string(),
-                }
+                };
+                check_len(&agent, FORMAT, "service.name", 1, 512).map(|()| agent)
             };
             let waits = wait && unknown.is_some();
             let agent = match own_agent.or_else(|| invoke.as_ref().and_then(|i| i.agent.as_deref()))
@@ -452,12 +465,21 @@ fn from_request(
                 None if waits => String::new(),
                 None => {
                     batch.agent_from_resource += 1;
-                    resource_agent()
+                    resource_agent()?
                 }
             };
-            let tool = attr(&span.attributes, "gen_ai.tool.name")
-                .unwrap_or(span.name.as_str())
-                .to_string();
+            let tool = match attr(&span.attributes, "gen_ai.tool.name") {
+                Some(name) => {
+                    check_len(name, FORMAT, "gen_ai.tool.name", 1, 256)?;
+                    name.to_string()
+                }
+                None => {
+                    check_len(&span.name, FORMAT, "name", 1, 256)?;
+                    span.name.clone()
+                }
+            };
+            let event_id = hex(&span.span_id);
+            check_len(&event_id, FORMAT, "spanId", 1, 256)?;
             let session = attr(&span.attributes, "gen_ai.conversation.id")
                 .or_else(|| invoke.as_ref().and_then(|i| i.conversation.as_deref()))
                 .or_else(|| attr(&span.attributes, "mcp.session.id"))
@@ -489,7 +511,7 @@ fn from_request(
                 });
             let event = AccessEvent {
                 format: Format::Otlp,
-                event_id: Cow::Owned(hex(&span.span_id)),
+                event_id: Cow::Owned(event_id),
                 time_ms,
                 agent_id: Cow::Owned(agent),
                 agent_kind: Some(Cow::Borrowed("ai_agent")),
@@ -516,7 +538,7 @@ fn from_request(
                     resource_agent: if own_agent.is_some() {
                         String::new()
                     } else {
-                        resource_agent()
+                        resource_agent()?
                     },
                 }),
                 None => batch.events.push(event),
