@@ -697,12 +697,25 @@ fn actions() -> BTreeSet<String> {
         Action::RevokeGrant,
         Action::RevokeSession,
         Action::SuspendAgent,
+        Action::Narrow,
+        Action::RequireApproval,
+        Action::Quarantine,
     ];
     for a in all {
         match a {
-            Action::RevokeGrant | Action::RevokeSession | Action::SuspendAgent => {}
+            Action::RevokeGrant
+            | Action::RevokeSession
+            | Action::SuspendAgent
+            | Action::Narrow
+            | Action::RequireApproval
+            | Action::Quarantine => {}
         }
     }
+    assert_eq!(
+        all.iter().copied().collect::<BTreeSet<_>>(),
+        Action::LADDER.iter().copied().collect::<BTreeSet<_>>(),
+        "the ladder holds every action"
+    );
     let serialised = names(&all);
     let as_str: BTreeSet<String> = all.iter().map(|a| a.as_str().to_owned()).collect();
     assert_eq!(serialised, as_str, "serde and as_str agree");

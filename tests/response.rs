@@ -473,36 +473,47 @@ fn reads(agent: &str, at: i64, dir: &str) -> Vec<Ev> {
 }
 
 #[test]
-fn change_within_the_agents_own_territory_is_a_finding_but_no_command() {
+fn change_within_the_agents_own_territory_is_narrowed_never_revoked() {
     // Day 5: a burst of reads of a new kind of object in the bucket the agent always reads. It is
-    // new (a finding, severe and sustained enough for a command), but it names no place the
-    // agent does not know, and no other line of evidence backs it: no command.
-    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    // new (a finding, severe and sustained enough for a command), but it names no place outside
+    // the agent's territory: at most `narrow`, denying only the new pattern.
     let at = T0 + 5 * DAY + 3 * 3_600_000;
-    run.feed(routine("etl-1", T0, 5));
-    run.feed(reads("etl-1", at, "s3://raw"));
-    run.finish();
-    let findings = run.findings();
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    let f = findings[0];
     let policy = Settings::default().commands;
-    assert!(f.severity >= policy.min_severity, "{f:#?}");
-    assert!(f.event_count >= policy.sustained_events, "{f:#?}");
-    assert!(run.commands().is_empty(), "{:#?}", run.commands());
+    for dir in ["s3://raw", "s3://raw/hr-exports"] {
+        // The second is a place the agent never used, inside the bucket its grant `raw-read`
+        // names: its territory all the same.
+        let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+        run.feed(routine("etl-1", T0, 5));
+        run.feed(reads("etl-1", at, dir));
+        run.finish();
+        let findings = run.findings();
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = findings[0];
+        assert!(f.severity >= policy.min_severity, "{f:#?}");
+        assert!(f.event_count >= policy.sustained_events, "{f:#?}");
+        let commands = run.commands();
+        assert!(!commands.is_empty(), "{dir}: the new pattern is narrowed");
+        for c in &commands {
+            assert_eq!(c.action, Action::Narrow, "{dir}: {commands:#?}");
+            assert!(f.resource_patterns.contains(&c.target), "{c:#?}");
+            assert!(c.target.starts_with(dir), "{c:#?}");
+            assert!(c.reason.contains("change, not harm"), "{c:#?}");
+        }
+    }
 
-    // The same burst into a place the agent never used (under a grant it uses) is contained.
+    // The same burst into a bucket no grant of the agent names (only the service-wide
+    // `lake-read`, never used) is harm: revoked.
     let mut run = Run::new(Settings::default(), ENTITLEMENTS);
     run.feed(routine("etl-1", T0, 5));
-    run.feed(reads("etl-1", at, "s3://raw/hr-exports"));
+    run.feed(reads("etl-1", at, "s3://hr-exports"));
     run.finish();
     assert_eq!(run.findings().len(), 1, "{:#?}", run.findings());
     let commands = run.commands();
-    assert_eq!(commands.len(), 1, "{commands:#?}");
+    assert!(!commands.is_empty(), "{:#?}", run.findings());
     assert!(
-        matches!(
-            commands[0].action,
-            Action::RevokeSession | Action::SuspendAgent
-        ),
+        commands
+            .iter()
+            .all(|c| c.action.level() >= Action::RevokeSession.level()),
         "{commands:#?}"
     );
 }

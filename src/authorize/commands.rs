@@ -328,19 +328,17 @@ impl CommandIntake {
             Ok(w) => w,
             Err(e) => return reject(RejectCode::Malformed, e.to_string(), r),
         };
-        let action = match wire.action.as_str() {
-            "revoke_grant" => Action::RevokeGrant,
-            "revoke_session" => Action::RevokeSession,
-            "suspend_agent" => Action::SuspendAgent,
-            other => {
-                return reject(
-                    RejectCode::UnsupportedAction,
-                    format!(
-                        "action {other:?} is not enforced here (revoke_grant, revoke_session and suspend_agent are)"
-                    ),
-                    r,
-                );
-            }
+        let Some(action) = Action::parse(&wire.action) else {
+            let known: Vec<&str> = Action::LADDER.iter().map(|a| a.as_str()).collect();
+            return reject(
+                RejectCode::UnsupportedAction,
+                format!(
+                    "action {:?} is not enforced here ({} are)",
+                    wire.action,
+                    known.join(", ")
+                ),
+                r,
+            );
         };
         let mut problems = Vec::new();
         if wire.command_id.trim().is_empty() {
@@ -355,10 +353,16 @@ impl CommandIntake {
         if wire.finding_ids.is_empty() {
             problems.push("finding_ids is empty".to_owned());
         }
-        if action == Action::SuspendAgent && wire.target != wire.agent_id {
+        if matches!(
+            action,
+            Action::SuspendAgent | Action::RequireApproval | Action::Quarantine
+        ) && wire.target != wire.agent_id
+        {
             problems.push(format!(
-                "suspend_agent targets {:?}, not its agent {:?}",
-                wire.target, wire.agent_id
+                "{} targets {:?}, not its agent {:?}",
+                action.as_str(),
+                wire.target,
+                wire.agent_id
             ));
         }
         let issued = parse_rfc3339_ms(&wire.issued_at);
@@ -519,10 +523,10 @@ mod tests {
             code(intake.take(9, signed(&signer, wrong).as_bytes(), NOW)),
             RejectCode::WrongKind
         );
-        let mut narrow = command("cmd-8");
-        narrow["action"] = json!("narrow");
+        let mut unknown = command("cmd-8");
+        unknown["action"] = json!("delete_everything");
         assert_eq!(
-            code(intake.take(10, signed(&signer, narrow).as_bytes(), NOW)),
+            code(intake.take(10, signed(&signer, unknown).as_bytes(), NOW)),
             RejectCode::UnsupportedAction
         );
         let mut bad = command("cmd-9");

@@ -254,8 +254,20 @@ pub fn command_why(c: &AppliedCommand) -> String {
         Action::SuspendAgent => format!("agent {} is suspended", c.agent_id),
         Action::RevokeSession => format!("session {} of agent {} is revoked", c.target, c.agent_id),
         Action::RevokeGrant => format!("grant {} of agent {} is revoked", c.target, c.agent_id),
+        Action::Narrow => format!(
+            "resources {} are narrowed out of agent {}'s reach",
+            c.target, c.agent_id
+        ),
+        Action::RequireApproval => format!(
+            "agent {}'s actions other than reading and listing need a person's approval",
+            c.agent_id
+        ),
+        Action::Quarantine => format!(
+            "agent {} is quarantined: it may only read and list",
+            c.agent_id
+        ),
     };
-    let approval = if c.requires_approval {
+    let approval = if c.requires_approval && c.action != Action::RequireApproval {
         " (pending a person's approval: each access needs one)"
     } else {
         ""
@@ -337,7 +349,10 @@ impl PolicyStore {
             Action::SuspendAgent => Scope::Agent,
             Action::RevokeSession => Scope::Session(&c.target),
             Action::RevokeGrant => Scope::Grant(&c.target, spec),
+            Action::Narrow => Scope::Pattern(&c.target),
+            Action::RequireApproval | Action::Quarantine => Scope::Outward,
         };
+        let approval = c.requires_approval || c.action == Action::RequireApproval;
         let why = command_why(c);
         let finding_ids = c.finding_ids.join(",");
         let text = text::forbid(&Forbid {
@@ -350,13 +365,13 @@ impl PolicyStore {
             why: &why,
             from_ms: c.issued_at_ms,
             until_ms: c.expires_at_ms,
-            requires_approval: c.requires_approval,
+            requires_approval: approval,
             dry_run: c.dry_run,
         });
         let entry = Entry {
             policy: parse(&c.command_id, text.clone())?,
             text: text.clone(),
-            approval: c.requires_approval,
+            approval,
             dry_run: c.dry_run,
             forbid: true,
             reason: Reason {
@@ -453,6 +468,12 @@ impl PolicyStore {
             (
                 "now_ms".to_owned(),
                 RestrictedExpression::new_long(q.now_ms),
+            ),
+            (
+                "verb".to_owned(),
+                RestrictedExpression::new_string(
+                    crate::ml::features::verb_name(q.action).to_owned(),
+                ),
             ),
         ];
         if let Some(s) = q.session_id {
@@ -729,6 +750,62 @@ mod tests {
             decision(&open, &q("ghost", "s3:GetObject", "s3://lake/a", T0)),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn the_milder_steps_deny_a_pattern_ask_for_approval_or_leave_reading() {
+        let e = ents();
+        let get = |r: &'static str| q("etl-1", "s3:GetObject", r, T0 + 1);
+        // narrow: only the pattern (its placeholders standing for any text) is denied.
+        let mut store = PolicyStore::new(Some(&e), UnknownAgents::Deny).unwrap();
+        store
+            .apply(
+                &command("cmd-n", Action::Narrow, "s3://lake/hr/{id}.csv"),
+                Some(&e),
+            )
+            .unwrap();
+        let o = store.decide(&get("s3://lake/hr/payroll-7.csv"));
+        assert_eq!(o.enforced.decision, Decision::Deny);
+        assert_eq!(o.enforced.reasons[0].command_id.as_deref(), Some("cmd-n"));
+        assert!(o.enforced.reasons[0].why.contains("narrowed"), "{o:?}");
+        assert_eq!(
+            decision(&store, &get("s3://lake/sales/a.csv")),
+            Decision::Allow
+        );
+        assert_eq!(
+            decision(
+                &store,
+                &q("etl-1", "s3:GetObject", "s3://lake/hr/x.csv", T0 + HOUR)
+            ),
+            Decision::Allow,
+            "it lapses"
+        );
+        // require_approval: reading and listing go on; anything else needs a person.
+        let mut store = PolicyStore::new(Some(&e), UnknownAgents::Deny).unwrap();
+        store
+            .apply(
+                &command("cmd-a", Action::RequireApproval, "etl-1"),
+                Some(&e),
+            )
+            .unwrap();
+        assert_eq!(decision(&store, &get("s3://lake/a")), Decision::Allow);
+        assert_eq!(
+            decision(&store, &q("etl-1", "s3:ListObjects", "s3://lake/", T0 + 1)),
+            Decision::Allow
+        );
+        let send = q("etl-1", "mail:Send", "mailto:a@corp.example", T0 + 1);
+        let o = store.decide(&send);
+        assert_eq!(o.enforced.decision, Decision::RequiresApproval, "{o:?}");
+        assert_eq!(o.enforced.reasons[0].command_id.as_deref(), Some("cmd-a"));
+        // quarantine: reading and listing go on; anything else is denied.
+        let mut store = PolicyStore::new(Some(&e), UnknownAgents::Deny).unwrap();
+        store
+            .apply(&command("cmd-q", Action::Quarantine, "etl-1"), Some(&e))
+            .unwrap();
+        assert_eq!(decision(&store, &get("s3://lake/a")), Decision::Allow);
+        let o = store.decide(&send);
+        assert_eq!(o.enforced.decision, Decision::Deny);
+        assert!(o.enforced.reasons[0].why.contains("quarantined"), "{o:?}");
     }
 
     #[test]

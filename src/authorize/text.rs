@@ -176,6 +176,31 @@ pub enum Scope<'a> {
     /// What one grant allowed (`revoke_grant`): requests that name the grant in
     /// `context.grant`, and, when the grant's scope is known, any access within it.
     Grant(&'a str, Option<&'a GrantSpec>),
+    /// Access to resources of one pattern (`narrow`): a resource pattern of cinch's findings,
+    /// its placeholders (`{id}`, `{date}`, ...) standing for any text.
+    Pattern(&'a str),
+    /// Everything but reading and listing (`require_approval`, `quarantine`): requests whose
+    /// `context.verb`, the class of the action's verb, is neither `read` nor `list`.
+    Outward,
+}
+
+/// A resource pattern of cinch's findings as an entitlement glob: each `{placeholder}` becomes
+/// `*`.
+pub fn pattern_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        match rest[open..].find('}') {
+            Some(close) => {
+                out.push_str(&rest[..open]);
+                out.push('*');
+                rest = &rest[open + close + 1..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A command turned into a forbid.
@@ -257,6 +282,18 @@ pub fn forbid(f: &Forbid<'_>) -> String {
                     Some(spec) => format!("({named} || ({}))", grant_scope(spec, " && ")),
                     None => named,
                 },
+                None,
+            ));
+        }
+        Scope::Pattern(p) => {
+            when.push((
+                format!("context.resource like {}", like_pattern(&pattern_glob(p))),
+                None,
+            ));
+        }
+        Scope::Outward => {
+            when.push((
+                "!(context.verb == \"read\" || context.verb == \"list\")".to_owned(),
                 None,
             ));
         }

@@ -245,6 +245,21 @@ fn write_response(s: &mut String, r: &crate::eval::response::ResponseReport) -> 
         r.commands_on_benign_agents,
         r.benign_agent_commands_per_agent_day
     )?;
+    let by_action: Vec<String> = r
+        .benign_agent_actions
+        .iter()
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    writeln!(
+        s,
+        "commands on benign agents by step: {}; benign agents with a command above narrow: {}",
+        if by_action.is_empty() {
+            "none".to_owned()
+        } else {
+            by_action.join(", ")
+        },
+        r.benign_agents_above_narrow
+    )?;
     writeln!(
         s,
         "{:<28} {:>9} {:>14} {:>22}  actions",

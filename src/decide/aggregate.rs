@@ -52,6 +52,10 @@ pub struct FindingBuilder {
     /// Some event reached beyond the agent's own territory (see `detect::novelty::reach`).
     #[serde(default)]
     reach: bool,
+    /// Resource patterns new to the agent (or new destinations), with the strongest novelty
+    /// score an event on them had: what a `narrow` command would deny.
+    #[serde(default)]
+    new_patterns: Vec<(String, f32)>,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -97,6 +101,7 @@ impl FindingBuilder {
             tripped: false,
             withheld: 0,
             reach: false,
+            new_patterns: Vec::new(),
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -162,6 +167,77 @@ impl FindingBuilder {
         fams.sort_unstable();
         fams.dedup();
         fams.len()
+    }
+
+    /// The signs of harm, as opposed to change, among the finding's lines of evidence (each
+    /// scoring at least `min`): `reach` beyond the agent's own territory, `bulk` data movement,
+    /// repeated `refusals`, an `unused_grant` and `steering` by data the agent read (a chain
+    /// from what it read to whom it reaches).
+    pub fn harm(&self, min: f32) -> Vec<&'static str> {
+        use crate::vocab::{DetectorId, Evidence};
+        let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
+        let family = |e: Evidence| {
+            self.reasons
+                .values()
+                .any(|r| r.score >= min && r.detector.family() == e)
+        };
+        let mut out = Vec::new();
+        if self.reach && family(Evidence::Access) {
+            out.push("reach");
+        }
+        if strong(DetectorId::Volume) && (strong(DetectorId::Rate) || strong(DetectorId::Breadth)) {
+            out.push("bulk");
+        }
+        if self.denied >= 2 {
+            out.push("refusals");
+        }
+        if !self.fresh_grants.is_empty() {
+            out.push("unused_grant");
+        }
+        if family(Evidence::Steering) {
+            out.push("steering");
+        }
+        out
+    }
+
+    /// Lines of evidence as [`FindingBuilder::evidence`] counts them, but with what was
+    /// accessed and how much counted whether or not they point at harm: how well the finding
+    /// shows a change in behaviour.
+    pub fn change_evidence(&self, min: f32) -> usize {
+        use crate::vocab::{DetectorId, Evidence};
+        let mut fams: Vec<Evidence> = self
+            .reasons
+            .values()
+            .filter(|r| r.score >= min && r.detector != DetectorId::Model)
+            .map(|r| r.detector.family())
+            .collect();
+        if self.denied >= 2 {
+            fams.push(Evidence::Refusal);
+        }
+        if !self.fresh_grants.is_empty() {
+            fams.push(Evidence::Privilege);
+        }
+        fams.sort_unstable();
+        fams.dedup();
+        fams.len()
+    }
+
+    /// Resource patterns new to the agent on which an event of the finding scored at least
+    /// `min` for novelty, in the order first seen.
+    pub fn new_patterns(&self, min: f32) -> impl Iterator<Item = &str> {
+        self.new_patterns
+            .iter()
+            .filter(move |(_, s)| *s >= min)
+            .map(|(p, _)| p.as_str())
+    }
+
+    /// The highest step on the response ladder of the commands issued for the finding (0: none).
+    pub fn top_level(&self) -> u8 {
+        self.commanded
+            .iter()
+            .map(|(a, _)| a.level())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The detectors involved, strongest first.
@@ -275,6 +351,21 @@ impl FindingBuilder {
     ) {
         self.event_count += 1;
         self.reach |= verdict.reach;
+        let novel = verdict
+            .reasons
+            .iter()
+            .filter(|r| matches!(r.detector, DetectorId::Novelty | DetectorId::Counterparty))
+            .map(|r| r.score)
+            .fold(0.0f32, f32::max);
+        if novel > 0.0 {
+            match self.new_patterns.iter().position(|(p, _)| p == pattern) {
+                Some(i) => self.new_patterns[i].1 = self.new_patterns[i].1.max(novel),
+                None if self.new_patterns.len() < MAX_LISTED => {
+                    self.new_patterns.push((pattern.to_string(), novel))
+                }
+                None => {}
+            }
+        }
         if self.event_ids.len() < settings.max_events_per_finding {
             self.event_ids.push(ev.event_id.to_string());
         }

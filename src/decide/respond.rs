@@ -163,8 +163,9 @@ pub struct AgentFacts<'a> {
 /// Command decisions for every agent of an engine.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Responder {
-    /// Per agent: event time of its last command.
-    last_command: FxHashMap<Box<str>, i64>,
+    /// Per agent: event time of its last command, and the highest step on the ladder of the
+    /// commands of its last finding with any.
+    last_command: FxHashMap<Box<str>, (i64, u8)>,
     /// The circuit breaker.
     pub breaker: Breaker,
     /// Commands issued.
@@ -193,32 +194,24 @@ impl Responder {
         if !cs.enabled || severity < cs.min_severity {
             return;
         }
-        let evidence = f.evidence(cs.evidence_score);
-        let corroborated = evidence >= usize::from(cs.min_evidence)
-            || (evidence >= 1 && f.event_count() >= cs.sustained_events);
-        if !corroborated {
+        let Some(step) = climb(cs, severity, f, facts) else {
             return;
-        }
-        let fresh: Vec<String> = f.fresh_grants().to_vec();
-        let mut wanted: Vec<(Action, String, Option<&GrantSpec>)> = fresh
-            .iter()
-            .map(|g| {
-                let spec = facts.grants.and_then(|a| a.get(g));
-                (Action::RevokeGrant, g.clone(), spec)
+        };
+        let top = f.top_level();
+        let wanted: Vec<Wanted<'_>> = step
+            .wanted
+            .into_iter()
+            .filter(|w| {
+                w.action.level() > top
+                    || (matches!(w.action, Action::RevokeGrant | Action::Narrow)
+                        && w.action.level() == top
+                        && !f.commanded(w.action, &w.target))
             })
             .collect();
         if wanted.is_empty() {
-            wanted.push(match (severity, f.first_session()) {
-                (Severity::Critical, _) | (_, None) => {
-                    (Action::SuspendAgent, f.agent_id().to_string(), None)
-                }
-                (_, Some(s)) => (Action::RevokeSession, s.to_string(), None),
-            });
-        }
-        wanted.retain(|(a, target, _)| !f.commanded(*a, target));
-        if wanted.is_empty() || (fresh.is_empty() && f.has_commands()) {
             return;
         }
+        let level = wanted.iter().map(|w| w.action.level()).max().unwrap_or(0);
         let agent = f.agent_id().to_string();
         let mut withheld = None;
         if !facts.mature {
@@ -227,7 +220,9 @@ impl Responder {
             && self
                 .last_command
                 .get(agent.as_str())
-                .is_some_and(|last| t < last + cs.cooldown_secs as i64 * 1000)
+                .is_some_and(|&(last, last_level)| {
+                    t < last + cs.cooldown_secs as i64 * 1000 && level <= last_level
+                })
         {
             withheld = Some(Withheld::Cooldown);
         } else {
@@ -239,8 +234,9 @@ impl Responder {
                 withheld = Some(Withheld::Breaker);
             }
         }
-        for (action, target, spec) in wanted {
-            let mut cmd = build(cs, severity, f, action, &target, spec, (event_id, t));
+        for w in wanted {
+            let (action, target) = (w.action, w.target.clone());
+            let mut cmd = build(cs, severity, f, &w, (event_id, t));
             match withheld {
                 Some(w) => {
                     if f.note_withheld(w.bit()) {
@@ -285,6 +281,7 @@ impl Responder {
                                 "action": action.as_str(),
                                 "target": target,
                                 "finding_id": f.finding_id(),
+                                "severity": severity.as_str(),
                                 "error": e.to_string(),
                             }),
                         )));
@@ -292,7 +289,11 @@ impl Responder {
                     }
                     f.set_commanded(action, &target);
                     self.issued += 1;
-                    self.last_command.insert(agent.as_str().into(), t);
+                    let last = self
+                        .last_command
+                        .entry(agent.as_str().into())
+                        .or_insert((t, 0));
+                    *last = (t, last.1.max(action.level()));
                     out.push(OutputRecord::Command(cmd));
                 }
             }
@@ -300,15 +301,143 @@ impl Responder {
     }
 }
 
+/// A command the ladder calls for.
+struct Wanted<'g> {
+    action: Action,
+    target: String,
+    grant: Option<&'g GrantSpec>,
+    /// Why this step and not the next, and what would raise it.
+    why: String,
+}
+
+/// The step of the ladder a finding has reached, and the commands it calls for.
+struct Step<'g> {
+    wanted: Vec<Wanted<'g>>,
+}
+
+/// Climbs the response ladder for finding `f`: from least to most disruptive, each step with
+/// the evidence it needs.
+///
+/// - Change without harm (a corroborated finding with no reach outside the agent's
+///   territory, no bulk movement, no repeated refusals, no unused grant and no steering):
+///   at most `narrow`, denying only the new resource patterns the finding reached. None when it
+///   reached none (a new address, a new pace or hour alone change no permission).
+/// - One sign of harm, corroborated only by a sustained run: `require_approval` of the agent's
+///   outward and privileged actions.
+/// - Harm corroborated by `min_evidence` lines: `revoke_grant` of each grant the agent's normal
+///   behaviour never used; otherwise `revoke_session` of its session, or `quarantine` (read
+///   only) when the events carry none; `suspend_agent` when the finding is critical.
+fn climb<'g>(
+    cs: &CommandSettings,
+    severity: Severity,
+    f: &FindingBuilder,
+    facts: &AgentFacts<'g>,
+) -> Option<Step<'g>> {
+    let min = cs.evidence_score;
+    let evidence = f.evidence(min);
+    let harm = f.harm(min);
+    let sustained = f.event_count() >= cs.sustained_events;
+    let corroborated =
+        |lines: usize| lines >= usize::from(cs.min_evidence) || (lines >= 1 && sustained);
+    let agent = f.agent_id();
+    let raise_to_approval = "raised to require_approval by a sign of harm: reach outside the \
+        agent's and its peers' territory, bulk data movement, repeated refusals, use of a grant \
+        it never used, or steering by data it read";
+    if harm.is_empty() {
+        if !corroborated(evidence.max(f.change_evidence(min))) {
+            return None;
+        }
+        let wanted = f
+            .new_patterns(min)
+            .take(cs.max_narrowed_patterns)
+            .map(|p| Wanted {
+                action: Action::Narrow,
+                target: p.to_string(),
+                grant: None,
+                why: format!(
+                    "narrow: {p} is new to the agent but the finding shows change, not harm \
+                     (nothing beyond its own territory), so only {p} is denied; {raise_to_approval}"
+                ),
+            })
+            .collect();
+        return Some(Step { wanted });
+    }
+    let signs = harm.join(", ");
+    if evidence < usize::from(cs.min_evidence) {
+        if !corroborated(evidence) {
+            return None;
+        }
+        return Some(Step {
+            wanted: vec![Wanted {
+                action: Action::RequireApproval,
+                target: agent.to_string(),
+                grant: None,
+                why: format!(
+                    "require_approval: a sign of harm ({signs}) over a sustained run of {} \
+                     anomalous events, but {evidence} line of evidence where revocation needs {}; \
+                     raised to revocation by another independent line of evidence",
+                    f.event_count(),
+                    cs.min_evidence
+                ),
+            }],
+        });
+    }
+    let lines = format!("{evidence} lines of evidence with harm ({signs})");
+    let fresh = f.fresh_grants();
+    let mut wanted: Vec<Wanted<'g>> = fresh
+        .iter()
+        .map(|g| Wanted {
+            action: Action::RevokeGrant,
+            target: g.clone(),
+            grant: facts.grants.and_then(|a| a.get(g)),
+            why: format!(
+                "revoke_grant: {lines}, through grant {g}, which the agent's normal behaviour \
+                 never used; raised to suspend_agent when the finding turns critical"
+            ),
+        })
+        .collect();
+    if !wanted.is_empty() {
+        // The grants the harm went through are revoked; the rest of the agent's work goes on.
+    } else if severity >= Severity::Critical {
+        wanted.push(Wanted {
+            action: Action::SuspendAgent,
+            target: agent.to_string(),
+            grant: None,
+            why: format!("suspend_agent: {lines}, and the finding is critical"),
+        });
+    } else {
+        wanted.push(match f.first_session() {
+            Some(s) => Wanted {
+                action: Action::RevokeSession,
+                target: s.to_string(),
+                grant: None,
+                why: format!(
+                    "revoke_session: {lines}; raised to suspend_agent when the finding turns \
+                     critical"
+                ),
+            },
+            None => Wanted {
+                action: Action::Quarantine,
+                target: agent.to_string(),
+                grant: None,
+                why: format!(
+                    "quarantine: {lines}, and no session to end, so the agent may only read and \
+                     list; raised to suspend_agent when the finding turns critical"
+                ),
+            },
+        });
+    }
+    Some(Step { wanted })
+}
+
 fn build(
     cs: &CommandSettings,
     severity: Severity,
     f: &FindingBuilder,
-    action: Action,
-    target: &str,
-    spec: Option<&GrantSpec>,
+    w: &Wanted<'_>,
     (event_id, t): (&str, i64),
 ) -> Command {
+    let (action, target) = (w.action, w.target.as_str());
     let h = xxhash_rust::xxh3::xxh3_64(
         format!(
             "{}\u{1f}{}\u{1f}{target}\u{1f}{}",
@@ -322,25 +451,17 @@ fn build(
         Action::RevokeGrant => cs.revoke_grant_secs,
         Action::RevokeSession => cs.revoke_session_secs,
         Action::SuspendAgent => cs.suspend_agent_secs,
+        Action::Narrow => cs.narrow_secs,
+        Action::RequireApproval => cs.require_approval_secs,
+        Action::Quarantine => cs.quarantine_secs,
     };
     let detectors = f.detector_names().join(", ");
-    let reason = match action {
-        Action::RevokeGrant => format!(
-            "finding {} ({}; {detectors}) used grant {target}, which the agent's normal behaviour never used",
-            f.finding_id(),
-            severity.as_str()
-        ),
-        Action::RevokeSession => format!(
-            "finding {} ({}; {detectors}) in session {target}",
-            f.finding_id(),
-            severity.as_str()
-        ),
-        Action::SuspendAgent => format!(
-            "finding {} ({}; {detectors})",
-            f.finding_id(),
-            severity.as_str()
-        ),
-    };
+    let reason = format!(
+        "finding {} ({}; {detectors}): {}",
+        f.finding_id(),
+        severity.as_str(),
+        w.why
+    );
     Command {
         kind: "command",
         command_id: format!("cmd-{h:016x}"),
@@ -352,17 +473,201 @@ fn build(
         finding_ids: vec![f.finding_id().to_string()],
         trigger_event_id: event_id.to_string(),
         issued_at: rfc3339_ms(t),
-        expires_at: rfc3339_ms(t + secs as i64 * 1000),
+        expires_at: rfc3339_ms(t.saturating_add((secs as i64).saturating_mul(1000))),
         requires_approval: severity < cs.approval_below,
         dry_run: cs.dry_run,
         rollback: Rollback {
-            action: match action {
-                Action::RevokeGrant => "restore_grant",
-                Action::RevokeSession => "none",
-                Action::SuspendAgent => "resume_agent",
-            },
-            grant: spec.cloned(),
+            action: action.rollback(),
+            grant: w.grant.cloned(),
         },
         signature: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::decide::settings::DecideSettings;
+    use crate::detect::{Reason, Verdict};
+    use crate::event::{AccessEvent, Format, Outcome};
+    use crate::vocab::DetectorId;
+
+    fn event(i: u64, resource: &str, session: Option<&'static str>) -> AccessEvent<'static> {
+        AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Owned(format!("e-{i}")),
+            time_ms: 1_767_571_200_000 + i as i64 * 1000,
+            agent_id: Cow::Borrowed("etl-1"),
+            agent_kind: None,
+            action: Cow::Borrowed("s3:GetObject"),
+            resource: Cow::Owned(resource.to_owned()),
+            outcome: Outcome::Success,
+            session_id: session.map(Cow::Borrowed),
+            source_ip: None,
+            bytes: None,
+            grant: None,
+            intent: None,
+            attributes: None,
+            tool: None,
+        }
+    }
+
+    fn verdict(reasons: &[(DetectorId, f32)], reach: bool) -> Verdict {
+        Verdict {
+            score: 0.9,
+            reasons: reasons
+                .iter()
+                .map(|&(detector, score)| Reason {
+                    detector,
+                    score,
+                    explanation: String::new(),
+                })
+                .collect(),
+            strong: reasons.len() as u8,
+            without_model: 0.9,
+            reach,
+        }
+    }
+
+    /// A finding of `n` events on `pattern`, each with `reasons`.
+    fn finding(
+        n: u64,
+        pattern: &str,
+        reasons: &[(DetectorId, f32)],
+        reach: bool,
+        session: Option<&'static str>,
+    ) -> FindingBuilder {
+        let ds = DecideSettings::default();
+        let v = verdict(reasons, reach);
+        let mut f = FindingBuilder::open(&ds, &event(0, pattern, session), pattern, &v, None);
+        for i in 1..n {
+            f.add(&ds, &event(i, pattern, session), pattern, &v, None);
+        }
+        f
+    }
+
+    fn steps(f: &FindingBuilder, severity: Severity) -> Vec<(Action, String)> {
+        let facts = AgentFacts {
+            key: 1,
+            mature: true,
+            grants: None,
+        };
+        climb(&CommandSettings::default(), severity, f, &facts)
+            .map(|s| s.wanted.into_iter().map(|w| (w.action, w.target)).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn change_without_harm_narrows_only_the_new_pattern() {
+        // New to the agent and sustained, but inside its territory: narrow, nothing more.
+        let f = finding(
+            6,
+            "s3://raw/new/{id}.parquet",
+            &[(DetectorId::Novelty, 0.9), (DetectorId::Source, 0.8)],
+            false,
+            Some("s-1"),
+        );
+        assert_eq!(
+            steps(&f, Severity::Critical),
+            vec![(Action::Narrow, "s3://raw/new/{id}.parquet".to_owned())]
+        );
+        // A new address and hour on familiar places change no permission: no command.
+        let f = finding(
+            6,
+            "s3://raw/{id}.parquet",
+            &[(DetectorId::Source, 0.9), (DetectorId::TimeOfDay, 0.8)],
+            false,
+            Some("s-1"),
+        );
+        assert!(steps(&f, Severity::Critical).is_empty());
+    }
+
+    #[test]
+    fn harm_climbs_from_approval_to_revocation_to_suspension() {
+        let reach = [(DetectorId::Novelty, 0.9)];
+        // One sign of harm over a sustained run: approval of outward actions.
+        let f = finding(6, "s3://hr/{id}", &reach, true, Some("s-1"));
+        assert_eq!(
+            steps(&f, Severity::High),
+            vec![(Action::RequireApproval, "etl-1".to_owned())]
+        );
+        // Too short a run for one line of evidence: nothing.
+        let f = finding(2, "s3://hr/{id}", &reach, true, Some("s-1"));
+        assert!(steps(&f, Severity::High).is_empty());
+        // Harm corroborated by a second line: the session is revoked...
+        let two = [(DetectorId::Novelty, 0.9), (DetectorId::Source, 0.8)];
+        let f = finding(2, "s3://hr/{id}", &two, true, Some("s-1"));
+        assert_eq!(
+            steps(&f, Severity::High),
+            vec![(Action::RevokeSession, "s-1".to_owned())]
+        );
+        // ...or, without a session, the agent is quarantined...
+        let f = finding(2, "s3://hr/{id}", &two, true, None);
+        assert_eq!(
+            steps(&f, Severity::High),
+            vec![(Action::Quarantine, "etl-1".to_owned())]
+        );
+        // ...and a critical finding suspends it.
+        assert_eq!(
+            steps(&f, Severity::Critical),
+            vec![(Action::SuspendAgent, "etl-1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_finding_climbs_but_never_steps_down() {
+        let cs = CommandSettings::default();
+        let bs = BreakerSettings::default();
+        let signer = Signer::from_seed(&[3; 32]);
+        let facts = AgentFacts {
+            key: 1,
+            mature: true,
+            grants: None,
+        };
+        let mut responder = Responder::default();
+        let mut out = Vec::new();
+        let reach = [(DetectorId::Novelty, 0.9)];
+        let mut f = finding(6, "s3://hr/{id}", &reach, true, Some("s-1"));
+        let mut consider = |f: &mut FindingBuilder, sev, out: &mut Vec<OutputRecord>| {
+            responder.consider(&cs, &bs, sev, f, &facts, ("e-9", 1), |_| 100, &signer, out)
+        };
+        consider(&mut f, Severity::High, &mut out);
+        consider(&mut f, Severity::High, &mut out);
+        // A second line of evidence joins: the session is revoked.
+        let ds = DecideSettings::default();
+        let two = verdict(&[(DetectorId::Source, 0.8)], true);
+        f.add(
+            &ds,
+            &event(7, "s3://hr/x", Some("s-1")),
+            "s3://hr/{id}",
+            &two,
+            None,
+        );
+        consider(&mut f, Severity::High, &mut out);
+        consider(&mut f, Severity::Critical, &mut out);
+        let actions: Vec<(Action, String)> = out
+            .iter()
+            .filter_map(|o| match o {
+                OutputRecord::Command(c) => Some((c.action, c.reason.clone())),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<Action> = actions.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            names,
+            [
+                Action::RequireApproval,
+                Action::RevokeSession,
+                Action::SuspendAgent
+            ]
+        );
+        // Each says why this step, and what would raise it.
+        assert!(actions[0].1.contains("raised to revocation"), "{actions:?}");
+        assert!(
+            actions[1].1.contains("raised to suspend_agent"),
+            "{actions:?}"
+        );
     }
 }

@@ -97,6 +97,14 @@ pub struct CommandSettings {
     pub revoke_session_secs: u64,
     /// `suspend_agent` lasts this many seconds.
     pub suspend_agent_secs: u64,
+    /// `narrow` lasts this many seconds.
+    pub narrow_secs: u64,
+    /// `require_approval` lasts this many seconds.
+    pub require_approval_secs: u64,
+    /// `quarantine` lasts this many seconds.
+    pub quarantine_secs: u64,
+    /// Most `narrow` commands for one finding (one per new resource pattern).
+    pub max_narrowed_patterns: usize,
     /// Ed25519 private key (PKCS#8 PEM, from `cinch keygen`) that signs commands; empty: an
     /// ephemeral key is generated and the run says so (`--signing-key` overrides it).
     pub signing_key: String,
@@ -117,6 +125,10 @@ impl Default for CommandSettings {
             revoke_grant_secs: 7 * 86_400,
             revoke_session_secs: 3600,
             suspend_agent_secs: 86_400,
+            narrow_secs: 86_400,
+            require_approval_secs: 4 * 3600,
+            quarantine_secs: 4 * 3600,
+            max_narrowed_patterns: 3,
             signing_key: String::new(),
         }
     }
@@ -129,6 +141,9 @@ impl CommandSettings {
             ("commands.revoke_grant_secs", self.revoke_grant_secs),
             ("commands.revoke_session_secs", self.revoke_session_secs),
             ("commands.suspend_agent_secs", self.suspend_agent_secs),
+            ("commands.narrow_secs", self.narrow_secs),
+            ("commands.require_approval_secs", self.require_approval_secs),
+            ("commands.quarantine_secs", self.quarantine_secs),
         ] {
             if v == 0 {
                 errs.push(format!("{name} must be at least 1: every command expires"));
@@ -138,9 +153,18 @@ impl CommandSettings {
             ("commands.revoke_grant_secs", self.revoke_grant_secs),
             ("commands.revoke_session_secs", self.revoke_session_secs),
             ("commands.suspend_agent_secs", self.suspend_agent_secs),
+            ("commands.narrow_secs", self.narrow_secs),
+            ("commands.require_approval_secs", self.require_approval_secs),
+            ("commands.quarantine_secs", self.quarantine_secs),
             ("commands.cooldown_secs", self.cooldown_secs),
         ] {
             check_at_most(errs, name, v, MAX_DURATION_SECS);
+        }
+        if self.max_narrowed_patterns > 64 {
+            errs.push(format!(
+                "commands.max_narrowed_patterns must be at most 64, not {}",
+                self.max_narrowed_patterns
+            ));
         }
         check_at_most(
             errs,

@@ -85,11 +85,17 @@ impl Engine {
             explain_all: self.explain_all,
             effects: &self.effects,
         };
-        let scored = scoring.score(agent, &mut self.fleet, &self.decider, ev, &keys, now);
+        let mut scored = scoring.score(agent, &mut self.fleet, &self.decider, ev, &keys, now);
         self.last_features = scored.features;
         let ents = Arc::clone(&self.ents);
         let grants = ents.agent(&ev.agent_id);
         let grant = attribute(grants, ev);
+        if scored.verdict.reach
+            && grants.is_some_and(|g| g.names_place_for(&ev.action, &ev.resource))
+        {
+            // A place one of the agent's grants names is its territory, new to it or not.
+            scored.verdict.reach = false;
+        }
         let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);
         let disposition = self.decider.on_event(
             &self.settings.decide,

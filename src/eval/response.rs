@@ -39,6 +39,10 @@ pub struct ResponseReport {
     pub benign_agents: u64,
     /// Commands for agents that suffered no attack.
     pub commands_on_benign_agents: u64,
+    /// Those by action (the step of the response ladder).
+    pub benign_agent_actions: BTreeMap<String, u64>,
+    /// Agents that suffered no attack and got a command above `narrow`.
+    pub benign_agents_above_narrow: u64,
     /// Those per agent-day of benign agents.
     pub benign_agent_commands_per_agent_day: f64,
     /// Per scenario.
@@ -141,6 +145,7 @@ pub fn evaluate(
     }
     let mut contained: HashSet<String> = HashSet::new();
     let mut revoked_fresh: HashSet<String> = HashSet::new();
+    let mut above_narrow: HashSet<&str> = HashSet::new();
     for o in out {
         let OutputRecord::Command(c) = o else {
             continue;
@@ -148,6 +153,12 @@ pub fn evaluate(
         r.commands += 1;
         if !attacked.contains(c.agent_id.as_str()) {
             r.commands_on_benign_agents += 1;
+            *r.benign_agent_actions
+                .entry(c.action.as_str().to_owned())
+                .or_default() += 1;
+            if c.action.level() > Action::Narrow.level() {
+                above_narrow.insert(c.agent_id.as_str());
+            }
         }
         let hit: HashSet<String> = c
             .finding_ids
@@ -183,6 +194,7 @@ pub fn evaluate(
             s.revoke_grant_on_fresh += 1;
         }
     }
+    r.benign_agents_above_narrow = above_narrow.len() as u64;
     let agent_days = r.benign_agents as f64 * days;
     r.benign_agent_commands_per_agent_day = if agent_days > 0.0 {
         r.commands_on_benign_agents as f64 / agent_days

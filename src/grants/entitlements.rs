@@ -63,6 +63,17 @@ impl GrantSpec {
         Some(best(&self.actions, action)? + best(&self.resources, resource)?)
     }
 
+    /// Whether it allows the access through a resource pattern that names a place (a bucket, a
+    /// namespace, a database, a mail domain: something after the scheme besides wildcards and
+    /// slashes), not a whole service: the place is territory the grant gives the agent.
+    pub fn names_place_for(&self, action: &str, resource: &str) -> bool {
+        self.actions.iter().any(|p| glob_match(p, action))
+            && self
+                .resources
+                .iter()
+                .any(|p| names_place(p) && glob_match(p, resource))
+    }
+
     /// True when any of its patterns has a wildcard.
     pub fn is_broad(&self) -> bool {
         self.actions
@@ -70,6 +81,16 @@ impl GrantSpec {
             .chain(&self.resources)
             .any(|p| p.contains('*'))
     }
+}
+
+/// Whether a resource pattern names a place rather than a whole service (`s3://raw/*`,
+/// `k8s://batch/*`, `mailto:*@customer.example`; not `s3://*` or `k8s://*/*`).
+fn names_place(pattern: &str) -> bool {
+    let rest = match pattern.split_once("://") {
+        Some((_, rest)) => rest,
+        None => pattern.split_once(':').map_or(pattern, |(_, rest)| rest),
+    };
+    rest.bytes().any(|b| !matches!(b, b'*' | b'/'))
 }
 
 /// Matches `text` against `pattern`, where `*` stands for any run of characters (possibly empty).
@@ -127,6 +148,14 @@ impl AgentGrants {
     /// True when the agent holds no grant.
     pub fn is_empty(&self) -> bool {
         self.grants.is_empty()
+    }
+
+    /// Whether some grant allows the access through a resource pattern that names a place
+    /// (see [`GrantSpec::names_place_for`]).
+    pub fn names_place_for(&self, action: &str, resource: &str) -> bool {
+        self.grants
+            .iter()
+            .any(|(_, g)| g.names_place_for(action, resource))
     }
 
     /// The grant that authorised `action` on `resource`: the event's own `grant` when given,

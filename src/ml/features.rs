@@ -171,6 +171,12 @@ pub fn verb_class(action: &str) -> usize {
     6
 }
 
+/// The name of the class of an action's verb (`read`, `list`, `write`, `delete`, `privilege`,
+/// `execute` or `other`).
+pub fn verb_name(action: &str) -> &'static str {
+    VERB_CLASSES[verb_class(action)]
+}
+
 /// The bucket of an action's service (the part before the first `:`).
 pub fn service_bucket(action: &str) -> usize {
     let service = action.split(':').next().unwrap_or(action);

@@ -18,15 +18,64 @@ pub enum Action {
     RevokeSession,
     /// Suspend the agent.
     SuspendAgent,
+    /// Deny only the new resource pattern the finding reached; leave the rest.
+    Narrow,
+    /// The agent's outward and privileged actions (anything but reading and listing) need a
+    /// person's approval.
+    RequireApproval,
+    /// The agent may only read and list.
+    Quarantine,
 }
 
 impl Action {
+    /// Every action, from least to most disruptive.
+    pub const LADDER: [Action; 6] = [
+        Action::Narrow,
+        Action::RequireApproval,
+        Action::Quarantine,
+        Action::RevokeSession,
+        Action::RevokeGrant,
+        Action::SuspendAgent,
+    ];
+
     /// Stable name.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::RevokeGrant => "revoke_grant",
             Action::RevokeSession => "revoke_session",
             Action::SuspendAgent => "suspend_agent",
+            Action::Narrow => "narrow",
+            Action::RequireApproval => "require_approval",
+            Action::Quarantine => "quarantine",
+        }
+    }
+
+    /// The action named `s`.
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::LADDER.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Its step on the response ladder: 1 (`narrow`) to 4 (`suspend_agent`). The three
+    /// revocations of one step differ in what they revoke, not in how disruptive they are:
+    /// `revoke_session` and `revoke_grant` share step 3.
+    pub fn level(self) -> u8 {
+        match self {
+            Action::Narrow => 1,
+            Action::RequireApproval => 2,
+            Action::Quarantine | Action::RevokeSession | Action::RevokeGrant => 3,
+            Action::SuspendAgent => 4,
+        }
+    }
+
+    /// The action that undoes it (`rollback.action`).
+    pub fn rollback(self) -> &'static str {
+        match self {
+            Action::RevokeGrant => "restore_grant",
+            Action::RevokeSession => "none",
+            Action::SuspendAgent => "resume_agent",
+            Action::Narrow => "lift_narrowing",
+            Action::RequireApproval => "lift_approval",
+            Action::Quarantine => "lift_quarantine",
         }
     }
 }
@@ -53,7 +102,8 @@ pub struct Command {
     pub agent_id: String,
     /// What to do.
     pub action: Action,
-    /// What to do it to: a grant id, a session id, or the agent id.
+    /// What to do it to: a grant id, a session id, a resource pattern (`narrow`), or the agent
+    /// id.
     pub target: String,
     /// Severity of the finding that caused it.
     pub severity: Severity,
