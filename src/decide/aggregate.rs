@@ -56,6 +56,9 @@ pub struct FindingBuilder {
     /// score an event on them had: what a `narrow` command would deny.
     #[serde(default)]
     new_patterns: Vec<(String, f32)>,
+    /// Some event came from where the agent's own use would not (see `detect::source::foreign`).
+    #[serde(default)]
+    foreign: bool,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -102,6 +105,7 @@ impl FindingBuilder {
             withheld: 0,
             reach: false,
             new_patterns: Vec::new(),
+            foreign: false,
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -171,8 +175,9 @@ impl FindingBuilder {
 
     /// The signs of harm, as opposed to change, among the finding's lines of evidence (each
     /// scoring at least `min`): `reach` beyond the agent's own territory, `bulk` data movement,
-    /// repeated `refusals`, an `unused_grant` and `steering` by data the agent read (a chain
-    /// from what it read to whom it reaches).
+    /// repeated `refusals`, an `unused_grant`, `steering` by data the agent read (a chain
+    /// from what it read to whom it reaches) and a `foreign_origin` (an address class the agent
+    /// never came from, or a new network while it is active from its usual one).
     pub fn harm(&self, min: f32) -> Vec<&'static str> {
         use crate::vocab::{DetectorId, Evidence};
         let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
@@ -196,6 +201,9 @@ impl FindingBuilder {
         }
         if family(Evidence::Steering) {
             out.push("steering");
+        }
+        if self.foreign && family(Evidence::Origin) {
+            out.push("foreign_origin");
         }
         out
     }
@@ -351,6 +359,7 @@ impl FindingBuilder {
     ) {
         self.event_count += 1;
         self.reach |= verdict.reach;
+        self.foreign |= verdict.foreign;
         let novel = verdict
             .reasons
             .iter()

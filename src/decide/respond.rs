@@ -202,9 +202,11 @@ impl Responder {
             .wanted
             .into_iter()
             .filter(|w| {
-                w.action.level() > top
-                    || (matches!(w.action, Action::RevokeGrant | Action::Narrow)
-                        && w.action.level() == top
+                // A grant the harm went through is revoked whatever else was ordered.
+                (w.action == Action::RevokeGrant && !f.commanded(w.action, &w.target))
+                    || w.action.level() > top
+                    || (w.action == Action::Narrow
+                        && top == w.action.level()
                         && !f.commanded(w.action, &w.target))
             })
             .collect();
@@ -528,6 +530,7 @@ mod tests {
             strong: reasons.len() as u8,
             without_model: 0.9,
             reach,
+            foreign: false,
         }
     }
 

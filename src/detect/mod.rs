@@ -118,6 +118,9 @@ pub struct Verdict {
     /// The event reaches beyond the agent's own territory (set for anomalous events only; see
     /// [`novelty::reach`]).
     pub reach: bool,
+    /// The event comes from where the agent's own use would not (set for anomalous events
+    /// only; see [`source::foreign`]).
+    pub foreign: bool,
 }
 
 fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
@@ -218,6 +221,7 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
         strong,
         without_model: round4(1.0 - keep),
         reach: false,
+        foreign: false,
     }
 }
 

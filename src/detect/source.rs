@@ -30,6 +30,17 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     (0.25 * fresh(ip)).max(net_weight * fresh(net)) * damp * moved
 }
 
+/// Whether the event comes from where the agent's own use would not: a new network of an
+/// address class the agent never came from (the internet, for a workload that only ever called
+/// from private networks), or a new network while the agent is still active from its usual one
+/// (two places at once, the signature of stolen credentials). A new address of a class the
+/// agent uses, or a move of the whole agent to a new network (a redeploy), is change, not harm.
+pub fn foreign(c: &Ctx<'_>) -> bool {
+    c.obs.net.is_some_and(|n| fresh(n) > 0.5)
+        && (c.obs.new_ip_class || concurrent(c))
+        && !c.obs.migrated
+}
+
 /// Acting from a new network while still active from the usual one needs no mature baseline to
 /// be telling: this part of the score is not damped during the learning period.
 pub fn self_evident(c: &Ctx<'_>) -> bool {

@@ -258,6 +258,7 @@ impl Scoring<'_> {
         }
         if verdict.score >= threshold {
             verdict.reach = detect::novelty::reach(ctx, settings.commands.reach_peer_share);
+            verdict.foreign = detect::source::foreign(ctx);
         }
         if self.explain_all || verdict.score >= threshold {
             // Without score lines, only the reasons its finding keeps: all of them when the

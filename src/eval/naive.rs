@@ -34,6 +34,7 @@ impl Naive {
             strong: 1,
             without_model: score,
             reach: false,
+            foreign: false,
         }
     }
 }
