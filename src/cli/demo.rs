@@ -189,7 +189,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let signer = Arc::new(crate::drive::files::fresh_signer());
     eprintln!(
-        "cinch demo: commands are signed with an ephemeral demo key (key_id {}); they are dry runs",
+        "cinch demo: commands are signed with an ephemeral demo key (key_id {}); they are not dry runs, and nothing outside the demo acts on them",
         signer.key_id()
     );
 
