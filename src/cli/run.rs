@@ -29,6 +29,15 @@ pub struct RunArgs {
     /// Address of the metrics and health endpoint (`/metrics`, `/healthz`, `/readyz`).
     #[arg(long, default_value_t = crate::telemetry::DEFAULT_ADDR)]
     pub metrics_addr: std::net::SocketAddr,
+    /// Most connections the endpoint serves at once; more wait in the listen queue.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub metrics_max_connections: u32,
+    /// Seconds a client has to send its request's headers before it is dropped.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub metrics_header_timeout_secs: u64,
+    /// Seconds a connection stays open at most, its request included.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub metrics_connection_timeout_secs: u64,
 }
 
 /// The settings of a run: the file, then the flags.
@@ -83,12 +92,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let summary = rt.block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut stopped_rx = stopped.clone();
-        let (addr, server) = telemetry::serve(args.metrics_addr, metrics.clone(), async move {
-            // An error means the sender is gone: nobody can say stop any more, so stop.
-            let _ = stopped_rx.changed().await;
-        })
-        .await
-        .context("starting the metrics endpoint")?;
+        let limits = telemetry::Limits {
+            max_connections: args.metrics_max_connections as usize,
+            header_read_timeout: std::time::Duration::from_secs(args.metrics_header_timeout_secs),
+            connection_timeout: std::time::Duration::from_secs(
+                args.metrics_connection_timeout_secs,
+            ),
+        };
+        let router = telemetry::router(metrics.clone());
+        let (addr, server) =
+            telemetry::serve_router(args.metrics_addr, router, limits, async move {
+                // An error means the sender is gone: nobody can say stop any more, so stop.
+                let _ = stopped_rx.changed().await;
+            })
+            .await
+            .context("starting the metrics endpoint")?;
         eprintln!("cinch run: metrics and health on http://{addr}/metrics, /healthz, /readyz");
         let options = kafka::RunOptions {
             observer: metrics.clone(),
