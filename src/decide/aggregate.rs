@@ -147,6 +147,13 @@ impl FindingBuilder {
     /// partitions than usual, or one large object, is not exfiltration on its own.
     /// The learned model corroborates scores, not commands: it is not counted.
     pub fn evidence(&self, min: f32) -> usize {
+        self.lines(min, true)
+    }
+
+    /// Independent lines of evidence scoring at least `min`; with `harm_gated`, what was
+    /// accessed and how much count only where they point at harm (see
+    /// [`FindingBuilder::evidence`]).
+    fn lines(&self, min: f32, harm_gated: bool) -> usize {
         use crate::vocab::{DetectorId, Evidence};
         let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
         let bulk =
@@ -157,6 +164,7 @@ impl FindingBuilder {
             .filter(|r| r.score >= min && r.detector != DetectorId::Model)
             .map(|r| r.detector.family())
             .filter(|f| match f {
+                _ if !harm_gated => true,
                 Evidence::Access => self.reach,
                 Evidence::Amount => bulk,
                 _ => true,
@@ -212,22 +220,7 @@ impl FindingBuilder {
     /// accessed and how much counted whether or not they point at harm: how well the finding
     /// shows a change in behaviour.
     pub fn change_evidence(&self, min: f32) -> usize {
-        use crate::vocab::{DetectorId, Evidence};
-        let mut fams: Vec<Evidence> = self
-            .reasons
-            .values()
-            .filter(|r| r.score >= min && r.detector != DetectorId::Model)
-            .map(|r| r.detector.family())
-            .collect();
-        if self.denied >= 2 {
-            fams.push(Evidence::Refusal);
-        }
-        if !self.fresh_grants.is_empty() {
-            fams.push(Evidence::Privilege);
-        }
-        fams.sort_unstable();
-        fams.dedup();
-        fams.len()
+        self.lines(min, false)
     }
 
     /// Resource patterns new to the agent on which an event of the finding scored at least
