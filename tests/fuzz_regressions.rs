@@ -164,6 +164,43 @@ fn records_too_long_to_hold_are_streamed_without_a_piece_for_their_commas() {
     }
 }
 
+/// A delivery streamed in pieces ends where its `Records` array does, as it does decoded
+/// whole: the members after the array hold no record (they were handed on as a piece of their
+/// own, one dead letter too many, or with the last record, which then failed to decode), and a
+/// document after the delivery is one of its own.
+#[test]
+fn members_after_the_records_of_a_streamed_delivery_hold_no_record() {
+    // Streamed with a limit of 200 bytes: `long` is too long to hold, `short` is not.
+    let (long, short) = (native("e-1", 300), native("e-2", 0));
+    let d = decoder(1 << 20);
+    let members = r#""src_endpoint": {"ip": "10.0.0.1"}, "more": [{"agent_id": "a"}]"#;
+    for (line, streamed) in [
+        (
+            format!("{{\"Records\":[{long}],{members}}}"),
+            vec!["oversize"],
+        ),
+        (
+            format!("{{\"Records\":[{short},{short},{short}] ,{members}}}"),
+            vec!["ok"; 3],
+        ),
+        (
+            format!("{{\"Records\":[{long}]}} {short}"),
+            vec!["oversize", "ok"],
+        ),
+    ] {
+        let mut got = Vec::new();
+        read_messages(line.as_bytes(), "test", 200, |m| {
+            d.decode_input(&m, &mut |r| {
+                got.push(r.map_or_else(|rej| rej.reason.code(), |_| "ok"));
+            });
+        })
+        .unwrap();
+        assert_eq!(got, streamed, "{line}");
+        let whole = d.decode_to_vec(line.as_bytes());
+        assert_eq!(whole.len(), streamed.len(), "{line}");
+    }
+}
+
 fn otlp_request(tool_span: Value, resource: Value) -> String {
     json!({"resourceSpans": [{
         "resource": {"attributes": resource},

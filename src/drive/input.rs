@@ -1041,6 +1041,10 @@ fn piece_bytes(max: usize) -> usize {
 /// each wrapped in brackets as an array of its own, so that no record is lost to the size of
 /// its container; an element itself too long, or anything else, is one oversize message that
 /// keeps its first [`KEPT_BYTES`], its full size and its offset.
+///
+/// The container ends where the decoder would end it: a delivery's other members (after its
+/// `Records` array) hold no record, and what follows the container in the message (another
+/// document, junk) is a message of its own, as the decoder reads the rest of a message.
 struct Streamer {
     max: usize,
     state: StreamState,
@@ -1072,6 +1076,12 @@ enum StreamState {
         offset: u64,
         matcher: Matcher,
     },
+    /// Past a delivery's `Records` array: its other members, up to its closing brace.
+    Members(Members),
+    /// Past the container: what follows it in the message, from its first byte that is not
+    /// white space, gathered in `buf` as a message of its own, or streamed on once it is too long
+    /// to hold.
+    After(Option<Box<Streamer>>),
 }
 
 impl Streamer {
@@ -1196,6 +1206,43 @@ impl Streamer {
                         part = &part[at..];
                     }
                 },
+                StreamState::Members(members) => match members.end(part) {
+                    None => {
+                        self.skip(part.len(), part);
+                        return;
+                    }
+                    Some(at) => {
+                        self.skip(at, part);
+                        self.state = StreamState::After(None);
+                        part = &part[at..];
+                    }
+                },
+                StreamState::After(Some(next)) => {
+                    next.feed(part, f);
+                    return;
+                }
+                StreamState::After(None) => {
+                    if self.buf.is_empty() {
+                        // White space before what follows is no part of it.
+                        let blank = part
+                            .iter()
+                            .take_while(|&&b| crate::event::scan::is_ws(b))
+                            .count();
+                        self.skip(blank, part);
+                        part = &part[blank..];
+                        if part.is_empty() {
+                            return;
+                        }
+                    }
+                    if self.buf.len() + part.len() <= self.max {
+                        self.buf.extend_from_slice(part);
+                    } else {
+                        let head = std::mem::take(&mut self.buf);
+                        let next = Streamer::start(self.max, self.line, self.offset, head, part, f);
+                        self.state = StreamState::After(Some(Box::new(next)));
+                    }
+                    return;
+                }
                 StreamState::Elements => {
                     // Pieces are cut when the bytes reach set sizes, so that where they are cut
                     // depends on the content only.
@@ -1212,18 +1259,28 @@ impl Streamer {
         }
     }
 
-    /// Hands on the whole elements gathered so far (elements mode).
-    fn cut(&mut self, f: &mut dyn FnMut(Message<'_>)) {
+    /// Walks the elements gathered so far (elements mode): where a piece of whole elements can be
+    /// cut (0 for nowhere), and where the container ends, when it does in `buf`. `last` says
+    /// that `buf` holds the rest of the message.
+    fn walk(&mut self, last: bool) -> (usize, Closing) {
         use crate::event::scan::{find_signature, signature, skip_ws_from};
         let buf = &self.buf;
         let mut pos = skip_ws_from(buf, 0);
         let mut cut = 0;
         while pos < buf.len() {
-            if buf[pos] == b',' {
-                pos = skip_ws_from(buf, pos + 1);
-                continue;
+            match buf[pos] {
+                b',' => {
+                    pos = skip_ws_from(buf, pos + 1);
+                    continue;
+                }
+                b']' => match closes(buf, pos, self.delivery, last) {
+                    Some(true) => return (cut, Closing::At(pos)),
+                    None => return (cut, Closing::Undecided),
+                    Some(false) => {}
+                },
+                _ => {}
             }
-            let ext = element_extent(buf, pos);
+            let ext = element_extent(buf, pos, self.delivery, last);
             let own = signature(&buf[pos..ext.end]);
             if ext.complete {
                 if let Some(sig) = own
@@ -1238,6 +1295,9 @@ impl Streamer {
                     cut = pos;
                 }
                 continue;
+            }
+            if ext.undecided {
+                return (cut, Closing::Undecided);
             }
             // Broken, or cut by the end of the bytes: the next element that opens like the
             // others (or like this one) starts a new piece.
@@ -1256,7 +1316,41 @@ impl Streamer {
                 None => break,
             }
         }
+        (cut, Closing::No)
+    }
+
+    /// Hands on the elements before the container's closing bracket at `at` of `buf`, and goes
+    /// on past the bracket: with a delivery's other members, then with what follows.
+    fn close(&mut self, at: usize, f: &mut dyn FnMut(Message<'_>)) {
+        let separators = |b: &u8| *b == b',' || crate::event::scan::is_ws(*b);
+        if self.buf[..at].iter().all(separators) {
+            self.discard(at);
+        } else {
+            self.emit_piece(at, f);
+        }
+        self.discard(1);
+        self.state = if self.delivery {
+            StreamState::Members(Members::default())
+        } else {
+            StreamState::After(None)
+        };
+        let rest = std::mem::take(&mut self.buf);
+        self.take(&rest, f);
+    }
+
+    /// Hands on the whole elements gathered so far (elements mode).
+    fn cut(&mut self, f: &mut dyn FnMut(Message<'_>)) {
+        let (cut, closing) = self.walk(false);
         let piece = piece_bytes(self.max);
+        match closing {
+            Closing::At(at) => return self.close(at, f),
+            Closing::Undecided if cut == 0 => {
+                // The bytes after a closing bracket tell whether it ends the container.
+                self.next_cut = self.buf.len() + piece;
+                return;
+            }
+            Closing::Undecided | Closing::No => {}
+        }
         if cut == 0 {
             // Separators before the first element hold no record: they are no piece of their own.
             let lead = self
@@ -1307,14 +1401,22 @@ impl Streamer {
                 let kept = usize::try_from(*size).unwrap_or(usize::MAX);
                 self.buf.truncate(kept);
             }
-            StreamState::Elements => {
+            StreamState::Elements | StreamState::After(None) => {
                 let kept = self
                     .buf
                     .len()
                     .saturating_sub(usize::try_from(excess).unwrap_or(usize::MAX));
                 self.buf.truncate(kept);
             }
+            StreamState::After(Some(next)) => next.end_at(next.fed.saturating_sub(excess)),
+            StreamState::Members(_) => {}
         }
+    }
+
+    /// Goes past the first `n` bytes of `part` (not kept).
+    fn skip(&mut self, n: usize, part: &[u8]) {
+        self.line += memchr::memchr_iter(b'\n', &part[..n]).count() as u64;
+        self.offset += n as u64;
     }
 
     /// Drops the first `n` bytes of `buf` (no record among them).
@@ -1343,7 +1445,29 @@ impl Streamer {
 
     /// Hands on the rest at the end of the message.
     fn finish(mut self, f: &mut dyn FnMut(Message<'_>)) {
+        if matches!(self.state, StreamState::Elements)
+            && let (_, Closing::At(at)) = self.walk(true)
+        {
+            self.close(at, f);
+        }
         match self.state {
+            // A delivery's members hold no record.
+            StreamState::Members(_) => {}
+            StreamState::After(Some(next)) => next.finish(f),
+            StreamState::After(None) => {
+                let mut end = self.buf.len();
+                while end > 0 && crate::event::scan::is_ws(self.buf[end - 1]) {
+                    end -= 1;
+                }
+                if end > 0 {
+                    f(Message {
+                        line: self.line,
+                        offset: self.offset,
+                        bytes: &self.buf[..end],
+                        kind: MessageKind::Complete,
+                    });
+                }
+            }
             StreamState::Whole { size } => f(Message {
                 line: self.line,
                 offset: self.offset,
@@ -1392,43 +1516,191 @@ impl Streamer {
     }
 }
 
+/// Where a container being streamed ends.
+enum Closing {
+    /// At its closing bracket, at this position of the gathered bytes.
+    At(usize),
+    /// Not within the gathered bytes.
+    No,
+    /// Perhaps at a closing bracket that the bytes after it will tell.
+    Undecided,
+}
+
+/// Whether the `]` at `at` of `buf` closes the container, as the decoder tells (the end of the
+/// message or another document follows; for a delivery's `Records`, also the delivery's `}` or
+/// its next member); `None` when the bytes that tell are not gathered yet and `last` does not
+/// say that the message ends with `buf`.
+fn closes(buf: &[u8], at: usize, delivery: bool, last: bool) -> Option<bool> {
+    use crate::event::scan::skip_ws_from;
+    let next = skip_ws_from(buf, at + 1);
+    match buf.get(next) {
+        None => last.then_some(true),
+        Some(b'{' | b'[') => Some(true),
+        Some(b'}') => Some(delivery),
+        Some(b',') if delivery => match buf.get(skip_ws_from(buf, next + 1)) {
+            None => last.then_some(false),
+            Some(b) => Some(*b == b'"'),
+        },
+        Some(_) => Some(false),
+    }
+}
+
 /// The extent of an element in gathered bytes, as the streamer sees it.
 struct ElementExtent {
     end: usize,
     next: usize,
-    /// Whether the element ended with a comma (a whole element, with more after it).
+    /// Whether the element is whole: a comma follows it (`next` is past it), or the
+    /// container's closing bracket (`next` is at it).
     complete: bool,
+    /// Whether a closing bracket follows it that the bytes after it will tell about.
+    undecided: bool,
 }
 
-/// Where the element at `start` of `buf` ends: its value and any junk up to the comma after it.
-/// A closing bracket followed by a comma and an object does not end the container (it was not
-/// matched).
-fn element_extent(buf: &[u8], start: usize) -> ElementExtent {
+/// Where the element at `start` of `buf` ends: its value and any junk up to the comma or the
+/// closing bracket (see [`closes`]) after it. A closing bracket that does not close the
+/// container (followed by a comma and an object, say) was not matched and is junk.
+fn element_extent(buf: &[u8], start: usize, delivery: bool, last: bool) -> ElementExtent {
     use crate::event::scan::{skip_ws_from, value_end};
     let incomplete = ElementExtent {
         end: buf.len(),
         next: buf.len(),
         complete: false,
+        undecided: false,
     };
     let Some(mut end) = value_end(buf, start) else {
         return incomplete;
     };
     loop {
         let q = skip_ws_from(buf, end);
+        let whole = |next| ElementExtent {
+            end,
+            next,
+            complete: true,
+            undecided: false,
+        };
         match buf.get(q) {
             None => return incomplete,
-            Some(b',') => {
-                return ElementExtent {
-                    end,
-                    next: q + 1,
-                    complete: true,
-                };
-            }
+            Some(b',') => return whole(q + 1),
+            Some(b']') => match closes(buf, q, delivery, last) {
+                Some(true) => return whole(q),
+                None => {
+                    return ElementExtent {
+                        undecided: true,
+                        ..incomplete
+                    };
+                }
+                Some(false) => end = q + 1,
+            },
             Some(_) => match value_end(buf, q) {
                 Some(e) => end = e,
                 None => return incomplete,
             },
         }
+    }
+}
+
+/// Scans the members a delivery has after its `Records` array (`,"key":value` each), fed in
+/// parts, for the brace that ends the delivery, as the decoder reads them.
+#[derive(Default)]
+struct Members {
+    step: MemberStep,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum MemberStep {
+    /// Before a comma (another member) or the closing brace.
+    #[default]
+    Separator,
+    Key,
+    Colon,
+    /// Before the value.
+    Value,
+    /// In a string, object or array value (`depth` deep).
+    Nested,
+    /// In a number or another bare word.
+    Scalar,
+}
+
+impl Members {
+    /// Scans `bytes`: where what follows the delivery starts in them (past its closing brace,
+    /// or at the first byte that is no member), if it does.
+    fn end(&mut self, bytes: &[u8]) -> Option<usize> {
+        use crate::event::scan::is_ws;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if self.in_string {
+                // A line break ends a string, as in the decoder's scan.
+                if self.escaped {
+                    self.escaped = false;
+                    if b != b'\n' {
+                        i += 1;
+                        continue;
+                    }
+                }
+                match b {
+                    b'\\' => self.escaped = true,
+                    b'"' | b'\n' => {
+                        self.in_string = false;
+                        self.step = match self.step {
+                            MemberStep::Key => MemberStep::Colon,
+                            MemberStep::Nested if self.depth == 0 => MemberStep::Separator,
+                            step => step,
+                        };
+                    }
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            match self.step {
+                _ if is_ws(b) && self.step != MemberStep::Scalar => {}
+                MemberStep::Separator => match b {
+                    b',' => self.step = MemberStep::Key,
+                    b'}' => return Some(i + 1),
+                    _ => return Some(i),
+                },
+                MemberStep::Key if b == b'"' => self.in_string = true,
+                MemberStep::Colon if b == b':' => self.step = MemberStep::Value,
+                MemberStep::Key | MemberStep::Colon => return Some(i),
+                MemberStep::Value => match b {
+                    b'"' => {
+                        self.in_string = true;
+                        self.step = MemberStep::Nested;
+                    }
+                    b'{' | b'[' => {
+                        self.depth = 1;
+                        self.step = MemberStep::Nested;
+                    }
+                    // A stray closing bracket or comma is a value of one byte to the decoder.
+                    b'}' | b']' | b',' => self.step = MemberStep::Separator,
+                    _ => self.step = MemberStep::Scalar,
+                },
+                MemberStep::Nested => match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.step = MemberStep::Separator;
+                        }
+                    }
+                    _ => {}
+                },
+                MemberStep::Scalar => {
+                    if is_ws(b) || matches!(b, b'{' | b'[' | b'}' | b']' | b'"' | b',') {
+                        // The delimiter belongs to what follows: look at it again.
+                        self.step = MemberStep::Separator;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        None
     }
 }
 
