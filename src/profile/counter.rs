@@ -218,12 +218,13 @@ impl BoundedCounter {
             }
         }
         if self.entries.len() == self.entries.capacity() {
-            // Grow 1, 3, 6, 12, 18, 27, ... and never beyond the bound.
+            // Grow 1, 3, 6, 12, 15, 18, 22, ... (a quarter at a time past a dozen, so that a
+            // full-grown table holds little slack) and never beyond the bound.
             let len = self.entries.len();
             let want = match len {
                 0 => 1,
                 1..12 => (len * 2).max(3),
-                _ => len + len / 2,
+                _ => len + len / 4,
             };
             let want = want.min(self.cap as usize).max(len + 1);
             self.entries.reserve_exact(want - len);
