@@ -29,7 +29,7 @@ pub enum UseKind {
 
 /// A change observed between ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Delta {
+pub(crate) enum Delta {
     /// A new agent joined a group.
     Agent {
         /// The group.
@@ -78,7 +78,7 @@ impl GroupStats {
 
 /// Who contacted a destination for the first time, and when (most recent kept).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct DestinationStats {
+pub(crate) struct DestinationStats {
     /// Agents that ever contacted it.
     pub agents: u32,
     recent: Vec<(u64, Minute)>,
@@ -96,7 +96,7 @@ impl DestinationStats {
 
 /// The fleet snapshot in force.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     groups: FxHashMap<u64, GroupStats>,
     destinations: FxHashMap<u64, DestinationStats>,
     /// Total agents.
@@ -166,7 +166,7 @@ impl Snapshot {
 /// the snapshot), so they are queued as counts: a burst of new agents costs a few entries, not a
 /// change each. Destination sightings are queued in order.
 #[derive(Debug, Default)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// The snapshot detectors read.
     pub snapshot: Snapshot,
     /// Agents joining each group.

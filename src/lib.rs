@@ -25,6 +25,8 @@
 //! The engine side (`event`, `profile`, `fleet`, `detect`, `decide`, `output`, `engine`) never
 //! imports a driver, the command line or the telemetry endpoint.
 
+#![warn(missing_docs)]
+
 pub mod authorize;
 pub mod cli;
 pub mod config;
@@ -34,7 +36,7 @@ pub mod drive;
 pub mod engine;
 pub mod eval;
 pub mod event;
-pub mod fleet;
+pub(crate) mod fleet;
 pub mod grants;
 pub mod ml;
 pub mod output;

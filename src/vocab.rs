@@ -284,7 +284,7 @@ impl FindingFormat {
 }
 
 /// Appends an error to `errs` when `v` is above `max`.
-pub fn check_at_most(errs: &mut Vec<String>, name: &str, v: u64, max: u64) {
+pub(crate) fn check_at_most(errs: &mut Vec<String>, name: &str, v: u64, max: u64) {
     if v > max {
         errs.push(format!("{name} must be at most {max} (got {v})"));
     }
@@ -292,13 +292,13 @@ pub fn check_at_most(errs: &mut Vec<String>, name: &str, v: u64, max: u64) {
 
 /// The longest duration any setting accepts, in seconds: ten years. Event times are
 /// milliseconds in an `i64`, so every sum of a time and a setting stays far from overflow.
-pub const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
+pub(crate) const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
 
 /// The largest count any event-count setting accepts.
-pub const MAX_COUNT: u64 = 1_000_000_000;
+pub(crate) const MAX_COUNT: u64 = 1_000_000_000;
 
 /// Appends an error to `errs` unless `v` lies within `0..=1`.
-pub fn check_unit(errs: &mut Vec<String>, name: &str, v: f32) {
+pub(crate) fn check_unit(errs: &mut Vec<String>, name: &str, v: f32) {
     if !(0.0..=1.0).contains(&v) || v.is_nan() {
         errs.push(format!("{name} must be within 0..1 (got {v})"));
     }

@@ -14,7 +14,7 @@ use crate::output::command::Action;
 use crate::output::sign::{Verifier, VerifyError};
 
 /// Record kinds that cinch writes beside commands and that are ignored (and counted).
-pub const OTHER_KINDS: [&str; 4] = ["finding", "recommendation", "audit", "dead_letter"];
+pub(crate) const OTHER_KINDS: [&str; 4] = ["finding", "recommendation", "audit", "dead_letter"];
 
 /// A verified command, ready to become a policy.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,11 +9,11 @@
 //! the request may give; the answer and its audit record are built here. No I/O: the HTTP server
 //! and the files are the drivers' (`drive::authorize`).
 
-pub mod commands;
+pub(crate) mod commands;
 pub mod policy;
-pub mod request;
+pub(crate) mod request;
 pub mod strict;
-pub mod text;
+pub(crate) mod text;
 
 use serde::Serialize;
 
@@ -124,7 +124,7 @@ pub fn answer(
 
 /// The audit record of one decision: the request, the answer and when (wall clock).
 #[derive(Clone, Debug, Serialize)]
-pub struct DecisionAudit<'a> {
+pub(crate) struct DecisionAudit<'a> {
     /// Always `authorization`.
     pub kind: &'static str,
     /// Always `decision`.
@@ -176,7 +176,7 @@ impl<'a> DecisionAudit<'a> {
 
 /// The audit record of a command taken in: applied or rejected.
 #[derive(Clone, Debug, Serialize)]
-pub struct CommandAudit {
+pub(crate) struct CommandAudit {
     /// Always `authorization`.
     pub kind: &'static str,
     /// `command_applied` or `command_rejected`.
@@ -258,7 +258,7 @@ impl CommandAudit {
 }
 
 /// One line summing up what was taken in.
-pub fn intake_summary(c: &IntakeCounts) -> String {
+pub(crate) fn intake_summary(c: &IntakeCounts) -> String {
     let mut s = format!(
         "{} commands applied ({} dry run, {} requiring approval), {} rejected",
         c.applied,

@@ -248,7 +248,7 @@ fn permit_entry(agent: &str, grant: &str, spec: &GrantSpec) -> Result<Entry, Pol
 }
 
 /// The sentence a command's forbid gives as its reason.
-pub fn command_why(c: &AppliedCommand) -> String {
+pub(crate) fn command_why(c: &AppliedCommand) -> String {
     let until = rfc3339_ms(c.expires_at_ms);
     let what = match c.action {
         Action::SuspendAgent => format!("agent {} is suspended", c.agent_id),

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::event::time::{MAX_MS, MIN_MS, parse_rfc3339_ms};
 
 /// Largest request body accepted, bytes.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// Longest `principal`, as for a native event's `agent_id`.
 const MAX_PRINCIPAL: usize = 512;

@@ -16,15 +16,15 @@ use crate::grants::GrantSpec;
 use crate::output::time::rfc3339_ms;
 
 /// The entity type of the principal: the agent.
-pub const AGENT_TYPE: &str = "Agent";
+pub(crate) const AGENT_TYPE: &str = "Agent";
 /// The entity type of the action.
-pub const ACTION_TYPE: &str = "Action";
+pub(crate) const ACTION_TYPE: &str = "Action";
 /// The entity type of the resource.
-pub const RESOURCE_TYPE: &str = "Resource";
+pub(crate) const RESOURCE_TYPE: &str = "Resource";
 
 /// `s` as a Cedar string literal, quotes included. Backslashes, quotes and control characters
 /// are escaped; everything else is kept as it is (Cedar source is UTF-8).
-pub fn string_literal(s: &str) -> String {
+pub(crate) fn string_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -48,7 +48,7 @@ pub fn string_literal(s: &str) -> String {
 /// An entitlement glob (`*` is any run of characters) as a Cedar `like` pattern, quotes
 /// included. Cedar's `like` has the same wildcard and no other special character, so only the
 /// string escapes are needed.
-pub fn like_pattern(glob: &str) -> String {
+pub(crate) fn like_pattern(glob: &str) -> String {
     // A `*` in a Cedar string is a wildcard in `like` unless escaped as `\*`: a glob's stars are
     // all wildcards, so they stay as they are.
     string_literal(glob)
@@ -73,7 +73,7 @@ fn any_like(attr: &str, globs: &[String]) -> String {
 
 /// The condition "the access is within this grant's scope", its two halves joined by `join`
 /// (`" && "` inline, or with a line break).
-pub fn grant_scope(spec: &GrantSpec, join: &str) -> String {
+pub(crate) fn grant_scope(spec: &GrantSpec, join: &str) -> String {
     format!(
         "{}{join}{}",
         any_like("action", &spec.actions),
@@ -91,13 +91,13 @@ fn annotations(out: &mut String, pairs: &[(&str, &str)]) {
 
 /// The id of the permit of one grant. Colons and percent signs in the agent and grant ids are
 /// percent-encoded, so that two different (agent, grant) pairs never share an id.
-pub fn permit_id(agent: &str, grant: &str) -> String {
+pub(crate) fn permit_id(agent: &str, grant: &str) -> String {
     let enc = |s: &str| s.replace('%', "%25").replace(':', "%3A");
     format!("grant:{}:{}", enc(agent), enc(grant))
 }
 
 /// The reason a grant's permit gives.
-pub fn permit_why(agent: &str, grant: &str, spec: &GrantSpec) -> String {
+pub(crate) fn permit_why(agent: &str, grant: &str, spec: &GrantSpec) -> String {
     format!(
         "grant {grant} of agent {agent} allows {} on {}",
         spec.actions.join(", "),
@@ -129,15 +129,15 @@ pub fn permit(agent: &str, grant: &str, spec: &GrantSpec) -> String {
 }
 
 /// The id of the policy that lets agents without entitlements act (`--unknown-agents allow`).
-pub const UNKNOWN_AGENTS_ID: &str = "unknown-agents";
+pub(crate) const UNKNOWN_AGENTS_ID: &str = "unknown-agents";
 
 /// The reason the permit for agents without entitlements gives.
-pub const UNKNOWN_AGENTS_WHY: &str =
+pub(crate) const UNKNOWN_AGENTS_WHY: &str =
     "the agent has no entitlements, and agents without entitlements are allowed";
 
 /// The permit for agents without entitlements, as cinch holds it: it is only ever evaluated for
 /// such agents.
-pub fn unknown_agents_permit() -> String {
+pub(crate) fn unknown_agents_permit() -> String {
     let mut out = String::new();
     annotations(
         &mut out,
@@ -149,7 +149,7 @@ pub fn unknown_agents_permit() -> String {
 
 /// The permit for agents without entitlements as exported: the same, for any agent but those
 /// with entitlements (`known`).
-pub fn unknown_agents_permit_export(known: &[&str]) -> String {
+pub(crate) fn unknown_agents_permit_export(known: &[&str]) -> String {
     let mut out = unknown_agents_permit();
     out.truncate(out.len() - "permit (principal, action, resource);\n".len());
     if known.is_empty() {
@@ -168,7 +168,7 @@ pub fn unknown_agents_permit_export(known: &[&str]) -> String {
 
 /// What a command forbids, beyond its agent and its time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     /// Everything the agent does (`suspend_agent`).
     Agent,
     /// What it does in one session (`revoke_session`): requests whose `context.session_id` is it.
@@ -186,7 +186,7 @@ pub enum Scope<'a> {
 
 /// A resource pattern of cinch's findings as an entitlement glob: each `{placeholder}` becomes
 /// `*`.
-pub fn pattern_glob(pattern: &str) -> String {
+pub(crate) fn pattern_glob(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -205,7 +205,7 @@ pub fn pattern_glob(pattern: &str) -> String {
 
 /// A command turned into a forbid.
 #[derive(Clone, Debug)]
-pub struct Forbid<'a> {
+pub(crate) struct Forbid<'a> {
     /// The policy id: the command id.
     pub command_id: &'a str,
     /// The finding that caused it (the first of the command's).
@@ -231,12 +231,12 @@ pub struct Forbid<'a> {
 }
 
 /// The decision a forbid stands for, as its `@effect` annotation says.
-pub const EFFECT_DENY: &str = "deny";
+pub(crate) const EFFECT_DENY: &str = "deny";
 /// The `@effect` of a forbid that asks for an approval.
-pub const EFFECT_APPROVAL: &str = "requires_approval";
+pub(crate) const EFFECT_APPROVAL: &str = "requires_approval";
 
 /// The forbid of one command.
-pub fn forbid(f: &Forbid<'_>) -> String {
+pub(crate) fn forbid(f: &Forbid<'_>) -> String {
     let from = rfc3339_ms(f.from_ms);
     let until = rfc3339_ms(f.until_ms);
     let dry = if f.dry_run { "true" } else { "false" };
@@ -318,7 +318,7 @@ pub fn forbid(f: &Forbid<'_>) -> String {
 }
 
 /// `text` with every line commented out: a dry-run policy shown but never enforced.
-pub fn commented(text: &str) -> String {
+pub(crate) fn commented(text: &str) -> String {
     text.lines().map(|l| format!("// {l}\n")).collect()
 }
 

@@ -160,7 +160,7 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// The report as a table.
-pub fn render_report(r: &Report) -> String {
+pub(crate) fn render_report(r: &Report) -> String {
     let mut s = String::new();
     // A String never fails to take a write.
     let _ = write_report(&mut s, r);
@@ -299,7 +299,7 @@ fn write_response(s: &mut String, r: &crate::eval::response::ResponseReport) -> 
 }
 
 /// The ablation as a table.
-pub fn render_ablation(rows: &[AblationRow]) -> String {
+pub(crate) fn render_ablation(rows: &[AblationRow]) -> String {
     let mut s = String::new();
     // A String never fails to take a write.
     let _ = write_ablation(&mut s, rows);

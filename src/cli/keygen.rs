@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 /// File name of the private key (PKCS#8 PEM) in the output directory.
-pub const PRIVATE_KEY_FILE: &str = "cinch-signing.key";
+pub(crate) const PRIVATE_KEY_FILE: &str = "cinch-signing.key";
 /// File name of the public key (SPKI PEM) in the output directory.
-pub const PUBLIC_KEY_FILE: &str = "cinch-signing.pub";
+pub(crate) const PUBLIC_KEY_FILE: &str = "cinch-signing.pub";
 
 /// Arguments of `cinch keygen`.
 #[derive(Clone, Debug, clap::Args)]

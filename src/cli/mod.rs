@@ -97,7 +97,7 @@ impl Response {
 
 /// The model to apply: the file given by `--model` (which switches the models on), else, when
 /// `ml.enabled`, `ml.model_path` or the built-in default. Says on stderr which file it loaded.
-pub fn load_model(
+pub(crate) fn load_model(
     settings: &mut Settings,
     flag: Option<&Path>,
     who: &str,
@@ -122,7 +122,7 @@ pub fn load_model(
 }
 
 /// Loads settings from `path`, or the defaults when none is given.
-pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Settings> {
+pub(crate) fn load_settings(path: Option<&Path>) -> anyhow::Result<Settings> {
     match path {
         Some(p) => crate::drive::files::settings(p)
             .with_context(|| format!("loading settings from {}", p.display())),

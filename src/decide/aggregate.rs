@@ -16,7 +16,7 @@ const MAX_LISTED: usize = 25;
 
 /// A finding being aggregated.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FindingBuilder {
+pub(crate) struct FindingBuilder {
     finding_id: String,
     agent_id: String,
     agent_kind: Option<String>,
@@ -119,11 +119,6 @@ impl FindingBuilder {
     /// The agent.
     pub fn agent_id(&self) -> &str {
         &self.agent_id
-    }
-
-    /// Most detectors that agreed strongly on one event.
-    pub fn strong(&self) -> u8 {
-        self.strong
     }
 
     /// Anomalous events so far.

@@ -7,8 +7,8 @@
 //! that joins it is put to the command policy ([`respond`]); analyst feedback suppresses what
 //! was marked false positive ([`suppress`]).
 
-pub mod aggregate;
-pub mod respond;
+pub(crate) mod aggregate;
+pub(crate) mod respond;
 pub mod settings;
 pub mod suppress;
 
@@ -26,7 +26,7 @@ use suppress::Suppressions;
 
 /// What became of an event at the decision stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Below the finding threshold.
     Normal,
     /// Anomalous, and reported in its agent's open finding.
@@ -39,7 +39,7 @@ pub enum Disposition {
 
 /// Finding decisions for every agent.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct Decider {
+pub(crate) struct Decider {
     open: FxHashMap<Box<str>, FindingBuilder>,
     /// Per agent: signatures (detector, resource pattern) already reported, until when.
     reported: FxHashMap<Box<str>, Vec<(u64, i64)>>,
@@ -264,11 +264,6 @@ impl Decider {
         let mut all: Vec<Box<str>> = self.open.keys().cloned().collect();
         self.close(settings, &mut all, out);
         self.next_deadline = i64::MAX;
-    }
-
-    /// Number of findings still open.
-    pub fn open_findings(&self) -> usize {
-        self.open.len()
     }
 
     fn close(

@@ -20,7 +20,7 @@ use crate::vocab::Severity;
 
 /// Why a wanted command was not issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Withheld {
+pub(crate) enum Withheld {
     /// The agent is still in its learning period.
     Learning,
     /// A command for another finding of the agent is within the cool-down.
@@ -49,7 +49,7 @@ impl Withheld {
 
 /// The fleet-wide circuit breaker, in event time.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     /// Decisions to command in the window: (event time, agent key).
     trips: VecDeque<(i64, u64)>,
     /// When open, the event time at which it closes.
@@ -151,7 +151,7 @@ impl Breaker {
 }
 
 /// What the responder needs to know about the agent and its grants.
-pub struct AgentFacts<'a> {
+pub(crate) struct AgentFacts<'a> {
     /// The agent's key (for the breaker).
     pub key: u64,
     /// Whether its learning period is over.
@@ -162,7 +162,7 @@ pub struct AgentFacts<'a> {
 
 /// Command decisions for every agent of an engine.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Responder {
+pub(crate) struct Responder {
     /// Per agent: event time of its last command, and the highest step on the ladder of the
     /// commands of its last finding with any.
     last_command: FxHashMap<Box<str>, (i64, u8)>,

@@ -204,7 +204,7 @@ const RECENT: usize = 32;
 
 /// Suppressions of every agent, and the recent findings feedback may name.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Suppressions {
+pub(crate) struct Suppressions {
     by_agent: FxHashMap<Box<str>, Vec<Suppression>>,
     recent: FxHashMap<Box<str>, Vec<Recent>>,
     /// Anomalous events hidden.

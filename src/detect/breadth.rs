@@ -17,7 +17,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     format!(
         "{} distinct resources in {} minutes, {:.1}x this agent's usual peak of {:.0}",
         c.obs.distinct,

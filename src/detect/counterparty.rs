@@ -82,7 +82,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// The sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let Some(t) = c.tool else {
         return String::new();
     };
@@ -109,7 +109,7 @@ pub fn explain(c: &Ctx<'_>) -> String {
 }
 
 /// The entity kind in words.
-pub fn kind_name(k: EntityKind) -> &'static str {
+pub(crate) fn kind_name(k: EntityKind) -> &'static str {
     match k {
         EntityKind::Account => "bank account",
         EntityKind::Mail => "mail address",

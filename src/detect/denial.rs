@@ -18,7 +18,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     format!(
         "{} of {} calls in {} minutes were denied or failed; this agent's usual peak is {:.0} and {:.1}% of its calls fail",
         c.obs.window.failed,

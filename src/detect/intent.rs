@@ -33,7 +33,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     // Only a reason is explained, and this detector scores 0 without the observation.
     let (n, on_prefix, with_action) = c.obs.intent.unwrap_or_default();
     let intent = c.ev.intent.as_deref().unwrap_or("");

@@ -4,21 +4,21 @@
 //! peer view) and returns a score in `[0, 1]`. Only when a score reaches the reason floor is its
 //! one-sentence explanation written, so quiet events cost no formatting.
 
-pub mod breadth;
-pub mod counterparty;
-pub mod denial;
-pub mod intent;
-pub mod novelty;
-pub mod peer;
-pub mod provenance;
-pub mod rarity;
-pub mod rate;
-pub mod sequence;
+pub(crate) mod breadth;
+pub(crate) mod counterparty;
+pub(crate) mod denial;
+pub(crate) mod intent;
+pub(crate) mod novelty;
+pub(crate) mod peer;
+pub(crate) mod provenance;
+pub(crate) mod rarity;
+pub(crate) mod rate;
+pub(crate) mod sequence;
 pub mod settings;
-pub mod source;
-pub mod time_of_day;
-pub mod trend;
-pub mod volume;
+pub(crate) mod source;
+pub(crate) mod time_of_day;
+pub(crate) mod trend;
+pub(crate) mod volume;
 
 use serde::{Deserialize, Serialize};
 
@@ -173,7 +173,7 @@ fn explain(id: DetectorId, c: &Ctx<'_>) -> String {
 /// reason floor: independent pieces of evidence reinforce each other, and many faint signals do
 /// not add up to an alarm. Rate and breadth measure the same burst and enter once (their maximum). Self-baseline detectors are damped by the agent's maturity, so a
 /// new agent is judged mainly by its peers.
-pub fn evaluate(c: &Ctx<'_>) -> Verdict {
+pub(crate) fn evaluate(c: &Ctx<'_>) -> Verdict {
     let floor = c.settings.reason_floor;
     let maturity = c.obs.maturity;
     let mut keep = 1.0f32;
@@ -228,7 +228,11 @@ pub fn evaluate(c: &Ctx<'_>) -> Verdict {
 /// Writes the sentence of each reason that `wanted` selects. [`evaluate`] leaves them empty,
 /// because most are read nowhere: the engine explains what is written out (every reason with
 /// score lines on, else the reasons a finding keeps).
-pub fn explain_reasons(verdict: &mut Verdict, c: &Ctx<'_>, wanted: impl Fn(&Reason) -> bool) {
+pub(crate) fn explain_reasons(
+    verdict: &mut Verdict,
+    c: &Ctx<'_>,
+    wanted: impl Fn(&Reason) -> bool,
+) {
     for r in &mut verdict.reasons {
         if r.explanation.is_empty() && wanted(r) {
             r.explanation = explain(r.detector, c);
@@ -237,7 +241,7 @@ pub fn explain_reasons(verdict: &mut Verdict, c: &Ctx<'_>, wanted: impl Fn(&Reas
 }
 
 /// Rounds to four decimals (scores are reported at that precision).
-pub fn round4(x: f32) -> f32 {
+pub(crate) fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
 

@@ -121,7 +121,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let (what, _) = parts(c)
         .into_iter()
         .fold((What::Action, -1.0), |b, p| if p.1 > b.1 { p } else { b });

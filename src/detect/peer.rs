@@ -44,7 +44,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     if campaign(c) >= rarity(c) {
         // Only a reason is explained, and the campaign half scores 0 without a destination.
         let (ever, recent) = c.peers.destination.unwrap_or_default();

@@ -29,7 +29,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// The sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let Some(t) = c.tool else {
         return String::new();
     };

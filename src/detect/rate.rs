@@ -38,7 +38,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     if hour(c) > short(c) {
         format!(
             "{} events in the last hour, {:.1}x this agent's usual peak of {:.0} per hour at this time of day",

@@ -32,7 +32,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let (p, from) = prob(c).unwrap_or((1.0, 0.0));
     format!(
         "{} follows the session's previous action with probability {:.3} in {:.0} transitions seen from it in this agent's sessions",

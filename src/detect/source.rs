@@ -35,7 +35,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 /// from private networks), or a new network while the agent is still active from its usual one
 /// (two places at once, the signature of stolen credentials). A new address of a class the
 /// agent uses, or a move of the whole agent to a new network (a redeploy), is change, not harm.
-pub fn foreign(c: &Ctx<'_>) -> bool {
+pub(crate) fn foreign(c: &Ctx<'_>) -> bool {
     c.obs.net.is_some_and(|n| fresh(n) > 0.5)
         && (c.obs.new_ip_class || concurrent(c))
         && !c.obs.migrated
@@ -43,7 +43,7 @@ pub fn foreign(c: &Ctx<'_>) -> bool {
 
 /// Acting from a new network while still active from the usual one needs no mature baseline to
 /// be telling: this part of the score is not damped during the learning period.
-pub fn self_evident(c: &Ctx<'_>) -> bool {
+pub(crate) fn self_evident(c: &Ctx<'_>) -> bool {
     concurrent(c) && c.obs.net.is_some_and(|n| fresh(n) > 0.5) && c.obs.learned_weight >= 2.0
 }
 
@@ -53,7 +53,7 @@ fn concurrent(c: &Ctx<'_>) -> bool {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let ip = c.ev.source_ip.as_deref().unwrap_or("");
     let new_net = c.obs.net.is_some_and(|n| fresh(n) > 0.5);
     let mut active = match c.obs.since_known_net {

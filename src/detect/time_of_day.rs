@@ -20,7 +20,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let how = c.keys.hour_of_week as usize;
     const DAYS: [&str; 7] = [
         "Monday",

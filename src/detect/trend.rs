@@ -85,7 +85,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let (Some(u), Some(g)) = (
         c.obs.uptake.as_ref(),
         c.obs.uptake.as_ref().and_then(growth),

@@ -30,7 +30,7 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 }
 
 /// One sentence.
-pub fn explain(c: &Ctx<'_>) -> String {
+pub(crate) fn explain(c: &Ctx<'_>) -> String {
     let (s1, z) = per_event(c);
     if s1 >= per_window(c) {
         // The per-event score is 0 without the agent's volume baseline, so it is never the

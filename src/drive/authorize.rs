@@ -40,10 +40,10 @@ use crate::authorize::{
 use crate::grants::Entitlements;
 
 /// A connection that sends nothing for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The wall clock, epoch milliseconds.
-pub fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -51,7 +51,7 @@ pub fn wall_ms() -> i64 {
 
 /// How long the audit writer lets records gather after writing a batch: records reach the
 /// output at most about this much later than they would one at a time.
-pub const AUDIT_BATCH: std::time::Duration = std::time::Duration::from_millis(1);
+pub(crate) const AUDIT_BATCH: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Where audit records go: a writer thread fed by a bounded channel, so that decisions never
 /// wait on the disk but never outrun it without bound either. The writer takes what has gathered,
@@ -173,7 +173,7 @@ pub struct AuditTx {
 
 /// One audit record as a line of JSON (a record that cannot be encoded becomes an `error`
 /// record that says why).
-pub fn audit_line(record: &impl Serialize) -> String {
+pub(crate) fn audit_line(record: &impl Serialize) -> String {
     let mut s = serde_json::to_string(record).unwrap_or_else(|e| {
         serde_json::json!({"kind": "authorization", "event": "error", "message": e.to_string()})
             .to_string()
@@ -214,7 +214,7 @@ impl AuditTx {
 }
 
 /// The commands file and what has been read of it.
-pub struct CommandsFile {
+pub(crate) struct CommandsFile {
     path: PathBuf,
     source: String,
     /// Bytes consumed: complete lines only.
@@ -579,7 +579,7 @@ async fn policies_handler(State(pdp): State<Arc<Pdp>>, req: Request) -> Response
 
 /// A listener that serves at most a fixed number of connections at once: it accepts the next
 /// only when a slot is free.
-pub struct CappedListener {
+pub(crate) struct CappedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
 }
@@ -630,7 +630,7 @@ impl axum::serve::Listener for CappedListener {
 }
 
 /// A connection holding one of the listener's slots until it closes, closed when idle.
-pub struct CappedStream {
+pub(crate) struct CappedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
     idle: Pin<Box<tokio::time::Sleep>>,

@@ -51,7 +51,7 @@ pub fn model(path: &Path) -> Result<Model, ModelError> {
 
 /// The model the settings ask for: none unless `ml.enabled`; then the file `ml.model_path`, or
 /// the built-in model when the path is empty.
-pub fn model_for(settings: &MlSettings) -> Result<Option<Model>, ModelError> {
+pub(crate) fn model_for(settings: &MlSettings) -> Result<Option<Model>, ModelError> {
     if !settings.enabled {
         return Ok(None);
     }

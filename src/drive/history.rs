@@ -12,7 +12,7 @@ use crate::ml::model::ModelFile;
 use crate::ml::train::{History, PassCounts, Progress, TrainError};
 
 /// The inputs as files: directories expand to the files in them, in name order.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
+pub(crate) fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, TrainError> {
     let mut files = Vec::new();
     for p in inputs {
         if p.as_os_str() == "-" {
@@ -122,7 +122,7 @@ impl Progress for StderrProgress {
 }
 
 /// Writes a model file (JSON).
-pub fn write_model(file: &ModelFile, path: &Path) -> Result<(), ModelError> {
+pub(crate) fn write_model(file: &ModelFile, path: &Path) -> Result<(), ModelError> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {

@@ -27,7 +27,7 @@ pub struct Attack {
 
 /// A scored event, in input order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScoredEvent {
+pub(crate) struct ScoredEvent {
     /// Event id.
     pub event_id: String,
     /// Agent.
@@ -139,7 +139,7 @@ pub fn roc_auc(scores: &[(f32, bool)]) -> f64 {
 
 /// Average precision: the mean of precision at each positive, thresholds taken at distinct
 /// scores (tied events enter together).
-pub fn average_precision(scores: &[(f32, bool)]) -> f64 {
+pub(crate) fn average_precision(scores: &[(f32, bool)]) -> f64 {
     let mut v: Vec<(f32, bool)> = scores.to_vec();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     let pos = v.iter().filter(|x| x.1).count() as f64;
@@ -194,7 +194,7 @@ fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 /// Computes the report. `findings` lists each finding's event ids.
-pub fn evaluate(
+pub(crate) fn evaluate(
     events: &[ScoredEvent],
     labels: &HashMap<String, Label>,
     attacks: &[Attack],

@@ -1,9 +1,9 @@
 //! Evaluation of detection quality on a labelled dataset (as written by `cinch simulate`), and
 //! the ablation that shows what each detector contributes.
 
-pub mod metrics;
-pub mod naive;
-pub mod response;
+pub(crate) mod metrics;
+pub(crate) mod naive;
+pub(crate) mod response;
 pub mod trajectories;
 
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ fn read_csv(path: &Path) -> Result<Vec<csv::StringRecord>, EvalError> {
 }
 
 /// Reads `labels.csv` (event_id,label,attack_id,scenario).
-pub fn read_labels(path: &Path) -> Result<HashMap<String, Label>, EvalError> {
+pub(crate) fn read_labels(path: &Path) -> Result<HashMap<String, Label>, EvalError> {
     let mut labels = HashMap::new();
     for (i, r) in read_csv(path)?.into_iter().enumerate() {
         let (Some(id), Some(label)) = (r.get(0), r.get(1)) else {
@@ -105,7 +105,7 @@ pub fn read_labels(path: &Path) -> Result<HashMap<String, Label>, EvalError> {
 }
 
 /// Reads `attacks.csv` (attack_id,agent_id,scenario,...).
-pub fn read_attacks(path: &Path) -> Result<Vec<Attack>, EvalError> {
+pub(crate) fn read_attacks(path: &Path) -> Result<Vec<Attack>, EvalError> {
     read_csv(path)?
         .into_iter()
         .enumerate()
@@ -151,7 +151,7 @@ pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
 
 /// Finds the events file of a dataset directory: `events.jsonl[.gz]` (native events), else
 /// `spans.jsonl[.gz]` (OpenTelemetry spans of `cinch simulate --kind llm`).
-pub fn events_path(dir: &Path) -> PathBuf {
+pub(crate) fn events_path(dir: &Path) -> PathBuf {
     [
         "events.jsonl.gz",
         "events.jsonl",
@@ -289,7 +289,7 @@ fn scored_event(ev: &AccessEvent<'_>, v: &Verdict) -> ScoredEvent {
 
 /// One row of an ablation.
 #[derive(Clone, Debug, Serialize)]
-pub struct AblationRow {
+pub(crate) struct AblationRow {
     /// What was run: `all`, `without <detector>`, `naive baseline`.
     pub variant: String,
     /// Its report.
@@ -300,7 +300,7 @@ pub struct AblationRow {
 ///
 /// With a model, the first row applies it, and a row "without the learned model" runs the
 /// statistical detectors alone (no learned groups, `model` detector or calibration).
-pub fn ablation(
+pub(crate) fn ablation(
     ds: &Dataset,
     settings: &Settings,
     model: Option<&std::sync::Arc<crate::ml::Model>>,

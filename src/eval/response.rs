@@ -85,7 +85,7 @@ fn allowed(grants: &AgentGrants, changed: &str, with: &GrantSpec, a: &str, r: &s
 }
 
 /// Evaluates the records of an engine run over a labelled dataset.
-pub fn evaluate(
+pub(crate) fn evaluate(
     events: &[AccessEvent<'_>],
     labels: &HashMap<String, Label>,
     attacks: &[Attack],

@@ -281,7 +281,7 @@ fn tau_bench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
 
 /// Detection quality per episode.
 #[derive(Clone, Debug, Default)]
-pub struct EpisodeReport {
+pub(crate) struct EpisodeReport {
     /// Episodes (with at least one tool call), unsafe among them.
     pub episodes: usize,
     /// Unsafe episodes.
@@ -299,7 +299,7 @@ pub struct EpisodeReport {
 }
 
 /// Runs the engine over the episodes, in order, and measures quality per episode.
-pub fn evaluate(episodes: &[Episode], engine: &mut Engine) -> EpisodeReport {
+pub(crate) fn evaluate(episodes: &[Episode], engine: &mut Engine) -> EpisodeReport {
     let decoder = Decoder::new(DecodeConfig::default());
     let mut records: Vec<OutputRecord> = Vec::new();
     let mut best: Vec<f32> = vec![0.0; episodes.len()];

@@ -442,7 +442,7 @@ fn id_set<'a>(params: &RawMap<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
 }
 
 /// The outcome of a record with this `errorCode`.
-pub fn outcome_of_error(code: &str) -> Outcome {
+pub(crate) fn outcome_of_error(code: &str) -> Outcome {
     let lower = code.to_ascii_lowercase();
     if lower.contains("accessdenied")
         || lower.contains("unauthorized")

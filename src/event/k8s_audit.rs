@@ -121,7 +121,7 @@ struct Attributes<'a> {
 }
 
 /// The prefix of service-account user names.
-pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
+pub(crate) const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
 /// Decodes one Kubernetes audit event (a JSON object).
 pub fn decode(record: &str) -> Result<AccessEvent<'_>, RejectReason> {

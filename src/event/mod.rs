@@ -13,7 +13,7 @@ pub mod cloudtrail;
 mod decoder;
 pub mod k8s_audit;
 pub mod mcp_audit;
-pub mod message;
+pub(crate) mod message;
 pub mod native;
 pub mod ocsf;
 pub mod otlp;
@@ -21,7 +21,7 @@ pub(crate) mod scan;
 pub mod settings;
 pub mod sniff;
 pub mod time;
-pub mod tool;
+pub(crate) mod tool;
 pub(crate) mod wire;
 
 pub use decoder::{DEFAULT_MAX_RECORD_BYTES, DecodeConfig, Decoder};

@@ -44,9 +44,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// The OCSF class of Authentication events.
-pub const CLASS_AUTHENTICATION: u64 = 3002;
-/// The OCSF class of API Activity events.
-pub const CLASS_API_ACTIVITY: u64 = 6003;
+pub(crate) const CLASS_AUTHENTICATION: u64 = 3002;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

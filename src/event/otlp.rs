@@ -54,7 +54,7 @@ pub struct Batch {
 
 /// Decodes an OTLP JSON export request, joining its tool calls with ancestors from other
 /// requests through `join`.
-pub fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
     let req: ExportTraceServiceRequest =
         serde_json::from_str(text).map_err(|e| RejectReason::InvalidField {
             format: FORMAT,
@@ -66,7 +66,7 @@ pub fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReaso
 
 /// Decodes an OTLP protobuf export request, joining its tool calls with ancestors from other
 /// requests through `join`.
-pub fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+pub(crate) fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, RejectReason> {
     let req = <ExportTraceServiceRequest as prost::Message>::decode(bytes).map_err(|e| {
         RejectReason::InvalidField {
             format: FORMAT,

@@ -42,7 +42,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// The `apiVersion` of Kubernetes audit events.
-pub const K8S_AUDIT_API_VERSION: &str = "audit.k8s.io/v1";
+pub(crate) const K8S_AUDIT_API_VERSION: &str = "audit.k8s.io/v1";
 
 /// Detects the format of one record (a JSON object).
 ///

@@ -7,12 +7,12 @@ use super::RejectReason;
 use super::wire::Loose;
 
 /// First accepted instant, epoch milliseconds (1970-01-01T00:00:00Z).
-pub const MIN_MS: i64 = 0;
+pub(crate) const MIN_MS: i64 = 0;
 /// First rejected instant, epoch milliseconds (2100-01-01T00:00:00Z).
-pub const MAX_MS: i64 = 4_102_444_800_000;
+pub(crate) const MAX_MS: i64 = 4_102_444_800_000;
 
 /// Checks that an epoch-millisecond time lies in `[MIN_MS, MAX_MS)`.
-pub fn check_range(ms: i64, given: impl FnOnce() -> String) -> Result<i64, RejectReason> {
+pub(crate) fn check_range(ms: i64, given: impl FnOnce() -> String) -> Result<i64, RejectReason> {
     if (MIN_MS..MAX_MS).contains(&ms) {
         Ok(ms)
     } else {

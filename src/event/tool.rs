@@ -189,7 +189,7 @@ const NOUNS: [(Effect, &[&str]); 3] = [
 /// The effect of a tool from its name. Its verbs decide (the strongest wins, so `send_money`
 /// transfers and `GmailSendEmail` sends, while `GmailReadEmail` and `get_balance` read); a name
 /// without a verb is read from its nouns (`email` sends, `payment` transfers).
-pub fn effect_of(tool: &str) -> Effect {
+pub(crate) fn effect_of(tool: &str) -> Effect {
     let words = split_words(tool);
     let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
     let has = |w: &str| words.iter().zip(&stems).any(|(x, s)| x == w || s == w);
@@ -280,7 +280,7 @@ const INSTRUCTION_CUES: [&str; 16] = [
 ];
 
 /// Whether a tool's result addresses the agent with instructions.
-pub fn has_instructions(text: &str) -> bool {
+pub(crate) fn has_instructions(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     INSTRUCTION_CUES.iter().any(|c| lower.contains(c))
 }

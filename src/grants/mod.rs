@@ -2,9 +2,9 @@
 //! per-grant usage ledger, and recommendations that remove or narrow grants.
 
 pub mod entitlements;
-pub mod recommend;
+pub(crate) mod recommend;
 pub mod settings;
-pub mod usage;
+pub(crate) mod usage;
 
 pub use entitlements::{AgentGrants, Entitlements, EntitlementsError, GrantSpec, glob_match};
 pub use usage::{Ledger, Use};
@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 
 /// Entitlements shared by every engine of a process and replaced whole on reload; readers take
 /// no lock.
-pub type SharedEntitlements = Arc<ArcSwap<Entitlements>>;
+pub(crate) type SharedEntitlements = Arc<ArcSwap<Entitlements>>;
 
 /// A shared handle holding `e`.
 pub fn shared(e: Entitlements) -> SharedEntitlements {

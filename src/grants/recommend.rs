@@ -15,7 +15,7 @@ use super::usage::{GrantUse, Ledger};
 const DAY_MS: i64 = 86_400_000;
 
 /// A generalised pattern as a grant pattern: placeholders (`{n}`, `{date}`, ...) become `*`.
-pub fn pattern_glob(pattern: &str) -> String {
+pub(crate) fn pattern_glob(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut depth = 0usize;
     for c in pattern.chars() {
@@ -202,7 +202,7 @@ impl PeerUse {
 }
 
 /// Peers' use, by grant id.
-pub type Peers = rustc_hash::FxHashMap<Box<str>, PeerUse>;
+pub(crate) type Peers = rustc_hash::FxHashMap<Box<str>, PeerUse>;
 
 struct Draft<'a> {
     agent_id: &'a str,
@@ -392,7 +392,7 @@ pub fn review(
 /// recommendation to remove or narrow it. `resources` are the finding's resources: a narrowing
 /// is urgent only when some of them lie outside what normal behaviour needed.
 #[allow(clippy::too_many_arguments)]
-pub fn after_finding(
+pub(crate) fn after_finding(
     agent_id: &str,
     grants: &AgentGrants,
     grant: &str,

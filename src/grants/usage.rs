@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 /// Most distinct actions remembered per grant.
-pub const MAX_ACTIONS: usize = 32;
+pub(crate) const MAX_ACTIONS: usize = 32;
 /// Most distinct resource patterns remembered per grant.
-pub const MAX_PATTERNS: usize = 32;
+pub(crate) const MAX_PATTERNS: usize = 32;
 /// Most distinct intents remembered per grant.
-pub const MAX_INTENTS: usize = 8;
+pub(crate) const MAX_INTENTS: usize = 8;
 /// Most grants remembered per agent.
-pub const MAX_GRANTS: usize = 64;
+pub(crate) const MAX_GRANTS: usize = 64;
 /// Days of daily use counts kept per grant.
-pub const MAX_DAYS: usize = 120;
+pub(crate) const MAX_DAYS: usize = 120;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -11,7 +11,7 @@ use crate::profile::Observation;
 use crate::profile::keys::{EventKeys, key, ns};
 
 /// Classes of action verbs, in profile-vector order.
-pub const VERB_CLASSES: [&str; 7] = [
+pub(crate) const VERB_CLASSES: [&str; 7] = [
     "read",
     "list",
     "write",
@@ -22,13 +22,13 @@ pub const VERB_CLASSES: [&str; 7] = [
 ];
 
 /// Buckets the actions' services (`s3` in `s3:GetObject`) are hashed into.
-pub const SERVICE_BUCKETS: usize = 16;
+pub(crate) const SERVICE_BUCKETS: usize = 16;
 
 /// Time-of-day blocks (four hours each, UTC).
-pub const HOUR_BLOCKS: usize = 6;
+pub(crate) const HOUR_BLOCKS: usize = 6;
 
 /// Names of the behaviour-profile features, in vector order.
-pub const PROFILE_FEATURES: [&str; 35] = [
+pub(crate) const PROFILE_FEATURES: [&str; 35] = [
     "verb_share:read",
     "verb_share:list",
     "verb_share:write",
@@ -67,7 +67,7 @@ pub const PROFILE_FEATURES: [&str; 35] = [
 ];
 
 /// Names of the per-event features, in vector order.
-pub const EVENT_FEATURES: [&str; 9] = [
+pub(crate) const EVENT_FEATURES: [&str; 9] = [
     "hour_sin",
     "hour_cos",
     "log_bytes",
@@ -86,7 +86,7 @@ pub const EVENT_DIM: usize = EVENT_FEATURES.len();
 
 /// The class of an action's verb: the last word of the action (after `:`, `/` or `.`), judged by
 /// its leading verb (`GetObject` reads, `ListObjects` lists, `AttachRolePolicy` changes privilege).
-pub fn verb_class(action: &str) -> usize {
+pub(crate) fn verb_class(action: &str) -> usize {
     let verb = action
         .rsplit([':', '/', '.'])
         .next()
@@ -173,12 +173,12 @@ pub fn verb_class(action: &str) -> usize {
 
 /// The name of the class of an action's verb (`read`, `list`, `write`, `delete`, `privilege`,
 /// `execute` or `other`).
-pub fn verb_name(action: &str) -> &'static str {
+pub(crate) fn verb_name(action: &str) -> &'static str {
     VERB_CLASSES[verb_class(action)]
 }
 
 /// The bucket of an action's service (the part before the first `:`).
-pub fn service_bucket(action: &str) -> usize {
+pub(crate) fn service_bucket(action: &str) -> usize {
     let service = action.split(':').next().unwrap_or(action);
     (key(ns::ACTION, service) % SERVICE_BUCKETS as u64) as usize
 }

@@ -221,7 +221,7 @@ fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
 }
 
 /// Most components a mixture may have.
-pub const MAX_COMPONENTS: usize = 16;
+pub(crate) const MAX_COMPONENTS: usize = 16;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 /// from the float's bits and an odd series in `(m − 1)/(m + 1)` covers the mantissa `m`, kept
 /// within `[√½, √2)`. 0 gives −∞; negative numbers and NaN give NaN.
 #[inline]
-pub fn ln(x: f32) -> f32 {
+pub(crate) fn ln(x: f32) -> f32 {
     if x.is_nan() || x < 0.0 {
         return f32::NAN;
     }
@@ -35,7 +35,7 @@ pub fn ln(x: f32) -> f32 {
 
 /// `ln(1 + x)` for `x >= 0`.
 #[inline]
-pub fn ln_1p(x: f32) -> f32 {
+pub(crate) fn ln_1p(x: f32) -> f32 {
     ln(1.0 + x)
 }
 

@@ -11,9 +11,9 @@
 //! - **calibration** of the fused score per group, so that a score cuts off the same share of
 //!   traffic in every group.
 
-pub mod features;
-pub mod gmm;
-pub mod math;
+pub(crate) mod features;
+pub(crate) mod gmm;
+pub(crate) mod math;
 pub mod model;
 pub mod settings;
 pub mod train;
@@ -27,7 +27,7 @@ pub use features::{Behaviour, EVENT_DIM, PROFILE_DIM, event_vector};
 pub use model::{Model, ModelFile, Rarity};
 
 /// The model in force, shared by engines and replaced whole when its file changes.
-pub type SharedModel = Arc<ArcSwapOption<Model>>;
+pub(crate) type SharedModel = Arc<ArcSwapOption<Model>>;
 
 /// A shared handle holding `model` (a [`Model`] or an `Arc` of one).
 pub fn shared(model: Option<impl Into<Arc<Model>>>) -> SharedModel {

@@ -15,7 +15,7 @@ use super::gmm::{Mixture, Scorer};
 use crate::profile::keys::{key, ns};
 
 /// The `format` every model file carries.
-pub const FORMAT: &str = "cinch-model";
+pub(crate) const FORMAT: &str = "cinch-model";
 /// The model file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -396,7 +396,7 @@ impl Model {
 
 /// `log10 p` of a log-likelihood on a tail table, interpolated between its points and
 /// extrapolated beyond the last one along the last decade's slope.
-pub fn tail_log10_p(tail: &[[f64; 2]], ll: f64) -> f64 {
+pub(crate) fn tail_log10_p(tail: &[[f64; 2]], ll: f64) -> f64 {
     if !ll.is_finite() {
         return -12.0;
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::event::{RejectReason, Rejected};
 
 /// At most this many bytes of the original record are kept.
-pub const MAX_RAW_BYTES: usize = 64 << 10;
+pub(crate) const MAX_RAW_BYTES: usize = 64 << 10;
 
 /// One dead-letter output record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

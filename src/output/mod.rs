@@ -6,7 +6,7 @@ pub mod command;
 pub mod dead_letter;
 pub mod finding;
 pub mod recommendation;
-pub mod score;
+pub(crate) mod score;
 pub mod settings;
 pub mod sign;
 pub mod time;

@@ -12,7 +12,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 
 /// [`rfc3339_ms`] without a heap allocation for years 0 to 9999 (the string is 24 bytes, held
 /// inline); the per-event score line uses it.
-pub fn rfc3339_ms_inline(ms: i64) -> CompactString {
+pub(crate) fn rfc3339_ms_inline(ms: i64) -> CompactString {
     let Some(t) = DateTime::from_timestamp_millis(ms).filter(|t| (0..=9999).contains(&t.year()))
     else {
         return CompactString::from(rfc3339_ms(ms));

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 /// Event time in whole minutes since the epoch (fits in `u32` until the year 10,000).
-pub type Minute = u32;
+pub(crate) type Minute = u32;
 
 /// Converts epoch milliseconds to [`Minute`]s.
-pub fn minute_of(time_ms: i64) -> Minute {
+pub(crate) fn minute_of(time_ms: i64) -> Minute {
     (time_ms.max(0) / 60_000) as Minute
 }
 
@@ -16,7 +16,7 @@ pub fn minute_of(time_ms: i64) -> Minute {
 /// float's bits and a polynomial covers the fraction. Pure arithmetic, so it gives the same bits
 /// on every platform (unlike the C library's `exp2f`), and it is several times faster.
 #[inline]
-pub fn exp2_neg(x: f32) -> f32 {
+pub(crate) fn exp2_neg(x: f32) -> f32 {
     if x < -126.0 {
         return 0.0;
     }
@@ -31,7 +31,7 @@ pub fn exp2_neg(x: f32) -> f32 {
 
 /// How counts fade with event time.
 #[derive(Clone, Copy, Debug)]
-pub struct Decay {
+pub(crate) struct Decay {
     /// `1 / half-life` in minutes.
     inv_half_life_min: f32,
 }
@@ -74,7 +74,7 @@ impl Decay {
 /// breaks ties by key, so the result never depends on the layout. The sketch of evicted keys is
 /// allocated at the first eviction (before it, it is all zeros and reads as empty).
 #[derive(Clone, Debug)]
-pub struct BoundedCounter {
+pub(crate) struct BoundedCounter {
     /// Exact entries, sorted by key.
     entries: SmallVec<[(u64, Slot); 1]>,
     /// Bloom filter (two probes) of keys evicted from `entries`, of `words` words; `None` until
@@ -118,6 +118,7 @@ impl BoundedCounter {
     }
 
     /// Bytes of memory this table uses at most.
+    #[cfg(test)]
     pub fn max_bytes(&self) -> usize {
         self.cap as usize * std::mem::size_of::<(u64, Slot)>()
             + self.words as usize * 8
@@ -147,16 +148,6 @@ impl BoundedCounter {
     /// The keys held exactly, in ascending order (deterministic).
     pub fn keys(&self) -> Vec<u64> {
         self.entries.iter().map(|(k, _)| *k).collect()
-    }
-
-    /// Number of exact entries held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no key was ever inserted.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.distinct == 0
     }
 
     #[inline]
@@ -393,7 +384,7 @@ mod tests {
         c.add(1, 5.0, 0, d, false);
         c.add(2, 1.0, 0, d, false);
         c.add(3, 3.0, 0, d, false);
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.keys().len(), 2);
         let evicted = c.get(2, 0, d);
         assert_eq!(evicted.count, 0.0);
         assert!(evicted.seen, "evicted keys are remembered as seen");

@@ -55,7 +55,7 @@ pub struct Entity {
 }
 
 /// Most entities taken from one text.
-pub const MAX_ENTITIES: usize = 64;
+pub(crate) const MAX_ENTITIES: usize = 64;
 
 static MAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b")
@@ -158,7 +158,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
 /// or one of `@ _ - . / + :` inside, of 3 to 128 characters (account and order numbers, ids,
 /// addresses, hosts, handles). With `values_only`, quoted strings followed by `:` (the keys of a
 /// JSON or Python-literal object) are skipped, so that only argument values count.
-pub fn value_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64> {
+pub(crate) fn value_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64> {
     let bytes = text.as_bytes();
     let mut out: Vec<u64> = Vec::new();
     let mut i = 0;
@@ -223,7 +223,7 @@ pub fn value_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64> {
 }
 
 /// The hash of an entity's identity.
-pub fn identity(kind: EntityKind, value: &str) -> u64 {
+pub(crate) fn identity(kind: EntityKind, value: &str) -> u64 {
     let mut buf = String::with_capacity(value.len() + 10);
     buf.push_str(kind.as_str());
     buf.push(':');

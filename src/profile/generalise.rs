@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 /// Generalises `resource` into a pattern. Returns the input unchanged (borrowed) when nothing
 /// needs collapsing, so the common case allocates nothing.
-pub fn generalise(resource: &str) -> Cow<'_, str> {
+pub(crate) fn generalise(resource: &str) -> Cow<'_, str> {
     if !resource.bytes().any(|b| b.is_ascii_digit()) {
         return Cow::Borrowed(resource);
     }
@@ -46,7 +46,7 @@ pub fn generalise(resource: &str) -> Cow<'_, str> {
 /// The first calendar date named in a resource (`.../2026/10/01/...`, `dt=2026-10-01`,
 /// `20261001`), as days since 1970-01-01. Lets a detector tell reads of current data from reads
 /// of old partitions.
-pub fn resource_day(resource: &str) -> Option<i64> {
+pub(crate) fn resource_day(resource: &str) -> Option<i64> {
     let b = resource.as_bytes();
     let num = |s: usize, n: usize| -> Option<u32> {
         if s + n <= b.len() && b[s..s + n].iter().all(u8::is_ascii_digit) {
@@ -126,7 +126,7 @@ pub fn prefix(pattern: &str) -> &str {
 
 /// Whether a resource names an outside destination (a recipient, a URL, an account) rather than
 /// an internal object. Peers excuse new capabilities but never new destinations.
-pub fn is_destination(resource: &str) -> bool {
+pub(crate) fn is_destination(resource: &str) -> bool {
     resource.starts_with("mailto:")
         || resource.starts_with("http://")
         || resource.starts_with("https://")

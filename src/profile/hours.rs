@@ -17,7 +17,7 @@ const KERNEL_SUM: f32 = 2.5;
 /// and their total, all updated together (and serialised together, so a restored histogram
 /// reads exactly as the one that was saved).
 #[derive(Clone, Debug)]
-pub struct HourHistogram {
+pub(crate) struct HourHistogram {
     week: Week,
     /// `week` folded onto the 24 hours of the day.
     day: [f32; 24],

@@ -134,7 +134,7 @@ impl<'a> EventKeys<'a> {
 
 /// The class of a source address, as a bit: 1 private or loopback IPv4/IPv6, 2 public IPv4 or
 /// IPv6, 4 anything else (a service name such as `AWS Internal`, or a malformed address).
-pub fn address_class(ip: &str) -> u8 {
+pub(crate) fn address_class(ip: &str) -> u8 {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v4)) => {
             if v4.is_private() || v4.is_loopback() || v4.is_link_local() {

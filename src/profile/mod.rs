@@ -5,14 +5,14 @@
 //! *activity windows* (the last minutes of events, bytes, denials, distinct resources and the
 //! sessions in flight) follow every event, because they describe what the agent is doing now.
 
-pub mod counter;
+pub(crate) mod counter;
 pub mod entities;
-pub mod generalise;
-pub mod hours;
-pub mod keys;
-pub mod probation;
+pub(crate) mod generalise;
+pub(crate) mod hours;
+pub(crate) mod keys;
+pub(crate) mod probation;
 pub mod settings;
-pub mod window;
+pub(crate) mod window;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -26,7 +26,7 @@ use window::{DistinctWindow, MinuteRing, WindowSums};
 
 /// How fast an event is learned into the baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Learning {
+pub(crate) enum Learning {
     /// An ordinary event: learned at full weight.
     Full,
     /// Mildly unusual (reasons, but no finding): its new keys are credited a third each time,
@@ -38,11 +38,11 @@ pub enum Learning {
 }
 
 /// Smallest accepted per-agent memory bound.
-pub const MIN_PROFILE_BYTES: usize = 16 * 1024;
+pub(crate) const MIN_PROFILE_BYTES: usize = 16 * 1024;
 
 /// Sizes of a profile's tables, derived from the memory bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Capacity {
+pub(crate) struct Capacity {
     actions: usize,
     patterns: usize,
     prefixes: usize,
@@ -108,7 +108,7 @@ const BLOCKS: usize = 12;
 
 /// A decaying peak: the largest value seen, fading with the half-life.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Peak {
+pub(crate) struct Peak {
     /// Value as of `at`.
     pub value: f32,
     /// When it was last raised.
@@ -256,7 +256,7 @@ impl<'de> Deserialize<'de> for Peaks {
 
 /// The whole per-agent state.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct AgentProfile {
+pub(crate) struct AgentProfile {
     /// First event time.
     pub first_minute: Minute,
     /// Newest event time (the agent's watermark).
@@ -423,7 +423,7 @@ pub struct Observation {
 /// Whether `resource` is a new member of a stable set behind a known pattern (another account
 /// behind `acct_{hex}`, another repository): a well-used pattern (`pattern`) whose uses rarely
 /// touch a resource new to the agent (`churn`, see [`Observation::pattern_churn`]).
-pub fn new_member(resource: Lookup, pattern: Lookup, churn: f32) -> bool {
+pub(crate) fn new_member(resource: Lookup, pattern: Lookup, churn: f32) -> bool {
     !resource.seen && pattern.count >= 20.0 && churn < 0.1
 }
 
@@ -476,6 +476,7 @@ impl AgentProfile {
     }
 
     /// An upper bound of the memory this profile can ever use, whatever its traffic.
+    #[cfg(test)]
     pub fn max_bytes(&self, cap: &Capacity) -> usize {
         std::mem::size_of::<Self>()
             + self.actions.max_bytes()

@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::counter::Minute;
 
 /// How long a place stays on probation, in days (its first day included).
-pub const PROBATION_DAYS: usize = 14;
+pub(crate) const PROBATION_DAYS: usize = 14;
 
 /// Places on probation at once; the least used one makes room for a new one.
-pub const MAX_PLACES: usize = 8;
+pub(crate) const MAX_PLACES: usize = 8;
 
 /// What kind of place was taken up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub struct Uptake {
 
 /// The places an agent has on probation, and its events per day over the same span.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Probation {
+pub(crate) struct Probation {
     places: Vec<Entry>,
     /// The agent's events per day: `(day, events)`, indexed by day modulo [`PROBATION_DAYS`].
     days: [(u32, u32); PROBATION_DAYS],
@@ -83,6 +83,7 @@ pub struct Probation {
 
 impl Probation {
     /// Most bytes it can hold.
+    #[cfg(test)]
     pub const MAX_BYTES: usize =
         std::mem::size_of::<Probation>() + MAX_PLACES * std::mem::size_of::<Entry>();
 

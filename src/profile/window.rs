@@ -25,7 +25,7 @@ struct Slot {
 /// not depend on it) until `SPARSE_MAX` of them are in use; the ring is then laid out whole, one
 /// slot per residue.
 #[derive(Clone, Debug, Default)]
-pub struct MinuteRing {
+pub(crate) struct MinuteRing {
     /// Either fewer than `SLOTS` slots in use, in any order, or all `SLOTS` slots, slot `i`
     /// holding minutes `m` with `m % SLOTS == i`.
     slots: Vec<Slot>,
@@ -123,6 +123,7 @@ impl MinuteRing {
     }
 
     /// Bytes held on the heap at most.
+    #[cfg(test)]
     pub const MAX_HEAP_BYTES: usize = Self::SLOTS * std::mem::size_of::<Slot>();
 
     /// Sums over two windows ending at `now` (inclusive), of `a` and `b` minutes, in one pass.
@@ -221,7 +222,7 @@ impl WindowSums {
 
 /// Distinct exact resources touched over a short window, bounded.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct DistinctWindow {
+pub(crate) struct DistinctWindow {
     recent: VecDeque<(Minute, u64)>,
 }
 
@@ -260,6 +261,7 @@ impl DistinctWindow {
     }
 
     /// Memory at most, for `cap` entries.
+    #[cfg(test)]
     pub fn max_bytes(cap: usize) -> usize {
         cap * 16 + std::mem::size_of::<Self>()
     }

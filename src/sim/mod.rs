@@ -59,7 +59,7 @@
 //! own ChaCha stream derived from the seed, so the same settings give byte-identical files and
 //! no output depends on generation order.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -365,15 +365,4 @@ pub fn simulate(cfg: &SimConfig) -> Result<SimSummary, SimError> {
             manifest_path,
         ],
     })
-}
-
-/// The files a simulation writes into `dir`.
-pub fn output_paths(dir: &Path, gzip: bool) -> [PathBuf; 5] {
-    [
-        dir.join(if gzip { EVENTS_GZ_FILE } else { EVENTS_FILE }),
-        dir.join(LABELS_FILE),
-        dir.join(ATTACKS_FILE),
-        dir.join(ENTITLEMENTS_FILE),
-        dir.join(MANIFEST_FILE),
-    ]
 }

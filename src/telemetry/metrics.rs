@@ -21,17 +21,17 @@ use crate::event::{Format, Outcome, RejectReason};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `format` label of input events whose format could not be determined.
-pub const UNKNOWN_FORMAT: &str = "unknown";
+pub(crate) const UNKNOWN_FORMAT: &str = "unknown";
 
 /// The label value that stands in for a reason code or output kind outside the known lists.
-pub const OTHER: &str = "other";
+pub(crate) const OTHER: &str = "other";
 
 /// Every access outcome, in a fixed order.
 const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Denied, Outcome::Error];
 
 /// The `reason` label values of `cinch_dead_letters_total`: every
 /// [`RejectReason::code`], then [`OTHER`].
-pub const DEAD_LETTER_REASONS: [&str; 10] = [
+pub(crate) const DEAD_LETTER_REASONS: [&str; 10] = [
     "invalid_utf8",
     "not_json",
     "too_deep",
@@ -45,7 +45,7 @@ pub const DEAD_LETTER_REASONS: [&str; 10] = [
 ];
 
 /// The `kind` label values of `cinch_outputs_total`, then [`OTHER`].
-pub const OUTPUT_KINDS: [&str; 6] = [
+pub(crate) const OUTPUT_KINDS: [&str; 6] = [
     "finding",
     "recommendation",
     "command",

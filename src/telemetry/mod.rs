@@ -10,10 +10,10 @@
 //!
 //! Drivers depend on this module; the engine never does.
 
-pub mod events;
-pub mod kafka_stats;
-pub mod metrics;
-pub mod observer;
+pub(crate) mod events;
+pub(crate) mod kafka_stats;
+pub(crate) mod metrics;
+pub(crate) mod observer;
 pub mod server;
 
 use std::net::SocketAddr;

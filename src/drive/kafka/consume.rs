@@ -403,7 +403,7 @@ impl Shared {
 }
 
 /// The consumer's context: rebalance callbacks.
-pub(crate) struct Ctx {
+pub struct Ctx {
     shared: Arc<Shared>,
 }
 

@@ -21,7 +21,7 @@ mod deliveries;
 mod produce;
 pub mod settings;
 mod side;
-pub mod state;
+pub(crate) mod state;
 mod worker;
 
 use std::fmt;

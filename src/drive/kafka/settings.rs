@@ -200,7 +200,7 @@ pub enum Guarantee {
 
 /// Checks a broker list: `host:port[,host:port...]`, each host a name or an address (IPv6 in
 /// brackets), each port 1..65535, no scheme; at most 64 brokers and 4096 characters.
-pub fn check_brokers(list: &str) -> Result<(), String> {
+pub(crate) fn check_brokers(list: &str) -> Result<(), String> {
     if list.len() > 4096 {
         return Err(format!("{} characters; at most 4096", list.len()));
     }
@@ -235,7 +235,7 @@ pub fn check_brokers(list: &str) -> Result<(), String> {
 
 /// Checks a topic name as Kafka does: 1 to 249 characters of `a-z A-Z 0-9 . _ -`, and not
 /// `.` or `..`.
-pub fn check_topic(name: &str) -> Result<(), String> {
+pub(crate) fn check_topic(name: &str) -> Result<(), String> {
     if name.len() > 249 {
         return Err(format!("{} characters; at most 249", name.len()));
     }

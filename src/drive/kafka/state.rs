@@ -19,7 +19,7 @@ pub const FORMAT_VERSION: u32 = 9;
 /// What a checkpoint record holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StateKind {
+pub(crate) enum StateKind {
     /// One agent's profile (keyed by agent id).
     #[default]
     Agent,
@@ -31,7 +31,7 @@ pub enum StateKind {
 /// One checkpoint record: the value of a state-topic message. Every record of one checkpoint of
 /// a partition carries the same offset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// Format version ([`FORMAT_VERSION`]).
     pub v: u32,
     /// What the record holds.

@@ -11,7 +11,7 @@ use super::tools::{V, o, s};
 use super::world::{Agent, Doc, Org, Person, World, fav};
 
 /// A session's setting: the world, the agent and the time the session starts.
-pub(crate) struct Ctx<'a> {
+pub struct Ctx<'a> {
     /// The fleet.
     pub w: &'a World,
     /// The agent.

@@ -46,7 +46,6 @@ mod world;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use rand::Rng;
 use serde::Serialize;
@@ -514,14 +513,4 @@ fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SimError> {
     let mut f = std::fs::File::create(path).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     Ok(())
-}
-
-/// The files an LLM simulation writes into `dir`.
-pub fn output_paths(dir: &std::path::Path, gzip: bool) -> [PathBuf; 4] {
-    [
-        dir.join(if gzip { SPANS_GZ_FILE } else { SPANS_FILE }),
-        dir.join(LABELS_FILE),
-        dir.join(ATTACKS_FILE),
-        dir.join(MANIFEST_FILE),
-    ]
 }
