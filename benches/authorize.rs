@@ -158,26 +158,6 @@ impl Client {
     }
 }
 
-/// The core the load generator's threads run on; the server's run on the other one.
-const GENERATOR_CPU: usize = 0;
-/// The core the server's threads run on.
-const SERVER_CPU: usize = 1;
-
-/// Keeps the calling thread on one core (when the machine has it), so that the load generator
-/// and the server do not take each other's core.
-fn pin(cpu: usize) {
-    if std::env::var_os("CINCH_BENCH_NOPIN").is_some() {
-        return;
-    }
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, and CPU_SET and sched_setaffinity only
-    // read and write that set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -194,7 +174,6 @@ fn http_run(addr: SocketAddr, rate: u64, secs: u64, conns: usize) {
         .map(|c| {
             let bodies = Arc::clone(&bodies);
             std::thread::spawn(move || {
-                pin(GENERATOR_CPU);
                 let mut client = Client::connect(addr);
                 // Warm the connection up.
                 for b in bodies.iter().take(50) {
@@ -270,15 +249,12 @@ fn main() {
         g.finish();
     }
 
-    // Over HTTP: the server (its runtime and the audit writer, which inherit this thread's core)
-    // on one core, the load generator on the other.
-    pin(SERVER_CPU);
+    // Over HTTP.
     let dir = tempfile::tempdir().unwrap();
     let sink = AuditSink::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
     let pdp = Arc::new(Pdp::new(store, Mode::Enforce, None, sink.sender()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(|| pin(SERVER_CPU))
         .enable_all()
         .build()
         .unwrap();
