@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use cinch::drive::input::{MessageKind, read_messages};
+use cinch::drive::input::{Layout, MessageKind, read_messages};
 use cinch::event::{DecodeConfig, Decoded, Decoder, RejectReason};
 use cinch::vocab::FormatChoice;
 use serde_json::{Value, json};
@@ -199,6 +199,50 @@ fn members_after_the_records_of_a_streamed_delivery_hold_no_record() {
         let whole = d.decode_to_vec(line.as_bytes());
         assert_eq!(whole.len(), streamed.len(), "{line}");
     }
+}
+
+/// A reader that hands its bytes on one line at a time.
+struct ByLine<'a>(&'a [u8]);
+
+impl Read for ByLine<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let line = self
+            .0
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.0.len(), |i| i + 1);
+        let n = line.min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// The layout of an input is told from its content, never from where a read happens to end.
+/// A first line that opens a value which breaks on the next ones (here a `[` alone) makes JSON
+/// lines when one of the next lines is an object on its own; when the bytes gathered so far
+/// ended at a line break before that line, their end was taken for the end of the input and the
+/// input for documents, in which the `[` swallowed every line after it into one dead letter.
+#[test]
+fn the_layout_does_not_depend_on_where_a_read_ends() {
+    let junk = format!("  \"pad\": \"{}\",\n", "x".repeat(1500));
+    let object = native("e-1", 0);
+    let input = format!("[\n{}{object}\n{object}\n", junk.repeat(3));
+    let read = |reader: &mut dyn Read| {
+        let mut out = Vec::new();
+        let stats = read_messages(reader, "test", 1 << 20, |m| {
+            out.push((m.line, String::from_utf8_lossy(m.bytes).into_owned()));
+        })
+        .unwrap();
+        (stats.layout, out)
+    };
+    let whole = read(&mut input.as_bytes());
+    assert_eq!(whole.0, Layout::JsonLines);
+    assert_eq!(whole.1.len(), 6);
+    assert_eq!(whole.1[0], (1, "[".to_owned()));
+    assert_eq!(whole.1[4], (5, object.clone()));
+    assert_eq!(read(&mut ByLine(input.as_bytes())), whole);
+    assert_eq!(read(&mut Trickle(input.as_bytes())), whole);
 }
 
 fn otlp_request(tool_span: Value, resource: Value) -> String {

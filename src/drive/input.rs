@@ -512,6 +512,11 @@ fn sniff_layout(head: &[u8], complete: bool) -> Option<Layout> {
             }
         }
         if more.is_empty() {
+            if !complete {
+                // The bytes so far end at a line break, not necessarily the input: the lines
+                // after it may tell.
+                return None;
+            }
             break;
         }
         rest = more;
@@ -1874,6 +1879,33 @@ mod tests {
             for_each_message(&InputSpec::file("/no/such/cinch-input.jsonl"), |_| {}).unwrap_err();
         assert!(matches!(err, SourceError::Open { .. }));
         assert!(err.to_string().contains("/no/such/cinch-input.jsonl"));
+    }
+
+    /// Told from the first bytes of an input, the layout is the one told from all of it, or
+    /// none yet: never an answer that the bytes still to come would change.
+    #[test]
+    fn the_layout_told_from_a_prefix_is_the_final_one() {
+        let junk = format!("  \"pad\": \"{}\",\n", "x".repeat(40));
+        let inputs = [
+            format!("[\n{}{{\"a\":1}}\n{{\"b\":2}}\n", junk.repeat(3)),
+            format!("[\n{}]\n", junk.repeat(3)),
+            format!("{{\n{}\n", junk.repeat(20)),
+            "{\"a\":\n1}\n{\"b\":2}\n".to_owned(),
+            "{\"a\":1}\n{\"b\":2}\n".to_owned(),
+            "[1,\n2\n".to_owned(),
+            "\u{feff}[\n  x\n{}\n".to_owned(),
+        ];
+        for input in &inputs {
+            let bytes = input.as_bytes();
+            let settled = settled_layout(bytes);
+            for end in 0..=bytes.len() {
+                if let Some(layout) = sniff_layout(&bytes[..end], false) {
+                    assert_eq!(layout, settled, "{input:?} told at {end}");
+                }
+            }
+        }
+        assert_eq!(settled_layout(inputs[0].as_bytes()), Layout::JsonLines);
+        assert_eq!(settled_layout(inputs[1].as_bytes()), Layout::Documents);
     }
 
     #[test]
