@@ -282,11 +282,17 @@ mod tests {
     #[test]
     fn kafka_settings_are_validated() {
         let err = Settings::from_toml(
-            "[kafka]\nworkers = 0\ninput_topics = []\n[kafka.properties]\n\"group.id\" = \"x\"\n",
+            "[kafka]\nworkers = 0\ninput_topics = []\nstartup_timeout_secs = 0\n[kafka.properties]\n\"group.id\" = \"x\"\n",
         )
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("kafka.workers"), "{text}");
+        assert!(
+            text.contains("kafka.startup_timeout_secs must be within 1..600"),
+            "{text}"
+        );
+        let err = Settings::from_toml("[kafka]\nstartup_timeout_secs = 601\n").unwrap_err();
+        assert!(err.to_string().contains("(got 601)"), "{err}");
         assert!(text.contains("kafka.input_topics"), "{text}");
         assert!(text.contains("group.id"), "{text}");
         let ok = Settings::from_toml(

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use cinch::drive::input::{MessageKind, read_messages};
+use cinch::drive::input::{Layout, MessageKind, read_messages};
 use cinch::event::{DecodeConfig, Decoded, Decoder, RejectReason};
 use cinch::vocab::FormatChoice;
 use serde_json::{Value, json};
@@ -199,6 +199,100 @@ fn members_after_the_records_of_a_streamed_delivery_hold_no_record() {
         let whole = d.decode_to_vec(line.as_bytes());
         assert_eq!(whole.len(), streamed.len(), "{line}");
     }
+}
+
+/// A reader that hands its bytes on one line at a time.
+struct ByLine<'a>(&'a [u8]);
+
+impl Read for ByLine<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let line = self
+            .0
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.0.len(), |i| i + 1);
+        let n = line.min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// The layout of an input is told from its content, never from where a read happens to end.
+/// A first line that opens a value which breaks on the next ones (here a `[` alone) makes JSON
+/// lines when one of the next lines is an object on its own; when the bytes gathered so far
+/// ended at a line break before that line, their end was taken for the end of the input and the
+/// input for documents, in which the `[` swallowed every line after it into one dead letter.
+#[test]
+fn the_layout_does_not_depend_on_where_a_read_ends() {
+    let junk = format!("  \"pad\": \"{}\",\n", "x".repeat(1500));
+    let object = native("e-1", 0);
+    let input = format!("[\n{}{object}\n{object}\n", junk.repeat(3));
+    let read = |reader: &mut dyn Read| {
+        let mut out = Vec::new();
+        let stats = read_messages(reader, "test", 1 << 20, |m| {
+            out.push((m.line, String::from_utf8_lossy(m.bytes).into_owned()));
+        })
+        .unwrap();
+        (stats.layout, out)
+    };
+    let whole = read(&mut input.as_bytes());
+    assert_eq!(whole.0, Layout::JsonLines);
+    assert_eq!(whole.1.len(), 6);
+    assert_eq!(whole.1[0], (1, "[".to_owned()));
+    assert_eq!(whole.1[4], (5, object.clone()));
+    assert_eq!(read(&mut ByLine(input.as_bytes())), whole);
+    assert_eq!(read(&mut Trickle(input.as_bytes())), whole);
+}
+
+/// A document no longer than the message limit is a message of its own, whole, however the
+/// bytes arrive: when a read ended after its close, the blanks read with it were counted toward
+/// the limit, and a document of exactly the limit followed by a line break was streamed as an
+/// oversize dead letter.
+#[test]
+fn a_document_of_exactly_the_limit_is_whole_however_the_bytes_arrive() {
+    const LIMIT: usize = 97;
+    let exact = format!("{{\"pad\": \"{}\"}}", "x".repeat(LIMIT - 11));
+    assert_eq!(exact.len(), LIMIT);
+    // Pretty-printed first (documents), and long enough that the rest comes in reads of its own.
+    let input = format!(
+        "{{\n  \"a\": 1\n}}\n{}{exact}\n  \n{{\"b\": 2}}\n{exact}\n",
+        "{\"n\": 1}\n".repeat(500)
+    );
+    let read = |reader: &mut dyn Read| {
+        let mut out = Vec::new();
+        let stats = read_messages(reader, "test", LIMIT, |m| {
+            out.push((m.line, m.bytes.to_vec(), m.kind.clone()));
+        })
+        .unwrap();
+        (stats, out)
+    };
+    let whole = read(&mut input.as_bytes());
+    assert_eq!(whole.0.layout, Layout::Documents);
+    assert_eq!(whole.0.oversize, 0, "{:?}", whole.0);
+    assert_eq!(whole.1.len(), 504);
+    for m in [&whole.1[501], &whole.1[503]] {
+        assert_eq!(
+            (m.1.as_slice(), &m.2),
+            (exact.as_bytes(), &MessageKind::Complete)
+        );
+    }
+    assert_eq!(read(&mut ByLine(input.as_bytes())), whole);
+    assert_eq!(read(&mut Trickle(input.as_bytes())), whole);
+    // So is what follows a delivery streamed in pieces, in the same document.
+    let after = format!("x{}", &exact[1..]);
+    let delivery = format!("{{\"Records\":[{}]}} {after}", native("e-1", 200));
+    let input = format!(
+        "{{\n  \"a\": 1\n}}\n{}{delivery}\n{{\"b\": 2}}\n{delivery}\n",
+        "{\"n\": 1}\n".repeat(500)
+    );
+    let whole = read(&mut input.as_bytes());
+    assert_eq!(whole.0.layout, Layout::Documents);
+    let afters: Vec<_> = whole.1.iter().filter(|m| m.1 == after.as_bytes()).collect();
+    assert_eq!(afters.len(), 2, "{:?}", whole.1.get(501..));
+    assert!(afters.iter().all(|m| m.2 == MessageKind::Complete));
+    assert_eq!(read(&mut ByLine(input.as_bytes())), whole);
+    assert_eq!(read(&mut Trickle(input.as_bytes())), whole);
 }
 
 fn otlp_request(tool_span: Value, resource: Value) -> String {

@@ -512,6 +512,11 @@ fn sniff_layout(head: &[u8], complete: bool) -> Option<Layout> {
             }
         }
         if more.is_empty() {
+            if !complete {
+                // The bytes so far end at a line break, not necessarily the input: the lines
+                // after it may tell.
+                return None;
+            }
             break;
         }
         rest = more;
@@ -687,13 +692,17 @@ impl Pending {
     }
 
     /// Adds `part` to the message (starting it at `line`/`offset` when it is new), handing it
-    /// to a [`Streamer`] once it grows past `max`.
+    /// to a [`Streamer`] once it grows past `max`. `counted` is how much of the message counts
+    /// toward `max` with `part` added: all of it, except the blanks after a document's close,
+    /// which are no part of it if it ends there (they are held until it is known whether it
+    /// does, as the streamer holds the blanks after a container's closing bracket).
     fn append(
         &mut self,
         part: &[u8],
         line: u64,
         offset: u64,
         max: usize,
+        counted: u64,
         f: &mut dyn FnMut(Message<'_>),
     ) {
         if self.is_empty() {
@@ -702,7 +711,7 @@ impl Pending {
         }
         if let Some(stream) = &mut self.stream {
             stream.feed(part, f);
-        } else if self.buf.len() + part.len() <= max {
+        } else if counted <= max as u64 {
             self.buf.extend_from_slice(part);
         } else {
             let head = std::mem::take(&mut self.buf);
@@ -841,11 +850,13 @@ impl Splitter {
             pos = end + 1;
         }
         if pos < chunk.len() {
+            let counted = (self.pending.buf.len() + chunk.len() - pos) as u64;
             self.pending.append(
                 &chunk[pos..],
                 self.line,
                 self.offset + pos as u64,
                 self.max,
+                counted,
                 f,
             );
         }
@@ -1004,8 +1015,20 @@ impl Splitter {
         if self.active {
             let part = &chunk[seg..];
             self.len += part.len() as u64;
-            self.pending
-                .append(part, self.start_line, self.start_offset, self.max, f);
+            // Blanks after the document's close count only if it goes on past them.
+            let counted = if self.closing {
+                self.closed_len
+            } else {
+                self.len
+            };
+            self.pending.append(
+                part,
+                self.start_line,
+                self.start_offset,
+                self.max,
+                counted,
+                f,
+            );
         }
     }
 
@@ -1234,7 +1257,19 @@ impl Streamer {
                             return;
                         }
                     }
-                    if self.buf.len() + part.len() <= self.max {
+                    // Blanks at the end count only once something follows them: the message
+                    // ends without them (the blanks after a document's close, read in the same
+                    // chunk, are held until the document is known to end there).
+                    let is_ws = crate::event::scan::is_ws;
+                    let counted = match part.iter().rposition(|&b| !is_ws(b)) {
+                        Some(last) => self.buf.len() + last + 1,
+                        None => self
+                            .buf
+                            .iter()
+                            .rposition(|&b| !is_ws(b))
+                            .map_or(0, |l| l + 1),
+                    };
+                    if counted <= self.max {
                         self.buf.extend_from_slice(part);
                     } else {
                         let head = std::mem::take(&mut self.buf);
@@ -1874,6 +1909,73 @@ mod tests {
             for_each_message(&InputSpec::file("/no/such/cinch-input.jsonl"), |_| {}).unwrap_err();
         assert!(matches!(err, SourceError::Open { .. }));
         assert!(err.to_string().contains("/no/such/cinch-input.jsonl"));
+    }
+
+    /// Told from the first bytes of an input, the layout is the one told from all of it, or
+    /// none yet: never an answer that the bytes still to come would change.
+    #[test]
+    fn the_layout_told_from_a_prefix_is_the_final_one() {
+        let junk = format!("  \"pad\": \"{}\",\n", "x".repeat(40));
+        let inputs = [
+            format!("[\n{}{{\"a\":1}}\n{{\"b\":2}}\n", junk.repeat(3)),
+            format!("[\n{}]\n", junk.repeat(3)),
+            format!("{{\n{}\n", junk.repeat(20)),
+            "{\"a\":\n1}\n{\"b\":2}\n".to_owned(),
+            "{\"a\":1}\n{\"b\":2}\n".to_owned(),
+            "[1,\n2\n".to_owned(),
+            "\u{feff}[\n  x\n{}\n".to_owned(),
+        ];
+        for input in &inputs {
+            let bytes = input.as_bytes();
+            let settled = settled_layout(bytes);
+            for end in 0..=bytes.len() {
+                if let Some(layout) = sniff_layout(&bytes[..end], false) {
+                    assert_eq!(layout, settled, "{input:?} told at {end}");
+                }
+            }
+        }
+        assert_eq!(settled_layout(inputs[0].as_bytes()), Layout::JsonLines);
+        assert_eq!(settled_layout(inputs[1].as_bytes()), Layout::Documents);
+    }
+
+    /// Documents of the limit's length and around it, and what follows a streamed delivery,
+    /// each followed by blanks: the same messages, whole or oversize, however the bytes are cut.
+    #[test]
+    fn blanks_after_a_document_do_not_count_toward_the_limit() {
+        const MAX: usize = 40;
+        let sized = |n: usize| format!("{{\"p\": \"{}\"}}", "x".repeat(n - 9));
+        let record = format!("{{\"agent_id\": \"{}\"}}", "a".repeat(60));
+        let mut input = String::new();
+        for n in [MAX - 1, MAX, MAX + 1] {
+            input += &format!("{}\n \r\n\t", sized(n));
+            input += &format!("{{\"Records\":[{record}]}} x{}\n  \n", sized(n - 1));
+        }
+        input += &sized(MAX);
+        input += "\n\n";
+        let input = input.as_bytes();
+        let split = |size: usize| {
+            let mut out = Vec::new();
+            let mut s = Splitter::new(Layout::Documents, MAX);
+            for chunk in input.chunks(size) {
+                s.feed(chunk, &mut |m| out.push((m.line, m.bytes.to_vec(), m.kind)));
+            }
+            s.finish(&mut |m| out.push((m.line, m.bytes.to_vec(), m.kind)));
+            out
+        };
+        let whole = split(input.len());
+        let complete = |n: usize| {
+            whole
+                .iter()
+                .filter(|m| m.1.len() == n && m.2 == MessageKind::Complete)
+                .count()
+        };
+        // The documents of MAX - 1 and MAX bytes, and what follows the deliveries when it is
+        // no longer than MAX, are whole; the rest is oversize.
+        assert_eq!(complete(MAX - 1), 2, "{whole:?}");
+        assert_eq!(complete(MAX), 3, "{whole:?}");
+        for size in 1..input.len() {
+            assert_eq!(split(size), whole, "chunk size {size}");
+        }
     }
 
     #[test]

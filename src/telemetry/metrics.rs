@@ -90,6 +90,8 @@ pub struct Metrics {
     already_reflected: prometheus::IntCounter,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Driver events repeated identically are logged once, then summarised (every one counts).
+    repeats: crate::telemetry::RepeatLimiter,
 }
 
 impl Default for Metrics {
@@ -302,6 +304,7 @@ impl Metrics {
             driver_events,
             already_reflected,
             suppressions: Mutex::new(Default::default()),
+            repeats: Default::default(),
         }
     }
 
@@ -524,7 +527,12 @@ impl PipelineObserver for Metrics {
     }
 
     fn driver_event(&self, event: &crate::telemetry::DriverEvent) {
-        eprintln!("cinch: {event}");
+        for line in self
+            .repeats
+            .admit(&event.to_string(), std::time::Instant::now())
+        {
+            eprintln!("cinch: {line}");
+        }
         self.driver_events.with_label_values(&[event.name()]).inc();
     }
 
@@ -611,6 +619,32 @@ mod tests {
         assert_eq!(input("cloudtrail", "success"), Some(1.0));
         assert_eq!(input("unknown", "error"), Some(1.0));
         assert_eq!(input("k8s_audit", "success"), Some(0.0), "pre-initialised");
+    }
+
+    /// A driver event repeated many times a second (a broker down) is logged once then
+    /// summarised, but every one of them counts.
+    #[test]
+    fn repeated_driver_events_all_count() {
+        let m = Metrics::new();
+        let down = crate::telemetry::DriverEvent::ConsumerError {
+            error: "all brokers are down".into(),
+        };
+        for _ in 0..100 {
+            m.driver_event(&down);
+        }
+        let held = m
+            .repeats
+            .admit(&down.to_string(), std::time::Instant::now());
+        assert!(held.is_empty(), "the log is limited: {held:?}");
+        let text = m.render();
+        assert_eq!(
+            sample(
+                &text,
+                "cinch_driver_events_total",
+                &[("event", "consumer_error")]
+            ),
+            Some(100.0)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! observer.rs    PipelineObserver: typed internal events (and NoopObserver)
 //! metrics.rs     Metrics: a Prometheus registry with bounded labels, implementing the observer
 //! kafka_stats.rs consumer lag from librdkafka's statistics JSON
+//! repeats.rs     RepeatLimiter: a log line that repeats is written once, then summarised
 //! server.rs      GET /metrics, /healthz, /readyz with graceful shutdown
 //! ```
 //!
@@ -14,6 +15,7 @@ pub(crate) mod events;
 pub(crate) mod kafka_stats;
 pub(crate) mod metrics;
 pub(crate) mod observer;
+pub(crate) mod repeats;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ pub use events::DriverEvent;
 pub use kafka_stats::{PartitionLag, apply_statistics, observe_statistics, parse_consumer_lags};
 pub use metrics::{CONTENT_TYPE, Metrics};
 pub use observer::{NoopObserver, PipelineObserver};
+pub use repeats::{REPEAT_SUMMARY_SECS, RepeatLimiter};
 pub use server::{
     DEFAULT_ADDR, Limits, ServerHandle, router, serve, serve_router, shutdown_signal,
 };

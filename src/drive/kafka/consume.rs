@@ -609,6 +609,10 @@ pub(crate) fn pipeline(
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, KafkaError> {
     let k = settings.kafka.clone();
+    if super::startup::await_brokers(&k, &stop)? {
+        // Stopped before a broker answered: nothing was started.
+        return Ok(RunSummary::default());
+    }
     let deliveries = Arc::new(Deliveries::default());
     let out = Arc::new(Output::new(&k, deliveries.clone())?);
     let epoch = Arc::new(AtomicU64::new(0));

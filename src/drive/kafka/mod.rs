@@ -12,6 +12,8 @@
 //!   id, and the partition's shared state) and commits their input offsets: after every output
 //!   is acknowledged (`at_least_once`), or in one transaction with the outputs
 //!   (`exactly_once`) ([`consume`]).
+//! - At start-up a broker must answer within `startup_timeout_secs`, or the run stops with an
+//!   error naming the brokers and librdkafka's reason ([`startup`]).
 //! - When a partition is assigned, the state topic is read to its end and the partition
 //!   restored before any of its messages is processed; messages already reflected in the
 //!   restored state are not applied again ([`state`]).
@@ -21,6 +23,7 @@ mod deliveries;
 mod produce;
 pub mod settings;
 mod side;
+mod startup;
 pub(crate) mod state;
 mod worker;
 
@@ -38,6 +41,18 @@ pub enum KafkaError {
     /// A Kafka client could not be created or failed.
     #[error("kafka: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
+    /// No broker answered at start-up within `kafka.startup_timeout_secs`.
+    #[error(
+        "kafka: no broker of {brokers} answered within {secs} s (kafka.startup_timeout_secs): {reason}"
+    )]
+    Unreachable {
+        /// The bootstrap brokers.
+        brokers: String,
+        /// The timeout.
+        secs: u64,
+        /// librdkafka's reason for the last error it met.
+        reason: String,
+    },
     /// An output could not be delivered; the offsets of its input were not committed.
     #[error("{0}")]
     Delivery(String),

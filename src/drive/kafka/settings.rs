@@ -49,6 +49,10 @@ pub struct KafkaSettings {
     pub transactional_id: Option<String>,
     /// On shutdown, in-flight work is drained and offsets committed within this many seconds.
     pub shutdown_deadline_secs: u64,
+    /// At start-up, a broker must answer a metadata request within this many seconds, or the
+    /// run stops with an error naming the brokers and librdkafka's reason (instead of retrying
+    /// forever against brokers none of which is reachable).
+    pub startup_timeout_secs: u64,
     /// librdkafka properties passed verbatim to every client (`security.protocol`,
     /// `sasl.mechanism`, `sasl.username`, `ssl.ca.location`, ...).
     pub properties: std::collections::BTreeMap<String, String>,
@@ -74,6 +78,7 @@ impl Default for KafkaSettings {
             guarantee: Guarantee::AtLeastOnce,
             transactional_id: None,
             shutdown_deadline_secs: 30,
+            startup_timeout_secs: 30,
             properties: Default::default(),
         }
     }
@@ -168,6 +173,12 @@ impl KafkaSettings {
             errs.push(format!(
                 "kafka.shutdown_deadline_secs must be within 1..3600 (got {})",
                 self.shutdown_deadline_secs
+            ));
+        }
+        if !(1..=600).contains(&self.startup_timeout_secs) {
+            errs.push(format!(
+                "kafka.startup_timeout_secs must be within 1..600 (got {})",
+                self.startup_timeout_secs
             ));
         }
         for key in [
