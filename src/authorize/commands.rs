@@ -378,11 +378,13 @@ impl CommandIntake {
         else {
             return reject(RejectCode::Malformed, problems.join("; "), r);
         };
-        if expires_at_ms < issued_at_ms {
+        // A command in force for no time at all is none cinch issues (every duration is at
+        // least a second): it would be applied and lapse at the same instant.
+        if expires_at_ms <= issued_at_ms {
             return reject(
                 RejectCode::Malformed,
                 format!(
-                    "expires_at {} is before issued_at {}",
+                    "expires_at {} is not after issued_at {}",
                     wire.expires_at, wire.issued_at
                 ),
                 r,
@@ -465,6 +467,18 @@ mod tests {
             Intake::Rejected(r) => r.code,
             other => panic!("expected a rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_command_in_force_for_no_time_is_malformed() {
+        let signer = Signer::from_seed(&[1; 32]);
+        let mut intake = CommandIntake::new(signer.verifier());
+        let mut empty = command("cmd-empty");
+        empty["issued_at"] = json!("2026-01-01T01:00:00.000Z");
+        assert_eq!(
+            code(intake.take(1, signed(&signer, empty).as_bytes(), NOW)),
+            RejectCode::Malformed
+        );
     }
 
     #[test]

@@ -1118,7 +1118,7 @@ fn check_intake(input: &[u8], signer: &Signer) {
         assert_eq!(record["command_id"], c.command_id.as_str());
         assert_eq!(record["agent_id"], c.agent_id.as_str());
         assert_eq!(record["target"], c.target.as_str());
-        assert!(c.issued_at_ms <= c.expires_at_ms && c.expires_at_ms > NOW_MS);
+        assert!(c.issued_at_ms < c.expires_at_ms && c.expires_at_ms > NOW_MS);
         assert!(
             applied.insert(c.command_id.clone()),
             "a command id applied twice"
