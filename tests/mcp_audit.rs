@@ -64,3 +64,47 @@ fn an_audit_event_without_its_id_is_dead_lettered() {
     });
     assert_eq!(codes, ["missing_field"]);
 }
+
+fn decode_all(decoder: &Decoder, line: &str) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
+    decoder.decode_message(line.as_bytes(), &mut |d| {
+        out.push(
+            d.map(|ev| format!("{:?} {} {}", ev.format, ev.agent_id, ev.action))
+                .map_err(|rej| rej.reason.to_string()),
+        );
+    });
+    out
+}
+
+#[test]
+fn a_tool_call_whose_arguments_name_an_agent_id_is_still_an_audit_event() {
+    // The arguments are the tool's business: an `agent_id` in them does not make the record a
+    // native event.
+    let line = r#"{"type":"mcp_tool_call","loggedAt":"2026-01-05T10:00:00Z","metadata":{"auditId":"x-1"},"subjects":{"client_name":"ops-agent"},"component":"crm","target":{"name":"assign_ticket"},"data":{"request":{"params":{"arguments":{"agent_id":"human-7"}}}}}"#;
+    let decoder = Decoder::new(DecodeConfig::default());
+    assert_eq!(
+        decode_all(&decoder, line),
+        vec![Ok("McpAudit ops-agent assign_ticket".to_string())]
+    );
+}
+
+#[test]
+fn a_record_with_the_audit_members_only_deeper_down_is_not_an_audit_event() {
+    // `subjects` sits inside `source`, not at the top: not an audit event, so it is not
+    // skipped as one; it is dead-lettered, as any record of no known format is.
+    let line = r#"{"type":"mcp_tools_list","loggedAt":"2026-01-05T10:00:00Z","source":{"subjects":{"user":"a"}}}"#;
+    let decoder = Decoder::new(DecodeConfig::default());
+    let results = decode_all(&decoder, line);
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert!(results[0].is_err(), "{results:?}");
+    assert_eq!(decoder.skipped_spans(), 0);
+    // Told the input is audit events, the decoder names the member that is missing.
+    let forced = Decoder::new(DecodeConfig {
+        format: cinch::vocab::FormatChoice::McpAudit,
+        ..DecodeConfig::default()
+    });
+    let results = decode_all(&forced, line);
+    assert_eq!(results.len(), 1);
+    let err = results[0].as_ref().unwrap_err();
+    assert!(err.contains("subjects"), "{err}");
+}

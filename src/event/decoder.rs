@@ -20,6 +20,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde::de::IgnoredAny;
 
+use super::mcp_audit::Audit;
 use super::message::{Message, MessageKind};
 use super::otlp::{JoinSettings, SpanJoin};
 use super::scan::{find_signature, signature, skip_ws_from, value_end};
@@ -62,6 +63,23 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
 fn looks_like_mcp_audit(bytes: &[u8]) -> bool {
     let keys = &*KEYS;
     has(&keys.logged_at, bytes) && has(&keys.subjects, bytes) && has(&keys.kind, bytes)
+}
+
+/// Why a record is not an MCP gateway audit event: it lacks `member`, or has a native event's
+/// `agent_id`.
+fn not_an_audit_event(member: &'static str) -> RejectReason {
+    if member == "agent_id" {
+        RejectReason::InvalidField {
+            format: "mcp_audit",
+            field: "agent_id",
+            detail: "a native event's member: this is not an MCP gateway audit event".to_string(),
+        }
+    } else {
+        RejectReason::MissingField {
+            format: "mcp_audit",
+            field: member,
+        }
+    }
 }
 
 fn has(finder: &memmem::Finder<'_>, bytes: &[u8]) -> bool {
@@ -801,14 +819,19 @@ impl Decoder {
             self.spans(batch, bytes, offset, sink);
             return false;
         }
-        if matches!(
-            self.config.format,
-            FormatChoice::Auto | FormatChoice::McpAudit
-        ) && !has(&KEYS.agent_id, bytes)
-            && looks_like_mcp_audit(bytes)
-        {
-            self.spans(super::mcp_audit::decode(doc), bytes, offset, sink);
-            return false;
+        let forced_mcp = self.config.format == FormatChoice::McpAudit;
+        if forced_mcp || (self.config.format == FormatChoice::Auto && looks_like_mcp_audit(bytes)) {
+            let decoded = match super::mcp_audit::decode(doc) {
+                Ok(Audit::Event(batch)) => Some(Ok(batch)),
+                Err(reason) => Some(Err(reason)),
+                // Without `--format mcp_audit`, another format's record that holds the members
+                // deeper down: decoded as that format below.
+                Ok(Audit::Not(member)) => forced_mcp.then(|| Err(not_an_audit_event(member))),
+            };
+            if let Some(decoded) = decoded {
+                self.spans(decoded, bytes, offset, sink);
+                return false;
+            }
         }
         if bytes.len() > max {
             reject(

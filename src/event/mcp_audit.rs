@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -69,8 +70,46 @@ fn raw(v: &Value) -> Option<Cow<'static, RawValue>> {
     serde_json::value::to_raw_value(v).ok().map(Cow::Owned)
 }
 
+/// The top-level members that tell an audit event from a record of another format.
+#[derive(Deserialize)]
+struct Top {
+    #[serde(rename = "type")]
+    kind: Option<IgnoredAny>,
+    #[serde(rename = "loggedAt")]
+    logged_at: Option<IgnoredAny>,
+    subjects: Option<IgnoredAny>,
+    agent_id: Option<IgnoredAny>,
+}
+
+/// What a record turned out to be.
+#[derive(Debug)]
+pub enum Audit {
+    /// An audit event: a batch of one event, or of none (a skipped event type).
+    Event(Batch),
+    /// Not an audit event: the record lacks this top-level member (`type`, `loggedAt` or
+    /// `subjects`), or has a native event's `agent_id`. The members may still occur deeper in
+    /// the record, which is what made it look like one.
+    Not(&'static str),
+}
+
+/// Decodes one record that looks like an audit event (see [`Audit`]).
+pub fn decode(record: &str) -> Result<Audit, RejectReason> {
+    if let Ok(top) = serde_json::from_str::<Top>(record) {
+        let missing = [
+            (top.kind.is_none(), "type"),
+            (top.logged_at.is_none(), "loggedAt"),
+            (top.subjects.is_none(), "subjects"),
+            (top.agent_id.is_some(), "agent_id"),
+        ];
+        if let Some((_, member)) = missing.iter().find(|(m, _)| *m) {
+            return Ok(Audit::Not(member));
+        }
+    }
+    decode_event(record).map(Audit::Event)
+}
+
 /// Decodes one audit event: a batch of one event, or of none (a skipped event type).
-pub fn decode(record: &str) -> Result<Batch, RejectReason> {
+fn decode_event(record: &str) -> Result<Batch, RejectReason> {
     let w: Wire = serde_json::from_str(record).map_err(|e| RejectReason::InvalidField {
         format: FORMAT,
         field: "type",

@@ -120,6 +120,15 @@ for target in $targets; do
     -print_final_stats=1 >"$log" 2>&1; then
     tail -n 80 "$log" >&2
     echo "fuzz target $target failed: the input is in tests/fuzz/artifacts/$target/" >&2
+    # The failed check and the input itself, last, so that the end of a log shows them.
+    echo "== what failed:" >&2
+    grep -m1 -A6 -E 'panicked at|ERROR: libFuzzer' "$log" >&2 || true
+    for a in tests/fuzz/artifacts/"$target"/*; do
+      [ -f "$a" ] || continue
+      echo "== $a, base64 (decode with: base64 -d > input):" >&2
+      base64 -w 0 "$a" | head -c 8192 >&2
+      echo >&2
+    done
     exit 1
   fi
   grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
