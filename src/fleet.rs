@@ -177,6 +177,8 @@ pub(crate) struct Fleet {
     destinations: Vec<Delta>,
     pending_agents: u32,
     next_tick: Option<Minute>,
+    /// Whether an [`Exchange`] ticks the snapshot (see [`Fleet::share`]).
+    shared: bool,
 }
 
 /// The fleet as serialised: queued changes as one list (joins and first uses repeated as often
@@ -261,7 +263,13 @@ impl Fleet {
 
     /// Advances event time to `now`; applies queued changes when a tick boundary
     /// (a multiple of `tick_min`) has passed. Returns true when a tick happened.
+    ///
+    /// A fleet shared with other engines ([`Fleet::share`]) does nothing here: its ticks are
+    /// the [`Exchange`]'s.
     pub fn advance(&mut self, now: Minute, tick_min: u32) -> bool {
+        if self.shared {
+            return false;
+        }
         let tick_min = tick_min.max(1);
         let boundary = (now / tick_min) * tick_min;
         match self.next_tick {
@@ -271,26 +279,150 @@ impl Fleet {
                 false
             }
             Some(t) if now >= t => {
-                self.snapshot.agents += std::mem::take(&mut self.pending_agents);
-                for (group, n) in self.joins.drain() {
-                    self.snapshot.groups.entry(group).or_default().agents += n;
-                }
-                for ((group, kind, key), n) in self.first_uses.drain() {
-                    *self
-                        .snapshot
-                        .groups
-                        .entry(group)
-                        .or_default()
-                        .uses
-                        .entry((kind, key))
-                        .or_default() += n;
-                }
-                let destinations = std::mem::take(&mut self.destinations);
-                self.snapshot.apply(&destinations);
+                let window = Window::merge([self.take_window()]);
+                self.snapshot.apply_window(&window);
                 self.next_tick = Some(boundary + tick_min);
                 true
             }
             Some(_) => false,
         }
+    }
+
+    /// Hands the snapshot's ticks to an [`Exchange`] that merges this fleet's changes with
+    /// those of other engines.
+    pub fn share(&mut self) {
+        self.shared = true;
+    }
+
+    /// The changes queued since the last tick, leaving the queue empty.
+    pub fn take_window(&mut self) -> Window {
+        let mut joins: Vec<(u64, u32)> = self.joins.drain().collect();
+        joins.sort_unstable();
+        let mut first_uses: Vec<((u64, UseKind, u64), u32)> = self.first_uses.drain().collect();
+        first_uses.sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
+        Window {
+            agents: std::mem::take(&mut self.pending_agents),
+            joins,
+            first_uses,
+            destinations: std::mem::take(&mut self.destinations),
+        }
+    }
+}
+
+/// The changes one or more engines queued between two ticks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Window {
+    agents: u32,
+    /// Agents joining each group, in group order.
+    joins: Vec<(u64, u32)>,
+    /// First uses per group, table and key, in that order.
+    first_uses: Vec<((u64, UseKind, u64), u32)>,
+    /// Destination sightings.
+    destinations: Vec<Delta>,
+}
+
+impl Window {
+    /// The union of `windows`, the same whatever their order: counts are added, and destination
+    /// sightings are put in the order of their minute, agent and destination.
+    pub fn merge(windows: impl IntoIterator<Item = Window>) -> Window {
+        let mut joins: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut first_uses: FxHashMap<(u64, UseKind, u64), u32> = FxHashMap::default();
+        let mut merged = Window::default();
+        for w in windows {
+            merged.agents += w.agents;
+            for (g, n) in w.joins {
+                *joins.entry(g).or_default() += n;
+            }
+            for (k, n) in w.first_uses {
+                *first_uses.entry(k).or_default() += n;
+            }
+            merged.destinations.extend(w.destinations);
+        }
+        merged.joins = joins.into_iter().collect();
+        merged.joins.sort_unstable();
+        merged.first_uses = first_uses.into_iter().collect();
+        merged
+            .first_uses
+            .sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
+        merged.destinations.sort_by_key(|d| match *d {
+            Delta::Destination {
+                dest,
+                agent,
+                minute,
+            } => (minute, agent, dest),
+            _ => (0, 0, 0),
+        });
+        merged
+    }
+}
+
+impl Snapshot {
+    /// Applies the changes of a window.
+    pub fn apply_window(&mut self, w: &Window) {
+        self.agents += w.agents;
+        for &(group, n) in &w.joins {
+            self.groups.entry(group).or_default().agents += n;
+        }
+        for &((group, kind, key), n) in &w.first_uses {
+            *self
+                .groups
+                .entry(group)
+                .or_default()
+                .uses
+                .entry((kind, key))
+                .or_default() += n;
+        }
+        self.apply(&w.destinations);
+    }
+}
+
+/// Fleet ticks shared by several engines (one per partition, say): at each tick boundary of
+/// event time the changes every engine queued are merged, and every engine applies the same
+/// merged window. An agent's result then does not depend on which engine holds it.
+///
+/// The driver calls [`Exchange::before`] with the time of each event, before any engine
+/// processes it, so that no engine is past a boundary the others have not reached.
+#[derive(Debug)]
+pub struct Exchange {
+    tick_min: u32,
+    next_tick: Option<Minute>,
+}
+
+impl Exchange {
+    /// An exchange ticking every `tick_min` minutes of event time.
+    pub fn new(tick_min: u32) -> Exchange {
+        Exchange {
+            tick_min: tick_min.max(1),
+            next_tick: None,
+        }
+    }
+
+    /// Whether an event at `now` crosses a tick boundary (the first event starts the clock):
+    /// the fleets must then be brought to it with [`Exchange::tick`] before the event.
+    pub fn due(&self, now: Minute) -> bool {
+        self.next_tick.is_none_or(|t| now >= t)
+    }
+
+    /// Brings `fleets` to the tick that an event at `now` crosses: the first call starts every
+    /// fleet's clock at `now`; later ones merge the fleets' queued changes and apply them to
+    /// every one.
+    pub fn tick<'a>(&mut self, now: Minute, fleets: impl IntoIterator<Item = &'a mut Fleet>) {
+        let boundary = (now / self.tick_min) * self.tick_min;
+        let fleets: Vec<&mut Fleet> = fleets.into_iter().collect();
+        match self.next_tick {
+            None => {
+                for f in fleets {
+                    f.snapshot.started = Some(now);
+                }
+            }
+            Some(_) => {
+                let mut fleets = fleets;
+                let merged = Window::merge(fleets.iter_mut().map(|f| f.take_window()));
+                for f in fleets {
+                    f.snapshot.apply_window(&merged);
+                }
+            }
+        }
+        self.next_tick = Some(boundary + self.tick_min);
     }
 }

@@ -52,6 +52,15 @@ pub struct ReplayArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Run one engine per partition, agents spread over them as a Kafka producer keyed by agent
+    /// id spreads them (murmur2), with fleet knowledge merged at every fleet tick, as a
+    /// deployment with that many input partitions runs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub partitions: u16,
+    /// With `--partitions`: each engine keeps fleet knowledge of its own partition's agents only
+    /// (as instances that share no fleet knowledge would), to measure what merging is worth.
+    #[arg(long, requires = "partitions")]
+    pub split_fleet: bool,
 }
 
 /// Runs the subcommand.
@@ -84,6 +93,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         feedback: response.feedback,
         model: model.map(std::sync::Arc::new),
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        partitions: usize::from(args.partitions),
+        split_fleet: args.split_fleet,
     };
     let summary = replay(settings, &opts)?;
     eprintln!("{summary}");

@@ -15,7 +15,7 @@ use crate::decide::suppress::{Feedback, Suppression};
 use crate::detect::Verdict;
 use crate::drive::input::{InputSpec, Message, SourceError, for_each_message};
 use crate::drive::step::{Outputs, deliver, score_line, step};
-use crate::engine::Engine;
+use crate::engine::Partitioned;
 use crate::event::{AccessEvent, Decoder, Rejected};
 use crate::grants::Entitlements;
 use crate::output::OutputRecord;
@@ -62,6 +62,12 @@ pub struct ReplayOptions {
     pub model: Option<std::sync::Arc<crate::ml::Model>>,
     /// Show a progress spinner on stderr.
     pub progress: bool,
+    /// Engines, one per partition, that agents are spread over as a Kafka producer keyed by
+    /// agent id would spread them (at least one).
+    pub partitions: usize,
+    /// Whether the engines hold fleet knowledge each for its own partition instead of merging
+    /// it (as instances without a shared fleet would).
+    pub split_fleet: bool,
 }
 
 /// Counts of a finished replay. `records == events + dead_letters` always holds.
@@ -303,7 +309,7 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     let started = Instant::now();
     let decoder = Decoder::new(settings.decode.decoder());
     let findings = settings.output.finding_format;
-    let mut engine = Engine::new(settings);
+    let mut engine = Partitioned::new(settings, opts.partitions, !opts.split_fleet);
     engine.set_explain_all(opts.scores_out.is_some());
     if let Some(e) = &opts.entitlements {
         engine.set_entitlements(Arc::new(e.clone()));

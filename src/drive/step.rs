@@ -5,7 +5,7 @@
 
 use crate::detect::Verdict;
 use crate::drive::counts::InputCounts;
-use crate::engine::Engine;
+use crate::engine::{Engine, Partitioned};
 use crate::event::{AccessEvent, Rejected};
 use crate::output::OutputRecord;
 use crate::output::score::ScoreLine;
@@ -25,11 +25,29 @@ pub trait Outputs {
     fn dead_letter(&mut self, rej: &Rejected<'_>) -> Result<(), Self::Error>;
 }
 
+/// What scores events: one engine, or engines per partition.
+pub trait Process {
+    /// Scores one event and appends the records it completes to `out`.
+    fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict;
+}
+
+impl Process for Engine {
+    fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
+        Engine::process(self, ev, out)
+    }
+}
+
+impl Process for Partitioned {
+    fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
+        Partitioned::process(self, ev, out)
+    }
+}
+
 /// Takes one decoded record through the engine: a valid event is scored and what it completes
 /// is delivered; a rejected record is dead-lettered. Either way it is counted in `counts`.
 /// `records` is scratch space, empty between calls.
-pub fn step<O: Outputs>(
-    engine: &mut Engine,
+pub fn step<P: Process, O: Outputs>(
+    engine: &mut P,
     decoded: Result<AccessEvent<'_>, Rejected<'_>>,
     counts: &mut InputCounts,
     records: &mut Vec<OutputRecord>,

@@ -10,12 +10,16 @@
 //! event.rs  the per-event path: observe, score, decide, share with the fleet, learn, respond
 //! tick.rs   the clock: what runs when event time moves on; feedback; grant reviews
 //! agent.rs  one agent's state and its checkpoint
+//! partitioned.rs  engines per partition, routed as Kafka does, sharing fleet knowledge
 //! ```
 
 mod agent;
 mod event;
+mod partitioned;
 mod tick;
 mod tools;
+
+pub use partitioned::{Partitioned, partition_of};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
