@@ -376,12 +376,22 @@ impl Snapshot {
     }
 }
 
+/// What an [`Exchange`] says an event's time calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// The first event: every fleet's clock starts at its minute ([`Fleet::start`]).
+    Start,
+    /// A tick boundary passed: the fleets' queued changes are merged ([`Window::merge`]) and
+    /// every fleet applies the merged window ([`Fleet::apply_merged`]).
+    Merge,
+}
+
 /// Fleet ticks shared by several engines (one per partition, say): at each tick boundary of
 /// event time the changes every engine queued are merged, and every engine applies the same
 /// merged window. An agent's result then does not depend on which engine holds it.
 ///
-/// The driver calls [`Exchange::before`] with the time of each event, before any engine
-/// processes it, so that no engine is past a boundary the others have not reached.
+/// The driver asks [`Exchange::due`] with the time of each event, before any engine processes
+/// it, so that no engine is past a boundary the others have not reached.
 #[derive(Debug)]
 pub struct Exchange {
     tick_min: u32,
@@ -397,32 +407,27 @@ impl Exchange {
         }
     }
 
-    /// Whether an event at `now` crosses a tick boundary (the first event starts the clock):
-    /// the fleets must then be brought to it with [`Exchange::tick`] before the event.
-    pub fn due(&self, now: Minute) -> bool {
-        self.next_tick.is_none_or(|t| now >= t)
+    /// What an event at `now` calls for before it is processed, if anything; the exchange
+    /// then counts the tick as done.
+    pub fn due(&mut self, now: Minute) -> Option<Tick> {
+        let tick = match self.next_tick {
+            None => Tick::Start,
+            Some(t) if now >= t => Tick::Merge,
+            Some(_) => return None,
+        };
+        self.next_tick = Some((now / self.tick_min) * self.tick_min + self.tick_min);
+        Some(tick)
+    }
+}
+
+impl Fleet {
+    /// Starts a shared fleet's clock at the first event's minute.
+    pub fn start(&mut self, now: Minute) {
+        self.snapshot.started = Some(now);
     }
 
-    /// Brings `fleets` to the tick that an event at `now` crosses: the first call starts every
-    /// fleet's clock at `now`; later ones merge the fleets' queued changes and apply them to
-    /// every one.
-    pub fn tick<'a>(&mut self, now: Minute, fleets: impl IntoIterator<Item = &'a mut Fleet>) {
-        let boundary = (now / self.tick_min) * self.tick_min;
-        let fleets: Vec<&mut Fleet> = fleets.into_iter().collect();
-        match self.next_tick {
-            None => {
-                for f in fleets {
-                    f.snapshot.started = Some(now);
-                }
-            }
-            Some(_) => {
-                let mut fleets = fleets;
-                let merged = Window::merge(fleets.iter_mut().map(|f| f.take_window()));
-                for f in fleets {
-                    f.snapshot.apply_window(&merged);
-                }
-            }
-        }
-        self.next_tick = Some(boundary + self.tick_min);
+    /// Applies a merged window to a shared fleet.
+    pub fn apply_merged(&mut self, merged: &Window) {
+        self.snapshot.apply_window(merged);
     }
 }

@@ -17,18 +17,20 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/replay")
 }
 
-/// What a replay wrote: `--out` records and score lines.
+/// What a replay wrote: `--out` records, score lines and dead letters.
 struct Run {
     records: Vec<Value>,
     scores: Vec<String>,
+    dead: String,
     summary: String,
 }
 
 fn replay(input: &Path, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let (out, scores) = (
+    let (out, scores, dead) = (
         dir.path().join("out.jsonl"),
         dir.path().join("scores.jsonl"),
+        dir.path().join("dead.jsonl"),
     );
     let output = assert_cmd::cargo::cargo_bin_cmd!("cinch")
         .arg("replay")
@@ -43,6 +45,8 @@ fn replay(input: &Path, extra: &[&str]) -> Run {
         .arg(&out)
         .arg("--scores-out")
         .arg(&scores)
+        .arg("--dead-letter")
+        .arg(&dead)
         .args(extra)
         .output()
         .unwrap();
@@ -59,6 +63,7 @@ fn replay(input: &Path, extra: &[&str]) -> Run {
             .lines()
             .map(str::to_string)
             .collect(),
+        dead: std::fs::read_to_string(&dead).unwrap(),
         summary,
     }
 }
@@ -215,6 +220,40 @@ fn a_destination_reaching_agents_in_several_partitions_is_a_campaign_in_each() {
         replay(&input, &[]).scores,
         "as one engine scores"
     );
+}
+
+/// The summary without its timing line.
+fn counts(summary: &str) -> String {
+    summary
+        .lines()
+        .filter(|l| !l.ends_with(" records/s"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn threads_write_what_as_many_partitions_on_one_thread_write() {
+    let input = fixture_dir().join("fleet.jsonl");
+    for (threads, partitions) in [("2", "2"), ("3", "7")] {
+        for split in [&[][..], &["--split-fleet"][..]] {
+            let mut alone = vec!["--partitions", partitions];
+            alone.extend_from_slice(split);
+            let mut args = alone.clone();
+            args.extend_from_slice(&["--threads", threads]);
+            let one = replay(&input, &alone);
+            let many = replay(&input, &args);
+            assert!(one.records.iter().any(|r| r["kind"] == "command"));
+            assert!(!one.dead.is_empty(), "the fixture has bad records");
+            assert_eq!(many.scores, one.scores, "{args:?}: scores");
+            assert_eq!(many.records, one.records, "{args:?}: records, in order");
+            assert_eq!(many.dead, one.dead, "{args:?}: dead letters");
+            assert_eq!(
+                counts(&many.summary),
+                counts(&one.summary),
+                "{args:?}: summary"
+            );
+        }
+    }
 }
 
 #[test]

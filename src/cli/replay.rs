@@ -57,10 +57,16 @@ pub struct ReplayArgs {
     /// deployment with that many input partitions runs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub partitions: u16,
-    /// With `--partitions`: each engine keeps fleet knowledge of its own partition's agents only
-    /// (as instances that share no fleet knowledge would), to measure what merging is worth.
-    #[arg(long, requires = "partitions")]
+    /// With more than one partition: each engine keeps fleet knowledge of its own partition's
+    /// agents only (as instances that share no fleet knowledge would), to measure what merging
+    /// is worth.
+    #[arg(long)]
     pub split_fleet: bool,
+    /// Share the partitions out over this many threads (the partitions are as many as the
+    /// threads unless `--partitions` says more). The outputs are those of `--partitions` on one
+    /// thread, byte for byte.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 /// Runs the subcommand.
@@ -95,6 +101,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         partitions: usize::from(args.partitions),
         split_fleet: args.split_fleet,
+        threads: usize::from(args.threads),
     };
     let summary = replay(settings, &opts)?;
     eprintln!("{summary}");

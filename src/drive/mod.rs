@@ -7,4 +7,5 @@ pub mod history;
 pub mod input;
 pub mod kafka;
 pub mod replay;
+mod sharded;
 pub mod step;

@@ -68,6 +68,8 @@ pub struct ReplayOptions {
     /// Whether the engines hold fleet knowledge each for its own partition instead of merging
     /// it (as instances without a shared fleet would).
     pub split_fleet: bool,
+    /// Threads that share the partitions out (at most one: all on the calling thread).
+    pub threads: usize,
 }
 
 /// Counts of a finished replay. `records == events + dead_letters` always holds.
@@ -250,9 +252,31 @@ impl Sink {
     }
 }
 
+/// The input's name in dead letters.
+pub(super) fn source_name(opts: &ReplayOptions) -> String {
+    if opts.input.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        opts.input.display().to_string()
+    }
+}
+
+/// Which output a line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stream {
+    /// Findings, recommendations and commands (`--out`).
+    Out,
+    /// Audit records (`--audit`, else `--out`).
+    Audit,
+    /// Score lines (`--scores-out`).
+    Scores,
+    /// Dead letters (`--dead-letter`, else `--out`).
+    Dead,
+}
+
 /// Where a replay's outputs go: decision records to `out` (audit records to `audit` when
 /// given), score lines to `scores`, dead letters to `dead` (else `out`).
-struct FileOutputs {
+pub(super) struct FileOutputs {
     out: Sink,
     audit: Option<Sink>,
     scores: Option<Sink>,
@@ -292,7 +316,44 @@ impl Outputs for FileOutputs {
 }
 
 impl FileOutputs {
-    fn flush(&mut self) -> Result<(), ReplayError> {
+    /// Opens the outputs the options name.
+    pub(super) fn open(
+        settings: &Settings,
+        opts: &ReplayOptions,
+    ) -> Result<FileOutputs, ReplayError> {
+        let open = |p: &Option<PathBuf>| p.as_deref().map(|p| Sink::open(Some(p))).transpose();
+        Ok(FileOutputs {
+            out: Sink::open(opts.out.as_deref())?,
+            audit: open(&opts.audit)?,
+            scores: open(&opts.scores_out)?,
+            dead: open(&opts.dead_letter)?,
+            findings: settings.output.finding_format,
+            source: source_name(opts),
+            line: 0,
+            offset: 0,
+        })
+    }
+
+    /// Writes bytes already formatted as lines to one of the outputs.
+    pub(super) fn write_lines(&mut self, stream: Stream, bytes: &[u8]) -> Result<(), ReplayError> {
+        let sink = match stream {
+            Stream::Out => &mut self.out,
+            Stream::Audit => self.audit.as_mut().unwrap_or(&mut self.out),
+            Stream::Scores => match self.scores.as_mut() {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+            Stream::Dead => self.dead.as_mut().unwrap_or(&mut self.out),
+        };
+        sink.w
+            .write_all(bytes)
+            .map_err(|source| ReplayError::Write {
+                path: sink.path.clone(),
+                source,
+            })
+    }
+
+    pub(super) fn flush(&mut self) -> Result<(), ReplayError> {
         self.out.flush()?;
         for s in [&mut self.audit, &mut self.scores, &mut self.dead]
             .into_iter()
@@ -307,37 +368,17 @@ impl FileOutputs {
 /// Runs the engine over the input and writes the results.
 pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
-    let decoder = Decoder::new(settings.decode.decoder());
-    let findings = settings.output.finding_format;
-    let mut engine = Partitioned::new(settings, opts.partitions, !opts.split_fleet);
-    engine.set_explain_all(opts.scores_out.is_some());
-    if let Some(e) = &opts.entitlements {
-        engine.set_entitlements(Arc::new(e.clone()));
+    if opts.threads > 1 {
+        return super::sharded::replay_sharded(settings, opts, started);
     }
+    let decoder = Decoder::new(settings.decode.decoder());
     let signer = opts
         .signer
         .clone()
         .unwrap_or_else(|| Arc::new(crate::drive::files::fresh_signer()));
-    engine.set_signer(signer);
-    for fb in &opts.feedback {
-        engine.add_feedback(fb.clone());
-    }
-    engine.set_model(opts.model.clone());
-    let open = |p: &Option<PathBuf>| p.as_deref().map(|p| Sink::open(Some(p))).transpose();
-    let mut outputs = FileOutputs {
-        out: Sink::open(opts.out.as_deref())?,
-        audit: open(&opts.audit)?,
-        scores: open(&opts.scores_out)?,
-        dead: open(&opts.dead_letter)?,
-        findings,
-        source: if opts.input.as_os_str() == "-" {
-            "stdin".to_string()
-        } else {
-            opts.input.display().to_string()
-        },
-        line: 0,
-        offset: 0,
-    };
+    let mut engine = Partitioned::new(settings.clone(), opts.partitions, !opts.split_fleet);
+    prepare(&mut engine, opts, signer);
+    let mut outputs = FileOutputs::open(&settings, opts)?;
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -409,25 +450,50 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let st = engine.stats();
-    summary.agents = engine.agents();
-    summary.anomalous = st.anomalous;
-    summary.findings = st.findings;
-    summary.recommendations = st.recommendations;
-    summary.commands = st.commands;
-    summary.commands_withheld = st.commands_withheld;
-    summary.breaker_trips = st.breaker_trips;
-    summary.suppressed = st.suppressed;
-    summary.suppressions = engine.suppressions().into_iter().cloned().collect();
-    summary.key_id = engine.signer().map(|s| s.key_id().to_string());
-    summary.repeats = st.repeats;
-    summary.late = st.late;
-    summary.evicted_agents = st.evicted;
+    summarise(&mut summary, &[&engine], &decoder);
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Hands the engines what the options give: entitlements, the signer, feedback, the model.
+pub(super) fn prepare(engine: &mut Partitioned, opts: &ReplayOptions, signer: Arc<Signer>) {
+    engine.set_explain_all(opts.scores_out.is_some());
+    if let Some(e) = &opts.entitlements {
+        engine.set_entitlements(Arc::new(e.clone()));
+    }
+    engine.set_signer(signer);
+    for fb in &opts.feedback {
+        engine.add_feedback(fb.clone());
+    }
+    engine.set_model(opts.model.clone());
+}
+
+/// Fills a summary's engine and decoder counts from `engines` (the shares of the partitions
+/// that threads held) and the decoder.
+pub(super) fn summarise(summary: &mut ReplaySummary, engines: &[&Partitioned], decoder: &Decoder) {
+    for engine in engines {
+        let st = engine.stats();
+        summary.agents += engine.agents();
+        summary.anomalous += st.anomalous;
+        summary.findings += st.findings;
+        summary.recommendations += st.recommendations;
+        summary.commands += st.commands;
+        summary.commands_withheld += st.commands_withheld;
+        summary.breaker_trips += st.breaker_trips;
+        summary.suppressed += st.suppressed;
+        summary
+            .suppressions
+            .extend(engine.suppressions().into_iter().cloned());
+        summary.repeats += st.repeats;
+        summary.late += st.late;
+        summary.evicted_agents += st.evicted;
+        if summary.key_id.is_none() {
+            summary.key_id = engine.signer().map(|s| s.key_id().to_string());
+        }
+    }
     summary.skipped_spans = decoder.skipped_spans();
     summary.agent_from_resource = decoder.agent_from_resource();
     (_, summary.joined_spans, summary.join_fallbacks) = decoder.join_counts();
-    summary.elapsed = started.elapsed();
-    Ok(summary)
 }
 
 /// `" (N more evicted after idling)"` when agents were evicted, else nothing.

@@ -9,12 +9,12 @@ use crate::config::Settings;
 use crate::decide::suppress::{Feedback, Suppression};
 use crate::detect::Verdict;
 use crate::event::AccessEvent;
-use crate::fleet::Exchange;
+use crate::fleet::{Exchange, Tick, Window};
 use crate::grants::Entitlements;
 use crate::ml::Model;
 use crate::output::OutputRecord;
 use crate::output::sign::Signer;
-use crate::profile::counter::minute_of;
+use crate::profile::counter::{Minute, minute_of};
 
 /// The partition a Kafka producer's default partitioner gives a record keyed by `key`, of
 /// `partitions` (murmur2 of the key, sign bit cleared, modulo the count).
@@ -23,12 +23,18 @@ pub fn partition_of(key: &[u8], partitions: usize) -> usize {
     hash as usize % partitions.max(1)
 }
 
-/// Engines that each hold the agents of one partition.
+/// Engines that each hold the agents of one partition: all partitions, or the share of them one
+/// thread owns (see [`Partitioned::owning`]).
 #[derive(Debug)]
 pub struct Partitioned {
     engines: Vec<Engine>,
-    /// Merges the engines' fleet knowledge; `None` when each engine keeps its own (one engine,
-    /// or engines that do not share).
+    /// Number of partitions in all.
+    partitions: usize,
+    /// For each partition, the index of its engine here, if it is held here.
+    local: Vec<Option<usize>>,
+    /// Merges the engines' fleet knowledge when every partition is held here; `None` when each
+    /// engine keeps its own (one engine, or engines that do not share), or when the exchange is
+    /// the caller's (see [`Partitioned::owning`]).
     exchange: Option<Exchange>,
 }
 
@@ -39,39 +45,98 @@ impl Partitioned {
     /// its own partition's agents, as independent instances would.
     pub fn new(settings: Settings, partitions: usize, share_fleet: bool) -> Partitioned {
         let n = partitions.max(1);
-        let tick_min = settings.detect.fleet_tick_secs / 60;
-        let mut engines: Vec<Engine> = (0..n).map(|_| Engine::new(settings.clone())).collect();
-        let exchange = (share_fleet && n > 1).then(|| {
-            for e in &mut engines {
-                e.fleet.share();
-            }
-            Exchange::new(tick_min)
-        });
-        Partitioned { engines, exchange }
+        let mut p = Partitioned::owning(settings, n, |_| true, share_fleet && n > 1);
+        if share_fleet && n > 1 {
+            p.exchange = Some(Exchange::new(p.tick_min()));
+        }
+        p
     }
 
-    /// The engines, in partition order.
+    /// The engines of the partitions (of `partitions` in all) for which `owns` is true. With
+    /// `share_fleet` their fleets tick only when told: the caller runs the exchange with
+    /// [`Partitioned::take_fleet_window`], [`Partitioned::apply_fleet_window`] and
+    /// [`Partitioned::start_fleet`] (as threads holding a share of the partitions each do).
+    pub fn owning(
+        settings: Settings,
+        partitions: usize,
+        owns: impl Fn(usize) -> bool,
+        share_fleet: bool,
+    ) -> Partitioned {
+        let partitions = partitions.max(1);
+        let mut engines = Vec::new();
+        let mut local = vec![None; partitions];
+        for (p, slot) in local.iter_mut().enumerate() {
+            if owns(p) {
+                *slot = Some(engines.len());
+                let mut e = Engine::new(settings.clone());
+                if share_fleet {
+                    e.fleet.share();
+                }
+                engines.push(e);
+            }
+        }
+        Partitioned {
+            engines,
+            partitions,
+            local,
+            exchange: None,
+        }
+    }
+
+    /// Minutes between fleet ticks.
+    pub fn tick_min(&self) -> u32 {
+        self.engines
+            .first()
+            .map_or(60, |e| e.settings.detect.fleet_tick_secs / 60)
+    }
+
+    /// The engines held here, in partition order.
     pub fn engines(&self) -> &[Engine] {
         &self.engines
     }
 
-    fn route(&self, agent_id: &str) -> usize {
-        match self.engines.len() {
-            1 => 0,
-            n => partition_of(agent_id.as_bytes(), n),
+    /// The index of the engine here that holds `agent_id`, if one does.
+    pub fn holder(&self, agent_id: &str) -> Option<usize> {
+        match self.partitions {
+            1 => self.local[0],
+            n => self.local[partition_of(agent_id.as_bytes(), n)],
+        }
+    }
+
+    /// The fleet changes every engine here queued since the last tick, merged.
+    pub fn take_fleet_window(&mut self) -> Window {
+        Window::merge(self.engines.iter_mut().map(|e| e.fleet.take_window()))
+    }
+
+    /// Applies a window merged from every engine's (of every thread) to every engine here.
+    pub fn apply_fleet_window(&mut self, merged: &Window) {
+        for e in &mut self.engines {
+            e.fleet.apply_merged(merged);
+        }
+    }
+
+    /// Starts every engine's fleet clock at the first event's minute.
+    pub fn start_fleet(&mut self, now: Minute) {
+        for e in &mut self.engines {
+            e.fleet.start(now);
         }
     }
 
     /// Scores one event in the engine of its agent's partition, after bringing every engine's
-    /// fleet knowledge to the tick the event crosses.
+    /// fleet knowledge to the tick the event crosses. The event's agent must be held here (see
+    /// [`Partitioned::holder`]); one that is not is scored by the first engine.
     pub fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
         if let Some(x) = &mut self.exchange {
-            let now = minute_of(ev.time_ms);
-            if x.due(now) {
-                x.tick(now, self.engines.iter_mut().map(|e| &mut e.fleet));
+            match x.due(minute_of(ev.time_ms)) {
+                Some(Tick::Start) => self.start_fleet(minute_of(ev.time_ms)),
+                Some(Tick::Merge) => {
+                    let merged = self.take_fleet_window();
+                    self.apply_fleet_window(&merged);
+                }
+                None => {}
             }
         }
-        let i = self.route(&ev.agent_id);
+        let i = self.holder(&ev.agent_id).unwrap_or(0);
         self.engines[i].process(ev, out)
     }
 
@@ -103,13 +168,14 @@ impl Partitioned {
 
     /// The key that signs commands, if any.
     pub fn signer(&self) -> Option<&Arc<Signer>> {
-        self.engines[0].signer()
+        self.engines.first().and_then(Engine::signer)
     }
 
-    /// Hands feedback to the engine of its agent.
+    /// Hands feedback to the engine of its agent, if it is held here.
     pub fn add_feedback(&mut self, fb: Feedback) {
-        let i = self.route(&fb.agent_id);
-        self.engines[i].add_feedback(fb);
+        if let Some(i) = self.holder(&fb.agent_id) {
+            self.engines[i].add_feedback(fb);
+        }
     }
 
     /// The counts of all engines added up (the breaker is open when any engine's is).
@@ -140,6 +206,19 @@ impl Partitioned {
     /// The suppressions in force in all engines.
     pub fn suppressions(&self) -> Vec<&Suppression> {
         self.engines.iter().flat_map(Engine::suppressions).collect()
+    }
+
+    /// Closes everything still open in every engine, in partition order, handing each
+    /// partition's records to `each` with the partition's number.
+    pub fn finish_each(&mut self, mut each: impl FnMut(usize, &mut Vec<OutputRecord>)) {
+        let mut out = Vec::new();
+        for (p, i) in self.local.iter().enumerate() {
+            if let Some(i) = *i {
+                self.engines[i].finish(&mut out);
+                each(p, &mut out);
+                out.clear();
+            }
+        }
     }
 
     /// Closes everything still open in every engine, in partition order.
