@@ -154,6 +154,18 @@ fn for_each_event(path: &std::path::Path, mut f: impl FnMut(&AccessEvent<'_>)) {
     }
 }
 
+/// The mean size of the checkpoints of up to `most` of the engine's agents.
+fn checkpoint_bytes(e: &mut Engine, most: usize) -> f64 {
+    let ids = e.take_touched();
+    let sizes: Vec<usize> = ids
+        .iter()
+        .take(most)
+        .filter_map(|id| e.export_agent(id))
+        .map(|b| b.map_or(0, |b| b.len()))
+        .collect();
+    sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64
+}
+
 fn per(bytes: isize, n: usize) -> f64 {
     bytes as f64 / n.max(1) as f64
 }
@@ -194,6 +206,10 @@ fn report(agents: usize) {
         3.0 * n as f64 / secs,
         3 * n
     );
+    println!(
+        "  new agent after 3 events: {:.0} checkpoint bytes/agent (serialised state, before the state topic's base64)",
+        checkpoint_bytes(&mut e, 10_000)
+    );
     drop(e);
 
     // Mature agents: a simulated fleet, 24 days of history (about 4,000 varied events each).
@@ -222,6 +238,10 @@ fn report(agents: usize) {
         count as f64 / mature as f64,
         per(live() - heap0, mature),
         per(e.state_bytes() as isize, mature),
+    );
+    println!(
+        "  mature agent: {:.0} checkpoint bytes/agent (serialised state, before the state topic's base64)",
+        checkpoint_bytes(&mut e, usize::MAX)
     );
     println!(
         "  mature agents (days 12-24): {:.0} events/s (engine only, one thread)",

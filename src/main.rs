@@ -41,6 +41,8 @@ enum Command {
     Authorize(cinch::cli::authorize::AuthorizeArgs),
     /// Score real AI-agent trajectories and print detection quality per episode.
     Trajectories(cinch::cli::trajectories::TrajectoriesArgs),
+    /// Size a deployment: instances, memory, partitions and state-topic size for a fleet.
+    Plan(cinch::cli::plan::PlanArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Verify(args) => cinch::cli::verify::run(args),
         Command::Authorize(args) => cinch::cli::authorize::run(args),
+        Command::Plan(args) => cinch::cli::plan::run(args),
     };
     match result {
         Ok(code) => code,

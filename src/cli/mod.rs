@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod demo;
 pub mod eval;
 pub mod keygen;
+pub mod plan;
 pub mod replay;
 pub mod run;
 pub mod simulate;
