@@ -471,26 +471,27 @@ pub(super) fn prepare(engine: &mut Partitioned, opts: &ReplayOptions, signer: Ar
 /// Fills a summary's engine and decoder counts from `engines` (the shares of the partitions
 /// that threads held) and the decoder.
 pub(super) fn summarise(summary: &mut ReplaySummary, engines: &[&Partitioned], decoder: &Decoder) {
+    let mut st = crate::engine::EngineStats::default();
     for engine in engines {
-        let st = engine.stats();
+        st.add(&engine.stats());
         summary.agents += engine.agents();
-        summary.anomalous += st.anomalous;
-        summary.findings += st.findings;
-        summary.recommendations += st.recommendations;
-        summary.commands += st.commands;
-        summary.commands_withheld += st.commands_withheld;
-        summary.breaker_trips += st.breaker_trips;
-        summary.suppressed += st.suppressed;
         summary
             .suppressions
             .extend(engine.suppressions().into_iter().cloned());
-        summary.repeats += st.repeats;
-        summary.late += st.late;
-        summary.evicted_agents += st.evicted;
         if summary.key_id.is_none() {
             summary.key_id = engine.signer().map(|s| s.key_id().to_string());
         }
     }
+    summary.anomalous = st.anomalous;
+    summary.findings = st.findings;
+    summary.recommendations = st.recommendations;
+    summary.commands = st.commands;
+    summary.commands_withheld = st.commands_withheld;
+    summary.breaker_trips = st.breaker_trips;
+    summary.suppressed = st.suppressed;
+    summary.repeats = st.repeats;
+    summary.late = st.late;
+    summary.evicted_agents = st.evicted;
     summary.skipped_spans = decoder.skipped_spans();
     summary.agent_from_resource = decoder.agent_from_resource();
     (_, summary.joined_spans, summary.join_fallbacks) = decoder.join_counts();

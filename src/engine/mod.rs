@@ -68,6 +68,24 @@ pub struct EngineStats {
     pub evicted: u64,
 }
 
+impl EngineStats {
+    /// Adds another engine's counts (the breaker is open when either's is).
+    pub fn add(&mut self, o: &EngineStats) {
+        self.events += o.events;
+        self.anomalous += o.anomalous;
+        self.late += o.late;
+        self.findings += o.findings;
+        self.repeats += o.repeats;
+        self.recommendations += o.recommendations;
+        self.commands += o.commands;
+        self.commands_withheld += o.commands_withheld;
+        self.breaker_trips += o.breaker_trips;
+        self.breaker_open |= o.breaker_open;
+        self.suppressed += o.suppressed;
+        self.evicted += o.evicted;
+    }
+}
+
 /// The detection engine for a set of agents.
 #[derive(Debug)]
 pub struct Engine {

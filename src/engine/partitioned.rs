@@ -181,19 +181,8 @@ impl Partitioned {
     /// The counts of all engines added up (the breaker is open when any engine's is).
     pub fn stats(&self) -> EngineStats {
         let mut sum = EngineStats::default();
-        for s in self.engines.iter().map(Engine::stats) {
-            sum.events += s.events;
-            sum.anomalous += s.anomalous;
-            sum.late += s.late;
-            sum.findings += s.findings;
-            sum.repeats += s.repeats;
-            sum.recommendations += s.recommendations;
-            sum.commands += s.commands;
-            sum.commands_withheld += s.commands_withheld;
-            sum.breaker_trips += s.breaker_trips;
-            sum.breaker_open |= s.breaker_open;
-            sum.suppressed += s.suppressed;
-            sum.evicted += s.evicted;
+        for e in &self.engines {
+            sum.add(&e.stats());
         }
         sum
     }
