@@ -75,6 +75,8 @@ const FINISH: u64 = u64::MAX / 2;
 /// Outputs formatted into a chunk.
 struct ChunkOutputs {
     chunk: Chunk,
+    /// The first record that could not be formatted.
+    error: Option<ReplayError>,
     seq: u64,
     findings: FindingFormat,
     scores: bool,
@@ -126,6 +128,13 @@ impl Outputs for ChunkOutputs {
     }
 }
 
+/// Hands the chunk gathered so far to the writer. A writer that stopped has its reason (an
+/// output it could not write); the workers run on so that none is left waiting at a tick.
+fn hand_over(chunks: &SyncSender<Chunk>, outputs: &mut ChunkOutputs) {
+    // Refused only once the writer stopped, which reports why.
+    let _ = chunks.send(std::mem::take(&mut outputs.chunk));
+}
+
 fn format_error(what: &str, e: serde_json::Error) -> ReplayError {
     ReplayError::Write {
         path: what.to_string(),
@@ -161,6 +170,8 @@ impl Meeting {
     /// Hands in a worker's window and returns every worker's merged, or `None` when a worker
     /// stopped.
     fn exchange(&self, window: Window) -> Option<Arc<Window>> {
+        // A poisoned lock means a worker panicked: the meeting is over, and the panic is raised
+        // again when the worker is joined.
         let mut st = self.state.lock().ok()?;
         let round = st.round;
         st.windows.push(window);
@@ -171,6 +182,7 @@ impl Meeting {
             self.turn.notify_all();
         } else {
             while st.round == round && !st.broken {
+                // Poisoned: a worker panicked (see above).
                 st = self.turn.wait(st).ok()?;
             }
         }
@@ -204,6 +216,8 @@ struct Done {
     engine: Partitioned,
     decoder: Decoder,
     counts: InputCounts,
+    /// The first record it could not format.
+    error: Option<ReplayError>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -243,9 +257,11 @@ fn work(
             Err(_) => me == 0,
         };
         if mine {
-            // Formatting into memory cannot fail on I/O; a record serde cannot write is a bug
-            // that the single-threaded replay would report the same way.
-            let _ = step(engine, decoded, counts, &mut records, outputs);
+            // Outputs are formatted into memory: the only error is a record that cannot be
+            // formatted, kept (the first one) and returned when the worker ends.
+            if let Err(e) = step(engine, decoded, counts, &mut records, outputs) {
+                outputs.error.get_or_insert(e);
+            }
             records.clear();
         }
     };
@@ -263,24 +279,25 @@ fn work(
                 take(&mut engine, &mut outputs, &mut counts, decoded)
             });
         }
-        // A writer that stopped has its reason; the workers run on so that none is left
-        // waiting at a tick.
-        let _ = chunks.send(std::mem::take(&mut outputs.chunk));
+        hand_over(&chunks, &mut outputs);
     }
     decoder.flush_spans(&mut |decoded| take(&mut engine, &mut outputs, &mut counts, decoded));
-    let _ = chunks.send(std::mem::take(&mut outputs.chunk));
+    hand_over(&chunks, &mut outputs);
     // The records of the end, after every input record, in partition order.
     engine.finish_each(|p, records| {
         outputs.seq = FINISH + p as u64;
         for r in records.iter() {
-            let _ = outputs.record(r);
+            if let Err(e) = outputs.record(r) {
+                outputs.error.get_or_insert(e);
+            }
         }
     });
-    let _ = chunks.send(std::mem::take(&mut outputs.chunk));
+    hand_over(&chunks, &mut outputs);
     Done {
         engine,
         decoder,
         counts,
+        error: outputs.error.take(),
     }
 }
 
@@ -289,6 +306,7 @@ fn work(
 fn write(chunks: Vec<Receiver<Chunk>>, mut outputs: FileOutputs) -> Result<(), ReplayError> {
     let mut result = Ok(());
     loop {
+        // A closed queue is a worker that has handed over all it had.
         let round: Vec<Chunk> = chunks.iter().filter_map(|c| c.recv().ok()).collect();
         if round.is_empty() {
             break;
@@ -355,6 +373,7 @@ pub(super) fn replay_sharded(
             prepare(&mut engine, opts, Arc::clone(&signer));
             let out = ChunkOutputs {
                 chunk: Chunk::default(),
+                error: None,
                 seq: 0,
                 findings: settings.output.finding_format,
                 scores: opts.scores_out.is_some(),
@@ -384,6 +403,7 @@ pub(super) fn replay_sharded(
             let send = |batch: Batch| {
                 let batch = Arc::new(batch);
                 for tx in &to_workers {
+                    // Refused only by a worker that panicked, which its join reports.
                     let _ = tx.send(Arc::clone(&batch));
                 }
             };
@@ -420,6 +440,9 @@ pub(super) fn replay_sharded(
         }
         read?;
         written?;
+        if let Some(e) = done.iter_mut().find_map(|d| d.error.take()) {
+            return Err(e);
+        }
         let mut summary = ReplaySummary::default();
         for d in &done {
             summary.input.add(&d.counts);
