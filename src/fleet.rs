@@ -431,3 +431,75 @@ impl Fleet {
         self.snapshot.apply_window(merged);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn delta() -> impl Strategy<Value = Delta> {
+        prop_oneof![
+            (0u64..3).prop_map(|group| Delta::Agent { group }),
+            (0u64..3, 0u64..4).prop_map(|(group, key)| Delta::FirstUse {
+                group,
+                kind: UseKind::Action,
+                key,
+            }),
+            (0u64..3, 0u64..24, 0u32..5).prop_map(|(dest, agent, minute)| Delta::Destination {
+                dest,
+                agent,
+                minute,
+            }),
+        ]
+    }
+
+    /// What detectors can read of a snapshot over the keys the strategy draws.
+    fn reading(s: &Snapshot) -> Vec<(u64, u32, u32)> {
+        let mut out = Vec::new();
+        for k in 0..3u64 {
+            let g = s.group(k);
+            out.push((k, g.map_or(0, |g| g.agents), 0));
+            for key in 0..4 {
+                let share = g.map_or(0.0, |g| g.share(UseKind::Action, key));
+                out.push((k, key as u32, share.to_bits()));
+            }
+            let d = s.destination(k);
+            out.push((
+                k,
+                d.map_or(0, |d| d.agents),
+                d.map_or(0, |d| d.recent_others(u64::MAX, 0)),
+            ));
+            for since in 0..5 {
+                out.push((k, since, d.map_or(0, |d| d.recent_others(3, since))));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// However the changes of a tick are spread over engines, and in whatever order their
+        /// windows are merged, every engine reads what one engine that saw them all reads.
+        #[test]
+        fn merged_windows_read_as_one_fleet(
+            changes in proptest::collection::vec((delta(), 0usize..4), 0..60),
+            rotate in 0usize..4,
+        ) {
+            let mut one = Fleet::default();
+            let mut many: Vec<Fleet> = (0..4).map(|_| Fleet::default()).collect();
+            for (d, engine) in &changes {
+                one.record(*d);
+                many[*engine].record(*d);
+            }
+            let mut alone = Snapshot::default();
+            alone.apply_window(&Window::merge([one.take_window()]));
+            let mut windows: Vec<Window> = many.iter_mut().map(Fleet::take_window).collect();
+            windows.rotate_left(rotate);
+            let merged = Window::merge(windows.clone());
+            windows.reverse();
+            prop_assert_eq!(&Window::merge(windows), &merged);
+            let mut shared = Snapshot::default();
+            shared.apply_window(&merged);
+            prop_assert_eq!(reading(&shared), reading(&alone));
+        }
+    }
+}
