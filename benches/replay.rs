@@ -1,7 +1,8 @@
 //! End-to-end replay throughput: a simulated fleet of about 200k native events read from a
 //! file, decoded, scored, decided, with findings and every score line written to files; then
 //! the same with the fleet's entitlements and a signing key (grant attribution, usage ledger,
-//! recommendations and signed commands); then with the built-in learned model as well.
+//! recommendations and signed commands); then with the built-in learned model as well; then
+//! that over 12 partitions with fleet knowledge merged (`cinch replay --partitions 12`).
 
 use cinch::config::Settings;
 use cinch::drive::replay::{ReplayOptions, replay};
@@ -66,6 +67,19 @@ fn bench(c: &mut Criterion) {
             summary.events
         ),
         |b| b.iter(|| replay(Settings::default(), &with_model).unwrap()),
+    );
+    // The same over 12 partitions with fleet knowledge merged at every tick (one thread): what
+    // routing and the merge cost.
+    let partitioned = ReplayOptions {
+        partitions: 12,
+        ..with_model.clone()
+    };
+    g.bench_function(
+        format!(
+            "simulated fleet with entitlements and the built-in model, 12 partitions merged, {} events",
+            summary.events
+        ),
+        |b| b.iter(|| replay(Settings::default(), &partitioned).unwrap()),
     );
     g.finish();
 }
