@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::profile::counter::Minute;
 
 /// Which table a first use belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum UseKind {
     /// An action.
     Action,
@@ -198,7 +198,7 @@ impl Serialize for Fleet {
         joins.sort_unstable();
         let mut uses: Vec<((u64, UseKind, u64), u32)> =
             self.first_uses.iter().map(|(k, n)| (*k, *n)).collect();
-        uses.sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
+        uses.sort_unstable();
         let mut pending = Vec::new();
         for (group, n) in joins {
             pending.extend(std::iter::repeat_n(Delta::Agent { group }, n as usize));
@@ -294,28 +294,36 @@ impl Fleet {
         self.shared = true;
     }
 
-    /// The changes queued since the last tick, leaving the queue empty.
+    /// The changes queued since the last tick, leaving the queue empty (in no order: put them
+    /// in order with [`Window::merge`] before applying them).
     pub fn take_window(&mut self) -> Window {
-        let mut joins: Vec<(u64, u32)> = self.joins.drain().collect();
-        joins.sort_unstable();
-        let mut first_uses: Vec<((u64, UseKind, u64), u32)> = self.first_uses.drain().collect();
-        first_uses.sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
         Window {
             agents: std::mem::take(&mut self.pending_agents),
-            joins,
-            first_uses,
+            joins: self.joins.drain().collect(),
+            first_uses: self.first_uses.drain().collect(),
             destinations: std::mem::take(&mut self.destinations),
         }
     }
+
+    /// Starts a shared fleet's clock at the first event's minute.
+    pub fn start(&mut self, now: Minute) {
+        self.snapshot.started = Some(now);
+    }
+
+    /// Applies a merged window to a shared fleet.
+    pub fn apply_merged(&mut self, merged: &Window) {
+        self.snapshot.apply_window(merged);
+    }
 }
 
-/// The changes one or more engines queued between two ticks.
+/// The changes one or more engines queued between two ticks; once merged
+/// ([`Window::merge`]), in a canonical order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Window {
     agents: u32,
-    /// Agents joining each group, in group order.
+    /// Agents joining each group (merged: in group order).
     joins: Vec<(u64, u32)>,
-    /// First uses per group, table and key, in that order.
+    /// First uses per group, table and key (merged: in that order).
     first_uses: Vec<((u64, UseKind, u64), u32)>,
     /// Destination sightings.
     destinations: Vec<Delta>,
@@ -341,9 +349,7 @@ impl Window {
         merged.joins = joins.into_iter().collect();
         merged.joins.sort_unstable();
         merged.first_uses = first_uses.into_iter().collect();
-        merged
-            .first_uses
-            .sort_unstable_by_key(|((g, kind, key), _)| (*g, *kind as u8, *key));
+        merged.first_uses.sort_unstable();
         merged.destinations.sort_by_key(|d| match *d {
             Delta::Destination {
                 dest,
@@ -417,18 +423,6 @@ impl Exchange {
         };
         self.next_tick = Some((now / self.tick_min) * self.tick_min + self.tick_min);
         Some(tick)
-    }
-}
-
-impl Fleet {
-    /// Starts a shared fleet's clock at the first event's minute.
-    pub fn start(&mut self, now: Minute) {
-        self.snapshot.started = Some(now);
-    }
-
-    /// Applies a merged window to a shared fleet.
-    pub fn apply_merged(&mut self, merged: &Window) {
-        self.snapshot.apply_window(merged);
     }
 }
 

@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::detect::Verdict;
 use crate::engine::Partitioned;
 use crate::event::{AccessEvent, Decoder, Rejected};
-use crate::fleet::{Exchange, Tick, Window};
+use crate::fleet::Window;
 use crate::output::OutputRecord;
 use crate::output::dead_letter::DeadLetter;
 use crate::profile::counter::minute_of;
@@ -220,7 +220,6 @@ struct Done {
     error: Option<ReplayError>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn work(
     me: usize,
     mut engine: Partitioned,
@@ -229,13 +228,10 @@ fn work(
     chunks: SyncSender<Chunk>,
     meeting: &Meeting,
     mut outputs: ChunkOutputs,
-    shared_fleet: bool,
 ) -> Done {
     let _leaving = Leaving(meeting);
-    let mut exchange = Exchange::new(engine.tick_min());
     let mut counts = InputCounts::default();
     let mut records: Vec<OutputRecord> = Vec::new();
-    let mut broken = false;
     let mut take = |engine: &mut Partitioned,
                     outputs: &mut ChunkOutputs,
                     counts: &mut InputCounts,
@@ -243,15 +239,8 @@ fn work(
         outputs.seq += 1;
         let mine = match &decoded {
             Ok(ev) => {
-                let now = minute_of(ev.time_ms);
-                match exchange.due(now).filter(|_| shared_fleet && !broken) {
-                    Some(Tick::Start) => engine.start_fleet(now),
-                    Some(Tick::Merge) => match meeting.exchange(engine.take_fleet_window()) {
-                        Some(merged) => engine.apply_fleet_window(&merged),
-                        None => broken = true,
-                    },
-                    None => {}
-                }
+                // Every worker sees every event's time, so all meet at the same ticks.
+                engine.tick_fleet(minute_of(ev.time_ms), |w| meeting.exchange(w));
                 engine.holder(&ev.agent_id).is_some()
             }
             Err(_) => me == 0,
@@ -383,18 +372,9 @@ pub(super) fn replay_sharded(
             };
             let decoder = Decoder::new(settings.decode.decoder());
             let meeting = &meeting;
-            workers.push(scope.spawn(move || {
-                work(
-                    me,
-                    engine,
-                    decoder,
-                    batch_rx,
-                    chunk_tx,
-                    meeting,
-                    out,
-                    shared_fleet,
-                )
-            }));
+            workers.push(
+                scope.spawn(move || work(me, engine, decoder, batch_rx, chunk_tx, meeting, out)),
+            );
         }
         // The outputs may be stdout, which only this thread may hold: it writes, and a
         // thread of its own reads.

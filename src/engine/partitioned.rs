@@ -32,10 +32,12 @@ pub struct Partitioned {
     partitions: usize,
     /// For each partition, the index of its engine here, if it is held here.
     local: Vec<Option<usize>>,
-    /// Merges the engines' fleet knowledge when every partition is held here; `None` when each
-    /// engine keeps its own (one engine, or engines that do not share), or when the exchange is
-    /// the caller's (see [`Partitioned::owning`]).
+    /// When the engines' shared fleet knowledge is due for a merge; `None` when each engine keeps
+    /// its own (one partition, or engines that do not share).
     exchange: Option<Exchange>,
+    /// Whether every partition is held here, so that [`Partitioned::process`] merges the fleet
+    /// knowledge itself.
+    whole: bool,
 }
 
 impl Partitioned {
@@ -44,18 +46,13 @@ impl Partitioned {
     /// agent's scores do not depend on the partition it is in; without it each engine knows only
     /// its own partition's agents, as independent instances would.
     pub fn new(settings: Settings, partitions: usize, share_fleet: bool) -> Partitioned {
-        let n = partitions.max(1);
-        let mut p = Partitioned::owning(settings, n, |_| true, share_fleet && n > 1);
-        if share_fleet && n > 1 {
-            p.exchange = Some(Exchange::new(p.tick_min()));
-        }
-        p
+        Partitioned::owning(settings, partitions, |_| true, share_fleet)
     }
 
     /// The engines of the partitions (of `partitions` in all) for which `owns` is true. With
-    /// `share_fleet` their fleets tick only when told: the caller runs the exchange with
-    /// [`Partitioned::take_fleet_window`], [`Partitioned::apply_fleet_window`] and
-    /// [`Partitioned::start_fleet`] (as threads holding a share of the partitions each do).
+    /// `share_fleet` (and more than one partition) their fleets tick only at the exchange: when
+    /// every partition is held here, [`Partitioned::process`] runs it; otherwise the caller does,
+    /// with [`Partitioned::tick_fleet`] (as threads holding a share of the partitions each do).
     pub fn owning(
         settings: Settings,
         partitions: usize,
@@ -63,36 +60,27 @@ impl Partitioned {
         share_fleet: bool,
     ) -> Partitioned {
         let partitions = partitions.max(1);
+        let share = share_fleet && partitions > 1;
+        let exchange = share.then(|| Exchange::new(settings.detect.fleet_tick_secs / 60));
         let mut engines = Vec::new();
         let mut local = vec![None; partitions];
         for (p, slot) in local.iter_mut().enumerate() {
             if owns(p) {
                 *slot = Some(engines.len());
                 let mut e = Engine::new(settings.clone());
-                if share_fleet {
+                if share {
                     e.fleet.share();
                 }
                 engines.push(e);
             }
         }
         Partitioned {
+            whole: local.iter().all(Option::is_some),
             engines,
             partitions,
             local,
-            exchange: None,
+            exchange,
         }
-    }
-
-    /// Minutes between fleet ticks.
-    pub fn tick_min(&self) -> u32 {
-        self.engines
-            .first()
-            .map_or(60, |e| e.settings.detect.fleet_tick_secs / 60)
-    }
-
-    /// The engines held here, in partition order.
-    pub fn engines(&self) -> &[Engine] {
-        &self.engines
     }
 
     /// The index of the engine here that holds `agent_id`, if one does.
@@ -103,38 +91,36 @@ impl Partitioned {
         }
     }
 
-    /// The fleet changes every engine here queued since the last tick, merged.
-    pub fn take_fleet_window(&mut self) -> Window {
-        Window::merge(self.engines.iter_mut().map(|e| e.fleet.take_window()))
-    }
-
-    /// Applies a window merged from every engine's (of every thread) to every engine here.
-    pub fn apply_fleet_window(&mut self, merged: &Window) {
-        for e in &mut self.engines {
-            e.fleet.apply_merged(merged);
-        }
-    }
-
-    /// Starts every engine's fleet clock at the first event's minute.
-    pub fn start_fleet(&mut self, now: Minute) {
-        for e in &mut self.engines {
-            e.fleet.start(now);
-        }
-    }
-
-    /// Scores one event in the engine of its agent's partition, after bringing every engine's
-    /// fleet knowledge to the tick the event crosses. The event's agent must be held here (see
-    /// [`Partitioned::holder`]); one that is not is scored by the first engine.
-    pub fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
-        if let Some(x) = &mut self.exchange {
-            match x.due(minute_of(ev.time_ms)) {
-                Some(Tick::Start) => self.start_fleet(minute_of(ev.time_ms)),
-                Some(Tick::Merge) => {
-                    let merged = self.take_fleet_window();
-                    self.apply_fleet_window(&merged);
+    /// Brings every engine's shared fleet knowledge to the tick that an event at `now`
+    /// crosses, if one is due (nothing when the engines do not share). `merge` turns the window
+    /// the engines here queued into the window merged across every engine of the fleet, or gives
+    /// `None` when that cannot be had (a thread of a threaded replay stopped): the engines then
+    /// keep what they know.
+    pub fn tick_fleet(&mut self, now: Minute, merge: impl FnOnce(Window) -> Option<Arc<Window>>) {
+        let Some(x) = &mut self.exchange else {
+            return;
+        };
+        match x.due(now) {
+            Some(Tick::Start) => self.engines.iter_mut().for_each(|e| e.fleet.start(now)),
+            Some(Tick::Merge) => {
+                let here = Window::merge(self.engines.iter_mut().map(|e| e.fleet.take_window()));
+                if let Some(all) = merge(here) {
+                    self.engines
+                        .iter_mut()
+                        .for_each(|e| e.fleet.apply_merged(&all));
                 }
-                None => {}
             }
+            None => {}
+        }
+    }
+
+    /// Scores one event in the engine of its agent's partition; when every partition is held
+    /// here, first brings every engine's fleet knowledge to the tick the event crosses. The
+    /// event's agent must be held here (see [`Partitioned::holder`]); one that is not is scored
+    /// by the first engine.
+    pub fn process(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<OutputRecord>) -> Verdict {
+        if self.whole {
+            self.tick_fleet(minute_of(ev.time_ms), |w| Some(Arc::new(w)));
         }
         let i = self.holder(&ev.agent_id).unwrap_or(0);
         self.engines[i].process(ev, out)
@@ -212,9 +198,7 @@ impl Partitioned {
 
     /// Closes everything still open in every engine, in partition order.
     pub fn finish(&mut self, out: &mut Vec<OutputRecord>) {
-        for e in &mut self.engines {
-            e.finish(out);
-        }
+        self.finish_each(|_, records| out.append(records));
     }
 }
 
