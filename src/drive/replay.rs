@@ -372,12 +372,8 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
         return super::sharded::replay_sharded(settings, opts, started);
     }
     let decoder = Decoder::new(settings.decode.decoder());
-    let signer = opts
-        .signer
-        .clone()
-        .unwrap_or_else(|| Arc::new(crate::drive::files::fresh_signer()));
     let mut engine = Partitioned::new(settings.clone(), opts.partitions, !opts.split_fleet);
-    prepare(&mut engine, opts, signer);
+    prepare(&mut engine, opts, command_signer(opts));
     let mut outputs = FileOutputs::open(&settings, opts)?;
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
     let bar = opts.progress.then(|| {
@@ -453,6 +449,13 @@ pub fn replay(settings: Settings, opts: &ReplayOptions) -> Result<ReplaySummary,
     summarise(&mut summary, &[&engine], &decoder);
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// The key the options give, or an ephemeral one (the summary names it).
+pub(super) fn command_signer(opts: &ReplayOptions) -> Arc<Signer> {
+    opts.signer
+        .clone()
+        .unwrap_or_else(|| Arc::new(crate::drive::files::fresh_signer()))
 }
 
 /// Hands the engines what the options give: entitlements, the signer, feedback, the model.

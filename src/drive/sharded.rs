@@ -16,7 +16,8 @@ use std::time::Instant;
 use super::counts::InputCounts;
 use super::input::{InputSpec, Message, MessageKind, for_each_message};
 use super::replay::{
-    FileOutputs, ReplayError, ReplayOptions, ReplaySummary, Stream, prepare, source_name, summarise,
+    FileOutputs, ReplayError, ReplayOptions, ReplaySummary, Stream, command_signer, prepare,
+    source_name, summarise,
 };
 use super::step::{Outputs, score_line, step};
 use crate::config::Settings;
@@ -336,10 +337,7 @@ pub(super) fn replay_sharded(
     let threads = opts.threads.max(1);
     let partitions = opts.partitions.max(threads);
     let shared_fleet = !opts.split_fleet;
-    let signer = opts
-        .signer
-        .clone()
-        .unwrap_or_else(|| Arc::new(crate::drive::files::fresh_signer()));
+    let signer = command_signer(opts);
     let outputs = FileOutputs::open(&settings, opts)?;
     let meeting = Meeting::new(threads);
     let spec = InputSpec::from_arg(&opts.input.to_string_lossy());
