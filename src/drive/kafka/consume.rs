@@ -609,8 +609,8 @@ pub(crate) fn pipeline(
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, KafkaError> {
     let k = settings.kafka.clone();
-    if super::startup::await_brokers(&k, &stop)? {
-        // Stopped before a broker answered: nothing was started.
+    if super::startup::await_brokers(&k, &stop)? == super::startup::Brokers::Stopped {
+        // Nothing was started.
         return Ok(RunSummary::default());
     }
     let deliveries = Arc::new(Deliveries::default());

@@ -63,9 +63,20 @@ impl ProducerContext for Reasons {
     fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
 }
 
-/// Waits until a broker answers, `kafka.startup_timeout_secs` at most. `Ok(false)`: it answered;
-/// `Ok(true)`: `stop` was set meanwhile.
-pub(crate) fn await_brokers(k: &KafkaSettings, stop: &Arc<AtomicBool>) -> Result<bool, KafkaError> {
+/// How the wait for a broker ended, when it did not fail.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Brokers {
+    /// A broker answered.
+    Answered,
+    /// `stop` was set before one did.
+    Stopped,
+}
+
+/// Waits until a broker answers, `kafka.startup_timeout_secs` at most.
+pub(crate) fn await_brokers(
+    k: &KafkaSettings,
+    stop: &Arc<AtomicBool>,
+) -> Result<Brokers, KafkaError> {
     let timeout = Duration::from_secs(k.startup_timeout_secs);
     let deadline = Instant::now() + timeout;
     // A plain producer: it asks for no group and creates no topic (the metadata of every topic
@@ -75,13 +86,13 @@ pub(crate) fn await_brokers(k: &KafkaSettings, stop: &Arc<AtomicBool>) -> Result
         let started = Instant::now();
         let left = deadline.saturating_duration_since(started);
         let failed = match client.client().fetch_metadata(None, left.min(SLICE)) {
-            Ok(_) => return Ok(false),
+            Ok(_) => return Ok(Brokers::Answered),
             Err(e) => e,
         };
         // Serve the error events queued meanwhile: their reasons.
         client.poll(Duration::ZERO);
         if stop.load(Ordering::Acquire) {
-            return Ok(true);
+            return Ok(Brokers::Stopped);
         }
         let now = Instant::now();
         if now >= deadline {
