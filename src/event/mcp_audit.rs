@@ -30,8 +30,9 @@ const FORMAT: &str = "mcp_audit";
 
 #[derive(Deserialize)]
 struct Wire {
+    /// Checked present by [`Members`] before the event is read.
     #[serde(rename = "type")]
-    kind: String,
+    kind: Option<String>,
     #[serde(default)]
     metadata: Metadata,
     #[serde(rename = "loggedAt")]
@@ -39,13 +40,13 @@ struct Wire {
     #[serde(default)]
     source: Source,
     outcome: Option<String>,
-    #[serde(default)]
-    subjects: std::collections::BTreeMap<String, String>,
+    subjects: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     component: String,
     #[serde(default)]
     target: std::collections::BTreeMap<String, String>,
     data: Option<Value>,
+    agent_id: Option<IgnoredAny>,
 }
 
 #[derive(Default, Deserialize)]
@@ -70,7 +71,8 @@ fn raw(v: &Value) -> Option<Cow<'static, RawValue>> {
     serde_json::value::to_raw_value(v).ok().map(Cow::Owned)
 }
 
-/// The top-level members that tell an audit event from a record of another format.
+/// The top-level members that tell an audit event from a record of another format, read
+/// alone when the record is not a well-formed audit event.
 #[derive(Deserialize)]
 struct Top {
     #[serde(rename = "type")]
@@ -79,6 +81,25 @@ struct Top {
     logged_at: Option<IgnoredAny>,
     subjects: Option<IgnoredAny>,
     agent_id: Option<IgnoredAny>,
+}
+
+/// Which of those members a record has: `type`, `loggedAt`, `subjects`, `agent_id`.
+struct Members([bool; 4]);
+
+impl Members {
+    /// The member that makes the record no audit event, if one does: a missing `type`,
+    /// `loggedAt` or `subjects`, or a native event's `agent_id`.
+    fn disqualifying(&self) -> Option<&'static str> {
+        let [kind, logged, subjects, agent] = self.0;
+        [
+            (!kind, "type"),
+            (!logged, "loggedAt"),
+            (!subjects, "subjects"),
+            (agent, "agent_id"),
+        ]
+        .into_iter()
+        .find_map(|(bad, member)| bad.then_some(member))
+    }
 }
 
 /// What a record turned out to be.
@@ -94,29 +115,46 @@ pub enum Audit {
 
 /// Decodes one record that looks like an audit event (see [`Audit`]).
 pub fn decode(record: &str) -> Result<Audit, RejectReason> {
-    if let Ok(top) = serde_json::from_str::<Top>(record) {
-        let missing = [
-            (top.kind.is_none(), "type"),
-            (top.logged_at.is_none(), "loggedAt"),
-            (top.subjects.is_none(), "subjects"),
-            (top.agent_id.is_some(), "agent_id"),
-        ];
-        if let Some((_, member)) = missing.iter().find(|(m, _)| *m) {
-            return Ok(Audit::Not(member));
+    let w: Wire = match serde_json::from_str(record) {
+        Ok(w) => w,
+        Err(e) => {
+            // Not a well-formed audit event: a record of another format, or a broken one.
+            let not = serde_json::from_str::<Top>(record).ok().and_then(|t| {
+                Members([
+                    t.kind.is_some(),
+                    t.logged_at.is_some(),
+                    t.subjects.is_some(),
+                    t.agent_id.is_some(),
+                ])
+                .disqualifying()
+            });
+            return match not {
+                Some(member) => Ok(Audit::Not(member)),
+                None => Err(RejectReason::InvalidField {
+                    format: FORMAT,
+                    field: "type",
+                    detail: e.to_string(),
+                }),
+            };
         }
+    };
+    let members = Members([
+        w.kind.is_some(),
+        w.logged_at.is_some(),
+        w.subjects.is_some(),
+        w.agent_id.is_some(),
+    ]);
+    match members.disqualifying() {
+        Some(member) => Ok(Audit::Not(member)),
+        None => decode_event(w).map(Audit::Event),
     }
-    decode_event(record).map(Audit::Event)
 }
 
 /// Decodes one audit event: a batch of one event, or of none (a skipped event type).
-fn decode_event(record: &str) -> Result<Batch, RejectReason> {
-    let w: Wire = serde_json::from_str(record).map_err(|e| RejectReason::InvalidField {
-        format: FORMAT,
-        field: "type",
-        detail: e.to_string(),
-    })?;
+fn decode_event(w: Wire) -> Result<Batch, RejectReason> {
     let mut batch = Batch::default();
-    let (action, target) = match w.kind.as_str() {
+    // `type` is present: `decode` checked it.
+    let (action, target) = match w.kind.as_deref().unwrap_or_default() {
         "mcp_tool_call" => {
             let name = w
                 .target
@@ -154,7 +192,7 @@ fn decode_event(record: &str) -> Result<Batch, RejectReason> {
     let time_ms = time::check_range(time_ms, || logged.clone())?;
     let agent = ["client_name", "user_id", "user"]
         .iter()
-        .find_map(|k| w.subjects.get(*k).filter(|v| !v.is_empty()))
+        .find_map(|k| w.subjects.as_ref()?.get(*k).filter(|v| !v.is_empty()))
         .cloned()
         .ok_or(RejectReason::MissingField {
             format: FORMAT,
