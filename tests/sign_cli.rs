@@ -269,6 +269,42 @@ fn mixed_output_skips_other_kinds_and_reads_gzip() {
 }
 
 #[test]
+fn a_command_relabelled_as_another_kind_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen(tmp.path()).success();
+    let signer = cinch::drive::files::signer(&tmp.path().join("cinch-signing.key")).unwrap();
+    let public = tmp.path().join("cinch-signing.pub");
+    // A genuine command whose kind, target and action an attacker rewrote so that a verifier
+    // that skips findings passes over it, and a consumer keyed on `target` acts on it.
+    let mut lines = Vec::new();
+    for kind in ["finding", "recommendation", "audit", "dead_letter"] {
+        let mut forged = signed_command(&signer, &format!("cmd-{kind}"));
+        forged["kind"] = json!(kind);
+        forged["target"] = json!("ceo-agent");
+        forged["action"] = json!("revoke_grant");
+        lines.push(forged.to_string());
+    }
+    let input = tmp.path().join("relabelled.jsonl");
+    write_lines(&input, &lines);
+    cinch()
+        .args(["verify", "--at", AT])
+        .arg("--public-key")
+        .arg(&public)
+        .arg("--input")
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "verified 0 commands, 4 failed, 0 other records skipped",
+        ))
+        .stderr(
+            predicate::str::contains("line 1: command_id cmd-finding: wrong_kind").and(
+                predicate::str::contains("line 4: command_id cmd-dead_letter: wrong_kind"),
+            ),
+        );
+}
+
+#[test]
 fn unreadable_key_or_input_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     keygen(tmp.path()).success();

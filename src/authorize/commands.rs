@@ -310,6 +310,15 @@ impl CommandIntake {
             }
             Some(Value::String(k)) if k == "command" => {}
             Some(Value::String(k)) if OTHER_KINDS.contains(&k.as_str()) => {
+                // Only commands are signed: a signed record of another kind is a command whose
+                // `kind` was changed so that a reader would pass over it.
+                if record.get("signature").is_some() {
+                    return reject(
+                        RejectCode::WrongKind,
+                        format!("kind \"{k}\" on a signed record: only commands carry a signature"),
+                        r,
+                    );
+                }
                 return Intake::Ignored { kind: k.clone() };
             }
             Some(other) => {
@@ -558,8 +567,17 @@ mod tests {
                 kind: "finding".into()
             }
         );
+        for (line, kind) in [(16, "finding"), (17, "recommendation"), (18, "dead_letter")] {
+            let mut disguised = command("cmd-10");
+            disguised["kind"] = json!(kind);
+            assert_eq!(
+                code(intake.take(line, signed(&signer, disguised).as_bytes(), NOW)),
+                RejectCode::WrongKind,
+                "a signed command disguised as a {kind}"
+            );
+        }
         let c = intake.counts();
-        assert_eq!((c.applied, c.ignored, c.rejected_total()), (1, 1, 12));
+        assert_eq!((c.applied, c.ignored, c.rejected_total()), (1, 1, 15));
         assert_eq!(c.rejected(RejectCode::NotJson), 2);
         assert_eq!(c.rejected(RejectCode::Tampered), 1);
     }

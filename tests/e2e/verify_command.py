@@ -6,8 +6,10 @@ This is the playbook example of the README's "Verifying commands (SOAR)" section
 
     python3 tests/e2e/verify_command.py cinch-signing.pub commands.jsonl   # or - for stdin
 
-Each line whose `kind` is `command` is checked; other records are skipped. Exits 0 when every
-command verifies, 1 otherwise.
+Each line whose `kind` is `command` is checked. Unsigned findings, recommendations, audit records
+and dead letters are skipped; a record with a key twice in one object, without a `kind`, with an
+unknown one, or signed under another kind fails, as in `cinch verify` (which also checks expiry,
+replays and the command schema). Exits 0 when every command verifies, 1 otherwise.
 
 The signed bytes are the RFC 8785 (JCS) canonical JSON of the record without `signature`. For
 records without floating-point numbers (commands have none) that is exactly
@@ -38,6 +40,17 @@ def verify_command(record: dict, public_key_pem: bytes) -> None:
     key.verify(base64.b64decode(sig["value"], validate=True), message)  # InvalidSignature
 
 
+OTHER_KINDS = ("finding", "recommendation", "audit", "dead_letter")
+
+
+def unique_keys(pairs: list) -> dict:
+    """Refuses an object with a key twice: two parsers could read it differently."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key in {keys}")
+    return dict(pairs)
+
+
 def main() -> int:
     if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -51,13 +64,18 @@ def main() -> int:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=unique_keys)
         except ValueError as e:
             print(f"line {n}: not JSON: {e}", file=sys.stderr)
             failed += 1
             continue
-        if not isinstance(record, dict) or record.get("kind") != "command":
+        kind = record.get("kind") if isinstance(record, dict) else None
+        if kind in OTHER_KINDS and "signature" not in record:
             skipped += 1
+            continue
+        if kind != "command":
+            print(f"line {n}: not a command record: kind {kind!r}", file=sys.stderr)
+            failed += 1
             continue
         try:
             verify_command(record, pem)
