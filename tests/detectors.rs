@@ -310,6 +310,57 @@ fn a_routine_hourly_job_is_not_flagged() {
 }
 
 #[test]
+fn a_daily_batch_spike_becomes_routine_within_days() {
+    let mut h = Harness::new();
+    let mut evs = Vec::new();
+    let mut spikes = Vec::new();
+    // A pipeline reads a few objects every hour, all day; from day 7 on a nightly stage reads 60
+    // more within two minutes at 03:20, in the same time-of-day block as the quiet hours
+    // before it, every day.
+    for day in 0..16 {
+        for hour in 0..24 {
+            let base = T0 + day * DAY + hour * HOUR;
+            let n = if hour == 3 && day >= 7 { 70 } else { 10 };
+            for i in 0..n {
+                if n > 10 {
+                    spikes.push((day, evs.len()));
+                }
+                evs.push(
+                    Ev::new(
+                        "etl-clicks-1",
+                        base + 20 * MIN + i * 2_000,
+                        "s3:GetObject",
+                        &format!(
+                            "s3://clicks-raw/2026/01/{:02}/part-{:04}.json.gz",
+                            5 + day,
+                            hour * 100 + i
+                        ),
+                    )
+                    .kind("service_account"),
+                );
+            }
+        }
+    }
+    let verdicts = h.feed_all(&mut evs);
+    let rate_on = |days: std::ops::Range<i64>| {
+        spikes
+            .iter()
+            .filter(|(d, _)| days.contains(d))
+            .map(|&(_, i)| detector(&verdicts[i], DetectorId::Rate))
+            .fold(0.0, f32::max)
+    };
+    assert!(
+        rate_on(7..8) >= 0.6,
+        "the first night of the new stage is a burst"
+    );
+    assert!(
+        rate_on(12..16) < 0.3,
+        "five nights later the stage is routine, rate {}",
+        rate_on(12..16)
+    );
+}
+
+#[test]
 fn volume_outlier_is_flagged() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));

@@ -316,6 +316,11 @@ pub(crate) struct AgentProfile {
     busiest: [u8; 4],
     pending_hour: u32,
     pending_clean: bool,
+    /// The day on which hours with anomalous events last lifted the peaks, and the blocks
+    /// (bits) they lifted that day: such a lift happens at most once a day per block, whatever
+    /// clean hours raised before it.
+    lifted_day: u32,
+    lifted_blocks: u16,
     /// A new network on trial: (network, first use, events from it).
     net_trial: Option<(u64, Minute, u32)>,
     /// Last time an event came from a learned network.
@@ -466,6 +471,8 @@ impl AgentProfile {
             busiest: [0; 4],
             pending_hour: minute / 60,
             pending_clean: true,
+            lifted_day: 0,
+            lifted_blocks: 0,
             net_trial: None,
             known_net_at: minute,
             ring: MinuteRing::default(),
@@ -873,10 +880,18 @@ impl AgentProfile {
             // A clean hour raises the peaks to what it saw. An hour with anomalous events
             // moves them a third of the way, at most once a day per block, so a recurring
             // burst (a nightly job) becomes normal within days and a one-off one does not.
+            // The day's lifts are tracked on their own: a clean hour earlier in the block (the
+            // quiet hour before the job) raising a peak must not use up the day's lift.
             let day = at / 1440;
+            let bit = 1u16 << block;
+            if self.lifted_day != day {
+                self.lifted_day = day;
+                self.lifted_blocks = 0;
+            }
             let share = if self.pending_clean {
                 1.0
-            } else if self.rate_peak.get(block).at / 1440 < day {
+            } else if self.lifted_blocks & bit == 0 {
+                self.lifted_blocks |= bit;
                 0.34
             } else {
                 0.0
