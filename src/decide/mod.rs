@@ -100,11 +100,12 @@ impl Decider {
             .open
             .get(agent)
             .is_some_and(|f| f.accepts(ev.time_ms, gap, max));
-        if !joins && self.already_reported(agent, pattern, verdict, ev.time_ms) {
+        let session = ev.session_id.as_deref();
+        if !joins && self.already_reported(agent, pattern, session, verdict, ev.time_ms) {
             self.repeats += 1;
             return Disposition::Repeat;
         }
-        self.remember(settings, agent, pattern, verdict, ev.time_ms);
+        self.remember(settings, agent, pattern, session, verdict, ev.time_ms);
         if let Some(f) = self.open.get_mut(agent) {
             if joins {
                 f.add(settings, ev, pattern, verdict, grant);
@@ -174,24 +175,51 @@ impl Decider {
         out.push(OutputRecord::Finding(f.build(settings)));
     }
 
-    fn signatures<'v>(pattern: &'v str, verdict: &'v Verdict) -> impl Iterator<Item = u64> + 'v {
+    /// What an anomalous event reports: its strong reasons, each keyed on its detector and the
+    /// event's resource pattern. When a tool call's values came from a tool result that
+    /// addressed the agent with instructions, its `provenance` and `counterparty` evidence
+    /// belongs to its session (the text it read there, the destination it reached there), so
+    /// it is keyed on the session too: an injection that takes over a new session is a new
+    /// finding, not a repeat of one seen in another session that day.
+    fn signatures<'v>(
+        pattern: &'v str,
+        session: Option<&'v str>,
+        verdict: &'v Verdict,
+    ) -> impl Iterator<Item = u64> + 'v {
+        use crate::profile::keys::{key, pair};
+        use crate::vocab::DetectorId;
+        let place = key(0, pattern);
+        let in_session = match session {
+            Some(s) if verdict.instructed => pair(place, key(0, s)),
+            _ => place,
+        };
         verdict
             .reasons
             .iter()
             // The learned model only corroborates: what was reported is keyed on the
             // statistical detectors.
-            .filter(|r| r.score >= 0.5 && r.detector != crate::vocab::DetectorId::Model)
-            .map(move |r| {
-                crate::profile::keys::pair(r.detector as u64, crate::profile::keys::key(0, pattern))
+            .filter(|r| r.score >= 0.5 && r.detector != DetectorId::Model)
+            .map(move |r| match r.detector {
+                DetectorId::Provenance | DetectorId::Counterparty => {
+                    pair(r.detector as u64, in_session)
+                }
+                _ => pair(r.detector as u64, place),
             })
     }
 
-    fn already_reported(&self, agent: &str, pattern: &str, verdict: &Verdict, t: i64) -> bool {
+    fn already_reported(
+        &self,
+        agent: &str,
+        pattern: &str,
+        session: Option<&str>,
+        verdict: &Verdict,
+        t: i64,
+    ) -> bool {
         let Some(known) = self.reported.get(agent) else {
             return false;
         };
         let mut any = false;
-        for sig in Self::signatures(pattern, verdict) {
+        for sig in Self::signatures(pattern, session, verdict) {
             any = true;
             if !known.iter().any(|(s, until)| *s == sig && *until >= t) {
                 return false;
@@ -205,6 +233,7 @@ impl Decider {
         settings: &DecideSettings,
         agent: &str,
         pattern: &str,
+        session: Option<&str>,
         verdict: &Verdict,
         t: i64,
     ) {
@@ -212,7 +241,7 @@ impl Decider {
             return;
         }
         let until = t + settings.repeat_window_secs as i64 * 1000;
-        let sigs: Vec<u64> = Self::signatures(pattern, verdict).collect();
+        let sigs: Vec<u64> = Self::signatures(pattern, session, verdict).collect();
         if sigs.is_empty() {
             return;
         }

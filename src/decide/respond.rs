@@ -531,6 +531,7 @@ mod tests {
             without_model: 0.9,
             reach,
             foreign: false,
+            instructed: false,
         }
     }
 

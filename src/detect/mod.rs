@@ -121,6 +121,9 @@ pub struct Verdict {
     /// The event comes from where the agent's own use would not (set for anomalous events
     /// only; see [`source::foreign`]).
     pub foreign: bool,
+    /// The event is a tool call whose argument values came from a tool result that addressed
+    /// the agent with instructions ([`Steering::Instructed`]; set for anomalous events only).
+    pub instructed: bool,
 }
 
 fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
@@ -222,6 +225,7 @@ pub(crate) fn evaluate(c: &Ctx<'_>) -> Verdict {
         without_model: round4(1.0 - keep),
         reach: false,
         foreign: false,
+        instructed: false,
     }
 }
 

@@ -259,6 +259,9 @@ impl Scoring<'_> {
         if verdict.score >= threshold {
             verdict.reach = detect::novelty::reach(ctx, settings.commands.reach_peer_share);
             verdict.foreign = detect::source::foreign(ctx);
+            verdict.instructed = ctx
+                .tool
+                .is_some_and(|t| t.steering == detect::Steering::Instructed);
         }
         if self.explain_all || verdict.score >= threshold {
             // Without score lines, only the reasons its finding keeps: all of them when the

@@ -35,6 +35,7 @@ impl Naive {
             without_model: score,
             reach: false,
             foreign: false,
+            instructed: false,
         }
     }
 }
