@@ -108,3 +108,31 @@ fn a_record_with_the_audit_members_only_deeper_down_is_not_an_audit_event() {
     let err = results[0].as_ref().unwrap_err();
     assert!(err.contains("subjects"), "{err}");
 }
+
+#[test]
+fn an_audit_event_with_an_empty_or_oversized_name_is_dead_lettered() {
+    // The same bounds as every other format: a tool call must name a tool (1 to 256
+    // characters), and the event id and the agent are bounded too.
+    let line = |id: &str, agent: &str, name: &str| {
+        format!(
+            r#"{{"type":"mcp_tool_call","loggedAt":"2026-01-05T10:00:00Z","metadata":{{"auditId":"{id}"}},"subjects":{{"client_name":"{agent}"}},"component":"crm","target":{{"name":"{name}"}}}}"#
+        )
+    };
+    let decoder = Decoder::new(DecodeConfig::default());
+    let long = "x".repeat(600);
+    for (l, field) in [
+        (line("x-1", "ops-agent", ""), "target.name"),
+        (line("x-1", "ops-agent", &long), "target.name"),
+        (line("", "ops-agent", "assign_ticket"), "metadata.auditId"),
+        (line("x-1", &long, "assign_ticket"), "subjects"),
+    ] {
+        let results = decode_all(&decoder, &l);
+        assert_eq!(results.len(), 1, "{results:?}");
+        let err = results[0].as_ref().unwrap_err();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    assert_eq!(
+        decode_all(&decoder, &line("x-1", "ops-agent", "assign_ticket")),
+        vec![Ok("McpAudit ops-agent assign_ticket".to_string())]
+    );
+}

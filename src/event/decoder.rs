@@ -156,9 +156,10 @@ struct Extent {
     closed: bool,
 }
 
-/// The extent of the element starting at `start`: its value, then anything up to the comma or
-/// the closing bracket that follows at the container's level.
-fn extent(msg: &[u8], start: usize, delivery: bool) -> Extent {
+/// The extent of the element starting at `start` in the container opened at `open`: its
+/// value, then anything up to the comma or the closing bracket that follows at the container's
+/// level.
+fn extent(msg: &[u8], open: usize, start: usize, delivery: bool) -> Extent {
     let value = value_end(msg, start).unwrap_or(msg.len());
     let mut end = value;
     loop {
@@ -166,7 +167,7 @@ fn extent(msg: &[u8], start: usize, delivery: bool) -> Extent {
         let (next, closed) = match msg.get(q) {
             None => (msg.len(), true),
             Some(b',') => (q + 1, false),
-            Some(b']') if closes(msg, q, delivery) => (q + 1, true),
+            Some(b']') if closes(msg, q, delivery) || completes(msg, open, q) => (q + 1, true),
             // Junk after the value belongs to the element.
             Some(_) => {
                 end = value_end(msg, q).unwrap_or(msg.len());
@@ -193,6 +194,18 @@ fn closes(msg: &[u8], at: usize, delivery: bool) -> bool {
         Some(b',') => delivery && msg.get(skip_ws_from(msg, next + 1)) == Some(&b'"'),
         Some(_) => false,
     }
+}
+
+/// Containers up to this size are checked whole by [`completes`].
+const COMPLETES_MAX: usize = 1 << 20;
+
+/// Whether the `]` at `at` closes the container opened at `open` because the container up to it
+/// is well-formed JSON, whatever follows (`closes` judges a `]` by what follows it, which a
+/// stream of documents such as `[1]` then `5` does not tell).
+fn completes(msg: &[u8], open: usize, at: usize) -> bool {
+    at - open < COMPLETES_MAX
+        && msg.get(open) == Some(&b'[')
+        && serde_json::from_slice::<IgnoredAny>(&msg[open..=at]).is_ok()
 }
 
 /// The end of the element that starts at `start` and is followed by the one at `next`: before
@@ -616,7 +629,9 @@ impl Decoder {
             pos = skip_ws_from(msg, pos);
             match msg.get(pos) {
                 None => break (msg.len(), false),
-                Some(b']') if closes(msg, pos, delivery) => break (pos + 1, true),
+                Some(b']') if closes(msg, pos, delivery) || completes(msg, open, pos) => {
+                    break (pos + 1, true);
+                }
                 // An empty place between commas holds no record.
                 Some(b',') => {
                     commas += 1;
@@ -627,14 +642,14 @@ impl Decoder {
             }
             let start = pos;
             elements += 1;
-            let ext = extent(msg, start, delivery);
+            let ext = extent(msg, open, start, delivery);
             let mut results = [Some(self.element(msg, start, ext.end)), None];
             let mut next = (!ext.closed).then_some(ext.next);
             if let Some(Err(rej)) = &results[0]
                 && may_be_misframed(rej)
             {
                 misframed = true;
-                if let Some(at) = self.resync(msg, start, &ext, &shapes, delivery) {
+                if let Some(at) = self.resync(msg, open, start, &ext, &shapes, delivery) {
                     // The element ends before the next one that opens like the others.
                     results[0] = Some(self.element(msg, start, end_before(msg, start, at)));
                     next = Some(at);
@@ -712,6 +727,7 @@ impl Decoder {
     fn resync(
         &self,
         msg: &[u8],
+        open: usize,
         start: usize,
         ext: &Extent,
         shapes: &[&[u8]],
@@ -747,7 +763,7 @@ impl Decoder {
         }
         let mut at = after;
         loop {
-            let e = extent(msg, at, delivery);
+            let e = extent(msg, open, at, delivery);
             if e.closed {
                 return Some(
                     if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
@@ -1024,6 +1040,13 @@ mod tests {
         assert_eq!(rej.offset, NATIVE.len() + 1);
         let msg = br#"{"Records":[]}{"Records":[{"x":1}]}"#;
         assert_eq!(codes(&d, msg), ["unknown_format"]);
+        // A well-formed array ends at its `]` whatever document follows it, a bare value too.
+        let msg = format!("[\n{NATIVE}\n]\n5\r\n");
+        assert_eq!(codes(&d, msg.as_bytes()), ["ok", "unknown_format"]);
+        assert_eq!(
+            codes(&d, b"[\n \n5\r\r]\n5\r\r\r"),
+            ["unknown_format", "unknown_format"]
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::native::check_len;
 use super::otlp::Batch;
 use super::tool::ToolCall;
 use super::{AccessEvent, Format, Outcome, RejectReason, time};
@@ -198,6 +199,12 @@ fn decode_event(w: Wire) -> Result<Batch, RejectReason> {
             format: FORMAT,
             field: "subjects",
         })?;
+    // The same bounds as every format's: an empty or oversized id or name is a dead letter.
+    check_len(&event_id, FORMAT, "metadata.auditId", 1, 256)?;
+    check_len(&agent, FORMAT, "subjects", 1, 512)?;
+    check_len(&action, FORMAT, "target.name", 1, 256)?;
+    let resource = format!("mcp://{}/{}", w.component, target);
+    check_len(&resource, FORMAT, "target", 0, 4096)?;
     let outcome = match w.outcome.as_deref() {
         Some("denied") => Outcome::Denied,
         Some("success") | None => Outcome::Success,
@@ -223,7 +230,7 @@ fn decode_event(w: Wire) -> Result<Batch, RejectReason> {
         time_ms,
         agent_id: Cow::Owned(agent),
         agent_kind: Some(Cow::Borrowed("ai_agent")),
-        resource: Cow::Owned(format!("mcp://{}/{}", w.component, target)),
+        resource: Cow::Owned(resource),
         action: Cow::Owned(action),
         outcome,
         session_id: w
