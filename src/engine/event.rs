@@ -200,7 +200,7 @@ impl Scoring<'_> {
             peers: peer_view(settings, fleet, agent, learned, keys, now),
             settings: &settings.detect,
             weights: self.weights,
-            model: self.model_view(learned, features),
+            model: self.model_view(ev, learned, features),
             tool: tool.as_ref(),
         };
         let mut verdict = detect::evaluate(&ctx);
@@ -214,15 +214,17 @@ impl Scoring<'_> {
         }
     }
 
-    /// The learned model's view of the event, when it takes part in the fusion.
+    /// The learned model's view of the event, when it takes part in the fusion (and judges
+    /// events of its kind, see [`crate::ml::Model::judges`]).
     fn model_view(
         &self,
+        ev: &AccessEvent<'_>,
         learned: Option<Learned>,
         features: Option<[f32; EVENT_DIM]>,
     ) -> Option<ModelView<'_>> {
         let ml = &self.settings.ml;
         self.model
-            .filter(|_| self.model_detector)
+            .filter(|m| self.model_detector && m.judges(ev))
             .zip(features)
             .map(|(m, f)| ModelView {
                 model: m,
@@ -246,6 +248,7 @@ impl Scoring<'_> {
         let group = learned.map(|l| l.group);
         if let Some(m) = self.model
             && settings.ml.calibrate
+            && m.judges(ctx.ev)
         {
             verdict.score = m.calibrate(group, verdict.score);
             verdict.without_model = m.calibrate(group, verdict.without_model);

@@ -63,6 +63,11 @@ pub struct Training {
     /// Events the event model learned from: those of agents past their learning period that the
     /// statistical detectors judged normal.
     pub modelled_events: u64,
+    /// Valid events that were AI agents' tool calls with content (arguments, a result or the
+    /// user's request). A model trained on none abstains on them: it never saw what such an
+    /// agent's normal looks like. Absent in older files: none.
+    #[serde(default)]
+    pub tool_calls: u64,
     /// Wall time of training, in seconds.
     pub seconds: f64,
 }
@@ -368,6 +373,12 @@ impl Model {
         }
     }
 
+    /// Whether the model judges `ev`: every event, except an AI agent's tool call with content
+    /// when the model was trained on none (it would score what it never saw).
+    pub fn judges(&self, ev: &crate::event::AccessEvent<'_>) -> bool {
+        ev.tool.is_none() || self.file.training.tool_calls > 0
+    }
+
     /// The calibrated fused score for a group (unchanged when the model has no calibration).
     pub fn calibrate(&self, group: Option<u16>, raw: f32) -> f32 {
         match &self.file.calibration {
@@ -481,6 +492,44 @@ fn schema_difference(found: &FeatureSchema, current: &FeatureSchema) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_trained_on_no_tool_calls_does_not_judge_them() {
+        use crate::event::tool::ToolCall;
+        use crate::event::{AccessEvent, Format, Outcome};
+        use std::borrow::Cow;
+        let mut ev = AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Borrowed("e-1"),
+            time_ms: 0,
+            agent_id: Cow::Borrowed("a"),
+            agent_kind: None,
+            action: Cow::Borrowed("send_email"),
+            resource: Cow::Borrowed("tool:send_email"),
+            outcome: Outcome::Success,
+            session_id: None,
+            source_ip: None,
+            bytes: None,
+            grant: None,
+            intent: None,
+            attributes: None,
+            tool: None,
+        };
+        let built_in = Model::embedded().unwrap();
+        assert_eq!(built_in.file().training.tool_calls, 0);
+        assert!(built_in.judges(&ev), "an access event is judged");
+        ev.tool = Some(Box::new(ToolCall {
+            request: Some(Cow::Borrowed("mail Bob")),
+            ..ToolCall::default()
+        }));
+        assert!(!built_in.judges(&ev), "a tool call is not");
+        let mut file = built_in.file().clone();
+        file.training.tool_calls = 10;
+        assert!(
+            Model::new(file, 1).unwrap().judges(&ev),
+            "unless it learned some"
+        );
+    }
 
     #[test]
     fn the_tail_interpolates_and_extrapolates() {

@@ -157,7 +157,9 @@ pub fn train(
     let mut out: Vec<OutputRecord> = Vec::new();
     let threshold = settings.decide.finding_threshold;
     let ml = settings.ml.clone();
+    let mut tool_calls = 0u64;
     let counts = history.pass(&mut |ev| {
+        tool_calls += u64::from(ev.tool.is_some());
         let v = engine.process(ev, &mut out);
         out.clear();
         let next = agents.len() as u32;
@@ -271,6 +273,7 @@ pub fn train(
             dead_letters: counts.dead_letters,
             agents: agents.len() as u64,
             modelled_events: owner.len() as u64,
+            tool_calls,
             seconds: 0.0,
         },
         peer_groups,
