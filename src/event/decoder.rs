@@ -156,10 +156,10 @@ struct Extent {
     closed: bool,
 }
 
-/// The extent of the element starting at `start` in the container opened at `open`: its
-/// value, then anything up to the comma or the closing bracket that follows at the container's
-/// level.
-fn extent(msg: &[u8], open: usize, start: usize, delivery: bool) -> Extent {
+/// The extent of the element starting at `start`: its value, then anything up to the comma or
+/// the closing bracket that follows at the container's level (`whole`: whether a bracket ends
+/// the container because it is well-formed up to it).
+fn extent(msg: &[u8], whole: &WellFormed, start: usize, delivery: bool) -> Extent {
     let value = value_end(msg, start).unwrap_or(msg.len());
     let mut end = value;
     loop {
@@ -167,7 +167,7 @@ fn extent(msg: &[u8], open: usize, start: usize, delivery: bool) -> Extent {
         let (next, closed) = match msg.get(q) {
             None => (msg.len(), true),
             Some(b',') => (q + 1, false),
-            Some(b']') if closes(msg, q, delivery) || completes(msg, open, q) => (q + 1, true),
+            Some(b']') if closes(msg, q, delivery) || whole.ends_at(msg, q) => (q + 1, true),
             // Junk after the value belongs to the element.
             Some(_) => {
                 end = value_end(msg, q).unwrap_or(msg.len());
@@ -196,16 +196,42 @@ fn closes(msg: &[u8], at: usize, delivery: bool) -> bool {
     }
 }
 
-/// Containers up to this size are checked whole by [`completes`].
-const COMPLETES_MAX: usize = 1 << 20;
+/// Containers up to this size are parsed whole, once, by [`WellFormed`].
+const WELL_FORMED_MAX: usize = 1 << 20;
 
-/// Whether the `]` at `at` closes the container opened at `open` because the container up to it
-/// is well-formed JSON, whatever follows (`closes` judges a `]` by what follows it, which a
-/// stream of documents such as `[1]` then `5` does not tell).
-fn completes(msg: &[u8], open: usize, at: usize) -> bool {
-    at - open < COMPLETES_MAX
-        && msg.get(open) == Some(&b'[')
-        && serde_json::from_slice::<IgnoredAny>(&msg[open..=at]).is_ok()
+/// Whether a `]` closes the array opened at `open` because the array up to it is well-formed
+/// JSON, whatever follows it (`closes` judges a `]` by what follows it, which a stream of
+/// documents such as `[1]` then `5` does not tell). The array is parsed the first time a `]`
+/// needs this judgement, at most once, and only if it fits in [`WELL_FORMED_MAX`] bytes.
+struct WellFormed {
+    open: usize,
+    end: std::cell::OnceCell<Option<usize>>,
+}
+
+impl WellFormed {
+    fn new(open: usize) -> WellFormed {
+        WellFormed {
+            open,
+            end: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Whether the `]` at `at` ends the well-formed array.
+    fn ends_at(&self, msg: &[u8], at: usize) -> bool {
+        let end = self.end.get_or_init(|| {
+            let open = self.open;
+            if msg.get(open) != Some(&b'[') {
+                return None;
+            }
+            let window = &msg[open..msg.len().min(open.saturating_add(WELL_FORMED_MAX))];
+            let mut values = serde_json::Deserializer::from_slice(window).into_iter::<IgnoredAny>();
+            match values.next() {
+                Some(Ok(_)) => Some(open + values.byte_offset()),
+                _ => None,
+            }
+        });
+        *end == Some(at + 1)
+    }
 }
 
 /// The end of the element that starts at `start` and is followed by the one at `next`: before
@@ -624,12 +650,13 @@ impl Decoder {
         let mut misframed = false;
         let mut elements = 0usize;
         let mut commas = 0usize;
+        let whole = WellFormed::new(open);
         let mut pos = open + 1;
         let (end, closed) = loop {
             pos = skip_ws_from(msg, pos);
             match msg.get(pos) {
                 None => break (msg.len(), false),
-                Some(b']') if closes(msg, pos, delivery) || completes(msg, open, pos) => {
+                Some(b']') if closes(msg, pos, delivery) || whole.ends_at(msg, pos) => {
                     break (pos + 1, true);
                 }
                 // An empty place between commas holds no record.
@@ -642,14 +669,14 @@ impl Decoder {
             }
             let start = pos;
             elements += 1;
-            let ext = extent(msg, open, start, delivery);
+            let ext = extent(msg, &whole, start, delivery);
             let mut results = [Some(self.element(msg, start, ext.end)), None];
             let mut next = (!ext.closed).then_some(ext.next);
             if let Some(Err(rej)) = &results[0]
                 && may_be_misframed(rej)
             {
                 misframed = true;
-                if let Some(at) = self.resync(msg, open, start, &ext, &shapes, delivery) {
+                if let Some(at) = self.resync(msg, &whole, start, &ext, &shapes, delivery) {
                     // The element ends before the next one that opens like the others.
                     results[0] = Some(self.element(msg, start, end_before(msg, start, at)));
                     next = Some(at);
@@ -727,7 +754,7 @@ impl Decoder {
     fn resync(
         &self,
         msg: &[u8],
-        open: usize,
+        whole: &WellFormed,
         start: usize,
         ext: &Extent,
         shapes: &[&[u8]],
@@ -763,7 +790,7 @@ impl Decoder {
         }
         let mut at = after;
         loop {
-            let e = extent(msg, open, at, delivery);
+            let e = extent(msg, whole, at, delivery);
             if e.closed {
                 return Some(
                     if e.next <= msg.len() && msg.get(e.next - 1) == Some(&b']') {
