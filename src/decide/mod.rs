@@ -31,7 +31,8 @@ pub(crate) enum Disposition {
     Normal,
     /// Anomalous, and reported in its agent's open finding.
     Reported,
-    /// Anomalous, but its agent, detectors and pattern were reported within the repeat window.
+    /// Anomalous, but its agent, detectors and pattern (and, for a tool call steered by
+    /// instructions, its session) were reported within the repeat window.
     Repeat,
     /// Anomalous, but covered by a suppression (analyst feedback): learned as normal.
     Suppressed,
@@ -41,7 +42,8 @@ pub(crate) enum Disposition {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Decider {
     open: FxHashMap<Box<str>, FindingBuilder>,
-    /// Per agent: signatures (detector, resource pattern) already reported, until when.
+    /// Per agent: signatures already reported (see [`Decider::signatures`]: detector and
+    /// resource pattern, and the session for a tool call steered by instructions), until when.
     reported: FxHashMap<Box<str>, Vec<(u64, i64)>>,
     /// Anomalous events not reported again because their agent, detectors and pattern were
     /// reported in the repeat window.

@@ -202,7 +202,9 @@ const WELL_FORMED_MAX: usize = 1 << 20;
 /// Whether a `]` closes the array opened at `open` because the array up to it is well-formed
 /// JSON, whatever follows it (`closes` judges a `]` by what follows it, which a stream of
 /// documents such as `[1]` then `5` does not tell). The array is parsed the first time a `]`
-/// needs this judgement, at most once, and only if it fits in [`WELL_FORMED_MAX`] bytes.
+/// needs this judgement, at most once, and only if it fits in [`WELL_FORMED_MAX`] bytes (an
+/// array nested deeper than serde_json's recursion limit does not parse, and its `]` is judged
+/// by `closes` alone).
 struct WellFormed {
     open: usize,
     end: std::cell::OnceCell<Option<usize>>,
