@@ -361,6 +361,75 @@ fn a_daily_batch_spike_becomes_routine_within_days() {
 }
 
 #[test]
+fn an_odd_quiet_hour_before_a_nightly_spike_does_not_keep_it_unusual() {
+    let mut h = Harness::new();
+    let mut evs = Vec::new();
+    let mut spikes = Vec::new();
+    // As above, but from day 7 on the hour before the new nightly stage, in the same block, is
+    // quiet save for one call the agent has never made: an anomalous hour that raises no peak.
+    for day in 0..16 {
+        for hour in 0..24 {
+            let base = T0 + day * DAY + hour * HOUR;
+            if hour == 2 && day >= 7 {
+                evs.push(
+                    Ev::new(
+                        "etl-clicks-1",
+                        base + 30 * MIN,
+                        &format!("ops{day}:DeleteSnapshot"),
+                        &format!("ops{day}://backups/snap-{day}"),
+                    )
+                    .kind("service_account"),
+                );
+                continue;
+            }
+            let n = if hour == 3 && day >= 7 { 70 } else { 10 };
+            for i in 0..n {
+                if n > 10 {
+                    spikes.push((day, evs.len()));
+                }
+                evs.push(
+                    Ev::new(
+                        "etl-clicks-1",
+                        base + 20 * MIN + i * 2_000,
+                        "s3:GetObject",
+                        &format!(
+                            "s3://clicks-raw/2026/01/{:02}/part-{:04}.json.gz",
+                            5 + day,
+                            hour * 100 + i
+                        ),
+                    )
+                    .kind("service_account"),
+                );
+            }
+        }
+    }
+    let verdicts = h.feed_all(&mut evs);
+    let odd: Vec<f32> = evs
+        .iter()
+        .zip(&verdicts)
+        .filter(|(e, _)| e.action.contains("DeleteSnapshot"))
+        .map(|(_, v)| v.score)
+        .collect();
+    assert!(
+        odd.iter().all(|&s| s >= 0.3),
+        "each odd call is anomalous: {odd:?}"
+    );
+    let rate_on = |days: std::ops::Range<i64>| {
+        spikes
+            .iter()
+            .filter(|(d, _)| days.contains(d))
+            .map(|&(_, i)| detector(&verdicts[i], DetectorId::Rate))
+            .fold(0.0, f32::max)
+    };
+    assert!(rate_on(7..8) >= 0.6, "the first night is a burst");
+    assert!(
+        rate_on(12..16) < 0.3,
+        "five nights later the stage is routine, rate {}",
+        rate_on(12..16)
+    );
+}
+
+#[test]
 fn volume_outlier_is_flagged() {
     let mut h = Harness::new();
     h.feed_all(&mut support_history("support-1", 14));

@@ -891,7 +891,6 @@ impl AgentProfile {
             let share = if self.pending_clean {
                 1.0
             } else if self.lifted_blocks & bit == 0 {
-                self.lifted_blocks |= bit;
                 0.34
             } else {
                 0.0
@@ -906,20 +905,31 @@ impl AgentProfile {
                         at: at.max(peak.at),
                     })
                 };
+                // Whether any peak rose: an anomalous hour that raised none leaves the day's
+                // lift for the block unused.
+                let mut rose = false;
                 if let Some(r) = lift(self.rate_peak.get(block), p[0]) {
                     self.rate_peak.set(block, r);
+                    rose = true;
                 }
                 if let Some(r) = lift(self.bytes_peak.get(block), p[1]) {
                     self.bytes_peak.set(block, r);
+                    rose = true;
                 }
                 if let Some(r) = lift(self.breadth_peak.get(block), p[2]) {
                     self.breadth_peak.set(block, r);
+                    rose = true;
                 }
                 if let Some(r) = lift(self.failed_peak, p[3]) {
                     self.failed_peak = r;
+                    rose = true;
                 }
                 if let Some(r) = lift(self.hour_peak.get(block), p[4]) {
                     self.hour_peak.set(block, r);
+                    rose = true;
+                }
+                if rose && !self.pending_clean {
+                    self.lifted_blocks |= bit;
                 }
                 self.busiest = [
                     busiest(&self.rate_peak, at, decay),
