@@ -517,3 +517,33 @@ fn change_within_the_agents_own_territory_is_narrowed_never_revoked() {
         "{commands:#?}"
     );
 }
+
+#[test]
+fn a_place_named_only_by_a_grant_the_agent_never_used_is_not_its_territory() {
+    // `hr-read` names postgres://hr, but the agent's routine never used it: reaching HR tables
+    // through it is the abuse of a standing grant, not a new corner of the agent's own work.
+    let at = T0 + 5 * DAY + 3 * 3_600_000;
+    let mut run = Run::new(Settings::default(), ENTITLEMENTS);
+    run.feed(routine("etl-1", T0, 5));
+    run.feed(vec![
+        ev("etl-1", at, "db:Select", "postgres://hr/salaries"),
+        ev("etl-1", at + 40_000, "db:Select", "postgres://hr/reviews"),
+    ]);
+    run.finish();
+    let findings = run.findings();
+    let f = findings
+        .iter()
+        .find(|f| f.grants.contains(&"hr-read".to_string()))
+        .unwrap_or_else(|| panic!("the HR reads raise a finding: {findings:#?}"));
+    let commands = run.commands();
+    let revoke = commands
+        .iter()
+        .find(|c| c.action == Action::RevokeGrant)
+        .unwrap_or_else(|| panic!("no revoke_grant: {f:#?} {commands:#?}"));
+    assert_eq!(revoke.target, "hr-read");
+    assert!(revoke.reason.contains("reach"), "{revoke:#?}");
+    assert!(
+        commands.iter().all(|c| c.action != Action::Narrow),
+        "{commands:#?}"
+    );
+}

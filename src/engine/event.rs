@@ -91,9 +91,15 @@ impl Engine {
         let grants = ents.agent(&ev.agent_id);
         let grant = attribute(grants, ev);
         if scored.verdict.reach
-            && grants.is_some_and(|g| g.names_place_for(&ev.action, &ev.resource))
+            && grants.is_some_and(|g| {
+                g.names_place_for(&ev.action, &ev.resource, |id| {
+                    agent.ledger.normal_uses(id) > 0
+                })
+            })
         {
-            // A place one of the agent's grants names is its territory, new to it or not.
+            // A place named by a grant the agent works through is its territory, new to it or
+            // not. A grant its normal behaviour never used gives it no territory: reaching a
+            // place through it is what a standing, forgotten grant is abused for.
             scored.verdict.reach = false;
         }
         let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);

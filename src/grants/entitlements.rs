@@ -150,12 +150,17 @@ impl AgentGrants {
         self.grants.is_empty()
     }
 
-    /// Whether some grant allows the access through a resource pattern that names a place
-    /// (see [`GrantSpec::names_place_for`]).
-    pub fn names_place_for(&self, action: &str, resource: &str) -> bool {
+    /// Whether some grant for which `in_use` holds allows the access through a resource
+    /// pattern that names a place (see [`GrantSpec::names_place_for`]).
+    pub fn names_place_for(
+        &self,
+        action: &str,
+        resource: &str,
+        in_use: impl Fn(&str) -> bool,
+    ) -> bool {
         self.grants
             .iter()
-            .any(|(_, g)| g.names_place_for(action, resource))
+            .any(|(id, g)| in_use(id) && g.names_place_for(action, resource))
     }
 
     /// The grant that authorised `action` on `resource`: the event's own `grant` when given,
