@@ -547,3 +547,91 @@ fn a_place_named_only_by_a_grant_the_agent_never_used_is_not_its_territory() {
         "{commands:#?}"
     );
 }
+
+/// The grants of each support bot of a team: mail to anyone, the knowledge base and, unused, a
+/// vault of secrets.
+fn support_ents(agents: &[String]) -> String {
+    agents
+        .iter()
+        .map(|a| {
+            format!(
+                "{a}:\n  customer-mail: {{actions: [\"mail:*\"], resources: [\"mailto:*\"]}}\n  kb-search: {{actions: [\"kb:*\"], resources: [\"kb://*\"]}}\n  vault-read: {{actions: [\"secrets:Get\"], resources: [\"secrets://*\"]}}\n"
+            )
+        })
+        .collect()
+}
+
+/// A support bot's working days: from 09:00 to 17:00, a knowledge-base search and a mail to one
+/// of forty customers every ten minutes.
+fn support_days(agent: &str, days: i64) -> Vec<Ev> {
+    (0..days)
+        .flat_map(|d| {
+            (0..48).flat_map(move |i| {
+                let t = T0 + d * DAY + 9 * 3_600_000 + i * 10 * MIN + 1_000;
+                let to = format!("mailto:c{}@customer.example", (d * 48 + i) % 40);
+                [
+                    ev(agent, t, "kb:Search", "kb://support-articles"),
+                    ev(agent, t + 30_000, "mail:Send", &to),
+                ]
+            })
+        })
+        .collect()
+}
+
+/// Six days of a team of six support bots (with the built-in model, as `cinch replay` runs),
+/// then `last`.
+fn support_team(last: Ev) -> Run {
+    let team: Vec<String> = (1..=6).map(|i| format!("support-{i}")).collect();
+    let mut run = Run::new(Settings::default(), &support_ents(&team));
+    let model = cinch::ml::Model::embedded().expect("the built-in model");
+    run.engine.set_model(Some(Arc::new(model)));
+    run.feed(team.iter().flat_map(|a| support_days(a, 6)).collect());
+    run.feed(vec![last]);
+    run.finish();
+    run
+}
+
+#[test]
+fn one_new_outside_destination_of_a_familiar_act_is_narrowed_a_new_kind_of_act_is_not() {
+    // At 04:16 on day 7 a bot mails a domain none of the team ever wrote to: one place beyond
+    // its territory, by an act it does all day. Denying that destination removes all the harm
+    // the finding shows, so the ladder stops at `narrow` of it, however corroborated.
+    let at = T0 + 6 * DAY + 4 * 3_600_000 + 16 * MIN;
+    let policy = Settings::default().commands;
+    let run = support_team(ev(
+        "support-1",
+        at,
+        "mail:Send",
+        "mailto:returns@parcelnet.example",
+    ));
+    let findings = run.findings();
+    let f = findings
+        .iter()
+        .find(|f| f.resources.iter().any(|r| r.contains("parcelnet")))
+        .unwrap_or_else(|| panic!("the new destination raises a finding: {findings:#?}"));
+    assert!(f.severity >= policy.min_severity, "{f:#?}");
+    let commands = run.commands();
+    assert_eq!(commands.len(), 1, "{f:#?} {commands:#?}");
+    let c = commands[0];
+    assert_eq!(c.action, Action::Narrow, "{f:#?} {c:#?}");
+    assert_eq!(c.target, "mailto:returns@parcelnet.example");
+    assert!(c.reason.contains("one sign of harm is reach"), "{c:#?}");
+
+    // The same hour, the same destination, but by an act the bot never did (forwarding a whole
+    // mailbox, through the same grant): a new kind of act, not only a new place, so the ladder
+    // goes past `narrow`.
+    let run = support_team(ev(
+        "support-1",
+        at,
+        "mail:ForwardMailbox",
+        "mailto:returns@parcelnet.example",
+    ));
+    let commands = run.commands();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.action.level() > Action::Narrow.level()),
+        "{:#?} {commands:#?}",
+        run.findings()
+    );
+}

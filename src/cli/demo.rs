@@ -278,12 +278,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.attacks,
         benign
     );
+    // Drift may draw a `narrow`; anything stronger on benign activity is a wrong revocation.
+    let benign_above_narrow = fed
+        .command_records
+        .iter()
+        .filter(|(r, attack)| !attack && r["action"] != "narrow")
+        .count();
     println!(
-        "  {} commands: {} on attacks ({} attacks contained), {} on benign activity",
+        "  {} commands: {} on attacks ({} attacks contained), {} on benign activity ({} above narrow)",
         fed.commands,
         fed.commands - fed.benign_commands,
         fed.contained.len(),
-        fed.benign_commands
+        fed.benign_commands,
+        benign_above_narrow
     );
     println!(
         "  {} least-privilege recommendations: {} grants to remove, {} to narrow",

@@ -59,6 +59,9 @@ pub(crate) struct FindingBuilder {
     /// Some event came from where the agent's own use would not (see `detect::source::foreign`).
     #[serde(default)]
     foreign: bool,
+    /// Some event's action was one the agent had not been using.
+    #[serde(default)]
+    new_action: bool,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -106,6 +109,7 @@ impl FindingBuilder {
             reach: false,
             new_patterns: Vec::new(),
             foreign: false,
+            new_action: false,
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -209,6 +213,16 @@ impl FindingBuilder {
             out.push("foreign_origin");
         }
         out
+    }
+
+    /// Whether some event's action was one the agent had not been using.
+    pub fn new_action(&self) -> bool {
+        self.new_action
+    }
+
+    /// Whether the detector `d` gave the finding a reason scoring at least `min`.
+    pub fn has_line(&self, d: DetectorId, min: f32) -> bool {
+        self.reasons.get(&d).is_some_and(|r| r.score >= min)
     }
 
     /// Lines of evidence as [`FindingBuilder::evidence`] counts them, but with what was
@@ -347,6 +361,7 @@ impl FindingBuilder {
     ) {
         self.event_count += 1;
         self.reach |= verdict.reach;
+        self.new_action |= verdict.new_action;
         self.foreign |= verdict.foreign;
         let novel = verdict
             .reasons

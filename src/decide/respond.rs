@@ -16,7 +16,7 @@ use crate::output::audit::{Audit, AuditEvent};
 use crate::output::command::{Action, Command, Rollback};
 use crate::output::sign::Signer;
 use crate::output::time::rfc3339_ms;
-use crate::vocab::Severity;
+use crate::vocab::{DetectorId, Severity};
 
 /// Why a wanted command was not issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,6 +324,10 @@ struct Step<'g> {
 ///   territory, no bulk movement, no repeated refusals, no unused grant and no steering):
 ///   at most `narrow`, denying only the new resource patterns the finding reached. None when it
 ///   reached none (a new address, a new pace or hour alone change no permission).
+/// - Reach to one new place beyond the agent's territory as the only sign of harm, by actions
+///   the agent uses and with no line saying the session's purpose rules it out (a support bot's
+///   first mail to a new outside domain): `narrow` of that place, which removes all the harm the
+///   finding shows.
 /// - One sign of harm, corroborated only by a sustained run: `require_approval` of the agent's
 ///   outward and privileged actions.
 /// - Harm corroborated by `min_evidence` lines: `revoke_grant` of each grant the agent's normal
@@ -365,6 +369,32 @@ fn climb<'g>(
         return Some(Step { wanted });
     }
     let signs = harm.join(", ");
+    if let (["reach"], Some(place)) = (harm.as_slice(), only(f.new_patterns(min)))
+        && !f.new_action()
+        && !f.has_line(DetectorId::Intent, min)
+    {
+        // The one sign of harm is one new place, reached by an act the agent does anyway and
+        // which the session's purpose does not rule out: denying that place removes all the
+        // harm shown.
+        if !corroborated(evidence) {
+            return None;
+        }
+        return Some(Step {
+            wanted: vec![Wanted {
+                action: Action::Narrow,
+                target: place.to_string(),
+                grant: None,
+                why: format!(
+                    "narrow: the one sign of harm is reach to one place beyond the agent's \
+                     territory, {place}, by an action it uses and that its session's purpose \
+                     does not rule out, so only {place} is denied; raised to revocation by a \
+                     second new place, a new kind of action, an act outside the session's \
+                     purpose or another sign of harm (bulk data movement, repeated \
+                     refusals, use of a grant it never used, steering by data it read)"
+                ),
+            }],
+        });
+    }
     if evidence < usize::from(cs.min_evidence) {
         if !corroborated(evidence) {
             return None;
@@ -430,6 +460,12 @@ fn climb<'g>(
         });
     }
     Some(Step { wanted })
+}
+
+/// The one item of `items`, if there is exactly one.
+fn only<T>(mut items: impl Iterator<Item = T>) -> Option<T> {
+    let first = items.next()?;
+    items.next().is_none().then_some(first)
 }
 
 fn build(
@@ -516,6 +552,9 @@ mod tests {
         }
     }
 
+    /// A verdict with `reasons`; an event that reaches beyond the agent's territory does so
+    /// with an action new to the agent (see `one_place_reached_by_a_familiar_act_is_narrowed`
+    /// for a familiar one).
     fn verdict(reasons: &[(DetectorId, f32)], reach: bool) -> Verdict {
         Verdict {
             score: 0.9,
@@ -532,6 +571,7 @@ mod tests {
             reach,
             foreign: false,
             instructed: false,
+            new_action: reach,
         }
     }
 
@@ -614,6 +654,44 @@ mod tests {
             vec![(Action::Quarantine, "etl-1".to_owned())]
         );
         // ...and a critical finding suspends it.
+        assert_eq!(
+            steps(&f, Severity::Critical),
+            vec![(Action::SuspendAgent, "etl-1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn one_place_reached_by_a_familiar_act_is_narrowed() {
+        let two = [(DetectorId::Novelty, 0.9), (DetectorId::Source, 0.8)];
+        let familiar = |reasons: &[(DetectorId, f32)], patterns: &[&str]| {
+            let ds = DecideSettings::default();
+            let mut v = verdict(reasons, true);
+            v.new_action = false;
+            let mut f =
+                FindingBuilder::open(&ds, &event(0, patterns[0], None), patterns[0], &v, None);
+            for (i, p) in patterns.iter().enumerate().skip(1) {
+                f.add(&ds, &event(i as u64, p, None), p, &v, None);
+            }
+            f
+        };
+        // Harm shown only as reach to one place, by an act the agent does: that place is denied.
+        let f = familiar(&two, &["mailto:a@new.example"]);
+        assert_eq!(
+            steps(&f, Severity::Critical),
+            vec![(Action::Narrow, "mailto:a@new.example".to_owned())]
+        );
+        // A second new place, or a line saying the session's purpose rules it out, goes on up.
+        let f = familiar(&two, &["mailto:a@new.example", "mailto:b@other.example"]);
+        assert_eq!(
+            steps(&f, Severity::Critical),
+            vec![(Action::SuspendAgent, "etl-1".to_owned())]
+        );
+        let purpose = [
+            (DetectorId::Novelty, 0.9),
+            (DetectorId::Source, 0.8),
+            (DetectorId::Intent, 0.8),
+        ];
+        let f = familiar(&purpose, &["mailto:a@new.example"]);
         assert_eq!(
             steps(&f, Severity::Critical),
             vec![(Action::SuspendAgent, "etl-1".to_owned())]

@@ -124,6 +124,9 @@ pub struct Verdict {
     /// The event is a tool call whose argument values came from a tool result that addressed
     /// the agent with instructions ([`Steering::Instructed`]; set for anomalous events only).
     pub instructed: bool,
+    /// The event's action is one the agent has not been using (set for anomalous events
+    /// only): a new kind of act, not only a new place for a familiar one.
+    pub new_action: bool,
 }
 
 fn run(id: DetectorId, c: &Ctx<'_>) -> f32 {
@@ -226,6 +229,7 @@ pub(crate) fn evaluate(c: &Ctx<'_>) -> Verdict {
         reach: false,
         foreign: false,
         instructed: false,
+        new_action: false,
     }
 }
 

@@ -271,6 +271,7 @@ impl Scoring<'_> {
             verdict.instructed = ctx
                 .tool
                 .is_some_and(|t| t.steering == detect::Steering::Instructed);
+            verdict.new_action = ctx.obs.action.count < 1.0;
         }
         if self.explain_all || verdict.score >= threshold {
             // Without score lines, only the reasons its finding keeps: all of them when the

@@ -36,6 +36,7 @@ impl Naive {
             reach: false,
             foreign: false,
             instructed: false,
+            new_action: false,
         }
     }
 }
