@@ -598,12 +598,15 @@ fn one_new_outside_destination_of_a_familiar_act_is_narrowed_a_new_kind_of_act_i
     // the finding shows, so the ladder stops at `narrow` of it, however corroborated.
     let at = T0 + 6 * DAY + 4 * 3_600_000 + 16 * MIN;
     let policy = Settings::default().commands;
-    let run = support_team(ev(
-        "support-1",
-        at,
-        "mail:Send",
-        "mailto:returns@parcelnet.example",
-    ));
+    let to_parcelnet = |action: &str| {
+        support_team(ev(
+            "support-1",
+            at,
+            action,
+            "mailto:returns@parcelnet.example",
+        ))
+    };
+    let run = to_parcelnet("mail:Send");
     let findings = run.findings();
     let f = findings
         .iter()
@@ -620,12 +623,7 @@ fn one_new_outside_destination_of_a_familiar_act_is_narrowed_a_new_kind_of_act_i
     // The same hour, the same destination, but by an act the bot never did (forwarding a whole
     // mailbox, through the same grant): a new kind of act, not only a new place, so the ladder
     // goes past `narrow`.
-    let run = support_team(ev(
-        "support-1",
-        at,
-        "mail:ForwardMailbox",
-        "mailto:returns@parcelnet.example",
-    ));
+    let run = to_parcelnet("mail:ForwardMailbox");
     let commands = run.commands();
     assert!(
         commands
