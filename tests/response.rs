@@ -38,6 +38,7 @@ struct Ev {
     resource: String,
     session: String,
     denied: bool,
+    ip: String,
 }
 
 fn ev(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
@@ -49,6 +50,7 @@ fn ev(agent: &str, t: i64, action: &str, resource: &str) -> Ev {
         resource: resource.into(),
         session: format!("s-{agent}-{}", (t - T0) / DAY),
         denied: false,
+        ip: "10.0.0.5".into(),
     }
 }
 
@@ -68,7 +70,7 @@ impl Ev {
                 Outcome::Success
             },
             session_id: Some(Cow::Borrowed(&self.session)),
-            source_ip: Some(Cow::Borrowed("10.0.0.5")),
+            source_ip: Some(Cow::Borrowed(&self.ip)),
             bytes: Some(4_000),
             grant: None,
             intent: None,
@@ -629,6 +631,67 @@ fn one_new_outside_destination_of_a_familiar_act_is_narrowed_a_new_kind_of_act_i
         commands
             .iter()
             .any(|c| c.action.level() > Action::Narrow.level()),
+        "{:#?} {commands:#?}",
+        run.findings()
+    );
+}
+
+#[test]
+fn a_workload_acting_from_the_internet_is_held_for_approval_a_new_private_network_is_not() {
+    // Ten days of routine reads from the workload's private address, then at 03:00 on day 11 a
+    // session of its usual reads from elsewhere, while it keeps working from home.
+    let agents = vec!["etl-1".to_string()];
+    let from = |ip: &str| {
+        let mut run = Run::new(Settings::default(), &fleet_ents(&agents));
+        run.feed(routine("etl-1", T0, 11));
+        let at = T0 + 10 * DAY + 3 * 3_600_000 + 2 * MIN;
+        run.feed(
+            (0..10)
+                .map(|i| {
+                    let mut e = ev(
+                        "etl-1",
+                        at + i * 20_000,
+                        "s3:GetObject",
+                        &format!("s3://raw/part-{}.json", i % 12),
+                    );
+                    e.ip = ip.into();
+                    e.session = "s-stolen".into();
+                    e
+                })
+                .collect(),
+        );
+        run.finish();
+        run
+    };
+    let policy = Settings::default().commands;
+
+    // A public address, a class the workload never came from: credentials used outside the
+    // places it runs. The finding is below `min_severity`, and still held for approval.
+    let run = from("45.155.205.122");
+    let findings = run.findings();
+    let f = findings
+        .iter()
+        .find(|f| f.source_ips.iter().any(|ip| ip == "45.155.205.122"))
+        .unwrap_or_else(|| panic!("the outside address raises a finding: {findings:#?}"));
+    assert!(f.severity < policy.min_severity, "{f:#?}");
+    assert!(f.severity >= policy.outside_class_min_severity, "{f:#?}");
+    let commands = run.commands();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.finding_ids.contains(&f.finding_id)
+                && c.action.level() >= Action::RequireApproval.level()
+                && c.reason.contains("foreign_origin")),
+        "{f:#?} {commands:#?}"
+    );
+
+    // A new network of the class it uses: change, not harm, and below `min_severity`.
+    let run = from("10.9.9.9");
+    let commands = run.commands();
+    assert!(
+        commands
+            .iter()
+            .all(|c| c.action.level() <= Action::Narrow.level()),
         "{:#?} {commands:#?}",
         run.findings()
     );

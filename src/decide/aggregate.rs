@@ -62,6 +62,10 @@ pub(crate) struct FindingBuilder {
     /// Some event's action was one the agent had not been using.
     #[serde(default)]
     new_action: bool,
+    /// Some event came from a new network of an address class the agent never came from (see
+    /// `detect::source::outside_class`).
+    #[serde(default)]
+    outside_class: bool,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -110,6 +114,7 @@ impl FindingBuilder {
             new_patterns: Vec::new(),
             foreign: false,
             new_action: false,
+            outside_class: false,
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -213,6 +218,17 @@ impl FindingBuilder {
             out.push("foreign_origin");
         }
         out
+    }
+
+    /// Whether the finding's origin evidence (scoring at least `min`) includes a new network of
+    /// an address class the agent never came from: credentials used outside the places it runs.
+    pub fn outside_class_origin(&self, min: f32) -> bool {
+        use crate::vocab::Evidence;
+        self.outside_class
+            && self
+                .reasons
+                .values()
+                .any(|r| r.score >= min && r.detector.family() == Evidence::Origin)
     }
 
     /// Whether some event's action was one the agent had not been using.
@@ -363,6 +379,7 @@ impl FindingBuilder {
         self.reach |= verdict.reach;
         self.new_action |= verdict.new_action;
         self.foreign |= verdict.foreign;
+        self.outside_class |= verdict.outside_class;
         let novel = verdict
             .reasons
             .iter()

@@ -191,7 +191,10 @@ impl Responder {
         out: &mut Vec<OutputRecord>,
     ) {
         let (event_id, t) = trigger;
-        if !cs.enabled || severity < cs.min_severity {
+        let outside = || {
+            severity >= cs.outside_class_min_severity && f.outside_class_origin(cs.evidence_score)
+        };
+        if !cs.enabled || (severity < cs.min_severity && !outside()) {
             return;
         }
         let Some(step) = climb(cs, severity, f, facts) else {
@@ -570,6 +573,7 @@ mod tests {
             without_model: 0.9,
             reach,
             foreign: false,
+            outside_class: false,
             instructed: false,
             new_action: reach,
         }

@@ -71,8 +71,13 @@ pub struct CommandSettings {
     pub enabled: bool,
     /// Commands are marked `dry_run`: SOAR tooling records them but does not act.
     pub dry_run: bool,
-    /// Lowest finding severity that issues a command.
+    /// Lowest finding severity that issues a command...
     pub min_severity: Severity,
+    /// ...except for a finding in which the agent acted from a new network of an address class
+    /// it never came from (the internet, for a workload that only ever called from private
+    /// networks): credentials used outside the places the agent runs are taken up from this
+    /// severity.
+    pub outside_class_min_severity: Severity,
     /// Commands below this severity carry `requires_approval = true`.
     pub approval_below: Severity,
     /// Corroboration: at least this many independent lines of evidence (detector families
@@ -116,6 +121,7 @@ impl Default for CommandSettings {
             enabled: true,
             dry_run: true,
             min_severity: Severity::High,
+            outside_class_min_severity: Severity::Medium,
             approval_below: Severity::Critical,
             min_evidence: 2,
             evidence_score: 0.5,

@@ -121,6 +121,9 @@ pub struct Verdict {
     /// The event comes from where the agent's own use would not (set for anomalous events
     /// only; see [`source::foreign`]).
     pub foreign: bool,
+    /// The event comes from a new network of an address class the agent never came from (set
+    /// for anomalous events only; see [`source::outside_class`]).
+    pub outside_class: bool,
     /// The event is a tool call whose argument values came from a tool result that addressed
     /// the agent with instructions ([`Steering::Instructed`]; set for anomalous events only).
     pub instructed: bool,
@@ -228,6 +231,7 @@ pub(crate) fn evaluate(c: &Ctx<'_>) -> Verdict {
         without_model: round4(1.0 - keep),
         reach: false,
         foreign: false,
+        outside_class: false,
         instructed: false,
         new_action: false,
     }

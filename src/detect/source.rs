@@ -36,9 +36,19 @@ pub fn score(c: &Ctx<'_>) -> f32 {
 /// (two places at once, the signature of stolen credentials). A new address of a class the
 /// agent uses, or a move of the whole agent to a new network (a redeploy), is change, not harm.
 pub(crate) fn foreign(c: &Ctx<'_>) -> bool {
-    c.obs.net.is_some_and(|n| fresh(n) > 0.5)
-        && (c.obs.new_ip_class || concurrent(c))
-        && !c.obs.migrated
+    outside_class(c) || (new_network(c) && concurrent(c))
+}
+
+/// Whether the event comes from a new network of an address class the agent never came from
+/// (the internet, for a workload that only ever called from private networks): credentials
+/// used outside the places the agent runs, whatever else the agent is doing at the time.
+pub(crate) fn outside_class(c: &Ctx<'_>) -> bool {
+    new_network(c) && c.obs.new_ip_class
+}
+
+/// A network new to the agent, not one it moved to wholesale.
+fn new_network(c: &Ctx<'_>) -> bool {
+    c.obs.net.is_some_and(|n| fresh(n) > 0.5) && !c.obs.migrated
 }
 
 /// Acting from a new network while still active from the usual one needs no mature baseline to

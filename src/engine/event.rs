@@ -268,6 +268,7 @@ impl Scoring<'_> {
         if verdict.score >= threshold {
             verdict.reach = detect::novelty::reach(ctx, settings.commands.reach_peer_share);
             verdict.foreign = detect::source::foreign(ctx);
+            verdict.outside_class = detect::source::outside_class(ctx);
             verdict.instructed = ctx
                 .tool
                 .is_some_and(|t| t.steering == detect::Steering::Instructed);

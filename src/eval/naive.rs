@@ -37,6 +37,7 @@ impl Naive {
             foreign: false,
             instructed: false,
             new_action: false,
+            outside_class: false,
         }
     }
 }
