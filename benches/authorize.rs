@@ -5,10 +5,11 @@
 //! The fleet is 1,000 agents with 5 grants each and 200 commands (suspensions, revoked grants
 //! and sessions, some needing approval, some dry runs). The HTTP run offers
 //! `CINCH_BENCH_RATE` requests per second (default 10,000) for `CINCH_BENCH_SECS` seconds
-//! (default 5) over 8 keep-alive connections, each request sent at its scheduled time; a
+//! (default 5) over `CINCH_BENCH_CONNS` keep-alive connections (default 8), each request sent at its scheduled time; a
 //! latency runs from that time to the last byte of the answer, so a server that falls behind
 //! pays for the queue (no coordinated omission). The server runs in-process with the binary's
-//! defaults (2 worker threads, audit records written to a file).
+//! defaults (`CINCH_BENCH_WORKERS` worker threads, default 2 as `cinch authorize --threads`;
+//! audit records written to a file).
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -253,8 +254,14 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sink = AuditSink::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
     let pdp = Arc::new(Pdp::new(store, Mode::Enforce, None, sink.sender()));
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env("CINCH_BENCH_WORKERS", 2) as usize)
         .enable_all()
         .build()
         .unwrap();
@@ -280,17 +287,11 @@ fn main() {
             })
         });
     }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
     http_run(
         addr,
         env("CINCH_BENCH_RATE", 10_000),
         env("CINCH_BENCH_SECS", 5),
-        8,
+        env("CINCH_BENCH_CONNS", 8) as usize,
     );
     let _ = stop_tx.send(());
     let _ = runtime.block_on(server);
