@@ -4,7 +4,8 @@
 //!
 //! The byte figures are printed first (heap bytes counted by a counting allocator, the profile
 //! share by `Engine::state_bytes`, and the process's resident set), then criterion times the
-//! events. `CINCH_BENCH_AGENTS` sets the number of new agents (default 1,000,000).
+//! events. `CINCH_BENCH_AGENTS` sets the number of new agents (default 1,000,000),
+//! `CINCH_BENCH_MATURE_AGENTS` the number of agents of the mature fleet (default 250).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::borrow::Cow;
@@ -126,12 +127,16 @@ impl Young {
     }
 }
 
-/// The events of a simulated fleet (`cinch simulate --agents 250 --days 24 --seed 7`), as
-/// native JSON lines.
+/// The events of a simulated fleet (`cinch simulate --agents N --days 24 --seed 7`, N from
+/// `CINCH_BENCH_MATURE_AGENTS`, default 250), as native JSON lines.
 fn simulated_fleet() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
+    let agents = std::env::var("CINCH_BENCH_MATURE_AGENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250);
     let cfg = cinch::sim::SimConfig {
-        agents: 250,
+        agents,
         days: 24,
         seed: 7,
         out: dir.path().to_path_buf(),
