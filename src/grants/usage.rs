@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::profile::counter::reserve_gently;
 use serde::{Deserialize, Serialize};
 
 /// Most distinct actions remembered per grant.
@@ -107,6 +108,8 @@ impl Tally {
             e.1 = e.1.saturating_add(1);
             e.2 = e.2.min(t);
         } else if self.items.len() < cap {
+            reserve_gently(&mut self.keys, cap);
+            reserve_gently(&mut self.items, cap);
             self.keys.push(key);
             self.items.push((Name::new(v), 1, t));
         } else {
@@ -275,6 +278,7 @@ impl Ledger {
         let i = match self.grants.iter().position(|g| g.grant.as_ref() == u.grant) {
             Some(i) => i,
             None if self.grants.len() < MAX_GRANTS => {
+                reserve_gently(&mut self.grants, MAX_GRANTS);
                 self.grants.push(GrantUse::new(u.grant));
                 self.grants.len() - 1
             }
@@ -293,6 +297,7 @@ impl Ledger {
             Some(e) => e.1 = e.1.saturating_add(1),
             None => {
                 let at = g.days.partition_point(|(d, _)| *d < day);
+                reserve_gently(&mut g.days, MAX_DAYS + 1);
                 g.days.insert(at, (day, 1));
                 if g.days.len() > MAX_DAYS {
                     g.days.remove(0);

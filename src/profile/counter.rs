@@ -29,6 +29,27 @@ pub(crate) fn exp2_neg(x: f32) -> f32 {
     p * scale
 }
 
+/// The capacity a full table of `len` entries grows to, bounded by `bound`: 1, 3, 6, 12, 15,
+/// 18, 22, ... (a quarter at a time past a dozen, so that a full-grown table holds little slack),
+/// never beyond the bound, and always room for one more.
+pub(crate) fn gentle_capacity(len: usize, bound: usize) -> usize {
+    let want = match len {
+        0 => 1,
+        1..12 => (len * 2).max(3),
+        _ => len + len / 4,
+    };
+    want.min(bound).max(len + 1)
+}
+
+/// Grows `v` to [`gentle_capacity`] when it is full, so that one more element fits without
+/// doubling.
+pub(crate) fn reserve_gently<T>(v: &mut Vec<T>, bound: usize) {
+    if v.len() == v.capacity() {
+        let len = v.len();
+        v.reserve_exact(gentle_capacity(len, bound) - len);
+    }
+}
+
 /// How counts fade with event time.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Decay {
@@ -209,16 +230,9 @@ impl BoundedCounter {
             }
         }
         if self.entries.len() == self.entries.capacity() {
-            // Grow 1, 3, 6, 12, 15, 18, 22, ... (a quarter at a time past a dozen, so that a
-            // full-grown table holds little slack) and never beyond the bound.
             let len = self.entries.len();
-            let want = match len {
-                0 => 1,
-                1..12 => (len * 2).max(3),
-                _ => len + len / 4,
-            };
-            let want = want.min(self.cap as usize).max(len + 1);
-            self.entries.reserve_exact(want - len);
+            self.entries
+                .reserve_exact(gentle_capacity(len, self.cap as usize) - len);
         }
         self.entries.insert(
             at,
