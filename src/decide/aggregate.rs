@@ -158,10 +158,8 @@ impl FindingBuilder {
     /// accessed and how much count only where they point at harm (see
     /// [`FindingBuilder::evidence`]).
     fn lines(&self, min: f32, harm_gated: bool) -> usize {
-        use crate::vocab::{DetectorId, Evidence};
-        let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
-        let bulk =
-            strong(DetectorId::Volume) && (strong(DetectorId::Rate) || strong(DetectorId::Breadth));
+        use crate::vocab::Evidence;
+        let bulk = self.bulk(min);
         let mut fams: Vec<Evidence> = self
             .reasons
             .values()
@@ -191,18 +189,13 @@ impl FindingBuilder {
     /// from what it read to whom it reaches) and a `foreign_origin` (an address class the agent
     /// never came from, or a new network while it is active from its usual one).
     pub fn harm(&self, min: f32) -> Vec<&'static str> {
-        use crate::vocab::{DetectorId, Evidence};
-        let strong = |d: DetectorId| self.reasons.get(&d).is_some_and(|r| r.score >= min);
-        let family = |e: Evidence| {
-            self.reasons
-                .values()
-                .any(|r| r.score >= min && r.detector.family() == e)
-        };
+        use crate::vocab::Evidence;
+        let family = |e: Evidence| self.has_family(e, min);
         let mut out = Vec::new();
         if self.reach && family(Evidence::Access) {
             out.push("reach");
         }
-        if strong(DetectorId::Volume) && (strong(DetectorId::Rate) || strong(DetectorId::Breadth)) {
+        if self.bulk(min) {
             out.push("bulk");
         }
         if self.denied >= 2 {
@@ -223,12 +216,20 @@ impl FindingBuilder {
     /// Whether the finding's origin evidence (scoring at least `min`) includes a new network of
     /// an address class the agent never came from: credentials used outside the places it runs.
     pub fn outside_class_origin(&self, min: f32) -> bool {
-        use crate::vocab::Evidence;
-        self.outside_class
-            && self
-                .reasons
-                .values()
-                .any(|r| r.score >= min && r.detector.family() == Evidence::Origin)
+        self.outside_class && self.has_family(crate::vocab::Evidence::Origin, min)
+    }
+
+    /// Data moved in bulk: volume together with rate or breadth, each scoring at least `min`.
+    fn bulk(&self, min: f32) -> bool {
+        self.has_line(DetectorId::Volume, min)
+            && (self.has_line(DetectorId::Rate, min) || self.has_line(DetectorId::Breadth, min))
+    }
+
+    /// Whether some detector of the family `e` gave the finding a reason scoring at least `min`.
+    fn has_family(&self, e: crate::vocab::Evidence, min: f32) -> bool {
+        self.reasons
+            .values()
+            .any(|r| r.score >= min && r.detector.family() == e)
     }
 
     /// Whether some event's action was one the agent had not been using.

@@ -320,6 +320,20 @@ struct Step<'g> {
     wanted: Vec<Wanted<'g>>,
 }
 
+impl Step<'_> {
+    /// A step calling for one command, through no particular grant.
+    fn one(action: Action, target: String, why: String) -> Self {
+        Step {
+            wanted: vec![Wanted {
+                action,
+                target,
+                grant: None,
+                why,
+            }],
+        }
+    }
+}
+
 /// Climbs the response ladder for finding `f`: from least to most disruptive, each step with
 /// the evidence it needs.
 ///
@@ -379,15 +393,11 @@ fn climb<'g>(
         // The one sign of harm is one new place, reached by an act the agent does anyway and
         // which the session's purpose does not rule out: denying that place removes all the
         // harm shown.
-        if !corroborated(evidence) {
-            return None;
-        }
-        return Some(Step {
-            wanted: vec![Wanted {
-                action: Action::Narrow,
-                target: place.to_string(),
-                grant: None,
-                why: format!(
+        return corroborated(evidence).then(|| {
+            Step::one(
+                Action::Narrow,
+                place.to_string(),
+                format!(
                     "narrow: the one sign of harm is reach to one place beyond the agent's \
                      territory, {place}, by an action it uses and that its session's purpose \
                      does not rule out, so only {place} is denied; raised to revocation by a \
@@ -395,26 +405,22 @@ fn climb<'g>(
                      purpose or another sign of harm (bulk data movement, repeated \
                      refusals, use of a grant it never used, steering by data it read)"
                 ),
-            }],
+            )
         });
     }
     if evidence < usize::from(cs.min_evidence) {
-        if !corroborated(evidence) {
-            return None;
-        }
-        return Some(Step {
-            wanted: vec![Wanted {
-                action: Action::RequireApproval,
-                target: agent.to_string(),
-                grant: None,
-                why: format!(
+        return corroborated(evidence).then(|| {
+            Step::one(
+                Action::RequireApproval,
+                agent.to_string(),
+                format!(
                     "require_approval: a sign of harm ({signs}) over a sustained run of {} \
                      anomalous events, but {evidence} line of evidence where revocation needs {}; \
                      raised to revocation by another independent line of evidence",
                     f.event_count(),
                     cs.min_evidence
                 ),
-            }],
+            )
         });
     }
     let lines = format!("{evidence} lines of evidence with harm ({signs})");

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::profile::counter::reserve_gently;
 use serde::{Deserialize, Serialize};
+
+use crate::profile::counter::reserve_gently;
 
 /// Most distinct actions remembered per grant.
 pub(crate) const MAX_ACTIONS: usize = 32;
