@@ -242,14 +242,18 @@ async fn run_until_with(
 }
 
 fn committed(brokers: &str, group: &str) -> BTreeMap<i32, i64> {
+    committed_on(brokers, group, INPUT, PARTITIONS)
+}
+
+fn committed_on(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(INPUT, p);
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
     }
     let got = c
         .committed_offsets(tpl, Duration::from_secs(5))
@@ -961,5 +965,196 @@ async fn a_model_that_does_not_load_stops_the_run_before_it_starts() {
     assert!(
         msg.contains("model.json") && msg.contains("not a cinch model"),
         "{msg}"
+    );
+}
+
+/// Counts repartition records read back (held, late or duplicate) and dead letters.
+#[derive(Default)]
+struct Repartitioned {
+    received: AtomicU64,
+    late: AtomicU64,
+}
+
+impl PipelineObserver for Repartitioned {
+    fn repartition(&self, stage: &'static str) {
+        if stage != "rekeyed" {
+            self.received.fetch_add(1, Ordering::Relaxed);
+        }
+        if stage == "late" {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn dead_letter(&self, _reason_code: &'static str) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Produces each record to the partition `partition` gives it (by its index and key), keyed
+/// or not.
+fn produce_placed(
+    brokers: &str,
+    topic: &str,
+    records: &[(String, String)],
+    keyed: bool,
+    partition: impl Fn(usize, &str) -> i32,
+) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (i, (key, value)) in records.iter().enumerate() {
+        let mut rec = rdkafka::producer::BaseRecord::to(topic)
+            .payload(value.as_bytes())
+            .partition(partition(i, key));
+        if keyed {
+            rec = rec.key(key.as_str());
+        }
+        while let Err((_, r)) = p.send(rec) {
+            rec = r;
+            p.poll(Duration::from_millis(10));
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(10)).expect("flush");
+}
+
+/// `records` (JSON lines with a `time`) cut where event time crosses a multiple of `ms`.
+fn rounds_of(records: &[(String, String)], ms: i64) -> Vec<Vec<(String, String)>> {
+    let mut rounds: Vec<Vec<(String, String)>> = Vec::new();
+    let mut current = None;
+    for r in records {
+        let time = serde_json::from_str::<serde_json::Value>(&r.1)
+            .ok()
+            .and_then(|v| v["time"].as_str().map(str::to_string))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.timestamp_millis() / ms);
+        if time.is_some() && time != current || rounds.is_empty() {
+            current = time.or(current);
+            rounds.push(Vec::new());
+        }
+        rounds.last_mut().unwrap().push(r.clone());
+    }
+    rounds
+}
+
+/// The partition a Java producer (and `cinch replay --partitions`) gives a key.
+fn murmur2_partition(key: &str, partitions: i32) -> i32 {
+    cinch::engine::partition_of(key.as_bytes(), partitions as usize) as i32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
+    const UNKEYED: &str = "cinch.unkeyed";
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+
+    // Keyed by agent id, as a Java producer spreads it.
+    let keyed = cluster();
+    let kb = keyed.bootstrap_servers();
+    produce_placed(&kb, INPUT, &events, true, |_, key| {
+        murmur2_partition(key, PARTITIONS)
+    });
+    let s = run_until(
+        settings(&kb, "keyed"),
+        Arc::new(Counter::default()),
+        events.len() as u64,
+    )
+    .await;
+    assert_eq!(s.input.events, events.len() as u64, "{s}");
+    let reference = Reference {
+        scores: by_id(&read_all(&kb, "cinch.scores"), "event_id"),
+        findings: by_id(&read_all(&kb, "cinch.findings"), "finding_id"),
+        commands: by_id(&read_all(&kb, "cinch.commands"), "command_id"),
+        recommendations: by_id(&read_all(&kb, "cinch.recommendations"), "recommendation_id"),
+    };
+    assert!(!reference.findings.is_empty() && !reference.commands.is_empty());
+
+    // The same events with no key, round robin over three partitions, so that every agent's
+    // events are in all of them; and two records that are not events.
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let group = "unkeyed";
+    mock.create_topic(UNKEYED, 3, 1).unwrap();
+    // The mock cluster cannot create topics on request: the repartition topic is made here,
+    // with the partitions of the keyed input.
+    let mut s = settings(&b, group);
+    let repartition = s.kafka.repartition_topic(UNKEYED);
+    mock.create_topic(&repartition, PARTITIONS, 1).unwrap();
+    let mut input = events.clone();
+    input.insert(500, ("bad".into(), "not json".into()));
+    input.insert(3000, ("bad".into(), "{\"agent_id\":\"a\"}".into()));
+    s.kafka.input_topics = vec![UNKEYED.into()];
+    s.kafka.unkeyed_topics = vec![UNKEYED.into()];
+    // A live stream: event time goes on in step across the three partitions. The events come
+    // in rounds of two hours of event time, each produced once the last is read back; the
+    // order window (three hours, where a live deployment's default is a minute: here hours of
+    // event time pass in a fraction of a second) covers what interleaving that leaves.
+    s.kafka.repartition_order_secs = 3 * 3600;
+    let rounds = rounds_of(&input, 2 * 3600 * 1000);
+    let observer = Arc::new(Repartitioned::default());
+    let o = observer.clone();
+    let producer = b.clone();
+    let summary = kafka::run_with(
+        s,
+        RunOptions {
+            observer: observer.clone(),
+            close_findings_at_exit: true,
+            ..RunOptions::default()
+        },
+        async move {
+            let mut sent = 0usize;
+            for round in rounds {
+                let first = sent;
+                sent += round.len();
+                let (b, o) = (producer.clone(), o.clone());
+                tokio::task::spawn_blocking(move || {
+                    produce_placed(&b, UNKEYED, &round, false, |i, _| ((first + i) % 3) as i32);
+                    let started = Instant::now();
+                    while o.received.load(Ordering::Relaxed) < sent as u64
+                        && started.elapsed() < Duration::from_secs(30)
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+                .await
+                .unwrap();
+            }
+        },
+    )
+    .await
+    .expect("pipeline");
+
+    assert_eq!(summary.rekeyed, events.len() as u64, "{summary}");
+    assert_eq!(summary.input.dead_letters, 2, "{summary}");
+    assert_eq!(summary.input.events, events.len() as u64, "{summary}");
+    assert_eq!(summary.repartition_duplicates, 0, "{summary}");
+    assert_eq!(summary.repartition_late, 0, "{summary}");
+    assert!(
+        summary.to_string().contains("re-keyed by agent"),
+        "{summary}"
+    );
+    let dead = read_all(&b, "cinch.dead-letters");
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|(k, _)| k.starts_with("cinch.unkeyed/")));
+
+    // Every repartition record is in its agent's partition.
+    let moved = read_all(&b, &repartition);
+    assert_eq!(moved.len(), events.len());
+    let per_agent: std::collections::HashSet<&str> =
+        moved.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(per_agent.len(), 12, "every agent's events are re-keyed");
+
+    let scores = reference.assert_matches(&b);
+    assert_eq!(scores, events.len());
+    assert_eq!(
+        committed_on(&b, group, UNKEYED, 3),
+        ends(&b, UNKEYED, 3),
+        "the unkeyed input is committed to its end"
+    );
+    assert_eq!(
+        committed_on(&b, group, &repartition, PARTITIONS),
+        ends(&b, &repartition, PARTITIONS),
+        "the repartition topic is committed to its end"
     );
 }

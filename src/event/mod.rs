@@ -94,37 +94,50 @@ impl Outcome {
 }
 
 /// One decoded access event. Borrows from the input record where the text needs no unescaping.
-#[derive(Clone, Debug)]
+///
+/// It serialises to JSON and reads back unchanged: that is how events cross the internal
+/// repartition topic of an unkeyed input (see `drive::kafka::rekey`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessEvent<'a> {
     /// The format the record was decoded from.
     pub format: Format,
     /// Unique id (1..256 chars).
+    #[serde(borrow)]
     pub event_id: Cow<'a, str>,
     /// Event time, epoch milliseconds (1970 <= t < 2100).
     pub time_ms: i64,
     /// The non-human identity.
+    #[serde(borrow)]
     pub agent_id: Cow<'a, str>,
     /// Kind of identity (`ai_agent`, `service_account`, `aws_role`, ...), when known.
+    #[serde(borrow)]
     pub agent_kind: Option<Cow<'a, str>>,
     /// What it did (`s3:GetObject`, `s3.amazonaws.com:GetObject`, `k8s:list`, ...).
+    #[serde(borrow)]
     pub action: Cow<'a, str>,
     /// What it did it to (may be empty).
+    #[serde(borrow)]
     pub resource: Cow<'a, str>,
     /// How the access ended.
     pub outcome: Outcome,
     /// The task or run this access belongs to.
+    #[serde(borrow)]
     pub session_id: Option<Cow<'a, str>>,
     /// Where the call came from, verbatim (never assumed to be a valid address).
+    #[serde(borrow)]
     pub source_ip: Option<Cow<'a, str>>,
     /// Data volume moved.
     pub bytes: Option<u64>,
     /// Id of the entitlement that authorised the access.
+    #[serde(borrow)]
     pub grant: Option<Cow<'a, str>>,
     /// The agent's stated purpose for the task.
+    #[serde(borrow)]
     pub intent: Option<Cow<'a, str>>,
     /// Free-form attributes carried into evidence.
     pub attributes: Option<Cow<'a, RawValue>>,
     /// For a tool call of an AI agent: its arguments, its result and the user's request.
+    #[serde(borrow)]
     pub tool: Option<Box<tool::ToolCall<'a>>>,
 }
 

@@ -287,13 +287,14 @@ pub(crate) fn has_instructions(text: &str) -> bool {
 
 /// A tool call's content beyond its name: its arguments, its result and the user's request of
 /// the session it serves. Any of them may be absent.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ToolCall<'a> {
     /// The arguments (JSON: an object, or a string).
     pub arguments: Option<Cow<'a, RawValue>>,
     /// What the tool returned (JSON), which the agent then read.
     pub result: Option<Cow<'a, RawValue>>,
     /// The user's request the session serves.
+    #[serde(borrow)]
     pub request: Option<Cow<'a, str>>,
 }
 

@@ -88,6 +88,7 @@ pub struct Metrics {
     breakers_open: IntGauge,
     driver_events: IntCounterVec,
     already_reflected: prometheus::IntCounter,
+    repartition: IntCounterVec,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Driver events repeated identically are logged once, then summarised (every one counts).
@@ -260,6 +261,15 @@ impl Metrics {
         for name in crate::telemetry::DriverEvent::NAMES {
             driver_events.with_label_values(&[name]);
         }
+        let repartition = counter_vec(
+            &registry,
+            "cinch_repartition_records_total",
+            "Events of unkeyed input topics through their repartition topics, by stage: rekeyed (sent), held (read back, held for event-time order), late (read back after later events were released), duplicate (read back again, dropped).",
+            &["stage"],
+        );
+        for stage in ["rekeyed", "held", "late", "duplicate"] {
+            repartition.with_label_values(&[stage]);
+        }
         let already_reflected = prometheus::IntCounter::new(
             "cinch_already_reflected_total",
             "Redelivered input events whose effect the restored state already held (not applied again).",
@@ -303,6 +313,7 @@ impl Metrics {
             breakers_open,
             driver_events,
             already_reflected,
+            repartition,
             suppressions: Mutex::new(Default::default()),
             repeats: Default::default(),
         }
@@ -524,6 +535,10 @@ impl PipelineObserver for Metrics {
 
     fn already_reflected(&self) {
         self.already_reflected.inc();
+    }
+
+    fn repartition(&self, stage: &'static str) {
+        self.repartition.with_label_values(&[stage]).inc();
     }
 
     fn driver_event(&self, event: &crate::telemetry::DriverEvent) {

@@ -12,6 +12,10 @@ pub trait PipelineObserver: Send + Sync {
     /// A redelivered event whose effect the restored agent state already reflects: not applied
     /// again.
     fn already_reflected(&self) {}
+    /// An event of an unkeyed topic went through its repartition topic: `rekeyed` (sent to it),
+    /// `held` (read back and held for event-time order), `late` (read back after later events
+    /// had been released) or `duplicate` (read back a second time, dropped).
+    fn repartition(&self, _stage: &'static str) {}
     /// A record was dead-lettered for the reason with this code
     /// ([`RejectReason::code`](crate::event::RejectReason::code)).
     fn dead_letter(&self, _reason_code: &'static str) {}

@@ -616,6 +616,7 @@ pub(crate) fn pipeline(
     let deliveries = Arc::new(Deliveries::default());
     let out = Arc::new(Output::new(&k, deliveries.clone())?);
     let epoch = Arc::new(AtomicU64::new(0));
+    let routes = Arc::new(super::rekey::prepare(&base_config(&k), &k)?);
     let (response, feedback_rx, side) = side_inputs(&settings, &options, &stop)?;
     let mut senders = Vec::new();
     let mut handles: Vec<JoinHandle<WorkerStats>> = Vec::new();
@@ -628,6 +629,7 @@ pub(crate) fn pipeline(
             options.observer.clone(),
             epoch.clone(),
             response.clone(),
+            routes.clone(),
         );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))
@@ -656,7 +658,8 @@ pub(crate) fn pipeline(
     let consumer: BaseConsumer<Ctx> = consumer_config(&k).create_with_context(Ctx {
         shared: shared.clone(),
     })?;
-    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    let subscription = routes.subscription(&k);
+    let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
 
     let mut messages = 0u64;
@@ -814,6 +817,9 @@ pub(crate) fn pipeline(
         summary.agent_from_resource += st.agent_from_resource;
         summary.joined_spans += st.joined_spans;
         summary.join_fallbacks += st.join_fallbacks;
+        summary.rekeyed += st.rekeyed;
+        summary.repartition_duplicates += st.repartition_duplicates;
+        summary.repartition_late += st.repartition_late;
     }
     summary.delivered = deliveries.delivered.load(Ordering::Acquire);
     summary.aborted_transactions = shared.aborts.load(Ordering::Acquire);

@@ -14,6 +14,9 @@
 //!   (`exactly_once`) ([`consume`]).
 //! - At start-up a broker must answer within `startup_timeout_secs`, or the run stops with an
 //!   error naming the brokers and librdkafka's reason ([`startup`]).
+//! - Events of topics not keyed by agent id (`unkeyed_topics`) are re-keyed through an internal
+//!   repartition topic, read as an input, whose partitions put each agent's events back in
+//!   event-time order ([`rekey`]).
 //! - When a partition is assigned, the state topic is read to its end and the partition
 //!   restored before any of its messages is processed; messages already reflected in the
 //!   restored state are not applied again ([`state`]).
@@ -21,6 +24,7 @@
 mod consume;
 mod deliveries;
 mod produce;
+mod rekey;
 pub mod settings;
 mod side;
 mod startup;
@@ -56,6 +60,9 @@ pub enum KafkaError {
     /// An output could not be delivered; the offsets of its input were not committed.
     #[error("{0}")]
     Delivery(String),
+    /// A repartition topic of an unkeyed input could not be prepared.
+    #[error("kafka: {0}")]
+    Repartition(String),
     /// The settings are invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -158,6 +165,14 @@ pub struct RunSummary {
     /// Tool call spans released without their ancestor (it did not arrive in time, too many
     /// waited, or a checkpoint came first).
     pub join_fallbacks: u64,
+    /// Events of unkeyed topics sent to their repartition topics (`kafka.unkeyed_topics`).
+    pub rekeyed: u64,
+    /// Repartition records dropped because their input position was seen before (a message
+    /// re-keyed again after a crash, before its offset was committed).
+    pub repartition_duplicates: u64,
+    /// Repartition records older than events of their partition already released: processed
+    /// out of event-time order.
+    pub repartition_late: u64,
 }
 
 impl fmt::Display for RunSummary {
@@ -194,6 +209,13 @@ impl fmt::Display for RunSummary {
                 self.agent_from_resource,
                 self.joined_spans,
                 self.join_fallbacks
+            )?;
+        }
+        if self.rekeyed > 0 || self.repartition_duplicates > 0 || self.repartition_late > 0 {
+            write!(
+                f,
+                "\n  unkeyed input: {} events re-keyed by agent; {} repartition records dropped as duplicates, {} processed late",
+                self.rekeyed, self.repartition_duplicates, self.repartition_late
             )?;
         }
         Ok(())

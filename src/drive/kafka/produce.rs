@@ -152,7 +152,16 @@ impl Output {
     /// Sends one record. Waits while the producer's queue is full. An error other than a full
     /// queue is recorded as a failure.
     pub(crate) fn send(&self, topic: &str, key: &str, payload: &[u8]) {
+        self.send_to(topic, None, key, payload);
+    }
+
+    /// Sends one record to a given partition (`None`: the one the partitioner picks), as
+    /// [`Output::send`] does.
+    pub(crate) fn send_to(&self, topic: &str, partition: Option<i32>, key: &str, payload: &[u8]) {
         let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         loop {
             match self.producer.send(record) {
                 Ok(()) => return,

@@ -16,6 +16,22 @@ pub struct KafkaSettings {
     /// Collector's Kafka exporter with its default `otlp_proto` encoding; list them in
     /// `input_topics` too). Messages of other topics are JSON, OTLP JSON included.
     pub otlp_proto_topics: Vec<String>,
+    /// Input topics whose messages are not keyed by agent id (the OpenTelemetry Collector's
+    /// Kafka exporter keys spans by trace id or not at all; CloudTrail from Firehose or S3
+    /// notifications arrives unkeyed; list them in `input_topics` too). Each event of such a
+    /// topic is re-keyed by its agent id through an internal repartition topic,
+    /// `<group_id>-<topic>-repartition`, which cinch creates and reads, so that every agent has
+    /// one baseline whatever partition its events arrived on.
+    pub unkeyed_topics: Vec<String>,
+    /// Partitions of each repartition topic cinch creates (default: those of the unkeyed topic).
+    /// An existing repartition topic is used as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repartition_partitions: Option<i32>,
+    /// Seconds of event time a repartition partition holds events back to put each agent's in
+    /// event-time order (events from several input partitions arrive interleaved). An event
+    /// older than events already released is processed at once and counted as late, never
+    /// dropped. Held events are part of the partition's checkpoint.
+    pub repartition_order_secs: u32,
     /// Findings topic.
     pub findings_topic: String,
     /// Least-privilege recommendations topic.
@@ -65,6 +81,9 @@ impl Default for KafkaSettings {
             group_id: "cinch".into(),
             input_topics: vec!["cinch.events".into()],
             otlp_proto_topics: Vec::new(),
+            unkeyed_topics: Vec::new(),
+            repartition_partitions: None,
+            repartition_order_secs: 60,
             findings_topic: "cinch.findings".into(),
             recommendations_topic: "cinch.recommendations".into(),
             commands_topic: "cinch.commands".into(),
@@ -85,6 +104,12 @@ impl Default for KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// The internal topic through which the events of the unkeyed input topic `topic` are
+    /// re-keyed by agent id.
+    pub fn repartition_topic(&self, topic: &str) -> String {
+        format!("{}-{topic}-repartition", self.group_id)
+    }
+
     /// Appends every problem with these settings to `errs`.
     pub fn validate(&self, errs: &mut Vec<String>) {
         if self.brokers.trim().is_empty() {
@@ -124,6 +149,30 @@ impl KafkaSettings {
                     "kafka.otlp_proto_topics: {t} is not one of kafka.input_topics"
                 ));
             }
+        }
+        for t in &self.unkeyed_topics {
+            if !self.input_topics.contains(t) {
+                errs.push(format!(
+                    "kafka.unkeyed_topics: {t} is not one of kafka.input_topics"
+                ));
+            } else if let Err(e) = check_topic(&self.repartition_topic(t)) {
+                errs.push(format!(
+                    "kafka.unkeyed_topics: {t}: its repartition topic: {e}"
+                ));
+            }
+        }
+        if let Some(n) = self.repartition_partitions
+            && !(1..=10_000).contains(&n)
+        {
+            errs.push(format!(
+                "kafka.repartition_partitions must be within 1..10000 (got {n})"
+            ));
+        }
+        if self.repartition_order_secs > 86_400 {
+            errs.push(format!(
+                "kafka.repartition_order_secs must be within 0..86400 (got {})",
+                self.repartition_order_secs
+            ));
         }
         for (name, t) in [
             ("findings_topic", &self.findings_topic),

@@ -51,6 +51,10 @@ pub(crate) struct Envelope {
     pub offset: i64,
     /// The serialised agent state, base64.
     pub state: String,
+    /// A repartition partition's records held back for event-time order
+    /// (`drive::kafka::rekey::Reorder`, postcard, base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 impl Envelope {
@@ -72,6 +76,7 @@ impl Envelope {
             partition,
             offset,
             state: Self::encode_state(state),
+            held: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl Envelope {
             partition,
             offset,
             state: Self::encode_state(state),
+            held: None,
         }
     }
 
@@ -97,6 +103,11 @@ impl Envelope {
     /// The decoded state bytes.
     pub fn state_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
         base64::engine::general_purpose::STANDARD.decode(&self.state)
+    }
+
+    /// Bytes encoded by [`Envelope::encode_state`].
+    pub fn decode_state(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+        base64::engine::general_purpose::STANDARD.decode(text)
     }
 
     /// Encodes state bytes for [`Envelope::state`].

@@ -15,6 +15,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 
 use super::produce::Output;
+use super::rekey::{Admitted, Rekeyed, Reorder, Route, Routes};
 use super::state::Envelope;
 use super::{Partition, PipelineObserver};
 use crate::config::Settings;
@@ -24,7 +25,7 @@ use crate::drive::counts::InputCounts;
 use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
 use crate::event::otlp::SpanJoin;
-use crate::event::{AccessEvent, Decoded, Decoder, Rejected};
+use crate::event::{AccessEvent, Decoded, Decoder, RejectReason, Rejected};
 use crate::grants::{Entitlements, SharedEntitlements};
 use crate::ml::Model;
 use crate::output::OutputRecord;
@@ -113,6 +114,12 @@ pub(crate) struct WorkerStats {
     pub(crate) joined_spans: u64,
     /// Tool call spans released without their ancestor.
     pub(crate) join_fallbacks: u64,
+    /// Events of unkeyed topics sent to their repartition topics.
+    pub(crate) rekeyed: u64,
+    /// Repartition records dropped: their input position was seen before.
+    pub(crate) repartition_duplicates: u64,
+    /// Repartition records older than events already released, processed out of order.
+    pub(crate) repartition_late: u64,
 }
 
 impl WorkerStats {
@@ -141,6 +148,18 @@ struct Shard {
     /// The partition's OTLP tool calls waiting for their ancestors (swapped into the decoder
     /// while one of its messages is decoded).
     join: SpanJoin,
+    /// A repartition partition's records held back for event-time order.
+    reorder: Option<Reorder>,
+}
+
+/// Where the re-keying of one unkeyed input partition stands.
+struct Rekeying {
+    /// Offset of the newest message re-keyed.
+    offset: i64,
+    /// Index of the next event after that message (tool calls flushed later continue it).
+    index: u32,
+    /// OTLP tool calls waiting for their ancestors.
+    join: SpanJoin,
 }
 
 impl Shard {
@@ -162,6 +181,7 @@ impl Shard {
             agents_ahead: FxHashMap::default(),
             breaker: (0, false),
             join: SpanJoin::new(settings.decode.decoder().join),
+            reorder: None,
         }
     }
 
@@ -228,6 +248,10 @@ pub(crate) struct Worker {
     feedback: VecDeque<Arc<Feedback>>,
     /// The model and entitlements the engines were last handed.
     in_force: InForce,
+    /// The unkeyed topics and their repartition topics.
+    routes: Arc<Routes>,
+    /// Per unkeyed input partition held, where its re-keying stands.
+    rekeying: FxHashMap<Partition, Rekeying>,
 }
 
 /// The model and the entitlements in force (`None`: the run has no such side input).
@@ -240,6 +264,7 @@ impl Worker {
         observer: Arc<dyn PipelineObserver>,
         epoch: Arc<AtomicU64>,
         response: ResponseCtx,
+        routes: Arc<Routes>,
     ) -> Worker {
         let decoder = Decoder::new(settings.decode.decoder());
         Worker {
@@ -257,6 +282,8 @@ impl Worker {
             ),
             response,
             feedback: VecDeque::new(),
+            routes,
+            rekeying: FxHashMap::default(),
         }
     }
 
@@ -337,6 +364,13 @@ impl Worker {
         let source = format!("{topic}/{partition}/{offset}");
         // A message without a value reads as an empty one, which is dead-lettered (not JSON).
         let bytes = payload.unwrap_or_default();
+        if let Some(route) = self.routes.unkeyed.get(&*topic).cloned() {
+            self.rekey(&route, topic, partition, offset, bytes, &source);
+            return;
+        }
+        let internal = self.routes.internal.contains(&*topic);
+        let order_ms = i64::from(self.settings.kafka.repartition_order_secs) * 1000;
+        let mut admitted = None;
         let Worker {
             settings,
             shards,
@@ -372,6 +406,7 @@ impl Worker {
             .iter()
             .any(|t| *t == *topic);
         decoder.swap_join(&mut shard.join);
+        let mut reorder = internal.then(|| shard.reorder.take().unwrap_or_default());
         let mut each = |decoded: Decoded<'_>| {
             if shard.already_reflected(&decoded, offset, replayed) {
                 // Counted, but not processed again: its effects (outputs included) are in the
@@ -396,14 +431,187 @@ impl Worker {
             );
             shard.watch_breaker(outputs.observer, &response.breakers_open);
         };
-        if proto {
+        if let Some(reorder) = reorder.as_mut() {
+            admitted = admit(reorder, bytes, replayed, order_ms, &mut each);
+        } else if proto {
             decoder.decode_otlp_proto(bytes, &mut each);
         } else {
             decoder.decode_message(bytes, &mut each);
         }
         decoder.swap_join(&mut shard.join);
+        if reorder.is_some() {
+            shard.reorder = reorder;
+        }
+        self.count_admitted(admitted);
         self.observer
             .decision_latency(started.elapsed().as_secs_f64());
+    }
+
+    /// Counts what became of a repartition record.
+    fn count_admitted(&mut self, admitted: Option<Admitted>) {
+        let stage = match admitted {
+            None => return,
+            Some(Admitted::Held) => "held",
+            Some(Admitted::Late) => {
+                self.stats.repartition_late += 1;
+                "late"
+            }
+            Some(Admitted::Duplicate) => {
+                self.stats.repartition_duplicates += 1;
+                "duplicate"
+            }
+        };
+        self.observer.repartition(stage);
+    }
+
+    /// Re-keys the events of a message of an unkeyed topic: each goes to the repartition
+    /// partition of its agent; rejected records are dead-lettered here.
+    fn rekey(
+        &mut self,
+        route: &Route,
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        bytes: &[u8],
+        source: &str,
+    ) {
+        let Worker {
+            settings,
+            decoder,
+            out,
+            observer,
+            stats,
+            rekeying,
+            ..
+        } = self;
+        let proto = settings
+            .kafka
+            .otlp_proto_topics
+            .iter()
+            .any(|t| *t == *topic);
+        let part = rekeying
+            .entry((topic, partition))
+            .or_insert_with(|| Rekeying {
+                offset: -1,
+                index: 0,
+                join: SpanJoin::new(settings.decode.decoder().join),
+            });
+        if offset <= part.offset {
+            // Delivered twice: already re-keyed.
+            return;
+        }
+        part.offset = offset;
+        part.index = 0;
+        let mut dead = TopicOutputs {
+            out,
+            observer: observer.as_ref(),
+            stats: &mut stats.sent,
+            findings: settings.output.finding_format,
+            source,
+        };
+        let (counts, rekeyed) = (&mut stats.input, &mut stats.rekeyed);
+        let index = &mut part.index;
+        let mut each = |decoded: Decoded<'_>| match decoded {
+            Ok(ev) => {
+                send_rekeyed(
+                    dead.out,
+                    route,
+                    (partition, offset, *index),
+                    ev,
+                    dead.observer,
+                );
+                *index += 1;
+                *rekeyed += 1;
+            }
+            Err(rej) => {
+                counts.dead_letter(rej.reason.code());
+                let Ok(()) = dead.dead_letter(&rej);
+            }
+        };
+        decoder.swap_join(&mut part.join);
+        if proto {
+            decoder.decode_otlp_proto(bytes, &mut each);
+        } else {
+            decoder.decode_message(bytes, &mut each);
+        }
+        decoder.swap_join(&mut part.join);
+    }
+
+    /// Re-keys every unkeyed partition's OTLP tool calls still waiting for their ancestors, so
+    /// that a commit never leaves one behind.
+    fn flush_rekeyed_spans(&mut self) {
+        let Worker {
+            decoder,
+            out,
+            observer,
+            stats,
+            rekeying,
+            routes,
+            ..
+        } = self;
+        for ((topic, partition), part) in rekeying.iter_mut().filter(|(_, r)| r.join.pending() > 0)
+        {
+            let Some(route) = routes.unkeyed.get(&**topic) else {
+                continue;
+            };
+            let (offset, index) = (part.offset, &mut part.index);
+            decoder.swap_join(&mut part.join);
+            decoder.flush_spans(&mut |decoded| {
+                if let Ok(ev) = decoded {
+                    send_rekeyed(
+                        out,
+                        route,
+                        (*partition, offset, *index),
+                        ev,
+                        observer.as_ref(),
+                    );
+                    *index += 1;
+                    stats.rekeyed += 1;
+                }
+            });
+            decoder.swap_join(&mut part.join);
+        }
+    }
+
+    /// Scores every event held for event-time order (the end of the input).
+    fn release_held(&mut self) {
+        let Worker {
+            settings,
+            shards,
+            out,
+            observer,
+            records,
+            stats,
+            response,
+            ..
+        } = self;
+        for shard in shards.values_mut() {
+            let Some(mut reorder) = shard.reorder.take() else {
+                continue;
+            };
+            let mut outputs = TopicOutputs {
+                out,
+                observer: observer.as_ref(),
+                stats: &mut stats.sent,
+                findings: settings.output.finding_format,
+                source: "",
+            };
+            while let Some(held) = reorder.take() {
+                shard.dirty = true;
+                release(&held, &mut |decoded| {
+                    // Topic outputs never fail: delivery failures are counted by the producer.
+                    let Ok(()) = step(
+                        &mut shard.engine,
+                        decoded,
+                        &mut stats.input,
+                        records,
+                        &mut outputs,
+                    );
+                });
+            }
+            shard.watch_breaker(observer.as_ref(), &response.breakers_open);
+            shard.reorder = Some(reorder);
+        }
     }
 
     /// Scores every partition's OTLP tool calls still waiting for their ancestors, so that a
@@ -455,9 +663,12 @@ impl Worker {
                 self.stats.retire(shard);
             }
             self.shards.clear();
+            self.rekeying.clear();
         } else {
+            self.flush_rekeyed_spans();
             self.flush_spans();
             if point.close {
+                self.release_held();
                 for shard in self.shards.values_mut() {
                     shard.engine.finish(&mut self.records);
                     shard.dirty = true;
@@ -489,6 +700,7 @@ impl Worker {
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
             for p in &point.drop {
+                self.rekeying.remove(p);
                 if let Some(mut shard) = self.shards.remove(p) {
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
                     self.stats.retire(&shard);
@@ -519,6 +731,18 @@ impl Worker {
         };
         // A record that cannot be restored leaves its part of the state cold, and says so.
         if let Some(env) = shared {
+            if let Some(held) = &env.held {
+                match Envelope::decode_state(held).map(|b| postcard::from_bytes::<Reorder>(&b)) {
+                    Ok(Ok(reorder)) => shard.reorder = Some(reorder),
+                    Ok(Err(e)) => self
+                        .observer
+                        .driver_event(&unreadable("held events".into(), e.to_string())),
+                    Err(e) => self.observer.driver_event(&unreadable(
+                        "held events".into(),
+                        format!("not base64: {e}"),
+                    )),
+                }
+            }
             match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
                 Ok(Ok(())) => shard.reflected = env.offset,
                 Ok(Err(e)) => self
@@ -561,6 +785,77 @@ impl Worker {
             }
         }
         self.shards.insert(partition, shard);
+    }
+}
+
+/// Sends one event to the repartition partition of its agent.
+fn send_rekeyed(
+    out: &Output,
+    route: &Route,
+    from: super::rekey::Position,
+    event: AccessEvent<'_>,
+    observer: &dyn PipelineObserver,
+) {
+    let partition = crate::engine::partition_of(event.agent_id.as_bytes(), route.partitions);
+    let rec = Rekeyed { from, event };
+    match serde_json::to_vec(&rec) {
+        Ok(v) => {
+            out.send_to(
+                &route.topic,
+                Some(partition as i32),
+                &rec.event.agent_id,
+                &v,
+            );
+            observer.repartition("rekeyed");
+        }
+        Err(e) => observer.driver_event(&DriverEvent::OutputUnwritable {
+            topic: route.topic.clone(),
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// A repartition record that cannot be read back, as a rejected record.
+fn unreadable<'a>(bytes: &'a [u8], e: &serde_json::Error) -> Rejected<'a> {
+    Rejected {
+        reason: RejectReason::NotJson(format!("repartition record: {e}")),
+        raw: bytes,
+        offset: 0,
+    }
+}
+
+/// Takes a repartition record into `reorder` and hands `each` the events it lets go, in event
+/// time order. A record of a message the restored state already reflects goes to `each` at
+/// once (which counts it and skips it); one that cannot be read is rejected.
+fn admit(
+    reorder: &mut Reorder,
+    bytes: &[u8],
+    replayed: bool,
+    order_ms: i64,
+    each: &mut dyn FnMut(Decoded<'_>),
+) -> Option<Admitted> {
+    let admitted = match serde_json::from_slice::<Rekeyed<'_>>(bytes) {
+        Err(e) => {
+            each(Err(unreadable(bytes, &e)));
+            None
+        }
+        Ok(rec) if replayed => {
+            each(Ok(rec.event));
+            None
+        }
+        Ok(rec) => Some(reorder.admit(rec.event.time_ms, &rec.event.event_id, rec.from, bytes)),
+    };
+    while let Some(held) = reorder.next_ready(order_ms) {
+        release(&held, each);
+    }
+    admitted
+}
+
+/// Hands `each` the event of a held repartition record.
+fn release(held: &[u8], each: &mut dyn FnMut(Decoded<'_>)) {
+    match serde_json::from_slice::<Rekeyed<'_>>(held) {
+        Ok(rec) => each(Ok(rec.event)),
+        Err(e) => each(Err(unreadable(held, &e))),
     }
 }
 
@@ -682,12 +977,15 @@ fn checkpoint(
             payload: serde_json::to_vec(&env)?,
         });
     }
-    let env = Envelope::partition(
+    let mut env = Envelope::partition(
         &topic,
         partition,
         shard.offset,
         &shard.engine.export_shared()?,
     );
+    if let Some(reorder) = &shard.reorder {
+        env.held = Some(Envelope::encode_state(&postcard::to_allocvec(reorder)?));
+    }
     state.push(StateRecord {
         key: Envelope::partition_key(&topic, partition),
         payload: serde_json::to_vec(&env)?,
