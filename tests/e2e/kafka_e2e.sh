@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of `cinch run` against a real, separate broker process (tansu), with SIGKILL
-# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run. Two stages on one
+# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run. Three stages on one
 # broker: `kill` (kafka_e2e.py: a fleet, real CloudTrail and bad records, with SIGKILL restarts)
-# and `otlp` (otlp_e2e.py: OpenTelemetry GenAI traces as OTLP protobuf, as the Collector's Kafka
-# exporter writes them).
+# `otlp` (otlp_e2e.py: OpenTelemetry GenAI traces as OTLP protobuf, as the Collector's Kafka
+# exporter writes them) and `unkeyed` (unkeyed_e2e.py: the same traces spread by trace id over
+# three partitions, re-keyed by agent through a repartition topic cinch creates).
 #
 #   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
 #   E2E_STAGES=otlp bash tests/e2e/kafka_e2e.sh   # one stage only
@@ -19,7 +20,7 @@ cinch="${CINCH:-$target/debug/cinch}"
 tansu="${TANSU:-$(command -v tansu || echo /var/tmp/cinch-tools/bin/tansu)}"
 data="${CINCH_DATA:-$repo/fixtures}"
 port="${E2E_PORT:-19192}"
-stages="${E2E_STAGES:-kill otlp}"
+stages="${E2E_STAGES:-kill otlp unkeyed}"
 
 [ -x "$tansu" ] || { echo "tansu not found (set TANSU)"; exit 2; }
 [ -d "$data/cloudtrail" ] || { echo "real logs not found at $data (set CINCH_DATA)"; exit 2; }
@@ -47,6 +48,8 @@ for stage in $stages; do
             --data "$data" --work "$work" "$@" ;;
     otlp) python3 "$here/otlp_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
             --work "$work" ;;
-    *) echo "unknown stage $stage (kill, otlp)"; exit 2 ;;
+    unkeyed) python3 "$here/unkeyed_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
+            --work "$work" ;;
+    *) echo "unknown stage $stage (kill, otlp, unkeyed)"; exit 2 ;;
   esac
 done

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""End to end: `cinch run` re-keys an input topic that is not keyed by agent.
+
+The OpenTelemetry traces of `otlp_e2e.py` (two agents' conversations as OTLP protobuf export
+requests, one of them malformed) go to a topic of three partitions the way the Collector's Kafka
+exporter spreads them by trace id: every agent's conversations are in several partitions. cinch,
+with the topic in `kafka.unkeyed_topics`, must create the repartition topic itself (with the
+input's three partitions) on the real broker, send every tool call there under its agent, and
+score it from there. Checked:
+- cinch created `<group>-<topic>-repartition` with the input's partition count;
+- every `execute_tool` span became exactly one score line, for its own agent, and the run's
+  summary counts as many events re-keyed;
+- the malformed message, and only it, was dead-lettered, with its input position;
+- the committed offsets reach the end of the unkeyed topic.
+Event-time ordering and equality with keyed input are checked in `tests/kafka_mock.rs`.
+"""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import zlib
+
+from confluent_kafka import Consumer, TopicPartition
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from kafka_e2e import REPO, by_id, log, produce, topic, Outputs
+from otlp_e2e import inputs
+
+PREFIX = "unkeyed"
+SPANS_TOPIC = "unkeyed_spans"
+PARTITIONS = 3
+OUTPUTS = ["findings", "recommendations", "commands", "dead-letters", "audit", "state", "scores"]
+
+
+def trace_partition(msg):
+    """The partition of an export request by its first span's trace id (0 if it is not one)."""
+    req = ExportTraceServiceRequest()
+    try:
+        req.ParseFromString(msg)
+        trace = req.resource_spans[0].scope_spans[0].spans[0].trace_id
+    except Exception:
+        return 0
+    return zlib.crc32(trace) % PARTITIONS
+
+
+def create_topics(tansu, broker):
+    todo = [(SPANS_TOPIC, PARTITIONS, [])] + [
+        (topic(PREFIX, k), 2, ["--config", "cleanup.policy=compact"] if k == "state" else [])
+        for k in OUTPUTS]
+    for name, parts, extra in todo:
+        r = subprocess.run([tansu, "topic", "create", "--broker", f"tcp://{broker}", "--partitions",
+                            str(parts)] + extra + [name], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"cannot create {name}: {r.stderr.strip()}")
+
+
+def committed(broker, group):
+    c = Consumer({"bootstrap.servers": broker, "group.id": group})
+    got = c.committed([TopicPartition(SPANS_TOPIC, p) for p in range(PARTITIONS)], timeout=10)
+    c.close()
+    return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
+
+
+def partitions_of(broker, name):
+    c = Consumer({"bootstrap.servers": broker, "group.id": "e2e-unkeyed-meta"})
+    md = c.list_topics(name, timeout=10).topics.get(name)
+    c.close()
+    return 0 if md is None or md.error is not None else len(md.partitions)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", required=True)
+    ap.add_argument("--tansu", required=True)
+    ap.add_argument("--cinch", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+
+    msgs, agents, _other, _injected, _bad_index, _split = inputs()
+    placed = [(trace_partition(m), None, m) for m in msgs]
+    spread = {p for p, _, _ in placed}
+    log(f"unkeyed: {len(msgs)} export requests on {SPANS_TOPIC}, spread by trace id over partitions "
+        f"{sorted(spread)}: {len(agents)} execute_tool spans, 1 malformed message")
+    create_topics(a.tansu, a.broker)
+    ends = produce(a.broker, SPANS_TOPIC, placed)
+    repartition = f"{PREFIX}-{SPANS_TOPIC}-repartition"
+    if partitions_of(a.broker, repartition):
+        sys.exit(f"FAIL: unkeyed: {repartition} exists before cinch runs")
+
+    cfg = os.path.join(a.work, f"{PREFIX}.toml")
+    with open(cfg, "w") as f:
+        f.write("[kafka]\n")
+        f.write(f'brokers = "{a.broker}"\ngroup_id = "{PREFIX}"\n')
+        f.write(f'input_topics = ["{SPANS_TOPIC}"]\notlp_proto_topics = ["{SPANS_TOPIC}"]\n')
+        f.write(f'unkeyed_topics = ["{SPANS_TOPIC}"]\n')
+        # The topic was produced before the run: its partitions are read one after another, not
+        # in step, so holding events back for order would hold most of them to the end.
+        f.write("repartition_order_secs = 0\n")
+        for kind in ["findings", "recommendations", "commands", "audit", "state", "scores"]:
+            f.write(f'{kind}_topic = "{topic(PREFIX, kind)}"\n')
+        f.write(f'dead_letters_topic = "{topic(PREFIX, "dead-letters")}"\n')
+        f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
+        f.write(f'[commands]\nsigning_key = "{os.path.join(REPO, "fixtures", "keys", "cinch-signing.key")}"\n')
+    out = Outputs(a.broker, PREFIX)
+    logpath = os.path.join(a.work, f"{PREFIX}.log")
+    with open(logpath, "wb") as logf:
+        proc = subprocess.Popen([a.cinch, "run", "--config", cfg, "--metrics-addr", "127.0.0.1:0"],
+                                stdout=logf, stderr=logf)
+        started = time.time()
+        while not (len(out.scored()) >= len(agents) and out.records["dead-letters"]
+                   and committed(a.broker, PREFIX) == ends):
+            if time.time() - started > 180:
+                proc.kill()
+                sys.exit(f"FAIL: unkeyed: not caught up after 180 s: {len(out.scored())}/{len(agents)} "
+                         f"scored, {len(out.records['dead-letters'])} dead letters; see {logpath}")
+            if proc.poll() is not None:
+                sys.exit(f"FAIL: unkeyed: cinch run exited with {proc.returncode}; see {logpath}")
+            out.poll(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=120)
+        out.poll(2)
+    summary = open(logpath).read()
+    log(f"unkeyed: caught up in {time.time() - started:.1f} s, exit code {rc}")
+
+    failures = []
+    if rc != 0:
+        failures.append(f"cinch run exited with {rc} on SIGTERM")
+    made = partitions_of(a.broker, repartition)
+    if made != PARTITIONS:
+        failures.append(f"{repartition} has {made} partitions, expected {PARTITIONS} (the input's)")
+    counts = {}
+    for r in out.records["scores"]:
+        counts[r["event_id"]] = counts.get(r["event_id"], 0) + 1
+    scores, _ = by_id(out.records["scores"], "event_id")
+    twice = [k for k, n in counts.items() if n != 1]
+    missing = sorted(set(agents) - set(scores))
+    extra = sorted(set(scores) - set(agents))
+    wrong_agent = [k for k, r in scores.items() if k in agents and r["agent_id"] != agents[k]]
+    for what, bad in [("scored more than once", twice), ("not scored", missing),
+                      ("scored but not tool calls", extra), ("scored for the wrong agent", wrong_agent)]:
+        if bad:
+            failures.append(f"{len(bad)} spans {what}, e.g. {bad[:3]}")
+    dead = out.records["dead-letters"]
+    if len(dead) != 1 or not str(dead[0].get("source", "")).startswith(f"{SPANS_TOPIC}/"):
+        failures.append(f"expected one dead letter from {SPANS_TOPIC}, got {dead}")
+    m = re.search(r"unkeyed input: (\d+) events re-keyed by agent", summary)
+    if not m or int(m.group(1)) != len(agents):
+        failures.append(f"the run's summary does not count {len(agents)} events re-keyed: "
+                        f"{m.group(0) if m else 'no unkeyed input line'}")
+    offsets = committed(a.broker, PREFIX)
+    if offsets != ends:
+        failures.append(f"committed offsets {offsets} do not reach the input's end {ends}")
+    log(f"unkeyed: {repartition} created with {made} partitions; scored {len(scores)}/{len(agents)} "
+        f"tool calls once each under their agents; {len(dead)} dead letter; "
+        f"{m.group(0) if m else 'no re-key count'}")
+    if failures:
+        for f in failures:
+            log(f"FAIL: unkeyed: {f}")
+        sys.exit(1)
+    log("PASS: unkeyed: the repartition topic created by cinch, every tool call re-keyed and scored "
+        "once under its agent, the malformed message dead-lettered, offsets committed to the end")
+
+
+if __name__ == "__main__":
+    main()
