@@ -1038,6 +1038,33 @@ fn rounds_of(records: &[(String, String)], ms: i64) -> Vec<Vec<(String, String)>
     rounds
 }
 
+/// The (partition, key) of every record of a topic.
+fn keyed_partitions(brokers: &str, topic: &str, partitions: i32) -> Vec<(i32, String)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "cinch-test-keys")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let ends = ends(brokers, topic, partitions);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let total: i64 = ends.values().sum();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while (out.len() as i64) < total && started.elapsed() < Duration::from_secs(20) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            out.push((m.partition(), key));
+        }
+    }
+    out
+}
+
 /// The partition a Java producer (and `cinch replay --partitions`) gives a key.
 fn murmur2_partition(key: &str, partitions: i32) -> i32 {
     cinch::engine::partition_of(key.as_bytes(), partitions as usize) as i32
@@ -1092,14 +1119,16 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
     // event time pass in a fraction of a second) covers what interleaving that leaves.
     s.kafka.repartition_order_secs = 3 * 3600;
     let rounds = rounds_of(&input, 2 * 3600 * 1000);
+    // The first instance stops with the last rounds' events still held for order: they are
+    // in its checkpoint, and the next instance, with no new input, scores them at the end.
     let observer = Arc::new(Repartitioned::default());
     let o = observer.clone();
     let producer = b.clone();
-    let summary = kafka::run_with(
-        s,
+    let first = kafka::run_with(
+        s.clone(),
         RunOptions {
             observer: observer.clone(),
-            close_findings_at_exit: true,
+            close_findings_at_exit: false,
             ..RunOptions::default()
         },
         async move {
@@ -1124,26 +1153,55 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
     )
     .await
     .expect("pipeline");
-
-    assert_eq!(summary.rekeyed, events.len() as u64, "{summary}");
-    assert_eq!(summary.input.dead_letters, 2, "{summary}");
-    assert_eq!(summary.input.events, events.len() as u64, "{summary}");
-    assert_eq!(summary.repartition_duplicates, 0, "{summary}");
-    assert_eq!(summary.repartition_late, 0, "{summary}");
-    assert!(
-        summary.to_string().contains("re-keyed by agent"),
-        "{summary}"
+    assert_eq!(
+        observer.received.load(Ordering::Relaxed),
+        input.len() as u64
     );
+    assert_eq!(first.rekeyed, events.len() as u64, "{first}");
+    assert_eq!(first.input.dead_letters, 2, "{first}");
+    let held = events.len() as u64 - first.input.events;
+    assert!(held > 0, "events are held at the stop: {first}");
+    assert_eq!(first.repartition_duplicates, 0, "{first}");
+    assert_eq!(first.repartition_late, 0, "{first}");
+    assert!(first.to_string().contains("re-keyed by agent"), "{first}");
+
+    let counter = Arc::new(Counter::default());
+    let c = counter.clone();
+    let second = kafka::run_with(
+        s,
+        RunOptions {
+            observer: counter.clone(),
+            close_findings_at_exit: true,
+            ..RunOptions::default()
+        },
+        async move {
+            let started = Instant::now();
+            while !c.ready.load(Ordering::Acquire) && started.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Ready: every partition is restored.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        },
+    )
+    .await
+    .expect("pipeline");
+    assert_eq!(second.input.events, held, "{second}");
+    assert_eq!(second.rekeyed, 0, "{second}");
+
     let dead = read_all(&b, "cinch.dead-letters");
     assert_eq!(dead.len(), 2);
     assert!(dead.iter().all(|(k, _)| k.starts_with("cinch.unkeyed/")));
 
-    // Every repartition record is in its agent's partition.
-    let moved = read_all(&b, &repartition);
+    // Every agent's events are in the partition murmur2 gives its id.
+    let moved = keyed_partitions(&b, &repartition, PARTITIONS);
     assert_eq!(moved.len(), events.len());
-    let per_agent: std::collections::HashSet<&str> =
-        moved.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(per_agent.len(), 12, "every agent's events are re-keyed");
+    assert!(
+        moved
+            .iter()
+            .all(|(p, key)| *p == murmur2_partition(key, PARTITIONS))
+    );
+    let agents: std::collections::HashSet<&str> = moved.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(agents.len(), 12, "every agent's events are re-keyed");
 
     let scores = reference.assert_matches(&b);
     assert_eq!(scores, events.len());
