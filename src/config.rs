@@ -301,4 +301,37 @@ mod tests {
         .unwrap();
         assert_eq!(ok.kafka.properties["security.protocol"], "SASL_SSL");
     }
+
+    #[test]
+    fn unkeyed_topics_and_their_repartitioning_are_validated_together() {
+        let text = Settings::from_toml(
+            "[kafka]
+input_topics = [\"a\"]
+unkeyed_topics = [\"b\"]
+             repartition_partitions = 0
+repartition_order_secs = 90000
+",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "kafka.unkeyed_topics: b is not one of kafka.input_topics",
+            "kafka.repartition_partitions must be within 1..10000 (got 0)",
+            "kafka.repartition_order_secs must be within 0..86400 (got 90000)",
+        ] {
+            assert!(text.contains(want), "{want} missing from: {text}");
+        }
+        let long = "t".repeat(240);
+        let text = Settings::from_toml(&format!(
+            "[kafka]\ninput_topics = [\"{long}\"]\nunkeyed_topics = [\"{long}\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("its repartition topic"), "{text}");
+        let ok = Settings::from_toml(
+            "[kafka]\ngroup_id = \"g\"\ninput_topics = [\"a\", \"b\"]\nunkeyed_topics = [\"b\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.kafka.repartition_topic("b"), "g-b-repartition");
+    }
 }

@@ -57,4 +57,13 @@ fn the_collector_example_feeds_the_cinch_example() {
     assert_eq!(s.kafka.brokers.split(',').collect::<Vec<_>>(), brokers);
     assert!(s.kafka.input_topics.iter().any(|t| t == topic));
     assert!(s.kafka.otlp_proto_topics.iter().any(|t| t == topic));
+    assert!(
+        s.kafka.unkeyed_topics.iter().any(|t| t == topic),
+        "spans keyed by trace id are re-keyed by agent"
+    );
+    assert_eq!(
+        kafka["partition_traces_by_id"].as_bool(),
+        Some(true),
+        "the Collector keeps a trace's spans together"
+    );
 }
