@@ -123,6 +123,12 @@ pub(crate) struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// Adds the join counts of an unkeyed partition the worker lets go of.
+    fn retire_rekeying(&mut self, part: &Rekeying) {
+        self.joined_spans += part.join.joined();
+        self.join_fallbacks += part.join.fell_back();
+    }
+
     /// Adds the join counts of a partition the worker lets go of.
     fn retire(&mut self, shard: &Shard) {
         self.joined_spans += shard.join.joined();
@@ -330,6 +336,9 @@ impl Worker {
         for shard in self.shards.values() {
             self.stats.retire(shard);
         }
+        for part in self.rekeying.values() {
+            self.stats.retire_rekeying(part);
+        }
         self.stats
     }
 
@@ -509,20 +518,18 @@ impl Worker {
             findings: settings.output.finding_format,
             source,
         };
-        let (counts, rekeyed) = (&mut stats.input, &mut stats.rekeyed);
-        let index = &mut part.index;
+        let mut rekeyer = Rekeyer {
+            out: dead.out,
+            route,
+            observer: dead.observer,
+            partition,
+            offset,
+            index: &mut part.index,
+            rekeyed: &mut stats.rekeyed,
+        };
+        let counts = &mut stats.input;
         let mut each = |decoded: Decoded<'_>| match decoded {
-            Ok(ev) => {
-                send_rekeyed(
-                    dead.out,
-                    route,
-                    (partition, offset, *index),
-                    ev,
-                    dead.observer,
-                );
-                *index += 1;
-                *rekeyed += 1;
-            }
+            Ok(ev) => rekeyer.send(ev),
             Err(rej) => {
                 counts.dead_letter(rej.reason.code());
                 let Ok(()) = dead.dead_letter(&rej);
@@ -554,19 +561,20 @@ impl Worker {
             let Some(route) = routes.unkeyed.get(&**topic) else {
                 continue;
             };
-            let (offset, index) = (part.offset, &mut part.index);
+            let mut rekeyer = Rekeyer {
+                out,
+                route,
+                observer: observer.as_ref(),
+                partition: *partition,
+                offset: part.offset,
+                index: &mut part.index,
+                rekeyed: &mut stats.rekeyed,
+            };
             decoder.swap_join(&mut part.join);
             decoder.flush_spans(&mut |decoded| {
+                // A flushed tool call is never a rejected record.
                 if let Ok(ev) = decoded {
-                    send_rekeyed(
-                        out,
-                        route,
-                        (*partition, offset, *index),
-                        ev,
-                        observer.as_ref(),
-                    );
-                    *index += 1;
-                    stats.rekeyed += 1;
+                    rekeyer.send(ev);
                 }
             });
             decoder.swap_join(&mut part.join);
@@ -663,7 +671,9 @@ impl Worker {
                 self.stats.retire(shard);
             }
             self.shards.clear();
-            self.rekeying.clear();
+            for (_, part) in self.rekeying.drain() {
+                self.stats.retire_rekeying(&part);
+            }
         } else {
             self.flush_rekeyed_spans();
             self.flush_spans();
@@ -700,7 +710,9 @@ impl Worker {
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
             for p in &point.drop {
-                self.rekeying.remove(p);
+                if let Some(part) = self.rekeying.remove(p) {
+                    self.stats.retire_rekeying(&part);
+                }
                 if let Some(mut shard) = self.shards.remove(p) {
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
                     self.stats.retire(&shard);
@@ -788,30 +800,43 @@ impl Worker {
     }
 }
 
-/// Sends one event to the repartition partition of its agent.
-fn send_rekeyed(
-    out: &Output,
-    route: &Route,
-    from: super::rekey::Position,
-    event: AccessEvent<'_>,
-    observer: &dyn PipelineObserver,
-) {
-    let partition = crate::engine::partition_of(event.agent_id.as_bytes(), route.partitions);
-    let rec = Rekeyed { from, event };
-    match serde_json::to_vec(&rec) {
-        Ok(v) => {
-            out.send_to(
-                &route.topic,
-                Some(partition as i32),
-                &rec.event.agent_id,
-                &v,
-            );
-            observer.repartition("rekeyed");
+/// Where the events of one unkeyed input message (or of a flush of its partition's waiting tool
+/// calls) are re-keyed to, and how many went.
+struct Rekeyer<'a> {
+    out: &'a Output,
+    route: &'a Route,
+    observer: &'a dyn PipelineObserver,
+    partition: i32,
+    offset: i64,
+    /// Index of the next event from the message.
+    index: &'a mut u32,
+    /// Events re-keyed by the worker.
+    rekeyed: &'a mut u64,
+}
+
+impl Rekeyer<'_> {
+    /// Sends one event to the repartition partition of its agent.
+    fn send(&mut self, event: AccessEvent<'_>) {
+        let from = (self.partition, self.offset, *self.index);
+        *self.index += 1;
+        let partition = crate::engine::partition_of(event.agent_id.as_bytes(), self.route.partitions);
+        let rec = Rekeyed { from, event };
+        match serde_json::to_vec(&rec) {
+            Ok(v) => {
+                self.out.send_to(
+                    &self.route.topic,
+                    Some(partition as i32),
+                    &rec.event.agent_id,
+                    &v,
+                );
+                *self.rekeyed += 1;
+                self.observer.repartition("rekeyed");
+            }
+            Err(e) => self.observer.driver_event(&DriverEvent::OutputUnwritable {
+                topic: self.route.topic.clone(),
+                error: e.to_string(),
+            }),
         }
-        Err(e) => observer.driver_event(&DriverEvent::OutputUnwritable {
-            topic: route.topic.clone(),
-            error: e.to_string(),
-        }),
     }
 }
 
