@@ -228,6 +228,59 @@ def committed(broker, group):
     return {tp.partition: tp.offset for tp in got}
 
 
+def write_config(path, broker, prefix, spans_topic, extra=""):
+    """A `cinch run` config reading `spans_topic` as OTLP protobuf, outputs on `prefix` topics."""
+    with open(path, "w") as f:
+        f.write("[kafka]\n")
+        f.write(f'brokers = "{broker}"\ngroup_id = "{prefix}"\n')
+        f.write(f'input_topics = ["{spans_topic}"]\notlp_proto_topics = ["{spans_topic}"]\n')
+        f.write(extra)
+        for kind in ["findings", "recommendations", "commands", "audit", "state", "scores"]:
+            f.write(f'{kind}_topic = "{topic(prefix, kind)}"\n')
+        f.write(f'dead_letters_topic = "{topic(prefix, "dead-letters")}"\n')
+        f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
+        f.write(f'[commands]\nsigning_key = "{os.path.join(REPO, "fixtures", "keys", "cinch-signing.key")}"\n')
+
+
+def run_until(cinch, cfg, logpath, out, done, stage, progress):
+    """Runs `cinch run` until `done()`, then stops it with SIGTERM; returns its exit code, the
+    seconds it took and what it printed."""
+    with open(logpath, "wb") as logf:
+        proc = subprocess.Popen([cinch, "run", "--config", cfg, "--metrics-addr", "127.0.0.1:0"],
+                                stdout=logf, stderr=logf)
+        started = time.time()
+        while not done():
+            if time.time() - started > 180:
+                proc.kill()
+                sys.exit(f"FAIL: {stage}: not caught up after 180 s: {progress()}; see {logpath}")
+            if proc.poll() is not None:
+                sys.exit(f"FAIL: {stage}: cinch run exited with {proc.returncode}; see {logpath}")
+            out.poll(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=120)
+        out.poll(2)
+    return rc, time.time() - started, open(logpath).read()
+
+
+def tool_call_failures(out, agents):
+    """The score lines by event id, and what is wrong with them: each tool call span (by hex id,
+    with its agent in `agents`) must be scored exactly once, for its agent, and nothing else."""
+    counts = {}
+    for r in out.records["scores"]:
+        counts[r["event_id"]] = counts.get(r["event_id"], 0) + 1
+    scores, _ = by_id(out.records["scores"], "event_id")
+    failures = []
+    for what, bad in [
+            ("scored more than once", [k for k, n in counts.items() if n != 1]),
+            ("not scored", sorted(set(agents) - set(scores))),
+            ("scored but not tool calls", sorted(set(scores) - set(agents))),
+            ("scored for the wrong agent",
+             [k for k, r in scores.items() if k in agents and r["agent_id"] != agents[k]])]:
+        if bad:
+            failures.append(f"{len(bad)} spans {what}, e.g. {bad[:3]}")
+    return scores, failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--broker", required=True)
@@ -243,61 +296,27 @@ def main():
     ends = produce(a.broker, SPANS_TOPIC, [(0, None, m) for m in msgs])
 
     cfg = os.path.join(a.work, f"{PREFIX}.toml")
-    with open(cfg, "w") as f:
-        f.write("[kafka]\n")
-        f.write(f'brokers = "{a.broker}"\ngroup_id = "{PREFIX}"\n')
-        f.write(f'input_topics = ["{SPANS_TOPIC}"]\notlp_proto_topics = ["{SPANS_TOPIC}"]\n')
-        for kind in ["findings", "recommendations", "commands", "audit", "state", "scores"]:
-            f.write(f'{kind}_topic = "{topic(PREFIX, kind)}"\n')
-        f.write(f'dead_letters_topic = "{topic(PREFIX, "dead-letters")}"\n')
-        f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
-        f.write(f'[commands]\nsigning_key = "{os.path.join(REPO, "fixtures", "keys", "cinch-signing.key")}"\n')
+    write_config(cfg, a.broker, PREFIX, SPANS_TOPIC)
     out = Outputs(a.broker, PREFIX)
-    logpath = os.path.join(a.work, f"{PREFIX}.log")
-    with open(logpath, "wb") as logf:
-        proc = subprocess.Popen([a.cinch, "run", "--config", cfg, "--metrics-addr", "127.0.0.1:0"],
-                                stdout=logf, stderr=logf)
-        started = time.time()
 
-        def in_findings():
-            return {e for r in out.records["findings"] for e in r["event_ids"]}
+    def in_findings():
+        return {e for r in out.records["findings"] for e in r["event_ids"]}
 
-        while not (len(out.scored()) >= len(agents) and out.records["dead-letters"]
-                   and set(injected) <= in_findings() and committed(a.broker, PREFIX) == ends):
-            if time.time() - started > 180:
-                proc.kill()
-                sys.exit(f"FAIL: otlp: not caught up after 180 s: {len(out.scored())}/{len(agents)} scored, "
-                         f"{len(out.records['dead-letters'])} dead letters, {len(out.records['findings'])} findings; "
-                         f"see {logpath}")
-            if proc.poll() is not None:
-                sys.exit(f"FAIL: otlp: cinch run exited with {proc.returncode}; see {logpath}")
-            out.poll(0.5)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=120)
-        out.poll(2)
-    summary = open(logpath).read()
-    log(f"otlp: caught up in {time.time() - started:.1f} s, exit code {rc}")
+    rc, took, summary = run_until(
+        a.cinch, cfg, os.path.join(a.work, f"{PREFIX}.log"), out,
+        lambda: (len(out.scored()) >= len(agents) and out.records["dead-letters"]
+                 and set(injected) <= in_findings() and committed(a.broker, PREFIX) == ends),
+        "otlp",
+        lambda: (f"{len(out.scored())}/{len(agents)} scored, {len(out.records['dead-letters'])} dead "
+                 f"letters, {len(out.records['findings'])} findings"))
+    log(f"otlp: caught up in {took:.1f} s, exit code {rc}")
 
     failures = []
     if rc != 0:
         failures.append(f"cinch run exited with {rc} on SIGTERM")
     # Every execute_tool span is exactly one score line, keyed by its span id in hex.
-    counts = {}
-    for r in out.records["scores"]:
-        counts[r["event_id"]] = counts.get(r["event_id"], 0) + 1
-    scores, _ = by_id(out.records["scores"], "event_id")
-    twice = [k for k, n in counts.items() if n != 1]
-    missing = sorted(set(agents) - set(scores))
-    extra = sorted(set(scores) - set(agents))
-    wrong_agent = [k for k, r in scores.items() if k in agents and r["agent_id"] != agents[k]]
-    if twice:
-        failures.append(f"{len(twice)} spans scored more than once, e.g. {twice[:3]}")
-    if missing:
-        failures.append(f"{len(missing)} execute_tool spans not scored, e.g. {missing[:3]}")
-    if extra:
-        failures.append(f"{len(extra)} score lines for spans that are not tool calls, e.g. {extra[:3]}")
-    if wrong_agent:
-        failures.append(f"{len(wrong_agent)} tool calls scored for the wrong agent, e.g. {wrong_agent[:3]}")
+    scores, wrong = tool_call_failures(out, agents)
+    failures += wrong
     # The malformed message, and nothing else, is dead-lettered with a reason.
     dead = out.records["dead-letters"]
     if len(dead) != 1:

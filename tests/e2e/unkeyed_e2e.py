@@ -10,6 +10,7 @@ score it from there. Checked:
 - cinch created `<group>-<topic>-repartition` with the input's partition count;
 - every `execute_tool` span became exactly one score line, for its own agent, and the run's
   summary counts as many events re-keyed;
+- tool calls sent before the agent run that holds them joined it at the re-keying;
 - the malformed message, and only it, was dead-lettered, with its input position;
 - the committed offsets reach the end of the unkeyed topic.
 Event-time ordering and equality with keyed input are checked in `tests/kafka_mock.rs`.
@@ -18,18 +19,16 @@ Event-time ordering and equality with keyed input are checked in `tests/kafka_mo
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import zlib
 
 from confluent_kafka import Consumer, TopicPartition
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from kafka_e2e import REPO, by_id, log, produce, topic, Outputs
-from otlp_e2e import inputs
+from kafka_e2e import log, produce, topic, Outputs
+from otlp_e2e import inputs, run_until, tool_call_failures, write_config
 
 PREFIX = "unkeyed"
 SPANS_TOPIC = "unkeyed_spans"
@@ -81,7 +80,7 @@ def main():
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
 
-    msgs, agents, _other, _injected, _bad_index, _split = inputs()
+    msgs, agents, _other, _injected, _bad_index, split = inputs()
     placed = [(trace_partition(m), None, m) for m in msgs]
     spread = {p for p, _, _ in placed}
     log(f"unkeyed: {len(msgs)} export requests on {SPANS_TOPIC}, spread by trace id over partitions "
@@ -93,39 +92,18 @@ def main():
         sys.exit(f"FAIL: unkeyed: {repartition} exists before cinch runs")
 
     cfg = os.path.join(a.work, f"{PREFIX}.toml")
-    with open(cfg, "w") as f:
-        f.write("[kafka]\n")
-        f.write(f'brokers = "{a.broker}"\ngroup_id = "{PREFIX}"\n')
-        f.write(f'input_topics = ["{SPANS_TOPIC}"]\notlp_proto_topics = ["{SPANS_TOPIC}"]\n')
-        f.write(f'unkeyed_topics = ["{SPANS_TOPIC}"]\n')
-        # The topic was produced before the run: its partitions are read one after another, not
-        # in step, so holding events back for order would hold most of them to the end.
-        f.write("repartition_order_secs = 0\n")
-        for kind in ["findings", "recommendations", "commands", "audit", "state", "scores"]:
-            f.write(f'{kind}_topic = "{topic(PREFIX, kind)}"\n')
-        f.write(f'dead_letters_topic = "{topic(PREFIX, "dead-letters")}"\n')
-        f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
-        f.write(f'[commands]\nsigning_key = "{os.path.join(REPO, "fixtures", "keys", "cinch-signing.key")}"\n')
+    # The topic was produced before the run: its partitions are read one after another, not in
+    # step, so holding events back for order would hold most of them to the end.
+    write_config(cfg, a.broker, PREFIX, SPANS_TOPIC,
+                 f'unkeyed_topics = ["{SPANS_TOPIC}"]\nrepartition_order_secs = 0\n')
     out = Outputs(a.broker, PREFIX)
-    logpath = os.path.join(a.work, f"{PREFIX}.log")
-    with open(logpath, "wb") as logf:
-        proc = subprocess.Popen([a.cinch, "run", "--config", cfg, "--metrics-addr", "127.0.0.1:0"],
-                                stdout=logf, stderr=logf)
-        started = time.time()
-        while not (len(out.scored()) >= len(agents) and out.records["dead-letters"]
-                   and committed(a.broker, PREFIX) == ends):
-            if time.time() - started > 180:
-                proc.kill()
-                sys.exit(f"FAIL: unkeyed: not caught up after 180 s: {len(out.scored())}/{len(agents)} "
-                         f"scored, {len(out.records['dead-letters'])} dead letters; see {logpath}")
-            if proc.poll() is not None:
-                sys.exit(f"FAIL: unkeyed: cinch run exited with {proc.returncode}; see {logpath}")
-            out.poll(0.5)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=120)
-        out.poll(2)
-    summary = open(logpath).read()
-    log(f"unkeyed: caught up in {time.time() - started:.1f} s, exit code {rc}")
+    rc, took, summary = run_until(
+        a.cinch, cfg, os.path.join(a.work, f"{PREFIX}.log"), out,
+        lambda: (len(out.scored()) >= len(agents) and out.records["dead-letters"]
+                 and committed(a.broker, PREFIX) == ends),
+        "unkeyed",
+        lambda: f"{len(out.scored())}/{len(agents)} scored, {len(out.records['dead-letters'])} dead letters")
+    log(f"unkeyed: caught up in {took:.1f} s, exit code {rc}")
 
     failures = []
     if rc != 0:
@@ -133,21 +111,17 @@ def main():
     made = partitions_of(a.broker, repartition)
     if made != PARTITIONS:
         failures.append(f"{repartition} has {made} partitions, expected {PARTITIONS} (the input's)")
-    counts = {}
-    for r in out.records["scores"]:
-        counts[r["event_id"]] = counts.get(r["event_id"], 0) + 1
-    scores, _ = by_id(out.records["scores"], "event_id")
-    twice = [k for k, n in counts.items() if n != 1]
-    missing = sorted(set(agents) - set(scores))
-    extra = sorted(set(scores) - set(agents))
-    wrong_agent = [k for k, r in scores.items() if k in agents and r["agent_id"] != agents[k]]
-    for what, bad in [("scored more than once", twice), ("not scored", missing),
-                      ("scored but not tool calls", extra), ("scored for the wrong agent", wrong_agent)]:
-        if bad:
-            failures.append(f"{len(bad)} spans {what}, e.g. {bad[:3]}")
+    scores, wrong = tool_call_failures(out, agents)
+    failures += wrong
     dead = out.records["dead-letters"]
     if len(dead) != 1 or not str(dead[0].get("source", "")).startswith(f"{SPANS_TOPIC}/"):
         failures.append(f"expected one dead letter from {SPANS_TOPIC}, got {dead}")
+    # Tool calls sent before the agent run that holds them (in a later request of the same
+    # trace, so of the same partition) joined it at the re-keying.
+    j = re.search(r"(\d+) joined with an ancestor from a later request, (\d+) released without it", summary)
+    if not j or (int(j.group(1)), int(j.group(2))) != (split, 0):
+        failures.append(f"the run's summary does not count {split} tool calls joined with their agent run: "
+                        f"{j.group(0) if j else 'no join counts'}")
     m = re.search(r"unkeyed input: (\d+) events re-keyed by agent", summary)
     if not m or int(m.group(1)) != len(agents):
         failures.append(f"the run's summary does not count {len(agents)} events re-keyed: "
