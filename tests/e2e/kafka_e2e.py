@@ -40,6 +40,16 @@ def log(msg):
     print(f"[e2e] {msg}", flush=True)
 
 
+def conclude(stage, failures, passed):
+    """Logs each failure and exits 1, or logs that the stage passed."""
+    label = f"{stage}: " if stage else ""
+    if failures:
+        for f in failures:
+            log(f"FAIL: {label}{f}")
+        sys.exit(1)
+    log(f"PASS: {label}{passed}")
+
+
 def topic(prefix, kind):
     return f"{prefix}.{kind}"
 
@@ -339,11 +349,7 @@ def main():
     log(f"committed offsets: {offsets}, input ends: {ends}")
     if killed != a.kills:
         failures.append(f"only {killed} of {a.kills} kills happened")
-    if failures:
-        for f in failures:
-            log(f"FAIL: {f}")
-        sys.exit(1)
-    log("PASS: every record processed or dead-lettered as in the uninterrupted run")
+    conclude("", failures, "every record processed or dead-lettered as in the uninterrupted run")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from kafka_e2e import REPO, by_id, log, produce, topic, Outputs
+from kafka_e2e import conclude, REPO, by_id, log, produce, topic, Outputs
 
 SPANS_TOPIC = "otlp_spans"
 PREFIX = "otlp"
@@ -207,11 +207,11 @@ def inputs():
     return msgs, tools, other, injected, bad_index, split
 
 
-def create_topics(tansu, broker):
-    # One partition: the Collector does not key spans by agent, and each input partition has its
-    # own engine, so an agent's conversations stay together only on a single partition.
-    todo = [(SPANS_TOPIC, 1, [])] + [
-        (topic(PREFIX, k), 2, ["--config", "cleanup.policy=compact"] if k == "state" else [])
+def create_topics(tansu, broker, spans_topic=SPANS_TOPIC, partitions=1, prefix=PREFIX):
+    """The spans topic (one partition here: unkeyed_e2e.py runs several, re-keyed) and the
+    output topics of `prefix`."""
+    todo = [(spans_topic, partitions, [])] + [
+        (topic(prefix, k), 2, ["--config", "cleanup.policy=compact"] if k == "state" else [])
         for k in OUTPUTS]
     for name, parts, extra in todo:
         r = subprocess.run([tansu, "topic", "create", "--broker", f"tcp://{broker}", "--partitions",
@@ -354,12 +354,8 @@ def main():
     log(f"otlp: scored {len(scores)}/{len(agents)} execute_tool spans once each; {other} other spans skipped; "
         f"{len(dead)} dead letter ({dead[0]['reason_code'] if dead else '-'}: {dead[0]['reason'] if dead else '-'}); "
         f"{len(out.records['findings'])} findings")
-    if failures:
-        for f in failures:
-            log(f"FAIL: otlp: {f}")
-        sys.exit(1)
-    log("PASS: otlp: every tool call span scored once, other spans skipped, the malformed message "
-        "dead-lettered, the injected calls found")
+    conclude("otlp", failures, "every tool call span scored once, other spans skipped, the malformed message "
+             "dead-lettered, the injected calls found")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Event-time ordering and equality with keyed input are checked in `tests/kafka_mo
 import argparse
 import os
 import re
-import subprocess
 import sys
 import zlib
 
@@ -27,13 +26,12 @@ from confluent_kafka import Consumer, TopicPartition
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from kafka_e2e import log, produce, topic, Outputs
-from otlp_e2e import inputs, run_until, tool_call_failures, write_config
+from kafka_e2e import conclude, log, produce, topic, Outputs
+from otlp_e2e import create_topics, inputs, run_until, tool_call_failures, write_config
 
 PREFIX = "unkeyed"
 SPANS_TOPIC = "unkeyed_spans"
 PARTITIONS = 3
-OUTPUTS = ["findings", "recommendations", "commands", "dead-letters", "audit", "state", "scores"]
 
 
 def trace_partition(msg):
@@ -45,17 +43,6 @@ def trace_partition(msg):
     except Exception:
         return 0
     return zlib.crc32(trace) % PARTITIONS
-
-
-def create_topics(tansu, broker):
-    todo = [(SPANS_TOPIC, PARTITIONS, [])] + [
-        (topic(PREFIX, k), 2, ["--config", "cleanup.policy=compact"] if k == "state" else [])
-        for k in OUTPUTS]
-    for name, parts, extra in todo:
-        r = subprocess.run([tansu, "topic", "create", "--broker", f"tcp://{broker}", "--partitions",
-                            str(parts)] + extra + [name], capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"cannot create {name}: {r.stderr.strip()}")
 
 
 def committed(broker, group):
@@ -85,7 +72,7 @@ def main():
     spread = {p for p, _, _ in placed}
     log(f"unkeyed: {len(msgs)} export requests on {SPANS_TOPIC}, spread by trace id over partitions "
         f"{sorted(spread)}: {len(agents)} execute_tool spans, 1 malformed message")
-    create_topics(a.tansu, a.broker)
+    create_topics(a.tansu, a.broker, SPANS_TOPIC, PARTITIONS, PREFIX)
     ends = produce(a.broker, SPANS_TOPIC, placed)
     repartition = f"{PREFIX}-{SPANS_TOPIC}-repartition"
     if partitions_of(a.broker, repartition):
@@ -132,12 +119,8 @@ def main():
     log(f"unkeyed: {repartition} created with {made} partitions; scored {len(scores)}/{len(agents)} "
         f"tool calls once each under their agents; {len(dead)} dead letter; "
         f"{m.group(0) if m else 'no re-key count'}")
-    if failures:
-        for f in failures:
-            log(f"FAIL: unkeyed: {f}")
-        sys.exit(1)
-    log("PASS: unkeyed: the repartition topic created by cinch, every tool call re-keyed and scored "
-        "once under its agent, the malformed message dead-lettered, offsets committed to the end")
+    conclude("unkeyed", failures, "the repartition topic created by cinch, every tool call re-keyed and scored "
+             "once under its agent, the malformed message dead-lettered, offsets committed to the end")
 
 
 if __name__ == "__main__":

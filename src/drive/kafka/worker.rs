@@ -442,10 +442,8 @@ impl Worker {
         };
         if let Some(reorder) = reorder.as_mut() {
             admitted = admit(reorder, bytes, replayed, order_ms, &mut each);
-        } else if proto {
-            decoder.decode_otlp_proto(bytes, &mut each);
         } else {
-            decoder.decode_message(bytes, &mut each);
+            decode(decoder, proto, bytes, &mut each);
         }
         decoder.swap_join(&mut shard.join);
         if reorder.is_some() {
@@ -536,11 +534,7 @@ impl Worker {
             }
         };
         decoder.swap_join(&mut part.join);
-        if proto {
-            decoder.decode_otlp_proto(bytes, &mut each);
-        } else {
-            decoder.decode_message(bytes, &mut each);
-        }
+        decode(decoder, proto, bytes, &mut each);
         decoder.swap_join(&mut part.join);
     }
 
@@ -819,7 +813,8 @@ impl Rekeyer<'_> {
     fn send(&mut self, event: AccessEvent<'_>) {
         let from = (self.partition, self.offset, *self.index);
         *self.index += 1;
-        let partition = crate::engine::partition_of(event.agent_id.as_bytes(), self.route.partitions);
+        let partition =
+            crate::engine::partition_of(event.agent_id.as_bytes(), self.route.partitions);
         let rec = Rekeyed { from, event };
         match serde_json::to_vec(&rec) {
             Ok(v) => {
@@ -837,6 +832,16 @@ impl Rekeyer<'_> {
                 error: e.to_string(),
             }),
         }
+    }
+}
+
+/// Decodes a message: OTLP protobuf when its topic is one of `kafka.otlp_proto_topics`, else
+/// JSON.
+fn decode<'a>(decoder: &Decoder, proto: bool, bytes: &'a [u8], each: &mut dyn FnMut(Decoded<'a>)) {
+    if proto {
+        decoder.decode_otlp_proto(bytes, each);
+    } else {
+        decoder.decode_message(bytes, each);
     }
 }
 
