@@ -1070,16 +1070,13 @@ fn murmur2_partition(key: &str, partitions: i32) -> i32 {
     cinch::engine::partition_of(key.as_bytes(), partitions as usize) as i32
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
-    const UNKEYED: &str = "cinch.unkeyed";
-    let dir = tempfile::tempdir().unwrap();
-    let (events, _) = fleet(dir.path());
+const UNKEYED: &str = "cinch.unkeyed";
 
-    // Keyed by agent id, as a Java producer spreads it.
+/// The outputs of a run on `events` keyed by agent id, spread as a Java producer spreads them.
+async fn keyed_reference(events: &[(String, String)]) -> Reference {
     let keyed = cluster();
     let kb = keyed.bootstrap_servers();
-    produce_placed(&kb, INPUT, &events, true, |_, key| {
+    produce_placed(&kb, INPUT, events, true, |_, key| {
         murmur2_partition(key, PARTITIONS)
     });
     let s = run_until(
@@ -1096,39 +1093,51 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
         recommendations: by_id(&read_all(&kb, "cinch.recommendations"), "recommendation_id"),
     };
     assert!(!reference.findings.is_empty() && !reference.commands.is_empty());
+    reference
+}
 
-    // The same events with no key, round robin over three partitions, so that every agent's
-    // events are in all of them; and two records that are not events.
+/// A cluster with an unkeyed input topic of three partitions and its repartition topic (the
+/// mock cluster cannot create topics on request: it is made here, with the partitions of the
+/// keyed input), and settings that read the unkeyed topic. A live stream: event time goes on in
+/// step across the three partitions, so the order window (three hours, where a live
+/// deployment's default is a minute: here hours of event time pass in a fraction of a second)
+/// covers what interleaving is left by rounds of two hours ([`produce_rounds`]).
+fn unkeyed_cluster(
+    group: &str,
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    Settings,
+) {
     let mock = cluster();
-    let b = mock.bootstrap_servers();
-    let group = "unkeyed";
     mock.create_topic(UNKEYED, 3, 1).unwrap();
-    // The mock cluster cannot create topics on request: the repartition topic is made here,
-    // with the partitions of the keyed input.
-    let mut s = settings(&b, group);
-    let repartition = s.kafka.repartition_topic(UNKEYED);
-    mock.create_topic(&repartition, PARTITIONS, 1).unwrap();
-    let mut input = events.clone();
-    input.insert(500, ("bad".into(), "not json".into()));
-    input.insert(3000, ("bad".into(), "{\"agent_id\":\"a\"}".into()));
+    let mut s = settings(&mock.bootstrap_servers(), group);
+    mock.create_topic(&s.kafka.repartition_topic(UNKEYED), PARTITIONS, 1)
+        .unwrap();
     s.kafka.input_topics = vec![UNKEYED.into()];
     s.kafka.unkeyed_topics = vec![UNKEYED.into()];
-    // A live stream: event time goes on in step across the three partitions. The events come
-    // in rounds of two hours of event time, each produced once the last is read back; the
-    // order window (three hours, where a live deployment's default is a minute: here hours of
-    // event time pass in a fraction of a second) covers what interleaving that leaves.
     s.kafka.repartition_order_secs = 3 * 3600;
-    let rounds = rounds_of(&input, 2 * 3600 * 1000);
-    // The first instance stops with the last rounds' events still held for order: they are
-    // in its checkpoint, and the next instance, with no new input, scores them at the end.
+    (mock, s)
+}
+
+/// Runs `s` while `records` go to the unkeyed topic, round robin over its three partitions
+/// (every agent's events in all three), in rounds of two hours of event time, each produced
+/// once the repartition records of the last are read back (`before` of them were read back
+/// before the first round: duplicates of an earlier instance's, say).
+async fn produce_rounds(
+    s: Settings,
+    records: &[(String, String)],
+    close: bool,
+    before: u64,
+) -> (RunSummary, Arc<Repartitioned>) {
+    let rounds = rounds_of(records, 2 * 3600 * 1000);
     let observer = Arc::new(Repartitioned::default());
     let o = observer.clone();
-    let producer = b.clone();
-    let first = kafka::run_with(
-        s.clone(),
+    let producer = s.kafka.brokers.clone();
+    let summary = kafka::run_with(
+        s,
         RunOptions {
             observer: observer.clone(),
-            close_findings_at_exit: false,
+            close_findings_at_exit: close,
             ..RunOptions::default()
         },
         async move {
@@ -1140,7 +1149,7 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
                 tokio::task::spawn_blocking(move || {
                     produce_placed(&b, UNKEYED, &round, false, |i, _| ((first + i) % 3) as i32);
                     let started = Instant::now();
-                    while o.received.load(Ordering::Relaxed) < sent as u64
+                    while o.received.load(Ordering::Relaxed) < before + sent as u64
                         && started.elapsed() < Duration::from_secs(30)
                     {
                         std::thread::sleep(Duration::from_millis(5));
@@ -1149,25 +1158,25 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
                 .await
                 .unwrap();
             }
+            let started = Instant::now();
+            while o.received.load(Ordering::Relaxed) < before + sent as u64
+                && started.elapsed() < Duration::from_secs(30)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         },
     )
     .await
     .expect("pipeline");
-    assert_eq!(
-        observer.received.load(Ordering::Relaxed),
-        input.len() as u64
-    );
-    assert_eq!(first.rekeyed, events.len() as u64, "{first}");
-    assert_eq!(first.input.dead_letters, 2, "{first}");
-    let held = events.len() as u64 - first.input.events;
-    assert!(held > 0, "events are held at the stop: {first}");
-    assert_eq!(first.repartition_duplicates, 0, "{first}");
-    assert_eq!(first.repartition_late, 0, "{first}");
-    assert!(first.to_string().contains("re-keyed by agent"), "{first}");
+    (summary, observer)
+}
 
+/// Runs `s` with no new input until its partitions are restored, then closes its findings
+/// (releasing the events held for order).
+async fn restore_and_close(s: Settings) -> RunSummary {
     let counter = Arc::new(Counter::default());
     let c = counter.clone();
-    let second = kafka::run_with(
+    kafka::run_with(
         s,
         RunOptions {
             observer: counter.clone(),
@@ -1184,7 +1193,34 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
         },
     )
     .await
-    .expect("pipeline");
+    .expect("pipeline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let reference = keyed_reference(&events).await;
+
+    // The same events with no key, and two records that are not events.
+    let (mock, s) = unkeyed_cluster("unkeyed");
+    let b = mock.bootstrap_servers();
+    let repartition = s.kafka.repartition_topic(UNKEYED);
+    let mut input = events.clone();
+    input.insert(500, ("bad".into(), "not json".into()));
+    input.insert(3000, ("bad".into(), "{\"agent_id\":\"a\"}".into()));
+    // The first instance stops with the last rounds' events still held for order: they are
+    // in its checkpoint, and the next instance, with no new input, scores them at the end.
+    let (first, _) = produce_rounds(s.clone(), &input, false, 0).await;
+    assert_eq!(first.rekeyed, events.len() as u64, "{first}");
+    assert_eq!(first.input.dead_letters, 2, "{first}");
+    let held = events.len() as u64 - first.input.events;
+    assert!(held > 0, "events are held at the stop: {first}");
+    assert_eq!(first.repartition_duplicates, 0, "{first}");
+    assert_eq!(first.repartition_late, 0, "{first}");
+    assert!(first.to_string().contains("re-keyed by agent"), "{first}");
+
+    let second = restore_and_close(s).await;
     assert_eq!(second.input.events, held, "{second}");
     assert_eq!(second.rekeyed, 0, "{second}");
 
@@ -1206,13 +1242,46 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
     let scores = reference.assert_matches(&b);
     assert_eq!(scores, events.len());
     assert_eq!(
-        committed_on(&b, group, UNKEYED, 3),
+        committed_on(&b, "unkeyed", UNKEYED, 3),
         ends(&b, UNKEYED, 3),
         "the unkeyed input is committed to its end"
     );
     assert_eq!(
-        committed_on(&b, group, &repartition, PARTITIONS),
+        committed_on(&b, "unkeyed", &repartition, PARTITIONS),
         ends(&b, &repartition, PARTITIONS),
         "the repartition topic is committed to its end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_input_re_read_after_a_restart_counts_each_event_once_exactly_once_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let reference = keyed_reference(&events).await;
+    let half = events.len() / 2;
+
+    let (mock, mut s) = unkeyed_cluster("unkeyed-eos");
+    let b = mock.bootstrap_servers();
+    s.kafka.guarantee = cinch::config::Guarantee::ExactlyOnce;
+    let (first, _) = produce_rounds(s.clone(), &events[..half], false, 0).await;
+    assert_eq!(first.rekeyed, half as u64, "{first}");
+    assert_eq!(first.aborted_transactions, 0, "{first}");
+    // The mock cluster does not store a transaction's input offsets (see
+    // `exactly_once_mode_commits_in_transactions_and_restores_across_instances`): the second
+    // instance re-reads both topics from the start. It re-keys the first half again, and the
+    // repartition partitions, restored from their checkpoints, drop those records as duplicates
+    // by their input position, so no event counts twice in a baseline.
+    let (second, _) = produce_rounds(s.clone(), &events[half..], true, half as u64).await;
+    assert_eq!(second.rekeyed, events.len() as u64, "{second}");
+    assert_eq!(second.repartition_duplicates, half as u64, "{second}");
+    assert_eq!(
+        second.input.events - second.already_reflected + first.input.events,
+        events.len() as u64,
+        "every event scored once over the two instances: {first} / {second}"
+    );
+    assert_eq!(
+        reference.assert_matches(&b),
+        events.len(),
+        "each score once"
     );
 }

@@ -82,6 +82,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         settings.kafka.group_id,
         settings.kafka.workers
     );
+    for t in &settings.kafka.unkeyed_topics {
+        eprintln!(
+            "cinch run: {t} is not keyed by agent: its events are re-keyed through {} (held {} s of event time for order)",
+            settings.kafka.repartition_topic(t),
+            settings.kafka.repartition_order_secs
+        );
+    }
     let deadline = settings.kafka.shutdown_deadline_secs;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

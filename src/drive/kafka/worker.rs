@@ -415,6 +415,7 @@ impl Worker {
             .iter()
             .any(|t| *t == *topic);
         decoder.swap_join(&mut shard.join);
+        // A repartition partition seen for the first time holds nothing yet: an empty buffer.
         let mut reorder = internal.then(|| shard.reorder.take().unwrap_or_default());
         let mut each = |decoded: Decoded<'_>| {
             if shard.already_reflected(&decoded, offset, replayed) {
