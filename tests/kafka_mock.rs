@@ -30,6 +30,8 @@ struct Counter {
     ready: std::sync::atomic::AtomicBool,
     /// Model loads: (peer groups, whether it loaded).
     models: std::sync::Mutex<Vec<(usize, bool)>>,
+    /// The agents the instance holds, every time it reported them.
+    agents: std::sync::Mutex<Vec<usize>>,
 }
 
 impl PipelineObserver for Counter {
@@ -51,6 +53,9 @@ impl PipelineObserver for Counter {
     }
     fn model_loaded(&self, groups: usize, ok: bool) {
         self.models.lock().unwrap().push((groups, ok));
+    }
+    fn agents(&self, count: usize, _state_bytes: usize) {
+        self.agents.lock().unwrap().push(count);
     }
 }
 
@@ -313,6 +318,15 @@ async fn pipeline_finds_attacks_dead_letters_bad_records_and_commits_to_the_end(
 
     assert_eq!(summary.input.records, events.len() as u64, "{summary}");
     assert_eq!(summary.input.events, good, "{summary}");
+    // Each worker reports at its commit points; the gauge is the instance's sum (a worker holds
+    // only some of the agents), and at the end it lets every partition go.
+    let reports = counter.agents.lock().unwrap().clone();
+    assert!(
+        reports.contains(&summary.agents),
+        "the agents gauge counts every worker's agents: {} in all, reported {reports:?}",
+        summary.agents
+    );
+    assert_eq!(reports.last(), Some(&0), "{reports:?}");
     assert_eq!(summary.input.dead_letters, bad.len() as u64, "{summary}");
     assert_eq!(
         summary.input.records,
@@ -973,6 +987,8 @@ async fn a_model_that_does_not_load_stops_the_run_before_it_starts() {
 struct Repartitioned {
     received: AtomicU64,
     late: AtomicU64,
+    /// Events held for order, every time they were reported.
+    held: std::sync::Mutex<Vec<usize>>,
 }
 
 impl PipelineObserver for Repartitioned {
@@ -986,6 +1002,9 @@ impl PipelineObserver for Repartitioned {
     }
     fn dead_letter(&self, _reason_code: &'static str) {
         self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    fn repartition_held(&self, events: usize) {
+        self.held.lock().unwrap().push(events);
     }
 }
 
@@ -1211,11 +1230,16 @@ async fn unkeyed_input_is_rekeyed_by_agent_and_scores_as_keyed_input_does() {
     input.insert(3000, ("bad".into(), "{\"agent_id\":\"a\"}".into()));
     // The first instance stops with the last rounds' events still held for order: they are
     // in its checkpoint, and the next instance, with no new input, scores them at the end.
-    let (first, _) = produce_rounds(s.clone(), &input, false, 0).await;
+    let (first, observer) = produce_rounds(s.clone(), &input, false, 0).await;
     assert_eq!(first.rekeyed, events.len() as u64, "{first}");
     assert_eq!(first.input.dead_letters, 2, "{first}");
     let held = events.len() as u64 - first.input.events;
     assert!(held > 0, "events are held at the stop: {first}");
+    let reports = observer.held.lock().unwrap().clone();
+    assert!(
+        reports.contains(&(held as usize)),
+        "the held gauge at the last commit point: {held}, reported {reports:?}"
+    );
     assert_eq!(first.repartition_duplicates, 0, "{first}");
     assert_eq!(first.repartition_late, 0, "{first}");
     assert!(first.to_string().contains("re-keyed by agent"), "{first}");

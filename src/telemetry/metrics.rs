@@ -89,6 +89,7 @@ pub struct Metrics {
     driver_events: IntCounterVec,
     already_reflected: prometheus::IntCounter,
     repartition: IntCounterVec,
+    repartition_held: IntGauge,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Driver events repeated identically are logged once, then summarised (every one counts).
@@ -270,6 +271,11 @@ impl Metrics {
         for stage in ["rekeyed", "held", "late", "duplicate"] {
             repartition.with_label_values(&[stage]);
         }
+        let repartition_held = gauge(
+            &registry,
+            "cinch_repartition_held_events",
+            "Events of repartition partitions held back for event-time order now (set at each commit point).",
+        );
         let already_reflected = prometheus::IntCounter::new(
             "cinch_already_reflected_total",
             "Redelivered input events whose effect the restored state already held (not applied again).",
@@ -314,6 +320,7 @@ impl Metrics {
             driver_events,
             already_reflected,
             repartition,
+            repartition_held,
             suppressions: Mutex::new(Default::default()),
             repeats: Default::default(),
         }
@@ -539,6 +546,10 @@ impl PipelineObserver for Metrics {
 
     fn repartition(&self, stage: &'static str) {
         self.repartition.with_label_values(&[stage]).inc();
+    }
+
+    fn repartition_held(&self, events: usize) {
+        self.repartition_held.set(gauge_value(events));
     }
 
     fn driver_event(&self, event: &crate::telemetry::DriverEvent) {

@@ -16,6 +16,8 @@ pub trait PipelineObserver: Send + Sync {
     /// `held` (read back and held for event-time order), `late` (read back after later events
     /// had been released) or `duplicate` (read back a second time, dropped).
     fn repartition(&self, _stage: &'static str) {}
+    /// Events of repartition partitions held back for event-time order now, over the instance.
+    fn repartition_held(&self, _events: usize) {}
     /// A record was dead-lettered for the reason with this code
     /// ([`RejectReason::code`](crate::event::RejectReason::code)).
     fn dead_letter(&self, _reason_code: &'static str) {}

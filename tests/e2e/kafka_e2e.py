@@ -2,9 +2,10 @@
 """End to end: `cinch run` against a real, separate Kafka-compatible broker.
 
 The same input (simulated fleet traffic, the real CloudTrail files and some bad records) goes
-to two input topics through an independent client (confluent-kafka). One `cinch run` reads the
-first without interruption; the other is killed with SIGKILL at random points and restarted,
-three times, on the second. Their outputs are read back and compared:
+to two input topics of 12 partitions through an independent client (confluent-kafka). One
+`cinch run` reads the first without interruption; three instances in one consumer group share
+the second, and one of them, drawn at random, is killed with SIGKILL and restarted, three
+times. Their outputs are read back and compared:
 
 - every input record was scored or dead-lettered exactly as in the uninterrupted run;
 - no finding or command id of the uninterrupted run is missing, and none is extra;
@@ -29,7 +30,7 @@ import zlib
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-PARTITIONS = 4
+PARTITIONS = 12
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ["events", "findings", "recommendations", "commands", "dead-letters", "audit", "state", "scores"]
 BAD = [b"not json at all", b'{"event_id":"x1","agent_id":"a"}', b"\xff\xfe\x00garbage", b"",
@@ -163,11 +164,12 @@ class Outputs:
         return len(self.scored()) >= valid and len(self.records["dead-letters"]) >= len(BAD)
 
 
-def run(cinch, broker, prefix, work, valid, kills, msgs):
-    """Runs cinch on `prefix` until it has scored and dead-lettered everything and committed
-    the input's end. With kills, the input is fed in eight steps a second apart, and a step
-    waits (up to 30 s) for the kills due more than a step before it, so that the kills fall
-    mid-stream however fast cinch catches up after a restart."""
+def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1):
+    """Runs `instances` of cinch in one group on `prefix` until they have scored and
+    dead-lettered everything and committed the input's end. With kills, the input is fed in
+    eight steps a second apart, and a step waits (up to 30 s) for the kills due more than a step
+    before it, so that the kills fall mid-stream however fast cinch catches up after a restart;
+    each kill takes one instance drawn at random, which is started again."""
     fed = {}
     steps = 8 if kills else 1
     size = (len(msgs) + steps - 1) // steps
@@ -208,7 +210,7 @@ def run(cinch, broker, prefix, work, valid, kills, msgs):
         return subprocess.Popen([cinch, "run", "--config", cfg, "--metrics-addr", "127.0.0.1:0"],
                                 stdout=logf, stderr=logf)
 
-    proc = start()
+    procs = [start() for _ in range(instances)]
     marks = list(kill_marks)
     killed, last_kill = 0, 0
     started = time.time()
@@ -221,28 +223,33 @@ def run(cinch, broker, prefix, work, valid, kills, msgs):
 
     while not done():
         if time.time() - started > 900:
-            proc.kill()
+            for proc in procs:
+                proc.kill()
             sys.exit(f"{prefix}: not caught up after 900 s: {len(out.scored())}/{valid} scored")
         out.poll(0.2)
-        if proc.poll() is not None:
-            sys.exit(f"{prefix}: cinch run exited with {proc.returncode}; see {logf.name}")
-        # Each kill waits for the restarted instance to score something (new, or again).
+        for proc in procs:
+            if proc.poll() is not None:
+                sys.exit(f"{prefix}: cinch run exited with {proc.returncode}; see {logf.name}")
+        # Each kill waits for the group to score something after the last (new, or again).
         if marks and len(out.scored()) >= marks[0] * valid and len(out.records["scores"]) > last_kill:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            victim = random.randrange(instances)
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait()
             killed += 1
             progress["killed"] = killed
             last_kill = len(out.records["scores"])
-            log(f"{prefix}: SIGKILL {killed} at {len(out.scored())}/{valid} events scored")
+            log(f"{prefix}: SIGKILL {killed} of instance {victim + 1} of {instances} at "
+                f"{len(out.scored())}/{valid} events scored")
             marks.pop(0)
-            proc = start()
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=120)
+            procs[victim] = start()
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    rcs = [proc.wait(timeout=120) for proc in procs]
     out.poll(2)
     elapsed = time.time() - started
-    log(f"{prefix}: caught up in {elapsed:.1f} s, {killed} kills, exit code {rc}")
-    if rc != 0:
-        sys.exit(f"{prefix}: cinch run exited with {rc} on SIGTERM")
+    log(f"{prefix}: caught up in {elapsed:.1f} s, {instances} instances, {killed} kills, exit codes {rcs}")
+    if any(rcs):
+        sys.exit(f"{prefix}: cinch run exited with {rcs} on SIGTERM")
     feeder.join()
     return out, killed, {p: e for p, e in fed.items() if p != "done"}
 
@@ -265,7 +272,8 @@ def committed(broker, group, name):
     c = Consumer({"bootstrap.servers": broker, "group.id": group})
     got = c.committed([TopicPartition(name, p) for p in range(PARTITIONS)], timeout=10)
     c.close()
-    return {tp.partition: tp.offset for tp in got}
+    # A partition no message went to has nothing committed (a negative offset).
+    return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
 
 
 def main():
@@ -276,6 +284,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--kills", type=int, default=3)
+    ap.add_argument("--instances", type=int, default=3)
     ap.add_argument("--seed", type=int, default=None)
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
@@ -286,7 +295,7 @@ def main():
     for prefix in ["ref", "kill"]:
         create_topics(a.tansu, a.broker, prefix)
     ref, _, _ = run(a.cinch, a.broker, "ref", a.work, valid, 0, msgs)
-    got, killed, ends = run(a.cinch, a.broker, "kill", a.work, valid, a.kills, msgs)
+    got, killed, ends = run(a.cinch, a.broker, "kill", a.work, valid, a.kills, msgs, a.instances)
 
     failures = []
     # Scores: one line per valid event, identical to the uninterrupted run.
@@ -297,7 +306,7 @@ def main():
     differ = [k for k in ref_scores if got_scores.get(k) != ref_scores[k]]
     missing = [k for k in ref_scores if k not in got_scores]
     if missing:
-        failures.append(f"{len(missing)} events not scored after the kills, e.g. {missing[:3]}")
+        failures.append(f"{len(missing)} events not scored by the instances with kills, e.g. {missing[:3]}")
     if differ:
         failures.append(f"{len(differ)} scores differ from the uninterrupted run, e.g. {differ[:3]}")
     # Dead letters: the same records, by input position.
@@ -341,7 +350,8 @@ def main():
 
     records = len(msgs) - len(BAD)
     log(f"input records: {valid} valid events in {records} messages, {len(BAD)} bad records")
-    log(f"scored: {len(ref_scores)} uninterrupted, {len(got_scores)} with {killed} SIGKILLs "
+    log(f"scored: {len(ref_scores)} by one uninterrupted instance, {len(got_scores)} by {a.instances} "
+        f"instances with {killed} SIGKILLs "
         f"({score_repeats} score lines produced again after a kill, all identical)")
     log(f"dead letters: {len(ref_dead)} uninterrupted, {len(got_dead)} with kills ({dead_repeats} repeated)")
     for kind, (r, g, rep) in report.items():

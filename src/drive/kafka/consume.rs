@@ -34,7 +34,9 @@ use super::deliveries::Deliveries;
 use super::produce::{Output, base_config};
 use super::side;
 use super::state::{Envelope, StateKind, read_state};
-use super::worker::{CommitPoint, ResponseCtx, StateRecord, WorkItem, Worker, WorkerStats};
+use super::worker::{
+    CommitPoint, ResponseCtx, Slot, StateRecord, Tally, WorkItem, Worker, WorkerStats,
+};
 use super::{KafkaError, PipelineObserver, RunOptions, RunSummary};
 use crate::config::{KafkaSettings, Settings};
 use crate::telemetry::DriverEvent;
@@ -620,6 +622,7 @@ pub(crate) fn pipeline(
     let (response, feedback_rx, side) = side_inputs(&settings, &options, &stop)?;
     let mut senders = Vec::new();
     let mut handles: Vec<JoinHandle<WorkerStats>> = Vec::new();
+    let tally = Arc::new(Tally::new(k.workers));
     for i in 0..k.workers {
         let (tx, rx) = mpsc::sync_channel(k.channel_capacity);
         senders.push(tx);
@@ -630,6 +633,10 @@ pub(crate) fn pipeline(
             epoch.clone(),
             response.clone(),
             routes.clone(),
+            Slot {
+                tally: tally.clone(),
+                index: i,
+            },
         );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))

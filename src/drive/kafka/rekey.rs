@@ -265,7 +265,6 @@ impl Reorder {
     }
 
     /// Records held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.held.len()
     }

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
@@ -68,6 +68,45 @@ pub(crate) struct ResponseCtx {
     pub(crate) signer: Arc<Signer>,
     /// Partitions whose circuit breaker is open, over all workers.
     pub(crate) breakers_open: Arc<AtomicI64>,
+}
+
+/// What the workers of an instance hold, each in its own slot, summed for the instance's gauges
+/// (every worker reports at its commit points; the gauges show the instance, not the last
+/// worker to report).
+pub(crate) struct Tally {
+    /// Per worker: agents, bytes of their state, events held for order.
+    slots: Vec<[AtomicUsize; 3]>,
+}
+
+impl Tally {
+    /// Slots for `workers` workers.
+    pub(crate) fn new(workers: usize) -> Tally {
+        Tally {
+            slots: (0..workers).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Sets worker `slot`'s figures; returns the sums over every worker.
+    fn set(&self, slot: usize, figures: [usize; 3]) -> [usize; 3] {
+        if let Some(mine) = self.slots.get(slot) {
+            for (cell, v) in mine.iter().zip(figures) {
+                cell.store(v, Ordering::Release);
+            }
+        }
+        let mut sum = [0usize; 3];
+        for s in &self.slots {
+            for (total, cell) in sum.iter_mut().zip(s) {
+                *total += cell.load(Ordering::Acquire);
+            }
+        }
+        sum
+    }
+}
+
+/// A worker's slot in its instance's [`Tally`].
+pub(crate) struct Slot {
+    pub(crate) tally: Arc<Tally>,
+    pub(crate) index: usize,
 }
 
 /// Feedback remembered for partitions assigned later.
@@ -258,6 +297,8 @@ pub(crate) struct Worker {
     routes: Arc<Routes>,
     /// Per unkeyed input partition held, where its re-keying stands.
     rekeying: FxHashMap<Partition, Rekeying>,
+    /// Where this worker's figures go for the instance's gauges.
+    slot: Slot,
 }
 
 /// The model and the entitlements in force (`None`: the run has no such side input).
@@ -271,6 +312,7 @@ impl Worker {
         epoch: Arc<AtomicU64>,
         response: ResponseCtx,
         routes: Arc<Routes>,
+        slot: Slot,
     ) -> Worker {
         let decoder = Decoder::new(settings.decode.decoder());
         Worker {
@@ -290,6 +332,7 @@ impl Worker {
             feedback: VecDeque::new(),
             routes,
             rekeying: FxHashMap::default(),
+            slot,
         }
     }
 
@@ -714,10 +757,20 @@ impl Worker {
                 }
             }
         }
-        self.observer.agents(
-            self.shards.values().map(|s| s.engine.agents()).sum(),
-            self.shards.values().map(|s| s.engine.state_bytes()).sum(),
+        let [agents, bytes, held] = self.slot.tally.set(
+            self.slot.index,
+            [
+                self.shards.values().map(|s| s.engine.agents()).sum(),
+                self.shards.values().map(|s| s.engine.state_bytes()).sum(),
+                self.shards
+                    .values()
+                    .filter_map(|s| s.reorder.as_ref())
+                    .map(Reorder::len)
+                    .sum(),
+            ],
         );
+        self.observer.agents(agents, bytes);
+        self.observer.repartition_held(held);
         if point.reply.send(state).is_ok() {
             // The consumer loop closes the channel (it sends nothing) when the commit is done:
             // the error of a closed channel is the signal.
