@@ -102,7 +102,7 @@ impl Envelope {
 
     /// The decoded state bytes.
     pub fn state_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
-        base64::engine::general_purpose::STANDARD.decode(&self.state)
+        Self::decode_state(&self.state)
     }
 
     /// Bytes encoded by [`Envelope::encode_state`].

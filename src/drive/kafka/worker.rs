@@ -452,11 +452,6 @@ impl Worker {
             findings: settings.output.finding_format,
             source: &source,
         };
-        let proto = settings
-            .kafka
-            .otlp_proto_topics
-            .iter()
-            .any(|t| *t == *topic);
         decoder.swap_join(&mut shard.join);
         // A repartition partition seen for the first time holds nothing yet: an empty buffer.
         let mut reorder = internal.then(|| shard.reorder.take().unwrap_or_default());
@@ -487,7 +482,7 @@ impl Worker {
         if let Some(reorder) = reorder.as_mut() {
             admitted = admit(reorder, bytes, replayed, order_ms, &mut each);
         } else {
-            decode(decoder, proto, bytes, &mut each);
+            decode(decoder, &settings.kafka, &topic, bytes, &mut each);
         }
         decoder.swap_join(&mut shard.join);
         if reorder.is_some() {
@@ -535,13 +530,8 @@ impl Worker {
             rekeying,
             ..
         } = self;
-        let proto = settings
-            .kafka
-            .otlp_proto_topics
-            .iter()
-            .any(|t| *t == *topic);
         let part = rekeying
-            .entry((topic, partition))
+            .entry((topic.clone(), partition))
             .or_insert_with(|| Rekeying {
                 offset: -1,
                 index: 0,
@@ -578,7 +568,7 @@ impl Worker {
             }
         };
         decoder.swap_join(&mut part.join);
-        decode(decoder, proto, bytes, &mut each);
+        decode(decoder, &settings.kafka, &topic, bytes, &mut each);
         decoder.swap_join(&mut part.join);
     }
 
@@ -889,10 +879,16 @@ impl Rekeyer<'_> {
     }
 }
 
-/// Decodes a message: OTLP protobuf when its topic is one of `kafka.otlp_proto_topics`, else
-/// JSON.
-fn decode<'a>(decoder: &Decoder, proto: bool, bytes: &'a [u8], each: &mut dyn FnMut(Decoded<'a>)) {
-    if proto {
+/// Decodes a message of `topic`: OTLP protobuf when the topic is one of
+/// `kafka.otlp_proto_topics`, else JSON.
+fn decode<'a>(
+    decoder: &Decoder,
+    kafka: &crate::config::KafkaSettings,
+    topic: &str,
+    bytes: &'a [u8],
+    each: &mut dyn FnMut(Decoded<'a>),
+) {
+    if kafka.otlp_proto_topics.iter().any(|t| t == topic) {
         decoder.decode_otlp_proto(bytes, each);
     } else {
         decoder.decode_message(bytes, each);
