@@ -318,7 +318,7 @@ impl Fleet {
 
 /// The changes one or more engines queued between two ticks; once merged
 /// ([`Window::merge`]), in a canonical order.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     agents: u32,
     /// Agents joining each group (merged: in group order).
@@ -330,6 +330,14 @@ pub struct Window {
 }
 
 impl Window {
+    /// Whether the window holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.agents == 0
+            && self.joins.is_empty()
+            && self.first_uses.is_empty()
+            && self.destinations.is_empty()
+    }
+
     /// The union of `windows`, the same whatever their order: counts are added, and destination
     /// sightings are put in the order of their minute, agent and destination.
     pub fn merge(windows: impl IntoIterator<Item = Window>) -> Window {

@@ -89,6 +89,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             settings.kafka.repartition_order_secs
         );
     }
+    if let Some(t) = &settings.kafka.fleet_topic {
+        eprintln!(
+            "cinch run: fleet knowledge shared by every input partition through {t}, merged every {} s of event time (a partition idle {} s is advanced)",
+            settings.detect.fleet_tick_secs, settings.kafka.fleet_idle_secs
+        );
+    }
     let deadline = settings.kafka.shutdown_deadline_secs;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

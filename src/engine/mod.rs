@@ -97,7 +97,7 @@ pub struct Engine {
     /// The keys of agents evicted while idle: the fleet already counts them, so a returning
     /// one is not counted again.
     evicted: FxHashSet<u64>,
-    fleet: Fleet,
+    pub(crate) fleet: Fleet,
     decider: Decider,
     watermark_ms: i64,
     stats: EngineStats,

@@ -90,6 +90,8 @@ pub struct Metrics {
     already_reflected: prometheus::IntCounter,
     repartition: IntCounterVec,
     repartition_held: IntGauge,
+    fleet_records: IntCounterVec,
+    fleet_parked: IntGauge,
     /// Suppressions in force, by id: their `suppression_created` audit records.
     suppressions: Mutex<std::collections::BTreeMap<String, serde_json::Value>>,
     /// Driver events repeated identically are logged once, then summarised (every one counts).
@@ -276,6 +278,20 @@ impl Metrics {
             "cinch_repartition_held_events",
             "Events of repartition partitions held back for event-time order now (set at each commit point).",
         );
+        let fleet_records = counter_vec(
+            &registry,
+            "cinch_fleet_records_total",
+            "Fleet-topic records, by stage: published (by a partition held here), received (read back, this instance's own included), idle (a partition with nothing to read advanced to the fleet's tick).",
+            &["stage"],
+        );
+        for stage in ["published", "received", "idle"] {
+            fleet_records.with_label_values(&[stage]);
+        }
+        let fleet_parked = gauge(
+            &registry,
+            "cinch_fleet_parked_events",
+            "Events parked until every partition of the fleet reaches their tick (set at each commit point).",
+        );
         let already_reflected = prometheus::IntCounter::new(
             "cinch_already_reflected_total",
             "Redelivered input events whose effect the restored state already held (not applied again).",
@@ -321,6 +337,8 @@ impl Metrics {
             already_reflected,
             repartition,
             repartition_held,
+            fleet_records,
+            fleet_parked,
             suppressions: Mutex::new(Default::default()),
             repeats: Default::default(),
         }
@@ -550,6 +568,14 @@ impl PipelineObserver for Metrics {
 
     fn repartition_held(&self, events: usize) {
         self.repartition_held.set(gauge_value(events));
+    }
+
+    fn fleet_record(&self, stage: &'static str) {
+        self.fleet_records.with_label_values(&[stage]).inc();
+    }
+
+    fn fleet_parked(&self, events: usize) {
+        self.fleet_parked.set(gauge_value(events));
     }
 
     fn driver_event(&self, event: &crate::telemetry::DriverEvent) {

@@ -18,6 +18,11 @@ pub trait PipelineObserver: Send + Sync {
     fn repartition(&self, _stage: &'static str) {}
     /// Events of repartition partitions held back for event-time order now, over the instance.
     fn repartition_held(&self, _events: usize) {}
+    /// A fleet-topic record was `published` (by a partition held here), `received` (read back,
+    /// this instance's own included) or an `idle` partition was advanced to the fleet's tick.
+    fn fleet_record(&self, _stage: &'static str) {}
+    /// Events parked until the fleet reaches their tick now, over the instance.
+    fn fleet_parked(&self, _events: usize) {}
     /// A record was dead-lettered for the reason with this code
     /// ([`RejectReason::code`](crate::event::RejectReason::code)).
     fn dead_letter(&self, _reason_code: &'static str) {}

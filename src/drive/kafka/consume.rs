@@ -14,7 +14,7 @@
 //!   and re-read from the committed offsets. A fatal error (this instance was fenced) stops
 //!   the run.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +31,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::Partition;
 use super::deliveries::Deliveries;
+use super::barrier::Publish;
+use super::fleet_topic::FleetLink;
 use super::produce::{Output, base_config};
 use super::side;
 use super::state::{Envelope, StateKind, read_state};
@@ -604,6 +606,135 @@ fn side_inputs(
     ))
 }
 
+/// What the consumer loop keeps of the fleet barrier: the partitions it paused because their
+/// events are parked, and when each partition last received a message.
+struct FleetWatch {
+    /// The parked set's version last acted on.
+    parked_version: u64,
+    /// Partitions paused for parked events.
+    paused: HashSet<Partition>,
+    /// When each partition held here last received a message (or was first seen here).
+    last_seen: HashMap<Partition, Instant>,
+    last_idle_check: Instant,
+    /// Whether the parked partitions must be paused again (a resume of every partition).
+    repause: bool,
+}
+
+impl Default for FleetWatch {
+    fn default() -> Self {
+        FleetWatch {
+            parked_version: 0,
+            paused: HashSet::new(),
+            last_seen: HashMap::new(),
+            last_idle_check: Instant::now(),
+            repause: false,
+        }
+    }
+}
+
+impl FleetWatch {
+    /// A message of a partition arrived.
+    fn seen(&mut self, topic: &Arc<str>, partition: i32) {
+        let now = Instant::now();
+        match self.last_seen.get_mut(&(topic.clone(), partition)) {
+            Some(t) => *t = now,
+            None => {
+                self.last_seen.insert((topic.clone(), partition), now);
+            }
+        }
+    }
+
+    /// Every partition was resumed: the parked ones are paused again, and no partition counts
+    /// as idle for the time it was paused.
+    fn resumed(&mut self) {
+        self.repause = true;
+        let now = Instant::now();
+        self.last_seen.values_mut().for_each(|t| *t = now);
+    }
+
+    /// Pauses the partitions whose events are parked for the fleet, and resumes those whose
+    /// events went (unless every partition is paused for a full backlog).
+    fn pause_parked(&mut self, consumer: &BaseConsumer<Ctx>, link: &FleetLink, all_paused: bool) {
+        let v = link.parked_version();
+        if v == self.parked_version && !self.repause {
+            return;
+        }
+        self.parked_version = v;
+        let now = link.parked();
+        let tpl = |parts: &mut dyn Iterator<Item = &Partition>| {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in parts {
+                tpl.add_partition(t, *p);
+            }
+            tpl
+        };
+        let pause = if self.repause {
+            tpl(&mut now.iter())
+        } else {
+            tpl(&mut now.difference(&self.paused))
+        };
+        if pause.count() > 0 {
+            // librdkafka's pause never fails as a whole; a partition it no longer knows
+            // (revoked meanwhile) is skipped, and needs no pause.
+            let _ = consumer.pause(&pause);
+        }
+        if !all_paused {
+            let resume = tpl(&mut self.paused.difference(&now));
+            if resume.count() > 0 {
+                // As with pause.
+                let _ = consumer.resume(&resume);
+            }
+        }
+        self.repause = false;
+        self.paused = now;
+    }
+
+    /// Advances every partition held here that received nothing for `idle_secs` to the
+    /// furthest tick of the fleet, when the fleet waits for some partition.
+    fn advance_idle(
+        &mut self,
+        consumer: &BaseConsumer<Ctx>,
+        link: &FleetLink,
+        shared: &Shared,
+        senders: &[SyncSender<WorkItem>],
+        routes: &super::rekey::Routes,
+        idle_secs: u32,
+    ) {
+        self.last_idle_check = Instant::now();
+        let board = link.board();
+        let Some(furthest) = board.furthest() else {
+            return;
+        };
+        if board.frontier().is_some_and(|f| f >= furthest) {
+            return;
+        }
+        let Ok(assigned) = consumer.assignment() else {
+            return;
+        };
+        let idle = Duration::from_secs(u64::from(idle_secs));
+        let now = Instant::now();
+        for e in assigned.elements() {
+            if routes.unkeyed.contains_key(e.topic()) {
+                continue;
+            }
+            let part: Partition = (shared.topic(e.topic()), e.partition());
+            if self.paused.contains(&part) {
+                continue;
+            }
+            let since = *self.last_seen.entry(part.clone()).or_insert(now);
+            if now.duration_since(since) < idle {
+                continue;
+            }
+            let w = shared.worker_of(&part.0, part.1);
+            // A worker whose queue is full is busy: its partitions are not idle.
+            let _ = senders[w].try_send(WorkItem::Idle {
+                partition: part,
+                upto: furthest,
+            });
+        }
+    }
+}
+
 /// The whole pipeline, on the calling (blocking) thread, until `stop` is set or a failure.
 pub(crate) fn pipeline(
     settings: Settings,
@@ -619,7 +750,15 @@ pub(crate) fn pipeline(
     let out = Arc::new(Output::new(&k, deliveries.clone())?);
     let epoch = Arc::new(AtomicU64::new(0));
     let routes = Arc::new(super::rekey::prepare(&base_config(&k), &k)?);
-    let (response, feedback_rx, side) = side_inputs(&settings, &options, &stop)?;
+    let link = super::fleet_topic::prepare(
+        &base_config(&k),
+        &k,
+        &routes,
+        settings.detect.fleet_tick_secs / 60,
+        out.clone(),
+        options.observer.clone(),
+    )?;
+    let (response, feedback_rx, mut side) = side_inputs(&settings, &options, &stop)?;
     let mut senders = Vec::new();
     let mut handles: Vec<JoinHandle<WorkerStats>> = Vec::new();
     let tally = Arc::new(Tally::new(k.workers));
@@ -637,12 +776,21 @@ pub(crate) fn pipeline(
                 tally: tally.clone(),
                 index: i,
             },
+            link.clone(),
         );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))
             .spawn(move || w.run(rx))
             .map_err(|e| KafkaError::Thread(e.to_string()))?;
         handles.push(h);
+    }
+    if let Some(link) = &link {
+        link.set_workers(senders.clone());
+        side.push(super::fleet_topic::spawn_reader(
+            &base_config(&k),
+            link.clone(),
+            stop.clone(),
+        )?);
     }
     let shared = Arc::new(Shared {
         base: base_config(&k),
@@ -675,6 +823,7 @@ pub(crate) fn pipeline(
     let interval = Duration::from_millis(k.commit_interval_ms);
     let mut last_commit = Instant::now();
     let mut failure: Option<KafkaError> = None;
+    let mut fleet = FleetWatch::default();
     while !stop.load(Ordering::Acquire) {
         if let Some(e) = lock(&shared.failure).take() {
             failure = Some(e);
@@ -744,10 +893,24 @@ pub(crate) fn pipeline(
                 let _ = consumer.resume(&a);
             }
             paused = false;
+            // Partitions with events parked for the fleet stay paused; the others start their
+            // idle clocks again.
+            fleet.resumed();
+        }
+        if let Some(link) = &link {
+            fleet.pause_parked(&consumer, link, paused);
+            if !paused && fleet.last_idle_check.elapsed() >= Duration::from_secs(1) {
+                fleet.advance_idle(&consumer, link, &shared, &senders, &routes, k.fleet_idle_secs);
+            }
         }
         let wait = if backlog_len > 0 { 5 } else { 50 };
         match consumer.poll(Duration::from_millis(wait)) {
-            Some(Ok(m)) => lock(&shared.backlog).push_back(m.detach()),
+            Some(Ok(m)) => {
+                if link.is_some() {
+                    fleet.seen(&shared.topic(m.topic()), m.partition());
+                }
+                lock(&shared.backlog).push_back(m.detach());
+            }
             Some(Err(e)) => shared.observer.driver_event(&DriverEvent::ConsumerError {
                 error: e.to_string(),
             }),
@@ -802,6 +965,9 @@ pub(crate) fn pipeline(
         }
     }
     // Closing the queues ends the workers.
+    if let Some(link) = &link {
+        link.set_workers(Vec::new());
+    }
     drop(senders);
     lock(&shared.workers).clear();
     let mut summary = RunSummary {
@@ -827,7 +993,10 @@ pub(crate) fn pipeline(
         summary.rekeyed += st.rekeyed;
         summary.repartition_duplicates += st.repartition_duplicates;
         summary.repartition_late += st.repartition_late;
+        summary.fleet_idle += st.fleet_idle;
+        summary.fleet_parked += st.fleet_parked;
     }
+    summary.fleet_published = link.as_ref().map_or(0, |l| l.published());
     summary.delivered = deliveries.delivered.load(Ordering::Acquire);
     summary.aborted_transactions = shared.aborts.load(Ordering::Acquire);
     match failure {

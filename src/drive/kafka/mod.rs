@@ -17,12 +17,17 @@
 //! - Events of topics not keyed by agent id (`unkeyed_topics`) are re-keyed through an internal
 //!   repartition topic, read as an input, whose partitions put each agent's events back in
 //!   event-time order ([`rekey`]).
+//! - With `fleet_topic`, fleet knowledge is shared by every partition whatever instance holds
+//!   it: each partition publishes what it learned per fleet tick, and every partition applies
+//!   the same merged knowledge at the same event-time barrier ([`barrier`], [`fleet_topic`]).
 //! - When a partition is assigned, the state topic is read to its end and the partition
 //!   restored before any of its messages is processed; messages already reflected in the
 //!   restored state are not applied again ([`state`]).
 
+mod barrier;
 mod consume;
 mod deliveries;
+mod fleet_topic;
 mod produce;
 mod rekey;
 pub mod settings;
@@ -63,6 +68,9 @@ pub enum KafkaError {
     /// A repartition topic of an unkeyed input could not be prepared.
     #[error("kafka: {0}")]
     Repartition(String),
+    /// The fleet topic could not be prepared.
+    #[error("kafka: {0}")]
+    Fleet(String),
     /// The settings are invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -173,6 +181,13 @@ pub struct RunSummary {
     /// Repartition records older than events of their partition already released: processed
     /// out of event-time order.
     pub repartition_late: u64,
+    /// Fleet-topic records published by this instance's partitions (`kafka.fleet_topic`).
+    pub fleet_published: u64,
+    /// Partitions with nothing to read advanced to the fleet's tick (`kafka.fleet_idle_secs`).
+    pub fleet_idle: u64,
+    /// Events still parked for the fleet at the end: kept in their partitions' checkpoints and
+    /// processed by the partitions' next owner.
+    pub fleet_parked: usize,
 }
 
 impl fmt::Display for RunSummary {
@@ -216,6 +231,13 @@ impl fmt::Display for RunSummary {
                 f,
                 "\n  unkeyed input: {} events re-keyed by agent; {} repartition records dropped as duplicates, {} processed late",
                 self.rekeyed, self.repartition_duplicates, self.repartition_late
+            )?;
+        }
+        if self.fleet_published > 0 || self.fleet_parked > 0 {
+            write!(
+                f,
+                "\n  fleet: {} fleet-topic records published, {} idle partitions advanced, {} events parked in checkpoints",
+                self.fleet_published, self.fleet_idle, self.fleet_parked
             )?;
         }
         Ok(())

@@ -86,15 +86,7 @@ pub(crate) fn prepare(base: &ClientConfig, k: &KafkaSettings) -> Result<Routes, 
     }
     let timeout = Duration::from_secs(k.startup_timeout_secs);
     let probe: BaseConsumer = base.create()?;
-    let partitions_of = |topic: &str| -> Result<Option<usize>, KafkaError> {
-        let md = probe.fetch_metadata(Some(topic), timeout)?;
-        Ok(md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len())
-            .filter(|n| *n > 0))
-    };
+    let partitions_of = |topic: &str| partitions_of(&probe, topic, timeout);
     let mut wanted = Vec::new();
     for input in &k.unkeyed_topics {
         let topic = k.repartition_topic(input);
@@ -121,22 +113,44 @@ pub(crate) fn prepare(base: &ClientConfig, k: &KafkaSettings) -> Result<Routes, 
             .insert(input.clone(), Route { topic, partitions });
     }
     if !wanted.is_empty() {
-        create(base, &wanted, timeout)?;
+        create(base, &wanted, &[], timeout)?;
     }
     Ok(routes)
 }
 
-/// Creates topics, each with its partition count and the brokers' default replication; one
-/// that exists already (another instance created it first) is no error.
-fn create(
+/// The number of partitions of `topic`, or `None` when it does not exist.
+pub(crate) fn partitions_of(
+    probe: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, KafkaError> {
+    let md = probe.fetch_metadata(Some(topic), timeout)?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0))
+}
+
+/// Creates topics, each with its partition count, the brokers' default replication and the
+/// topic settings `configs`; one that exists already (another instance created it first) is no
+/// error.
+pub(crate) fn create(
     base: &ClientConfig,
     topics: &[(String, usize)],
+    configs: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base.create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(t, n)| NewTopic::new(t, *n as i32, TopicReplication::Fixed(-1)))
+        .map(|(t, n)| {
+            configs.iter().fold(
+                NewTopic::new(t, *n as i32, TopicReplication::Fixed(-1)),
+                |nt, (k, v)| nt.set(k, v),
+            )
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(timeout));
     let results = futures_executor::block_on(admin.create_topics(&new, &opts))?;
@@ -146,7 +160,7 @@ fn create(
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, e)) => {
                 return Err(KafkaError::Repartition(format!(
-                    "cannot create the repartition topic {t}: {e}"
+                    "cannot create the topic {t}: {e}"
                 )));
             }
         }

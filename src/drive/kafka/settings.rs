@@ -32,6 +32,18 @@ pub struct KafkaSettings {
     /// older than events already released is processed at once and counted as late, never
     /// dropped. Held events are part of the partition's checkpoint.
     pub repartition_order_secs: u32,
+    /// When set, fleet knowledge (peer-group statistics, fleet rarity of actions, resources and
+    /// destinations, campaign destinations) is shared by every input partition, whatever
+    /// instance holds it, through this compacted topic (single partition; cinch creates it):
+    /// each partition's engine publishes what it learned per fleet tick of event time
+    /// (`detect.fleet_tick_secs`), and every engine applies the same merged knowledge at the same
+    /// tick. Unset, each partition's engine knows only its own partition's agents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_topic: Option<String>,
+    /// With `fleet_topic`: a partition that received nothing for this many seconds of wall
+    /// clock while other partitions wait for its fleet tick is taken to be idle, and its tick
+    /// advanced to theirs (an idle partition would otherwise hold every engine at its tick).
+    pub fleet_idle_secs: u32,
     /// Findings topic.
     pub findings_topic: String,
     /// Least-privilege recommendations topic.
@@ -84,6 +96,8 @@ impl Default for KafkaSettings {
             unkeyed_topics: Vec::new(),
             repartition_partitions: None,
             repartition_order_secs: 60,
+            fleet_topic: None,
+            fleet_idle_secs: 10,
             findings_topic: "cinch.findings".into(),
             recommendations_topic: "cinch.recommendations".into(),
             commands_topic: "cinch.commands".into(),
@@ -172,6 +186,21 @@ impl KafkaSettings {
             errs.push(format!(
                 "kafka.repartition_order_secs must be within 0..86400 (got {})",
                 self.repartition_order_secs
+            ));
+        }
+        if let Some(t) = &self.fleet_topic {
+            if let Err(e) = check_topic(t) {
+                errs.push(format!("kafka.fleet_topic: {e}"));
+            } else if self.input_topics.contains(t) || self.state_topic == *t {
+                errs.push(format!(
+                    "kafka.fleet_topic ({t}) must not also be an input or the state topic"
+                ));
+            }
+        }
+        if !(1..=3600).contains(&self.fleet_idle_secs) {
+            errs.push(format!(
+                "kafka.fleet_idle_secs must be within 1..3600 (got {})",
+                self.fleet_idle_secs
             ));
         }
         for (name, t) in [

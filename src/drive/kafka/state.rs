@@ -55,6 +55,10 @@ pub(crate) struct Envelope {
     /// (`drive::kafka::rekey::Reorder`, postcard, base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
+    /// The partition's place at the fleet barrier and its events parked there
+    /// (`drive::kafka::barrier::Gate`, postcard, base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
 }
 
 impl Envelope {
@@ -77,6 +81,7 @@ impl Envelope {
             offset,
             state: Self::encode_state(state),
             held: None,
+            gate: None,
         }
     }
 
@@ -92,6 +97,7 @@ impl Envelope {
             offset,
             state: Self::encode_state(state),
             held: None,
+            gate: None,
         }
     }
 

@@ -14,6 +14,8 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
+use super::barrier::{Gate, Offer, Publish, Tick, member_name};
+use super::fleet_topic::FleetLink;
 use super::produce::Output;
 use super::rekey::{Admitted, Rekeyed, Reorder, Route, Routes};
 use super::state::Envelope;
@@ -55,6 +57,13 @@ pub(crate) enum WorkItem {
     Checkpoint(CommitPoint),
     /// Analyst feedback, for the partition engine that knows its finding.
     Feedback(Arc<Feedback>),
+    /// The fleet's frontier moved: parked events may go.
+    Fleet,
+    /// A partition with nothing to read: advance it to the fleet's tick `upto`.
+    Idle {
+        partition: Partition,
+        upto: Tick,
+    },
 }
 
 /// What every engine of a run shares for its response side.
@@ -159,6 +168,10 @@ pub(crate) struct WorkerStats {
     pub(crate) repartition_duplicates: u64,
     /// Repartition records older than events already released, processed out of order.
     pub(crate) repartition_late: u64,
+    /// Partitions with nothing to read advanced to the fleet's tick.
+    pub(crate) fleet_idle: u64,
+    /// Events parked for the fleet at the end (kept in the checkpoints).
+    pub(crate) fleet_parked: usize,
 }
 
 impl WorkerStats {
@@ -195,6 +208,11 @@ struct Shard {
     join: SpanJoin,
     /// A repartition partition's records held back for event-time order.
     reorder: Option<Reorder>,
+    /// The partition's place at the fleet barrier (with a fleet topic).
+    gate: Option<Gate>,
+    /// The partition, and its name as a member of the fleet.
+    partition: Partition,
+    member: String,
 }
 
 /// Where the re-keying of one unkeyed input partition stands.
@@ -208,8 +226,17 @@ struct Rekeying {
 }
 
 impl Shard {
-    fn new(settings: &Settings, response: &ResponseCtx, in_force: &InForce) -> Shard {
+    fn new(
+        settings: &Settings,
+        response: &ResponseCtx,
+        in_force: &InForce,
+        partition: &Partition,
+        gated: bool,
+    ) -> Shard {
         let mut engine = Engine::new(settings.clone());
+        if gated {
+            engine.fleet.share();
+        }
         engine.set_explain_all(settings.kafka.scores_topic.is_some());
         if let Some(e) = &in_force.1 {
             engine.set_entitlements(e.clone());
@@ -227,6 +254,9 @@ impl Shard {
             breaker: (0, false),
             join: SpanJoin::new(settings.decode.decoder().join),
             reorder: None,
+            gate: gated.then(Gate::default),
+            partition: partition.clone(),
+            member: member_name(&partition.0, partition.1),
         }
     }
 
@@ -299,6 +329,10 @@ pub(crate) struct Worker {
     rekeying: FxHashMap<Partition, Rekeying>,
     /// Where this worker's figures go for the instance's gauges.
     slot: Slot,
+    /// The fleet topic's board and publisher, when fleet knowledge is shared.
+    link: Option<Arc<FleetLink>>,
+    /// The board's version when parked events were last looked at.
+    fleet_seen: u64,
 }
 
 /// The model and the entitlements in force (`None`: the run has no such side input).
@@ -313,6 +347,7 @@ impl Worker {
         response: ResponseCtx,
         routes: Arc<Routes>,
         slot: Slot,
+        link: Option<Arc<FleetLink>>,
     ) -> Worker {
         let decoder = Decoder::new(settings.decode.decoder());
         Worker {
@@ -333,6 +368,8 @@ impl Worker {
             routes,
             rekeying: FxHashMap::default(),
             slot,
+            link,
+            fleet_seen: 0,
         }
     }
 
@@ -372,8 +409,11 @@ impl Worker {
                 } => self.restore(partition, shared, agents),
                 WorkItem::Checkpoint(point) => self.commit_point(point),
                 WorkItem::Feedback(fb) => self.feedback(fb),
+                WorkItem::Fleet => self.release_parked(),
+                WorkItem::Idle { partition, upto } => self.idle(partition, upto),
             }
         }
+        self.stats.fleet_parked = self.parked();
         self.stats.skipped_spans = self.decoder.skipped_spans();
         self.stats.agent_from_resource = self.decoder.agent_from_resource();
         for shard in self.shards.values() {
@@ -420,6 +460,7 @@ impl Worker {
             self.rekey(&route, topic, partition, offset, bytes, &source);
             return;
         }
+        self.release_parked();
         let internal = self.routes.internal.contains(&*topic);
         let order_ms = i64::from(self.settings.kafka.repartition_order_secs) * 1000;
         let mut admitted = None;
@@ -433,11 +474,13 @@ impl Worker {
             stats,
             response,
             in_force,
+            link,
             ..
         } = self;
+        let link = link.as_deref();
         let shard = shards
             .entry((topic.clone(), partition))
-            .or_insert_with(|| Shard::new(settings, response, in_force));
+            .or_insert_with_key(|p| Shard::new(settings, response, in_force, p, link.is_some()));
         if offset <= shard.offset {
             // Delivered twice: the engine has seen it.
             return;
@@ -469,14 +512,7 @@ impl Worker {
                 }
                 return;
             }
-            // Topic outputs never fail: delivery failures are counted by the producer.
-            let Ok(()) = step(
-                &mut shard.engine,
-                decoded,
-                &mut stats.input,
-                records,
-                &mut outputs,
-            );
+            score(shard, link, decoded, &mut stats.input, records, &mut outputs);
             shard.watch_breaker(outputs.observer, &response.breakers_open);
         };
         if let Some(reorder) = reorder.as_mut() {
@@ -619,6 +655,7 @@ impl Worker {
             records,
             stats,
             response,
+            link,
             ..
         } = self;
         for shard in shards.values_mut() {
@@ -635,9 +672,9 @@ impl Worker {
             while let Some(held) = reorder.take() {
                 shard.dirty = true;
                 release(&held, &mut |decoded| {
-                    // Topic outputs never fail: delivery failures are counted by the producer.
-                    let Ok(()) = step(
-                        &mut shard.engine,
+                    score(
+                        shard,
+                        link.as_deref(),
                         decoded,
                         &mut stats.input,
                         records,
@@ -662,6 +699,7 @@ impl Worker {
             records,
             stats,
             response,
+            link,
             ..
         } = self;
         for shard in shards.values_mut().filter(|s| s.join.pending() > 0) {
@@ -675,9 +713,9 @@ impl Worker {
             shard.dirty = true;
             decoder.swap_join(&mut shard.join);
             decoder.flush_spans(&mut |decoded| {
-                // Topic outputs never fail: delivery failures are counted by the producer.
-                let Ok(()) = step(
-                    &mut shard.engine,
+                score(
+                    shard,
+                    link.as_deref(),
                     decoded,
                     &mut stats.input,
                     records,
@@ -687,6 +725,133 @@ impl Worker {
             });
             decoder.swap_join(&mut shard.join);
         }
+    }
+
+    /// Scores the parked events the fleet now allows, whenever its frontier moved since the last
+    /// look (releasing may move it again: looks until it stays).
+    fn release_parked(&mut self) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        let Worker {
+            settings,
+            shards,
+            out,
+            observer,
+            records,
+            stats,
+            response,
+            fleet_seen,
+            ..
+        } = self;
+        loop {
+            let version = link.board().version();
+            if version == *fleet_seen {
+                return;
+            }
+            *fleet_seen = version;
+            for shard in shards.values_mut() {
+                let Some(mut gate) = shard.gate.take().filter(|g| g.parked() > 0) else {
+                    continue;
+                };
+                let mut outputs = TopicOutputs {
+                    out,
+                    observer: observer.as_ref(),
+                    stats: &mut stats.sent,
+                    findings: settings.output.finding_format,
+                    source: "",
+                };
+                let released = gate.release(
+                    &shard.member,
+                    &mut shard.engine,
+                    link.as_ref(),
+                    &mut |engine, ev| {
+                        // Topic outputs never fail: delivery failures are counted by the
+                        // producer.
+                        let Ok(()) = step(engine, Ok(ev), &mut stats.input, records, &mut outputs);
+                    },
+                );
+                if released > 0 {
+                    shard.dirty = true;
+                    shard.watch_breaker(observer.as_ref(), &response.breakers_open);
+                }
+                if gate.parked() == 0 {
+                    link.set_parked(&shard.partition, false);
+                }
+                shard.gate = Some(gate);
+            }
+        }
+    }
+
+    /// Scores every parked event, whatever the fleet (a run that closes its findings at exit).
+    fn release_all_parked(&mut self) {
+        let Worker {
+            settings,
+            shards,
+            out,
+            observer,
+            records,
+            stats,
+            link,
+            ..
+        } = self;
+        for shard in shards.values_mut() {
+            let Some(gate) = shard.gate.as_mut().filter(|g| g.parked() > 0) else {
+                continue;
+            };
+            let mut outputs = TopicOutputs {
+                out,
+                observer: observer.as_ref(),
+                stats: &mut stats.sent,
+                findings: settings.output.finding_format,
+                source: "",
+            };
+            let engine = &mut shard.engine;
+            gate.release_all(&mut |ev| {
+                // Topic outputs never fail: delivery failures are counted by the producer.
+                let Ok(()) = step(engine, Ok(ev), &mut stats.input, records, &mut outputs);
+            });
+            shard.dirty = true;
+            if let Some(link) = link {
+                link.set_parked(&shard.partition, false);
+            }
+        }
+    }
+
+    /// A partition with nothing to read: its tick advanced to the fleet's `upto`.
+    fn idle(&mut self, partition: Partition, upto: Tick) {
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        let Worker {
+            settings,
+            shards,
+            response,
+            in_force,
+            stats,
+            observer,
+            ..
+        } = self;
+        let shard = shards
+            .entry(partition)
+            .or_insert_with_key(|p| Shard::new(settings, response, in_force, p, true));
+        if let Some(gate) = shard.gate.as_mut()
+            && gate.advance_idle(upto, &shard.member, &mut shard.engine, link.as_ref())
+        {
+            shard.dirty = true;
+            stats.fleet_idle += 1;
+            observer.fleet_record("idle");
+        }
+        self.release_parked();
+    }
+
+    /// Events parked for the fleet, over the worker's partitions.
+    fn parked(&self) -> usize {
+        self.shards
+            .values()
+            .filter_map(|s| s.gate.as_ref())
+            .map(Gate::parked)
+            .sum()
     }
 
     /// Checkpoints the partitions that moved on, replies, forgets `drop`, and waits for the
@@ -707,6 +872,7 @@ impl Worker {
             self.flush_spans();
             if point.close {
                 self.release_held();
+                self.release_all_parked();
                 for shard in self.shards.values_mut() {
                     shard.engine.finish(&mut self.records);
                     shard.dirty = true;
@@ -742,6 +908,9 @@ impl Worker {
                     self.stats.retire_rekeying(&part);
                 }
                 if let Some(mut shard) = self.shards.remove(p) {
+                    if let Some(link) = &self.link {
+                        link.set_parked(p, false);
+                    }
                     shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
                     self.stats.retire(&shard);
                 }
@@ -761,6 +930,10 @@ impl Worker {
         );
         self.observer.agents(agents, bytes);
         self.observer.repartition_held(held);
+        if self.link.is_some() {
+            let parked = self.parked();
+            self.observer.fleet_parked(parked);
+        }
         if point.reply.send(state).is_ok() {
             // The consumer loop closes the channel (it sends nothing) when the commit is done:
             // the error of a closed channel is the signal.
@@ -774,7 +947,14 @@ impl Worker {
         shared: Option<Box<Envelope>>,
         agents: Vec<Envelope>,
     ) {
-        let mut shard = Shard::new(&self.settings, &self.response, &self.in_force);
+        let gated = self.link.is_some();
+        let mut shard = Shard::new(
+            &self.settings,
+            &self.response,
+            &self.in_force,
+            &partition,
+            gated,
+        );
         let unreadable = |what: String, error: String| DriverEvent::StateUnreadable {
             topic: format!("{}/{} ({what})", partition.0, partition.1),
             error,
@@ -793,8 +973,26 @@ impl Worker {
                     )),
                 }
             }
+            if let (Some(gate), true) = (&env.gate, gated) {
+                match Envelope::decode_state(gate).map(|b| postcard::from_bytes::<Gate>(&b)) {
+                    Ok(Ok(gate)) => shard.gate = Some(gate),
+                    Ok(Err(e)) => self
+                        .observer
+                        .driver_event(&unreadable("fleet barrier".into(), e.to_string())),
+                    Err(e) => self.observer.driver_event(&unreadable(
+                        "fleet barrier".into(),
+                        format!("not base64: {e}"),
+                    )),
+                }
+            }
             match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
-                Ok(Ok(())) => shard.reflected = env.offset,
+                Ok(Ok(())) => {
+                    shard.reflected = env.offset;
+                    if gated {
+                        // The restored fleet ticks at the barrier, as it did.
+                        shard.engine.fleet.share();
+                    }
+                }
                 Ok(Err(e)) => self
                     .observer
                     .driver_event(&unreadable("partition state".into(), e.to_string())),
@@ -834,7 +1032,14 @@ impl Worker {
                 shard.engine.add_feedback((**fb).clone());
             }
         }
+        if let (Some(link), Some(gate)) = (&self.link, &shard.gate)
+            && gate.parked() > 0
+        {
+            link.set_parked(&partition, true);
+        }
         self.shards.insert(partition, shard);
+        // Events restored parked may go at once.
+        self.fleet_seen = self.fleet_seen.wrapping_sub(1);
     }
 }
 
@@ -929,6 +1134,28 @@ fn admit(
         release(&held, each);
     }
     admitted
+}
+
+/// Scores one decoded record in its partition's engine, unless the fleet is not at the record's
+/// tick yet: then it is parked (see [`super::barrier`]).
+fn score(
+    shard: &mut Shard,
+    link: Option<&FleetLink>,
+    decoded: Decoded<'_>,
+    input: &mut InputCounts,
+    records: &mut Vec<OutputRecord>,
+    outputs: &mut TopicOutputs<'_>,
+) {
+    if let (Some(link), Some(gate), Ok(ev)) = (link, shard.gate.as_mut(), &decoded)
+        && gate.offer(ev, &shard.member, &mut shard.engine, link) == Offer::Parked
+    {
+        if gate.parked() == 1 {
+            link.set_parked(&shard.partition, true);
+        }
+        return;
+    }
+    // Topic outputs never fail: delivery failures are counted by the producer.
+    let Ok(()) = step(&mut shard.engine, decoded, input, records, outputs);
 }
 
 /// Hands `each` the event of a held repartition record.
@@ -1065,6 +1292,9 @@ fn checkpoint(
     );
     if let Some(reorder) = &shard.reorder {
         env.held = Some(Envelope::encode_state(&postcard::to_allocvec(reorder)?));
+    }
+    if let Some(gate) = &shard.gate {
+        env.gate = Some(Envelope::encode_state(&postcard::to_allocvec(gate)?));
     }
     state.push(StateRecord {
         key: Envelope::partition_key(&topic, partition),

@@ -1,0 +1,398 @@
+//! Fleet knowledge shared by every input partition, whatever instance holds it, through the
+//! fleet topic (`kafka.fleet_topic`), at an event-time barrier.
+//!
+//! Each partition's engine queues what it learns about the fleet (new agents of a peer group,
+//! first uses, destinations) between fleet ticks of event time (`detect.fleet_tick_secs`), as
+//! `cinch replay --partitions N` does. With a fleet topic:
+//!
+//! 1. When a partition's first event of a later tick arrives, its worker publishes a
+//!    [`FleetRecord`]: the window of changes queued since its previous tick, and the tick it has
+//!    reached (its windows of the ticks in between are empty). A partition's first record also
+//!    carries the minute of its first event: the fleet's clock starts at the earliest.
+//! 2. Every instance reads the whole fleet topic into a [`Board`]. The merged window of a tick
+//!    boundary is complete when every partition of the fleet (every partition of every scored
+//!    input topic) has reached that tick; the board merges it in a canonical order.
+//! 3. A partition processes an event of tick `k` only when every boundary up to `k` is complete
+//!    and applied to its engine ([`Gate`]). Until then its events are parked (the partition is
+//!    paused at the consumer, and parked events are part of its checkpoint).
+//!
+//! An agent's scores then depend only on its partition's events and the merged windows, never on
+//! which instance holds which partition or on timing: a deployment on N partitions gives the
+//! outputs of `cinch replay --partitions N` on the same (time-ordered) input.
+//!
+//! A partition with nothing to read would hold every engine at its tick: one that received
+//! nothing for `kafka.fleet_idle_secs` of wall clock while others wait is advanced to their tick
+//! with an empty window ([`Gate::advance_idle`]). That is the one rule that depends on timing;
+//! an event that arrives later on such a partition is processed at once, with the knowledge in
+//! force, and what it teaches joins the partition's next window.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::event::AccessEvent;
+use crate::fleet::{Fleet, Window};
+use crate::profile::counter::Minute;
+
+/// A fleet tick: minutes of event time divided by the tick length.
+pub(crate) type Tick = u32;
+
+/// Days of boundaries a board keeps behind the fleet's frontier (for partitions restored from
+/// an older checkpoint).
+const KEEP_DAYS: u32 = 7;
+
+/// A record of the fleet topic: what one input partition learned before it reached a tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FleetRecord {
+    /// The input partition, `topic/partition`.
+    pub(crate) member: String,
+    /// The tick it was at (`None`: this is its first record).
+    pub(crate) from: Option<Tick>,
+    /// The tick it reached.
+    pub(crate) reached: Tick,
+    /// The minute of its first event (first record only, when it had an event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) start: Option<Minute>,
+    /// What it learned at tick `from`, for the boundary `from + 1`.
+    pub(crate) window: Window,
+}
+
+impl FleetRecord {
+    /// The record's key on the fleet topic: a partition's record of one tick is published again,
+    /// identical, when the partition is processed again after a crash.
+    pub(crate) fn key(&self) -> String {
+        format!("{}@{}", self.member, self.reached)
+    }
+}
+
+/// The name of a partition as a member of the fleet.
+pub(crate) fn member_name(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+/// What a partition needs to apply before an event of a tick: the fleet's start (for its first
+/// catch-up) and the merged windows of the boundaries since its last.
+pub(crate) struct CatchUp {
+    /// The fleet's first minute.
+    pub(crate) start: Option<Minute>,
+    /// Merged windows, in boundary order.
+    pub(crate) windows: Vec<Arc<Window>>,
+}
+
+/// Every fleet record an instance has read (and published), and the merged windows of the
+/// boundaries every member has passed.
+pub(crate) struct Board {
+    state: Mutex<BoardState>,
+    /// Bumped whenever the frontier moves (read without the lock on the hot path).
+    version: AtomicU64,
+    tick_min: u32,
+}
+
+struct BoardState {
+    /// Member name → index.
+    index: HashMap<String, usize>,
+    /// Per member, the tick it reached.
+    reached: Vec<Option<Tick>>,
+    /// The earliest first minute announced.
+    start: Option<Minute>,
+    /// Per boundary, the windows received, by member.
+    windows: BTreeMap<Tick, Vec<(usize, Window)>>,
+    /// Per complete boundary, the merged window.
+    merged: BTreeMap<Tick, Arc<Window>>,
+    /// (member, from) pairs received: a record published again is dropped.
+    seen: HashSet<(usize, Option<Tick>)>,
+    /// The tick every member has reached.
+    frontier: Option<Tick>,
+}
+
+impl Board {
+    /// A board for the fleet of `members` (partition names, see [`member_name`]), ticking every
+    /// `tick_min` minutes.
+    pub(crate) fn new(members: &[String], tick_min: u32) -> Board {
+        let index: HashMap<String, usize> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.clone(), i))
+            .collect();
+        Board {
+            state: Mutex::new(BoardState {
+                reached: vec![None; index.len()],
+                index,
+                start: None,
+                windows: BTreeMap::new(),
+                merged: BTreeMap::new(),
+                seen: HashSet::new(),
+                frontier: None,
+            }),
+            version: AtomicU64::new(0),
+            tick_min: tick_min.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BoardState> {
+        // The board is only ever changed whole under its lock: a panic elsewhere leaves it
+        // consistent, so a poisoned lock is taken over.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Minutes per tick.
+    pub(crate) fn tick_min(&self) -> u32 {
+        self.tick_min
+    }
+
+    /// Counts bumped each time the frontier moves.
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Takes in a record. Returns whether the frontier moved, or the record itself when it names
+    /// a partition that is not a member (another deployment's, or a partition added since
+    /// start-up): it is ignored.
+    pub(crate) fn add(&self, rec: FleetRecord) -> Result<bool, FleetRecord> {
+        let mut st = self.lock();
+        let Some(&m) = st.index.get(&rec.member) else {
+            return Err(rec);
+        };
+        if !st.seen.insert((m, rec.from)) {
+            return Ok(false);
+        }
+        if let Some(start) = rec.start {
+            st.start = Some(st.start.map_or(start, |s| s.min(start)));
+        }
+        if let Some(from) = rec.from
+            && !rec.window.is_empty()
+        {
+            st.windows
+                .entry(from + 1)
+                .or_default()
+                .push((m, rec.window));
+        }
+        let r = &mut st.reached[m];
+        *r = Some(r.map_or(rec.reached, |t| t.max(rec.reached)));
+        let frontier = st.reached.iter().copied().min().flatten();
+        if frontier <= st.frontier {
+            return Ok(false);
+        }
+        st.frontier = frontier;
+        if let Some(f) = frontier {
+            // Merge the boundaries now complete.
+            let done: Vec<Tick> = st
+                .windows
+                .range(..=f)
+                .map(|(b, _)| *b)
+                .filter(|b| !st.merged.contains_key(b))
+                .collect();
+            for b in done {
+                let mut ws = st.windows.get(&b).cloned().unwrap_or_default();
+                ws.sort_by_key(|(m, _)| *m);
+                let merged = Window::merge(ws.into_iter().map(|(_, w)| w));
+                st.merged.insert(b, Arc::new(merged));
+            }
+            let keep = (KEEP_DAYS * 1440 / self.tick_min).max(1);
+            let oldest = f.saturating_sub(keep);
+            st.windows = st.windows.split_off(&oldest);
+            st.merged = st.merged.split_off(&oldest);
+            st.seen.retain(|(_, from)| from.is_none_or(|t| t + 1 >= oldest));
+        }
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// The tick every member has reached, once each has published.
+    pub(crate) fn frontier(&self) -> Option<Tick> {
+        self.lock().frontier
+    }
+
+    /// The furthest tick any member has reached.
+    pub(crate) fn furthest(&self) -> Option<Tick> {
+        self.lock().reached.iter().copied().flatten().max()
+    }
+
+    /// The merged windows of the boundaries after `after` (all, when `None`) up to `upto`, once
+    /// every member has reached `upto`.
+    pub(crate) fn catch_up(&self, after: Option<Tick>, upto: Tick) -> Option<CatchUp> {
+        let st = self.lock();
+        if st.frontier.is_none_or(|f| f < upto) {
+            return None;
+        }
+        let lo = after.map_or(0, |a| a.saturating_add(1));
+        let windows = if lo > upto {
+            Vec::new()
+        } else {
+            st.merged.range(lo..=upto).map(|(_, w)| w.clone()).collect()
+        };
+        Some(CatchUp {
+            start: st.start,
+            windows,
+        })
+    }
+}
+
+/// Where a partition's fleet records go: into the instance's board at once, and to the fleet
+/// topic for the other instances.
+pub(crate) trait Publish {
+    /// Publishes one record.
+    fn publish(&self, rec: FleetRecord);
+    /// The board the instance reads.
+    fn board(&self) -> &Board;
+}
+
+/// One partition's place at the barrier; part of its checkpoint.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Gate {
+    /// The tick the partition has reached (announced).
+    clock: Option<Tick>,
+    /// The tick up to which merged windows are applied to its engine.
+    applied: Option<Tick>,
+    /// Events waiting for the fleet, in partition order (JSON).
+    parked: VecDeque<Vec<u8>>,
+}
+
+/// What [`Gate::offer`] did with an event.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// The fleet is at its tick: process it now.
+    Go,
+    /// Parked until the fleet reaches its tick.
+    Parked,
+}
+
+impl Gate {
+    /// Events parked.
+    pub(crate) fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Takes an event: `Go` when it can be processed now (after the merged windows due are
+    /// applied to `fleet`), else parks it. An event that cannot be written to be parked is
+    /// processed now, out of step, rather than lost.
+    pub(crate) fn offer(
+        &mut self,
+        ev: &AccessEvent<'_>,
+        member: &str,
+        engine: &mut Engine,
+        link: &dyn Publish,
+    ) -> Offer {
+        if self.parked.is_empty() && self.enter(ev.time_ms, member, &mut engine.fleet, link) {
+            return Offer::Go;
+        }
+        match serde_json::to_vec(ev) {
+            Ok(bytes) => {
+                self.parked.push_back(bytes);
+                Offer::Parked
+            }
+            // An event decoded from JSON or protobuf always serialises; were it not to, it is
+            // processed out of step rather than lost.
+            Err(_) => Offer::Go,
+        }
+    }
+
+    /// Announces the tick of an event at `time_ms` if it is later than the partition's, and
+    /// brings the engine's fleet to it if every member has reached it. Returns whether the event
+    /// can be processed.
+    fn enter(&mut self, time_ms: i64, member: &str, fleet: &mut Fleet, link: &dyn Publish) -> bool {
+        let minute = crate::profile::counter::minute_of(time_ms);
+        let tick = minute / link.board().tick_min();
+        if self.clock.is_none_or(|c| tick > c) {
+            link.publish(FleetRecord {
+                member: member.to_string(),
+                from: self.clock,
+                reached: tick,
+                start: self.clock.is_none().then_some(minute),
+                window: fleet.take_window(),
+            });
+            self.clock = Some(tick);
+        }
+        self.catch_up(fleet, link.board())
+    }
+
+    /// Applies the merged windows due up to the partition's tick, if every member has reached
+    /// it. Returns whether the fleet is at the partition's tick.
+    fn catch_up(&mut self, fleet: &mut Fleet, board: &Board) -> bool {
+        let Some(clock) = self.clock else {
+            return true;
+        };
+        if self.applied == Some(clock) {
+            return true;
+        }
+        let Some(c) = board.catch_up(self.applied, clock) else {
+            return false;
+        };
+        if self.applied.is_none()
+            && let Some(start) = c.start
+        {
+            fleet.start(start);
+        }
+        for w in &c.windows {
+            fleet.apply_merged(w);
+        }
+        self.applied = Some(clock);
+        true
+    }
+
+    /// Hands `each` the parked events the fleet now allows, in order; returns how many.
+    pub(crate) fn release(
+        &mut self,
+        member: &str,
+        engine: &mut Engine,
+        link: &dyn Publish,
+        each: &mut dyn FnMut(&mut Engine, AccessEvent<'_>),
+    ) -> usize {
+        let mut n = 0;
+        while let Some(bytes) = self.parked.pop_front() {
+            match serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
+                Ok(ev) => {
+                    if !self.enter(ev.time_ms, member, &mut engine.fleet, link) {
+                        self.parked.push_front(bytes);
+                        break;
+                    }
+                    each(engine, ev);
+                }
+                // Written by `offer` from an event: it reads back (an unreadable one is dropped
+                // with nothing to score).
+                Err(_) => {}
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Hands `each` every parked event, whatever the fleet (the end of a run that closes its
+    /// findings).
+    pub(crate) fn release_all(&mut self, each: &mut dyn FnMut(AccessEvent<'_>)) {
+        while let Some(bytes) = self.parked.pop_front() {
+            // Written by `offer` from an event: it reads back.
+            if let Ok(ev) = serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
+                each(ev);
+            }
+        }
+    }
+
+    /// A partition with nothing to read, advanced to `upto` (the tick other members wait at)
+    /// with the window it queued. Returns whether it moved.
+    pub(crate) fn advance_idle(
+        &mut self,
+        upto: Tick,
+        member: &str,
+        engine: &mut Engine,
+        link: &dyn Publish,
+    ) -> bool {
+        if !self.parked.is_empty() || self.clock.is_some_and(|c| c >= upto) {
+            return false;
+        }
+        link.publish(FleetRecord {
+            member: member.to_string(),
+            from: self.clock,
+            reached: upto,
+            start: None,
+            window: engine.fleet.take_window(),
+        });
+        self.clock = Some(upto);
+        true
+    }
+}
