@@ -1309,3 +1309,200 @@ async fn unkeyed_input_re_read_after_a_restart_counts_each_event_once_exactly_on
         "each score once"
     );
 }
+
+const FLEET: &str = "cinch.fleet";
+
+/// What `cinch replay` writes for `events` (in time order) with settings `s` and `extra`
+/// arguments, as a [`Reference`].
+fn replay_reference(s: &Settings, events: &[(String, String)], extra: &[&str]) -> Reference {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    let lines: String = events.iter().map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    let config = dir.path().join("cinch.toml");
+    std::fs::write(&config, toml::to_string(s).unwrap()).unwrap();
+    let (out, scores) = (
+        dir.path().join("out.jsonl"),
+        dir.path().join("scores.jsonl"),
+    );
+    let output = assert_cmd::cargo::cargo_bin_cmd!("cinch")
+        .arg("replay")
+        .arg("--quiet")
+        .arg("--config")
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .arg("--scores-out")
+        .arg(&scores)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |p: &Path| -> Vec<(String, serde_json::Value)> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| (String::new(), serde_json::from_str(l).unwrap()))
+            .collect()
+    };
+    let records = read(&out);
+    let of = |field: &str| {
+        let kept: Vec<(String, serde_json::Value)> = records
+            .iter()
+            .filter(|(_, v)| v.get(field).is_some())
+            .cloned()
+            .collect();
+        by_id(&kept, field)
+    };
+    Reference {
+        scores: by_id(&read(&scores), "event_id"),
+        findings: of("finding_id"),
+        commands: of("command_id"),
+        recommendations: of("recommendation_id"),
+    }
+}
+
+/// Settings that share fleet knowledge through [`FLEET`] (made here: the mock cluster cannot
+/// create topics on request).
+fn fleet_settings(
+    mock: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    group: &str,
+) -> Settings {
+    // Created by the first caller; a second creation of the same topic is refused.
+    let _ = mock.create_topic(FLEET, 1, 1);
+    let mut s = settings(&mock.bootstrap_servers(), group);
+    s.kafka.fleet_topic = Some(FLEET.into());
+    s.kafka.fleet_idle_secs = 2;
+    s
+}
+
+/// Counts fleet records and parked events.
+#[derive(Default)]
+struct FleetCounter {
+    counter: Counter,
+    published: AtomicU64,
+    idle: AtomicU64,
+    parked: std::sync::Mutex<Vec<usize>>,
+}
+
+impl PipelineObserver for FleetCounter {
+    fn input_event(&self, f: Format, o: Outcome) {
+        self.counter.input_event(f, o);
+    }
+    fn already_reflected(&self) {
+        self.counter.already_reflected();
+    }
+    fn dead_letter(&self, code: &'static str) {
+        self.counter.dead_letter(code);
+    }
+    fn ready(&self, ready: bool) {
+        self.counter.ready(ready);
+    }
+    fn fleet_record(&self, stage: &'static str) {
+        match stage {
+            "published" => self.published.fetch_add(1, Ordering::Relaxed),
+            "idle" => self.idle.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+    fn fleet_parked(&self, events: usize) {
+        self.parked.lock().unwrap().push(events);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_topic_shares_fleet_knowledge_across_instances_as_one_engine_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = fleet(dir.path());
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let s = fleet_settings(&mock, "fleet");
+    // Four engines, one per partition, that share the fleet at every tick (whose scores, findings
+    // and commands are those of one engine holding the whole fleet), and four that each know
+    // their own partition.
+    let whole = replay_reference(&s, &events, &["--partitions", "4"]);
+    let split = replay_reference(&s, &events, &["--partitions", "4", "--split-fleet"]);
+    assert_ne!(
+        whole.scores, split.scores,
+        "a split fleet scores otherwise: the test would not see a fleet that is not shared"
+    );
+    assert!(!whole.findings.is_empty() && !whole.commands.is_empty());
+
+    // Two instances, one worker each, share the four partitions; the events are keyed by agent
+    // as a Java producer keys them. A third of the input is there before they start, the rest
+    // comes while they run.
+    let third = events.len() / 3;
+    produce_placed(&b, INPUT, &events[..third], true, |_, key| {
+        murmur2_partition(key, PARTITIONS)
+    });
+    let (oa, ob) = (
+        Arc::new(FleetCounter::default()),
+        Arc::new(FleetCounter::default()),
+    );
+    let total = events.len() as u64;
+    let start = |s: Settings, o: Arc<FleetCounter>, other: Arc<FleetCounter>| {
+        let c = o.clone();
+        tokio::spawn(kafka::run_with(
+            s,
+            RunOptions {
+                observer: o,
+                close_findings_at_exit: true,
+                ..RunOptions::default()
+            },
+            async move {
+                let started = Instant::now();
+                while c.counter.records.load(Ordering::Relaxed)
+                    + other.counter.records.load(Ordering::Relaxed)
+                    < total
+                    && started.elapsed() < Duration::from_secs(90)
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        ))
+    };
+    let mut sa = fleet_settings(&mock, "fleet");
+    sa.kafka.workers = 1;
+    let a = start(sa.clone(), oa.clone(), ob.clone());
+    let b_task = start(sa, ob.clone(), oa.clone());
+    let bb = b.clone();
+    let rest = events[third..].to_vec();
+    tokio::task::spawn_blocking(move || {
+        produce_placed(&bb, INPUT, &rest, true, |_, key| {
+            murmur2_partition(key, PARTITIONS)
+        })
+    })
+    .await
+    .unwrap();
+    let (ra, rb) = (
+        a.await.unwrap().expect("A"),
+        b_task.await.unwrap().expect("B"),
+    );
+    eprintln!("A: {ra}\nB: {rb}");
+    assert_eq!(ra.input.events + rb.input.events, total, "A: {ra}\nB: {rb}");
+    assert_eq!(ra.fleet_parked + rb.fleet_parked, 0);
+    assert!(
+        ra.fleet_published > 0 && rb.fleet_published > 0,
+        "both instances held partitions: A: {ra}\nB: {rb}"
+    );
+    assert!(
+        ra.to_string().contains("fleet-topic records published"),
+        "{ra}"
+    );
+    // Every partition published its fleet ticks: the fleet topic holds them.
+    let records = read_all(&b, FLEET);
+    let members: std::collections::HashSet<&str> = records
+        .iter()
+        .filter_map(|(_, v)| v["member"].as_str())
+        .collect();
+    assert_eq!(members.len(), PARTITIONS as usize, "{members:?}");
+
+    // The two instances' outputs are those of `cinch replay --partitions 4`.
+    assert_eq!(whole.assert_matches(&b), events.len());
+}

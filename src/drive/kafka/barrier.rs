@@ -197,7 +197,8 @@ impl Board {
             let oldest = f.saturating_sub(keep);
             st.windows = st.windows.split_off(&oldest);
             st.merged = st.merged.split_off(&oldest);
-            st.seen.retain(|(_, from)| from.is_none_or(|t| t + 1 >= oldest));
+            st.seen
+                .retain(|(_, from)| from.is_none_or(|t| t + 1 >= oldest));
         }
         self.version.fetch_add(1, Ordering::AcqRel);
         Ok(true)
@@ -242,15 +243,24 @@ pub(crate) trait Publish {
     fn board(&self) -> &Board;
 }
 
+/// Where an event came from: its message's offset and its index among the records the message
+/// gave.
+pub(crate) type Position = (i64, u32);
+
 /// One partition's place at the barrier; part of its checkpoint.
+///
+/// Parked events are not: a checkpoint reflects the events before the first parked one, and
+/// the partition's input offset is committed no further than that event's message, which is read
+/// again after a restart ([`Gate::first_parked`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Gate {
     /// The tick the partition has reached (announced).
     clock: Option<Tick>,
     /// The tick up to which merged windows are applied to its engine.
     applied: Option<Tick>,
-    /// Events waiting for the fleet, in partition order (JSON).
-    parked: VecDeque<Vec<u8>>,
+    /// Events waiting for the fleet, in partition order (JSON), with their positions.
+    #[serde(skip)]
+    parked: VecDeque<(Position, Vec<u8>)>,
 }
 
 /// What [`Gate::offer`] did with an event.
@@ -268,12 +278,18 @@ impl Gate {
         self.parked.len()
     }
 
+    /// The position of the first parked event: a checkpoint reflects what came before it.
+    pub(crate) fn first_parked(&self) -> Option<Position> {
+        self.parked.front().map(|(pos, _)| *pos)
+    }
+
     /// Takes an event: `Go` when it can be processed now (after the merged windows due are
     /// applied to `fleet`), else parks it. An event that cannot be written to be parked is
     /// processed now, out of step, rather than lost.
     pub(crate) fn offer(
         &mut self,
         ev: &AccessEvent<'_>,
+        pos: Position,
         member: &str,
         engine: &mut Engine,
         link: &dyn Publish,
@@ -283,7 +299,7 @@ impl Gate {
         }
         match serde_json::to_vec(ev) {
             Ok(bytes) => {
-                self.parked.push_back(bytes);
+                self.parked.push_back((pos, bytes));
                 Offer::Parked
             }
             // An event decoded from JSON or protobuf always serialises; were it not to, it is
@@ -344,11 +360,11 @@ impl Gate {
         each: &mut dyn FnMut(&mut Engine, AccessEvent<'_>),
     ) -> usize {
         let mut n = 0;
-        while let Some(bytes) = self.parked.pop_front() {
+        while let Some((pos, bytes)) = self.parked.pop_front() {
             match serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
                 Ok(ev) => {
                     if !self.enter(ev.time_ms, member, &mut engine.fleet, link) {
-                        self.parked.push_front(bytes);
+                        self.parked.push_front((pos, bytes));
                         break;
                     }
                     each(engine, ev);
@@ -365,7 +381,7 @@ impl Gate {
     /// Hands `each` every parked event, whatever the fleet (the end of a run that closes its
     /// findings).
     pub(crate) fn release_all(&mut self, each: &mut dyn FnMut(AccessEvent<'_>)) {
-        while let Some(bytes) = self.parked.pop_front() {
+        while let Some((_, bytes)) = self.parked.pop_front() {
             // Written by `offer` from an event: it reads back.
             if let Ok(ev) = serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
                 each(ev);
@@ -394,5 +410,160 @@ impl Gate {
         });
         self.clock = Some(upto);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{Delta, Fleet};
+
+    /// Publishes into a board alone, as one instance holding every partition would.
+    struct Local(Board, std::cell::RefCell<Vec<FleetRecord>>);
+
+    impl Publish for Local {
+        fn publish(&self, rec: FleetRecord) {
+            self.1.borrow_mut().push(rec.clone());
+            assert!(self.0.add(rec).is_ok());
+        }
+        fn board(&self) -> &Board {
+            &self.0
+        }
+    }
+
+    fn local(members: &[&str]) -> Local {
+        let names: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+        Local(Board::new(&names, 60), Default::default())
+    }
+
+    fn window(dest: u64, minute: Minute) -> Window {
+        let mut f = Fleet::default();
+        f.record(Delta::Destination {
+            dest,
+            agent: dest,
+            minute,
+        });
+        f.take_window()
+    }
+
+    fn rec(member: &str, from: Option<Tick>, reached: Tick, w: Window) -> FleetRecord {
+        FleetRecord {
+            member: member.into(),
+            from,
+            reached,
+            start: from.is_none().then_some(reached * 60),
+            window: w,
+        }
+    }
+
+    #[test]
+    fn a_boundary_is_merged_only_once_every_member_has_passed_it() {
+        let b = Board::new(&["t/0".into(), "t/1".into()], 60);
+        assert_eq!(b.add(rec("t/0", None, 10, Window::default())), Ok(false));
+        assert_eq!(b.frontier(), None);
+        assert!(b.catch_up(None, 10).is_none());
+        assert_eq!(b.add(rec("t/1", None, 11, Window::default())), Ok(true));
+        assert_eq!(b.frontier(), Some(10));
+        let c = b.catch_up(None, 10).expect("every member reached 10");
+        assert_eq!(c.start, Some(600), "the earliest first minute");
+        assert!(c.windows.is_empty());
+        // t/0 reaches 12 with what it learned at 10 (for boundary 11); t/1 is at 11.
+        assert_eq!(b.add(rec("t/0", Some(10), 12, window(1, 610))), Ok(true));
+        assert_eq!(b.frontier(), Some(11));
+        assert!(b.catch_up(Some(10), 12).is_none(), "t/1 has not reached 12");
+        let c = b.catch_up(Some(10), 11).unwrap();
+        assert_eq!(c.windows.len(), 1);
+        assert_eq!(*c.windows[0], Window::merge([window(1, 610)]));
+        // A record published again (a partition processed again after a crash) changes nothing.
+        assert_eq!(b.add(rec("t/0", Some(10), 12, window(1, 610))), Ok(false));
+        assert_eq!(b.catch_up(Some(10), 11).unwrap().windows.len(), 1);
+        // A partition that is not a member is ignored.
+        assert!(b.add(rec("other/0", None, 99, Window::default())).is_err());
+        assert_eq!(b.frontier(), Some(11));
+    }
+
+    #[test]
+    fn merged_windows_do_not_depend_on_the_order_records_arrive_in() {
+        let records = [
+            rec("t/0", None, 5, Window::default()),
+            rec("t/1", None, 5, Window::default()),
+            rec("t/0", Some(5), 6, window(3, 301)),
+            rec("t/1", Some(5), 7, window(2, 302)),
+            rec("t/0", Some(6), 7, window(1, 360)),
+        ];
+        let merged = |order: &[usize]| {
+            let b = Board::new(&["t/0".into(), "t/1".into()], 60);
+            for &i in order {
+                assert!(b.add(records[i].clone()).is_ok());
+            }
+            let c = b.catch_up(None, 7).expect("complete");
+            c.windows.iter().map(|w| (**w).clone()).collect::<Vec<_>>()
+        };
+        let a = merged(&[0, 1, 2, 3, 4]);
+        assert_eq!(a.len(), 2, "boundaries 6 and 7");
+        assert_eq!(a, merged(&[4, 3, 1, 2, 0]));
+        assert_eq!(a, merged(&[1, 3, 0, 4, 2]));
+    }
+
+    #[test]
+    fn a_partition_parks_events_past_the_fleet_and_releases_them_when_it_catches_up() {
+        let link = local(&["t/0", "t/1"]);
+        let mut e0 = Engine::new(crate::config::Settings::default());
+        e0.fleet.share();
+        let mut g0 = Gate::default();
+        let ev = |minute: i64| {
+            let line = format!(
+                r#"{{"event_id":"e{minute}","time":"{}","agent_id":"a","action":"s3:GetObject","resource":"r"}}"#,
+                crate::output::time::rfc3339_ms(minute * 60_000)
+            );
+            line
+        };
+        let first = ev(600);
+        let decoder = crate::event::Decoder::new(Default::default());
+        let mut take = |line: &str, gate: &mut Gate, engine: &mut Engine| {
+            let mut offer = None;
+            decoder.decode_message(line.as_bytes(), &mut |d| {
+                let ev = d.expect("valid");
+                offer = Some(gate.offer(&ev, (0, 0), "t/0", engine, &link));
+            });
+            offer.unwrap()
+        };
+        // t/1 has not published: the first event waits.
+        assert_eq!(take(&first, &mut g0, &mut e0), Offer::Parked);
+        assert_eq!(take(&ev(601), &mut g0, &mut e0), Offer::Parked, "in order");
+        assert_eq!(g0.parked(), 2);
+        let mut seen = Vec::new();
+        let mut each = |_: &mut Engine, ev: AccessEvent<'_>| seen.push(ev.event_id.to_string());
+        assert_eq!(g0.release("t/0", &mut e0, &link, &mut each), 0);
+        // t/1 reaches tick 10 (minute 600): the fleet is at t/0's tick.
+        link.publish(rec("t/1", None, 10, Window::default()));
+        assert_eq!(g0.release("t/0", &mut e0, &link, &mut each), 2);
+        assert_eq!(seen, ["e600", "e601"]);
+        assert_eq!(e0.fleet.snapshot.started, Some(600));
+        // An event of the next tick is parked until t/1 passes it too; an idle t/1 is advanced.
+        assert_eq!(take(&ev(660), &mut g0, &mut e0), Offer::Parked);
+        let mut g1 = Gate::default();
+        let mut e1 = Engine::new(crate::config::Settings::default());
+        e1.fleet.share();
+        assert!(g1.advance_idle(11, "t/1", &mut e1, &link));
+        assert!(!g1.advance_idle(11, "t/1", &mut e1, &link), "already there");
+        let mut seen = Vec::new();
+        g0.release("t/0", &mut e0, &link, &mut |_, ev| {
+            seen.push(ev.event_id.to_string())
+        });
+        assert_eq!(seen, ["e660"]);
+        let published = link.1.borrow();
+        assert_eq!(
+            published
+                .iter()
+                .map(|r| (r.member.as_str(), r.from, r.reached))
+                .collect::<Vec<_>>(),
+            [
+                ("t/0", None, 10),
+                ("t/1", None, 10),
+                ("t/0", Some(10), 11),
+                ("t/1", Some(10), 11)
+            ]
+        );
     }
 }

@@ -30,8 +30,8 @@ use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::Partition;
-use super::deliveries::Deliveries;
 use super::barrier::Publish;
+use super::deliveries::Deliveries;
 use super::fleet_topic::FleetLink;
 use super::produce::{Output, base_config};
 use super::side;
@@ -125,7 +125,7 @@ impl Shared {
         close: bool,
         discard: bool,
         deadline: Instant,
-    ) -> Result<(Vec<StateRecord>, Vec<Sender<()>>), KafkaError> {
+    ) -> Result<(Vec<StateRecord>, Vec<(Partition, i64)>, Vec<Sender<()>>), KafkaError> {
         let (tx, rx) = mpsc::channel();
         let mut resumes = Vec::new();
         for w in lock(&self.workers).iter() {
@@ -141,11 +141,14 @@ impl Shared {
                 resumes.push(resume_tx);
             }
         }
-        let mut records = Vec::new();
+        let (mut records, mut caps) = (Vec::new(), Vec::new());
         for _ in 0..resumes.len() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(r) => records.extend(r),
+                Ok(r) => {
+                    records.extend(r.records);
+                    caps.extend(r.caps);
+                }
                 Err(_) => {
                     return Err(KafkaError::Thread(
                         "a worker did not reach the commit point within the deadline".into(),
@@ -153,7 +156,7 @@ impl Shared {
                 }
             }
         }
-        Ok((records, resumes))
+        Ok((records, caps, resumes))
     }
 
     /// A commit point: checkpoints, then commits the input offsets dispatched so far (see the
@@ -166,11 +169,17 @@ impl Shared {
     ) -> Result<(), KafkaError> {
         let started = Instant::now();
         let deadline = self.deadline();
-        let (records, resumes) = self.barrier(drop, close, false, deadline)?;
+        let (records, caps, resumes) = self.barrier(drop, close, false, deadline)?;
         let offsets = std::mem::take(&mut *lock(&self.pending));
         let mut tpl = TopicPartitionList::new();
         for ((t, p), o) in &offsets {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
+            // A partition with events parked for the fleet is committed up to the message of the
+            // first (read again after a restart); its dispatched offset waits for a later commit.
+            let cap = caps
+                .iter()
+                .find(|((ct, cp), _)| ct == t && cp == p)
+                .map_or(*o, |(_, c)| (*c).min(*o));
+            tpl.add_partition_offset(t, *p, Offset::Offset(cap))?;
         }
         let result = if self.out.transactional {
             match self.commit_transaction(consumer, &records, &tpl, deadline) {
@@ -187,6 +196,16 @@ impl Shared {
             self.commit_outputs(consumer, &records, &tpl, deadline)
         };
         std::mem::drop(resumes);
+        {
+            let mut pending = lock(&self.pending);
+            for (k, _) in &caps {
+                if let Some(o) = offsets.get(k)
+                    && !drop.contains(k)
+                {
+                    pending.entry(k.clone()).or_insert(*o);
+                }
+            }
+        }
         if !matches!(result, Ok(true)) {
             // Not committed: keep the offsets of the partitions still owned for the next attempt.
             let mut pending = lock(&self.pending);
@@ -312,7 +331,7 @@ impl Shared {
         revoked: &[Partition],
     ) -> Result<(), KafkaError> {
         let deadline = self.deadline();
-        let (_, resumes) = self.barrier(&[], false, true, deadline)?;
+        let (_, _, resumes) = self.barrier(&[], false, true, deadline)?;
         std::mem::drop(resumes);
         lock(&self.backlog).clear();
         lock(&self.pending).clear();
@@ -685,6 +704,11 @@ impl FleetWatch {
                 let _ = consumer.resume(&resume);
             }
         }
+        // A partition resumed starts its idle clock again: it was not idle while paused.
+        let resumed = Instant::now();
+        for p in self.paused.difference(&now) {
+            self.last_seen.insert(p.clone(), resumed);
+        }
         self.repause = false;
         self.paused = now;
     }
@@ -900,7 +924,14 @@ pub(crate) fn pipeline(
         if let Some(link) = &link {
             fleet.pause_parked(&consumer, link, paused);
             if !paused && fleet.last_idle_check.elapsed() >= Duration::from_secs(1) {
-                fleet.advance_idle(&consumer, link, &shared, &senders, &routes, k.fleet_idle_secs);
+                fleet.advance_idle(
+                    &consumer,
+                    link,
+                    &shared,
+                    &senders,
+                    &routes,
+                    k.fleet_idle_secs,
+                );
             }
         }
         let wait = if backlog_len > 0 { 5 } else { 50 };

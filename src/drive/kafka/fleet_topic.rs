@@ -210,8 +210,8 @@ pub(crate) fn spawn_reader(
                                 match link.board.add(rec) {
                                     Ok(true) => link.wake_all(),
                                     Ok(false) => {}
-                                    Err(rec) => link.observer.driver_event(
-                                        &DriverEvent::ConsumerError {
+                                    Err(rec) => {
+                                        link.observer.driver_event(&DriverEvent::ConsumerError {
                                             error: format!(
                                                 "{}/0/{}: a fleet record of {}, which is not a \
                                                  partition of this deployment's inputs: ignored",
@@ -219,8 +219,8 @@ pub(crate) fn spawn_reader(
                                                 m.offset(),
                                                 rec.member
                                             ),
-                                        },
-                                    ),
+                                        })
+                                    }
                                 }
                             }
                             Err(e) => link.observer.driver_event(&DriverEvent::ConsumerError {

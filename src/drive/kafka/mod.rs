@@ -185,8 +185,8 @@ pub struct RunSummary {
     pub fleet_published: u64,
     /// Partitions with nothing to read advanced to the fleet's tick (`kafka.fleet_idle_secs`).
     pub fleet_idle: u64,
-    /// Events still parked for the fleet at the end: kept in their partitions' checkpoints and
-    /// processed by the partitions' next owner.
+    /// Events still parked for the fleet at the end: not processed; their input offsets are not
+    /// committed, so the partitions' next owner reads and processes them.
     pub fleet_parked: usize,
 }
 
@@ -236,7 +236,7 @@ impl fmt::Display for RunSummary {
         if self.fleet_published > 0 || self.fleet_parked > 0 {
             write!(
                 f,
-                "\n  fleet: {} fleet-topic records published, {} idle partitions advanced, {} events parked in checkpoints",
+                "\n  fleet: {} fleet-topic records published, {} idle partitions advanced, {} events parked (left uncommitted for the next owner)",
                 self.fleet_published, self.fleet_idle, self.fleet_parked
             )?;
         }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use super::barrier::{Gate, Offer, Publish, Tick, member_name};
+use super::barrier::{Gate, Offer, Position, Publish, Tick, member_name};
 use super::fleet_topic::FleetLink;
 use super::produce::Output;
 use super::rekey::{Admitted, Rekeyed, Reorder, Route, Routes};
@@ -60,10 +60,7 @@ pub(crate) enum WorkItem {
     /// The fleet's frontier moved: parked events may go.
     Fleet,
     /// A partition with nothing to read: advance it to the fleet's tick `upto`.
-    Idle {
-        partition: Partition,
-        upto: Tick,
-    },
+    Idle { partition: Partition, upto: Tick },
 }
 
 /// What every engine of a run shares for its response side.
@@ -118,6 +115,11 @@ pub(crate) struct Slot {
     pub(crate) index: usize,
 }
 
+/// Events a partition parks for the fleet before the consumer pauses it (a partition waits at a
+/// tick boundary for milliseconds while the others catch up; pausing it at once would throw away
+/// the consumer's prefetch at every tick).
+const PAUSE_AT: usize = 4096;
+
 /// Feedback remembered for partitions assigned later.
 const FEEDBACK_KEPT: usize = 10_000;
 
@@ -131,8 +133,17 @@ pub(crate) struct CommitPoint {
     /// Forget every partition without a checkpoint (a transaction was aborted: their state is
     /// restored again from the state topic).
     pub(crate) discard: bool,
-    pub(crate) reply: Sender<Vec<StateRecord>>,
+    pub(crate) reply: Sender<Checkpoint>,
     pub(crate) resume: Receiver<()>,
+}
+
+/// A worker's part of a commit point.
+pub(crate) struct Checkpoint {
+    /// The state-topic records.
+    pub(crate) records: Vec<StateRecord>,
+    /// Partitions with events parked for the fleet, and the offset of the message of the first:
+    /// their input is committed no further (see [`Gate`]).
+    pub(crate) caps: Vec<(Partition, i64)>,
 }
 
 /// One state-topic record of a checkpoint.
@@ -170,7 +181,7 @@ pub(crate) struct WorkerStats {
     pub(crate) repartition_late: u64,
     /// Partitions with nothing to read advanced to the fleet's tick.
     pub(crate) fleet_idle: u64,
-    /// Events parked for the fleet at the end (kept in the checkpoints).
+    /// Events parked for the fleet at the end (their input is left uncommitted).
     pub(crate) fleet_parked: usize,
 }
 
@@ -213,6 +224,9 @@ struct Shard {
     /// The partition, and its name as a member of the fleet.
     partition: Partition,
     member: String,
+    /// Restored from a checkpoint taken while events were parked: the records of the message at
+    /// this offset before this index are already reflected.
+    skip: Option<Position>,
 }
 
 /// Where the re-keying of one unkeyed input partition stands.
@@ -257,6 +271,7 @@ impl Shard {
             gate: gated.then(Gate::default),
             partition: partition.clone(),
             member: member_name(&partition.0, partition.1),
+            skip: None,
         }
     }
 
@@ -498,8 +513,13 @@ impl Worker {
         decoder.swap_join(&mut shard.join);
         // A repartition partition seen for the first time holds nothing yet: an empty buffer.
         let mut reorder = internal.then(|| shard.reorder.take().unwrap_or_default());
+        let mut index = 0u32;
         let mut each = |decoded: Decoded<'_>| {
-            if shard.already_reflected(&decoded, offset, replayed) {
+            let pos = (offset, index);
+            index += 1;
+            if shard.already_reflected(&decoded, offset, replayed)
+                || shard.skip.is_some_and(|(o, n)| o == offset && pos.1 < n)
+            {
                 // Counted, but not processed again: its effects (outputs included) are in the
                 // restored state.
                 match &decoded {
@@ -512,7 +532,15 @@ impl Worker {
                 }
                 return;
             }
-            score(shard, link, decoded, &mut stats.input, records, &mut outputs);
+            score(
+                shard,
+                link,
+                Some(pos),
+                decoded,
+                &mut stats.input,
+                records,
+                &mut outputs,
+            );
             shard.watch_breaker(outputs.observer, &response.breakers_open);
         };
         if let Some(reorder) = reorder.as_mut() {
@@ -675,6 +703,7 @@ impl Worker {
                     score(
                         shard,
                         link.as_deref(),
+                        None,
                         decoded,
                         &mut stats.input,
                         records,
@@ -716,6 +745,7 @@ impl Worker {
                 score(
                     shard,
                     link.as_deref(),
+                    None,
                     decoded,
                     &mut stats.input,
                     records,
@@ -751,7 +781,10 @@ impl Worker {
             }
             *fleet_seen = version;
             for shard in shards.values_mut() {
-                let Some(mut gate) = shard.gate.take().filter(|g| g.parked() > 0) else {
+                if shard.gate.as_ref().is_none_or(|g| g.parked() == 0) {
+                    continue;
+                }
+                let Some(mut gate) = shard.gate.take() else {
                     continue;
                 };
                 let mut outputs = TopicOutputs {
@@ -775,7 +808,7 @@ impl Worker {
                     shard.dirty = true;
                     shard.watch_breaker(observer.as_ref(), &response.breakers_open);
                 }
-                if gate.parked() == 0 {
+                if gate.parked() < PAUSE_AT {
                     link.set_parked(&shard.partition, false);
                 }
                 shard.gate = Some(gate);
@@ -934,7 +967,19 @@ impl Worker {
             let parked = self.parked();
             self.observer.fleet_parked(parked);
         }
-        if point.reply.send(state).is_ok() {
+        let caps = self
+            .shards
+            .iter()
+            .filter_map(|(p, s)| {
+                let first = s.gate.as_ref()?.first_parked()?;
+                Some((p.clone(), first.0))
+            })
+            .collect();
+        let reply = Checkpoint {
+            records: state,
+            caps,
+        };
+        if point.reply.send(reply).is_ok() {
             // The consumer loop closes the channel (it sends nothing) when the commit is done:
             // the error of a closed channel is the signal.
             let _ = point.resume.recv();
@@ -974,8 +1019,12 @@ impl Worker {
                 }
             }
             if let (Some(gate), true) = (&env.gate, gated) {
-                match Envelope::decode_state(gate).map(|b| postcard::from_bytes::<Gate>(&b)) {
-                    Ok(Ok(gate)) => shard.gate = Some(gate),
+                let read = |b: Vec<u8>| postcard::from_bytes::<(Gate, Option<Position>)>(&b);
+                match Envelope::decode_state(gate).map(read) {
+                    Ok(Ok((gate, skip))) => {
+                        shard.gate = Some(gate);
+                        shard.skip = skip;
+                    }
                     Ok(Err(e)) => self
                         .observer
                         .driver_event(&unreadable("fleet barrier".into(), e.to_string())),
@@ -1032,14 +1081,7 @@ impl Worker {
                 shard.engine.add_feedback((**fb).clone());
             }
         }
-        if let (Some(link), Some(gate)) = (&self.link, &shard.gate)
-            && gate.parked() > 0
-        {
-            link.set_parked(&partition, true);
-        }
         self.shards.insert(partition, shard);
-        // Events restored parked may go at once.
-        self.fleet_seen = self.fleet_seen.wrapping_sub(1);
     }
 }
 
@@ -1138,18 +1180,22 @@ fn admit(
 
 /// Scores one decoded record in its partition's engine, unless the fleet is not at the record's
 /// tick yet: then it is parked (see [`super::barrier`]).
+///
+/// An event without a position in its partition (a tool call released from the span join at a
+/// checkpoint, or at the end) is never parked: it is scored at once, with the knowledge in force.
 fn score(
     shard: &mut Shard,
     link: Option<&FleetLink>,
+    pos: Option<Position>,
     decoded: Decoded<'_>,
     input: &mut InputCounts,
     records: &mut Vec<OutputRecord>,
     outputs: &mut TopicOutputs<'_>,
 ) {
-    if let (Some(link), Some(gate), Ok(ev)) = (link, shard.gate.as_mut(), &decoded)
-        && gate.offer(ev, &shard.member, &mut shard.engine, link) == Offer::Parked
+    if let (Some(link), Some(gate), Ok(ev), Some(pos)) = (link, shard.gate.as_mut(), &decoded, pos)
+        && gate.offer(ev, pos, &shard.member, &mut shard.engine, link) == Offer::Parked
     {
-        if gate.parked() == 1 {
+        if gate.parked() == PAUSE_AT {
             link.set_parked(&shard.partition, true);
         }
         return;
@@ -1265,6 +1311,13 @@ fn checkpoint(
     state: &mut Vec<StateRecord>,
 ) -> Result<(), CheckpointError> {
     let (topic, partition) = (p.0.to_string(), p.1);
+    // With events parked for the fleet, the checkpoint is of what came before the first: its
+    // message is read again after a restart, and the records of it already reflected skipped.
+    let skip = match shard.gate.as_ref().and_then(Gate::first_parked) {
+        Some(first) => Some(first),
+        None => shard.skip.filter(|(o, _)| *o > shard.offset),
+    };
+    let offset = skip.map_or(shard.offset, |(o, _)| o - 1);
     for agent in shard.engine.take_touched() {
         let bytes = match shard.engine.export_agent(&agent) {
             Some(Ok(bytes)) => bytes,
@@ -1276,7 +1329,7 @@ fn checkpoint(
             shard.engine.agent_kind(&agent),
             &topic,
             partition,
-            shard.offset,
+            offset,
             &bytes,
         );
         state.push(StateRecord {
@@ -1284,17 +1337,14 @@ fn checkpoint(
             payload: serde_json::to_vec(&env)?,
         });
     }
-    let mut env = Envelope::partition(
-        &topic,
-        partition,
-        shard.offset,
-        &shard.engine.export_shared()?,
-    );
+    let mut env = Envelope::partition(&topic, partition, offset, &shard.engine.export_shared()?);
     if let Some(reorder) = &shard.reorder {
         env.held = Some(Envelope::encode_state(&postcard::to_allocvec(reorder)?));
     }
     if let Some(gate) = &shard.gate {
-        env.gate = Some(Envelope::encode_state(&postcard::to_allocvec(gate)?));
+        env.gate = Some(Envelope::encode_state(&postcard::to_allocvec(&(
+            gate, skip,
+        ))?));
     }
     state.push(StateRecord {
         key: Envelope::partition_key(&topic, partition),
