@@ -94,8 +94,11 @@ pub(crate) struct Board {
 struct BoardState {
     /// Member name → index.
     index: HashMap<String, usize>,
-    /// Per member, the tick it reached.
+    /// Per member, the tick it reached: the end of the unbroken chain of its records from its
+    /// first (a record read before the one it follows counts once that one is read).
     reached: Vec<Option<Tick>>,
+    /// Per member, the tick each record received leads from (`None`: the first) to.
+    links: Vec<HashMap<Option<Tick>, Tick>>,
     /// The earliest first minute announced.
     start: Option<Minute>,
     /// Per boundary, the windows received, by member.
@@ -120,6 +123,7 @@ impl Board {
         Board {
             state: Mutex::new(BoardState {
                 reached: vec![None; index.len()],
+                links: vec![HashMap::new(); index.len()],
                 index,
                 start: None,
                 windows: BTreeMap::new(),
@@ -172,8 +176,13 @@ impl Board {
                 .or_default()
                 .push((m, rec.window));
         }
-        let r = &mut st.reached[m];
-        *r = Some(r.map_or(rec.reached, |t| t.max(rec.reached)));
+        st.links[m].insert(rec.from, rec.reached);
+        let mut at = st.reached[m];
+        let links = &st.links[m];
+        while let Some(&next) = links.get(&at) {
+            at = Some(next);
+        }
+        st.reached[m] = at;
         let frontier = st.reached.iter().copied().min().flatten();
         if frontier <= st.frontier {
             return Ok(false);
@@ -535,16 +544,17 @@ mod tests {
         let mut seen = Vec::new();
         let mut each = |_: &mut Engine, ev: AccessEvent<'_>| seen.push(ev.event_id.to_string());
         assert_eq!(g0.release("t/0", &mut e0, &link, &mut each), 0);
-        // t/1 reaches tick 10 (minute 600): the fleet is at t/0's tick.
-        link.publish(rec("t/1", None, 10, Window::default()));
+        // t/1, with nothing to read, is advanced to tick 10 (minute 600): the fleet is at t/0's
+        // tick.
+        let mut g1 = Gate::default();
+        let mut e1 = Engine::new(crate::config::Settings::default());
+        e1.fleet.share();
+        assert!(g1.advance_idle(10, "t/1", &mut e1, &link));
         assert_eq!(g0.release("t/0", &mut e0, &link, &mut each), 2);
         assert_eq!(seen, ["e600", "e601"]);
         assert_eq!(e0.fleet.snapshot.started, Some(600));
         // An event of the next tick is parked until t/1 passes it too; an idle t/1 is advanced.
         assert_eq!(take(&ev(660), &mut g0, &mut e0), Offer::Parked);
-        let mut g1 = Gate::default();
-        let mut e1 = Engine::new(crate::config::Settings::default());
-        e1.fleet.share();
         assert!(g1.advance_idle(11, "t/1", &mut e1, &link));
         assert!(!g1.advance_idle(11, "t/1", &mut e1, &link), "already there");
         let mut seen = Vec::new();
