@@ -334,4 +334,35 @@ repartition_order_secs = 90000
         .unwrap();
         assert_eq!(ok.kafka.repartition_topic("b"), "g-b-repartition");
     }
+
+    #[test]
+    fn the_fleet_topic_is_validated_with_every_other_error() {
+        let text = Settings::from_toml(
+            "[kafka]
+input_topics = [\"a\", \"b\"]
+unkeyed_topics = [\"b\"]
+fleet_topic = \"a\"
+fleet_idle_secs = 0
+",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "kafka.fleet_topic (a) must not also be an input or the state topic",
+            "kafka.fleet_topic cannot be combined with kafka.unkeyed_topics",
+            "kafka.fleet_idle_secs must be within 1..3600 (got 0)",
+        ] {
+            assert!(text.contains(want), "{want} missing from: {text}");
+        }
+        let text = Settings::from_toml("[kafka]\nfleet_topic = \"bad name\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("kafka.fleet_topic: ` ` is not allowed"),
+            "{text}"
+        );
+        let ok = Settings::from_toml("[kafka]\nfleet_topic = \"cinch.fleet\"\n").unwrap();
+        assert_eq!(ok.kafka.fleet_topic.as_deref(), Some("cinch.fleet"));
+        assert_eq!(ok.kafka.fleet_idle_secs, 10);
+    }
 }

@@ -197,6 +197,7 @@ impl Board {
                 .filter(|b| !st.merged.contains_key(b))
                 .collect();
             for b in done {
+                // `done` lists only boundaries with windows: the default is never taken.
                 let mut ws = st.windows.get(&b).cloned().unwrap_or_default();
                 ws.sort_by_key(|(m, _)| *m);
                 let merged = Window::merge(ws.into_iter().map(|(_, w)| w));
