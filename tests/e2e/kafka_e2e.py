@@ -31,6 +31,8 @@ import zlib
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 PARTITIONS = 12
+# With E2E_FLEET=1 every run shares one fleet through a fleet topic (kafka.fleet_topic).
+FLEET = os.environ.get("E2E_FLEET") == "1"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ["events", "findings", "recommendations", "commands", "dead-letters", "audit", "state", "scores"]
 BAD = [b"not json at all", b'{"event_id":"x1","agent_id":"a"}', b"\xff\xfe\x00garbage", b"",
@@ -197,6 +199,9 @@ def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1):
         for kind in ["findings", "recommendations", "commands", "audit", "state", "scores"]:
             f.write(f'{kind}_topic = "{topic(prefix, kind)}"\n')
         f.write(f'dead_letters_topic = "{topic(prefix, "dead-letters")}"\n')
+        if FLEET:
+            # Every partition shares one fleet through a topic cinch creates.
+            f.write(f'fleet_topic = "{topic(prefix, "fleet")}"\nfleet_idle_secs = 3\n')
         f.write('[kafka.properties]\n"session.timeout.ms" = "6000"\n"heartbeat.interval.ms" = "500"\n')
         # The fleet's entitlements (6 days of history: recommendations from 3 days on) and the
         # fixture key, so that every run signs its commands alike.

@@ -219,6 +219,14 @@ impl Board {
         self.lock().frontier
     }
 
+    /// The tick a member's record from `from` leads to, if the board has one (published by this
+    /// partition's earlier owner, say).
+    pub(crate) fn next_of(&self, member: &str, from: Option<Tick>) -> Option<Tick> {
+        let st = self.lock();
+        let m = *st.index.get(member)?;
+        st.links[m].get(&from).copied()
+    }
+
     /// The furthest tick any member has reached.
     pub(crate) fn furthest(&self) -> Option<Tick> {
         self.lock().reached.iter().copied().flatten().max()
@@ -324,7 +332,10 @@ impl Gate {
     fn enter(&mut self, time_ms: i64, member: &str, fleet: &mut Fleet, link: &dyn Publish) -> bool {
         let minute = crate::profile::counter::minute_of(time_ms);
         let tick = minute / link.board().tick_min();
-        if self.clock.is_none_or(|c| tick > c) {
+        while self.clock.is_none_or(|c| tick > c) {
+            if self.follow(member, tick, fleet, link.board()) {
+                continue;
+            }
             link.publish(FleetRecord {
                 member: member.to_string(),
                 from: self.clock,
@@ -335,6 +346,22 @@ impl Gate {
             self.clock = Some(tick);
         }
         self.catch_up(fleet, link.board())
+    }
+
+    /// When the board already holds another record of this partition from its tick than the one
+    /// it would publish (an earlier owner advanced it as idle, then stopped before its
+    /// checkpoint), takes that record's tick as its own: the record stands, and the changes
+    /// queued since are taken to be the ones it carried. Returns whether it moved.
+    fn follow(&mut self, member: &str, tick: Tick, fleet: &mut Fleet, board: &Board) -> bool {
+        match board.next_of(member, self.clock) {
+            Some(r) if r != tick => {
+                // Dropped: the record on the board carried them.
+                let _ = fleet.take_window();
+                self.clock = Some(r);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Applies the merged windows due up to the partition's tick, if every member has reached
@@ -408,7 +435,13 @@ impl Gate {
         engine: &mut Engine,
         link: &dyn Publish,
     ) -> bool {
-        if !self.parked.is_empty() || self.clock.is_some_and(|c| c >= upto) {
+        if !self.parked.is_empty() {
+            return false;
+        }
+        while self.clock.is_none_or(|c| c < upto)
+            && self.follow(member, upto, &mut engine.fleet, link.board())
+        {}
+        if self.clock.is_some_and(|c| c >= upto) {
             return false;
         }
         link.publish(FleetRecord {
