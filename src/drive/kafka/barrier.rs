@@ -157,10 +157,10 @@ impl Board {
     /// Takes in a record. Returns whether the frontier moved, or the record itself when it names
     /// a partition that is not a member (another deployment's, or a partition added since
     /// start-up): it is ignored.
-    pub(crate) fn add(&self, rec: FleetRecord) -> Result<bool, FleetRecord> {
+    pub(crate) fn add(&self, rec: FleetRecord) -> Result<bool, Box<FleetRecord>> {
         let mut st = self.lock();
         let Some(&m) = st.index.get(&rec.member) else {
-            return Err(rec);
+            return Err(Box::new(rec));
         };
         if !st.seen.insert((m, rec.from)) {
             return Ok(false);
@@ -398,17 +398,14 @@ impl Gate {
     ) -> usize {
         let mut n = 0;
         while let Some((pos, bytes)) = self.parked.pop_front() {
-            match serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
-                Ok(ev) => {
-                    if !self.enter(ev.time_ms, member, &mut engine.fleet, link) {
-                        self.parked.push_front((pos, bytes));
-                        break;
-                    }
-                    each(engine, ev);
+            // Written by `offer` from an event: it reads back (an unreadable one would be
+            // dropped with nothing to score).
+            if let Ok(ev) = serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
+                if !self.enter(ev.time_ms, member, &mut engine.fleet, link) {
+                    self.parked.push_front((pos, bytes));
+                    break;
                 }
-                // Written by `offer` from an event: it reads back (an unreadable one is dropped
-                // with nothing to score).
-                Err(_) => {}
+                each(engine, ev);
             }
             n += 1;
         }
@@ -563,7 +560,7 @@ mod tests {
         };
         let first = ev(600);
         let decoder = crate::event::Decoder::new(Default::default());
-        let mut take = |line: &str, gate: &mut Gate, engine: &mut Engine| {
+        let take = |line: &str, gate: &mut Gate, engine: &mut Engine| {
             let mut offer = None;
             decoder.decode_message(line.as_bytes(), &mut |d| {
                 let ev = d.expect("valid");

@@ -37,11 +37,16 @@ use super::produce::{Output, base_config};
 use super::side;
 use super::state::{Envelope, StateKind, read_state};
 use super::worker::{
-    CommitPoint, ResponseCtx, Slot, StateRecord, Tally, WorkItem, Worker, WorkerStats,
+    CommitPoint, Links, ResponseCtx, Slot, StateRecord, Tally, WorkItem, Worker, WorkerStats,
 };
 use super::{KafkaError, PipelineObserver, RunOptions, RunSummary};
 use crate::config::{KafkaSettings, Settings};
 use crate::telemetry::DriverEvent;
+
+/// What the workers handed back at a commit point: their checkpoint records, the offsets their
+/// partitions with parked events may be committed to, and the senders whose dropping lets them go
+/// on.
+type Stopped = (Vec<StateRecord>, Vec<(Partition, i64)>, Vec<Sender<()>>);
 
 /// What the consumer loop and the rebalance callbacks share.
 pub(crate) struct Shared {
@@ -125,7 +130,7 @@ impl Shared {
         close: bool,
         discard: bool,
         deadline: Instant,
-    ) -> Result<(Vec<StateRecord>, Vec<(Partition, i64)>, Vec<Sender<()>>), KafkaError> {
+    ) -> Result<Stopped, KafkaError> {
         let (tx, rx) = mpsc::channel();
         let mut resumes = Vec::new();
         for w in lock(&self.workers).iter() {
@@ -667,7 +672,8 @@ impl FleetWatch {
         match self.next_offset.get_mut(&(topic.clone(), partition)) {
             Some(o) => *o = offset + 1,
             None => {
-                self.next_offset.insert((topic.clone(), partition), offset + 1);
+                self.next_offset
+                    .insert((topic.clone(), partition), offset + 1);
             }
         }
     }
@@ -840,12 +846,14 @@ pub(crate) fn pipeline(
             options.observer.clone(),
             epoch.clone(),
             response.clone(),
-            routes.clone(),
+            Links {
+                routes: routes.clone(),
+                fleet: link.clone(),
+            },
             Slot {
                 tally: tally.clone(),
                 index: i,
             },
-            link.clone(),
         );
         let h = std::thread::Builder::new()
             .name(format!("cinch-worker-{i}"))

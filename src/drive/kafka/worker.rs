@@ -63,6 +63,14 @@ pub(crate) enum WorkItem {
     Idle { partition: Partition, upto: Tick },
 }
 
+/// The internal topics a worker reads and writes besides its inputs and outputs.
+pub(crate) struct Links {
+    /// The unkeyed topics and their repartition topics.
+    pub(crate) routes: Arc<Routes>,
+    /// The fleet topic's board and publisher, when fleet knowledge is shared.
+    pub(crate) fleet: Option<Arc<FleetLink>>,
+}
+
 /// What every engine of a run shares for its response side.
 #[derive(Clone)]
 pub(crate) struct ResponseCtx {
@@ -360,10 +368,13 @@ impl Worker {
         observer: Arc<dyn PipelineObserver>,
         epoch: Arc<AtomicU64>,
         response: ResponseCtx,
-        routes: Arc<Routes>,
+        links: Links,
         slot: Slot,
-        link: Option<Arc<FleetLink>>,
     ) -> Worker {
+        let Links {
+            routes,
+            fleet: link,
+        } = links;
         let decoder = Decoder::new(settings.decode.decoder());
         Worker {
             settings,
