@@ -797,7 +797,16 @@ impl FleetWatch {
                 continue;
             }
             let since = *self.last_seen.entry(part.clone()).or_insert(now);
-            if now.duration_since(since) < idle || !self.caught_up(consumer, &part) {
+            if now.duration_since(since) < idle {
+                continue;
+            }
+            if !self.caught_up(consumer, &part) {
+                // Behind its end, yet nothing for a while: make sure it is not left paused (a
+                // partition that is not fetched would hold the whole fleet at its tick).
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&part.0, part.1);
+                // As with pause: it never fails as a whole, and skips a partition revoked.
+                let _ = consumer.resume(&tpl);
                 continue;
             }
             let w = shared.worker_of(&part.0, part.1);

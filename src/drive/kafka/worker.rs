@@ -701,13 +701,8 @@ impl Worker {
             let Some(mut reorder) = shard.reorder.take() else {
                 continue;
             };
-            let mut outputs = TopicOutputs {
-                out,
-                observer: observer.as_ref(),
-                stats: &mut stats.sent,
-                findings: settings.output.finding_format,
-                source: "",
-            };
+            let mut outputs =
+                TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
             while let Some(held) = reorder.take() {
                 shard.dirty = true;
                 release(&held, &mut |decoded| {
@@ -743,13 +738,8 @@ impl Worker {
             ..
         } = self;
         for shard in shards.values_mut().filter(|s| s.join.pending() > 0) {
-            let mut outputs = TopicOutputs {
-                out,
-                observer: observer.as_ref(),
-                stats: &mut stats.sent,
-                findings: settings.output.finding_format,
-                source: "",
-            };
+            let mut outputs =
+                TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
             shard.dirty = true;
             decoder.swap_join(&mut shard.join);
             decoder.flush_spans(&mut |decoded| {
@@ -798,13 +788,8 @@ impl Worker {
                 let Some(mut gate) = shard.gate.take() else {
                     continue;
                 };
-                let mut outputs = TopicOutputs {
-                    out,
-                    observer: observer.as_ref(),
-                    stats: &mut stats.sent,
-                    findings: settings.output.finding_format,
-                    source: "",
-                };
+                let mut outputs =
+                    TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
                 let released = gate.release(
                     &shard.member,
                     &mut shard.engine,
@@ -843,13 +828,8 @@ impl Worker {
             let Some(gate) = shard.gate.as_mut().filter(|g| g.parked() > 0) else {
                 continue;
             };
-            let mut outputs = TopicOutputs {
-                out,
-                observer: observer.as_ref(),
-                stats: &mut stats.sent,
-                findings: settings.output.finding_format,
-                source: "",
-            };
+            let mut outputs =
+                TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
             let engine = &mut shard.engine;
             gate.release_all(&mut |ev| {
                 // Topic outputs never fail: delivery failures are counted by the producer.
@@ -1238,6 +1218,25 @@ struct TopicOutputs<'a> {
     findings: FindingFormat,
     /// `topic/partition/offset` of the message being processed (the key of its dead letters).
     source: &'a str,
+}
+
+impl<'a> TopicOutputs<'a> {
+    /// Outputs of records that belong to no one message (released at a checkpoint or at the
+    /// end): they produce no dead letter.
+    fn unsourced(
+        out: &'a Output,
+        observer: &'a dyn PipelineObserver,
+        stats: &'a mut Sent,
+        settings: &Settings,
+    ) -> TopicOutputs<'a> {
+        TopicOutputs {
+            out,
+            observer,
+            stats,
+            findings: settings.output.finding_format,
+            source: "",
+        }
+    }
 }
 
 impl Outputs for TopicOutputs<'_> {
