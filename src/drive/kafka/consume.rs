@@ -639,8 +639,6 @@ struct FleetWatch {
     paused: HashSet<Partition>,
     /// When each partition held here last received a message (or was first seen here).
     last_seen: HashMap<Partition, Instant>,
-    /// The offset after the last message each partition received.
-    next_offset: HashMap<Partition, i64>,
     last_idle_check: Instant,
     /// Whether the parked partitions must be paused again (a resume of every partition).
     repause: bool,
@@ -652,7 +650,6 @@ impl Default for FleetWatch {
             parked_version: 0,
             paused: HashSet::new(),
             last_seen: HashMap::new(),
-            next_offset: HashMap::new(),
             last_idle_check: Instant::now(),
             repause: false,
         }
@@ -661,7 +658,7 @@ impl Default for FleetWatch {
 
 impl FleetWatch {
     /// A message of a partition arrived.
-    fn seen(&mut self, topic: &Arc<str>, partition: i32, offset: i64) {
+    fn seen(&mut self, topic: &Arc<str>, partition: i32) {
         let now = Instant::now();
         match self.last_seen.get_mut(&(topic.clone(), partition)) {
             Some(t) => *t = now,
@@ -669,41 +666,6 @@ impl FleetWatch {
                 self.last_seen.insert((topic.clone(), partition), now);
             }
         }
-        match self.next_offset.get_mut(&(topic.clone(), partition)) {
-            Some(o) => *o = offset + 1,
-            None => {
-                self.next_offset
-                    .insert((topic.clone(), partition), offset + 1);
-            }
-        }
-    }
-
-    /// Whether every message of a partition has been received: its next offset (after the last
-    /// message received, else the group's committed offset, else the start) reaches the end.
-    /// A partition whose end cannot be asked for counts as not caught up.
-    fn caught_up(&self, consumer: &BaseConsumer<Ctx>, part: &Partition) -> bool {
-        let timeout = Duration::from_secs(1);
-        let Ok((low, high)) = consumer.fetch_watermarks(&part.0, part.1, timeout) else {
-            return false;
-        };
-        let next = match self.next_offset.get(part) {
-            Some(o) => *o,
-            None => {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition(&part.0, part.1);
-                let committed = consumer
-                    .committed_offsets(tpl, timeout)
-                    // Unknown: read from the start, as an uncommitted partition is.
-                    .ok()
-                    .and_then(|c| c.elements().first().map(|e| e.offset()));
-                match committed {
-                    Some(Offset::Offset(o)) => o,
-                    // No commit yet: the partition is read from its start.
-                    _ => low,
-                }
-            }
-        };
-        next >= high
     }
 
     /// Every partition was resumed: the parked ones are paused again, and no partition counts
@@ -786,7 +748,6 @@ impl FleetWatch {
             .iter()
             .map(|e| (shared.topic(e.topic()), e.partition()))
             .collect();
-        self.next_offset.retain(|p, _| held.contains(p));
         self.last_seen.retain(|p, _| held.contains(p));
         for e in assigned.elements() {
             if routes.unkeyed.contains_key(e.topic()) {
@@ -798,15 +759,6 @@ impl FleetWatch {
             }
             let since = *self.last_seen.entry(part.clone()).or_insert(now);
             if now.duration_since(since) < idle {
-                continue;
-            }
-            if !self.caught_up(consumer, &part) {
-                // Behind its end, yet nothing for a while: make sure it is not left paused (a
-                // partition that is not fetched would hold the whole fleet at its tick).
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition(&part.0, part.1);
-                // As with pause: it never fails as a whole, and skips a partition revoked.
-                let _ = consumer.resume(&tpl);
                 continue;
             }
             let w = shared.worker_of(&part.0, part.1);
@@ -1000,7 +952,7 @@ pub(crate) fn pipeline(
         match consumer.poll(Duration::from_millis(wait)) {
             Some(Ok(m)) => {
                 if link.is_some() {
-                    fleet.seen(&shared.topic(m.topic()), m.partition(), m.offset());
+                    fleet.seen(&shared.topic(m.topic()), m.partition());
                 }
                 lock(&shared.backlog).push_back(m.detach());
             }
