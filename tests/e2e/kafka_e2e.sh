@@ -8,6 +8,7 @@
 #
 #   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
 #   E2E_STAGES=otlp bash tests/e2e/kafka_e2e.sh   # one stage only
+#   E2E_FLEET=1 E2E_STAGES=kill bash tests/e2e/kafka_e2e.sh   # `kill` with kafka.fleet_topic
 #
 # Needs: tansu 0.6.0 (`cargo install tansu --version 0.6.0 --features dynostore,libsql`; found
 # on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python packages confluent-kafka and
