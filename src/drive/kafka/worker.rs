@@ -761,9 +761,14 @@ impl Worker {
     /// Scores the parked events the fleet now allows, whenever its frontier moved since the last
     /// look (releasing may move it again: looks until it stays).
     fn release_parked(&mut self) {
-        let Some(link) = self.link.clone() else {
+        // Called before every message: the usual answer (nothing moved) costs one atomic load.
+        let Some(link) = self.link.as_ref() else {
             return;
         };
+        if link.board().version() == self.fleet_seen {
+            return;
+        }
+        let link = link.clone();
         let Worker {
             settings,
             shards,
