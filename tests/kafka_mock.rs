@@ -1506,3 +1506,119 @@ async fn a_fleet_topic_shares_fleet_knowledge_across_instances_as_one_engine_hol
     // The two instances' outputs are those of `cinch replay --partitions 4`.
     assert_eq!(whole.assert_matches(&b), events.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut events, _) = fleet(dir.path());
+    // Every partition ends with an event a day after the rest, so that the fleet passes every
+    // tick of the input without waiting for an idle partition.
+    let mut last: BTreeMap<i32, serde_json::Value> = BTreeMap::new();
+    for (key, line) in &events {
+        last.insert(
+            murmur2_partition(key, PARTITIONS),
+            serde_json::from_str(line).unwrap(),
+        );
+    }
+    assert_eq!(
+        last.len(),
+        PARTITIONS as usize,
+        "an agent in every partition"
+    );
+    for (p, mut ev) in last {
+        ev["event_id"] = format!("e-closing-{p}").into();
+        ev["time"] = "2026-01-13T00:00:00.000Z".into();
+        events.push((ev["agent_id"].as_str().unwrap().into(), ev.to_string()));
+    }
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let mut s = fleet_settings(&mock, "fleet-revoke");
+    // No partition is advanced for being idle while the test runs: the results depend on the
+    // input alone, however long the second instance takes to join.
+    s.kafka.fleet_idle_secs = 600;
+    s.kafka.workers = 1;
+    let whole = replay_reference(&s, &events, &["--partitions", "4"]);
+
+    // A third of the input is there before the first instance starts, but none of the last
+    // partition's: the fleet waits for it, so the other partitions park what they read.
+    let third = events.len() / 3;
+    let place = |_: usize, key: &str| murmur2_partition(key, PARTITIONS);
+    let (waiting, early): (Vec<_>, Vec<_>) = events[..third]
+        .iter()
+        .cloned()
+        .partition(|(key, _)| place(0, key) == PARTITIONS - 1);
+    assert!(!waiting.is_empty() && !early.is_empty());
+    produce_placed(&b, INPUT, &early, true, place);
+    let (oa, ob) = (
+        Arc::new(FleetCounter::default()),
+        Arc::new(FleetCounter::default()),
+    );
+    let total = events.len() as u64;
+    let start = |s: Settings, o: Arc<FleetCounter>, other: Arc<FleetCounter>| {
+        let c = o.clone();
+        tokio::spawn(kafka::run_with(
+            s,
+            RunOptions {
+                observer: o,
+                close_findings_at_exit: true,
+                ..RunOptions::default()
+            },
+            async move {
+                let started = Instant::now();
+                while c.counter.records.load(Ordering::Relaxed)
+                    + other.counter.records.load(Ordering::Relaxed)
+                    < total
+                    && started.elapsed() < Duration::from_secs(90)
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        ))
+    };
+    let a = start(s.clone(), oa.clone(), ob.clone());
+    let started = Instant::now();
+    let parked = || oa.parked.lock().unwrap().last().copied().unwrap_or(0);
+    while parked() == 0 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Asserted once the instances have stopped, as every check of this test is (a panic while
+    // they run would not end the test).
+    let parked_at_join = parked();
+    // The second instance joins: the first gives up half its partitions, with their parked
+    // events, which the second must read again.
+    let b_task = start(s, ob.clone(), oa.clone());
+    let parked_b = || ob.parked.lock().unwrap().last().copied().unwrap_or(0);
+    while parked_b() == 0 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reparked = parked_b();
+    let bb = b.clone();
+    let rest: Vec<_> = waiting
+        .into_iter()
+        .chain(events[third..].iter().cloned())
+        .collect();
+    tokio::task::spawn_blocking(move || produce_placed(&bb, INPUT, &rest, true, place))
+        .await
+        .unwrap();
+    let (ra, rb) = (
+        a.await.unwrap().expect("A"),
+        b_task.await.unwrap().expect("B"),
+    );
+    eprintln!(
+        "A: {ra}\nB: {rb}\nparked when B joined: {parked_at_join}, read again by B: {reparked}"
+    );
+    assert!(parked_at_join > 0, "the first instance parked nothing");
+    assert!(
+        reparked > 0,
+        "the second instance did not read again the events the first had parked"
+    );
+    assert_eq!(
+        ra.fleet_idle + rb.fleet_idle,
+        0,
+        "a partition was advanced for being idle: the outputs would depend on timing"
+    );
+    assert_eq!(ra.input.events + rb.input.events, total, "A: {ra}\nB: {rb}");
+    assert_eq!(ra.fleet_parked + rb.fleet_parked, 0);
+    // Every event scored once, as one engine per partition sharing the fleet scores it.
+    assert_eq!(whole.assert_matches(&b), events.len());
+}

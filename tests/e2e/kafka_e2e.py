@@ -230,7 +230,13 @@ def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1):
         if time.time() - started > 900:
             for proc in procs:
                 proc.kill()
-            sys.exit(f"{prefix}: not caught up after 900 s: {len(out.scored())}/{valid} scored")
+            ends = {p: e for p, e in fed.items() if p != "done"}
+            with open(os.path.join(work, f"{prefix}.scored.json"), "w") as f:
+                json.dump(sorted(out.scored()), f)
+            sys.exit(f"{prefix}: not caught up after 900 s: {len(out.scored())}/{valid} scored, "
+                     f"{len(out.records['dead-letters'])}/{len(BAD)} dead-lettered, committed "
+                     f"{committed(broker, prefix, topic(prefix, 'events'))} of {ends}; scored ids in "
+                     f"{work}/{prefix}.scored.json")
         out.poll(0.2)
         for proc in procs:
             if proc.poll() is not None:
@@ -300,6 +306,8 @@ def main():
     for prefix in ["ref", "kill"]:
         create_topics(a.tansu, a.broker, prefix)
     ref, _, _ = run(a.cinch, a.broker, "ref", a.work, valid, 0, msgs)
+    with open(os.path.join(a.work, "ref.scored.json"), "w") as f:
+        json.dump(sorted(ref.scored()), f)
     got, killed, ends = run(a.cinch, a.broker, "kill", a.work, valid, a.kills, msgs, a.instances)
 
     failures = []

@@ -887,6 +887,7 @@ impl Worker {
     /// commit.
     fn commit_point(&mut self, point: CommitPoint) {
         let mut state = Vec::new();
+        let mut caps = Vec::new();
         if point.discard {
             for shard in self.shards.values_mut() {
                 shard.forget_breaker(self.observer.as_ref(), &self.response.breakers_open);
@@ -932,6 +933,13 @@ impl Worker {
             }
             self.stats.agents = self.shards.values().map(|s| s.engine.agents()).sum();
             self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
+            // Taken before the revoked partitions are forgotten: the events they leave parked
+            // are read again by their next owner, so their input is committed no further.
+            caps = self
+                .shards
+                .iter()
+                .filter_map(|(p, s)| Some((p.clone(), s.gate.as_ref()?.first_parked()?.0)))
+                .collect();
             for p in &point.drop {
                 if let Some(part) = self.rekeying.remove(p) {
                     self.stats.retire_rekeying(&part);
@@ -963,14 +971,6 @@ impl Worker {
             let parked = self.parked();
             self.observer.fleet_parked(parked);
         }
-        let caps = self
-            .shards
-            .iter()
-            .filter_map(|(p, s)| {
-                let first = s.gate.as_ref()?.first_parked()?;
-                Some((p.clone(), first.0))
-            })
-            .collect();
         let reply = Checkpoint {
             records: state,
             caps,
