@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end test of `cinch run` against a real, separate broker process (tansu), with SIGKILL
-# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run. Three stages on one
-# broker: `kill` (kafka_e2e.py: a fleet, real CloudTrail and bad records, with SIGKILL restarts)
+# restarts; traffic goes in and out through confluent-kafka. Run by .ci/run. Four stages on one
+# broker: `kill` (kafka_e2e.py: a fleet, real CloudTrail and bad records, with SIGKILL restarts),
+# `fleet` (the same with fleet knowledge shared through a fleet topic, kafka.fleet_topic),
 # `otlp` (otlp_e2e.py: OpenTelemetry GenAI traces as OTLP protobuf, as the Collector's Kafka
 # exporter writes them) and `unkeyed` (unkeyed_e2e.py: the same traces spread by trace id over
 # three partitions, re-keyed by agent through a repartition topic cinch creates).
 #
 #   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
 #   E2E_STAGES=otlp bash tests/e2e/kafka_e2e.sh   # one stage only
-#   E2E_FLEET=1 E2E_STAGES=kill bash tests/e2e/kafka_e2e.sh   # `kill` with kafka.fleet_topic
 #
 # Needs: tansu 0.6.0 (`cargo install tansu --version 0.6.0 --features dynostore,libsql`; found
 # on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python packages confluent-kafka and
@@ -21,7 +21,7 @@ cinch="${CINCH:-$target/debug/cinch}"
 tansu="${TANSU:-$(command -v tansu || echo /var/tmp/cinch-tools/bin/tansu)}"
 data="${CINCH_DATA:-$repo/fixtures}"
 port="${E2E_PORT:-19192}"
-stages="${E2E_STAGES:-kill otlp unkeyed}"
+stages="${E2E_STAGES:-kill fleet otlp unkeyed}"
 
 [ -x "$tansu" ] || { echo "tansu not found (set TANSU)"; exit 2; }
 [ -d "$data/cloudtrail" ] || { echo "real logs not found at $data (set CINCH_DATA)"; exit 2; }
@@ -47,10 +47,12 @@ for stage in $stages; do
   case "$stage" in
     kill) python3 "$here/kafka_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
             --data "$data" --work "$work" "$@" ;;
+    fleet) E2E_FLEET=1 python3 "$here/kafka_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" \
+            --cinch "$cinch" --data "$data" --work "$work" "$@" ;;
     otlp) python3 "$here/otlp_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
             --work "$work" ;;
     unkeyed) python3 "$here/unkeyed_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
             --work "$work" ;;
-    *) echo "unknown stage $stage (kill, otlp, unkeyed)"; exit 2 ;;
+    *) echo "unknown stage $stage (kill, fleet, otlp, unkeyed)"; exit 2 ;;
   esac
 done
