@@ -349,11 +349,28 @@ fleet_idle_secs = 0
         .to_string();
         for want in [
             "kafka.fleet_topic (a) must not also be an input or the state topic",
-            "kafka.fleet_topic cannot be combined with kafka.unkeyed_topics",
             "kafka.fleet_idle_secs must be within 1..3600 (got 0)",
         ] {
             assert!(text.contains(want), "{want} missing from: {text}");
         }
+        let text = Settings::from_toml(
+            "[kafka]\ngroup_id = \"g\"\ninput_topics = [\"b\"]\nunkeyed_topics = [\"b\"]\n\
+             fleet_topic = \"g-b-repartition\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains(
+                "kafka.fleet_topic (g-b-repartition) must not be the repartition topic of b"
+            ),
+            "{text}"
+        );
+        // Unkeyed input shares the fleet through its repartition partitions.
+        let ok = Settings::from_toml(
+            "[kafka]\ninput_topics = [\"b\"]\nunkeyed_topics = [\"b\"]\nfleet_topic = \"f\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.kafka.fleet_topic.as_deref(), Some("f"));
         let text = Settings::from_toml("[kafka]\nfleet_topic = \"bad name\"\n")
             .unwrap_err()
             .to_string();

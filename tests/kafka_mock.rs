@@ -1507,14 +1507,11 @@ async fn a_fleet_topic_shares_fleet_knowledge_across_instances_as_one_engine_hol
     assert_eq!(whole.assert_matches(&b), events.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut events, _) = fleet(dir.path());
-    // Every partition ends with an event a day after the rest, so that the fleet passes every
-    // tick of the input without waiting for an idle partition.
+/// One event in each partition (the last agent murmur2 sends there, with its last event) at
+/// `time`, after the fleet's six days, with ids `e-<label>-<partition>`.
+fn closing_events(events: &[(String, String)], label: &str, time: &str) -> Vec<(String, String)> {
     let mut last: BTreeMap<i32, serde_json::Value> = BTreeMap::new();
-    for (key, line) in &events {
+    for (key, line) in events {
         last.insert(
             murmur2_partition(key, PARTITIONS),
             serde_json::from_str(line).unwrap(),
@@ -1525,11 +1522,23 @@ async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them
         PARTITIONS as usize,
         "an agent in every partition"
     );
-    for (p, mut ev) in last {
-        ev["event_id"] = format!("e-closing-{p}").into();
-        ev["time"] = "2026-01-13T00:00:00.000Z".into();
-        events.push((ev["agent_id"].as_str().unwrap().into(), ev.to_string()));
-    }
+    last.into_iter()
+        .map(|(p, mut ev)| {
+            ev["event_id"] = format!("e-{label}-{p}").into();
+            ev["time"] = time.into();
+            (ev["agent_id"].as_str().unwrap().into(), ev.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut events, _) = fleet(dir.path());
+    // Every partition ends with an event a day after the rest, so that the fleet passes every
+    // tick of the input without waiting for an idle partition.
+    let closing = closing_events(&events, "closing", "2026-01-13T00:00:00.000Z");
+    events.extend(closing);
     let mock = cluster();
     let b = mock.bootstrap_servers();
     let mut s = fleet_settings(&mock, "fleet-revoke");
@@ -1620,5 +1629,68 @@ async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them
     assert_eq!(ra.input.events + rb.input.events, total, "A: {ra}\nB: {rb}");
     assert_eq!(ra.fleet_parked + rb.fleet_parked, 0);
     // Every event scored once, as one engine per partition sharing the fleet scores it.
+    assert_eq!(whole.assert_matches(&b), events.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkeyed_input_shares_the_fleet_through_its_repartition_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut events, _) = fleet(dir.path());
+    // A day after the fleet, an event in every repartition partition carries each to the end
+    // (the fleet passes every tick); a day later, another releases those from the hold for
+    // event-time order. The last ones are still held when the input ends.
+    let closing = closing_events(&events, "closing", "2026-01-13T00:00:00.000Z");
+    events.extend(closing);
+    let held_back = closing_events(&events, "after", "2026-01-14T00:00:00.000Z");
+    events.extend(held_back);
+
+    let (mock, mut s) = unkeyed_cluster("unkeyed-fleet");
+    let b = mock.bootstrap_servers();
+    mock.create_topic(FLEET, 1, 1).unwrap();
+    s.kafka.fleet_topic = Some(FLEET.into());
+    // No partition is advanced for being idle: the outputs depend on the input alone.
+    s.kafka.fleet_idle_secs = 600;
+    // Checkpoints carry hundreds of parked events each. The mock cluster keeps 5 MiB a
+    // partition and does not compact: fewer checkpoints, spread over more state partitions,
+    // keep every partition's last one.
+    s.kafka.commit_interval_ms = 1000;
+    s.kafka.state_topic = "cinch.state-fleet".into();
+    mock.create_topic(&s.kafka.state_topic, 12, 1).unwrap();
+    let partitions = PARTITIONS.to_string();
+    let whole = replay_reference(&s, &events, &["--partitions", &partitions]);
+    let split = replay_reference(&s, &events, &["--partitions", &partitions, "--split-fleet"]);
+    assert_ne!(
+        whole.scores, split.scores,
+        "a split fleet scores otherwise: the test would not see a fleet that is not shared"
+    );
+
+    // The first instance gets the fleet's first five days in repartition partition 0 and all
+    // six elsewhere: it stops with the other partitions' last day parked for the fleet, and
+    // events held for order, both in its checkpoint. The second gets the rest, then closes its
+    // findings.
+    let later = |(key, line): &(String, String)| {
+        let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+        let time = ev["time"].as_str().unwrap();
+        time >= "2026-01-13" || (murmur2_partition(key, PARTITIONS) == 0 && time >= "2026-01-10")
+    };
+    let (rest, early): (Vec<_>, Vec<_>) = events.iter().cloned().partition(later);
+    let (first, _) = produce_rounds(s.clone(), &early, false, 0).await;
+    let (second, _) = produce_rounds(s, &rest, true, 0).await;
+    eprintln!("first: {first}\nsecond: {second}");
+    assert_eq!(first.rekeyed, early.len() as u64, "{first}");
+    assert!(first.fleet_published > 0, "{first}");
+    assert!(
+        first.fleet_parked > 0,
+        "events are parked at the stop: {first}"
+    );
+    assert_eq!(second.rekeyed, rest.len() as u64, "{second}");
+    assert_eq!(
+        first.input.events + second.input.events,
+        events.len() as u64,
+        "each event scored once over the two instances: first: {first}\nsecond: {second}"
+    );
+    assert_eq!(second.fleet_parked, 0, "{second}");
+    // Every score, finding, command and recommendation is the one `cinch replay --partitions`
+    // gives: one engine holding the whole fleet.
     assert_eq!(whole.assert_matches(&b), events.len());
 }

@@ -14,7 +14,9 @@
 //!    input topic) has reached that tick; the board merges it in a canonical order.
 //! 3. A partition processes an event of tick `k` only when every boundary up to `k` is complete
 //!    and applied to its engine ([`Gate`]). Until then its events are parked (the partition is
-//!    paused at the consumer, and parked events are part of its checkpoint).
+//!    paused at the consumer when too many are). An input partition's checkpoint stops before
+//!    its first parked event, which is read again; a repartition partition keeps its parked
+//!    events in its checkpoint, as it keeps the events it holds for event-time order.
 //!
 //! An agent's scores then depend only on its partition's events and the merged windows, never on
 //! which instance holds which partition or on timing: a deployment on N partitions gives the
@@ -267,9 +269,10 @@ pub(crate) type Position = (i64, u32);
 
 /// One partition's place at the barrier; part of its checkpoint.
 ///
-/// Parked events are not: a checkpoint reflects the events before the first parked one, and
-/// the partition's input offset is committed no further than that event's message, which is read
-/// again after a restart ([`Gate::first_parked`]).
+/// Parked events are not serialised with it. An input partition's checkpoint reflects the events
+/// before the first parked one, and its input offset is committed no further than that event's
+/// message, which is read again after a restart ([`Gate::first_parked`]); a repartition
+/// partition's checkpoint keeps them beside the gate ([`Gate::parked_events`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Gate {
     /// The tick the partition has reached (announced).
@@ -299,6 +302,18 @@ impl Gate {
     /// The position of the first parked event: a checkpoint reflects what came before it.
     pub(crate) fn first_parked(&self) -> Option<Position> {
         self.parked.front().map(|(pos, _)| *pos)
+    }
+
+    /// The parked events, in order, for a checkpoint that keeps them (a repartition
+    /// partition's, whose input is not read again).
+    pub(crate) fn parked_events(&self) -> &VecDeque<(Position, Vec<u8>)> {
+        &self.parked
+    }
+
+    /// Parks events kept in a checkpoint again, ahead of any parked since.
+    pub(crate) fn restore_parked(&mut self, mut events: VecDeque<(Position, Vec<u8>)>) {
+        events.append(&mut self.parked);
+        self.parked = events;
     }
 
     /// Takes an event: `Go` when it can be processed now (after the merged windows due are

@@ -236,7 +236,7 @@ impl fmt::Display for RunSummary {
         if self.fleet_published > 0 || self.fleet_parked > 0 {
             write!(
                 f,
-                "\n  fleet: {} fleet-topic records published, {} idle partitions advanced, {} events parked (left uncommitted for the next owner)",
+                "\n  fleet: {} fleet-topic records published, {} idle partitions advanced, {} events parked (for the next owner)",
                 self.fleet_published, self.fleet_idle, self.fleet_parked
             )?;
         }

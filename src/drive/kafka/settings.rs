@@ -197,13 +197,15 @@ impl KafkaSettings {
                 ));
             }
         }
-        if self.fleet_topic.is_some() && !self.unkeyed_topics.is_empty() {
-            errs.push(
-                "kafka.fleet_topic cannot be combined with kafka.unkeyed_topics yet (events held \
-                 for event-time order and events parked for the fleet are not checkpointed \
-                 together): key the input by agent id, or leave kafka.fleet_topic unset"
-                    .into(),
-            );
+        if let Some(t) = &self.fleet_topic
+            && let Some(u) = self
+                .unkeyed_topics
+                .iter()
+                .find(|u| self.repartition_topic(u) == *t)
+        {
+            errs.push(format!(
+                "kafka.fleet_topic ({t}) must not be the repartition topic of {u}"
+            ));
         }
         if !(1..=3600).contains(&self.fleet_idle_secs) {
             errs.push(format!(

@@ -59,6 +59,10 @@ pub(crate) struct Envelope {
     /// (`drive::kafka::barrier::Gate`, postcard, base64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,
+    /// A repartition partition's events parked at the fleet barrier, in order (positions and
+    /// events, postcard, base64): its input is committed past them, so they are kept here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked: Option<String>,
 }
 
 impl Envelope {
@@ -82,6 +86,7 @@ impl Envelope {
             state: Self::encode_state(state),
             held: None,
             gate: None,
+            parked: None,
         }
     }
 
@@ -98,6 +103,7 @@ impl Envelope {
             state: Self::encode_state(state),
             held: None,
             gate: None,
+            parked: None,
         }
     }
 

@@ -189,7 +189,8 @@ pub(crate) struct WorkerStats {
     pub(crate) repartition_late: u64,
     /// Partitions with nothing to read advanced to the fleet's tick.
     pub(crate) fleet_idle: u64,
-    /// Events parked for the fleet at the end (their input is left uncommitted).
+    /// Events parked for the fleet when the worker last checkpointed its partitions (at the end,
+    /// or when they were given up): left for their next owner, to read again or to restore.
     pub(crate) fleet_parked: usize,
 }
 
@@ -281,6 +282,14 @@ impl Shard {
             member: member_name(&partition.0, partition.1),
             skip: None,
         }
+    }
+
+    /// Whether the partition keeps its parked events in its checkpoint: a repartition
+    /// partition's input is committed as far as it was read (its held events are in the
+    /// checkpoint too), where an input partition's is committed only up to its first parked
+    /// event, which its next owner reads again.
+    fn keeps_parked(&self) -> bool {
+        self.reorder.is_some()
     }
 
     /// Whether a decoded record of the message at `offset` is already reflected in the
@@ -439,7 +448,9 @@ impl Worker {
                 WorkItem::Idle { partition, upto } => self.idle(partition, upto),
             }
         }
-        self.stats.fleet_parked = self.parked();
+        if !self.shards.is_empty() {
+            self.stats.fleet_parked = self.parked();
+        }
         self.stats.skipped_spans = self.decoder.skipped_spans();
         self.stats.agent_from_resource = self.decoder.agent_from_resource();
         for shard in self.shards.values() {
@@ -901,8 +912,13 @@ impl Worker {
             self.flush_rekeyed_spans();
             self.flush_spans();
             if point.close {
-                self.release_held();
+                // What the fleet allows goes with its merged windows; the rest, whatever the
+                // fleet. Parked events came before the held ones (a repartition partition parks
+                // what it released in event-time order).
+                self.fleet_seen = 0;
+                self.release_parked();
                 self.release_all_parked();
+                self.release_held();
                 for shard in self.shards.values_mut() {
                     shard.engine.finish(&mut self.records);
                     shard.dirty = true;
@@ -935,9 +951,11 @@ impl Worker {
             self.stats.evicted_held = self.shards.values().map(|s| s.engine.stats().evicted).sum();
             // Taken before the revoked partitions are forgotten: the events they leave parked
             // are read again by their next owner, so their input is committed no further.
+            self.stats.fleet_parked = self.parked();
             caps = self
                 .shards
                 .iter()
+                .filter(|(_, s)| !s.keeps_parked())
                 .filter_map(|(p, s)| Some((p.clone(), s.gate.as_ref()?.first_parked()?.0)))
                 .collect();
             for p in &point.drop {
@@ -1017,7 +1035,21 @@ impl Worker {
             if let (Some(gate), true) = (&env.gate, gated) {
                 let read = |b: Vec<u8>| postcard::from_bytes::<(Gate, Option<Position>)>(&b);
                 match Envelope::decode_state(gate).map(read) {
-                    Ok(Ok((gate, skip))) => {
+                    Ok(Ok((mut gate, skip))) => {
+                        if let Some(parked) = &env.parked {
+                            let read = |b: Vec<u8>| postcard::from_bytes::<VecDeque<_>>(&b);
+                            match Envelope::decode_state(parked).map(read) {
+                                Ok(Ok(events)) => gate.restore_parked(events),
+                                Ok(Err(e)) => self.observer.driver_event(&unreadable(
+                                    "events parked for the fleet".into(),
+                                    e.to_string(),
+                                )),
+                                Err(e) => self.observer.driver_event(&unreadable(
+                                    "events parked for the fleet".into(),
+                                    format!("not base64: {e}"),
+                                )),
+                            }
+                        }
                         shard.gate = Some(gate);
                         shard.skip = skip;
                     }
@@ -1077,7 +1109,18 @@ impl Worker {
                 shard.engine.add_feedback((**fb).clone());
             }
         }
+        let parked = shard.gate.as_ref().map_or(0, Gate::parked);
+        if parked >= PAUSE_AT
+            && let Some(link) = &self.link
+        {
+            link.set_parked(&partition, true);
+        }
         self.shards.insert(partition, shard);
+        if parked > 0 {
+            // Restored parked events go as soon as the fleet allows, message or not.
+            self.fleet_seen = 0;
+            self.release_parked();
+        }
     }
 }
 
@@ -1329,6 +1372,7 @@ fn checkpoint(
     // With events parked for the fleet, the checkpoint is of what came before the first: its
     // message is read again after a restart, and the records of it already reflected skipped.
     let skip = match shard.gate.as_ref().and_then(Gate::first_parked) {
+        _ if shard.keeps_parked() => None,
         Some(first) => Some(first),
         None => shard.skip.filter(|(o, _)| *o > shard.offset),
     };
@@ -1360,6 +1404,11 @@ fn checkpoint(
         env.gate = Some(Envelope::encode_state(&postcard::to_allocvec(&(
             gate, skip,
         ))?));
+        if shard.keeps_parked() && gate.parked() > 0 {
+            env.parked = Some(Envelope::encode_state(&postcard::to_allocvec(
+                gate.parked_events(),
+            )?));
+        }
     }
     state.push(StateRecord {
         key: Envelope::partition_key(&topic, partition),
