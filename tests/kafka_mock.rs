@@ -1416,6 +1416,36 @@ impl PipelineObserver for FleetCounter {
     }
 }
 
+/// Runs an instance until it and `other` have scored `total` events between them (or for 90 s),
+/// then closes its findings.
+async fn run_sharing(
+    s: Settings,
+    o: Arc<FleetCounter>,
+    other: Arc<FleetCounter>,
+    total: u64,
+) -> Result<RunSummary, kafka::KafkaError> {
+    let c = o.clone();
+    kafka::run_with(
+        s,
+        RunOptions {
+            observer: o,
+            close_findings_at_exit: true,
+            ..RunOptions::default()
+        },
+        async move {
+            let started = Instant::now();
+            while c.counter.records.load(Ordering::Relaxed)
+                + other.counter.records.load(Ordering::Relaxed)
+                < total
+                && started.elapsed() < Duration::from_secs(90)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_topic_shares_fleet_knowledge_across_instances_as_one_engine_holds_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -1447,25 +1477,7 @@ async fn a_fleet_topic_shares_fleet_knowledge_across_instances_as_one_engine_hol
     );
     let total = events.len() as u64;
     let start = |s: Settings, o: Arc<FleetCounter>, other: Arc<FleetCounter>| {
-        let c = o.clone();
-        tokio::spawn(kafka::run_with(
-            s,
-            RunOptions {
-                observer: o,
-                close_findings_at_exit: true,
-                ..RunOptions::default()
-            },
-            async move {
-                let started = Instant::now();
-                while c.counter.records.load(Ordering::Relaxed)
-                    + other.counter.records.load(Ordering::Relaxed)
-                    < total
-                    && started.elapsed() < Duration::from_secs(90)
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        ))
+        tokio::spawn(run_sharing(s, o, other, total))
     };
     let mut sa = fleet_settings(&mock, "fleet");
     sa.kafka.workers = 1;
@@ -1564,25 +1576,7 @@ async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them
     );
     let total = events.len() as u64;
     let start = |s: Settings, o: Arc<FleetCounter>, other: Arc<FleetCounter>| {
-        let c = o.clone();
-        tokio::spawn(kafka::run_with(
-            s,
-            RunOptions {
-                observer: o,
-                close_findings_at_exit: true,
-                ..RunOptions::default()
-            },
-            async move {
-                let started = Instant::now();
-                while c.counter.records.load(Ordering::Relaxed)
-                    + other.counter.records.load(Ordering::Relaxed)
-                    < total
-                    && started.elapsed() < Duration::from_secs(90)
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        ))
+        tokio::spawn(run_sharing(s, o, other, total))
     };
     let a = start(s.clone(), oa.clone(), ob.clone());
     let started = Instant::now();
