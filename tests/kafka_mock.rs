@@ -1543,14 +1543,19 @@ fn closing_events(events: &[(String, String)], label: &str, time: &str) -> Vec<(
         .collect()
 }
 
+/// The fleet of [`fleet`], each partition ending with an event a day after the rest, so that
+/// the fleet passes every tick of the input without waiting for an idle partition.
+fn closed_fleet(dir: &Path) -> Vec<(String, String)> {
+    let (mut events, _) = fleet(dir);
+    let closing = closing_events(&events, "closing", "2026-01-13T00:00:00.000Z");
+    events.extend(closing);
+    events
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut events, _) = fleet(dir.path());
-    // Every partition ends with an event a day after the rest, so that the fleet passes every
-    // tick of the input without waiting for an idle partition.
-    let closing = closing_events(&events, "closing", "2026-01-13T00:00:00.000Z");
-    events.extend(closing);
+    let events = closed_fleet(dir.path());
     let mock = cluster();
     let b = mock.bootstrap_servers();
     let mut s = fleet_settings(&mock, "fleet-revoke");
@@ -1629,12 +1634,9 @@ async fn a_partition_revoked_with_events_parked_for_the_fleet_loses_none_of_them
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unkeyed_input_shares_the_fleet_through_its_repartition_partitions() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut events, _) = fleet(dir.path());
-    // A day after the fleet, an event in every repartition partition carries each to the end
-    // (the fleet passes every tick); a day later, another releases those from the hold for
-    // event-time order. The last ones are still held when the input ends.
-    let closing = closing_events(&events, "closing", "2026-01-13T00:00:00.000Z");
-    events.extend(closing);
+    let mut events = closed_fleet(dir.path());
+    // A day later, an event in every repartition partition releases the closing ones from the
+    // hold for event-time order; these last ones are still held when the input ends.
     let held_back = closing_events(&events, "after", "2026-01-14T00:00:00.000Z");
     events.extend(held_back);
 
