@@ -828,6 +828,13 @@ impl Worker {
         }
     }
 
+    /// Scores the parked events the fleet allows now, whether or not its frontier moved since
+    /// the last look (events parked the worker has not looked at yet: restored, or at close).
+    fn release_parked_now(&mut self) {
+        self.fleet_seen = 0;
+        self.release_parked();
+    }
+
     /// Scores every parked event, whatever the fleet (a run that closes its findings at exit).
     fn release_all_parked(&mut self) {
         let Worker {
@@ -915,8 +922,7 @@ impl Worker {
                 // What the fleet allows goes with its merged windows; the rest, whatever the
                 // fleet. Parked events came before the held ones (a repartition partition parks
                 // what it released in event-time order).
-                self.fleet_seen = 0;
-                self.release_parked();
+                self.release_parked_now();
                 self.release_all_parked();
                 self.release_held();
                 for shard in self.shards.values_mut() {
@@ -1020,47 +1026,27 @@ impl Worker {
         };
         // A record that cannot be restored leaves its part of the state cold, and says so.
         if let Some(env) = shared {
-            if let Some(held) = &env.held {
-                match Envelope::decode_state(held).map(|b| postcard::from_bytes::<Reorder>(&b)) {
-                    Ok(Ok(reorder)) => shard.reorder = Some(reorder),
-                    Ok(Err(e)) => self
-                        .observer
-                        .driver_event(&unreadable("held events".into(), e.to_string())),
-                    Err(e) => self.observer.driver_event(&unreadable(
-                        "held events".into(),
-                        format!("not base64: {e}"),
-                    )),
-                }
+            let observer = self.observer.as_ref();
+            let report = |what: &str| {
+                let what = what.to_string();
+                move |e| observer.driver_event(&unreadable(what, e))
+            };
+            if let Some(reorder) = read_part(env.held.as_deref(), report("held events")) {
+                shard.reorder = Some(reorder);
             }
-            if let (Some(gate), true) = (&env.gate, gated) {
-                let read = |b: Vec<u8>| postcard::from_bytes::<(Gate, Option<Position>)>(&b);
-                match Envelope::decode_state(gate).map(read) {
-                    Ok(Ok((mut gate, skip))) => {
-                        if let Some(parked) = &env.parked {
-                            let read = |b: Vec<u8>| postcard::from_bytes::<VecDeque<_>>(&b);
-                            match Envelope::decode_state(parked).map(read) {
-                                Ok(Ok(events)) => gate.restore_parked(events),
-                                Ok(Err(e)) => self.observer.driver_event(&unreadable(
-                                    "events parked for the fleet".into(),
-                                    e.to_string(),
-                                )),
-                                Err(e) => self.observer.driver_event(&unreadable(
-                                    "events parked for the fleet".into(),
-                                    format!("not base64: {e}"),
-                                )),
-                            }
-                        }
-                        shard.gate = Some(gate);
-                        shard.skip = skip;
-                    }
-                    Ok(Err(e)) => self
-                        .observer
-                        .driver_event(&unreadable("fleet barrier".into(), e.to_string())),
-                    Err(e) => self.observer.driver_event(&unreadable(
-                        "fleet barrier".into(),
-                        format!("not base64: {e}"),
-                    )),
+            if gated
+                && let Some((mut gate, skip)) = read_part::<(Gate, Option<Position>)>(
+                    env.gate.as_deref(),
+                    report("fleet barrier"),
+                )
+            {
+                let parked =
+                    read_part(env.parked.as_deref(), report("events parked for the fleet"));
+                if let Some(events) = parked {
+                    gate.restore_parked(events);
                 }
+                shard.gate = Some(gate);
+                shard.skip = skip;
             }
             match env.state_bytes().map(|b| shard.engine.import_shared(&b)) {
                 Ok(Ok(())) => {
@@ -1118,8 +1104,7 @@ impl Worker {
         self.shards.insert(partition, shard);
         if parked > 0 {
             // Restored parked events go as soon as the fleet allows, message or not.
-            self.fleet_seen = 0;
-            self.release_parked();
+            self.release_parked_now();
         }
     }
 }
@@ -1348,6 +1333,20 @@ impl Outputs for TopicOutputs<'_> {
         );
         Ok(())
     }
+}
+
+/// One optional part of a partition's checkpoint (base64 of postcard); one that cannot be read
+/// is reported (saying which layer failed) and left out.
+fn read_part<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    report: impl FnOnce(String),
+) -> Option<T> {
+    let read = |text: &str| -> Result<T, String> {
+        let bytes = Envelope::decode_state(text).map_err(|e| format!("not base64: {e}"))?;
+        postcard::from_bytes(&bytes).map_err(|e| e.to_string())
+    };
+    // Reported just above; the part stays cold.
+    read(text?).map_err(report).ok()
 }
 
 /// Why a partition's checkpoint could not be written.
