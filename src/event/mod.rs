@@ -17,6 +17,7 @@ pub(crate) mod message;
 pub mod native;
 pub mod ocsf;
 pub mod otlp;
+mod otlp_json;
 pub(crate) mod scan;
 pub mod settings;
 pub mod sniff;

@@ -32,6 +32,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::value::RawValue;
 
 use super::native::check_len;
+use super::otlp_json as json;
 use super::tool::ToolCall;
 use super::{AccessEvent, Format, Outcome, RejectReason};
 
@@ -54,7 +55,13 @@ pub struct Batch {
 
 /// Decodes an OTLP JSON export request, joining its tool calls with ancestors from other
 /// requests through `join`.
+///
+/// The request is read in place (see [`super::otlp_json`]); one that does not read so is read
+/// again with `opentelemetry-proto`'s types, whose judgement (and error) stands.
 pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+    if let Ok(req) = super::otlp_json::parse(text) {
+        return from_request(&req, join);
+    }
     let req: ExportTraceServiceRequest =
         serde_json::from_str(text).map_err(|e| RejectReason::InvalidField {
             format: FORMAT,
@@ -77,6 +84,33 @@ pub(crate) fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, R
     from_request(&req, join)
 }
 
+/// What the decoder reads of a span, in either encoding.
+trait SpanRead {
+    fn trace_id(&self) -> &[u8];
+    fn span_id(&self) -> &[u8];
+    fn parent_span_id(&self) -> &[u8];
+    fn name(&self) -> &str;
+    fn start_ns(&self) -> u64;
+    fn end_ns(&self) -> u64;
+    /// The value of the first attribute named `key`, when it is a string.
+    fn attr(&self, key: &str) -> Option<&str>;
+    /// Its status is an error.
+    fn failed(&self) -> bool;
+}
+
+/// An export request, in either encoding.
+trait RequestRead {
+    type Span: SpanRead;
+    /// The spans of each scope, with the index of their resource.
+    fn scopes(&self) -> impl Iterator<Item = (usize, &[Self::Span])>;
+    /// The value of the first attribute named `key` of resource `resource`, when it is a string.
+    fn resource_attr(&self, resource: usize, key: &str) -> Option<&str>;
+    /// Every span, in order.
+    fn spans(&self) -> impl Iterator<Item = &Self::Span> {
+        self.scopes().flat_map(|(_, spans)| spans.iter())
+    }
+}
+
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
     attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
         match kv.value.as_ref()?.value.as_ref()? {
@@ -84,6 +118,101 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
             _ => None,
         }
     })
+}
+
+impl SpanRead for Span {
+    fn trace_id(&self) -> &[u8] {
+        &self.trace_id
+    }
+    fn span_id(&self) -> &[u8] {
+        &self.span_id
+    }
+    fn parent_span_id(&self) -> &[u8] {
+        &self.parent_span_id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn start_ns(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+    fn end_ns(&self) -> u64 {
+        self.end_time_unix_nano
+    }
+    fn attr(&self, key: &str) -> Option<&str> {
+        attr(&self.attributes, key)
+    }
+    fn failed(&self) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.code == StatusCode::Error as i32)
+    }
+}
+
+impl RequestRead for ExportTraceServiceRequest {
+    type Span = Span;
+    fn scopes(&self) -> impl Iterator<Item = (usize, &[Span])> {
+        self.resource_spans.iter().enumerate().flat_map(|(i, rs)| {
+            rs.scope_spans
+                .iter()
+                .map(move |ss| (i, ss.spans.as_slice()))
+        })
+    }
+    fn resource_attr(&self, resource: usize, key: &str) -> Option<&str> {
+        let r = self.resource_spans.get(resource)?.resource.as_ref()?;
+        attr(&r.attributes, key)
+    }
+}
+
+fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.string.as_deref())
+}
+
+impl SpanRead for json::Span<'_> {
+    fn trace_id(&self) -> &[u8] {
+        &self.trace_id
+    }
+    fn span_id(&self) -> &[u8] {
+        &self.span_id
+    }
+    fn parent_span_id(&self) -> &[u8] {
+        &self.parent_span_id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn start_ns(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+    fn end_ns(&self) -> u64 {
+        self.end_time_unix_nano
+    }
+    fn attr(&self, key: &str) -> Option<&str> {
+        json_attr(&self.attributes, key)
+    }
+    fn failed(&self) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.code == StatusCode::Error as i32)
+    }
+}
+
+impl<'a> RequestRead for json::Request<'a> {
+    type Span = json::Span<'a>;
+    fn scopes(&self) -> impl Iterator<Item = (usize, &[json::Span<'a>])> {
+        self.resource_spans.iter().enumerate().flat_map(|(i, rs)| {
+            rs.scope_spans
+                .iter()
+                .map(move |ss| (i, ss.spans.as_slice()))
+        })
+    }
+    fn resource_attr(&self, resource: usize, key: &str) -> Option<&str> {
+        let r = self.resource_spans.get(resource)?.resource.as_ref()?;
+        json_attr(&r.attributes, key)
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -97,19 +226,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn json_string(s: &str) -> Option<Cow<'static, RawValue>> {
-    // Encoding a string cannot fail, and its encoding is valid JSON: `None` never happens.
-    let json = serde_json::to_string(s).ok()?;
-    RawValue::from_string(json).ok().map(Cow::Owned)
+    // Encoding a string cannot fail: `None` never happens.
+    serde_json::value::to_raw_value(s).ok().map(Cow::Owned)
 }
 
-fn is_tool_call(span: &Span) -> bool {
-    attr(&span.attributes, "gen_ai.operation.name") == Some("execute_tool")
-        || attr(&span.attributes, "mcp.method.name") == Some("tools/call")
+fn is_tool_call(span: &impl SpanRead) -> bool {
+    span.attr("gen_ai.operation.name") == Some("execute_tool")
+        || span.attr("mcp.method.name") == Some("tools/call")
 }
 
-fn agent_of(span: &Span) -> Option<&str> {
-    attr(&span.attributes, "gen_ai.agent.id")
-        .or_else(|| attr(&span.attributes, "gen_ai.agent.name"))
+fn agent_of(span: &impl SpanRead) -> Option<&str> {
+    span.attr("gen_ai.agent.id")
+        .or_else(|| span.attr("gen_ai.agent.name"))
 }
 
 /// Where the ancestors of a tool call span were found.
@@ -133,13 +261,13 @@ struct Invoke<'r> {
 impl Invoke<'_> {
     /// What an `invoke_agent` span gives its tool calls. An agent name that no event could carry
     /// (empty, or longer than 512 characters) is no agent name.
-    fn of(span: &Span) -> Invoke<'_> {
+    fn of(span: &impl SpanRead) -> Invoke<'_> {
         Invoke {
             agent: agent_of(span)
                 .filter(|a| check_len(a, FORMAT, "gen_ai.agent.id", 1, 512).is_ok())
                 .map(Cow::Borrowed),
-            conversation: attr(&span.attributes, "gen_ai.conversation.id").map(Cow::Borrowed),
-            request: attr(&span.attributes, "gen_ai.input.messages").map(Cow::Borrowed),
+            conversation: span.attr("gen_ai.conversation.id").map(Cow::Borrowed),
+            request: span.attr("gen_ai.input.messages").map(Cow::Borrowed),
         }
     }
 
@@ -382,31 +510,19 @@ impl SpanJoin {
     }
 }
 
-fn from_request(
-    req: &ExportTraceServiceRequest,
-    join: &mut SpanJoin,
-) -> Result<Batch, RejectReason> {
+fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
     let mut batch = Batch::default();
     let wait = join.settings.wait_ms > 0;
     // Every span of the request by id, for the ancestors of tool calls.
-    let spans: rustc_hash::FxHashMap<&[u8], &Span> = req
-        .resource_spans
-        .iter()
-        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
-        .map(|s| (s.span_id.as_slice(), s))
-        .collect();
+    let spans: rustc_hash::FxHashMap<&[u8], &R::Span> =
+        req.spans().map(|s| (s.span_id(), s)).collect();
     let by_id = |id: &[u8]| spans.get(id).copied();
     let mut newest = join.newest_ms;
     let mut waiting: Vec<Pending> = Vec::new();
-    for rs in &req.resource_spans {
-        let resource = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        for span in rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()) {
+    for (resource, scope) in req.scopes() {
+        for span in scope {
             newest = newest.max(
-                i64::try_from(span.end_time_unix_nano.max(span.start_time_unix_nano) / 1_000_000)
+                i64::try_from(span.end_ns().max(span.start_ns()) / 1_000_000)
                     .unwrap_or(0)
                     .min(super::time::MAX_MS),
             );
@@ -414,7 +530,7 @@ fn from_request(
                 batch.skipped += 1;
                 continue;
             }
-            if span.span_id.is_empty() {
+            if span.span_id().is_empty() {
                 return Err(RejectReason::MissingField {
                     format: FORMAT,
                     field: "spanId",
@@ -424,13 +540,13 @@ fn from_request(
             // earlier requests.
             let mut invoke: Option<Invoke<'_>> = None;
             let mut unknown: Option<IdKey> = None;
-            let mut parent = span.parent_span_id.as_slice();
+            let mut parent = span.parent_span_id();
             for _ in 0..MAX_HOPS {
                 if parent.is_empty() {
                     break;
                 }
                 let Some(p) = by_id(parent) else {
-                    let id = id_key(&span.trace_id, parent);
+                    let id = id_key(span.trace_id(), parent);
                     match join.walk(Some(id)) {
                         Walk::Invoke(inv) => invoke = Some(inv),
                         Walk::Root => {}
@@ -438,21 +554,22 @@ fn from_request(
                     }
                     break;
                 };
-                if attr(&p.attributes, "gen_ai.operation.name") == Some("invoke_agent") {
+                if p.attr("gen_ai.operation.name") == Some("invoke_agent") {
                     invoke = Some(Invoke::of(p));
                     break;
                 }
-                parent = p.parent_span_id.as_slice();
+                parent = p.parent_span_id();
             }
             let own_agent = agent_of(span);
             if let Some(a) = own_agent {
                 check_len(a, FORMAT, "gen_ai.agent.id", 1, 512)?;
             }
             let resource_agent = || {
-                let service = attr(resource, "service.name")
+                let service = req
+                    .resource_attr(resource, "service.name")
                     .filter(|s| !s.is_empty())
                     .unwrap_or("unknown_service");
-                let agent = match attr(resource, "service.instance.id") {
+                let agent = match req.resource_attr(resource, "service.instance.id") {
                     Some(i) => format!("{service}/{i}"),
                     None => service.to_string(),
                 };
@@ -468,35 +585,34 @@ fn from_request(
                     resource_agent()?
                 }
             };
-            let tool = match attr(&span.attributes, "gen_ai.tool.name") {
+            let tool = match span.attr("gen_ai.tool.name") {
                 Some(name) => {
                     check_len(name, FORMAT, "gen_ai.tool.name", 1, 256)?;
                     name.to_string()
                 }
                 None => {
-                    check_len(&span.name, FORMAT, "name", 1, 256)?;
-                    span.name.clone()
+                    check_len(span.name(), FORMAT, "name", 1, 256)?;
+                    span.name().to_string()
                 }
             };
-            let event_id = hex(&span.span_id);
+            let event_id = hex(span.span_id());
             check_len(&event_id, FORMAT, "spanId", 1, 256)?;
-            let session = attr(&span.attributes, "gen_ai.conversation.id")
+            let session = span
+                .attr("gen_ai.conversation.id")
                 .or_else(|| invoke.as_ref().and_then(|i| i.conversation.as_deref()))
-                .or_else(|| attr(&span.attributes, "mcp.session.id"))
-                .map_or_else(|| hex(&span.trace_id), str::to_string);
-            let time_ms = i64::try_from(span.start_time_unix_nano / 1_000_000).unwrap_or(i64::MAX);
+                .or_else(|| span.attr("mcp.session.id"))
+                .map_or_else(|| hex(span.trace_id()), str::to_string);
+            let time_ms = i64::try_from(span.start_ns() / 1_000_000).unwrap_or(i64::MAX);
             if !(0..super::time::MAX_MS).contains(&time_ms) {
                 return Err(RejectReason::TimeOutOfRange {
-                    detail: format!("startTimeUnixNano {}", span.start_time_unix_nano),
+                    detail: format!("startTimeUnixNano {}", span.start_ns()),
                 });
             }
-            let failed = span
-                .status
-                .as_ref()
-                .is_some_and(|s| s.code == StatusCode::Error as i32);
-            let arguments =
-                attr(&span.attributes, "gen_ai.tool.call.arguments").and_then(json_string);
-            let result = attr(&span.attributes, "gen_ai.tool.call.result").and_then(json_string);
+            let failed = span.failed();
+            let arguments = span
+                .attr("gen_ai.tool.call.arguments")
+                .and_then(json_string);
+            let result = span.attr("gen_ai.tool.call.result").and_then(json_string);
             let request = invoke
                 .as_ref()
                 .and_then(|i| i.request.as_deref())
@@ -548,17 +664,15 @@ fn from_request(
     if wait {
         // Remember this request's other spans for the tool calls that wait or will arrive.
         for span in req
-            .resource_spans
-            .iter()
-            .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
-            .filter(|s| !is_tool_call(s) && !s.span_id.is_empty())
+            .spans()
+            .filter(|s| !is_tool_call(*s) && !s.span_id().is_empty())
         {
-            let invoke = (attr(&span.attributes, "gen_ai.operation.name") == Some("invoke_agent"))
+            let invoke = (span.attr("gen_ai.operation.name") == Some("invoke_agent"))
                 .then(|| Invoke::of(span).owned());
-            let parent = (!span.parent_span_id.is_empty())
-                .then(|| id_key(&span.trace_id, &span.parent_span_id));
+            let parent = (!span.parent_span_id().is_empty())
+                .then(|| id_key(span.trace_id(), span.parent_span_id()));
             join.remember(
-                id_key(&span.trace_id, &span.span_id),
+                id_key(span.trace_id(), span.span_id()),
                 Node { parent, invoke },
             );
         }
@@ -623,6 +737,75 @@ mod tests {
             .into_iter()
             .map(|e| e.event_id.into_owned())
             .collect()
+    }
+
+    /// What a batch gives downstream, for comparing two decodings.
+    fn summary(b: &Batch) -> String {
+        let events: Vec<String> = b
+            .events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("an event serialises"))
+            .collect();
+        format!(
+            "{events:?} skipped {} from resource {}",
+            b.skipped, b.agent_from_resource
+        )
+    }
+
+    #[test]
+    fn a_request_read_in_place_decodes_as_opentelemetry_proto_reads_it() {
+        let fixture = include_str!("../../fixtures/otlp/banking_agent.jsonl");
+        let edge = [
+            // Upper-case and 0x-prefixed ids, times as numbers, escaped strings, a status,
+            // attribute values of every kind and a duplicated attribute (the first counts).
+            r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}},{"key":"service.instance.id","value":{"stringValue":"i-\u0031"}}]},"scopeSpans":[{"scope":{"name":"s","version":"1"},"spans":[
+              {"traceId":"0X0AF7651916CD43DD8448EB211C80319C","spanId":"0xB7AD6B7169203331","name":"run","startTimeUnixNano":1714564800000000000,"endTimeUnixNano":"1714564900000000000","attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"invoke_agent"}},{"key":"gen_ai.input.messages","value":{"stringValue":"send \"it\""}}]},
+              {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00000000000000a1","parentSpanId":"b7ad6b7169203331","name":"execute_tool x","kind":3,"startTimeUnixNano":"1714564800100000000","endTimeUnixNano":"1714564800200000000","status":{"code":2,"message":"boom"},
+               "events":[{"timeUnixNano":"1","name":"e"}],"links":[],
+               "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"execute_tool"}},{"key":"gen_ai.tool.name","value":{"stringValue":"send_money"}},{"key":"gen_ai.tool.name","value":{"stringValue":"other"}},
+                 {"key":"gen_ai.tool.call.arguments","value":{"stringValue":"{\"to\": \"x\"}"}},{"key":"n","value":{"intValue":"7"}},{"key":"d","value":{"doubleValue":1.5}},
+                 {"key":"a","value":{"arrayValue":{"values":[{"stringValue":"q"},{"intValue":3}]}}},{"key":"k","value":{"kvlistValue":{"values":[{"key":"z","value":{"boolValue":true}}]}}},
+                 {"key":"gen_ai.conversation.id","value":{"intValue":9}}]},
+              {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00000000000000a2","name":"tools/call","startTimeUnixNano":"1714564800300000000","attributes":[{"key":"mcp.method.name","value":{"stringValue":"tools/call"}},{"key":"mcp.session.id","value":{"stringValue":"m-1"}}]}
+            ]}]}]}"#,
+        ];
+        for settings in [
+            JoinSettings::default(),
+            JoinSettings {
+                wait_ms: 0,
+                ..JoinSettings::default()
+            },
+        ] {
+            let (mut in_place, mut owned) = (SpanJoin::new(settings), SpanJoin::new(settings));
+            for line in fixture.lines().chain(edge) {
+                let req = json::parse(line).expect("reads in place");
+                let proto: ExportTraceServiceRequest =
+                    serde_json::from_str(line).expect("opentelemetry-proto reads it");
+                let a = from_request(&req, &mut in_place).expect("decodes");
+                let b = from_request(&proto, &mut owned).expect("decodes");
+                assert!(!a.events.is_empty() || a.skipped > 0);
+                assert_eq!(summary(&a), summary(&b), "{line}");
+            }
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            in_place.flush(&mut a);
+            owned.flush(&mut b);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+    }
+
+    #[test]
+    fn a_request_that_does_not_read_in_place_keeps_opentelemetry_proto_s_rejection() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"xyz","attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"execute_tool"}}]}]}]}]}"#;
+        let old = serde_json::from_str::<ExportTraceServiceRequest>(text)
+            .expect_err("refused")
+            .to_string();
+        match decode_json(text, &mut SpanJoin::default()) {
+            Err(RejectReason::InvalidField { field, detail, .. }) => {
+                assert_eq!(field, "resourceSpans");
+                assert_eq!(detail, old);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
