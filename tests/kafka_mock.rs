@@ -772,6 +772,67 @@ fn demo_runs_by_itself_and_prints_a_summary() {
     let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no {s:?} in {text}"));
     assert!(at("== history") < at("== live") && at("== live") < at("== summary"));
     assert!(at("== summary") < at("== enforcement"), "{text}");
+
+    // Its four input partitions share fleet knowledge: the demo judges its fleet as a replay
+    // over four partitions with fleet knowledge merged does.
+    let dir = tempfile::tempdir().unwrap();
+    let cinch = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("cinch")
+            .unwrap()
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let sim = dir.path().join("sim");
+    let sim_s = sim.to_str().unwrap();
+    cinch(&[
+        "simulate", "--agents", "8", "--days", "4", "--seed", "1", "--out", sim_s,
+    ]);
+    let config = dir.path().join("cinch.toml");
+    std::fs::write(&config, "[commands]\ndry_run = false\n").unwrap();
+    let out = dir.path().join("out.jsonl");
+    cinch(&[
+        "replay",
+        "--input",
+        sim.join("events.jsonl").to_str().unwrap(),
+        "--entitlements",
+        sim.join("entitlements.json").to_str().unwrap(),
+        "--partitions",
+        "4",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let records = std::fs::read_to_string(&out).unwrap();
+    let kind = |k: &str| {
+        records
+            .lines()
+            .filter(|l| l.contains(&format!("\"kind\":\"{k}\"")))
+            .count()
+    };
+    let summary = &text[at("== summary")..];
+    let told = |what: &str| -> usize {
+        summary
+            .lines()
+            .find_map(|l| l.split_once(what))
+            .and_then(|(n, _)| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {what:?} in {summary}"))
+    };
+    assert!(kind("finding") > 0, "{records}");
+    assert_eq!(told(" findings:"), kind("finding"), "{text}");
+    assert_eq!(told(" commands:"), kind("command"), "{text}");
+    assert_eq!(
+        told(" least-privilege recommendations"),
+        kind("recommendation"),
+        "{text}"
+    );
 }
 
 /// Produces `(key, value)` records to `topic`.

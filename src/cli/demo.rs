@@ -55,6 +55,8 @@ pub struct DemoArgs {
 }
 
 const INPUT: &str = "cinch.events";
+/// The topic through which the input partitions share fleet knowledge.
+const FLEET: &str = "cinch.fleet";
 
 #[derive(Default)]
 struct Progress {
@@ -146,6 +148,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         s.commands.dry_run = false;
         s.kafka.brokers = mock.bootstrap_servers();
         s.kafka.group_id = "cinch-demo".into();
+        // The input's partitions share what the fleet does, as one engine would know it.
+        s.kafka.fleet_topic = Some(FLEET.into());
         for (k, v) in [
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "500"),
@@ -155,6 +159,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         s
     };
     mock.create_topic(INPUT, 4, 1)?;
+    mock.create_topic(FLEET, 1, 1)?;
     let k = &settings.kafka;
     for t in [
         &k.findings_topic,
