@@ -754,28 +754,6 @@ fn an_output_the_broker_refuses_stops_the_run_without_committing_its_input() {
 
 #[test]
 fn demo_runs_by_itself_and_prints_a_summary() {
-    let out = assert_cmd::Command::cargo_bin("cinch")
-        .unwrap()
-        .args(["demo", "--agents", "8", "--days", "4", "--rate", "50000"])
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("== summary"), "{text}");
-    assert!(text.contains("findings:"), "{text}");
-    // History summed up first, then the live feed, then the enforcement point's decisions.
-    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no {s:?} in {text}"));
-    assert!(at("== history") < at("== live") && at("== live") < at("== summary"));
-    assert!(at("== summary") < at("== enforcement"), "{text}");
-
-    // Its four input partitions share fleet knowledge: the demo judges its fleet as a replay
-    // over four partitions with fleet knowledge merged does.
-    let dir = tempfile::tempdir().unwrap();
     let cinch = |args: &[&str]| {
         let out = assert_cmd::Command::cargo_bin("cinch")
             .unwrap()
@@ -788,7 +766,19 @@ fn demo_runs_by_itself_and_prints_a_summary() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let text = cinch(&["demo", "--agents", "8", "--days", "4", "--rate", "50000"]);
+    assert!(text.contains("== summary"), "{text}");
+    assert!(text.contains("findings:"), "{text}");
+    // History summed up first, then the live feed, then the enforcement point's decisions.
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no {s:?} in {text}"));
+    assert!(at("== history") < at("== live") && at("== live") < at("== summary"));
+    assert!(at("== summary") < at("== enforcement"), "{text}");
+
+    // Its four input partitions share fleet knowledge: the demo judges its fleet as a replay
+    // over four partitions with fleet knowledge merged does.
+    let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
     let sim_s = sim.to_str().unwrap();
     cinch(&[

@@ -120,49 +120,57 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
     })
 }
 
-impl SpanRead for Span {
-    fn trace_id(&self) -> &[u8] {
-        &self.trace_id
-    }
-    fn span_id(&self) -> &[u8] {
-        &self.span_id
-    }
-    fn parent_span_id(&self) -> &[u8] {
-        &self.parent_span_id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn start_ns(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn end_ns(&self) -> u64 {
-        self.end_time_unix_nano
-    }
-    fn attr(&self, key: &str) -> Option<&str> {
-        attr(&self.attributes, key)
-    }
-    fn failed(&self) -> bool {
-        self.status
-            .as_ref()
-            .is_some_and(|s| s.code == StatusCode::Error as i32)
-    }
+/// Implements [`SpanRead`] and [`RequestRead`] for the types of one encoding (they name their
+/// members alike), with `$attr` reading an attribute list.
+macro_rules! read_through {
+    ([$($g:lifetime)?] $req:ty, $span:ty, $attr:ident) => {
+        impl<$($g)?> SpanRead for $span {
+            fn trace_id(&self) -> &[u8] {
+                &self.trace_id
+            }
+            fn span_id(&self) -> &[u8] {
+                &self.span_id
+            }
+            fn parent_span_id(&self) -> &[u8] {
+                &self.parent_span_id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn start_ns(&self) -> u64 {
+                self.start_time_unix_nano
+            }
+            fn end_ns(&self) -> u64 {
+                self.end_time_unix_nano
+            }
+            fn attr(&self, key: &str) -> Option<&str> {
+                $attr(&self.attributes, key)
+            }
+            fn failed(&self) -> bool {
+                self.status
+                    .as_ref()
+                    .is_some_and(|s| s.code == StatusCode::Error as i32)
+            }
+        }
+
+        impl<$($g)?> RequestRead for $req {
+            type Span = $span;
+            fn scopes(&self) -> impl Iterator<Item = (usize, &[$span])> {
+                self.resource_spans.iter().enumerate().flat_map(|(i, rs)| {
+                    rs.scope_spans
+                        .iter()
+                        .map(move |ss| (i, ss.spans.as_slice()))
+                })
+            }
+            fn resource_attr(&self, resource: usize, key: &str) -> Option<&str> {
+                let r = self.resource_spans.get(resource)?.resource.as_ref()?;
+                $attr(&r.attributes, key)
+            }
+        }
+    };
 }
 
-impl RequestRead for ExportTraceServiceRequest {
-    type Span = Span;
-    fn scopes(&self) -> impl Iterator<Item = (usize, &[Span])> {
-        self.resource_spans.iter().enumerate().flat_map(|(i, rs)| {
-            rs.scope_spans
-                .iter()
-                .map(move |ss| (i, ss.spans.as_slice()))
-        })
-    }
-    fn resource_attr(&self, resource: usize, key: &str) -> Option<&str> {
-        let r = self.resource_spans.get(resource)?.resource.as_ref()?;
-        attr(&r.attributes, key)
-    }
-}
+read_through!([] ExportTraceServiceRequest, Span, attr);
 
 fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> {
     attrs
@@ -171,49 +179,7 @@ fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> 
         .and_then(|kv| kv.value.as_ref()?.string.as_deref())
 }
 
-impl SpanRead for json::Span<'_> {
-    fn trace_id(&self) -> &[u8] {
-        &self.trace_id
-    }
-    fn span_id(&self) -> &[u8] {
-        &self.span_id
-    }
-    fn parent_span_id(&self) -> &[u8] {
-        &self.parent_span_id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn start_ns(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn end_ns(&self) -> u64 {
-        self.end_time_unix_nano
-    }
-    fn attr(&self, key: &str) -> Option<&str> {
-        json_attr(&self.attributes, key)
-    }
-    fn failed(&self) -> bool {
-        self.status
-            .as_ref()
-            .is_some_and(|s| s.code == StatusCode::Error as i32)
-    }
-}
-
-impl<'a> RequestRead for json::Request<'a> {
-    type Span = json::Span<'a>;
-    fn scopes(&self) -> impl Iterator<Item = (usize, &[json::Span<'a>])> {
-        self.resource_spans.iter().enumerate().flat_map(|(i, rs)| {
-            rs.scope_spans
-                .iter()
-                .map(move |ss| (i, ss.spans.as_slice()))
-        })
-    }
-    fn resource_attr(&self, resource: usize, key: &str) -> Option<&str> {
-        let r = self.resource_spans.get(resource)?.resource.as_ref()?;
-        json_attr(&r.attributes, key)
-    }
-}
+read_through!(['a] json::Request<'a>, json::Span<'a>, json_attr);
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
