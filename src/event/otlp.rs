@@ -735,6 +735,20 @@ mod tests {
               {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00000000000000a2","name":"tools/call","startTimeUnixNano":"1714564800300000000","attributes":[{"key":"mcp.method.name","value":{"stringValue":"tools/call"}},{"key":"mcp.session.id","value":{"stringValue":"m-1"}}]}
             ]}]}]}"#,
         ];
+        // And the simulated LLM fleet's sessions: injections in tool results, every tool.
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::sim::simulate(&crate::sim::SimConfig {
+            kind: crate::sim::SimKind::Llm,
+            agents: 6,
+            days: 2,
+            seed: 11,
+            out: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .expect("simulates");
+        let simulated =
+            std::fs::read_to_string(dir.path().join(crate::sim::llm::SPANS_FILE)).expect("spans");
+        assert!(simulated.lines().count() > 20);
         for settings in [
             JoinSettings::default(),
             JoinSettings {
@@ -743,7 +757,7 @@ mod tests {
             },
         ] {
             let (mut in_place, mut owned) = (SpanJoin::new(settings), SpanJoin::new(settings));
-            for line in fixture.lines().chain(edge) {
+            for line in fixture.lines().chain(edge).chain(simulated.lines()) {
                 let req = json::parse(line).expect("reads in place");
                 let proto: ExportTraceServiceRequest =
                     serde_json::from_str(line).expect("opentelemetry-proto reads it");
