@@ -860,9 +860,13 @@ impl Decoder {
         if matches!(self.config.format, FormatChoice::Auto | FormatChoice::Otlp)
             && has(&KEYS.resource_spans, bytes)
         {
+            // Only an object with a `resourceSpans` member is an export request; one that
+            // merely holds the name (in a value, or deeper down) is decoded as a record below.
             let batch = super::otlp::decode_json(doc, &mut self.join.borrow_mut());
-            self.spans(batch, bytes, offset, sink);
-            return false;
+            if let Some(batch) = batch.transpose() {
+                self.spans(batch, bytes, offset, sink);
+                return false;
+            }
         }
         let forced_mcp = self.config.format == FormatChoice::McpAudit;
         if forced_mcp || (self.config.format == FormatChoice::Auto && looks_like_mcp_audit(bytes)) {
@@ -1037,6 +1041,29 @@ mod tests {
                 Err(rej) => rej.reason.code(),
             })
             .collect()
+    }
+
+    #[test]
+    fn only_a_top_level_resource_spans_member_makes_an_export_request() {
+        let d = Decoder::default();
+        let named = NATIVE.replacen("\"action\":\"", "\"action\":\"resourceSpans", 1);
+        assert!(named.contains("resourceSpans"));
+        assert_eq!(codes(&d, named.as_bytes()), ["ok"], "a native event");
+        let deeper = r#"{"x":{"resourceSpans":[]},"agent_id":"a"}"#;
+        assert_eq!(codes(&d, deeper.as_bytes()), ["missing_field"]);
+        let forced = Decoder::new(DecodeConfig {
+            format: FormatChoice::Otlp,
+            ..DecodeConfig::default()
+        });
+        assert_eq!(codes(&forced, deeper.as_bytes()), ["missing_field"]);
+        assert_eq!(
+            codes(&forced, br#"{"resourceSpans":[]}"#),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&forced, br#"{"resourceSpans":null}"#),
+            ["invalid_field"]
+        );
     }
 
     #[test]

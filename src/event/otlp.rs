@@ -58,9 +58,15 @@ pub struct Batch {
 ///
 /// The request is read in place (see [`super::otlp_json`]); one that does not read so is read
 /// again with `opentelemetry-proto`'s types, whose judgement (and error) stands.
-pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
-    if let Ok(req) = super::otlp_json::parse(text) {
-        return from_request(&req, join);
+///
+/// `Ok(None)`: the object has no `resourceSpans` member, so it is not an export request (the
+/// name occurs elsewhere in it) and the caller decodes it as a record.
+pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Option<Batch>, RejectReason> {
+    match super::otlp_json::parse(text) {
+        Ok(None) => return Ok(None),
+        Ok(Some(req)) => return from_request(&req, join).map(Some),
+        Err(_) if json::has_resource_spans(text) == Some(false) => return Ok(None),
+        Err(_) => {}
     }
     let req: ExportTraceServiceRequest =
         serde_json::from_str(text).map_err(|e| RejectReason::InvalidField {
@@ -68,7 +74,7 @@ pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Batch, Reje
             field: "resourceSpans",
             detail: e.to_string(),
         })?;
-    from_request(&req, join)
+    from_request(&req, join).map(Some)
 }
 
 /// Decodes an OTLP protobuf export request, joining its tool calls with ancestors from other
@@ -699,6 +705,7 @@ mod tests {
         let text = request(&spans);
         decode_json(&text, join)
             .unwrap()
+            .expect("an export request")
             .events
             .into_iter()
             .map(|e| e.event_id.into_owned())
@@ -758,7 +765,9 @@ mod tests {
         ] {
             let (mut in_place, mut owned) = (SpanJoin::new(settings), SpanJoin::new(settings));
             for line in fixture.lines().chain(edge).chain(simulated.lines()) {
-                let req = json::parse(line).expect("reads in place");
+                let req = json::parse(line)
+                    .expect("reads in place")
+                    .expect("an export request");
                 let proto: ExportTraceServiceRequest =
                     serde_json::from_str(line).expect("opentelemetry-proto reads it");
                 let a = from_request(&req, &mut in_place).expect("decodes");

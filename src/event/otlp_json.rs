@@ -19,11 +19,36 @@ use smallvec::SmallVec;
 pub(super) type Id = SmallVec<[u8; 16]>;
 
 /// An `ExportTraceServiceRequest`.
+#[derive(Debug, Default)]
+pub(super) struct Request<'a> {
+    pub resource_spans: Vec<ResourceSpans<'a>>,
+}
+
+/// A JSON object read as an export request.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub(super) struct Request<'a> {
-    #[serde(borrow)]
-    pub resource_spans: Vec<ResourceSpans<'a>>,
+struct Envelope<'a> {
+    /// `None` when the object has no `resourceSpans` member: it is not an export request.
+    #[serde(borrow, deserialize_with = "present")]
+    resource_spans: Option<Vec<ResourceSpans<'a>>>,
+}
+
+/// A member that is present: `null` is refused, as `opentelemetry-proto`'s types refuse it.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Whether a JSON object has a `resourceSpans` member (`None` when it is not a JSON object).
+pub(super) fn has_resource_spans(text: &str) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "resourceSpans", default, deserialize_with = "present")]
+        resource_spans: Option<IgnoredAny>,
+    }
+    // Not a JSON object: the caller keeps the export request's own error.
+    serde_json::from_str::<Probe>(text)
+        .ok()
+        .map(|p| p.resource_spans.is_some())
 }
 
 /// The spans of one resource.
@@ -270,9 +295,12 @@ fn hex_id<'de, D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
     d.deserialize_str(V)
 }
 
-/// Parses an export request.
-pub(super) fn parse(text: &str) -> Result<Request<'_>, serde_json::Error> {
-    serde_json::from_str(text)
+/// Parses an export request: `None` when the object has no `resourceSpans` member.
+pub(super) fn parse(text: &str) -> Result<Option<Request<'_>>, serde_json::Error> {
+    let envelope: Envelope<'_> = serde_json::from_str(text)?;
+    Ok(envelope
+        .resource_spans
+        .map(|resource_spans| Request { resource_spans }))
 }
 
 #[cfg(test)]
@@ -298,6 +326,7 @@ mod tests {
               {"key":"g","value":null}],
             "status":{"code":2}}]}]}]}"#;
         let req = parse(text).expect("parses");
+        let req = req.expect("a request");
         let rs = &req.resource_spans[0];
         let span = &rs.scope_spans[0].spans[0];
         assert_eq!(
