@@ -191,7 +191,7 @@ class Outputs:
         return len(self.scored()) >= valid and len(self.records["dead-letters"]) >= len(BAD)
 
 
-def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1):
+def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1, limit=900):
     """Runs `instances` of cinch in one group on `prefix` until they have scored and
     dead-lettered everything and committed the input's end. With kills, the input is fed in
     eight steps a second apart, and a step waits (up to 30 s) for the kills due more than a step
@@ -254,13 +254,13 @@ def run(cinch, broker, prefix, work, valid, kills, msgs, instances=1):
         return committed(broker, prefix, topic(prefix, "events")) == ends
 
     while not done():
-        if time.time() - started > 900:
+        if time.time() - started > limit:
             for proc in procs:
                 proc.kill()
             ends = {p: e for p, e in fed.items() if p != "done"}
             with open(os.path.join(work, f"{prefix}.scored.json"), "w") as f:
                 json.dump(sorted(out.scored()), f)
-            sys.exit(f"{prefix}: not caught up after 900 s: {len(out.scored())}/{valid} scored, "
+            sys.exit(f"{prefix}: not caught up after {limit} s: {len(out.scored())}/{valid} scored, "
                      f"{len(out.records['dead-letters'])}/{len(BAD)} dead-lettered, committed "
                      f"{committed(broker, prefix, topic(prefix, 'events'))} of {ends}; scored ids in "
                      f"{work}/{prefix}.scored.json")

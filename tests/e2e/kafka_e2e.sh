@@ -9,6 +9,9 @@
 #
 #   bash tests/e2e/kafka_e2e.sh            # uses $CARGO_TARGET_DIR/debug/cinch, builds it if needed
 #   E2E_STAGES=otlp bash tests/e2e/kafka_e2e.sh   # one stage only
+#   CINCH=target/release/cinch E2E_STAGES=scale bash tests/e2e/kafka_e2e.sh   # fleet_scale.py:
+#       three instances on a 120-agent, 14-day fleet against replay --partitions 12 and one
+#       engine (several minutes; not a default stage; E2E_SCALE_ARGS="--agents 30 --days 6")
 #
 # Needs: tansu 0.6.0 (`cargo install tansu --version 0.6.0 --features dynostore,libsql`; found
 # on PATH, at $TANSU, or in /var/tmp/cinch-tools/bin) and the Python packages confluent-kafka and
@@ -53,6 +56,8 @@ for stage in $stages; do
             --work "$work" ;;
     unkeyed) python3 "$here/unkeyed_e2e.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
             --work "$work" ;;
-    *) echo "unknown stage $stage (kill, fleet, otlp, unkeyed)"; exit 2 ;;
+    scale) python3 "$here/fleet_scale.py" --broker "127.0.0.1:$port" --tansu "$tansu" --cinch "$cinch" \
+            --work "$work" ${E2E_SCALE_ARGS:-} ;;
+    *) echo "unknown stage $stage (kill, fleet, otlp, unkeyed, scale)"; exit 2 ;;
   esac
 done

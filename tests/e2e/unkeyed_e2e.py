@@ -12,11 +12,14 @@ score it from there. Checked:
   summary counts as many events re-keyed;
 - tool calls sent before the agent run that holds them joined it at the re-keying;
 - the malformed message, and only it, was dead-lettered, with its input position;
+- fleet knowledge is shared through a fleet topic by the engines of the repartition topic's
+  partitions (one of them, without events, advanced by the idle rule);
 - the committed offsets reach the end of the unkeyed topic.
 Event-time ordering and equality with keyed input are checked in `tests/kafka_mock.rs`.
 """
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -52,6 +55,19 @@ def committed(broker, group):
     return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
 
 
+def fleet_members(broker, name):
+    """The input partitions that published to the fleet topic `name`."""
+    c = Consumer({"bootstrap.servers": broker, "group.id": "e2e-unkeyed-fleet", "enable.auto.commit": False})
+    c.assign([TopicPartition(name, 0, 0)])
+    members, idle = set(), 0
+    while idle < 3:
+        got = [m for m in c.consume(1000, 1.0) if not m.error() and m.value() is not None]
+        members.update(json.loads(m.value())["member"] for m in got)
+        idle = 0 if got else idle + 1
+    c.close()
+    return members
+
+
 def partitions_of(broker, name):
     c = Consumer({"bootstrap.servers": broker, "group.id": "e2e-unkeyed-meta"})
     md = c.list_topics(name, timeout=10).topics.get(name)
@@ -81,8 +97,12 @@ def main():
     cfg = os.path.join(a.work, f"{PREFIX}.toml")
     # The topic was produced before the run: its partitions are read one after another, not in
     # step, so holding events back for order would hold most of them to the end.
+    # Fleet knowledge is shared through a fleet topic, as a deployment over several instances
+    # shares it: the engines are those of the repartition topic's partitions. Two agents leave
+    # one of its three partitions without events, so the idle rule advances it.
     write_config(cfg, a.broker, PREFIX, SPANS_TOPIC,
-                 f'unkeyed_topics = ["{SPANS_TOPIC}"]\nrepartition_order_secs = 0\n')
+                 f'unkeyed_topics = ["{SPANS_TOPIC}"]\nrepartition_order_secs = 0\n'
+                 f'fleet_topic = "{topic(PREFIX, "fleet")}"\nfleet_idle_secs = 2\n')
     out = Outputs(a.broker, PREFIX)
     rc, took, summary = run_until(
         a.cinch, cfg, os.path.join(a.work, f"{PREFIX}.log"), out,
@@ -113,14 +133,23 @@ def main():
     if not m or int(m.group(1)) != len(agents):
         failures.append(f"the run's summary does not count {len(agents)} events re-keyed: "
                         f"{m.group(0) if m else 'no unkeyed input line'}")
+    members = fleet_members(a.broker, topic(PREFIX, "fleet"))
+    if not members or any(not m.startswith(f"{repartition}/") for m in members):
+        failures.append(f"the fleet topic holds records of {sorted(members)}, expected partitions of {repartition}")
+    fleet = re.search(r"fleet: (\d+) fleet-topic records published, (\d+) idle partitions advanced", summary)
+    if not fleet or int(fleet.group(1)) == 0:
+        failures.append(f"the run's summary counts no fleet-topic record published: "
+                        f"{fleet.group(0) if fleet else 'no fleet line'}")
     offsets = committed(a.broker, PREFIX)
     if offsets != ends:
         failures.append(f"committed offsets {offsets} do not reach the input's end {ends}")
     log(f"unkeyed: {repartition} created with {made} partitions; scored {len(scores)}/{len(agents)} "
         f"tool calls once each under their agents; {len(dead)} dead letter; "
-        f"{m.group(0) if m else 'no re-key count'}")
+        f"{m.group(0) if m else 'no re-key count'}; fleet topic records from {sorted(members)} "
+        f"({fleet.group(0) if fleet else 'no fleet line'})")
     conclude("unkeyed", failures, "the repartition topic created by cinch, every tool call re-keyed and scored "
-             "once under its agent, the malformed message dead-lettered, offsets committed to the end")
+             "once under its agent, fleet knowledge shared by the repartition partitions through a fleet "
+             "topic, the malformed message dead-lettered, offsets committed to the end")
 
 
 if __name__ == "__main__":
