@@ -198,7 +198,7 @@ impl BoundedCounter {
     /// decayed count is evicted into the sketch. With `once_per_day`, a key already credited on
     /// the same day is not credited again (slow, poisoning-resistant learning).
     pub fn add(&mut self, key: u64, weight: f32, now: Minute, decay: Decay, once_per_day: bool) {
-        let mut at = match self.find(key) {
+        let at = match self.find(key) {
             Ok(i) => {
                 let e = &mut self.entries[i].1;
                 if once_per_day && e.at / 1440 == now / 1440 {
@@ -222,11 +222,24 @@ impl BoundedCounter {
                 .min_by(|a, b| a.2.total_cmp(&b.2).then(a.1.cmp(&b.1)))
                 .map(|(i, k, _)| (i, k));
             if let Some((i, k)) = victim {
-                self.entries.remove(i);
-                if i < at {
-                    at -= 1;
-                }
                 self.sketch_insert(k);
+                // The new entry takes the victim's place and only the entries between the two
+                // move, one step (a removal and an insertion would move everything after each).
+                let entry = (
+                    key,
+                    Slot {
+                        count: weight,
+                        at: now,
+                    },
+                );
+                if i < at {
+                    self.entries[i..at].rotate_left(1);
+                    self.entries[at - 1] = entry;
+                } else {
+                    self.entries[at..=i].rotate_right(1);
+                    self.entries[at] = entry;
+                }
+                return;
             }
         }
         if self.entries.len() == self.entries.capacity() {
@@ -415,5 +428,45 @@ mod tests {
         assert_eq!(c.get(7, 20, d).count, 0.25);
         c.add(7, 0.25, 1440 + 5, d, true);
         assert_eq!(c.get(7, 1440 + 5, d).count, 0.5);
+    }
+
+    proptest::proptest! {
+        /// Adding keys to a full table keeps what a plain model keeps: sorted entries, the
+        /// smallest decayed count (ties to the smaller key) evicted for each new key, counts
+        /// decayed and credited as `add` says.
+        #[test]
+        fn add_keeps_what_a_plain_model_keeps(
+            steps in proptest::collection::vec((0u64..40, 1u8..4, 0u32..600, proptest::bool::ANY), 1..200),
+        ) {
+            let decay = Decay::with_half_life_days(0.1);
+            let mut c = BoundedCounter::new(8, 256);
+            let mut model: std::collections::BTreeMap<u64, Slot> = Default::default();
+            let mut now = 0;
+            for (key, weight, gap, once) in steps {
+                now += gap;
+                let weight = weight as f32 * 0.5;
+                c.add(key, weight, now, decay, once);
+                if let Some(e) = model.get_mut(&key) {
+                    if !(once && e.at / 1440 == now / 1440) {
+                        e.count = e.count * decay.factor(e.at, now) + weight;
+                        e.at = e.at.max(now);
+                    }
+                } else {
+                    if model.len() >= 8 {
+                        let victim = model
+                            .iter()
+                            .map(|(k, e)| (*k, e.count * decay.factor(e.at, now)))
+                            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                            .map(|(k, _)| k)
+                            .expect("a full table");
+                        model.remove(&victim);
+                    }
+                    model.insert(key, Slot { count: weight, at: now });
+                }
+                let held: Vec<(u64, Slot)> = c.entries.iter().copied().collect();
+                let want: Vec<(u64, Slot)> = model.iter().map(|(k, e)| (*k, *e)).collect();
+                proptest::prop_assert_eq!(held, want);
+            }
+        }
     }
 }
