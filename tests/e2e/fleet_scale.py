@@ -12,7 +12,9 @@ without any partition advanced for being idle. The script checks:
 - the instances scored every event and dead-lettered every bad record, and their committed
   offsets reach the input's end;
 - their findings, commands and recommendations have the same ids and contents as those of
-  `cinch replay --partitions 12` over the same events, and every score line is the same;
+  `cinch replay --partitions 12` over the same events (less the recommendations of the
+  replay's review at the end of its input, which a stream never reaches), and every score line
+  is the same;
 - detection quality (`cinch eval`) of their outputs is that of one engine over the whole fleet
   (`cinch eval --dataset`) within 10% in benign findings per agent-day, with the same attacks
   caught. The closing events are left out of the quality figures.
@@ -21,7 +23,6 @@ Run by `E2E_STAGES=scale bash tests/e2e/kafka_e2e.sh` (not part of CI's default 
 takes several minutes).
 """
 
-import argparse
 import json
 import os
 import random
@@ -95,7 +96,7 @@ def inputs(cinch, work, agents, days, seed):
         msgs.insert(1 + i * 997, (i % e2e.PARTITIONS, b"bad", bad))
     e2e.log(f"input: {agents} agents x {days} days (seed {seed}): {valid} valid events "
             f"({len(closing)} closing), {len(e2e.BAD)} bad records")
-    return msgs, valid, lines, set(closing.values())
+    return msgs, valid, lines, set(closing.values()), f"{end[:10]}T23:59:59"
 
 
 def write_jsonl(path, records):
@@ -122,11 +123,7 @@ def quality(report):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--broker", required=True)
-    ap.add_argument("--tansu", required=True)
-    ap.add_argument("--cinch", required=True)
-    ap.add_argument("--work", required=True)
+    ap = e2e.parser()
     ap.add_argument("--agents", type=int, default=120)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--sim-seed", type=int, default=5)
@@ -136,7 +133,7 @@ def main():
     random.seed(seed)
     e2e.log(f"kill point drawn with seed {seed}")
 
-    msgs, valid, lines, closers = inputs(a.cinch, a.work, a.agents, a.days, a.sim_seed)
+    msgs, valid, lines, closers, closing_time = inputs(a.cinch, a.work, a.agents, a.days, a.sim_seed)
     e2e.create_topics(a.tansu, a.broker, PREFIX)
     # A fleet topic moves the instances one event-time hour (a fleet tick) at a time, each
     # tick a round trip through the broker: allow a second and a half an hour and then some.
@@ -163,11 +160,18 @@ def main():
         with open(path) as f:
             return [json.loads(line) for line in f if line.strip()]
 
-    # `--out` holds every decision record; each has its kind.
+    # `--out` holds every decision record; each has its kind. A replay also reviews grants at
+    # the end of its input, which a stream never reaches: what that review recommends (stamped
+    # with the closing time) is left out of the comparison.
     replayed = {"scores": read(scores), "findings": [], "commands": [], "recommendations": []}
+    at_end = 0
     for r in read(decisions):
-        if r.get("kind") in ("finding", "command", "recommendation"):
+        if r.get("kind") == "recommendation" and r["time"].startswith(closing_time):
+            at_end += 1
+        elif r.get("kind") in ("finding", "command", "recommendation"):
             replayed[r["kind"] + "s"].append(r)
+    e2e.log(f"replay --partitions {e2e.PARTITIONS}: {at_end} recommendations of its end-of-input review "
+            f"left out (a stream has no end)")
 
     failures = []
     for kind, field in [("scores", "event_id"), ("findings", "finding_id"), ("commands", "command_id"),

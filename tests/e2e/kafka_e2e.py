@@ -60,6 +60,14 @@ def conclude(stage, failures, passed):
     log(f"PASS: {label}{passed}")
 
 
+def parser():
+    """The arguments every stage takes: the broker, the tansu and cinch binaries, a work dir."""
+    ap = argparse.ArgumentParser()
+    for name in ["--broker", "--tansu", "--cinch", "--work"]:
+        ap.add_argument(name, required=True)
+    return ap
+
+
 def topic(prefix, kind):
     return f"{prefix}.{kind}"
 
@@ -315,12 +323,8 @@ def committed(broker, group, name):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--broker", required=True)
-    ap.add_argument("--tansu", required=True)
-    ap.add_argument("--cinch", required=True)
+    ap = parser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--work", required=True)
     ap.add_argument("--kills", type=int, default=3)
     ap.add_argument("--instances", type=int, default=3)
     ap.add_argument("--seed", type=int, default=None)

@@ -21,7 +21,6 @@ reads tells it to pay (or mail) a destination the user never named, and it does.
 - the committed offsets reach the end of the topic.
 """
 
-import argparse
 import json
 import os
 import random
@@ -38,7 +37,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from kafka_e2e import conclude, REPO, by_id, log, produce, topic, Outputs
+from kafka_e2e import conclude, REPO, by_id, log, parser, produce, topic, Outputs
 
 SPANS_TOPIC = "otlp_spans"
 PREFIX = "otlp"
@@ -282,11 +281,7 @@ def tool_call_failures(out, agents):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--broker", required=True)
-    ap.add_argument("--tansu", required=True)
-    ap.add_argument("--cinch", required=True)
-    ap.add_argument("--work", required=True)
+    ap = parser()
     a = ap.parse_args()
 
     msgs, agents, other, injected, bad_index, split = inputs()

@@ -18,7 +18,6 @@ score it from there. Checked:
 Event-time ordering and equality with keyed input are checked in `tests/kafka_mock.rs`.
 """
 
-import argparse
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from kafka_e2e import conclude, log, produce, topic, Outputs
+from kafka_e2e import conclude, log, parser, produce, topic, Outputs
 from otlp_e2e import create_topics, inputs, run_until, tool_call_failures, write_config
 
 PREFIX = "unkeyed"
@@ -76,11 +75,7 @@ def partitions_of(broker, name):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--broker", required=True)
-    ap.add_argument("--tansu", required=True)
-    ap.add_argument("--cinch", required=True)
-    ap.add_argument("--work", required=True)
+    ap = parser()
     a = ap.parse_args()
 
     msgs, agents, _other, _injected, _bad_index, split = inputs()
