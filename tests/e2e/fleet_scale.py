@@ -80,13 +80,14 @@ def inputs(cinch, work, agents, days, seed):
             lines.append(line.rstrip(b"\n"))
             end = max(end, ev["time"])
     # A closing event on every partition, a day after the rest.
+    closing_time = f"{end[:10]}T23:59:59"
     closing, n = {}, 0
     while len(closing) < e2e.PARTITIONS:
         agent = f"e2e-closing-{n}"
         closing.setdefault(partition_of(agent.encode()), agent)
         n += 1
     for p, agent in sorted(closing.items()):
-        ev = {"event_id": f"{agent}-event", "time": f"{end[:10]}T23:59:59Z", "agent_id": agent,
+        ev = {"event_id": f"{agent}-event", "time": f"{closing_time}Z", "agent_id": agent,
               "action": "s3:GetObject", "resource": "s3://e2e/closing", "outcome": "success"}
         value = json.dumps(ev).encode()
         msgs.append((p, agent.encode(), value))
@@ -96,7 +97,7 @@ def inputs(cinch, work, agents, days, seed):
         msgs.insert(1 + i * 997, (i % e2e.PARTITIONS, b"bad", bad))
     e2e.log(f"input: {agents} agents x {days} days (seed {seed}): {valid} valid events "
             f"({len(closing)} closing), {len(e2e.BAD)} bad records")
-    return msgs, valid, lines, set(closing.values()), f"{end[:10]}T23:59:59"
+    return msgs, valid, lines, set(closing.values()), closing_time
 
 
 def write_jsonl(path, records):
@@ -173,11 +174,12 @@ def main():
     e2e.log(f"replay --partitions {e2e.PARTITIONS}: {at_end} recommendations of its end-of-input review "
             f"left out (a stream has no end)")
 
-    failures = []
+    failures, got_by_id = [], {}
     for kind, field in [("scores", "event_id"), ("findings", "finding_id"), ("commands", "command_id"),
                         ("recommendations", "recommendation_id")]:
         r, _ = e2e.by_id(replayed[kind], field)
         g, rep = e2e.by_id(got.records[kind], field)
+        got_by_id[kind] = g
         same = set(r) == set(g) and all(r[k] == g[k] for k in r)
         e2e.log(f"{kind}: {len(g)} from 3 instances ({rep} produced again after the kill, identical), "
                 f"{len(r)} from replay --partitions 12: {'the same' if same else 'DIFFERENT'}")
@@ -190,12 +192,10 @@ def main():
     if killed != 1:
         failures.append(f"{killed} kills happened, not 1")
 
-    # Quality, closing events left out: the instances' outputs, and the engine over the dataset
-    # as one engine and over 12 partitions.
-    kept_scores = [s for s in e2e.by_id(got.records["scores"], "event_id")[0].values()
-                   if s["agent_id"] not in closers]
-    kept_findings = [f for f in e2e.by_id(got.records["findings"], "finding_id")[0].values()
-                     if f["agent_id"] not in closers]
+    # Quality, closing events left out: the instances' outputs against one engine over the
+    # dataset.
+    kept_scores = [s for s in got_by_id["scores"].values() if s["agent_id"] not in closers]
+    kept_findings = [f for f in got_by_id["findings"].values() if f["agent_id"] not in closers]
     write_jsonl(os.path.join(a.work, "scale-run.scores.jsonl"), kept_scores)
     write_jsonl(os.path.join(a.work, "scale-run.findings.jsonl"), kept_findings)
     rows = [

@@ -322,6 +322,21 @@ def committed(broker, group, name):
     return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
 
 
+def fleet_records(broker, name, group):
+    """The input partitions that published to the fleet topic `name`, and how many records it
+    holds (read until three seconds bring nothing)."""
+    c = Consumer({"bootstrap.servers": broker, "group.id": group, "enable.auto.commit": False})
+    c.assign([TopicPartition(name, 0, 0)])
+    members, count, idle = set(), 0, 0
+    while idle < 3:
+        got = [m for m in c.consume(1000, 1.0) if not m.error() and m.value() is not None]
+        count += len(got)
+        members.update(json.loads(m.value())["member"] for m in got)
+        idle = 0 if got else idle + 1
+    c.close()
+    return members, count
+
+
 def main():
     ap = parser()
     ap.add_argument("--data", required=True)
@@ -408,20 +423,7 @@ def main():
         failures.append(f"only {killed} of {a.kills} kills happened")
     if FLEET:
         # Fleet knowledge was shared: every input partition published its ticks to the fleet topic.
-        c = Consumer({"bootstrap.servers": a.broker, "group.id": f"e2e-reader-{KILL}-fleet",
-                      "enable.auto.commit": False})
-        c.assign([TopicPartition(topic(KILL, "fleet"), 0, 0)])
-        members, count, idle = set(), 0, 0
-        while idle < 3:
-            got_any = False
-            for m in c.consume(1000, 1.0):
-                if m.error() or m.value() is None:
-                    continue
-                got_any = True
-                count += 1
-                members.add(json.loads(m.value())["member"])
-            idle = 0 if got_any else idle + 1
-        c.close()
+        members, count = fleet_records(a.broker, topic(KILL, "fleet"), f"e2e-reader-{KILL}-fleet")
         log(f"fleet topic: {count} records from {len(members)} input partitions")
         if len(members) != PARTITIONS:
             failures.append(f"the fleet topic holds records of {len(members)} of {PARTITIONS} partitions")

@@ -18,7 +18,6 @@ score it from there. Checked:
 Event-time ordering and equality with keyed input are checked in `tests/kafka_mock.rs`.
 """
 
-import json
 import os
 import re
 import sys
@@ -28,7 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from kafka_e2e import conclude, log, parser, produce, topic, Outputs
+from kafka_e2e import conclude, fleet_records, log, parser, produce, topic, Outputs
 from otlp_e2e import create_topics, inputs, run_until, tool_call_failures, write_config
 
 PREFIX = "unkeyed"
@@ -52,19 +51,6 @@ def committed(broker, group):
     got = c.committed([TopicPartition(SPANS_TOPIC, p) for p in range(PARTITIONS)], timeout=10)
     c.close()
     return {tp.partition: tp.offset for tp in got if tp.offset >= 0}
-
-
-def fleet_members(broker, name):
-    """The input partitions that published to the fleet topic `name`."""
-    c = Consumer({"bootstrap.servers": broker, "group.id": "e2e-unkeyed-fleet", "enable.auto.commit": False})
-    c.assign([TopicPartition(name, 0, 0)])
-    members, idle = set(), 0
-    while idle < 3:
-        got = [m for m in c.consume(1000, 1.0) if not m.error() and m.value() is not None]
-        members.update(json.loads(m.value())["member"] for m in got)
-        idle = 0 if got else idle + 1
-    c.close()
-    return members
 
 
 def partitions_of(broker, name):
@@ -128,7 +114,7 @@ def main():
     if not m or int(m.group(1)) != len(agents):
         failures.append(f"the run's summary does not count {len(agents)} events re-keyed: "
                         f"{m.group(0) if m else 'no unkeyed input line'}")
-    members = fleet_members(a.broker, topic(PREFIX, "fleet"))
+    members, _ = fleet_records(a.broker, topic(PREFIX, "fleet"), "e2e-unkeyed-fleet")
     if not members or any(not m.startswith(f"{repartition}/") for m in members):
         failures.append(f"the fleet topic holds records of {sorted(members)}, expected partitions of {repartition}")
     fleet = re.search(r"fleet: (\d+) fleet-topic records published, (\d+) idle partitions advanced", summary)
