@@ -70,9 +70,14 @@ impl GroupStats {
         if self.agents == 0 {
             return 0.0;
         }
-        let n = *self.uses.get(&(kind, key)).unwrap_or(&0) as f32;
+        let n = self.users(kind, key) as f32;
         let trust = ((n - 1.0) / 2.0).clamp(0.0, 1.0);
         trust * n / self.agents as f32
+    }
+
+    /// Agents of the group that used `key`.
+    pub fn users(&self, kind: UseKind, key: u64) -> u32 {
+        self.uses.get(&(kind, key)).copied().unwrap_or(0)
     }
 }
 
@@ -115,6 +120,12 @@ impl Snapshot {
     /// The statistics of a group.
     pub fn group(&self, group: u64) -> Option<&GroupStats> {
         self.groups.get(&group)
+    }
+
+    /// Agents of `group` that used the action `key`.
+    pub fn action_users(&self, group: u64, key: u64) -> u32 {
+        self.group(group)
+            .map_or(0, |s| s.users(UseKind::Action, key))
     }
 
     /// The sightings of a destination.

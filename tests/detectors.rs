@@ -631,6 +631,90 @@ fn fleet_wide_rollout_of_a_new_tool_is_excused_by_peers() {
     );
 }
 
+/// Ten support agents with two weeks of history; from day 14 the first `adopters` of them
+/// start using `action`, one every 40 minutes from 09:07. Returns the findings and the audit
+/// records of a run under `settings`.
+fn adoption(
+    settings: Settings,
+    adopters: i64,
+    action: &str,
+) -> (
+    Vec<cinch::output::finding::Finding>,
+    Vec<cinch::output::audit::Audit>,
+) {
+    let mut h = Harness {
+        engine: Engine::new(settings),
+        out: Vec::new(),
+    };
+    let mut evs = Vec::new();
+    for a in 0..10 {
+        evs.extend(support_history(&format!("support-{a}"), 16));
+    }
+    for a in 0..adopters {
+        for s in 0..3 {
+            let t = T0 + 14 * DAY + 9 * HOUR + 7 * MIN + a * 40 * MIN + s * 2 * MIN;
+            evs.push(
+                Ev::new(&format!("support-{a}"), t, action, "kb://articles")
+                    .session(&format!("new-{a}-{s}")),
+            );
+        }
+    }
+    h.feed_all(&mut evs);
+    let findings = h.findings();
+    let audits = h
+        .out
+        .iter()
+        .filter_map(|r| match r {
+            OutputRecord::Audit(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    (findings, audits)
+}
+
+#[test]
+fn the_first_users_of_a_tool_the_team_then_takes_up_are_absorbed_as_a_rollout() {
+    let on =
+        |f: &cinch::output::finding::Finding| f.actions.iter().any(|a| a == "kb:SemanticSearch");
+    // Without the hold the first adopters, whom no peer has followed yet, raise findings.
+    let mut off = Settings::default();
+    off.decide.rollout_hold_secs = 0;
+    let (findings, _) = adoption(off, 6, "kb:SemanticSearch");
+    let before = findings.iter().filter(|f| on(f)).count();
+    assert!(
+        before >= 1,
+        "no finding on the roll-out to absorb: {findings:?}"
+    );
+    // With it, the team follows within the hold: no finding, an audit record each instead.
+    let (findings, audits) = adoption(Settings::default(), 6, "kb:SemanticSearch");
+    let left: Vec<_> = findings.iter().filter(|f| on(f)).collect();
+    assert!(left.is_empty(), "roll-out findings emitted: {left:?}");
+    let absorbed: Vec<_> = audits
+        .iter()
+        .filter(|a| a.event == cinch::output::audit::AuditEvent::RolloutAbsorbed)
+        .collect();
+    assert_eq!(absorbed.len(), before, "{absorbed:?}");
+    for a in &absorbed {
+        assert_eq!(a.details["actions"][0]["action"], "kb:SemanticSearch");
+        assert!(a.details["actions"][0]["followers"].as_u64().unwrap() >= 2);
+    }
+}
+
+#[test]
+fn a_new_tool_no_peer_follows_is_reported_after_the_hold() {
+    let (findings, audits) = adoption(Settings::default(), 1, "admin:ExportAllCustomers");
+    let f: Vec<_> = findings
+        .iter()
+        .filter(|f| f.actions.iter().any(|a| a == "admin:ExportAllCustomers"))
+        .collect();
+    assert_eq!(f.len(), 1, "{findings:?}");
+    assert!(
+        !audits
+            .iter()
+            .any(|a| a.event == cinch::output::audit::AuditEvent::RolloutAbsorbed)
+    );
+}
+
 #[test]
 fn baseline_does_not_learn_an_attack_quickly() {
     let mut h = Harness::new();

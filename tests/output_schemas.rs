@@ -734,11 +734,13 @@ fn audit_events() -> BTreeSet<String> {
         SuppressionExpired,
         FeedbackRejected,
         FeedbackConfirmed,
+        RolloutAbsorbed,
     ];
     for e in all {
         match e {
             CommandWithheld | BreakerOpened | BreakerClosed | SuppressionCreated
-            | SuppressionApplied | SuppressionExpired | FeedbackRejected | FeedbackConfirmed => {}
+            | SuppressionApplied | SuppressionExpired | FeedbackRejected | FeedbackConfirmed
+            | RolloutAbsorbed => {}
         }
     }
     names(&all)

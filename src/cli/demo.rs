@@ -189,6 +189,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             processed: progress.clone(),
             times: lines.iter().map(|l| l.2).collect(),
             live_from_ms,
+            margin_ms: FEED_MARGIN_MS
+                + (settings.decide.aggregate_max_secs as i64
+                    + settings.decide.rollout_hold_secs as i64)
+                    * 1000,
         };
         std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &clock, &stop))
     };
@@ -448,15 +452,19 @@ struct FeedClock {
     times: Vec<i64>,
     /// Records before this are history: counted, not printed.
     live_from_ms: i64,
+    /// Event time between an event and the last record it can lead to being written (see
+    /// [`FEED_MARGIN_MS`]).
+    margin_ms: i64,
 }
 
 /// How long after the pipeline has processed an event its outputs have surely reached the feed
 /// (partitions behind the others, the producer's batching, the feed's fetch).
 const FEED_DELAY: Duration = Duration::from_secs(2);
 
-/// Event time between an event and the finding it opens being written (a finding is written when
-/// it closes).
-const FEED_MARGIN_MS: i64 = 2 * 3_600_000;
+/// Event time, beyond the longest a finding stays open and is held back for a roll-out, between
+/// an event and the finding it opens being written (a finding is written when it closes or, if
+/// held, when it is judged).
+const FEED_MARGIN_MS: i64 = 3_600_000;
 
 impl FeedClock {
     /// Event time of the newest record processed.
@@ -470,7 +478,7 @@ impl FeedClock {
 }
 
 /// Event time up to which every output has arrived: what was processed [`FEED_DELAY`] ago,
-/// less [`FEED_MARGIN_MS`].
+/// less the clock's margin.
 #[derive(Default)]
 struct Settled {
     samples: std::collections::VecDeque<(Instant, i64)>,
@@ -489,7 +497,7 @@ impl Settled {
         }
         match self.samples.front() {
             Some((t, ms)) if now.duration_since(*t) >= FEED_DELAY => {
-                ms.saturating_sub(FEED_MARGIN_MS)
+                ms.saturating_sub(clock.margin_ms)
             }
             _ => i64::MIN,
         }

@@ -66,6 +66,31 @@ pub(crate) struct FindingBuilder {
     /// `detect::source::outside_class`).
     #[serde(default)]
     outside_class: bool,
+    /// The new actions of the finding's events, as their peer group knew them.
+    #[serde(default)]
+    rollout: Vec<PeerUse>,
+    /// Events of the finding whose action was new to the agent.
+    #[serde(default)]
+    new_action_events: u64,
+    /// Some event reached an outside destination (a mail address, a host, an account).
+    #[serde(default)]
+    outward: bool,
+}
+
+/// Most new actions a finding remembers for a roll-out.
+const MAX_ROLLOUT: usize = 8;
+
+/// An action new to the agent, as its peer group knew it when a finding first saw it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PeerUse {
+    /// The peer group.
+    pub group: u64,
+    /// The action's key.
+    pub key: u64,
+    /// The action.
+    pub action: String,
+    /// Agents of the group that had used it.
+    pub users: u32,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -115,6 +140,9 @@ impl FindingBuilder {
             foreign: false,
             new_action: false,
             outside_class: false,
+            rollout: Vec::new(),
+            new_action_events: 0,
+            outward: false,
         };
         f.add(settings, ev, pattern, verdict, grant);
         f
@@ -128,6 +156,11 @@ impl FindingBuilder {
     /// The agent.
     pub fn agent_id(&self) -> &str {
         &self.agent_id
+    }
+
+    /// Event time of the finding's first event.
+    pub fn first_ms(&self) -> i64 {
+        self.first_ms
     }
 
     /// Anomalous events so far.
@@ -235,6 +268,54 @@ impl FindingBuilder {
     /// Whether some event's action was one the agent had not been using.
     pub fn new_action(&self) -> bool {
         self.new_action
+    }
+
+    /// Notes what the event just added changed: `new_action`, its action new to the agent, with
+    /// its peer group's use of it (group, action key, agents of the group that used it), when
+    /// the agent has a peer group; `outward`, whether it reached an outside destination.
+    pub fn note_change(&mut self, new_action: Option<Option<PeerUse>>, outward: bool) {
+        self.outward |= outward;
+        let Some(peers) = new_action else {
+            return;
+        };
+        self.new_action_events += 1;
+        if let Some(u) = peers
+            && self.rollout.len() < MAX_ROLLOUT
+            && !self
+                .rollout
+                .iter()
+                .any(|r| (r.group, r.key) == (u.group, u.key))
+        {
+            self.rollout.push(u);
+        }
+    }
+
+    /// Whether the finding could be the agent's part in a roll-out that its peers follow: every
+    /// event took up an action new to the agent, through no outside destination, with no sign
+    /// of harm (see [`FindingBuilder::harm`]) and no command issued, and the new actions are
+    /// known to the agent's peer group. Such a finding is held until the peers could follow.
+    pub fn may_be_rollout(&self, min: f32) -> bool {
+        !self.rollout.is_empty()
+            && self.new_action_events == self.event_count
+            && !self.outward
+            && !self.has_commands()
+            && !self.outside_class_origin(min)
+            && !self.has_line(DetectorId::Counterparty, min)
+            && !self.has_line(DetectorId::Provenance, min)
+            && self.harm(min).is_empty()
+    }
+
+    /// The finding's new actions with how many other agents of the group took each up since the
+    /// finding first saw it, given `users` (agents of a group that used an action key now).
+    pub fn followers(&self, users: &dyn Fn(u64, u64) -> u32) -> Vec<(&str, u32)> {
+        self.rollout
+            .iter()
+            .map(|u| {
+                // The agent's own first use is among those counted since.
+                let since = users(u.group, u.key).saturating_sub(u.users);
+                (u.action.as_str(), since.saturating_sub(1))
+            })
+            .collect()
     }
 
     /// Whether the detector `d` gave the finding a reason scoring at least `min`.

@@ -56,6 +56,22 @@ pub(crate) struct Decider {
     /// Suppressions from analyst feedback.
     #[serde(default)]
     pub suppressions: Suppressions,
+    /// Closed findings held back until the agent's peers could follow its change (see
+    /// [`FindingBuilder::may_be_rollout`]), with the event time at which each is judged.
+    #[serde(default)]
+    held: Vec<(i64, FindingBuilder)>,
+    /// Held findings not emitted because the agent's peers took up the same new actions: a
+    /// roll-out, reported in the audit stream instead.
+    #[serde(default)]
+    pub absorbed: u64,
+}
+
+/// What closing findings reads beyond the decision settings.
+pub(crate) struct Closing<'a> {
+    /// Lowest score of a reason that counts as a line of evidence (`commands.evidence_score`).
+    pub evidence_score: f32,
+    /// Agents of a peer group (first key) that used an action (second key), now.
+    pub users: &'a dyn Fn(u64, u64) -> u32,
 }
 
 impl Decider {
@@ -146,6 +162,19 @@ impl Decider {
         let gap = settings.aggregate_gap_secs as i64 * 1000;
         let max = settings.aggregate_max_secs as i64 * 1000;
         self.open.get(agent).filter(|f| f.accepts(t, gap, max))
+    }
+
+    /// Notes what the event the agent's open finding just took changed (see
+    /// [`FindingBuilder::note_change`]).
+    pub fn note_change(
+        &mut self,
+        agent: &str,
+        new_action: Option<Option<aggregate::PeerUse>>,
+        outward: bool,
+    ) {
+        if let Some(f) = self.open.get_mut(agent) {
+            f.note_change(new_action, outward);
+        }
     }
 
     /// Puts the agent's open finding to the command policy after an event (`trigger`: its id
@@ -263,51 +292,383 @@ impl Decider {
     }
 
     /// Closes every finding whose deadline has passed at event time `watermark_ms`, in a
-    /// deterministic order (first event time, then id).
+    /// deterministic order (first event time, then id), and judges the held findings due.
     pub fn advance(
         &mut self,
         settings: &DecideSettings,
+        closing: &Closing<'_>,
         watermark_ms: i64,
         out: &mut Vec<OutputRecord>,
     ) {
-        if self.open.is_empty() || watermark_ms < self.next_deadline {
-            return;
+        if !self.open.is_empty() && watermark_ms >= self.next_deadline {
+            let gap = settings.aggregate_gap_secs as i64 * 1000;
+            let max = settings.aggregate_max_secs as i64 * 1000;
+            let mut due: Vec<Box<str>> = self
+                .open
+                .iter()
+                .filter(|(_, f)| f.deadline(gap, max) <= watermark_ms)
+                .map(|(k, _)| k.clone())
+                .collect();
+            self.close(settings, closing, &mut due, out);
+            self.next_deadline = self
+                .open
+                .values()
+                .map(|f| f.deadline(gap, max))
+                .min()
+                .unwrap_or(i64::MAX);
         }
-        let gap = settings.aggregate_gap_secs as i64 * 1000;
-        let max = settings.aggregate_max_secs as i64 * 1000;
-        let mut due: Vec<Box<str>> = self
-            .open
-            .iter()
-            .filter(|(_, f)| f.deadline(gap, max) <= watermark_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
-        self.close(settings, &mut due, out);
-        self.next_deadline = self
-            .open
-            .values()
-            .map(|f| f.deadline(gap, max))
-            .min()
-            .unwrap_or(i64::MAX);
+        self.release(settings, closing, watermark_ms, false, out);
     }
 
-    /// Closes every open finding (end of input, shutdown).
-    pub fn finish(&mut self, settings: &DecideSettings, out: &mut Vec<OutputRecord>) {
+    /// Closes every open finding and judges every held one (end of input, shutdown) as of
+    /// event time `now_ms`.
+    pub fn finish(
+        &mut self,
+        settings: &DecideSettings,
+        closing: &Closing<'_>,
+        now_ms: i64,
+        out: &mut Vec<OutputRecord>,
+    ) {
         let mut all: Vec<Box<str>> = self.open.keys().cloned().collect();
-        self.close(settings, &mut all, out);
+        self.close(settings, closing, &mut all, out);
         self.next_deadline = i64::MAX;
+        self.release(settings, closing, now_ms, true, out);
     }
 
     fn close(
         &mut self,
         settings: &DecideSettings,
+        closing: &Closing<'_>,
         agents: &mut [Box<str>],
         out: &mut Vec<OutputRecord>,
     ) {
-        let mut closing: Vec<FindingBuilder> =
+        let mut done: Vec<FindingBuilder> =
             agents.iter().filter_map(|a| self.open.remove(a)).collect();
-        closing.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        for f in closing {
-            self.emit(settings, f, out);
+        done.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        let gap = settings.aggregate_gap_secs as i64 * 1000;
+        let max = settings.aggregate_max_secs as i64 * 1000;
+        for f in done {
+            if settings.rollout_hold_secs > 0 && f.may_be_rollout(closing.evidence_score) {
+                let at = f.deadline(gap, max) + settings.rollout_hold_secs as i64 * 1000;
+                self.held.push((at, f));
+            } else {
+                self.emit(settings, f, out);
+            }
         }
+    }
+
+    /// Judges the held findings due by event time `upto` (with `all`, every held finding, as
+    /// of `upto`), in the order they came due: each is emitted, unless enough of its agent's
+    /// peers took up every one of its new actions since, which makes it a roll-out (an audit
+    /// record says so).
+    fn release(
+        &mut self,
+        settings: &DecideSettings,
+        closing: &Closing<'_>,
+        upto: i64,
+        all: bool,
+        out: &mut Vec<OutputRecord>,
+    ) {
+        if !self.held.iter().any(|(at, _)| all || *at <= upto) {
+            return;
+        }
+        let (mut due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(at, _)| all || *at <= upto);
+        self.held = kept;
+        due.sort_by(|a, b| (a.0, a.1.order_key()).cmp(&(b.0, b.1.order_key())));
+        for (at, f) in due {
+            let followers = f.followers(closing.users);
+            let need = settings.rollout_followers;
+            if followers.is_empty() || followers.iter().any(|(_, n)| *n < need) {
+                self.emit(settings, f, out);
+                continue;
+            }
+            self.absorbed += 1;
+            // Judged at its due time, or at the newest event time for one judged at the end.
+            let t = at.min(upto);
+            out.push(OutputRecord::Audit(absorbed(settings, &f, &followers, t)));
+        }
+    }
+}
+
+/// The audit record of a held finding that a roll-out absorbed.
+fn absorbed(
+    settings: &DecideSettings,
+    f: &FindingBuilder,
+    followers: &[(&str, u32)],
+    t: i64,
+) -> crate::output::audit::Audit {
+    use crate::output::audit::{Audit, AuditEvent};
+    let list = followers
+        .iter()
+        .map(|(a, n)| format!("{a} by {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let severity = f.severity(settings);
+    Audit::new(
+        AuditEvent::RolloutAbsorbed,
+        t,
+        Some(f.agent_id()),
+        format!(
+            "finding {} ({}) not emitted: the agent's peers took up its new actions since ({list}): a roll-out, not this agent's own change",
+            f.finding_id(),
+            severity.as_str()
+        ),
+        serde_json::json!({
+            "finding_id": f.finding_id(),
+            "severity": severity.as_str(),
+            "first_seen": crate::output::time::rfc3339_ms(f.first_ms()),
+            "event_count": f.event_count(),
+            "actions": followers
+                .iter()
+                .map(|(a, n)| serde_json::json!({"action": a, "followers": n}))
+                .collect::<Vec<_>>(),
+            "min_followers": settings.rollout_followers,
+            "hold_secs": settings.rollout_hold_secs,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::aggregate::PeerUse;
+    use super::*;
+    use crate::detect::Reason;
+    use crate::event::{Format, Outcome};
+    use crate::output::audit::AuditEvent;
+    use crate::vocab::DetectorId;
+
+    const T0: i64 = 1_767_571_200_000;
+
+    fn event(i: i64, action: &'static str, resource: &str) -> AccessEvent<'static> {
+        AccessEvent {
+            format: Format::Native,
+            event_id: Cow::Owned(format!("e-{i}")),
+            time_ms: T0 + i * 60_000,
+            agent_id: Cow::Borrowed("support-1"),
+            agent_kind: None,
+            action: Cow::Borrowed(action),
+            resource: Cow::Owned(resource.to_owned()),
+            outcome: Outcome::Success,
+            session_id: None,
+            source_ip: None,
+            bytes: None,
+            grant: None,
+            intent: None,
+            attributes: None,
+            tool: None,
+        }
+    }
+
+    /// A critical verdict of novelty and peer rarity on an action new to the agent.
+    fn first_use() -> Verdict {
+        Verdict {
+            score: 0.97,
+            reasons: [(DetectorId::Novelty, 0.9), (DetectorId::Peer, 0.7)]
+                .iter()
+                .map(|&(detector, score)| Reason {
+                    detector,
+                    score,
+                    explanation: String::new(),
+                })
+                .collect(),
+            strong: 2,
+            without_model: 0.97,
+            reach: false,
+            foreign: false,
+            outside_class: false,
+            instructed: false,
+            new_action: true,
+        }
+    }
+
+    /// Runs `events` (minute, action, resource, outward) of one agent through a decider whose
+    /// peer group has `users` agents using each action, reading the records out after a day.
+    fn run(events: &[(i64, &'static str, &str, bool)], users: u32) -> Vec<OutputRecord> {
+        let ds = DecideSettings::default();
+        let users_then = 0;
+        let peers = |_: u64, _: u64| users;
+        let closing = Closing {
+            evidence_score: 0.5,
+            users: &peers,
+        };
+        let mut d = Decider::default();
+        let mut out = Vec::new();
+        for &(i, action, resource, outward) in events {
+            let ev = event(i, action, resource);
+            d.advance(&ds, &closing, ev.time_ms, &mut out);
+            let v = first_use();
+            let disposition = d.on_event(&ds, &ev, resource, &v, None, false, &mut out);
+            assert_eq!(disposition, Disposition::Reported);
+            let new_action = Some(Some(PeerUse {
+                group: 7,
+                key: action.len() as u64,
+                action: action.to_string(),
+                users: users_then,
+            }));
+            d.note_change("support-1", new_action, outward);
+        }
+        d.advance(&ds, &closing, T0 + 86_400_000, &mut out);
+        out
+    }
+
+    fn findings(out: &[OutputRecord]) -> usize {
+        out.iter()
+            .filter(|r| matches!(r, OutputRecord::Finding(_)))
+            .count()
+    }
+
+    fn absorbed(out: &[OutputRecord]) -> Vec<&crate::output::audit::Audit> {
+        out.iter()
+            .filter_map(|r| match r {
+                OutputRecord::Audit(a) if a.event == AuditEvent::RolloutAbsorbed => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_tool_its_peers_take_up_within_the_hold_is_a_rollout_not_a_finding() {
+        // The agent's own first use counts among the group's users, so three users are two
+        // followers.
+        let out = run(&[(0, "kb:SemanticSearch", "kb://articles", false)], 3);
+        assert_eq!(findings(&out), 0);
+        let a = absorbed(&out);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].agent_id.as_deref(), Some("support-1"));
+        assert_eq!(a[0].details["actions"][0]["action"], "kb:SemanticSearch");
+        assert_eq!(a[0].details["actions"][0]["followers"], 2);
+        assert_eq!(a[0].details["severity"], "critical");
+        // Judged when the hold is over: the finding's deadline (15 min quiet) plus six hours.
+        assert_eq!(a[0].time, "2026-01-05T06:15:00.000Z");
+    }
+
+    #[test]
+    fn a_new_tool_too_few_peers_take_up_is_emitted_when_the_hold_ends() {
+        let ds = DecideSettings::default();
+        let peers = |_: u64, _: u64| 2;
+        let closing = Closing {
+            evidence_score: 0.5,
+            users: &peers,
+        };
+        let mut d = Decider::default();
+        let mut out = Vec::new();
+        let ev = event(0, "kb:SemanticSearch", "kb://articles");
+        d.on_event(
+            &ds,
+            &ev,
+            "kb://articles",
+            &first_use(),
+            None,
+            false,
+            &mut out,
+        );
+        let new_action = Some(Some(PeerUse {
+            group: 7,
+            key: 1,
+            action: "kb:SemanticSearch".into(),
+            users: 0,
+        }));
+        d.note_change("support-1", new_action, false);
+        // Closed after 15 quiet minutes, but held: nothing yet, an hour or five later.
+        d.advance(&ds, &closing, T0 + 3_600_000, &mut out);
+        d.advance(&ds, &closing, T0 + 5 * 3_600_000, &mut out);
+        assert!(out.is_empty());
+        d.advance(&ds, &closing, T0 + 6 * 3_600_000 + 15 * 60_000, &mut out);
+        assert_eq!(findings(&out), 1);
+        assert!(absorbed(&out).is_empty());
+        assert_eq!(d.absorbed, 0);
+    }
+
+    #[test]
+    fn a_change_that_reaches_outward_or_mixes_in_familiar_acts_is_not_held() {
+        // Mail to a new address: who the agent sends to is never a roll-out.
+        let out = run(&[(0, "mail:Send", "mailto:x@new.example", true)], 8);
+        assert_eq!(findings(&out), 1);
+        assert!(absorbed(&out).is_empty());
+        // Held findings are also judged at the end of the input.
+        let ds = DecideSettings::default();
+        let peers = |_: u64, _: u64| 8;
+        let closing = Closing {
+            evidence_score: 0.5,
+            users: &peers,
+        };
+        let mut d = Decider::default();
+        let mut out = Vec::new();
+        let ev = event(0, "kb:SemanticSearch", "kb://articles");
+        d.on_event(
+            &ds,
+            &ev,
+            "kb://articles",
+            &first_use(),
+            None,
+            false,
+            &mut out,
+        );
+        // An event of the finding that was not a new action: it shows more than the roll-out.
+        let ev = event(1, "kb:Search", "kb://articles");
+        d.on_event(
+            &ds,
+            &ev,
+            "kb://articles",
+            &first_use(),
+            None,
+            false,
+            &mut out,
+        );
+        d.note_change(
+            "support-1",
+            Some(Some(PeerUse {
+                group: 7,
+                key: 1,
+                action: "kb:SemanticSearch".into(),
+                users: 0,
+            })),
+            false,
+        );
+        d.note_change("support-1", None, false);
+        d.finish(&ds, &closing, T0 + 60_000, &mut out);
+        assert_eq!(findings(&out), 1);
+        assert!(absorbed(&out).is_empty());
+    }
+
+    #[test]
+    fn holding_can_be_switched_off() {
+        let ds = DecideSettings {
+            rollout_hold_secs: 0,
+            ..DecideSettings::default()
+        };
+        let peers = |_: u64, _: u64| 8;
+        let closing = Closing {
+            evidence_score: 0.5,
+            users: &peers,
+        };
+        let mut d = Decider::default();
+        let mut out = Vec::new();
+        let ev = event(0, "kb:SemanticSearch", "kb://articles");
+        d.on_event(
+            &ds,
+            &ev,
+            "kb://articles",
+            &first_use(),
+            None,
+            false,
+            &mut out,
+        );
+        d.note_change(
+            "support-1",
+            Some(Some(PeerUse {
+                group: 7,
+                key: 1,
+                action: "kb:SemanticSearch".into(),
+                users: 0,
+            })),
+            false,
+        );
+        d.advance(&ds, &closing, T0 + 20 * 60_000, &mut out);
+        assert_eq!(findings(&out), 1);
     }
 }

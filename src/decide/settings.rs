@@ -25,6 +25,14 @@ pub struct DecideSettings {
     /// An anomalous event whose strong reasons (detector and resource pattern) were all
     /// reported for its agent within this many seconds opens no new finding (0 disables).
     pub repeat_window_secs: u32,
+    /// A closed finding that only shows the agent taking up actions new to it, with no sign of
+    /// harm, no outside destination and no command, is held this long (event time) before it
+    /// is emitted: if by then enough of the agent's peers took up the same actions, it was
+    /// the agent's part in a roll-out and goes to the audit stream instead (0: never held).
+    pub rollout_hold_secs: u32,
+    /// Other agents of the peer group that must have taken up each of a held finding's new
+    /// actions since it opened for it to count as a roll-out.
+    pub rollout_followers: u32,
 }
 
 impl Default for DecideSettings {
@@ -38,6 +46,8 @@ impl Default for DecideSettings {
             aggregate_max_secs: 3600,
             max_events_per_finding: 500,
             repeat_window_secs: 86_400,
+            rollout_hold_secs: 21_600,
+            rollout_followers: 2,
         }
     }
 }
@@ -59,6 +69,15 @@ impl DecideSettings {
         }
         if self.max_events_per_finding == 0 {
             errs.push("decide.max_events_per_finding must be at least 1".into());
+        }
+        check_at_most(
+            errs,
+            "decide.rollout_hold_secs",
+            self.rollout_hold_secs.into(),
+            7 * 86_400,
+        );
+        if self.rollout_followers == 0 {
+            errs.push("decide.rollout_followers must be at least 1".into());
         }
     }
 }

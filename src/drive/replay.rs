@@ -99,6 +99,8 @@ pub struct ReplaySummary {
     pub key_id: Option<String>,
     /// Anomalous events folded into an earlier report (same agent, detectors and pattern).
     pub repeats: u64,
+    /// Held findings absorbed by a roll-out.
+    pub absorbed: u64,
     /// Events later than the allowed lateness.
     pub late: u64,
     /// Agents evicted from memory after `profile.evict_idle_days` without an event.
@@ -135,7 +137,7 @@ impl fmt::Display for ReplaySummary {
             .collect();
         write!(
             f,
-            "\n  formats: {}\n  {} agents{}, {} anomalous events, {} findings ({} repeats of reported behaviour), {} late events\n  {:.2} s, {:.0} records/s",
+            "\n  formats: {}\n  {} agents{}, {} anomalous events, {} findings ({} repeats of reported behaviour, {} absorbed by a roll-out), {} late events\n  {:.2} s, {:.0} records/s",
             if formats.is_empty() {
                 "none".to_string()
             } else {
@@ -146,6 +148,7 @@ impl fmt::Display for ReplaySummary {
             self.anomalous,
             self.findings,
             self.repeats,
+            self.absorbed,
             self.late,
             secs,
             self.input.records as f64 / secs
@@ -493,6 +496,7 @@ pub(super) fn summarise(summary: &mut ReplaySummary, engines: &[&Partitioned], d
     summary.breaker_trips = st.breaker_trips;
     summary.suppressed = st.suppressed;
     summary.repeats = st.repeats;
+    summary.absorbed = st.absorbed;
     summary.late = st.late;
     summary.evicted_agents = st.evicted;
     summary.skipped_spans = decoder.skipped_spans();

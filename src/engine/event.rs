@@ -7,11 +7,12 @@ use super::Engine;
 use super::agent::{Agent, Learned};
 use super::tools::{CallFacts, EffectTable};
 use crate::config::Settings;
+use crate::decide::aggregate::PeerUse;
 use crate::decide::respond::AgentFacts;
 use crate::decide::{Decider, Disposition};
 use crate::detect::{self, Ctx, ModelView, PeerView, Verdict};
 use crate::event::AccessEvent;
-use crate::fleet::{Delta, Fleet, UseKind};
+use crate::fleet::{Delta, Fleet, GroupStats, UseKind};
 use crate::grants::AgentGrants;
 use crate::grants::usage::Use;
 use crate::ml::{EVENT_DIM, Model, event_vector};
@@ -112,6 +113,22 @@ impl Engine {
             fresh,
             out,
         );
+        if disposition == Disposition::Reported {
+            // What the finding that took the event changed, for telling a roll-out its peers
+            // follow from the agent's own change.
+            let new_action = scored.verdict.new_action.then(|| {
+                peer_group(&self.settings, &self.fleet, agent, scored.learned).map(|(g, s)| {
+                    PeerUse {
+                        group: g,
+                        key: keys.action,
+                        action: ev.action.to_string(),
+                        users: s.users(UseKind::Action, keys.action),
+                    }
+                })
+            });
+            self.decider
+                .note_change(&ev.agent_id, new_action, keys.destination);
+        }
         share_with_fleet(&mut self.fleet, agent, &keys, &scored, now);
         let anomalous = scored.verdict.score >= self.settings.decide.finding_threshold;
         let judged = Judged {
@@ -337,6 +354,26 @@ fn attribute<'a>(grants: Option<&'a AgentGrants>, ev: &'a AccessEvent<'_>) -> Op
     }
 }
 
+/// The peer group an agent is judged against, with its key: its family, then its learned
+/// group, then its declared kind (the first large enough).
+fn peer_group<'f>(
+    settings: &Settings,
+    fleet: &'f Fleet,
+    agent: &Agent,
+    learned: Option<Learned>,
+) -> Option<(u64, &'f GroupStats)> {
+    let min_group = settings.detect.min_peer_group;
+    [
+        Some(agent.groups[0]),
+        learned.map(|l| l.key),
+        Some(agent.groups[1]),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|g| fleet.snapshot.group(g).map(|s| (g, s)))
+    .find(|(_, s)| s.agents >= min_group)
+}
+
 /// The peers an event is judged against: the agent's family, then its learned group, then its
 /// declared kind (the first large enough), and the fleet's view of a destination.
 fn peer_view<'f>(
@@ -348,16 +385,7 @@ fn peer_view<'f>(
     now: Minute,
 ) -> PeerView<'f> {
     let snap = &fleet.snapshot;
-    let min_group = settings.detect.min_peer_group;
-    let group = [
-        Some(agent.groups[0]),
-        learned.map(|l| l.key),
-        Some(agent.groups[1]),
-    ]
-    .into_iter()
-    .flatten()
-    .filter_map(|g| snap.group(g))
-    .find(|g| g.agents >= min_group);
+    let group = peer_group(settings, fleet, agent, learned).map(|(_, g)| g);
     let destination = keys.destination.then(|| {
         let dest = key(ns::PREFIX, keys.prefix());
         let since: Minute = now.saturating_sub(7 * 1440);

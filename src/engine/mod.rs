@@ -52,6 +52,9 @@ pub struct EngineStats {
     /// Anomalous events not reported again (same agent, detectors and pattern within the
     /// repeat window).
     pub repeats: u64,
+    /// Held findings not emitted because the agent's peers took up the same new actions (a
+    /// roll-out).
+    pub absorbed: u64,
     /// Recommendations emitted.
     pub recommendations: u64,
     /// Commands issued.
@@ -76,6 +79,7 @@ impl EngineStats {
         self.late += o.late;
         self.findings += o.findings;
         self.repeats += o.repeats;
+        self.absorbed += o.absorbed;
         self.recommendations += o.recommendations;
         self.commands += o.commands;
         self.commands_withheld += o.commands_withheld;
@@ -272,6 +276,7 @@ impl Engine {
         let d = &self.decider;
         EngineStats {
             repeats: d.repeats,
+            absorbed: d.absorbed,
             commands: d.responder.issued,
             commands_withheld: d.responder.withheld,
             breaker_trips: d.responder.breaker.opened,
@@ -290,7 +295,14 @@ impl Engine {
     /// and appends the records.
     pub fn finish(&mut self, out: &mut Vec<OutputRecord>) {
         let before = out.len();
-        self.decider.finish(&self.settings.decide, out);
+        let fleet = &self.fleet;
+        let users = |g: u64, k: u64| fleet.snapshot.action_users(g, k);
+        let closing = crate::decide::Closing {
+            evidence_score: self.settings.commands.evidence_score,
+            users: &users,
+        };
+        self.decider
+            .finish(&self.settings.decide, &closing, self.watermark_ms, out);
         if self.watermark_ms != i64::MIN {
             self.after_decisions(before, out);
             let before = out.len();

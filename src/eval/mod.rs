@@ -240,9 +240,14 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
         Scorer::Naive(settings) => {
             let mut naive = naive::Naive::default();
             let mut decider = Decider::default();
+            // The naive scorer has no fleet: none of its findings is held for a roll-out.
+            let closing = crate::decide::Closing {
+                evidence_score: settings.commands.evidence_score,
+                users: &|_, _| 0,
+            };
             for ev in &ds.events {
                 let v = naive.score(ev);
-                decider.advance(&settings.decide, ev.time_ms, &mut out);
+                decider.advance(&settings.decide, &closing, ev.time_ms, &mut out);
                 decider.on_event(
                     &settings.decide,
                     ev,
@@ -254,7 +259,8 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
                 );
                 scored.push(scored_event(ev, &v));
             }
-            decider.finish(&settings.decide, &mut out);
+            let last = ds.events.iter().map(|e| e.time_ms).max().unwrap_or(0);
+            decider.finish(&settings.decide, &closing, last, &mut out);
         }
     }
     let findings: Vec<Vec<String>> = out

@@ -23,6 +23,9 @@ pub enum AuditEvent {
     FeedbackRejected,
     /// Feedback confirmed a finding (true positive): recorded, nothing suppressed.
     FeedbackConfirmed,
+    /// A finding held back until the agent's peers could follow was not emitted: they took up
+    /// the same new actions (a roll-out).
+    RolloutAbsorbed,
 }
 
 /// An audit record.
