@@ -122,12 +122,6 @@ impl Snapshot {
         self.groups.get(&group)
     }
 
-    /// Agents of `group` that used the action `key`.
-    pub fn action_users(&self, group: u64, key: u64) -> u32 {
-        self.group(group)
-            .map_or(0, |s| s.users(UseKind::Action, key))
-    }
-
     /// The sightings of a destination.
     pub fn destination(&self, dest: u64) -> Option<&DestinationStats> {
         self.destinations.get(&dest)
@@ -168,6 +162,13 @@ impl Snapshot {
                 }
             }
         }
+    }
+}
+
+impl crate::decide::PeerUses for Snapshot {
+    fn action_users(&self, group: u64, key: u64) -> u32 {
+        self.group(group)
+            .map_or(0, |s| s.users(UseKind::Action, key))
     }
 }
 

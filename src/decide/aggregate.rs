@@ -306,13 +306,13 @@ impl FindingBuilder {
     }
 
     /// The finding's new actions with how many other agents of the group took each up since the
-    /// finding first saw it, given `users` (agents of a group that used an action key now).
-    pub fn followers(&self, users: &dyn Fn(u64, u64) -> u32) -> Vec<(&str, u32)> {
+    /// finding first saw it, as `peers` count them now.
+    pub fn followers(&self, peers: &dyn super::PeerUses) -> Vec<(&str, u32)> {
         self.rollout
             .iter()
             .map(|u| {
                 // The agent's own first use is among those counted since.
-                let since = users(u.group, u.key).saturating_sub(u.users);
+                let since = peers.action_users(u.group, u.key).saturating_sub(u.users);
                 (u.action.as_str(), since.saturating_sub(1))
             })
             .collect()

@@ -66,12 +66,34 @@ pub(crate) struct Decider {
     pub absorbed: u64,
 }
 
+/// How many agents of a peer group used an action, as the fleet knows it now.
+pub(crate) trait PeerUses {
+    /// Agents of `group` that used the action `key`.
+    fn action_users(&self, group: u64, key: u64) -> u32;
+}
+
+impl<F: Fn(u64, u64) -> u32> PeerUses for F {
+    fn action_users(&self, group: u64, key: u64) -> u32 {
+        self(group, key)
+    }
+}
+
 /// What closing findings reads beyond the decision settings.
 pub(crate) struct Closing<'a> {
     /// Lowest score of a reason that counts as a line of evidence (`commands.evidence_score`).
     pub evidence_score: f32,
-    /// Agents of a peer group (first key) that used an action (second key), now.
-    pub users: &'a dyn Fn(u64, u64) -> u32,
+    /// The peer groups' use of actions.
+    pub peers: &'a dyn PeerUses,
+}
+
+impl<'a> Closing<'a> {
+    /// Closing under `commands` (its evidence score) with the fleet's `peers`.
+    pub fn new(commands: &CommandSettings, peers: &'a dyn PeerUses) -> Self {
+        Closing {
+            evidence_score: commands.evidence_score,
+            peers,
+        }
+    }
 }
 
 impl Decider {
@@ -378,7 +400,7 @@ impl Decider {
         self.held = kept;
         due.sort_by(|a, b| (a.0, a.1.order_key()).cmp(&(b.0, b.1.order_key())));
         for (at, f) in due {
-            let followers = f.followers(closing.users);
+            let followers = f.followers(closing.peers);
             let need = settings.rollout_followers;
             if followers.is_empty() || followers.iter().any(|(_, n)| *n < need) {
                 self.emit(settings, f, out);
@@ -436,107 +458,121 @@ mod tests {
 
     use super::aggregate::PeerUse;
     use super::*;
-    use crate::detect::Reason;
-    use crate::event::{Format, Outcome};
-    use crate::output::audit::AuditEvent;
+    use crate::output::audit::{Audit, AuditEvent};
     use crate::vocab::DetectorId;
 
     const T0: i64 = 1_767_571_200_000;
+    const MIN: i64 = 60_000;
 
-    fn event(i: i64, action: &'static str, resource: &str) -> AccessEvent<'static> {
-        AccessEvent {
-            format: Format::Native,
-            event_id: Cow::Owned(format!("e-{i}")),
-            time_ms: T0 + i * 60_000,
-            agent_id: Cow::Borrowed("support-1"),
-            agent_kind: None,
-            action: Cow::Borrowed(action),
-            resource: Cow::Owned(resource.to_owned()),
-            outcome: Outcome::Success,
-            session_id: None,
-            source_ip: None,
-            bytes: None,
-            grant: None,
-            intent: None,
-            attributes: None,
-            tool: None,
-        }
+    /// What an event of the agent changed.
+    #[derive(Clone, Copy)]
+    enum Change {
+        /// It took up an action new to the agent.
+        NewAction,
+        /// Its action was one the agent uses.
+        Familiar,
+        /// It reached an outside destination with a new action.
+        Outward,
     }
 
-    /// A critical verdict of novelty and peer rarity on an action new to the agent.
-    fn first_use() -> Verdict {
-        Verdict {
-            score: 0.97,
-            reasons: [(DetectorId::Novelty, 0.9), (DetectorId::Peer, 0.7)]
-                .iter()
-                .map(|&(detector, score)| Reason {
-                    detector,
-                    score,
-                    explanation: String::new(),
+    /// One agent's anomalous events through a decider, with a peer group in which `users`
+    /// agents use every action.
+    struct Fixture {
+        ds: DecideSettings,
+        users: u32,
+        d: Decider,
+        out: Vec<OutputRecord>,
+    }
+
+    impl Fixture {
+        fn new(users: u32) -> Self {
+            Fixture {
+                ds: DecideSettings::default(),
+                users,
+                d: Decider::default(),
+                out: Vec::new(),
+            }
+        }
+
+        fn with(
+            &mut self,
+            f: impl FnOnce(&mut Decider, &DecideSettings, &Closing<'_>, &mut Vec<OutputRecord>),
+        ) {
+            let users = self.users;
+            let peers = move |_: u64, _: u64| users;
+            let closing = Closing {
+                evidence_score: 0.5,
+                peers: &peers,
+            };
+            f(&mut self.d, &self.ds, &closing, &mut self.out);
+        }
+
+        /// An anomalous event at minute `i`: critical novelty and peer rarity.
+        fn event(&mut self, i: i64, action: &'static str, change: Change) {
+            let mut ev = respond::tests::event(0, "kb://articles", None);
+            ev.event_id = Cow::Owned(format!("e-{i}"));
+            ev.time_ms = T0 + i * MIN;
+            ev.agent_id = Cow::Borrowed("support-1");
+            ev.action = Cow::Borrowed(action);
+            let mut v = respond::tests::verdict(
+                &[(DetectorId::Novelty, 0.9), (DetectorId::Peer, 0.7)],
+                false,
+            );
+            v.score = 0.97;
+            v.without_model = 0.97;
+            v.new_action = !matches!(change, Change::Familiar);
+            self.with(|d, ds, closing, out| {
+                d.advance(ds, closing, ev.time_ms, out);
+                let disposition = d.on_event(ds, &ev, "kb://articles", &v, None, false, out);
+                assert_eq!(disposition, Disposition::Reported);
+            });
+            let new_action = v.new_action.then(|| {
+                Some(PeerUse {
+                    group: 7,
+                    key: action.len() as u64,
+                    action: action.to_string(),
+                    users: 0,
                 })
-                .collect(),
-            strong: 2,
-            without_model: 0.97,
-            reach: false,
-            foreign: false,
-            outside_class: false,
-            instructed: false,
-            new_action: true,
+            });
+            let outward = matches!(change, Change::Outward);
+            self.d.note_change("support-1", new_action, outward);
         }
-    }
 
-    /// Runs `events` (minute, action, resource, outward) of one agent through a decider whose
-    /// peer group has `users` agents using each action, reading the records out after a day.
-    fn run(events: &[(i64, &'static str, &str, bool)], users: u32) -> Vec<OutputRecord> {
-        let ds = DecideSettings::default();
-        let users_then = 0;
-        let peers = |_: u64, _: u64| users;
-        let closing = Closing {
-            evidence_score: 0.5,
-            users: &peers,
-        };
-        let mut d = Decider::default();
-        let mut out = Vec::new();
-        for &(i, action, resource, outward) in events {
-            let ev = event(i, action, resource);
-            d.advance(&ds, &closing, ev.time_ms, &mut out);
-            let v = first_use();
-            let disposition = d.on_event(&ds, &ev, resource, &v, None, false, &mut out);
-            assert_eq!(disposition, Disposition::Reported);
-            let new_action = Some(Some(PeerUse {
-                group: 7,
-                key: action.len() as u64,
-                action: action.to_string(),
-                users: users_then,
-            }));
-            d.note_change("support-1", new_action, outward);
+        fn advance(&mut self, minute: i64) {
+            self.with(|d, ds, closing, out| d.advance(ds, closing, T0 + minute * MIN, out));
         }
-        d.advance(&ds, &closing, T0 + 86_400_000, &mut out);
-        out
-    }
 
-    fn findings(out: &[OutputRecord]) -> usize {
-        out.iter()
-            .filter(|r| matches!(r, OutputRecord::Finding(_)))
-            .count()
-    }
+        fn finish(&mut self, minute: i64) {
+            self.with(|d, ds, closing, out| d.finish(ds, closing, T0 + minute * MIN, out));
+        }
 
-    fn absorbed(out: &[OutputRecord]) -> Vec<&crate::output::audit::Audit> {
-        out.iter()
-            .filter_map(|r| match r {
-                OutputRecord::Audit(a) if a.event == AuditEvent::RolloutAbsorbed => Some(a),
-                _ => None,
-            })
-            .collect()
+        fn findings(&self) -> usize {
+            self.out
+                .iter()
+                .filter(|r| matches!(r, OutputRecord::Finding(_)))
+                .count()
+        }
+
+        fn absorbed(&self) -> Vec<&Audit> {
+            self.out
+                .iter()
+                .filter_map(|r| match r {
+                    OutputRecord::Audit(a) if a.event == AuditEvent::RolloutAbsorbed => Some(a),
+                    _ => None,
+                })
+                .collect()
+        }
     }
 
     #[test]
     fn a_new_tool_its_peers_take_up_within_the_hold_is_a_rollout_not_a_finding() {
         // The agent's own first use counts among the group's users, so three users are two
         // followers.
-        let out = run(&[(0, "kb:SemanticSearch", "kb://articles", false)], 3);
-        assert_eq!(findings(&out), 0);
-        let a = absorbed(&out);
+        let mut x = Fixture::new(3);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.advance(24 * 60);
+        assert_eq!(x.findings(), 0);
+        let a = x.absorbed();
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].agent_id.as_deref(), Some("support-1"));
         assert_eq!(a[0].details["actions"][0]["action"], "kb:SemanticSearch");
@@ -544,131 +580,57 @@ mod tests {
         assert_eq!(a[0].details["severity"], "critical");
         // Judged when the hold is over: the finding's deadline (15 min quiet) plus six hours.
         assert_eq!(a[0].time, "2026-01-05T06:15:00.000Z");
+        assert_eq!(x.d.absorbed, 1);
     }
 
     #[test]
     fn a_new_tool_too_few_peers_take_up_is_emitted_when_the_hold_ends() {
-        let ds = DecideSettings::default();
-        let peers = |_: u64, _: u64| 2;
-        let closing = Closing {
-            evidence_score: 0.5,
-            users: &peers,
-        };
-        let mut d = Decider::default();
-        let mut out = Vec::new();
-        let ev = event(0, "kb:SemanticSearch", "kb://articles");
-        d.on_event(
-            &ds,
-            &ev,
-            "kb://articles",
-            &first_use(),
-            None,
-            false,
-            &mut out,
-        );
-        let new_action = Some(Some(PeerUse {
-            group: 7,
-            key: 1,
-            action: "kb:SemanticSearch".into(),
-            users: 0,
-        }));
-        d.note_change("support-1", new_action, false);
+        let mut x = Fixture::new(2);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
         // Closed after 15 quiet minutes, but held: nothing yet, an hour or five later.
-        d.advance(&ds, &closing, T0 + 3_600_000, &mut out);
-        d.advance(&ds, &closing, T0 + 5 * 3_600_000, &mut out);
-        assert!(out.is_empty());
-        d.advance(&ds, &closing, T0 + 6 * 3_600_000 + 15 * 60_000, &mut out);
-        assert_eq!(findings(&out), 1);
-        assert!(absorbed(&out).is_empty());
-        assert_eq!(d.absorbed, 0);
+        x.advance(60);
+        x.advance(5 * 60);
+        assert!(x.out.is_empty());
+        x.advance(6 * 60 + 15);
+        assert_eq!(x.findings(), 1);
+        assert!(x.absorbed().is_empty());
+        assert_eq!(x.d.absorbed, 0);
     }
 
     #[test]
     fn a_change_that_reaches_outward_or_mixes_in_familiar_acts_is_not_held() {
         // Mail to a new address: who the agent sends to is never a roll-out.
-        let out = run(&[(0, "mail:Send", "mailto:x@new.example", true)], 8);
-        assert_eq!(findings(&out), 1);
-        assert!(absorbed(&out).is_empty());
-        // Held findings are also judged at the end of the input.
-        let ds = DecideSettings::default();
-        let peers = |_: u64, _: u64| 8;
-        let closing = Closing {
-            evidence_score: 0.5,
-            users: &peers,
-        };
-        let mut d = Decider::default();
-        let mut out = Vec::new();
-        let ev = event(0, "kb:SemanticSearch", "kb://articles");
-        d.on_event(
-            &ds,
-            &ev,
-            "kb://articles",
-            &first_use(),
-            None,
-            false,
-            &mut out,
-        );
-        // An event of the finding that was not a new action: it shows more than the roll-out.
-        let ev = event(1, "kb:Search", "kb://articles");
-        d.on_event(
-            &ds,
-            &ev,
-            "kb://articles",
-            &first_use(),
-            None,
-            false,
-            &mut out,
-        );
-        d.note_change(
-            "support-1",
-            Some(Some(PeerUse {
-                group: 7,
-                key: 1,
-                action: "kb:SemanticSearch".into(),
-                users: 0,
-            })),
-            false,
-        );
-        d.note_change("support-1", None, false);
-        d.finish(&ds, &closing, T0 + 60_000, &mut out);
-        assert_eq!(findings(&out), 1);
-        assert!(absorbed(&out).is_empty());
+        let mut x = Fixture::new(8);
+        x.event(0, "mail:Send", Change::Outward);
+        x.advance(20);
+        assert_eq!(x.findings(), 1);
+        // An event of the finding on a familiar action: it shows more than the roll-out. Held
+        // findings are also judged at the end of the input.
+        let mut x = Fixture::new(8);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.event(1, "kb:Search", Change::Familiar);
+        x.finish(2);
+        assert_eq!(x.findings(), 1);
+        assert!(x.absorbed().is_empty());
     }
 
     #[test]
     fn holding_can_be_switched_off() {
-        let ds = DecideSettings {
-            rollout_hold_secs: 0,
-            ..DecideSettings::default()
-        };
-        let peers = |_: u64, _: u64| 8;
-        let closing = Closing {
-            evidence_score: 0.5,
-            users: &peers,
-        };
-        let mut d = Decider::default();
-        let mut out = Vec::new();
-        let ev = event(0, "kb:SemanticSearch", "kb://articles");
-        d.on_event(
-            &ds,
-            &ev,
-            "kb://articles",
-            &first_use(),
-            None,
-            false,
-            &mut out,
-        );
-        d.note_change(
-            "support-1",
-            Some(Some(PeerUse {
-                group: 7,
-                key: 1,
-                action: "kb:SemanticSearch".into(),
-                users: 0,
-            })),
-            false,
-        );
-        d.advance(&ds, &closing, T0 + 20 * 60_000, &mut out);
-        assert_eq!(findings(&out), 1);
+        let mut x = Fixture::new(8);
+        x.ds.rollout_hold_secs = 0;
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.advance(20);
+        assert_eq!(x.findings(), 1);
+    }
+
+    #[test]
+    fn a_held_finding_is_judged_at_the_end_of_the_input() {
+        let mut x = Fixture::new(3);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.finish(30);
+        let a = x.absorbed();
+        assert_eq!(a.len(), 1);
+        // As of the last event time, not of a hold that the input did not reach.
+        assert_eq!(a[0].time, "2026-01-05T00:30:00.000Z");
     }
 }

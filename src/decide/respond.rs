@@ -532,7 +532,7 @@ fn build(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::borrow::Cow;
 
     use super::*;
@@ -541,7 +541,11 @@ mod tests {
     use crate::event::{AccessEvent, Format, Outcome};
     use crate::vocab::DetectorId;
 
-    fn event(i: u64, resource: &str, session: Option<&'static str>) -> AccessEvent<'static> {
+    pub(crate) fn event(
+        i: u64,
+        resource: &str,
+        session: Option<&'static str>,
+    ) -> AccessEvent<'static> {
         AccessEvent {
             format: Format::Native,
             event_id: Cow::Owned(format!("e-{i}")),
@@ -564,7 +568,7 @@ mod tests {
     /// A verdict with `reasons`; an event that reaches beyond the agent's territory does so
     /// with an action new to the agent (see `one_place_reached_by_a_familiar_act_is_narrowed`
     /// for a familiar one).
-    fn verdict(reasons: &[(DetectorId, f32)], reach: bool) -> Verdict {
+    pub(crate) fn verdict(reasons: &[(DetectorId, f32)], reach: bool) -> Verdict {
         Verdict {
             score: 0.9,
             reasons: reasons

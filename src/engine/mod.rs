@@ -295,12 +295,7 @@ impl Engine {
     /// and appends the records.
     pub fn finish(&mut self, out: &mut Vec<OutputRecord>) {
         let before = out.len();
-        let fleet = &self.fleet;
-        let users = |g: u64, k: u64| fleet.snapshot.action_users(g, k);
-        let closing = crate::decide::Closing {
-            evidence_score: self.settings.commands.evidence_score,
-            users: &users,
-        };
+        let closing = crate::decide::Closing::new(&self.settings.commands, &self.fleet.snapshot);
         self.decider
             .finish(&self.settings.decide, &closing, self.watermark_ms, out);
         if self.watermark_ms != i64::MIN {

@@ -21,12 +21,7 @@ impl Engine {
         }
         self.fleet
             .advance(now, self.settings.detect.fleet_tick_secs / 60);
-        let fleet = &self.fleet;
-        let users = |g: u64, k: u64| fleet.snapshot.action_users(g, k);
-        let closing = crate::decide::Closing {
-            evidence_score: self.settings.commands.evidence_score,
-            users: &users,
-        };
+        let closing = crate::decide::Closing::new(&self.settings.commands, &self.fleet.snapshot);
         self.decider
             .advance(&self.settings.decide, &closing, self.watermark_ms, out);
         self.decider.responder.breaker.tick(self.watermark_ms, out);

@@ -241,10 +241,7 @@ pub fn run(ds: &Dataset, scorer: &Scorer) -> Report {
             let mut naive = naive::Naive::default();
             let mut decider = Decider::default();
             // The naive scorer has no fleet: none of its findings is held for a roll-out.
-            let closing = crate::decide::Closing {
-                evidence_score: settings.commands.evidence_score,
-                users: &|_, _| 0,
-            };
+            let closing = crate::decide::Closing::new(&settings.commands, &|_: u64, _: u64| 0u32);
             for ev in &ds.events {
                 let v = naive.score(ev);
                 decider.advance(&settings.decide, &closing, ev.time_ms, &mut out);
