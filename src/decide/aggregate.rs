@@ -69,7 +69,9 @@ pub(crate) struct FindingBuilder {
     /// The new actions of the finding's events, as their peer group knew them.
     #[serde(default)]
     rollout: Vec<PeerUse>,
-    /// Events of the finding whose action was new to the agent.
+    /// Events of the finding whose action was new to the agent and is remembered in
+    /// `rollout` (one whose peer group is not known, or beyond what `rollout` keeps, is not
+    /// counted: its finding cannot be judged a roll-out).
     #[serde(default)]
     new_action_events: u64,
     /// Some event reached an outside destination (a mail address, a host, an account).
@@ -91,6 +93,9 @@ pub(crate) struct PeerUse {
     pub action: String,
     /// Agents of the group that had used it.
     pub users: u32,
+    /// Whether the agent's own first use of it is still to reach the group's count (it had
+    /// never used the action before).
+    pub own_pending: bool,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -275,30 +280,32 @@ impl FindingBuilder {
     /// the agent has a peer group; `outward`, whether it reached an outside destination.
     pub fn note_change(&mut self, new_action: Option<Option<PeerUse>>, outward: bool) {
         self.outward |= outward;
-        let Some(peers) = new_action else {
+        let Some(Some(u)) = new_action else {
             return;
         };
-        self.new_action_events += 1;
-        if let Some(u) = peers
-            && self.rollout.len() < MAX_ROLLOUT
-            && !self
-                .rollout
-                .iter()
-                .any(|r| (r.group, r.key) == (u.group, u.key))
+        if self
+            .rollout
+            .iter()
+            .any(|r| (r.group, r.key) == (u.group, u.key))
         {
+            self.new_action_events += 1;
+        } else if self.rollout.len() < MAX_ROLLOUT {
             self.rollout.push(u);
+            self.new_action_events += 1;
         }
     }
 
     /// Whether the finding could be the agent's part in a roll-out that its peers follow: every
-    /// event took up an action new to the agent, through no outside destination, with no sign
-    /// of harm (see [`FindingBuilder::harm`]) and no command issued, and the new actions are
-    /// known to the agent's peer group. Such a finding is held until the peers could follow.
+    /// event took up an action new to the agent, known to its peer group, through no outside
+    /// destination, with no sign of harm (see [`FindingBuilder::harm`]), and no command was
+    /// called for (issued or withheld). Such a finding is held until the peers could follow.
     pub fn may_be_rollout(&self, min: f32) -> bool {
         !self.rollout.is_empty()
             && self.new_action_events == self.event_count
             && !self.outward
             && !self.has_commands()
+            && self.withheld == 0
+            && !self.tripped
             && !self.outside_class_origin(min)
             && !self.has_line(DetectorId::Counterparty, min)
             && !self.has_line(DetectorId::Provenance, min)
@@ -311,9 +318,12 @@ impl FindingBuilder {
         self.rollout
             .iter()
             .map(|u| {
-                // The agent's own first use is among those counted since.
                 let since = peers.action_users(u.group, u.key).saturating_sub(u.users);
-                (u.action.as_str(), since.saturating_sub(1))
+                // The agent's own first use, if it was one, is among those counted since.
+                (
+                    u.action.as_str(),
+                    since.saturating_sub(u32::from(u.own_pending)),
+                )
             })
             .collect()
     }

@@ -532,6 +532,7 @@ mod tests {
                     key: action.len() as u64,
                     action: action.to_string(),
                     users: 0,
+                    own_pending: true,
                 })
             });
             let outward = matches!(change, Change::Outward);

@@ -123,6 +123,7 @@ impl Engine {
                         key: keys.action,
                         action: ev.action.to_string(),
                         users: s.users(UseKind::Action, keys.action),
+                        own_pending: !scored.obs.action.seen,
                     }
                 })
             });
