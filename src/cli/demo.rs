@@ -190,9 +190,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             times: lines.iter().map(|l| l.2).collect(),
             live_from_ms,
             margin_ms: FEED_MARGIN_MS
-                + (settings.decide.aggregate_max_secs as i64
-                    + settings.decide.rollout_hold_secs as i64)
-                    * 1000,
+                + settings.decide.aggregate_ms().1
+                + settings.decide.rollout_hold_secs as i64 * 1000,
         };
         std::thread::spawn(move || feed(&brokers, &topics, &attack_of, &clock, &stop))
     };

@@ -275,12 +275,12 @@ impl FindingBuilder {
         self.new_action
     }
 
-    /// Notes what the event just added changed: `new_action`, its action new to the agent, with
-    /// its peer group's use of it (group, action key, agents of the group that used it), when
-    /// the agent has a peer group; `outward`, whether it reached an outside destination.
-    pub fn note_change(&mut self, new_action: Option<Option<PeerUse>>, outward: bool) {
+    /// Notes what the event just added changed: `new_action`, its action new to the agent with
+    /// its peer group's use of it (`None` for a familiar action, or when the agent has no peer
+    /// group); `outward`, whether it reached an outside destination.
+    pub fn note_change(&mut self, new_action: Option<PeerUse>, outward: bool) {
         self.outward |= outward;
-        let Some(Some(u)) = new_action else {
+        let Some(u) = new_action else {
             return;
         };
         if self
@@ -297,8 +297,9 @@ impl FindingBuilder {
 
     /// Whether the finding could be the agent's part in a roll-out that its peers follow: every
     /// event took up an action new to the agent, known to its peer group, through no outside
-    /// destination, with no sign of harm (see [`FindingBuilder::harm`]), and no command was
-    /// called for (issued or withheld). Such a finding is held until the peers could follow.
+    /// destination or `counterparty` reason, with no sign of harm (see [`FindingBuilder::harm`],
+    /// which counts `provenance` as steering), and no command was called for (issued or
+    /// withheld). Such a finding is held until the peers could follow.
     pub fn may_be_rollout(&self, min: f32) -> bool {
         !self.rollout.is_empty()
             && self.new_action_events == self.event_count
@@ -308,7 +309,6 @@ impl FindingBuilder {
             && !self.tripped
             && !self.outside_class_origin(min)
             && !self.has_line(DetectorId::Counterparty, min)
-            && !self.has_line(DetectorId::Provenance, min)
             && self.harm(min).is_empty()
     }
 

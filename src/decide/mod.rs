@@ -57,7 +57,8 @@ pub(crate) struct Decider {
     #[serde(default)]
     pub suppressions: Suppressions,
     /// Closed findings held back until the agent's peers could follow its change (see
-    /// [`FindingBuilder::may_be_rollout`]), with the event time at which each is judged.
+    /// [`FindingBuilder::may_be_rollout`]), with the event time at which each is judged, in
+    /// the order they come due (that time, then first event time and id).
     #[serde(default)]
     held: Vec<(i64, FindingBuilder)>,
     /// Held findings not emitted because the agent's peers took up the same new actions: a
@@ -127,8 +128,7 @@ impl Decider {
         if verdict.score < settings.finding_threshold {
             return Disposition::Normal;
         }
-        let gap = settings.aggregate_gap_secs as i64 * 1000;
-        let max = settings.aggregate_max_secs as i64 * 1000;
+        let (gap, max) = settings.aggregate_ms();
         let agent: &str = &ev.agent_id;
         if self
             .suppressions
@@ -181,8 +181,7 @@ impl Decider {
         agent: &str,
         t: i64,
     ) -> Option<&FindingBuilder> {
-        let gap = settings.aggregate_gap_secs as i64 * 1000;
-        let max = settings.aggregate_max_secs as i64 * 1000;
+        let (gap, max) = settings.aggregate_ms();
         self.open.get(agent).filter(|f| f.accepts(t, gap, max))
     }
 
@@ -191,7 +190,7 @@ impl Decider {
     pub fn note_change(
         &mut self,
         agent: &str,
-        new_action: Option<Option<aggregate::PeerUse>>,
+        new_action: Option<aggregate::PeerUse>,
         outward: bool,
     ) {
         if let Some(f) = self.open.get_mut(agent) {
@@ -323,8 +322,7 @@ impl Decider {
         out: &mut Vec<OutputRecord>,
     ) {
         if !self.open.is_empty() && watermark_ms >= self.next_deadline {
-            let gap = settings.aggregate_gap_secs as i64 * 1000;
-            let max = settings.aggregate_max_secs as i64 * 1000;
+            let (gap, max) = settings.aggregate_ms();
             let mut due: Vec<Box<str>> = self
                 .open
                 .iter()
@@ -367,12 +365,14 @@ impl Decider {
         let mut done: Vec<FindingBuilder> =
             agents.iter().filter_map(|a| self.open.remove(a)).collect();
         done.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        let gap = settings.aggregate_gap_secs as i64 * 1000;
-        let max = settings.aggregate_max_secs as i64 * 1000;
+        let (gap, max) = settings.aggregate_ms();
         for f in done {
             if settings.rollout_hold_secs > 0 && f.may_be_rollout(closing.evidence_score) {
                 let at = f.deadline(gap, max) + settings.rollout_hold_secs as i64 * 1000;
-                self.held.push((at, f));
+                let i = self
+                    .held
+                    .partition_point(|(t, h)| (*t, h.order_key()) < (at, f.order_key()));
+                self.held.insert(i, (at, f));
             } else {
                 self.emit(settings, f, out);
             }
@@ -391,14 +391,15 @@ impl Decider {
         all: bool,
         out: &mut Vec<OutputRecord>,
     ) {
-        if !self.held.iter().any(|(at, _)| all || *at <= upto) {
+        let due = if all {
+            self.held.len()
+        } else {
+            self.held.partition_point(|(at, _)| *at <= upto)
+        };
+        if due == 0 {
             return;
         }
-        let (mut due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|(at, _)| all || *at <= upto);
-        self.held = kept;
-        due.sort_by(|a, b| (a.0, a.1.order_key()).cmp(&(b.0, b.1.order_key())));
+        let due: Vec<(i64, FindingBuilder)> = self.held.drain(..due).collect();
         for (at, f) in due {
             let followers = f.followers(closing.peers);
             let need = settings.rollout_followers;
@@ -526,14 +527,12 @@ mod tests {
                 let disposition = d.on_event(ds, &ev, "kb://articles", &v, None, false, out);
                 assert_eq!(disposition, Disposition::Reported);
             });
-            let new_action = v.new_action.then(|| {
-                Some(PeerUse {
-                    group: 7,
-                    key: action.len() as u64,
-                    action: action.to_string(),
-                    users: 0,
-                    own_pending: true,
-                })
+            let new_action = v.new_action.then(|| PeerUse {
+                group: 7,
+                key: action.len() as u64,
+                action: action.to_string(),
+                users: 0,
+                own_pending: true,
             });
             let outward = matches!(change, Change::Outward);
             self.d.note_change("support-1", new_action, outward);

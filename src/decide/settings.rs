@@ -53,6 +53,14 @@ impl Default for DecideSettings {
 }
 
 impl DecideSettings {
+    /// `aggregate_gap_secs` and `aggregate_max_secs` in milliseconds of event time.
+    pub fn aggregate_ms(&self) -> (i64, i64) {
+        (
+            self.aggregate_gap_secs as i64 * 1000,
+            self.aggregate_max_secs as i64 * 1000,
+        )
+    }
+
     /// Appends every problem with these settings to `errs`.
     pub fn validate(&self, errs: &mut Vec<String>) {
         check_unit(errs, "decide.finding_threshold", self.finding_threshold);

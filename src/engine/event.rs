@@ -116,17 +116,18 @@ impl Engine {
         if disposition == Disposition::Reported {
             // What the finding that took the event changed, for telling a roll-out its peers
             // follow from the agent's own change.
-            let new_action = scored.verdict.new_action.then(|| {
-                peer_group(&self.settings, &self.fleet, agent, scored.learned).map(|(g, s)| {
-                    PeerUse {
-                        group: g,
-                        key: keys.action,
-                        action: ev.action.to_string(),
-                        users: s.users(UseKind::Action, keys.action),
-                        own_pending: !scored.obs.action.seen,
-                    }
-                })
-            });
+            let new_action = scored
+                .verdict
+                .new_action
+                .then(|| peer_group(&self.settings, &self.fleet, agent, scored.learned))
+                .flatten()
+                .map(|(g, s)| PeerUse {
+                    group: g,
+                    key: keys.action,
+                    action: ev.action.to_string(),
+                    users: s.users(UseKind::Action, keys.action),
+                    own_pending: !scored.obs.action.seen,
+                });
             self.decider
                 .note_change(&ev.agent_id, new_action, keys.destination);
         }
