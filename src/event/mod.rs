@@ -18,6 +18,7 @@ pub mod native;
 pub mod ocsf;
 pub mod otlp;
 mod otlp_json;
+mod otlp_proto;
 pub(crate) mod scan;
 pub mod settings;
 pub mod sniff;

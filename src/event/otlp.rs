@@ -33,6 +33,7 @@ use serde_json::value::RawValue;
 
 use super::native::check_len;
 use super::otlp_json as json;
+use super::otlp_proto as proto;
 use super::tool::ToolCall;
 use super::{AccessEvent, Format, Outcome, RejectReason};
 
@@ -79,7 +80,13 @@ pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Option<Batc
 
 /// Decodes an OTLP protobuf export request, joining its tool calls with ancestors from other
 /// requests through `join`.
+///
+/// The request is read in place (see [`super::otlp_proto`]); one that does not read so is read
+/// again with `opentelemetry-proto`'s types, whose judgement (and error) stands.
 pub(crate) fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+    if let Some(req) = super::otlp_proto::parse(bytes) {
+        return from_request(&req, join);
+    }
     let req = <ExportTraceServiceRequest as prost::Message>::decode(bytes).map_err(|e| {
         RejectReason::InvalidField {
             format: FORMAT,
@@ -186,6 +193,15 @@ fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> 
 }
 
 read_through!(['a] json::Request<'a>, json::Span<'a>, json_attr);
+
+fn proto_attr<'a>(attrs: &'a [proto::KeyValue<'_>], key: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value)
+}
+
+read_through!(['a] proto::Request<'a>, proto::Span<'a>, proto_attr);
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -764,6 +780,8 @@ mod tests {
             },
         ] {
             let (mut in_place, mut owned) = (SpanJoin::new(settings), SpanJoin::new(settings));
+            let mut wire = SpanJoin::new(settings);
+            let mut not_in_place = 0;
             for line in fixture.lines().chain(edge).chain(simulated.lines()) {
                 let req = json::parse(line)
                     .expect("reads in place")
@@ -774,11 +792,159 @@ mod tests {
                 let b = from_request(&proto, &mut owned).expect("decodes");
                 assert!(!a.events.is_empty() || a.skipped > 0);
                 assert_eq!(summary(&a), summary(&b), "{line}");
+                // The protobuf encoding, read in place, unless it holds what prost must read.
+                let bytes = prost::Message::encode_to_vec(&proto);
+                let c = match super::proto::parse(&bytes) {
+                    Some(req) => from_request(&req, &mut wire).expect("decodes"),
+                    None => {
+                        not_in_place += 1;
+                        decode_proto(&bytes, &mut wire).expect("decodes")
+                    }
+                };
+                assert_eq!(summary(&c), summary(&b), "{line}");
             }
-            let (mut a, mut b) = (Vec::new(), Vec::new());
+            // Only the edge case's array and key-value list attributes are left to prost.
+            assert_eq!(not_in_place, 1);
+            let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
             in_place.flush(&mut a);
             owned.flush(&mut b);
+            wire.flush(&mut c);
             assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            assert_eq!(format!("{c:?}"), format!("{b:?}"));
+        }
+    }
+
+    /// A protobuf field: its key, then its length and bytes.
+    fn field(tag: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(u64::from(tag << 3 | 2), &mut out);
+        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn protobuf_read_in_place_merges_and_refuses_as_prost_does() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as Kv};
+        use opentelemetry_proto::tonic::trace::v1::Status;
+        let kv = |k: &str, v: Option<any_value::Value>| Kv {
+            key: k.into(),
+            value: Some(AnyValue { value: v }),
+            ..Default::default()
+        };
+        let text = |s: &str| Some(any_value::Value::StringValue(s.into()));
+        let tool = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "execute_tool".into(),
+            start_time_unix_nano: 1_714_564_800_000_000_000,
+            attributes: vec![
+                kv("gen_ai.operation.name", text("execute_tool")),
+                kv("gen_ai.tool.name", text("send_money")),
+            ],
+            ..Default::default()
+        };
+        // A second encoding of the same span, merged into the first: later scalars win, the
+        // attributes add up, the status is merged, and an attribute's value is merged too (an
+        // empty value keeps the string, an integer replaces it).
+        let later = Span {
+            span_id: vec![3; 8],
+            start_time_unix_nano: 1_714_564_900_000_000_000,
+            attributes: vec![kv("gen_ai.tool.name", text("other"))],
+            status: Some(Status {
+                code: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let agent_value = |v: Option<any_value::Value>| {
+            field(2, &prost::Message::encode_to_vec(&AnyValue { value: v }))
+        };
+        let mut merged = prost::Message::encode_to_vec(&tool);
+        merged.extend(prost::Message::encode_to_vec(&later));
+        // The agent attribute again, its value first kept by an empty value, then replaced.
+        let mut agent = field(1, b"gen_ai.agent.id");
+        agent.extend(agent_value(text("second")));
+        agent.extend(agent_value(None));
+        merged.extend(field(9, &agent));
+        let mut mixed = field(1, b"gen_ai.conversation.id");
+        mixed.extend(agent_value(text("conv")));
+        mixed.extend(agent_value(Some(any_value::Value::IntValue(7))));
+        merged.extend(field(9, &mixed));
+        // An unknown field of each wire type is skipped.
+        merged.extend([0xf8, 0x07, 0x01, 0xf9, 0x07, 0, 0, 0, 0, 0, 0, 0, 0]);
+        merged.extend([0xfd, 0x07, 0, 0, 0, 0]);
+        merged.extend(field(127, b"unknown"));
+        let resource = |name: &str| {
+            field(
+                1,
+                &prost::Message::encode_to_vec(
+                    &opentelemetry_proto::tonic::resource::v1::Resource {
+                        attributes: vec![kv("service.name", text(name))],
+                        ..Default::default()
+                    },
+                ),
+            )
+        };
+        let request = |span: &[u8], extra: &[u8]| {
+            let mut rs = resource("svc");
+            rs.extend(resource("again"));
+            rs.extend(field(2, &field(2, span)));
+            rs.extend_from_slice(extra);
+            field(1, &rs)
+        };
+        let well_formed = request(&merged, &[]);
+        let prost_reads = |bytes: &[u8]| {
+            let req: ExportTraceServiceRequest =
+                prost::Message::decode(bytes).expect("prost reads it");
+            summary(&from_request(&req, &mut SpanJoin::default()).expect("decodes"))
+        };
+        let req = super::proto::parse(&well_formed).expect("read in place");
+        let batch = from_request(&req, &mut SpanJoin::default()).expect("decodes");
+        let in_place = summary(&batch);
+        assert_eq!(in_place, prost_reads(&well_formed));
+        let ev = &batch.events[0];
+        assert_eq!(
+            (&*ev.event_id, &*ev.agent_id, &*ev.action, ev.outcome),
+            ("0303030303030303", "second", "send_money", Outcome::Error)
+        );
+        assert_eq!(ev.time_ms, 1_714_564_900_000);
+        assert_eq!(
+            ev.session_id.as_deref(),
+            Some("01010101010101010101010101010101")
+        );
+
+        // What prost must judge: a list value, a group, a key too long, a truncated message, invalid
+        // UTF-8.
+        let mut list = merged.clone();
+        list.extend(field(
+            9,
+            &prost::Message::encode_to_vec(&kv(
+                "l",
+                Some(any_value::Value::ArrayValue(Default::default())),
+            )),
+        ));
+        let with_list = request(&list, &[]);
+        assert!(super::proto::parse(&with_list).is_none());
+        assert_eq!(
+            summary(&decode_proto(&with_list, &mut SpanJoin::default()).expect("decodes")),
+            in_place
+        );
+        let mut bad_name = merged.clone();
+        bad_name.extend(field(5, &[0xff, 0xfe]));
+        for bad in [
+            request(&merged, &[0x0b]),
+            // A key past 32 bits.
+            request(&merged, &[0xca, 0xff, 0xff, 0xff, 0xfc, 0x00]),
+            well_formed[..well_formed.len() - 1].to_vec(),
+            request(&bad_name, &[]),
+        ] {
+            assert!(super::proto::parse(&bad).is_none());
+            assert!(<ExportTraceServiceRequest as prost::Message>::decode(&bad[..]).is_err());
+            assert!(matches!(
+                decode_proto(&bad, &mut SpanJoin::default()),
+                Err(RejectReason::InvalidField { .. })
+            ));
         }
     }
 

@@ -225,6 +225,28 @@ pub fn otlp_proto(data: &[u8]) {
         skipped,
         "an OTLP protobuf message",
     );
+    // A request prost reads decodes as its canonical encoding does: the message read in place
+    // merges repeated members, skips unknown ones and reads every value as prost does.
+    if let Ok(request) = <ExportTraceServiceRequest as prost::Message>::decode(data) {
+        let canonical = prost::Message::encode_to_vec(&request);
+        let mut again = Vec::new();
+        kafka_decoder(FormatChoice::Otlp, DEFAULT_RECORD)
+            .decode_otlp_proto(&canonical, &mut |d| again.push(d));
+        let full = |results: &[Decoded<'_>]| -> Vec<String> {
+            results
+                .iter()
+                .map(|r| match r {
+                    Ok(ev) => serde_json::to_string(ev).expect("an event serialises"),
+                    Err(rej) => rej.reason.code().to_string(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            full(&results),
+            full(&again),
+            "a protobuf request and its canonical encoding disagree"
+        );
+    }
     // Twice through a decoder that joins calls with their ancestors across requests, then
     // scored: every span is an event or skipped once the join is flushed.
     let settings = Settings::default();
