@@ -904,7 +904,7 @@ impl Decoder {
     /// spans that are not tool calls.
     fn spans<'a>(
         &self,
-        batch: Result<super::otlp::Batch, RejectReason>,
+        batch: Result<super::otlp::Batch<'a>, RejectReason>,
         raw: &'a [u8],
         offset: usize,
         sink: &mut dyn FnMut(Decoded<'a>),

@@ -107,7 +107,7 @@ impl Members {
 #[derive(Debug)]
 pub enum Audit {
     /// An audit event: a batch of one event, or of none (a skipped event type).
-    Event(Batch),
+    Event(Batch<'static>),
     /// Not an audit event: the record lacks this top-level member (`type`, `loggedAt` or
     /// `subjects`), or has a native event's `agent_id`. The members may still occur deeper in
     /// the record, which is what made it look like one.
@@ -152,7 +152,7 @@ pub fn decode(record: &str) -> Result<Audit, RejectReason> {
 }
 
 /// Decodes one audit event: a batch of one event, or of none (a skipped event type).
-fn decode_event(w: Wire) -> Result<Batch, RejectReason> {
+fn decode_event(w: Wire) -> Result<Batch<'static>, RejectReason> {
     let mut batch = Batch::default();
     // `type` is present: `decode` checked it.
     let (action, target) = match w.kind.as_deref().unwrap_or_default() {

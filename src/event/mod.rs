@@ -143,6 +143,30 @@ pub struct AccessEvent<'a> {
     pub tool: Option<Box<tool::ToolCall<'a>>>,
 }
 
+impl AccessEvent<'_> {
+    /// A copy that owns its data.
+    pub fn into_owned(self) -> AccessEvent<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        AccessEvent {
+            format: self.format,
+            event_id: own(self.event_id),
+            time_ms: self.time_ms,
+            agent_id: own(self.agent_id),
+            agent_kind: self.agent_kind.map(own),
+            action: own(self.action),
+            resource: own(self.resource),
+            outcome: self.outcome,
+            session_id: self.session_id.map(own),
+            source_ip: self.source_ip.map(own),
+            bytes: self.bytes,
+            grant: self.grant.map(own),
+            intent: self.intent.map(own),
+            attributes: self.attributes.map(|a| Cow::Owned(a.into_owned())),
+            tool: self.tool.map(|t| Box::new(t.into_owned())),
+        }
+    }
+}
+
 /// Why a record was rejected. The code is a bounded label (safe for metrics).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RejectReason {

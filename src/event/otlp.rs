@@ -44,9 +44,9 @@ const MAX_HOPS: usize = 32;
 
 /// What one export request held.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct Batch<'a> {
     /// One event per tool call span.
-    pub events: Vec<AccessEvent<'static>>,
+    pub events: Vec<AccessEvent<'a>>,
     /// Spans that are not tool calls.
     pub skipped: u64,
     /// Tool call spans whose agent came from the resource, for want of an agent on the span
@@ -62,7 +62,10 @@ pub struct Batch {
 ///
 /// `Ok(None)`: the object has no `resourceSpans` member, so it is not an export request (the
 /// name occurs elsewhere in it) and the caller decodes it as a record.
-pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Option<Batch>, RejectReason> {
+pub(crate) fn decode_json<'a>(
+    text: &'a str,
+    join: &mut SpanJoin,
+) -> Result<Option<Batch<'a>>, RejectReason> {
     match super::otlp_json::parse(text) {
         Ok(None) => return Ok(None),
         Ok(Some(req)) => return from_request(&req, join).map(Some),
@@ -83,7 +86,10 @@ pub(crate) fn decode_json(text: &str, join: &mut SpanJoin) -> Result<Option<Batc
 ///
 /// The request is read in place (see [`super::otlp_proto`]); one that does not read so is read
 /// again with `opentelemetry-proto`'s types, whose judgement (and error) stands.
-pub(crate) fn decode_proto(bytes: &[u8], join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+pub(crate) fn decode_proto<'a>(
+    bytes: &'a [u8],
+    join: &mut SpanJoin,
+) -> Result<Batch<'a>, RejectReason> {
     if let Some(req) = super::otlp_proto::parse(bytes) {
         return from_request(&req, join);
     }
@@ -109,6 +115,48 @@ trait SpanRead {
     fn attr(&self, key: &str) -> Option<&str>;
     /// Its status is an error.
     fn failed(&self) -> bool;
+}
+
+/// The text of a span that events carry, borrowed for as long as the input (`'a`) where the
+/// encoding allows.
+trait SpanText<'a> {
+    /// The value of the first attribute named `key`, when it is a string.
+    fn attr_text(&self, key: &str) -> Option<Cow<'a, str>>;
+    /// Its name.
+    fn name_text(&self) -> Cow<'a, str>;
+}
+
+impl SpanText<'static> for Span {
+    fn attr_text(&self, key: &str) -> Option<Cow<'static, str>> {
+        self.attr(key).map(|s| Cow::Owned(s.to_owned()))
+    }
+    fn name_text(&self) -> Cow<'static, str> {
+        Cow::Owned(self.name.clone())
+    }
+}
+
+impl<'a> SpanText<'a> for json::Span<'a> {
+    fn attr_text(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.string.clone())
+    }
+    fn name_text(&self) -> Cow<'a, str> {
+        self.name.clone()
+    }
+}
+
+impl<'a> SpanText<'a> for proto::Span<'a> {
+    fn attr_text(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.map(Cow::Borrowed))
+    }
+    fn name_text(&self) -> Cow<'a, str> {
+        Cow::Borrowed(self.name)
+    }
 }
 
 /// An export request, in either encoding.
@@ -223,9 +271,9 @@ fn is_tool_call(span: &impl SpanRead) -> bool {
         || span.attr("mcp.method.name") == Some("tools/call")
 }
 
-fn agent_of(span: &impl SpanRead) -> Option<&str> {
-    span.attr("gen_ai.agent.id")
-        .or_else(|| span.attr("gen_ai.agent.name"))
+fn agent_of<'a>(span: &impl SpanText<'a>) -> Option<Cow<'a, str>> {
+    span.attr_text("gen_ai.agent.id")
+        .or_else(|| span.attr_text("gen_ai.agent.name"))
 }
 
 /// Where the ancestors of a tool call span were found.
@@ -246,16 +294,15 @@ struct Invoke<'r> {
     request: Option<Cow<'r, str>>,
 }
 
-impl Invoke<'_> {
+impl<'r> Invoke<'r> {
     /// What an `invoke_agent` span gives its tool calls. An agent name that no event could carry
     /// (empty, or longer than 512 characters) is no agent name.
-    fn of(span: &impl SpanRead) -> Invoke<'_> {
+    fn of(span: &impl SpanText<'r>) -> Invoke<'r> {
         Invoke {
             agent: agent_of(span)
-                .filter(|a| check_len(a, FORMAT, "gen_ai.agent.id", 1, 512).is_ok())
-                .map(Cow::Borrowed),
-            conversation: span.attr("gen_ai.conversation.id").map(Cow::Borrowed),
-            request: span.attr("gen_ai.input.messages").map(Cow::Borrowed),
+                .filter(|a| check_len(a, FORMAT, "gen_ai.agent.id", 1, 512).is_ok()),
+            conversation: span.attr_text("gen_ai.conversation.id"),
+            request: span.attr_text("gen_ai.input.messages"),
         }
     }
 
@@ -378,7 +425,7 @@ impl SpanJoin {
     }
 
     /// Releases every waiting tool call as it is (end of input, or a commit point).
-    pub fn flush(&mut self, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+    pub fn flush(&mut self, out: &mut Vec<AccessEvent<'_>>) -> u64 {
         let mut from_resource = 0;
         while let Some(p) = self.pending.pop_front() {
             from_resource += self.fall_back(p, out);
@@ -386,7 +433,7 @@ impl SpanJoin {
         from_resource
     }
 
-    fn fall_back(&mut self, p: Pending, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+    fn fall_back(&mut self, p: Pending, out: &mut Vec<AccessEvent<'_>>) -> u64 {
         self.fell_back += 1;
         let mut ev = p.event;
         if p.own_agent {
@@ -432,7 +479,7 @@ impl SpanJoin {
 
     /// Releases the waiting calls whose ancestors are now known, then those that waited too
     /// long or overflow the bound. Returns how many took their agent from the resource.
-    fn release(&mut self, out: &mut Vec<AccessEvent<'static>>) -> u64 {
+    fn release(&mut self, out: &mut Vec<AccessEvent<'_>>) -> u64 {
         let mut from_resource = 0;
         let mut still = VecDeque::with_capacity(self.pending.len());
         let pending = std::mem::take(&mut self.pending);
@@ -498,7 +545,11 @@ impl SpanJoin {
     }
 }
 
-fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, RejectReason> {
+fn from_request<'a, R>(req: &R, join: &mut SpanJoin) -> Result<Batch<'a>, RejectReason>
+where
+    R: RequestRead,
+    R::Span: SpanText<'a>,
+{
     let mut batch = Batch::default();
     let wait = join.settings.wait_ms > 0;
     // Every span of the request by id, for the ancestors of tool calls.
@@ -526,7 +577,7 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
             }
             // The nearest `invoke_agent` ancestor in this request, else among the spans of
             // earlier requests.
-            let mut invoke: Option<Invoke<'_>> = None;
+            let mut invoke: Option<Invoke<'a>> = None;
             let mut unknown: Option<IdKey> = None;
             let mut parent = span.parent_span_id();
             for _ in 0..MAX_HOPS {
@@ -549,7 +600,7 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
                 parent = p.parent_span_id();
             }
             let own_agent = agent_of(span);
-            if let Some(a) = own_agent {
+            if let Some(a) = &own_agent {
                 check_len(a, FORMAT, "gen_ai.agent.id", 1, 512)?;
             }
             let resource_agent = || {
@@ -564,32 +615,37 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
                 check_len(&agent, FORMAT, "service.name", 1, 512).map(|()| agent)
             };
             let waits = wait && unknown.is_some();
-            let agent = match own_agent.or_else(|| invoke.as_ref().and_then(|i| i.agent.as_deref()))
+            let agent = match own_agent
+                .clone()
+                .or_else(|| invoke.as_ref().and_then(|i| i.agent.clone()))
             {
-                Some(a) => a.to_string(),
-                None if waits => String::new(),
+                Some(a) => a,
+                None if waits => Cow::Borrowed(""),
                 None => {
                     batch.agent_from_resource += 1;
-                    resource_agent()?
+                    Cow::Owned(resource_agent()?)
                 }
             };
-            let tool = match span.attr("gen_ai.tool.name") {
+            let tool = match span.attr_text("gen_ai.tool.name") {
                 Some(name) => {
-                    check_len(name, FORMAT, "gen_ai.tool.name", 1, 256)?;
-                    name.to_string()
+                    check_len(&name, FORMAT, "gen_ai.tool.name", 1, 256)?;
+                    name
                 }
                 None => {
                     check_len(span.name(), FORMAT, "name", 1, 256)?;
-                    span.name().to_string()
+                    span.name_text()
                 }
             };
+            let mut resource = String::with_capacity(5 + tool.len());
+            resource.push_str("tool:");
+            resource.push_str(&tool);
             let event_id = hex(span.span_id());
             check_len(&event_id, FORMAT, "spanId", 1, 256)?;
             let session = span
-                .attr("gen_ai.conversation.id")
-                .or_else(|| invoke.as_ref().and_then(|i| i.conversation.as_deref()))
-                .or_else(|| span.attr("mcp.session.id"))
-                .map_or_else(|| hex(span.trace_id()), str::to_string);
+                .attr_text("gen_ai.conversation.id")
+                .or_else(|| invoke.as_ref().and_then(|i| i.conversation.clone()))
+                .or_else(|| span.attr_text("mcp.session.id"))
+                .unwrap_or_else(|| Cow::Owned(hex(span.trace_id())));
             let time_ms = i64::try_from(span.start_ns() / 1_000_000).unwrap_or(i64::MAX);
             if !(0..super::time::MAX_MS).contains(&time_ms) {
                 return Err(RejectReason::TimeOutOfRange {
@@ -601,10 +657,7 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
                 .attr("gen_ai.tool.call.arguments")
                 .and_then(json_string);
             let result = span.attr("gen_ai.tool.call.result").and_then(json_string);
-            let request = invoke
-                .as_ref()
-                .and_then(|i| i.request.as_deref())
-                .map(|r| Cow::Owned(r.to_string()));
+            let request = invoke.as_ref().and_then(|i| i.request.clone());
             let tool_call =
                 (arguments.is_some() || result.is_some() || request.is_some()).then(|| {
                     Box::new(ToolCall {
@@ -617,16 +670,16 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
                 format: Format::Otlp,
                 event_id: Cow::Owned(event_id),
                 time_ms,
-                agent_id: Cow::Owned(agent),
+                agent_id: agent,
                 agent_kind: Some(Cow::Borrowed("ai_agent")),
-                resource: Cow::Owned(format!("tool:{tool}")),
-                action: Cow::Owned(tool),
+                resource: Cow::Owned(resource),
+                action: tool,
                 outcome: if failed {
                     Outcome::Error
                 } else {
                     Outcome::Success
                 },
-                session_id: Some(Cow::Owned(session)),
+                session_id: Some(session),
                 source_ip: None,
                 bytes: None,
                 grant: None,
@@ -636,7 +689,7 @@ fn from_request<R: RequestRead>(req: &R, join: &mut SpanJoin) -> Result<Batch, R
             };
             match unknown.filter(|_| waits) {
                 Some(waiting_for) => waiting.push(Pending {
-                    event,
+                    event: event.into_owned(),
                     waiting_for,
                     own_agent: own_agent.is_some(),
                     resource_agent: if own_agent.is_some() {
