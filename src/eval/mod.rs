@@ -124,31 +124,6 @@ pub(crate) fn read_attacks(path: &Path) -> Result<Vec<Attack>, EvalError> {
         .collect()
 }
 
-/// Copies an event out of its input buffer.
-pub fn into_owned(ev: AccessEvent<'_>) -> AccessEvent<'static> {
-    use std::borrow::Cow;
-    fn own(c: Cow<'_, str>) -> Cow<'static, str> {
-        Cow::Owned(c.into_owned())
-    }
-    AccessEvent {
-        format: ev.format,
-        event_id: own(ev.event_id),
-        time_ms: ev.time_ms,
-        agent_id: own(ev.agent_id),
-        agent_kind: ev.agent_kind.map(own),
-        action: own(ev.action),
-        resource: own(ev.resource),
-        outcome: ev.outcome,
-        session_id: ev.session_id.map(own),
-        source_ip: ev.source_ip.map(own),
-        bytes: ev.bytes,
-        grant: ev.grant.map(own),
-        intent: ev.intent.map(own),
-        attributes: ev.attributes.map(|a| Cow::Owned(a.into_owned())),
-        tool: ev.tool.map(|t| Box::new(t.into_owned())),
-    }
-}
-
 /// Finds the events file of a dataset directory: `events.jsonl[.gz]` (native events), else
 /// `spans.jsonl[.gz]` (OpenTelemetry spans of `cinch simulate --kind llm`).
 pub(crate) fn events_path(dir: &Path) -> PathBuf {
@@ -172,7 +147,7 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
     let mut rejected = 0;
     for_each_message(&InputSpec::file(&path), |msg| {
         decoder.decode_input(&msg, &mut |d| match d {
-            Ok(ev) => events.push(into_owned(ev)),
+            Ok(ev) => events.push(ev.into_owned()),
             Err(_) => rejected += 1,
         })
     })
@@ -182,7 +157,7 @@ pub fn load_dataset(dir: &Path) -> Result<Dataset, EvalError> {
     })?;
     decoder.flush_spans(&mut |d| {
         if let Ok(ev) = d {
-            events.push(into_owned(ev));
+            events.push(ev.into_owned());
         }
     });
     let ents_path = dir.join("entitlements.json");

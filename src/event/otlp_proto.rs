@@ -170,6 +170,7 @@ fn expect(wire: u8, want: u8) -> Read<()> {
 
 /// Reads an OTLP protobuf export request in place; `None` when prost must judge it.
 pub(super) fn parse(bytes: &[u8]) -> Option<Request<'_>> {
+    // A request not read in place is read by prost, whose error is the one reported.
     request(bytes).ok()
 }
 
