@@ -137,10 +137,7 @@ impl SpanText<'static> for Span {
 
 impl<'a> SpanText<'a> for json::Span<'a> {
     fn attr_text(&self, key: &str) -> Option<Cow<'a, str>> {
-        self.attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref()?.string.clone())
+        json_value(&self.attributes, key).cloned()
     }
     fn name_text(&self) -> Cow<'a, str> {
         self.name.clone()
@@ -149,10 +146,7 @@ impl<'a> SpanText<'a> for json::Span<'a> {
 
 impl<'a> SpanText<'a> for proto::Span<'a> {
     fn attr_text(&self, key: &str) -> Option<Cow<'a, str>> {
-        self.attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.map(Cow::Borrowed))
+        proto_attr(&self.attributes, key).map(Cow::Borrowed)
     }
     fn name_text(&self) -> Cow<'a, str> {
         Cow::Borrowed(self.name)
@@ -233,16 +227,21 @@ macro_rules! read_through {
 
 read_through!([] ExportTraceServiceRequest, Span, attr);
 
-fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> {
+/// The string value of the first attribute named `key`, as the request holds it.
+fn json_value<'s, 'v>(attrs: &'s [json::KeyValue<'v>], key: &str) -> Option<&'s Cow<'v, str>> {
     attrs
         .iter()
         .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.string.as_deref())
+        .and_then(|kv| kv.value.as_ref()?.string.as_ref())
+}
+
+fn json_attr<'a>(attrs: &'a [json::KeyValue<'_>], key: &str) -> Option<&'a str> {
+    json_value(attrs, key).map(|v| &**v)
 }
 
 read_through!(['a] json::Request<'a>, json::Span<'a>, json_attr);
 
-fn proto_attr<'a>(attrs: &'a [proto::KeyValue<'_>], key: &str) -> Option<&'a str> {
+fn proto_attr<'v>(attrs: &[proto::KeyValue<'v>], key: &str) -> Option<&'v str> {
     attrs
         .iter()
         .find(|kv| kv.key == key)
@@ -306,12 +305,12 @@ impl<'r> Invoke<'r> {
         }
     }
 
-    fn owned(&self) -> Invoke<'static> {
-        let own = |c: &Option<Cow<'_, str>>| c.as_deref().map(|s| Cow::Owned(s.to_string()));
+    fn into_owned(self) -> Invoke<'static> {
+        let own = |c: Option<Cow<'_, str>>| c.map(|s| Cow::Owned(s.into_owned()));
         Invoke {
-            agent: own(&self.agent),
-            conversation: own(&self.conversation),
-            request: own(&self.request),
+            agent: own(self.agent),
+            conversation: own(self.conversation),
+            request: own(self.request),
         }
     }
 }
@@ -603,6 +602,7 @@ where
             if let Some(a) = &own_agent {
                 check_len(a, FORMAT, "gen_ai.agent.id", 1, 512)?;
             }
+            let has_own_agent = own_agent.is_some();
             let resource_agent = || {
                 let service = req
                     .resource_attr(resource, "service.name")
@@ -615,10 +615,7 @@ where
                 check_len(&agent, FORMAT, "service.name", 1, 512).map(|()| agent)
             };
             let waits = wait && unknown.is_some();
-            let agent = match own_agent
-                .clone()
-                .or_else(|| invoke.as_ref().and_then(|i| i.agent.clone()))
-            {
+            let agent = match own_agent.or_else(|| invoke.as_ref().and_then(|i| i.agent.clone())) {
                 Some(a) => a,
                 None if waits => Cow::Borrowed(""),
                 None => {
@@ -691,8 +688,8 @@ where
                 Some(waiting_for) => waiting.push(Pending {
                     event: event.into_owned(),
                     waiting_for,
-                    own_agent: own_agent.is_some(),
-                    resource_agent: if own_agent.is_some() {
+                    own_agent: has_own_agent,
+                    resource_agent: if has_own_agent {
                         String::new()
                     } else {
                         resource_agent()?
@@ -709,7 +706,7 @@ where
             .filter(|s| !is_tool_call(*s) && !s.span_id().is_empty())
         {
             let invoke = (span.attr("gen_ai.operation.name") == Some("invoke_agent"))
-                .then(|| Invoke::of(span).owned());
+                .then(|| Invoke::of(span).into_owned());
             let parent = (!span.parent_span_id().is_empty())
                 .then(|| id_key(span.trace_id(), span.parent_span_id()));
             join.remember(

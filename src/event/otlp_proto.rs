@@ -174,22 +174,34 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Request<'_>> {
     request(bytes).ok()
 }
 
-fn request(bytes: &[u8]) -> Read<Request<'_>> {
-    let mut req = Request::default();
+/// Hands `each` every field of the message `bytes`: the cursor, its number and wire type.
+/// `each` reads the field's value (or skips it) before the next is read.
+fn fields<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(&mut Wire<'a>, u32, u8) -> Read<()>,
+) -> Read<()> {
     let mut w = Wire::new(bytes);
     while let Some((tag, wire)) = w.field()? {
+        each(&mut w, tag, wire)?;
+    }
+    Ok(())
+}
+
+fn request(bytes: &[u8]) -> Read<Request<'_>> {
+    let mut req = Request::default();
+    fields(bytes, |w, tag, wire| {
         match tag {
             1 => req.resource_spans.push(resource_spans(w.bytes(wire)?)?),
             _ => w.skip(wire)?,
         }
-    }
+        Ok(())
+    })?;
     Ok(req)
 }
 
 fn resource_spans(bytes: &[u8]) -> Read<ResourceSpans<'_>> {
     let mut rs = ResourceSpans::default();
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             // A repeated embedded message is merged into the one before.
             1 => resource(w.bytes(wire)?, rs.resource.get_or_insert_default())?,
@@ -197,13 +209,13 @@ fn resource_spans(bytes: &[u8]) -> Read<ResourceSpans<'_>> {
             3 => w.string(wire).map(|_| ())?,
             _ => w.skip(wire)?,
         }
-    }
+        Ok(())
+    })?;
     Ok(rs)
 }
 
 fn resource<'a>(bytes: &'a [u8], into: &mut Resource<'a>) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             1 => into.attributes.push(key_value(w.bytes(wire)?)?),
             2 => w.number(wire).map(|_| ())?,
@@ -211,42 +223,37 @@ fn resource<'a>(bytes: &'a [u8], into: &mut Resource<'a>) -> Read<()> {
             3 => return Err(NotInPlace),
             _ => w.skip(wire)?,
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn scope_spans(bytes: &[u8]) -> Read<ScopeSpans<'_>> {
     let mut ss = ScopeSpans::default();
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             1 => scope(w.bytes(wire)?)?,
             2 => ss.spans.push(span(w.bytes(wire)?)?),
             3 => w.string(wire).map(|_| ())?,
             _ => w.skip(wire)?,
         }
-    }
+        Ok(())
+    })?;
     Ok(ss)
 }
 
 /// Checks an instrumentation scope.
 fn scope(bytes: &[u8]) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
-        match tag {
-            1 | 2 => w.string(wire).map(|_| ())?,
-            3 => key_value(w.bytes(wire)?).map(|_| ())?,
-            4 => w.number(wire).map(|_| ())?,
-            _ => w.skip(wire)?,
-        }
-    }
-    Ok(())
+    fields(bytes, |w, tag, wire| match tag {
+        1 | 2 => w.string(wire).map(|_| ()),
+        3 => key_value(w.bytes(wire)?).map(|_| ()),
+        4 => w.number(wire).map(|_| ()),
+        _ => w.skip(wire),
+    })
 }
 
 fn span(bytes: &[u8]) -> Read<Span<'_>> {
     let mut s = Span::default();
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             1 => s.trace_id = w.bytes(wire)?,
             2 => s.span_id = w.bytes(wire)?,
@@ -263,52 +270,44 @@ fn span(bytes: &[u8]) -> Read<Span<'_>> {
             16 => w.fixed32(wire)?,
             _ => w.skip(wire)?,
         }
-    }
+        Ok(())
+    })?;
     Ok(s)
 }
 
 /// Checks a span event.
 fn event(bytes: &[u8]) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
-        match tag {
-            1 => w.fixed64(wire).map(|_| ())?,
-            2 => w.string(wire).map(|_| ())?,
-            3 => key_value(w.bytes(wire)?).map(|_| ())?,
-            4 => w.number(wire).map(|_| ())?,
-            _ => w.skip(wire)?,
-        }
-    }
-    Ok(())
+    fields(bytes, |w, tag, wire| match tag {
+        1 => w.fixed64(wire).map(|_| ()),
+        2 => w.string(wire).map(|_| ()),
+        3 => key_value(w.bytes(wire)?).map(|_| ()),
+        4 => w.number(wire).map(|_| ()),
+        _ => w.skip(wire),
+    })
 }
 
 /// Checks a span link.
 fn link(bytes: &[u8]) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
-        match tag {
-            1 | 2 => w.bytes(wire).map(|_| ())?,
-            3 => w.string(wire).map(|_| ())?,
-            4 => key_value(w.bytes(wire)?).map(|_| ())?,
-            5 => w.number(wire).map(|_| ())?,
-            6 => w.fixed32(wire)?,
-            _ => w.skip(wire)?,
-        }
-    }
-    Ok(())
+    fields(bytes, |w, tag, wire| match tag {
+        1 | 2 => w.bytes(wire).map(|_| ()),
+        3 => w.string(wire).map(|_| ()),
+        4 => key_value(w.bytes(wire)?).map(|_| ()),
+        5 => w.number(wire).map(|_| ()),
+        6 => w.fixed32(wire),
+        _ => w.skip(wire),
+    })
 }
 
 fn status(bytes: &[u8], into: &mut Status) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             2 => w.string(wire).map(|_| ())?,
             // An enum is an int32: the low 32 bits of the varint, as prost reads it.
             3 => into.code = w.number(wire)? as i32,
             _ => w.skip(wire)?,
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// What an attribute's value holds so far (a repeated value is merged into the one before, so
@@ -322,15 +321,15 @@ enum Value<'a> {
 fn key_value(bytes: &[u8]) -> Read<KeyValue<'_>> {
     let mut key = "";
     let mut value = Value::Absent;
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
+    fields(bytes, |w, tag, wire| {
         match tag {
             1 => key = w.string(wire)?,
             2 => any_value(w.bytes(wire)?, &mut value)?,
             3 => w.number(wire).map(|_| ())?,
             _ => w.skip(wire)?,
         }
-    }
+        Ok(())
+    })?;
     let value = match value {
         Value::String(s) => Some(s),
         Value::Absent | Value::Other => None,
@@ -339,26 +338,16 @@ fn key_value(bytes: &[u8]) -> Read<KeyValue<'_>> {
 }
 
 fn any_value<'a>(bytes: &'a [u8], into: &mut Value<'a>) -> Read<()> {
-    let mut w = Wire::new(bytes);
-    while let Some((tag, wire)) = w.field()? {
-        match tag {
-            1 => *into = Value::String(w.string(wire)?),
-            2 | 3 | 8 => {
-                w.number(wire)?;
-                *into = Value::Other;
-            }
-            4 => {
-                w.fixed64(wire)?;
-                *into = Value::Other;
-            }
-            7 => {
-                w.bytes(wire)?;
-                *into = Value::Other;
-            }
+    fields(bytes, |w, tag, wire| {
+        *into = match tag {
+            1 => Value::String(w.string(wire)?),
+            2 | 3 | 8 => w.number(wire).map(|_| Value::Other)?,
+            4 => w.fixed64(wire).map(|_| Value::Other)?,
+            7 => w.bytes(wire).map(|_| Value::Other)?,
             // Arrays and key-value lists: left to prost.
             5 | 6 => return Err(NotInPlace),
-            _ => w.skip(wire)?,
-        }
-    }
-    Ok(())
+            _ => return w.skip(wire),
+        };
+        Ok(())
+    })
 }
