@@ -273,6 +273,16 @@ impl Fleet {
         }
     }
 
+    /// The end of the window [`Fleet::advance`] would apply for an event at `now`, if it would
+    /// apply one: the tick boundary after the events it holds (they are all of one tick, the
+    /// one before it), as a shared fleet's merged windows are labelled.
+    pub fn window_due(&self, now: Minute) -> Option<Minute> {
+        match self.next_tick {
+            Some(t) if !self.shared && now >= t => Some(t),
+            _ => None,
+        }
+    }
+
     /// Advances event time to `now`; applies queued changes when a tick boundary
     /// (a multiple of `tick_min`) has passed. Returns true when a tick happened.
     ///
@@ -431,6 +441,12 @@ impl Exchange {
             tick_min: tick_min.max(1),
             next_tick: None,
         }
+    }
+
+    /// The end of the window the next [`Tick::Merge`] merges: the tick boundary after the
+    /// events its changes come from (all of one tick, the one before it).
+    pub fn window_end(&self) -> Option<Minute> {
+        self.next_tick
     }
 
     /// What an event at `now` calls for before it is processed, if anything; the exchange

@@ -266,3 +266,131 @@ fn partitions_are_counted_from_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--partitions"), "{err}");
 }
+
+const HOUR_MS: i64 = 3_600_000;
+const MIN_MS: i64 = 60_000;
+
+/// Ten support agents on a weekday routine for 16 days. On day 14 `support-0` takes up a new
+/// tool at 09:37 (a finding held for a roll-out, due at 15:56); the routine ends at 15:26, one
+/// agent works again at 16:30, and two others take the tool up at 18:00 and 18:40, after the
+/// finding came due; the next day starts at 09:00. Returns the input, a partition count that
+/// puts the two followers and the agent working at 16:30 outside `support-0`'s partition, and
+/// the tool.
+fn late_followers(dir: &Path) -> (PathBuf, usize, &'static str) {
+    const TOOL: &str = "kb:SemanticSearch";
+    let agents: Vec<String> = (0..10).map(|a| format!("support-{a}")).collect();
+    let (adopter, first, second) = ("support-0", "support-1", "support-2");
+    let partitions = (2..64)
+        .find(|&n| {
+            let p = |a: &str| partition_of(a.as_bytes(), n);
+            p(adopter) != p(first) && p(adopter) != p(second)
+        })
+        .unwrap();
+    let ev = |id: String, t: i64, agent: &str, action: &str, resource: String, session: String| {
+        json!({
+            "event_id": id, "time": t, "agent_id": agent, "action": action,
+            "resource": resource, "session_id": session, "intent": "answer customer ticket",
+            "bytes": 1500 + (t / 1000) % 900,
+        })
+    };
+    let mut evs = Vec::new();
+    for d in (0..16).filter(|d| d % 7 < 5) {
+        for agent in &agents {
+            for s in 0..12 {
+                let t = START_MS + d * DAY_MS + 9 * HOUR_MS + s * 35 * MIN_MS;
+                let cust = 1000 + d * 100 + s;
+                let sess = format!("{agent}-s{d}-{s}");
+                for (i, (action, resource)) in [
+                    ("kb:Search", "kb://articles".to_string()),
+                    ("crm:GetCustomer", format!("crm://customers/{cust}")),
+                    ("tickets:Read", format!("tickets://queue/{}", cust * 7)),
+                    ("tickets:Update", format!("tickets://queue/{}", cust * 7)),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let id = format!("{sess}-{i}");
+                    evs.push(ev(
+                        id,
+                        t + i as i64 * 20_000,
+                        agent,
+                        action,
+                        resource,
+                        sess.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    let day14 = START_MS + 14 * DAY_MS;
+    let mut take_up = |agent: &str, at: i64| {
+        for s in 0..3 {
+            let sess = format!("{agent}-new-{s}");
+            let t = at + s * 2 * MIN_MS;
+            evs.push(ev(
+                sess.clone(),
+                t,
+                agent,
+                TOOL,
+                "kb://articles".into(),
+                sess,
+            ));
+        }
+    };
+    take_up(adopter, day14 + 9 * HOUR_MS + 37 * MIN_MS);
+    take_up(first, day14 + 18 * HOUR_MS);
+    take_up(second, day14 + 18 * HOUR_MS + 40 * MIN_MS);
+    let t = day14 + 16 * HOUR_MS + 30 * MIN_MS;
+    evs.push(ev(
+        "late-1".into(),
+        t,
+        first,
+        "kb:Search",
+        "kb://articles".into(),
+        "late".into(),
+    ));
+    evs.sort_by_key(|e| e["time"].as_i64().unwrap());
+    let path = dir.join("events.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for e in evs {
+        writeln!(f, "{e}").unwrap();
+    }
+    (path, partitions, TOOL)
+}
+
+#[test]
+fn a_held_finding_is_judged_as_of_its_due_time_whatever_the_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, partitions, tool) = late_followers(dir.path());
+    let one = replay(&input, &[]);
+    // One engine judges the held finding at 16:30, before anyone followed: it is emitted.
+    let adopted = |run: &Run| {
+        run.records
+            .iter()
+            .filter(|r| {
+                r["kind"] == "finding"
+                    && r["agent_id"] == "support-0"
+                    && r["actions"].as_array().unwrap().iter().any(|a| a == tool)
+            })
+            .count()
+    };
+    assert_eq!(adopted(&one), 1, "{:#?}", of_kind(&one.records, "finding"));
+    // The adopter's partition sees its next event the day after, when two peers have
+    // followed; the finding is still judged against the fleet as it stood at its due time.
+    let n = partitions.to_string();
+    let run = replay(&input, &["--partitions", &n]);
+    assert_eq!(adopted(&run), 1, "{n} partitions");
+    assert_eq!(run.scores, one.scores, "{n} partitions: scores");
+    assert_eq!(
+        of_kind(&run.records, "finding"),
+        of_kind(&one.records, "finding"),
+        "{n} partitions: findings"
+    );
+    // Threads holding a share of the partitions each judge it alike.
+    let threads = replay(&input, &["--partitions", &n, "--threads", "2"]);
+    assert_eq!(
+        of_kind(&threads.records, "finding"),
+        of_kind(&one.records, "finding"),
+        "{n} partitions on 2 threads: findings"
+    );
+}

@@ -96,6 +96,9 @@ pub(crate) struct PeerUse {
     /// Whether the agent's own first use of it is still to reach the group's count (it had
     /// never used the action before).
     pub own_pending: bool,
+    /// Agents of the group that had used it in the fleet snapshot in force at the finding's
+    /// due time, kept once a later fleet window is applied (see [`FindingBuilder::freeze`]).
+    pub at_due: Option<u32>,
 }
 
 fn push_distinct(list: &mut Vec<String>, v: &str) {
@@ -312,13 +315,27 @@ impl FindingBuilder {
             && self.harm(min).is_empty()
     }
 
+    /// Keeps what `peers` count of the finding's new actions now, as the count in force at its
+    /// due time: the fleet is about to apply a window of changes from after it.
+    pub fn freeze(&mut self, peers: &dyn super::PeerUses) {
+        for u in &mut self.rollout {
+            if u.at_due.is_none() {
+                u.at_due = Some(peers.action_users(u.group, u.key));
+            }
+        }
+    }
+
     /// The finding's new actions with how many other agents of the group took each up since the
-    /// finding first saw it, as `peers` count them now.
+    /// finding first saw it, as `peers` count them now or as they counted them at its due time
+    /// when that is kept (see [`FindingBuilder::freeze`]).
     pub fn followers(&self, peers: &dyn super::PeerUses) -> Vec<(&str, u32)> {
         self.rollout
             .iter()
             .map(|u| {
-                let since = peers.action_users(u.group, u.key).saturating_sub(u.users);
+                let users = u
+                    .at_due
+                    .unwrap_or_else(|| peers.action_users(u.group, u.key));
+                let since = users.saturating_sub(u.users);
                 // The agent's own first use, if it was one, is among those counted since.
                 (
                     u.action.as_str(),

@@ -340,6 +340,34 @@ impl Decider {
         self.release(settings, closing, watermark_ms, false, out);
     }
 
+    /// Keeps, for every finding held for a roll-out (or open, but past its deadline and to be
+    /// held when it closes) whose due time falls before `boundary_ms`, the peers' counts of
+    /// its new actions as they stand: the fleet is about to apply the window of changes that
+    /// ends at `boundary_ms`, which its due time does not reach. A held finding is then judged
+    /// against the snapshot in force at its due time, whenever its engine next sees an event,
+    /// so one engine and the engines of any number of partitions judge it alike.
+    pub fn freeze_due(
+        &mut self,
+        settings: &DecideSettings,
+        closing: &Closing<'_>,
+        boundary_ms: i64,
+    ) {
+        for (_, f) in self.held.iter_mut().take_while(|(at, _)| *at < boundary_ms) {
+            f.freeze(closing.peers);
+        }
+        if settings.rollout_hold_secs == 0 || self.next_deadline >= boundary_ms {
+            return;
+        }
+        let (gap, max) = settings.aggregate_ms();
+        let hold = settings.rollout_hold_secs as i64 * 1000;
+        for f in self.open.values_mut() {
+            if f.deadline(gap, max) + hold < boundary_ms && f.may_be_rollout(closing.evidence_score)
+            {
+                f.freeze(closing.peers);
+            }
+        }
+    }
+
     /// Closes every open finding and judges every held one (end of input, shutdown) as of
     /// event time `now_ms`.
     pub fn finish(
@@ -533,6 +561,7 @@ mod tests {
                 action: action.to_string(),
                 users: 0,
                 own_pending: true,
+                at_due: None,
             });
             let outward = matches!(change, Change::Outward);
             self.d.note_change("support-1", new_action, outward);
@@ -544,6 +573,11 @@ mod tests {
 
         fn finish(&mut self, minute: i64) {
             self.with(|d, ds, closing, out| d.finish(ds, closing, T0 + minute * MIN, out));
+        }
+
+        /// The fleet is about to apply the window that ends at minute `boundary`.
+        fn window(&mut self, boundary: i64) {
+            self.with(|d, ds, closing, _| d.freeze_due(ds, closing, T0 + boundary * MIN));
         }
 
         fn findings(&self) -> usize {
@@ -632,5 +666,39 @@ mod tests {
         assert_eq!(a.len(), 1);
         // As of the last event time, not of a hold that the input did not reach.
         assert_eq!(a[0].time, "2026-01-05T00:30:00.000Z");
+    }
+
+    #[test]
+    fn a_held_finding_counts_the_followers_of_the_fleet_in_force_at_its_due_time() {
+        // Due at 06:15. Peers who follow after it are not counted, however late its engine
+        // gets to judge it: the window that ends at 07:00 holds changes from after 06:15.
+        let mut x = Fixture::new(1);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.advance(20);
+        x.window(6 * 60);
+        x.window(7 * 60);
+        x.users = 3;
+        x.advance(30 * 60);
+        assert_eq!(x.findings(), 1);
+        assert!(x.absorbed().is_empty());
+        // A window that ends at or before the due time holds changes from before it: counted.
+        let mut x = Fixture::new(1);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.advance(20);
+        x.window(6 * 60);
+        x.users = 3;
+        x.window(6 * 60 + 15);
+        x.advance(30 * 60);
+        assert_eq!(x.findings(), 0);
+        assert_eq!(x.absorbed().len(), 1);
+        // A finding still open, but past its deadline, keeps the counts the same way: it is
+        // judged alike whether its engine closed it before the window or only after.
+        let mut x = Fixture::new(1);
+        x.event(0, "kb:SemanticSearch", Change::NewAction);
+        x.window(7 * 60);
+        x.users = 3;
+        x.advance(30 * 60);
+        assert_eq!(x.findings(), 1);
+        assert!(x.absorbed().is_empty());
     }
 }

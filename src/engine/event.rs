@@ -127,6 +127,7 @@ impl Engine {
                     action: ev.action.to_string(),
                     users: s.users(UseKind::Action, keys.action),
                     own_pending: !scored.obs.action.seen,
+                    at_due: None,
                 });
             self.decider
                 .note_change(&ev.agent_id, new_action, keys.destination);

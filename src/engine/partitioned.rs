@@ -100,14 +100,18 @@ impl Partitioned {
         let Some(x) = &mut self.exchange else {
             return;
         };
+        let end = x.window_end();
         match x.due(now) {
             Some(Tick::Start) => self.engines.iter_mut().for_each(|e| e.fleet.start(now)),
             Some(Tick::Merge) => {
+                // A merge follows a start, which set the window's end.
+                let boundary = end.unwrap_or(now);
                 let here = Window::merge(self.engines.iter_mut().map(|e| e.fleet.take_window()));
                 if let Some(all) = merge(here) {
-                    self.engines
-                        .iter_mut()
-                        .for_each(|e| e.fleet.apply_merged(&all));
+                    for e in &mut self.engines {
+                        e.before_fleet_window(boundary);
+                        e.fleet.apply_merged(&all);
+                    }
                 }
             }
             None => {}

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 use super::Engine;
 use crate::grants::recommend;
 use crate::output::OutputRecord;
-use crate::profile::counter::minute_of;
+use crate::profile::counter::{Minute, minute_of};
 
 impl Engine {
     /// Moves the engine's event-time watermark to `time_ms` (later than the current one) and
@@ -19,8 +19,11 @@ impl Engine {
         if now / 60 != hour_before {
             self.evict_idle();
         }
-        self.fleet
-            .advance(now, self.settings.detect.fleet_tick_secs / 60);
+        let tick_min = self.settings.detect.fleet_tick_secs / 60;
+        if let Some(boundary) = self.fleet.window_due(now) {
+            self.before_fleet_window(boundary);
+        }
+        self.fleet.advance(now, tick_min);
         let closing = crate::decide::Closing::new(&self.settings.commands, &self.fleet.snapshot);
         self.decider
             .advance(&self.settings.decide, &closing, self.watermark_ms, out);
@@ -34,6 +37,19 @@ impl Engine {
             self.review(self.next_review_ms, out);
             self.next_review_ms = next(time_ms);
         }
+    }
+
+    /// Readies the decisions for the fleet window that ends at `boundary` (minutes): findings
+    /// held for a roll-out whose due time comes before it keep the peers' counts in force now
+    /// (see [`crate::decide::Decider::freeze_due`]). Called before every window is applied,
+    /// whoever applies it.
+    pub(crate) fn before_fleet_window(&mut self, boundary: Minute) {
+        let closing = crate::decide::Closing::new(&self.settings.commands, &self.fleet.snapshot);
+        self.decider.freeze_due(
+            &self.settings.decide,
+            &closing,
+            i64::from(boundary).saturating_mul(60_000),
+        );
     }
 
     /// Applies the feedback due by `now`.

@@ -80,8 +80,8 @@ pub(crate) fn member_name(topic: &str, partition: i32) -> String {
 pub(crate) struct CatchUp {
     /// The fleet's first minute.
     pub(crate) start: Option<Minute>,
-    /// Merged windows, in boundary order.
-    pub(crate) windows: Vec<Arc<Window>>,
+    /// Merged windows with their boundaries, in boundary order.
+    pub(crate) windows: Vec<(Tick, Arc<Window>)>,
 }
 
 /// Every fleet record an instance has read (and published), and the merged windows of the
@@ -245,7 +245,10 @@ impl Board {
         let windows = if lo > upto {
             Vec::new()
         } else {
-            st.merged.range(lo..=upto).map(|(_, w)| w.clone()).collect()
+            st.merged
+                .range(lo..=upto)
+                .map(|(b, w)| (*b, w.clone()))
+                .collect()
         };
         Some(CatchUp {
             start: st.start,
@@ -327,7 +330,7 @@ impl Gate {
         engine: &mut Engine,
         link: &dyn Publish,
     ) -> Offer {
-        if self.parked.is_empty() && self.enter(ev.time_ms, member, &mut engine.fleet, link) {
+        if self.parked.is_empty() && self.enter(ev.time_ms, member, engine, link) {
             return Offer::Go;
         }
         match serde_json::to_vec(ev) {
@@ -344,11 +347,17 @@ impl Gate {
     /// Announces the tick of an event at `time_ms` if it is later than the partition's, and
     /// brings the engine's fleet to it if every member has reached it. Returns whether the event
     /// can be processed.
-    fn enter(&mut self, time_ms: i64, member: &str, fleet: &mut Fleet, link: &dyn Publish) -> bool {
+    fn enter(
+        &mut self,
+        time_ms: i64,
+        member: &str,
+        engine: &mut Engine,
+        link: &dyn Publish,
+    ) -> bool {
         let minute = crate::profile::counter::minute_of(time_ms);
         let tick = minute / link.board().tick_min();
         while self.clock.is_none_or(|c| tick > c) {
-            if self.follow(member, tick, fleet, link.board()) {
+            if self.follow(member, tick, &mut engine.fleet, link.board()) {
                 continue;
             }
             link.publish(FleetRecord {
@@ -356,11 +365,11 @@ impl Gate {
                 from: self.clock,
                 reached: tick,
                 start: self.clock.is_none().then_some(minute),
-                window: fleet.take_window(),
+                window: engine.fleet.take_window(),
             });
             self.clock = Some(tick);
         }
-        self.catch_up(fleet, link.board())
+        self.catch_up(engine, link.board())
     }
 
     /// When the board already holds another record of this partition from its tick than the one
@@ -381,7 +390,7 @@ impl Gate {
 
     /// Applies the merged windows due up to the partition's tick, if every member has reached
     /// it. Returns whether the fleet is at the partition's tick.
-    fn catch_up(&mut self, fleet: &mut Fleet, board: &Board) -> bool {
+    fn catch_up(&mut self, engine: &mut Engine, board: &Board) -> bool {
         let Some(clock) = self.clock else {
             return true;
         };
@@ -394,10 +403,11 @@ impl Gate {
         if self.applied.is_none()
             && let Some(start) = c.start
         {
-            fleet.start(start);
+            engine.fleet.start(start);
         }
-        for w in &c.windows {
-            fleet.apply_merged(w);
+        for (boundary, w) in &c.windows {
+            engine.before_fleet_window(boundary.saturating_mul(board.tick_min()));
+            engine.fleet.apply_merged(w);
         }
         self.applied = Some(clock);
         true
@@ -416,7 +426,7 @@ impl Gate {
             // Written by `offer` from an event: it reads back (an unreadable one would be
             // dropped with nothing to score).
             if let Ok(ev) = serde_json::from_slice::<AccessEvent<'_>>(&bytes) {
-                if !self.enter(ev.time_ms, member, &mut engine.fleet, link) {
+                if !self.enter(ev.time_ms, member, engine, link) {
                     self.parked.push_front((pos, bytes));
                     break;
                 }
@@ -528,7 +538,8 @@ mod tests {
         assert!(b.catch_up(Some(10), 12).is_none(), "t/1 has not reached 12");
         let c = b.catch_up(Some(10), 11).unwrap();
         assert_eq!(c.windows.len(), 1);
-        assert_eq!(*c.windows[0], Window::merge([window(1, 610)]));
+        assert_eq!(c.windows[0].0, 11);
+        assert_eq!(*c.windows[0].1, Window::merge([window(1, 610)]));
         // A record published again (a partition processed again after a crash) changes nothing.
         assert_eq!(b.add(rec("t/0", Some(10), 12, window(1, 610))), Ok(false));
         assert_eq!(b.catch_up(Some(10), 11).unwrap().windows.len(), 1);
@@ -552,7 +563,10 @@ mod tests {
                 assert!(b.add(records[i].clone()).is_ok());
             }
             let c = b.catch_up(None, 7).expect("complete");
-            c.windows.iter().map(|w| (**w).clone()).collect::<Vec<_>>()
+            c.windows
+                .iter()
+                .map(|(b, w)| (*b, (**w).clone()))
+                .collect::<Vec<_>>()
         };
         let a = merged(&[0, 1, 2, 3, 4]);
         assert_eq!(a.len(), 2, "boundaries 6 and 7");
