@@ -1741,3 +1741,118 @@ async fn unkeyed_input_shares_the_fleet_through_its_repartition_partitions() {
     // gives: one engine holding the whole fleet.
     assert_eq!(whole.assert_matches(&b), events.len());
 }
+
+/// Ten support agents on a weekday routine for 16 days (keyed by agent, as JSON lines). On
+/// day 14 `support-0` takes up a new tool at 09:37 (a finding held for a roll-out, due at
+/// 15:56); the routine ends at 15:26, `support-1` works again at 16:30, and `support-1` and
+/// `support-3` take the tool up at 18:00 and 18:40; the next day starts at 09:00.
+fn late_followers() -> Vec<(String, String)> {
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    const MIN: i64 = 60_000;
+    const START: i64 = 1_767_571_200_000;
+    let ev = |id: String, t: i64, agent: &str, action: &str, resource: String, session: String| {
+        let line = serde_json::json!({
+            "event_id": id, "time": t, "agent_id": agent, "action": action,
+            "resource": resource, "session_id": session, "intent": "answer customer ticket",
+            "bytes": 1500 + (t / 1000) % 900,
+        });
+        (t, agent.to_string(), line.to_string())
+    };
+    let mut evs = Vec::new();
+    for d in (0..16).filter(|d| d % 7 < 5) {
+        for a in 0..10 {
+            let agent = format!("support-{a}");
+            for s in 0..12 {
+                let t = START + d * DAY + 9 * HOUR + s * 35 * MIN;
+                let cust = 1000 + d * 100 + s;
+                let sess = format!("{agent}-s{d}-{s}");
+                let calls = [
+                    ("kb:Search", "kb://articles".to_string()),
+                    ("crm:GetCustomer", format!("crm://customers/{cust}")),
+                    ("tickets:Read", format!("tickets://queue/{}", cust * 7)),
+                    ("tickets:Update", format!("tickets://queue/{}", cust * 7)),
+                ];
+                for (i, (action, resource)) in calls.into_iter().enumerate() {
+                    let at = t + i as i64 * 20_000;
+                    evs.push(ev(
+                        format!("{sess}-{i}"),
+                        at,
+                        &agent,
+                        action,
+                        resource,
+                        sess.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    let day14 = START + 14 * DAY;
+    for (agent, at) in [
+        ("support-0", day14 + 9 * HOUR + 37 * MIN),
+        ("support-1", day14 + 18 * HOUR),
+        ("support-3", day14 + 18 * HOUR + 40 * MIN),
+    ] {
+        for s in 0..3 {
+            let sess = format!("{agent}-new-{s}");
+            let t = at + s * 2 * MIN;
+            let r = "kb://articles".to_string();
+            evs.push(ev(sess.clone(), t, agent, "kb:SemanticSearch", r, sess));
+        }
+    }
+    let t = day14 + 16 * HOUR + 30 * MIN;
+    evs.push(ev(
+        "late-1".into(),
+        t,
+        "support-1",
+        "kb:Search",
+        "kb://articles".into(),
+        "late".into(),
+    ));
+    evs.sort_by_key(|e| e.0);
+    evs.into_iter().map(|(_, k, l)| (k, l)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_finding_is_judged_as_of_its_due_time_by_instances_sharing_the_fleet() {
+    let events = late_followers();
+    let p = |a: &str| murmur2_partition(a, PARTITIONS);
+    assert!(
+        p("support-0") != p("support-1") && p("support-0") != p("support-3"),
+        "the followers are in other partitions than the adopter"
+    );
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let s = fleet_settings(&mock, "held");
+    // One engine judges the held finding at 16:30, before anyone followed: it is emitted. The
+    // adopter's partition sees its next event the day after, when two peers have followed; its
+    // engine still judges the finding against the fleet as it stood at the due time.
+    let one = replay_reference(&s, &events, &[]);
+    let whole = replay_reference(&s, &events, &["--partitions", &PARTITIONS.to_string()]);
+    let adopted = |r: &Reference| {
+        r.findings
+            .values()
+            .filter(|f| {
+                f["agent_id"] == "support-0"
+                    && f["actions"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "kb:SemanticSearch"))
+            })
+            .count()
+    };
+    assert_eq!(adopted(&one), 1, "{:?}", one.findings.keys());
+    assert_eq!(whole.findings, one.findings);
+    // An instance holding the four partitions, sharing the fleet through the fleet topic, judges
+    // it alike.
+    produce_placed(&b, INPUT, &events, true, |_, key| {
+        murmur2_partition(key, PARTITIONS)
+    });
+    let (o, other) = (
+        Arc::new(FleetCounter::default()),
+        Arc::new(FleetCounter::default()),
+    );
+    let total = events.len() as u64;
+    let r = run_sharing(s, o, other, total).await.expect("run");
+    assert_eq!(r.input.events, total, "{r}");
+    assert_eq!(whole.assert_matches(&b), events.len());
+}
