@@ -296,8 +296,8 @@ pub(crate) fn has_instructions(text: &str) -> bool {
 }
 
 /// Whether some sentence of `lower` (lower case) orders an outward act to a destination: an
-/// outward verb that opens the sentence or a clause (after a comma, `and` or `then`), followed
-/// in the sentence by a destination.
+/// outward verb that opens the sentence or a clause (after a comma, a colon, `and` or `then`),
+/// followed in the sentence by a destination.
 fn orders_outward(lower: &str) -> bool {
     // Results are JSON: a line break inside a string is written `\n`.
     lower
