@@ -109,8 +109,7 @@ impl Partitioned {
                 let here = Window::merge(self.engines.iter_mut().map(|e| e.fleet.take_window()));
                 if let Some(all) = merge(here) {
                     for e in &mut self.engines {
-                        e.before_fleet_window(boundary);
-                        e.fleet.apply_merged(&all);
+                        e.apply_fleet_window(boundary, &all);
                     }
                 }
             }

@@ -5,6 +5,7 @@
 use rustc_hash::FxHashMap;
 
 use super::Engine;
+use crate::fleet::Window;
 use crate::grants::recommend;
 use crate::output::OutputRecord;
 use crate::profile::counter::{Minute, minute_of};
@@ -39,11 +40,18 @@ impl Engine {
         }
     }
 
+    /// Applies a fleet window merged across engines, which ends at `boundary` (minutes), after
+    /// readying the decisions for it (see [`Engine::before_fleet_window`]).
+    pub(crate) fn apply_fleet_window(&mut self, boundary: Minute, window: &Window) {
+        self.before_fleet_window(boundary);
+        self.fleet.apply_merged(window);
+    }
+
     /// Readies the decisions for the fleet window that ends at `boundary` (minutes): findings
     /// held for a roll-out whose due time comes before it keep the peers' counts in force now
     /// (see [`crate::decide::Decider::freeze_due`]). Called before every window is applied,
     /// whoever applies it.
-    pub(crate) fn before_fleet_window(&mut self, boundary: Minute) {
+    fn before_fleet_window(&mut self, boundary: Minute) {
         let closing = crate::decide::Closing::new(&self.settings.commands, &self.fleet.snapshot);
         self.decider.freeze_due(
             &self.settings.decide,

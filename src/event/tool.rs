@@ -305,16 +305,20 @@ fn orders_outward(lower: &str) -> bool {
         .flat_map(|s| s.split(['!', '?', ';', '\n', '"', '\'']))
         .flat_map(|s| s.split(". "))
         .any(|sentence| {
-            let words: Vec<&str> = sentence.split_whitespace().collect();
-            words.iter().enumerate().any(|(i, w)| {
-                let opens = match i.checked_sub(1).map(|j| words[j]) {
-                    None => true,
-                    Some(prev) => prev.ends_with([',', ':']) || prev == "and" || prev == "then",
-                };
-                opens
+            let mut words = sentence.split_whitespace();
+            let mut prev: Option<&str> = None;
+            while let Some(w) = words.next() {
+                let opens =
+                    prev.is_none_or(|p| p.ends_with([',', ':']) || p == "and" || p == "then");
+                if opens
                     && OUTWARD_ORDERS.contains(&w.trim_end_matches([',', ':']))
-                    && words[i + 1..].iter().any(|w| names_destination(w))
-            })
+                    && words.clone().any(names_destination)
+                {
+                    return true;
+                }
+                prev = Some(w);
+            }
+            false
         })
 }
 

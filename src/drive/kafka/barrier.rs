@@ -406,8 +406,7 @@ impl Gate {
             engine.fleet.start(start);
         }
         for (boundary, w) in &c.windows {
-            engine.before_fleet_window(boundary.saturating_mul(board.tick_min()));
-            engine.fleet.apply_merged(w);
+            engine.apply_fleet_window(boundary.saturating_mul(board.tick_min()), w);
         }
         self.applied = Some(clock);
         true
