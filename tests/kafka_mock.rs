@@ -825,6 +825,38 @@ fn demo_runs_by_itself_and_prints_a_summary() {
     );
 }
 
+/// What a new user sees first: the default demo's live feed opens on attacks, not on noise.
+#[test]
+fn the_demos_first_screen_shows_at_least_as_many_attack_findings_as_benign_ones() {
+    let out = assert_cmd::Command::cargo_bin("cinch")
+        .unwrap()
+        .arg("demo")
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let screen: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("== live"))
+        .skip(1)
+        .take(24)
+        .collect();
+    assert_eq!(screen.len(), 24, "{text}");
+    let findings = |label: &str| {
+        screen
+            .iter()
+            .filter(|l| l.contains(" finding ") && l.contains(label))
+            .count()
+    };
+    let (attacks, benign) = (findings("[ATTACK "), findings("[benign]"));
+    assert!(attacks > 0 && attacks >= benign, "{}", screen.join("\n"));
+}
+
 /// Produces `(key, value)` records to `topic`.
 fn produce_to(brokers: &str, topic: &str, records: &[(String, String)]) {
     let p: BaseProducer = ClientConfig::new()

@@ -583,8 +583,13 @@ fn support_days(agent: &str, days: i64) -> Vec<Ev> {
 /// Six days of a team of six support bots (with the built-in model, as `cinch replay` runs),
 /// then `last`.
 fn support_team(last: Ev) -> Run {
+    support_team_with(last, "")
+}
+
+/// [`support_team`], with `more` entitlements (of other agents) known as well.
+fn support_team_with(last: Ev, more: &str) -> Run {
     let team: Vec<String> = (1..=6).map(|i| format!("support-{i}")).collect();
-    let mut run = Run::new(Settings::default(), &support_ents(&team));
+    let mut run = Run::new(Settings::default(), &(support_ents(&team) + more));
     let model = cinch::ml::Model::embedded().expect("the built-in model");
     run.engine.set_model(Some(Arc::new(model)));
     run.feed(team.iter().flat_map(|a| support_days(a, 6)).collect());
@@ -634,6 +639,48 @@ fn one_new_outside_destination_of_a_familiar_act_is_narrowed_a_new_kind_of_act_i
         "{:#?} {commands:#?}",
         run.findings()
     );
+}
+
+#[test]
+fn a_partner_that_the_organisations_grants_name_is_no_unknown_destination() {
+    // At 10:05 on day 7 a bot mails a carrier's returns desk that none of the team ever wrote
+    // to. Its own grant allows any address; another agent's names that desk exactly.
+    let at = T0 + 6 * DAY + 10 * 3_600_000 + 5 * MIN + 15_000;
+    let to = "mailto:returns@parcelnet.example";
+    let names_it = format!(
+        "returns-desk:\n  carrier-mail: {{actions: [\"mail:Send\"], resources: [\"{to}\"]}}\n"
+    );
+    let about = |run: &Run| -> Vec<Finding> {
+        run.findings()
+            .into_iter()
+            .filter(|f| f.resources.iter().any(|r| r.contains("parcelnet")))
+            .cloned()
+            .collect()
+    };
+
+    // Named by nobody, it is a first contact with an unknown party.
+    let unknown = support_team(ev("support-1", at, "mail:Send", to));
+    let found = about(&unknown);
+    assert_eq!(found.len(), 1, "{:#?}", unknown.findings());
+    assert!(
+        found[0]
+            .reasons
+            .iter()
+            .any(|r| r.explanation.contains("outside destination")),
+        "{:#?}",
+        found[0]
+    );
+
+    // Named by a grant, it is a partner the organisation chose: no finding, no command.
+    let named = support_team_with(ev("support-1", at, "mail:Send", to), &names_it);
+    assert!(about(&named).is_empty(), "{:#?}", named.findings());
+    assert!(named.commands().is_empty(), "{:#?}", named.commands());
+
+    // A grant naming the whole domain with a wildcard names no partner: a stranger's mailbox
+    // there is still unknown.
+    let domain = names_it.replace(to, "mailto:*@parcelnet.example");
+    let wildcard = support_team_with(ev("support-1", at, "mail:Send", to), &domain);
+    assert_eq!(about(&wildcard).len(), 1, "{:#?}", wildcard.findings());
 }
 
 #[test]

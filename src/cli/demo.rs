@@ -503,8 +503,9 @@ impl Settled {
     }
 }
 
-/// One line of the feed, waiting for its turn.
-type Pending = Reverse<(i64, u64, String)>;
+/// One line of the feed, waiting for its turn: lines of the same instant are printed in the
+/// order of their text, whichever partition wrote them first.
+type Pending = Reverse<(i64, String)>;
 
 /// Prints findings, commands and recommendations in event-time order, each with what the
 /// simulator knows of it (attack or benign); history is summed up in one line.
@@ -538,11 +539,10 @@ fn feed(
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut history = Fed::default();
     let mut live = false;
-    let mut seq = 0u64;
     let mut settled = Settled::default();
     let mut release = |pending: &mut BinaryHeap<Pending>, upto: i64, history: &Fed| {
-        while pending.peek().is_some_and(|Reverse((t, _, _))| *t <= upto) {
-            let Some(Reverse((_, _, line))) = pending.pop() else {
+        while pending.peek().is_some_and(|Reverse((t, _))| *t <= upto) {
+            let Some(Reverse((_, line))) = pending.pop() else {
                 break;
             };
             if !live {
@@ -578,8 +578,7 @@ fn feed(
         if let Some(line) = describe(&r, attack_of, target)
             && at >= clock.live_from_ms
         {
-            seq += 1;
-            pending.push(Reverse((at, seq, line)));
+            pending.push(Reverse((at, line)));
         }
     }
     release(&mut pending, i64::MAX, &history);

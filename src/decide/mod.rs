@@ -227,8 +227,9 @@ impl Decider {
         out.push(OutputRecord::Finding(f.build(settings)));
     }
 
-    /// What an anomalous event reports: its strong reasons, each keyed on its detector and the
-    /// event's resource pattern. When a tool call's values came from a tool result that
+    /// What an anomalous event reports: its strong reasons (or, when several weak ones made it
+    /// anomalous together, the strongest of them), each keyed on its detector and the event's
+    /// resource pattern. When a tool call's values came from a tool result that
     /// addressed the agent with instructions, its `provenance` and `counterparty` evidence
     /// belongs to its session (the text it read there, the destination it reached there), so
     /// it is keyed on the session too: an injection that takes over a new session is a new
@@ -245,12 +246,17 @@ impl Decider {
             Some(s) if verdict.instructed => pair(place, key(0, s)),
             _ => place,
         };
-        verdict
-            .reasons
-            .iter()
-            // The learned model only corroborates: what was reported is keyed on the
-            // statistical detectors.
-            .filter(|r| r.score >= 0.5 && r.detector != DetectorId::Model)
+        // The learned model only corroborates: what was reported is keyed on the statistical
+        // detectors.
+        let statistical = move || {
+            verdict
+                .reasons
+                .iter()
+                .filter(|r| r.detector != DetectorId::Model && r.score > 0.0)
+        };
+        let strong = statistical().map(|r| r.score).fold(0.0, f32::max).min(0.5);
+        statistical()
+            .filter(move |r| r.score >= strong)
             .map(move |r| match r.detector {
                 DetectorId::Provenance | DetectorId::Counterparty => {
                     pair(r.detector as u64, in_session)
@@ -596,6 +602,39 @@ mod tests {
                 })
                 .collect()
         }
+    }
+
+    #[test]
+    fn an_event_anomalous_only_by_weak_reasons_repeats_the_finding_of_its_strongest() {
+        // A daily job's new pattern: reported on the first day; the next day's run is anomalous
+        // again, though only its novelty (now weaker) and a little pace make it so.
+        let mut fx = Fixture::new(0);
+        let mut at = |minute: i64, reasons: &[(DetectorId, f32)]| {
+            let mut ev = respond::tests::event(0, "s3://lake/pageviews/compacted.parquet", None);
+            ev.time_ms = T0 + minute * MIN;
+            ev.event_id = Cow::Owned(format!("e-{minute}"));
+            let mut v = respond::tests::verdict(reasons, false);
+            v.score = 0.7;
+            let mut disposition = Disposition::Normal;
+            fx.with(|d, ds, closing, out| {
+                d.advance(ds, closing, ev.time_ms, out);
+                disposition = d.on_event(ds, &ev, "s3://lake/{table}", &v, None, false, out);
+            });
+            disposition
+        };
+        let first = at(0, &[(DetectorId::Novelty, 0.69), (DetectorId::Rate, 0.22)]);
+        assert_eq!(first, Disposition::Reported);
+        let next_day = at(
+            23 * 60,
+            &[(DetectorId::Novelty, 0.45), (DetectorId::Rate, 0.3)],
+        );
+        assert_eq!(next_day, Disposition::Repeat);
+        // Weak reasons led by another detector are news.
+        let other = at(
+            23 * 60 + 90,
+            &[(DetectorId::Rate, 0.45), (DetectorId::Novelty, 0.3)],
+        );
+        assert_eq!(other, Disposition::Reported);
     }
 
     #[test]

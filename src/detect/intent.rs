@@ -1,6 +1,7 @@
 //! Intent: access that sessions with the same stated intent never needed. Answers the auditor's
 //! question of an autonomous agent: why did it need that?
 
+use super::novelty::SANCTIONED;
 use super::{Ctx, ramp};
 use crate::fleet::UseKind;
 use crate::profile::keys::pair;
@@ -27,7 +28,12 @@ pub fn score(c: &Ctx<'_>) -> f32 {
         }
         _ => 1.0,
     };
-    let p = 0.8 * (1.0 - on_prefix.min(1.0)) * excuse(UseKind::IntentPrefix, c.keys.prefix_id);
+    // A destination the organisation's grants name is one its sessions may come to need.
+    let sanctioned = if c.sanctioned { SANCTIONED } else { 1.0 };
+    let p = 0.8
+        * (1.0 - on_prefix.min(1.0))
+        * excuse(UseKind::IntentPrefix, c.keys.prefix_id)
+        * sanctioned;
     let a = 0.7 * (1.0 - with_action.min(1.0)) * excuse(UseKind::IntentAction, c.keys.action);
     trust * p.max(a) * routine
 }

@@ -75,6 +75,10 @@ pub struct Ctx<'a> {
     pub model: Option<ModelView<'a>>,
     /// What the event's tool call reaches, for an AI agent's tool call with content.
     pub tool: Option<&'a ToolView>,
+    /// The event's outside destination is named exactly by a grant of the organisation's
+    /// entitlements (see [`crate::grants::Entitlements::names_exactly`]): a sanctioned partner,
+    /// not an unknown party.
+    pub sanctioned: bool,
 }
 
 /// What the learned event model says about an event.

@@ -22,6 +22,10 @@ pub fn fresh(l: Lookup) -> f32 {
     }
 }
 
+/// What is left of a new destination's novelty when the organisation's grants name it: as much
+/// as of a place most of the agent's peers use.
+pub(crate) const SANCTIONED: f32 = 0.15;
+
 /// What is new about the event.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum What {
@@ -39,7 +43,9 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 6] {
     let routine = 1.0 - 0.8 * ramp(o.novel_rate, 0.01, 0.15);
     let excuse = |kind: UseKind, key: u64| -> f32 {
         if c.keys.destination && kind != UseKind::Action {
-            return 1.0;
+            // Peers never excuse a destination (a campaign reaches many agents at once), but
+            // the organisation's grants naming it do.
+            return if c.sanctioned { SANCTIONED } else { 1.0 };
         }
         match c.peers.share(kind, key) {
             Some(share) => 1.0 - 0.85 * ramp(share, 0.0, c.settings.peer_common_share),
@@ -137,10 +143,16 @@ pub(crate) fn explain(c: &Ctx<'_>) -> String {
     };
     let peers = |kind: UseKind, key: u64| match c.peers.share(kind, key) {
         Some(s) if c.keys.destination => format!(
-            "; it is an outside destination ({:.0}% of {} peers used it)",
+            "; it is an outside destination{} ({:.0}% of {} peers used it)",
+            if c.sanctioned {
+                " named by a grant"
+            } else {
+                ""
+            },
             s * 100.0,
             c.peers.size()
         ),
+        None if c.sanctioned => "; it is an outside destination named by a grant".to_string(),
         Some(s) => format!(
             "; {:.0}% of {} peer agents use it",
             s * 100.0,

@@ -17,6 +17,8 @@ fn rarity(c: &Ctx<'_>) -> f32 {
         None => 0.0,
     };
     let p = match c.peers.share(UseKind::Prefix, c.keys.prefix_id) {
+        // A destination the organisation's grants name is theirs to contact, rare or not.
+        Some(_) if c.sanctioned => 0.0,
         Some(s) => 0.6 * fresh(c.obs.prefix) * (1.0 - ramp(s, 0.0, common)),
         None => 0.0,
     };
@@ -27,7 +29,8 @@ fn campaign(c: &Ctx<'_>) -> f32 {
     let Some((ever, recent_others)) = c.peers.destination else {
         return 0.0;
     };
-    if fresh(c.obs.prefix) < 0.5 || c.peers.fleet_days < 1.0 {
+    // Agents starting to contact a partner the organisation's grants name is no campaign.
+    if c.sanctioned || fresh(c.obs.prefix) < 0.5 || c.peers.fleet_days < 1.0 {
         return 0.0;
     }
     // A destination a good share of the peer group has used is an established partner.

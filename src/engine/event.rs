@@ -86,21 +86,30 @@ impl Engine {
             explain_all: self.explain_all,
             effects: &self.effects,
         };
-        let mut scored = scoring.score(agent, &mut self.fleet, &self.decider, ev, &keys, now);
-        self.last_features = scored.features;
         let ents = Arc::clone(&self.ents);
+        let sanctioned = keys.destination && ents.names_exactly(&ev.resource);
+        let mut scored = scoring.score(
+            agent,
+            &mut self.fleet,
+            &self.decider,
+            (ev, &keys, sanctioned),
+            now,
+        );
+        self.last_features = scored.features;
         let grants = ents.agent(&ev.agent_id);
         let grant = attribute(grants, ev);
         if scored.verdict.reach
-            && grants.is_some_and(|g| {
-                g.names_place_for(&ev.action, &ev.resource, |id| {
-                    agent.ledger.normal_uses(id) > 0
-                })
-            })
+            && (sanctioned
+                || grants.is_some_and(|g| {
+                    g.names_place_for(&ev.action, &ev.resource, |id| {
+                        agent.ledger.normal_uses(id) > 0
+                    })
+                }))
         {
             // A place named by a grant the agent works through is its territory, new to it or
             // not. A grant its normal behaviour never used gives it no territory: reaching a
-            // place through it is what a standing, forgotten grant is abused for.
+            // place through it is what a standing, forgotten grant is abused for. A destination
+            // the organisation's grants name exactly is a partner, not beyond its reach.
             scored.verdict.reach = false;
         }
         let fresh = grant.is_some_and(|g| agent.ledger.normal_uses(g) == 0);
@@ -179,8 +188,7 @@ impl Scoring<'_> {
         agent: &mut Agent,
         fleet: &mut Fleet,
         decider: &Decider,
-        ev: &AccessEvent<'_>,
-        keys: &EventKeys<'_>,
+        (ev, keys, sanctioned): (&AccessEvent<'_>, &EventKeys<'_>, bool),
         now: Minute,
     ) -> Scored {
         let settings = self.settings;
@@ -228,6 +236,7 @@ impl Scoring<'_> {
             weights: self.weights,
             model: self.model_view(ev, learned, features),
             tool: tool.as_ref(),
+            sanctioned,
         };
         let mut verdict = detect::evaluate(&ctx);
         self.judge(&mut verdict, &ctx, learned, decider);

@@ -190,6 +190,9 @@ impl AgentGrants {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Entitlements {
     agents: FxHashMap<Box<str>, AgentGrants>,
+    /// Each resource that some grant names exactly (a pattern without a wildcard, such as a
+    /// partner's mail address), with how many grants name it.
+    named: FxHashMap<Box<str>, u32>,
 }
 
 type Document = BTreeMap<String, BTreeMap<String, GrantSpec>>;
@@ -209,7 +212,14 @@ impl Entitlements {
             }
         }
         if problems.is_empty() {
-            Ok(Entitlements { agents })
+            let mut ents = Entitlements {
+                agents,
+                named: FxHashMap::default(),
+            };
+            for g in ents.agents.values() {
+                count_named(&mut ents.named, g, true);
+            }
+            Ok(ents)
         } else {
             Err(EntitlementsError::Invalid {
                 origin: origin.to_string(),
@@ -225,14 +235,22 @@ impl Entitlements {
 
     /// Replaces one agent's grants (`None` forgets the agent: its entitlements become unknown).
     pub fn set_agent(&mut self, agent_id: &str, grants: Option<AgentGrants>) {
-        match grants {
+        let old = match grants {
             Some(g) => {
-                self.agents.insert(agent_id.into(), g);
+                count_named(&mut self.named, &g, true);
+                self.agents.insert(agent_id.into(), g)
             }
-            None => {
-                self.agents.remove(agent_id);
-            }
+            None => self.agents.remove(agent_id),
+        };
+        if let Some(old) = old {
+            count_named(&mut self.named, &old, false);
         }
+    }
+
+    /// Whether some grant of some agent names `resource` exactly, without a wildcard: the
+    /// organisation has sanctioned it by name (a partner's mail address, a supplier's account).
+    pub fn names_exactly(&self, resource: &str) -> bool {
+        self.named.contains_key(resource)
     }
 
     /// Number of agents with known entitlements.
@@ -250,6 +268,23 @@ impl Entitlements {
         let mut v: Vec<&str> = self.agents.keys().map(|k| k.as_ref()).collect();
         v.sort_unstable();
         v
+    }
+}
+
+/// Counts in (`add`) or out each resource that a grant of `grants` names exactly, forgetting
+/// those no grant names any more.
+fn count_named(named: &mut FxHashMap<Box<str>, u32>, grants: &AgentGrants, add: bool) {
+    for (_, g) in grants.iter() {
+        for r in g.resources.iter().filter(|r| !r.contains('*')) {
+            if add {
+                *named.entry(r.as_str().into()).or_default() += 1;
+            } else if let Some(n) = named.get_mut(r.as_str()) {
+                *n -= 1;
+                if *n == 0 {
+                    named.remove(r.as_str());
+                }
+            }
+        }
     }
 }
 
@@ -328,6 +363,30 @@ mod tests {
         assert!(!glob_match("a*b*c", "aXbYbZ"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn a_resource_is_named_exactly_while_some_grant_names_it_without_a_wildcard() {
+        let mut ents = Entitlements::parse(
+            r#"{"a": {"mail": {"actions": ["mail:Send"], "resources": ["mailto:x@p.example", "mailto:*@c.example"]}},
+                "b": {"mail": {"actions": ["mail:Send"], "resources": ["mailto:x@p.example"]}}}"#,
+            "test",
+        )
+        .expect("valid");
+        assert!(ents.names_exactly("mailto:x@p.example"));
+        assert!(!ents.names_exactly("mailto:y@p.example"));
+        assert!(!ents.names_exactly("mailto:*@c.example"));
+        assert!(!ents.names_exactly("mailto:y@c.example"));
+        // Two grants name it: it stays named until neither does.
+        ents.set_agent("a", None);
+        assert!(ents.names_exactly("mailto:x@p.example"));
+        let replaced = AgentGrants::parse(
+            r#"{"mail": {"actions": ["mail:Send"], "resources": ["mailto:*"]}}"#,
+            "test",
+        )
+        .expect("valid");
+        ents.set_agent("b", Some(replaced));
+        assert!(!ents.names_exactly("mailto:x@p.example"));
     }
 
     const DOC: &str = r#"{"etl-1": {
