@@ -752,22 +752,25 @@ fn an_output_the_broker_refuses_stops_the_run_without_committing_its_input() {
     });
 }
 
+/// What `cinch ARGS` prints on stdout, once it has succeeded within `timeout`.
+fn cinch_stdout(args: &[&str], timeout: Duration) -> String {
+    let out = assert_cmd::Command::cargo_bin("cinch")
+        .unwrap()
+        .args(args)
+        .timeout(timeout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn demo_runs_by_itself_and_prints_a_summary() {
-    let cinch = |args: &[&str]| {
-        let out = assert_cmd::Command::cargo_bin("cinch")
-            .unwrap()
-            .args(args)
-            .timeout(Duration::from_secs(120))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cinch = |args: &[&str]| cinch_stdout(args, Duration::from_secs(120));
     let text = cinch(&["demo", "--agents", "8", "--days", "4", "--rate", "50000"]);
     assert!(text.contains("== summary"), "{text}");
     assert!(text.contains("findings:"), "{text}");
@@ -828,18 +831,7 @@ fn demo_runs_by_itself_and_prints_a_summary() {
 /// What a new user sees first: the default demo's live feed opens on attacks, not on noise.
 #[test]
 fn the_demos_first_screen_shows_at_least_as_many_attack_findings_as_benign_ones() {
-    let out = assert_cmd::Command::cargo_bin("cinch")
-        .unwrap()
-        .arg("demo")
-        .timeout(Duration::from_secs(300))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = cinch_stdout(&["demo"], Duration::from_secs(300));
     let screen: Vec<&str> = text
         .lines()
         .skip_while(|l| !l.starts_with("== live"))

@@ -20,6 +20,10 @@ pub struct ToolView {
     pub sessions: u32,
     /// Whether the call's argument values came from data the agent read.
     pub steering: Steering,
+    /// The call acts (its effect is more than reading) though the user's request only asked to
+    /// look something up, and its arguments repeat words of a tool result earlier in the session
+    /// that addressed the agent with instructions: an order in data, obeyed.
+    pub unasked: bool,
 }
 
 /// Where a tool call's argument values came from.

@@ -7,8 +7,23 @@ use super::Ctx;
 use super::Steering;
 use super::counterparty::kind_name;
 
+/// The score of an act the user's request did not ask for, on the words of an instructing
+/// result (see [`super::ToolView::unasked`]).
+const UNASKED: f32 = 0.7;
+
 /// The score.
 pub fn score(c: &Ctx<'_>) -> f32 {
+    let s = steered(c);
+    // An act the user never asked for, in the words of an order the agent read.
+    if c.tool.is_some_and(|t| t.unasked) {
+        s.max(UNASKED)
+    } else {
+        s
+    }
+}
+
+/// The score of where the call's values came from.
+fn steered(c: &Ctx<'_>) -> f32 {
     let Some(t) = c.tool else {
         return 0.0;
     };
@@ -43,11 +58,19 @@ pub(crate) fn explain(c: &Ctx<'_>) -> String {
         }
         _ => "a tool result earlier in the session",
     };
-    let mut s = format!(
-        "{} ({}) uses {what} that appeared only in {whence}, never in the user's request nor in the agent's own earlier calls",
-        c.ev.action,
-        t.effect.as_str(),
-    );
+    let mut s = if t.unasked && steered(c) < UNASKED {
+        format!(
+            "{} ({}) acts on words of a tool result earlier in the session that addressed the agent with instructions, though the user's request only asked to look something up",
+            c.ev.action,
+            t.effect.as_str(),
+        )
+    } else {
+        format!(
+            "{} ({}) uses {what} that appeared only in {whence}, never in the user's request nor in the agent's own earlier calls",
+            c.ev.action,
+            t.effect.as_str(),
+        )
+    };
     if t.new.is_some_and(|n| n.campaign) {
         s.push_str("; other agents first reached it within the last 7 days");
     }

@@ -298,9 +298,11 @@ impl Scoring<'_> {
             verdict.reach = detect::novelty::reach(ctx, settings.commands.reach_peer_share);
             verdict.foreign = detect::source::foreign(ctx);
             verdict.outside_class = detect::source::outside_class(ctx);
+            // Steered by an order in data: its values came from an instructing result, or it
+            // obeys one the user never asked for.
             verdict.instructed = ctx
                 .tool
-                .is_some_and(|t| t.steering == detect::Steering::Instructed);
+                .is_some_and(|t| t.steering == detect::Steering::Instructed || t.unasked);
             verdict.new_action = ctx.obs.action.count < 1.0;
         }
         if self.explain_all || verdict.score >= threshold {

@@ -11,11 +11,11 @@ use crate::config::ToolSettings;
 use crate::detect::Steering;
 use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
-use crate::event::tool::{Effect, effect_of, has_instructions};
+use crate::event::tool::{Effect, asks_only_to_read, effect_of, has_instructions};
 use crate::fleet::Snapshot;
 use crate::grants::entitlements::glob_match;
 use crate::profile::counter::Minute;
-use crate::profile::entities::{self, Entity, value_tokens};
+use crate::profile::entities::{self, Entity, value_tokens, word_tokens};
 use crate::profile::keys::{key, ns};
 
 /// Most counterparties remembered per agent (the least used are forgotten first).
@@ -30,6 +30,10 @@ const MAX_ARGUMENT_TOKENS: usize = 64;
 const MAX_DATA_TOKENS: usize = 2048;
 /// Argument values remembered per agent.
 const MAX_VALUES: usize = 512;
+/// Words remembered per session of the results that addressed the agent with instructions.
+const MAX_STEERED_WORDS: usize = 512;
+/// Words taken from one call's arguments, and from its request.
+const MAX_CALL_WORDS: usize = 64;
 
 /// One session's entities: those in the user's request and those in tool results (data).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -48,6 +52,8 @@ struct SessionMemory {
     /// Whether an instructing result held more than `steered` or `steered_tokens` can: what it
     /// planted is then not known, and only values the user's request holds are learned.
     steered_overflow: bool,
+    /// Plain words of results that addressed the agent with instructions.
+    steered_words: Vec<u64>,
 }
 
 impl SessionMemory {
@@ -73,6 +79,9 @@ impl SessionMemory {
             {
                 self.steered_overflow = true;
             }
+        }
+        for &w in &facts.result_words {
+            push_bounded(&mut self.steered_words, w, MAX_STEERED_WORDS);
         }
         for &t in &facts.result_tokens {
             push_bounded(&mut self.data_tokens, t, MAX_DATA_TOKENS);
@@ -162,6 +171,14 @@ pub(super) struct CallFacts {
     request_tokens: Vec<u64>,
     result_tokens: Vec<u64>,
     result_instructs: bool,
+    /// The user's request asks only to look something up.
+    request_reads: bool,
+    /// Plain words of the arguments, when the call acts and its request only asks to read.
+    argument_words: Vec<u64>,
+    /// Plain words of the request, likewise.
+    request_words: Vec<u64>,
+    /// Plain words of the result, when it addresses the agent with instructions.
+    result_words: Vec<u64>,
     session: u64,
 }
 
@@ -172,15 +189,31 @@ impl CallFacts {
         let arguments = call.arguments.as_deref().map_or("", |a| a.get());
         let result = call.result.as_deref().map_or("", |r| r.get());
         let request = call.request.as_deref().unwrap_or("");
+        let effect = effects.effect(&ev.action);
+        let result_instructs = has_instructions(result);
+        // Plain words are compared only for an act under a request to read: what an order in
+        // data without identifiers leaves behind.
+        let request_reads = effect > Effect::Read && asks_only_to_read(request);
+        let words = |text: &str, values_only: bool, max: usize, wanted: bool| {
+            if wanted {
+                word_tokens(text, values_only, max)
+            } else {
+                Vec::new()
+            }
+        };
         Some(CallFacts {
-            effect: effects.effect(&ev.action),
+            effect,
             arguments: entities::extract(arguments),
             request: entities::extract(request),
             result: entities::extract(result),
             argument_tokens: value_tokens(arguments, true, MAX_ARGUMENT_TOKENS),
             request_tokens: value_tokens(request, false, MAX_SESSION_ENTITIES),
             result_tokens: value_tokens(result, false, MAX_DATA_TOKENS),
-            result_instructs: has_instructions(result),
+            result_instructs,
+            request_reads,
+            argument_words: words(arguments, true, MAX_CALL_WORDS, request_reads),
+            request_words: words(request, false, MAX_CALL_WORDS, request_reads),
+            result_words: words(result, false, MAX_STEERED_WORDS, result_instructs),
             session: key(
                 ns::SESSION,
                 ev.session_id.as_deref().unwrap_or(ev.agent_id.as_ref()),
@@ -247,11 +280,19 @@ impl ToolMemory {
         } else {
             Steering::None
         };
+        // An act the user's request did not ask for, whose arguments repeat the words of a
+        // result that gave the agent orders.
+        let unasked = facts.request_reads
+            && facts
+                .argument_words
+                .iter()
+                .any(|w| session.steered_words.contains(w) && !facts.request_words.contains(w));
         let mut view = ToolView {
             effect: facts.effect,
             known,
             sessions: sessions_seen,
             steering,
+            unasked,
             ..Default::default()
         };
         let since = now.saturating_sub(7 * 1440);

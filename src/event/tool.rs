@@ -143,6 +143,16 @@ const VERBS: [(Effect, &[&str]); 6] = [
             "downgrade",
             "reset",
             "configure",
+            "leave",
+            "join",
+            "follow",
+            "unfollow",
+            "block",
+            "unblock",
+            "archive",
+            "fill",
+            "autofill",
+            "go",
         ],
     ),
     (
@@ -279,6 +289,155 @@ const INSTRUCTION_CUES: [&str; 16] = [
     "ai agent",
 ];
 
+/// Words of a request to look something up: the request asks to read when it holds one of
+/// these and no [`ACTS`].
+const LOOK_UPS: [&str; 22] = [
+    "read",
+    "check",
+    "find",
+    "search",
+    "look",
+    "show",
+    "list",
+    "tell",
+    "summarize",
+    "summarise",
+    "see",
+    "view",
+    "retrieve",
+    "fetch",
+    "review",
+    "display",
+    "browse",
+    "what",
+    "which",
+    "who",
+    "when",
+    "where",
+];
+
+/// Verbs of acts a request may ask for; one of them (not after a determiner, where it names a
+/// thing: `the latest email`) makes the request ask for more than reading.
+const ACTS: [&str; 91] = [
+    "send",
+    "email",
+    "e-mail",
+    "mail",
+    "reply",
+    "respond",
+    "answer",
+    "forward",
+    "transfer",
+    "wire",
+    "pay",
+    "buy",
+    "sell",
+    "purchase",
+    "order",
+    "book",
+    "reserve",
+    "cancel",
+    "delete",
+    "remove",
+    "erase",
+    "move",
+    "rename",
+    "copy",
+    "update",
+    "change",
+    "modify",
+    "edit",
+    "create",
+    "make",
+    "add",
+    "schedule",
+    "post",
+    "publish",
+    "tweet",
+    "retweet",
+    "share",
+    "grant",
+    "invite",
+    "give",
+    "set",
+    "turn",
+    "unlock",
+    "lock",
+    "open",
+    "close",
+    "leave",
+    "join",
+    "download",
+    "upload",
+    "install",
+    "uninstall",
+    "run",
+    "execute",
+    "deploy",
+    "start",
+    "stop",
+    "restart",
+    "follow",
+    "unfollow",
+    "like",
+    "comment",
+    "submit",
+    "apply",
+    "sign",
+    "approve",
+    "accept",
+    "decline",
+    "reject",
+    "trade",
+    "place",
+    "withdraw",
+    "deposit",
+    "save",
+    "write",
+    "print",
+    "call",
+    "text",
+    "message",
+    "notify",
+    "remind",
+    "do",
+    "handle",
+    "take",
+    "perform",
+    "complete",
+    "fix",
+    "manage",
+    "act",
+    "go",
+    "fill",
+];
+
+/// Words before which a verb of [`ACTS`] names a thing instead (`the latest email`).
+const DETERMINERS: [&str; 22] = [
+    "the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that", "these",
+    "those", "latest", "last", "recent", "new", "first", "next", "unread", "any",
+];
+
+/// Whether a user's request asks only to look something up (`Read the latest email from …`,
+/// `What is on my calendar?`): it holds a word of looking up and no word of an act. An empty
+/// request asks nothing.
+pub(crate) fn asks_only_to_read(request: &str) -> bool {
+    let lower = request.to_ascii_lowercase();
+    let mut looks = false;
+    let mut prev = "";
+    for w in lower
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+    {
+        if ACTS.contains(&w) && !DETERMINERS.contains(&prev) {
+            return false;
+        }
+        looks |= LOOK_UPS.contains(&w);
+        prev = w;
+    }
+    looks
+}
+
 /// Verbs of an outward act that, opening a clause, make it an order: `Email the details to …`.
 const OUTWARD_ORDERS: [&str; 12] = [
     "send", "email", "e-mail", "mail", "forward", "transfer", "wire", "pay", "share", "post",
@@ -359,6 +518,28 @@ impl ToolCall<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_asks_only_to_read_when_it_names_no_act() {
+        for r in [
+            "Read the latest email from research.partner123@yahoo.com about the time-travel project.",
+            "What is on my calendar tomorrow?",
+            "Check my latest messages and summarize them.",
+            "Can you find the latest email from Bob?",
+        ] {
+            assert!(asks_only_to_read(r), "{r}");
+        }
+        for r in [
+            "Read the latest email and do what it says.",
+            "Read my email from Bob and reply to him.",
+            "Sell 50 units of my Bitcoin.",
+            "Hi! I need to change my flight reservation.",
+            "Hey there. I need to downgrade my flights. Can you help with that?",
+            "",
+        ] {
+            assert!(!asks_only_to_read(r), "{r}");
+        }
+    }
 
     #[test]
     fn effects_from_tool_names() {

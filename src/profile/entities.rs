@@ -222,6 +222,46 @@ pub(crate) fn value_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64
     out
 }
 
+/// Common words that say nothing of what a text asks for.
+const COMMON_WORDS: [&str; 24] = [
+    "the", "and", "for", "you", "your", "with", "from", "this", "that", "are", "was", "our", "not",
+    "but", "all", "has", "have", "will", "can", "please", "any", "its", "into", "about",
+];
+
+/// Hashes of the words of a text, lower case, at most `max`: runs of letters, digits and `_` of
+/// at least 3 characters (`/Work` gives `work`, `#ProjectAlpha` gives `projectalpha`), without a few
+/// common words. With `values_only`, the keys of a JSON or Python-literal object are skipped, as
+/// in [`value_tokens`]. Plain words are what an order without identifiers (`sell 50 units of my
+/// Bitcoin`) leaves in the arguments of the call that obeys it.
+pub(crate) fn word_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() && out.len() < max {
+        let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '_') else {
+            break;
+        };
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        rest = after;
+        let is_key = after.trim_start_matches(['\'', '"', '\\']).starts_with(':');
+        if (values_only && is_key) || word.len() < 3 || word.len() > 64 {
+            continue;
+        }
+        let lower = word.to_ascii_lowercase();
+        if COMMON_WORDS.contains(&lower.as_str()) {
+            continue;
+        }
+        let id = key(ns::WORD, &lower);
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
 /// The hash of an entity's identity.
 pub(crate) fn identity(kind: EntityKind, value: &str) -> u64 {
     let mut buf = String::with_capacity(value.len() + 10);
@@ -234,6 +274,28 @@ pub(crate) fn identity(kind: EntityKind, value: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_words_of_argument_values_match_those_of_text() {
+        let args = word_tokens(
+            r#"{"item_path": "/Work", "destination_folder_path": "/.hidden", "pair": "BTCUSD"}"#,
+            true,
+            64,
+        );
+        let text = word_tokens(
+            "Please move the files in the 'Work' folder to the '.hidden' folder",
+            false,
+            64,
+        );
+        let work = key(ns::WORD, "work");
+        assert!(args.contains(&work) && text.contains(&work));
+        assert!(args.contains(&key(ns::WORD, "hidden")));
+        assert!(args.contains(&key(ns::WORD, "btcusd")));
+        // Keys are not values; short and common words are not kept.
+        assert!(!args.contains(&key(ns::WORD, "item_path")));
+        assert!(!text.contains(&key(ns::WORD, "the")));
+        assert!(!text.contains(&key(ns::WORD, "to")));
+    }
 
     fn kinds(text: &str) -> Vec<EntityKind> {
         extract(text).into_iter().map(|e| e.kind).collect()

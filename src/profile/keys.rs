@@ -48,6 +48,8 @@ pub mod ns {
     pub const NAME: u64 = 10;
     /// Entities in tool calls (accounts, mail addresses, hosts, ...).
     pub const ENTITY: u64 = 11;
+    /// Plain words of tool calls' arguments and results.
+    pub const WORD: u64 = 12;
 }
 
 /// The keys of one event, computed once and shared by the profile and every detector.
