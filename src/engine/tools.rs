@@ -32,8 +32,11 @@ const MAX_DATA_TOKENS: usize = 2048;
 const MAX_VALUES: usize = 512;
 /// Words remembered per session of the results that addressed the agent with instructions.
 const MAX_STEERED_WORDS: usize = 512;
-/// Words taken from one call's arguments, and from its request.
+/// Words taken from one call's arguments.
 const MAX_CALL_WORDS: usize = 64;
+/// Words taken from one call's request (a word of the request beyond them would count as not
+/// asked for).
+const MAX_REQUEST_WORDS: usize = 1024;
 
 /// One session's entities: those in the user's request and those in tool results (data).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -212,7 +215,7 @@ impl CallFacts {
             result_instructs,
             request_reads,
             argument_words: words(arguments, true, MAX_CALL_WORDS, request_reads),
-            request_words: words(request, false, MAX_CALL_WORDS, request_reads),
+            request_words: words(request, false, MAX_REQUEST_WORDS, request_reads),
             result_words: words(result, false, MAX_STEERED_WORDS, result_instructs),
             session: key(
                 ns::SESSION,
