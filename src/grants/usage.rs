@@ -21,24 +21,25 @@ pub(crate) const MAX_DAYS: usize = 120;
 const DAY_MS: i64 = 86_400_000;
 
 /// A name (grant, action, resource pattern, intent) as ledgers keep it: shared by every ledger
-/// that names it, instead of a copy per agent and grant. Serialised as the string.
+/// that names it, instead of a copy per agent and grant, and held through a thin pointer (one
+/// word per use). Serialised as the string.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Name(Arc<str>);
+pub struct Name(Arc<Box<str>>);
 
 impl Name {
     /// The shared name for `s`.
     pub fn new(s: &str) -> Name {
         let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = names.set.get(s) {
-            return Name(a.clone());
+            return Name(a.0.clone());
         }
         if names.set.len() >= names.purge_at {
             // Forget the names no ledger holds any more.
-            names.set.retain(|a| Arc::strong_count(a) > 1);
+            names.set.retain(|a| Arc::strong_count(&a.0) > 1);
             names.purge_at = (names.set.len() * 2).max(4096);
         }
-        let a: Arc<str> = Arc::from(s);
-        names.set.insert(a.clone());
+        let a: Arc<Box<str>> = Arc::new(Box::from(s));
+        names.set.insert(Interned(a.clone()));
         Name(a)
     }
 }
@@ -75,9 +76,19 @@ impl<'de> Deserialize<'de> for Name {
     }
 }
 
+/// A name in the shared set, looked up by its text.
+#[derive(PartialEq, Eq, Hash)]
+struct Interned(Arc<Box<str>>);
+
+impl std::borrow::Borrow<str> for Interned {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The names ledgers hold.
 struct Names {
-    set: rustc_hash::FxHashSet<Arc<str>>,
+    set: rustc_hash::FxHashSet<Interned>,
     /// Size at which names no longer held are forgotten.
     purge_at: usize,
 }
@@ -91,28 +102,42 @@ static NAMES: std::sync::LazyLock<Mutex<Names>> = std::sync::LazyLock::new(|| {
 
 /// Distinct values with counts and the event time each was first seen, at most `cap` of them;
 /// values beyond are counted as overflow.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The values are held in one list grown one at a time (a grant's tallies are small and gain a
+/// value rarely, so a list with room to spare would cost more than the copies it saves).
+/// Serialised as the hashes, then the values with their counts and first times.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tally {
-    /// Hash of each value (compared on the hot path instead of the text), in step with
-    /// `items`.
-    keys: Vec<u64>,
-    items: Vec<(Name, u32, i64)>,
+    items: Vec<TallyItem>,
     /// Uses whose value did not fit.
     pub overflow: u32,
+}
+
+/// One value of a [`Tally`].
+#[derive(Clone, Debug, PartialEq)]
+struct TallyItem {
+    /// Hash of the value (compared on the hot path instead of the text).
+    key: u64,
+    /// Event time it was first seen (epoch ms).
+    first_ms: i64,
+    value: Name,
+    count: u32,
 }
 
 impl Tally {
     /// Counts `v`, whose hash is `key` (computed once per event by the engine).
     fn add(&mut self, key: u64, v: &str, t: i64, cap: usize) {
-        if let Some(i) = self.keys.iter().position(|k| *k == key) {
-            let e = &mut self.items[i];
-            e.1 = e.1.saturating_add(1);
-            e.2 = e.2.min(t);
+        if let Some(e) = self.items.iter_mut().find(|e| e.key == key) {
+            e.count = e.count.saturating_add(1);
+            e.first_ms = e.first_ms.min(t);
         } else if self.items.len() < cap {
-            reserve_gently(&mut self.keys, cap);
-            reserve_gently(&mut self.items, cap);
-            self.keys.push(key);
-            self.items.push((Name::new(v), 1, t));
+            self.items.reserve_exact(1);
+            self.items.push(TallyItem {
+                key,
+                first_ms: t,
+                value: Name::new(v),
+                count: 1,
+            });
         } else {
             self.overflow = self.overflow.saturating_add(1);
         }
@@ -123,7 +148,7 @@ impl Tally {
         let mut v: Vec<(&str, u32)> = self
             .items
             .iter()
-            .map(|(k, n, _)| (k.as_ref(), *n))
+            .map(|e| (e.value.as_ref(), e.count))
             .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         v
@@ -131,19 +156,70 @@ impl Tally {
 
     /// The values, sorted.
     pub fn sorted(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.items.iter().map(|(k, _, _)| k.as_ref()).collect();
+        let mut v: Vec<&str> = self.items.iter().map(|e| e.value.as_ref()).collect();
         v.sort_unstable();
         v
     }
 
     /// The values with the event time each was first seen.
     pub fn first_seen(&self) -> impl Iterator<Item = (&str, i64)> {
-        self.items.iter().map(|(k, _, t)| (k.as_ref(), *t))
+        self.items.iter().map(|e| (e.value.as_ref(), e.first_ms))
     }
 
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.overflow == 0
+    }
+}
+
+/// A [`Tally`] as serialised.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Tally")]
+struct StoredTally {
+    keys: Vec<u64>,
+    items: Vec<(Name, u32, i64)>,
+    overflow: u32,
+}
+
+impl Serialize for Tally {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredTally {
+            keys: self.items.iter().map(|e| e.key).collect(),
+            items: self
+                .items
+                .iter()
+                .map(|e| (e.value.clone(), e.count, e.first_ms))
+                .collect(),
+            overflow: self.overflow,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tally {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = StoredTally::deserialize(d)?;
+        if t.keys.len() != t.items.len() {
+            return Err(serde::de::Error::invalid_length(
+                t.keys.len(),
+                &"as many hashes as values",
+            ));
+        }
+        let items = t
+            .keys
+            .into_iter()
+            .zip(t.items)
+            .map(|(key, (value, count, first_ms))| TallyItem {
+                key,
+                first_ms,
+                value,
+                count,
+            })
+            .collect();
+        Ok(Tally {
+            items,
+            overflow: t.overflow,
+        })
     }
 }
 
@@ -225,7 +301,9 @@ pub struct Ledger {
     pub events: u64,
     /// Events no known grant covered.
     pub uncovered: u64,
-    grants: Vec<GrantUse>,
+    /// Boxed, so that room for more grants costs a pointer each.
+    #[allow(clippy::vec_box)]
+    grants: Vec<Box<GrantUse>>,
     /// Id of the last recommendation emitted per grant.
     emitted: Vec<(Name, u64)>,
 }
@@ -261,12 +339,15 @@ impl Ledger {
 
     /// The use of a grant so far.
     pub fn grant(&self, grant: &str) -> Option<&GrantUse> {
-        self.grants.iter().find(|g| g.grant.as_ref() == grant)
+        self.grants
+            .iter()
+            .find(|g| g.grant.as_ref() == grant)
+            .map(|g| &**g)
     }
 
     /// Every grant used so far.
     pub fn grants(&self) -> impl Iterator<Item = &GrantUse> {
-        self.grants.iter()
+        self.grants.iter().map(|g| &**g)
     }
 
     /// Normal uses of a grant so far (0 when never used).
@@ -280,7 +361,7 @@ impl Ledger {
             Some(i) => i,
             None if self.grants.len() < MAX_GRANTS => {
                 reserve_gently(&mut self.grants, MAX_GRANTS);
-                self.grants.push(GrantUse::new(u.grant));
+                self.grants.push(Box::new(GrantUse::new(u.grant)));
                 self.grants.len() - 1
             }
             None => return,
@@ -298,7 +379,10 @@ impl Ledger {
             Some(e) => e.1 = e.1.saturating_add(1),
             None => {
                 let at = g.days.partition_point(|(d, _)| *d < day);
-                reserve_gently(&mut g.days, MAX_DAYS + 1);
+                // One day more at a time: a day is added once a day at most.
+                if g.days.len() == g.days.capacity() {
+                    g.days.reserve_exact(1);
+                }
                 g.days.insert(at, (day, 1));
                 if g.days.len() > MAX_DAYS {
                     g.days.remove(0);
@@ -383,6 +467,55 @@ mod tests {
         let g = l.grant("g").unwrap();
         assert_eq!(g.patterns.sorted().len(), MAX_PATTERNS);
         assert_eq!(g.patterns.overflow as usize, 1000 - MAX_PATTERNS);
+    }
+
+    #[test]
+    fn a_ledger_reads_back_what_it_wrote_and_what_earlier_versions_wrote() {
+        let mut l = Ledger::default();
+        for d in 0..5 {
+            l.record(&u(
+                "fin",
+                d * DAY_MS,
+                &format!("postgres://finance/t{d}"),
+                false,
+            ));
+        }
+        let bytes = postcard::to_stdvec(&l).unwrap();
+        let back: Ledger = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(back.grant("fin").unwrap().patterns.sorted().len(), 5);
+
+        // A tally as it was laid out before: its hashes, then its values.
+        #[derive(Serialize)]
+        struct Before {
+            keys: Vec<u64>,
+            items: Vec<(String, u32, i64)>,
+            overflow: u32,
+        }
+        let before = Before {
+            keys: vec![7, 9],
+            items: vec![("a".into(), 3, 10), ("b".into(), 1, 20)],
+            overflow: 2,
+        };
+        let t: Tally = postcard::from_bytes(&postcard::to_stdvec(&before).unwrap()).unwrap();
+        assert_eq!(t.ranked(), vec![("a", 3), ("b", 1)]);
+        assert_eq!(
+            t.first_seen().collect::<Vec<_>>(),
+            vec![("a", 10), ("b", 20)]
+        );
+        assert_eq!(t.overflow, 2);
+        assert_eq!(
+            postcard::to_stdvec(&t).unwrap(),
+            postcard::to_stdvec(&before).unwrap(),
+            "written back as it was read"
+        );
+
+        let torn = Before {
+            keys: vec![7],
+            ..before
+        };
+        let err = postcard::from_bytes::<Tally>(&postcard::to_stdvec(&torn).unwrap());
+        assert!(err.is_err(), "a hash without its value is refused");
     }
 
     #[test]
