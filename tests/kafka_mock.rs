@@ -1880,3 +1880,128 @@ async fn a_held_finding_is_judged_as_of_its_due_time_by_instances_sharing_the_fl
     assert_eq!(r.input.events, total, "{r}");
     assert_eq!(whole.assert_matches(&b), events.len());
 }
+
+/// Waits until the group's committed offsets reach the ends of the input's non-empty
+/// partitions.
+async fn until_committed_where_produced(brokers: String, group: &'static str) {
+    let started = Instant::now();
+    loop {
+        let b = brokers.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let committed = committed(&b, group);
+            ends(&b, INPUT, PARTITIONS)
+                .iter()
+                .filter(|(_, end)| **end > 0)
+                .all(|(p, end)| committed.get(p) == Some(end))
+        })
+        .await
+        .unwrap();
+        if done {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for the input to be committed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The OTLP fixture's export requests as an exporter sends them: a span leaves when it ends, so
+/// each agent run's tool calls come in one request and its `invoke_agent` span in the next.
+fn otlp_requests() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/otlp/banking_agent.jsonl"),
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let req: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (mut calls, mut runs) = (req.clone(), req);
+        for (doc, want_invoke) in [(&mut calls, false), (&mut runs, true)] {
+            for rs in doc["resourceSpans"].as_array_mut().unwrap() {
+                for ss in rs["scopeSpans"].as_array_mut().unwrap() {
+                    ss["spans"].as_array_mut().unwrap().retain(|s| {
+                        let invoke = s["attributes"].as_array().unwrap().iter().any(|a| {
+                            a["key"] == "gen_ai.operation.name"
+                                && a["value"]["stringValue"] == "invoke_agent"
+                        });
+                        invoke == want_invoke
+                    });
+                }
+            }
+        }
+        lines.push(calls.to_string());
+        lines.push(runs.to_string());
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_tool_calls_wait_for_their_agent_run_across_commit_points_and_a_restart() {
+    let mock = cluster();
+    let b = mock.bootstrap_servers();
+    let requests = otlp_requests();
+    let (before, last_run) = requests.split_at(requests.len() - 1);
+    // One service's traces, on one partition.
+    let keyed = |lines: &[String]| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .map(|l| ("banking".to_string(), l.clone()))
+            .collect()
+    };
+    produce(&b, &keyed(before));
+    // A first instance reads everything but the last agent run, passes commit points (every
+    // 200 ms) with that run's tool calls waiting, and stops.
+    let bb = b.clone();
+    let first = kafka::run_with(
+        settings(&b, "otlp-join"),
+        RunOptions::default(),
+        async move {
+            until_committed_where_produced(bb, "otlp-join").await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        },
+    )
+    .await
+    .expect("first run");
+    assert!(first.checkpoints > 0, "{first}");
+    assert_eq!(first.join_fallbacks, 0, "no call gave up waiting: {first}");
+    let waiting = 14 - first.input.events;
+    assert!(waiting > 0, "the last run's calls wait for it: {first}");
+
+    // The agent run arrives; a second instance restores the waiting calls and joins them.
+    produce(&b, &keyed(last_run));
+    let bb = b.clone();
+    let opts = RunOptions {
+        close_findings_at_exit: true,
+        ..RunOptions::default()
+    };
+    let second = kafka::run_with(settings(&b, "otlp-join"), opts, async move {
+        until_committed_where_produced(bb, "otlp-join").await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    })
+    .await
+    .expect("second run");
+    assert_eq!(second.input.events, waiting, "{second}");
+    assert_eq!(second.joined_spans, waiting, "{second}");
+    assert_eq!(second.join_fallbacks, 0, "{second}");
+
+    let scores = read_all(&b, "cinch.scores");
+    let ids: std::collections::BTreeSet<&str> = scores
+        .iter()
+        .map(|(_, s)| s["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 14, "every tool call scored once");
+    assert_eq!(ids.len(), 14);
+    for (_, s) in &scores {
+        assert_eq!(s["agent_id"], "banking-assistant", "{s}");
+    }
+    // The steered payment, in the last run, is found with the user's request it came with.
+    let findings = read_all(&b, "cinch.findings");
+    assert!(
+        findings
+            .iter()
+            .any(|(_, f)| f.to_string().contains("0901abababababab")),
+        "{findings:?}"
+    );
+}

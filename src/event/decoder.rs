@@ -22,7 +22,7 @@ use serde::de::IgnoredAny;
 
 use super::mcp_audit::Audit;
 use super::message::{Message, MessageKind};
-use super::otlp::{JoinSettings, SpanJoin};
+use super::otlp::{JoinSettings, JoinStateError, SpanJoin};
 use super::scan::{find_signature, signature, skip_ws_from, value_end};
 use super::wire::{self, MAX_DEPTH, skip_ws};
 use super::{
@@ -942,6 +942,34 @@ impl Decoder {
             .set(self.agent_from_resource.get() + from_resource);
         for ev in events {
             sink(Ok(ev));
+        }
+    }
+
+    /// The state of the waiting OTLP tool calls and remembered spans for a checkpoint, in
+    /// about `max_bytes` (see [`SpanJoin::export`]); calls that do not fit are released to
+    /// `sink` without their ancestors.
+    pub fn export_join(
+        &self,
+        max_bytes: usize,
+        sink: &mut dyn FnMut(Decoded<'static>),
+    ) -> Result<Option<Vec<u8>>, JoinStateError> {
+        let mut events = Vec::new();
+        let exported = self.join.borrow_mut().export(max_bytes, &mut events);
+        for ev in events {
+            sink(Ok(ev));
+        }
+        match exported {
+            Ok((state, from_resource)) => {
+                self.agent_from_resource
+                    .set(self.agent_from_resource.get() + from_resource);
+                Ok(state)
+            }
+            Err(e) => {
+                // Unwritable state: the calls still waiting are released now instead, so none
+                // is lost.
+                self.flush_spans(sink);
+                Err(e)
+            }
         }
     }
 

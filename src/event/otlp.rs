@@ -286,7 +286,7 @@ enum Walk<'r> {
 }
 
 /// What a tool call takes from its `invoke_agent` ancestor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Invoke<'r> {
     agent: Option<Cow<'r, str>>,
     conversation: Option<Cow<'r, str>>,
@@ -329,7 +329,7 @@ fn id_key(trace: &[u8], span: &[u8]) -> IdKey {
 }
 
 /// A span remembered for the tool calls that arrive before or after it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Node {
     /// Its parent, `None` at a trace's root.
     parent: Option<IdKey>,
@@ -347,6 +347,41 @@ struct Pending {
     own_agent: bool,
     /// The agent taken from the span's resource, should no ancestor name one.
     resource_agent: String,
+}
+
+/// Bytes counted for each stored span or call beside its text (ids, lengths, flags).
+const STORED_OVERHEAD: usize = 48;
+
+/// A [`SpanJoin`]'s state as a checkpoint keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredJoin {
+    /// The newest span time seen.
+    newest_ms: i64,
+    /// Remembered spans, oldest first.
+    known: Vec<(IdKey, Node)>,
+    /// Waiting calls, oldest first.
+    pending: Vec<StoredPending>,
+}
+
+/// A waiting tool call as a checkpoint keeps it: its event as JSON (as the repartition topics
+/// carry events).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPending {
+    event: Vec<u8>,
+    waiting_for: IdKey,
+    own_agent: bool,
+    resource_agent: String,
+}
+
+/// Why a join's checkpointed state could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinStateError {
+    /// The state's encoding.
+    #[error("span join state: {0}")]
+    State(#[from] postcard::Error),
+    /// A waiting call's event.
+    #[error("waiting tool call: {0}")]
+    Event(#[from] serde_json::Error),
 }
 
 /// Settings of the join of tool calls with ancestors that arrive in later export requests.
@@ -430,6 +465,90 @@ impl SpanJoin {
             from_resource += self.fall_back(p, out);
         }
         from_resource
+    }
+
+    /// The join's state for a checkpoint, so that tool calls keep waiting for their ancestors
+    /// across commit points and restarts: every waiting call, then the remembered spans, newest
+    /// first, as many as fit in about `max_bytes`. While the waiting calls alone would not fit,
+    /// the oldest are released into `out` as [`SpanJoin::flush`] releases them (counted in
+    /// [`SpanJoin::fell_back`]). Returns the state (`None` when the join holds nothing) and how
+    /// many released calls took their agent from the resource.
+    pub fn export(
+        &mut self,
+        max_bytes: usize,
+        out: &mut Vec<AccessEvent<'_>>,
+    ) -> Result<(Option<Vec<u8>>, u64), JoinStateError> {
+        let mut from_resource = 0;
+        let mut pending = Vec::with_capacity(self.pending.len());
+        let mut size = 0;
+        for p in &self.pending {
+            let event = serde_json::to_vec(&p.event)?;
+            size += event.len() + p.resource_agent.len() + STORED_OVERHEAD;
+            pending.push(StoredPending {
+                event,
+                waiting_for: p.waiting_for,
+                own_agent: p.own_agent,
+                resource_agent: p.resource_agent.clone(),
+            });
+        }
+        let mut first = 0;
+        while size > max_bytes && first < pending.len() {
+            let p = &pending[first];
+            size -= p.event.len() + p.resource_agent.len() + STORED_OVERHEAD;
+            first += 1;
+            if let Some(p) = self.pending.pop_front() {
+                from_resource += self.fall_back(p, out);
+            }
+        }
+        pending.drain(..first);
+        let mut known = Vec::new();
+        for key in self.order.iter().rev() {
+            let Some(node) = self.known.get(key) else {
+                continue;
+            };
+            let text = node.invoke.as_ref().map_or(0, |i| {
+                [&i.agent, &i.conversation, &i.request]
+                    .iter()
+                    .map(|t| t.as_ref().map_or(0, |t| t.len()))
+                    .sum()
+            });
+            size += text + STORED_OVERHEAD;
+            if size > max_bytes {
+                break;
+            }
+            known.push((*key, node.clone()));
+        }
+        known.reverse();
+        if pending.is_empty() && known.is_empty() {
+            return Ok((None, from_resource));
+        }
+        let stored = StoredJoin {
+            newest_ms: self.newest_ms,
+            known,
+            pending,
+        };
+        Ok((Some(postcard::to_allocvec(&stored)?), from_resource))
+    }
+
+    /// A join with these settings holding the state [`SpanJoin::export`] gave (its counts start
+    /// at zero).
+    pub fn import(settings: JoinSettings, bytes: &[u8]) -> Result<SpanJoin, JoinStateError> {
+        let stored: StoredJoin = postcard::from_bytes(bytes)?;
+        let mut join = SpanJoin::new(settings);
+        join.newest_ms = stored.newest_ms;
+        for (key, node) in stored.known {
+            join.remember(key, node);
+        }
+        for p in stored.pending {
+            let event: AccessEvent<'_> = serde_json::from_slice(&p.event)?;
+            join.pending.push_back(Pending {
+                event: event.into_owned(),
+                waiting_for: p.waiting_for,
+                own_agent: p.own_agent,
+                resource_agent: p.resource_agent,
+            });
+        }
+        Ok(join)
     }
 
     fn fall_back(&mut self, p: Pending, out: &mut Vec<AccessEvent<'_>>) -> u64 {
@@ -1040,6 +1159,52 @@ mod tests {
         );
         assert_eq!(decode(&mut join, &[invoke]), ["0000000000000001"]);
         assert_eq!((join.pending(), join.joined(), join.fell_back()), (0, 1, 0));
+    }
+
+    #[test]
+    fn a_waiting_call_and_the_spans_it_walks_through_survive_a_checkpoint() {
+        let mut join = SpanJoin::new(JoinSettings::default());
+        // tool <- step (known) <- invoke_agent (not yet arrived).
+        let step = (
+            "00000000000000a1".into(),
+            "00000000000000b1".into(),
+            "chat".into(),
+            101,
+        );
+        assert!(
+            decode(
+                &mut join,
+                &[tool("0000000000000001", "00000000000000a1", 100), step]
+            )
+            .is_empty()
+        );
+        let mut released = Vec::new();
+        let (state, _) = join.export(1 << 20, &mut released).unwrap();
+        assert!(released.is_empty(), "it fits: nothing is released");
+        let state = state.expect("a call waits");
+        let mut restored = SpanJoin::import(JoinSettings::default(), &state).unwrap();
+        assert_eq!(restored.pending(), 1);
+        let invoke = (
+            "00000000000000b1".into(),
+            String::new(),
+            "invoke_agent".into(),
+            102,
+        );
+        assert_eq!(
+            decode(&mut restored, std::slice::from_ref(&invoke)),
+            ["0000000000000001"],
+            "joined through the restored step"
+        );
+        assert_eq!((restored.joined(), restored.fell_back()), (1, 0));
+
+        // Too little room: the call is released now, as a flush releases it, and the state
+        // holds no call.
+        let (small, _) = join.export(10, &mut released).unwrap();
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].agent_id, "runner", "the agent on the span");
+        assert_eq!(join.fell_back(), 1);
+        assert!(small.is_none(), "nothing fits beside it");
+        assert!(SpanJoin::import(JoinSettings::default(), b"\xff").is_err());
     }
 
     #[test]

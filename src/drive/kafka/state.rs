@@ -63,6 +63,10 @@ pub(crate) struct Envelope {
     /// events, postcard, base64): its input is committed past them, so they are kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked: Option<String>,
+    /// The partition's OTLP tool calls waiting for their ancestors and the spans it remembers
+    /// as ancestors (`event::otlp::SpanJoin`, postcard, base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<String>,
 }
 
 impl Envelope {
@@ -87,6 +91,7 @@ impl Envelope {
             held: None,
             gate: None,
             parked: None,
+            join: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl Envelope {
             held: None,
             gate: None,
             parked: None,
+            join: None,
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
@@ -26,7 +26,7 @@ use crate::detect::Verdict;
 use crate::drive::counts::InputCounts;
 use crate::drive::step::{Outputs, deliver, score_line, step};
 use crate::engine::Engine;
-use crate::event::otlp::SpanJoin;
+use crate::event::otlp::{JoinSettings, SpanJoin};
 use crate::event::{AccessEvent, Decoded, Decoder, RejectReason, Rejected};
 use crate::grants::{Entitlements, SharedEntitlements};
 use crate::ml::Model;
@@ -131,6 +131,11 @@ const PAUSE_AT: usize = 4096;
 /// Feedback remembered for partitions assigned later.
 const FEEDBACK_KEPT: usize = 10_000;
 
+/// Most bytes (about) of a partition's checkpoint given to its OTLP tool calls waiting for
+/// their ancestors and the spans it remembers, so that the record stays well under a broker's
+/// default record size limit (1 MB).
+const JOIN_STATE_MAX_BYTES: usize = 256 * 1024;
+
 /// A commit point: checkpoint every partition that moved on, reply with the records, forget the
 /// partitions in `drop`, then wait until `resume` closes (the commit is done).
 pub(crate) struct CommitPoint {
@@ -226,6 +231,10 @@ struct Shard {
     /// The partition's OTLP tool calls waiting for their ancestors (swapped into the decoder
     /// while one of its messages is decoded).
     join: SpanJoin,
+    /// The state of `join` as of the last commit point, for the partition's checkpoint.
+    join_state: Option<Vec<u8>>,
+    /// When the partition's last message arrived (wall clock).
+    last_message: Instant,
     /// A repartition partition's records held back for event-time order.
     reorder: Option<Reorder>,
     /// The partition's place at the fleet barrier (with a fleet topic).
@@ -276,6 +285,8 @@ impl Shard {
             agents_ahead: FxHashMap::default(),
             breaker: (0, false),
             join: SpanJoin::new(settings.decode.decoder().join),
+            join_state: None,
+            last_message: Instant::now(),
             reorder: None,
             gate: gated.then(Gate::default),
             partition: partition.clone(),
@@ -525,6 +536,17 @@ impl Worker {
         let replayed = offset <= shard.reflected;
         shard.offset = offset;
         shard.dirty = true;
+        shard.last_message = started;
+        // A message already reflected in the restored state is decoded only to be counted: its
+        // tool calls must not wait again beside the restored ones, so it is decoded on its own.
+        let mut own_join = replayed.then(|| {
+            SpanJoin::new(JoinSettings {
+                wait_ms: 0,
+                ..settings.decode.decoder().join
+            })
+        });
+        let join = own_join.as_mut().unwrap_or(&mut shard.join);
+        decoder.swap_join(join);
         let mut outputs = TopicOutputs {
             out,
             observer: observer.as_ref(),
@@ -532,7 +554,6 @@ impl Worker {
             findings: settings.output.finding_format,
             source: &source,
         };
-        decoder.swap_join(&mut shard.join);
         // A repartition partition seen for the first time holds nothing yet: an empty buffer.
         let mut reorder = internal.then(|| shard.reorder.take().unwrap_or_default());
         let mut index = 0u32;
@@ -570,7 +591,7 @@ impl Worker {
         } else {
             decode(decoder, &settings.kafka, &topic, bytes, &mut each);
         }
-        decoder.swap_join(&mut shard.join);
+        decoder.swap_join(own_join.as_mut().unwrap_or(&mut shard.join));
         if reorder.is_some() {
             shard.reorder = reorder;
         }
@@ -733,9 +754,24 @@ impl Worker {
         }
     }
 
-    /// Scores every partition's OTLP tool calls still waiting for their ancestors, so that a
-    /// checkpoint never leaves one behind.
-    fn flush_spans(&mut self) {
+    /// Keeps each partition's OTLP tool calls waiting for their ancestors across the commit
+    /// point: their state goes into the partition's checkpoint (those beyond
+    /// [`JOIN_STATE_MAX_BYTES`] are scored now, without their ancestors). They are scored now
+    /// instead where the checkpoint cannot keep them: a partition whose input is committed only
+    /// up to events parked for the fleet (its later messages, and the calls they hold, are read
+    /// again), and a partition that received nothing for the join's wait.
+    fn keep_spans(&mut self) {
+        let wait = Duration::from_millis(
+            u64::try_from(self.settings.decode.decoder().join.wait_ms).unwrap_or(0),
+        );
+        self.flush_spans(|shard| {
+            shard
+                .gate
+                .as_ref()
+                .is_some_and(|g| g.first_parked().is_some())
+                && !shard.keeps_parked()
+                || shard.last_message.elapsed() >= wait
+        });
         let Worker {
             settings,
             shards,
@@ -748,7 +784,61 @@ impl Worker {
             link,
             ..
         } = self;
-        for shard in shards.values_mut().filter(|s| s.join.pending() > 0) {
+        for shard in shards.values_mut().filter(|s| s.dirty) {
+            let mut outputs =
+                TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
+            decoder.swap_join(&mut shard.join);
+            let mut released = Vec::new();
+            let state = decoder.export_join(JOIN_STATE_MAX_BYTES, &mut |decoded| {
+                released.push(decoded);
+            });
+            decoder.swap_join(&mut shard.join);
+            for decoded in released {
+                score(
+                    shard,
+                    link.as_deref(),
+                    None,
+                    decoded,
+                    &mut stats.input,
+                    records,
+                    &mut outputs,
+                );
+                shard.watch_breaker(outputs.observer, &response.breakers_open);
+            }
+            shard.join_state = match state {
+                Ok(state) => state,
+                Err(e) => {
+                    observer.driver_event(&DriverEvent::CheckpointFailed {
+                        error: format!(
+                            "partition {}/{}: {e} (its waiting tool calls were scored without their ancestors)",
+                            shard.partition.0, shard.partition.1
+                        ),
+                    });
+                    None
+                }
+            };
+        }
+    }
+
+    /// Scores the OTLP tool calls still waiting for their ancestors in every partition `which`
+    /// picks, so that a checkpoint never leaves one behind.
+    fn flush_spans(&mut self, which: impl Fn(&Shard) -> bool) {
+        let Worker {
+            settings,
+            shards,
+            decoder,
+            out,
+            observer,
+            records,
+            stats,
+            response,
+            link,
+            ..
+        } = self;
+        for shard in shards
+            .values_mut()
+            .filter(|s| s.join.pending() > 0 && which(s))
+        {
             let mut outputs =
                 TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
             shard.dirty = true;
@@ -917,7 +1007,11 @@ impl Worker {
             }
         } else {
             self.flush_rekeyed_spans();
-            self.flush_spans();
+            if point.close {
+                self.flush_spans(|_| true);
+            } else {
+                self.keep_spans();
+            }
             if point.close {
                 // What the fleet allows goes with its merged windows; the rest, whatever the
                 // fleet. Parked events came before the held ones (a repartition partition parks
@@ -1033,6 +1127,16 @@ impl Worker {
             };
             if let Some(reorder) = read_part(env.held.as_deref(), report("held events")) {
                 shard.reorder = Some(reorder);
+            }
+            if let Some(bytes) = env.join.as_deref().and_then(|b| {
+                Envelope::decode_state(b)
+                    .map_err(|e| report("waiting tool calls")(format!("not base64: {e}")))
+                    .ok()
+            }) {
+                match SpanJoin::import(self.settings.decode.decoder().join, &bytes) {
+                    Ok(join) => shard.join = join,
+                    Err(e) => report("waiting tool calls")(e.to_string()),
+                }
             }
             if gated
                 && let Some((mut gate, skip)) = read_part::<(Gate, Option<Position>)>(
@@ -1399,6 +1503,7 @@ fn checkpoint(
     if let Some(reorder) = &shard.reorder {
         env.held = Some(Envelope::encode_state(&postcard::to_allocvec(reorder)?));
     }
+    env.join = shard.join_state.as_deref().map(Envelope::encode_state);
     if let Some(gate) = &shard.gate {
         env.gate = Some(Envelope::encode_state(&postcard::to_allocvec(&(
             gate, skip,
