@@ -469,7 +469,9 @@ impl SpanJoin {
 
     /// The join's state for a checkpoint, so that tool calls keep waiting for their ancestors
     /// across commit points and restarts: every waiting call, then the remembered spans, newest
-    /// first, as many as fit in about `max_bytes`. While the waiting calls alone would not fit,
+    /// first, as many as fit in about `max_bytes` and in a quarter of it (a span that ends after
+    /// the state is taken rarely has a remembered ancestor: agent runs end after their tool
+    /// calls, so the checkpoint spends little on them). While the waiting calls alone would not fit,
     /// the oldest are released into `out` as [`SpanJoin::flush`] releases them (counted in
     /// [`SpanJoin::fell_back`]). Returns the state (`None` when the join holds nothing) and how
     /// many released calls took their agent from the resource.
@@ -502,6 +504,7 @@ impl SpanJoin {
         }
         pending.drain(..first);
         let mut known = Vec::new();
+        let mut known_size = 0;
         for key in self.order.iter().rev() {
             let Some(node) = self.known.get(key) else {
                 continue;
@@ -513,7 +516,8 @@ impl SpanJoin {
                     .sum()
             });
             size += text + STORED_OVERHEAD;
-            if size > max_bytes {
+            known_size += text + STORED_OVERHEAD;
+            if size > max_bytes || known_size > max_bytes / 4 {
                 break;
             }
             known.push((*key, node.clone()));
