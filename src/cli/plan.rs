@@ -49,7 +49,7 @@ pub const EVENTS_PER_CORE: Figure = Figure {
 /// Heap bytes a mature agent costs (24 simulated days, about 4,100 varied events), fleet-wide
 /// statistics and open findings included.
 pub const MATURE_AGENT_BYTES: Figure = Figure {
-    value: 14_846.0,
+    value: 13_723.0,
     what: "heap bytes per mature agent (24 simulated days)",
     command: "cargo bench --bench agents",
 };
