@@ -1881,15 +1881,16 @@ async fn a_held_finding_is_judged_as_of_its_due_time_by_instances_sharing_the_fl
     assert_eq!(whole.assert_matches(&b), events.len());
 }
 
-/// Waits until the group's committed offsets reach the ends of the input's non-empty
-/// partitions.
-async fn until_committed_where_produced(brokers: String, group: &'static str) {
+/// Waits until the group's committed offsets reach the ends of the non-empty partitions of
+/// `topic` (of [`PARTITIONS`] or fewer partitions).
+async fn until_committed_where_produced(brokers: String, group: &'static str, topic: &'static str) {
     let started = Instant::now();
     loop {
         let b = brokers.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let committed = committed(&b, group);
-            ends(&b, INPUT, PARTITIONS)
+            let partitions = if topic == UNKEYED { 3 } else { PARTITIONS };
+            let committed = committed_on(&b, group, topic, partitions);
+            ends(&b, topic, partitions)
                 .iter()
                 .filter(|(_, end)| **end > 0)
                 .all(|(p, end)| committed.get(p) == Some(end))
@@ -1941,6 +1942,20 @@ fn otlp_requests() -> Vec<String> {
 async fn otlp_tool_calls_wait_for_their_agent_run_across_commit_points_and_a_restart() {
     let mock = cluster();
     let b = mock.bootstrap_servers();
+    tool_calls_wait_across_a_restart(&b, settings(&b, "otlp-join"), INPUT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_tool_calls_of_an_unkeyed_topic_wait_for_their_agent_run_across_a_restart() {
+    let (mock, s) = unkeyed_cluster("otlp-join");
+    tool_calls_wait_across_a_restart(&mock.bootstrap_servers(), s, UNKEYED).await;
+}
+
+/// Sends every OTLP request of the fixture but the last agent run to `topic`, runs an instance
+/// until its input is committed and stops it with that run's tool calls waiting, then sends the
+/// run and runs a second instance: every call is scored once, with the run's agent.
+async fn tool_calls_wait_across_a_restart(b: &str, s: Settings, topic: &'static str) {
+    let b = b.to_string();
     let requests = otlp_requests();
     let (before, last_run) = requests.split_at(requests.len() - 1);
     // One service's traces, on one partition.
@@ -1950,40 +1965,38 @@ async fn otlp_tool_calls_wait_for_their_agent_run_across_commit_points_and_a_res
             .map(|l| ("banking".to_string(), l.clone()))
             .collect()
     };
-    produce(&b, &keyed(before));
+    produce_to(&b, topic, &keyed(before));
     // A first instance reads everything but the last agent run, passes commit points (every
     // 200 ms) with that run's tool calls waiting, and stops.
     let bb = b.clone();
-    let first = kafka::run_with(
-        settings(&b, "otlp-join"),
-        RunOptions::default(),
-        async move {
-            until_committed_where_produced(bb, "otlp-join").await;
-            tokio::time::sleep(Duration::from_millis(1000)).await;
-        },
-    )
+    let first = kafka::run_with(s.clone(), RunOptions::default(), async move {
+        until_committed_where_produced(bb, "otlp-join", topic).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    })
     .await
     .expect("first run");
     assert!(first.checkpoints > 0, "{first}");
     assert_eq!(first.join_fallbacks, 0, "no call gave up waiting: {first}");
-    let waiting = 14 - first.input.events;
+    let waiting = 14 - first.joined_spans;
     assert!(waiting > 0, "the last run's calls wait for it: {first}");
 
     // The agent run arrives; a second instance restores the waiting calls and joins them.
-    produce(&b, &keyed(last_run));
+    produce_to(&b, topic, &keyed(last_run));
     let bb = b.clone();
     let opts = RunOptions {
         close_findings_at_exit: true,
         ..RunOptions::default()
     };
-    let second = kafka::run_with(settings(&b, "otlp-join"), opts, async move {
-        until_committed_where_produced(bb, "otlp-join").await;
+    let second = kafka::run_with(s, opts, async move {
+        until_committed_where_produced(bb, "otlp-join", topic).await;
         tokio::time::sleep(Duration::from_millis(600)).await;
     })
     .await
     .expect("second run");
-    assert_eq!(second.input.events, waiting, "{second}");
-    assert_eq!(second.joined_spans, waiting, "{second}");
+    assert_eq!(
+        second.joined_spans, waiting,
+        "the waiting calls were restored and joined: {second}"
+    );
     assert_eq!(second.join_fallbacks, 0, "{second}");
 
     let scores = read_all(&b, "cinch.scores");

@@ -131,6 +131,12 @@ const PAUSE_AT: usize = 4096;
 /// Feedback remembered for partitions assigned later.
 const FEEDBACK_KEPT: usize = 10_000;
 
+/// How long, in wall-clock time, a partition that receives nothing keeps its OTLP tool calls
+/// waiting past commit points: the join's wait.
+fn join_wait(settings: &Settings) -> Duration {
+    Duration::from_millis(u64::try_from(settings.decode.decoder().join.wait_ms).unwrap_or(0))
+}
+
 /// Most bytes (about) of a partition's checkpoint given to its OTLP tool calls waiting for
 /// their ancestors and the spans it remembers, so that the record stays well under a broker's
 /// default record size limit (1 MB).
@@ -255,6 +261,22 @@ struct Rekeying {
     index: u32,
     /// OTLP tool calls waiting for their ancestors.
     join: SpanJoin,
+    /// Whether messages were re-keyed since the last checkpoint.
+    dirty: bool,
+    /// When the partition's last message arrived (wall clock).
+    last_message: Instant,
+}
+
+impl Rekeying {
+    fn new(settings: &Settings) -> Rekeying {
+        Rekeying {
+            offset: -1,
+            index: 0,
+            join: SpanJoin::new(settings.decode.decoder().join),
+            dirty: false,
+            last_message: Instant::now(),
+        }
+    }
 }
 
 impl Shard {
@@ -639,17 +661,15 @@ impl Worker {
         } = self;
         let part = rekeying
             .entry((topic.clone(), partition))
-            .or_insert_with(|| Rekeying {
-                offset: -1,
-                index: 0,
-                join: SpanJoin::new(settings.decode.decoder().join),
-            });
+            .or_insert_with(|| Rekeying::new(settings));
         if offset <= part.offset {
             // Delivered twice: already re-keyed.
             return;
         }
         part.offset = offset;
         part.index = 0;
+        part.dirty = true;
+        part.last_message = Instant::now();
         let mut dead = TopicOutputs {
             out,
             observer: observer.as_ref(),
@@ -679,9 +699,14 @@ impl Worker {
         decoder.swap_join(&mut part.join);
     }
 
-    /// Re-keys every unkeyed partition's OTLP tool calls still waiting for their ancestors, so
-    /// that a commit never leaves one behind.
-    fn flush_rekeyed_spans(&mut self) {
+    /// Keeps each unkeyed partition's OTLP tool calls waiting for their ancestors across the
+    /// commit point, in a checkpoint of the partition (as [`Worker::keep_spans`] does for a
+    /// partition that is scored; those beyond [`JOIN_STATE_MAX_BYTES`], and those of a
+    /// partition that received nothing for the join's wait, are re-keyed now, without their
+    /// ancestors). Returns the checkpoint records.
+    fn keep_rekeyed_spans(&mut self) -> Vec<StateRecord> {
+        let wait = join_wait(&self.settings);
+        self.flush_rekeyed_spans(|part| part.last_message.elapsed() >= wait);
         let Worker {
             decoder,
             out,
@@ -691,7 +716,77 @@ impl Worker {
             routes,
             ..
         } = self;
-        for ((topic, partition), part) in rekeying.iter_mut().filter(|(_, r)| r.join.pending() > 0)
+        let mut records = Vec::new();
+        let mut dirty: Vec<(&Partition, &mut Rekeying)> =
+            rekeying.iter_mut().filter(|(_, r)| r.dirty).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for ((topic, partition), part) in dirty {
+            let Some(route) = routes.unkeyed.get(&**topic) else {
+                continue;
+            };
+            let mut rekeyer = Rekeyer {
+                out,
+                route,
+                observer: observer.as_ref(),
+                partition: *partition,
+                offset: part.offset,
+                index: &mut part.index,
+                rekeyed: &mut stats.rekeyed,
+            };
+            decoder.swap_join(&mut part.join);
+            let state = decoder.export_join(JOIN_STATE_MAX_BYTES, &mut |decoded| {
+                // A released tool call is never a rejected record.
+                if let Ok(ev) = decoded {
+                    rekeyer.send(ev);
+                }
+            });
+            decoder.swap_join(&mut part.join);
+            let state = match state {
+                Ok(state) => state,
+                Err(e) => {
+                    observer.driver_event(&DriverEvent::CheckpointFailed {
+                        error: format!(
+                            "partition {topic}/{partition}: {e} (its waiting tool calls were re-keyed without their ancestors)"
+                        ),
+                    });
+                    None
+                }
+            };
+            let mut env = Envelope::partition(topic, *partition, part.offset, &[]);
+            env.join = state.as_deref().map(Envelope::encode_state);
+            match serde_json::to_vec(&env) {
+                Ok(payload) => {
+                    records.push(StateRecord {
+                        key: Envelope::partition_key(topic, *partition),
+                        payload,
+                    });
+                    part.dirty = false;
+                    stats.checkpoints += 1;
+                }
+                // The partition stays dirty: the next commit point tries again.
+                Err(e) => observer.driver_event(&DriverEvent::CheckpointFailed {
+                    error: format!("partition {topic}/{partition}: {e}"),
+                }),
+            }
+        }
+        records
+    }
+
+    /// Re-keys the OTLP tool calls still waiting for their ancestors of every unkeyed partition
+    /// `which` picks, so that a commit never leaves one behind.
+    fn flush_rekeyed_spans(&mut self, which: impl Fn(&Rekeying) -> bool) {
+        let Worker {
+            decoder,
+            out,
+            observer,
+            stats,
+            rekeying,
+            routes,
+            ..
+        } = self;
+        for ((topic, partition), part) in rekeying
+            .iter_mut()
+            .filter(|(_, r)| r.join.pending() > 0 && which(r))
         {
             let Some(route) = routes.unkeyed.get(&**topic) else {
                 continue;
@@ -761,9 +856,7 @@ impl Worker {
     /// up to events parked for the fleet (its later messages, and the calls they hold, are read
     /// again), and a partition that received nothing for the join's wait.
     fn keep_spans(&mut self) {
-        let wait = Duration::from_millis(
-            u64::try_from(self.settings.decode.decoder().join.wait_ms).unwrap_or(0),
-        );
+        let wait = join_wait(&self.settings);
         self.flush_spans(|shard| {
             shard
                 .gate
@@ -1006,10 +1099,11 @@ impl Worker {
                 self.stats.retire_rekeying(&part);
             }
         } else {
-            self.flush_rekeyed_spans();
             if point.close {
+                self.flush_rekeyed_spans(|_| true);
                 self.flush_spans(|_| true);
             } else {
+                state = self.keep_rekeyed_spans();
                 self.keep_spans();
             }
             if point.close {
@@ -1100,12 +1194,42 @@ impl Worker {
         }
     }
 
+    /// Restores an unkeyed partition: where its re-keying stands, and its OTLP tool calls
+    /// waiting for their ancestors.
+    fn restore_rekeying(&mut self, partition: Partition, shared: Option<Box<Envelope>>) {
+        let mut part = Rekeying::new(&self.settings);
+        if let Some(env) = shared {
+            part.offset = env.offset;
+            if let Some(text) = env.join.as_deref() {
+                let join = Envelope::decode_state(text)
+                    .map_err(|e| format!("not base64: {e}"))
+                    .and_then(|b| {
+                        SpanJoin::import(self.settings.decode.decoder().join, &b)
+                            .map_err(|e| e.to_string())
+                    });
+                match join {
+                    Ok(join) => part.join = join,
+                    // Reported; the partition's calls that were waiting are lost with it.
+                    Err(error) => self.observer.driver_event(&DriverEvent::StateUnreadable {
+                        topic: format!("{}/{} (waiting tool calls)", partition.0, partition.1),
+                        error,
+                    }),
+                }
+            }
+        }
+        self.rekeying.insert(partition, part);
+    }
+
     fn restore(
         &mut self,
         partition: Partition,
         shared: Option<Box<Envelope>>,
         agents: Vec<Envelope>,
     ) {
+        if self.routes.unkeyed.contains_key(&*partition.0) {
+            self.restore_rekeying(partition, shared);
+            return;
+        }
         let gated = self.link.is_some();
         let mut shard = Shard::new(
             &self.settings,
