@@ -1,5 +1,8 @@
 //! The Kafka pipeline against librdkafka's in-process mock cluster (no broker needed).
 
+#[path = "common/otlp.rs"]
+mod otlp_fixture;
+
 use cinch::event::{Format, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -1908,36 +1911,6 @@ async fn until_committed_where_produced(brokers: String, group: &'static str, to
     }
 }
 
-/// The OTLP fixture's export requests as an exporter sends them: a span leaves when it ends, so
-/// each agent run's tool calls come in one request and its `invoke_agent` span in the next.
-fn otlp_requests() -> Vec<String> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/otlp/banking_agent.jsonl"),
-    )
-    .unwrap();
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        let req: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (mut calls, mut runs) = (req.clone(), req);
-        for (doc, want_invoke) in [(&mut calls, false), (&mut runs, true)] {
-            for rs in doc["resourceSpans"].as_array_mut().unwrap() {
-                for ss in rs["scopeSpans"].as_array_mut().unwrap() {
-                    ss["spans"].as_array_mut().unwrap().retain(|s| {
-                        let invoke = s["attributes"].as_array().unwrap().iter().any(|a| {
-                            a["key"] == "gen_ai.operation.name"
-                                && a["value"]["stringValue"] == "invoke_agent"
-                        });
-                        invoke == want_invoke
-                    });
-                }
-            }
-        }
-        lines.push(calls.to_string());
-        lines.push(runs.to_string());
-    }
-    lines
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_tool_calls_wait_for_their_agent_run_across_commit_points_and_a_restart() {
     let mock = cluster();
@@ -1956,7 +1929,10 @@ async fn otlp_tool_calls_of_an_unkeyed_topic_wait_for_their_agent_run_across_a_r
 /// run and runs a second instance: every call is scored once, with the run's agent.
 async fn tool_calls_wait_across_a_restart(b: &str, s: Settings, topic: &'static str) {
     let b = b.to_string();
-    let requests = otlp_requests();
+    let requests: Vec<String> = otlp_fixture::split_requests()
+        .into_iter()
+        .flat_map(|(calls, run)| [calls, run])
+        .collect();
     let (before, last_run) = requests.split_at(requests.len() - 1);
     // One service's traces, on one partition.
     let keyed = |lines: &[String]| -> Vec<(String, String)> {

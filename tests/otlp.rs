@@ -1,6 +1,9 @@
 //! OpenTelemetry GenAI traces: tool call spans become events, other spans are skipped, and a
 //! payment steered by text the agent read is a finding, in OTLP JSON and protobuf alike.
 
+#[path = "common/otlp.rs"]
+mod otlp_fixture;
+
 use std::path::Path;
 
 use cinch::config::Settings;
@@ -136,31 +139,14 @@ fn a_payment_to_an_account_named_only_by_data_the_agent_read_is_a_finding() {
     }
 }
 
-/// The fixture as an exporter sends it: a span leaves when it ends, so each agent run's tool
-/// calls come in one export request and its `invoke_agent` span in the next.
+/// The fixture as an exporter sends it (see [`otlp_fixture::split_requests`]), with or without
+/// the agent runs.
 fn split_fixture(dir: &Path, keep_invokes: bool) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(fixture()).unwrap();
     let mut lines = Vec::new();
-    for line in text.lines() {
-        let req: serde_json::Value = serde_json::from_str(line).unwrap();
-        let mut children = req.clone();
-        let mut parents = req.clone();
-        for (doc, want_invoke) in [(&mut children, false), (&mut parents, true)] {
-            for rs in doc["resourceSpans"].as_array_mut().unwrap() {
-                for ss in rs["scopeSpans"].as_array_mut().unwrap() {
-                    ss["spans"].as_array_mut().unwrap().retain(|s| {
-                        let invoke = s["attributes"].as_array().unwrap().iter().any(|a| {
-                            a["key"] == "gen_ai.operation.name"
-                                && a["value"]["stringValue"] == "invoke_agent"
-                        });
-                        invoke == want_invoke
-                    });
-                }
-            }
-        }
-        lines.push(children.to_string());
+    for (calls, run) in otlp_fixture::split_requests() {
+        lines.push(calls);
         if keep_invokes {
-            lines.push(parents.to_string());
+            lines.push(run);
         }
     }
     let path = dir.join("split.jsonl");

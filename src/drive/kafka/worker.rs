@@ -724,7 +724,7 @@ impl Worker {
             let Some(route) = routes.unkeyed.get(&**topic) else {
                 continue;
             };
-            let mut rekeyer = Rekeyer {
+            let rekeyer = Rekeyer {
                 out,
                 route,
                 observer: observer.as_ref(),
@@ -733,14 +733,9 @@ impl Worker {
                 index: &mut part.index,
                 rekeyed: &mut stats.rekeyed,
             };
-            decoder.swap_join(&mut part.join);
-            let state = decoder.export_join(JOIN_STATE_MAX_BYTES, &mut |decoded| {
-                // A released tool call is never a rejected record.
-                if let Ok(ev) = decoded {
-                    rekeyer.send(ev);
-                }
+            let state = rekeyer.released(decoder, &mut part.join, |d, sink| {
+                d.export_join(JOIN_STATE_MAX_BYTES, sink)
             });
-            decoder.swap_join(&mut part.join);
             let state = match state {
                 Ok(state) => state,
                 Err(e) => {
@@ -791,7 +786,7 @@ impl Worker {
             let Some(route) = routes.unkeyed.get(&**topic) else {
                 continue;
             };
-            let mut rekeyer = Rekeyer {
+            let rekeyer = Rekeyer {
                 out,
                 route,
                 observer: observer.as_ref(),
@@ -800,14 +795,7 @@ impl Worker {
                 index: &mut part.index,
                 rekeyed: &mut stats.rekeyed,
             };
-            decoder.swap_join(&mut part.join);
-            decoder.flush_spans(&mut |decoded| {
-                // A flushed tool call is never a rejected record.
-                if let Ok(ev) = decoded {
-                    rekeyer.send(ev);
-                }
-            });
-            decoder.swap_join(&mut part.join);
+            rekeyer.released(decoder, &mut part.join, |d, sink| d.flush_spans(sink));
         }
     }
 
@@ -1352,6 +1340,25 @@ struct Rekeyer<'a> {
 }
 
 impl Rekeyer<'_> {
+    /// Runs `release` on a partition's span join, swapped into the decoder, and re-keys every
+    /// tool call it releases.
+    fn released<R>(
+        mut self,
+        decoder: &Decoder,
+        join: &mut SpanJoin,
+        release: impl FnOnce(&Decoder, &mut dyn FnMut(Decoded<'static>)) -> R,
+    ) -> R {
+        decoder.swap_join(join);
+        let r = release(decoder, &mut |decoded| {
+            // A released tool call is never a rejected record.
+            if let Ok(ev) = decoded {
+                self.send(ev);
+            }
+        });
+        decoder.swap_join(join);
+        r
+    }
+
     /// Sends one event to the repartition partition of its agent.
     fn send(&mut self, event: AccessEvent<'_>) {
         let from = (self.partition, self.offset, *self.index);
