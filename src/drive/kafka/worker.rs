@@ -1243,6 +1243,7 @@ impl Worker {
             if let Some(bytes) = env.join.as_deref().and_then(|b| {
                 Envelope::decode_state(b)
                     .map_err(|e| report("waiting tool calls")(format!("not base64: {e}")))
+                    // Reported just above; the partition's waiting calls stay cold.
                     .ok()
             }) {
                 match SpanJoin::import(self.settings.decode.decoder().join, &bytes) {
