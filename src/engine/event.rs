@@ -63,7 +63,7 @@ impl Engine {
             self.tick(ev.time_ms, out);
         }
         let now = minute_of(ev.time_ms);
-        let keys = EventKeys::of(ev);
+        let keys = self.key_cache.keys(ev);
         let agent = match self.agents.get_mut(ev.agent_id.as_ref()) {
             Some(a) => a,
             None => {

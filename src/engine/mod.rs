@@ -36,6 +36,7 @@ use crate::output::OutputRecord;
 use crate::output::sign::Signer;
 use crate::profile::Capacity;
 use crate::profile::counter::{Decay, minute_of};
+use crate::profile::keys::KeyCache;
 use agent::Agent;
 
 /// Running counts.
@@ -131,6 +132,8 @@ pub struct Engine {
     explain_all: bool,
     /// The effects of tools configured in `tools.effects`.
     effects: tools::EffectTable,
+    /// What the keys of recent resources took from them.
+    key_cache: KeyCache,
 }
 
 /// What an engine holds beyond its agents' profiles: fleet knowledge, open findings and the
@@ -183,6 +186,7 @@ impl Engine {
             weights: settings_weights,
             explain_all: true,
             effects,
+            key_cache: KeyCache::default(),
         }
     }
 

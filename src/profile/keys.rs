@@ -92,10 +92,14 @@ pub struct EventKeys<'a> {
 impl<'a> EventKeys<'a> {
     /// Computes the keys of an event.
     pub fn of(ev: &'a AccessEvent<'_>) -> Self {
-        let pattern = generalise(&ev.resource);
+        let resource = key(ns::RESOURCE, &ev.resource);
+        let (pattern, place) = Place::of(&ev.resource);
+        Self::with(ev, resource, pattern, &place)
+    }
+
+    /// The keys of an event whose resource's keys are known.
+    fn with(ev: &'a AccessEvent<'_>, resource: u64, pattern: Cow<'a, str>, place: &Place) -> Self {
         let action = key(ns::ACTION, &ev.action);
-        let pattern_id = key(ns::PATTERN, &pattern);
-        let prefix_id = key(ns::PREFIX, prefix(&pattern));
         let (ip, net) = match ev.source_ip.as_deref() {
             Some(ip) if !ip.is_empty() => (Some(key(ns::IP, ip)), Some(key(ns::NET, network(ip)))),
             _ => (None, None),
@@ -107,22 +111,17 @@ impl<'a> EventKeys<'a> {
             minute,
             hour_of_week,
             action,
-            pattern_id,
-            prefix_id,
-            action_pattern: pair(action, pattern_id),
-            resource: key(ns::RESOURCE, &ev.resource),
+            pattern_id: place.pattern_id,
+            prefix_id: place.prefix_id,
+            action_pattern: pair(action, place.pattern_id),
+            resource,
             ip,
             net,
             ip_class: ev.source_ip.as_deref().map_or(0, address_class),
             session: ev.session_id.as_deref().map(|s| key(ns::SESSION, s)),
             intent: ev.intent.as_deref().map(|s| key(ns::INTENT, s)),
-            destination: is_destination(&ev.resource),
-            data_age_days: if matches!(pattern, Cow::Owned(_)) {
-                super::generalise::resource_day(&ev.resource)
-                    .map(|d| ev.time_ms.div_euclid(86_400_000) - d)
-            } else {
-                None
-            },
+            destination: place.destination,
+            data_age_days: place.day.map(|d| ev.time_ms.div_euclid(86_400_000) - d),
             failed: ev.outcome != Outcome::Success,
             pattern,
         }
@@ -131,6 +130,79 @@ impl<'a> EventKeys<'a> {
     /// The prefix (area) of the event's pattern.
     pub fn prefix(&self) -> &str {
         prefix(&self.pattern)
+    }
+}
+
+/// What an event's keys take from its resource alone.
+#[derive(Clone, Debug)]
+struct Place {
+    pattern_id: u64,
+    prefix_id: u64,
+    destination: bool,
+    /// The day the resource names (days since the epoch), when generalising changed it.
+    day: Option<i64>,
+}
+
+impl Place {
+    /// The pattern of `resource` and what its keys take from it.
+    fn of(resource: &str) -> (Cow<'_, str>, Place) {
+        let pattern = generalise(resource);
+        let place = Place {
+            pattern_id: key(ns::PATTERN, &pattern),
+            prefix_id: key(ns::PREFIX, prefix(&pattern)),
+            destination: is_destination(resource),
+            day: if matches!(pattern, Cow::Owned(_)) {
+                super::generalise::resource_day(resource)
+            } else {
+                None
+            },
+        };
+        (pattern, place)
+    }
+}
+
+/// A resource remembered by a [`KeyCache`]: the resource, its pattern when it differs, and its
+/// keys.
+type Remembered = (Box<str>, Option<Box<str>>, Place);
+
+/// Remembers what the keys of recent resources took from them (their pattern and its keys), so
+/// that a resource seen again is not generalised again. Direct-mapped on the resource's key: a
+/// slot holds the last resource that fell on it. What it gives is exactly what
+/// [`EventKeys::of`] computes, so it changes no result, only the time taken.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    /// `SLOTS` slots once the first event arrives.
+    slots: Vec<Option<Remembered>>,
+}
+
+impl KeyCache {
+    /// Number of slots.
+    const SLOTS: usize = 4096;
+
+    /// The keys of an event, as [`EventKeys::of`] computes them.
+    pub fn keys<'a>(&mut self, ev: &'a AccessEvent<'_>) -> EventKeys<'a> {
+        let resource = key(ns::RESOURCE, &ev.resource);
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, || None);
+        }
+        let slot = &mut self.slots[resource as usize % Self::SLOTS];
+        if let Some((known, pattern, place)) = slot.as_ref()
+            && **known == *ev.resource
+        {
+            let pattern = match pattern {
+                Some(p) => Cow::Owned(p.to_string()),
+                None => Cow::Borrowed(ev.resource.as_ref()),
+            };
+            return EventKeys::with(ev, resource, pattern, place);
+        }
+        let (pattern, place) = Place::of(&ev.resource);
+        let owned = match &pattern {
+            Cow::Owned(p) => Some(p.as_str().into()),
+            Cow::Borrowed(_) => None,
+        };
+        let keys = EventKeys::with(ev, resource, pattern, &place);
+        *slot = Some((ev.resource.as_ref().into(), owned, place));
+        keys
     }
 }
 
@@ -200,5 +272,57 @@ mod tests {
         assert_eq!(address_class("AWS Internal"), 4);
         assert_eq!(address_class("010.001.002.003"), 4);
         assert_eq!(address_class("fd00::1"), 1);
+    }
+
+    fn event(t: i64, resource: String) -> AccessEvent<'static> {
+        AccessEvent {
+            format: crate::event::Format::Native,
+            event_id: Cow::Owned(format!("e{t}")),
+            time_ms: t,
+            agent_id: "a".into(),
+            agent_kind: None,
+            action: "s3:GetObject".into(),
+            resource: Cow::Owned(resource),
+            outcome: Outcome::Success,
+            session_id: Some("s".into()),
+            source_ip: Some("10.1.2.3".into()),
+            bytes: None,
+            grant: None,
+            intent: None,
+            attributes: None,
+            tool: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_gives_the_keys_it_would_compute_whatever_it_remembers() {
+        let kinds = [
+            "s3://reports/2026/01/05/daily-{i}.csv",
+            "s3://logs/{i}",
+            "mailto:person{i}@example.com",
+            "https://host{i}.example.org/path",
+            "kb://support-articles",
+            "arn:aws:iam::123456789012:role/role-{i}",
+            "recipient:US13300000012121212{i}",
+        ];
+        let mut cache = KeyCache::default();
+        // More distinct resources than the cache has slots, each seen again later (after others
+        // fell on its slot or not), at times a day apart so that the data's age differs.
+        for round in 0..3i64 {
+            for i in 0..(2 * KeyCache::SLOTS) {
+                let kind = kinds[i % kinds.len()];
+                let e = event(
+                    1_767_600_000_000 + round * 86_400_000 + i as i64,
+                    kind.replace("{i}", &(i % (KeyCache::SLOTS + 7)).to_string()),
+                );
+                let (cached, computed) = (cache.keys(&e), EventKeys::of(&e));
+                assert_eq!(
+                    format!("{cached:?}"),
+                    format!("{computed:?}"),
+                    "{}",
+                    e.resource
+                );
+            }
+        }
     }
 }

@@ -853,6 +853,45 @@ impl Worker {
                 && !shard.keeps_parked()
                 || shard.last_message.elapsed() >= wait
         });
+        self.release_spans(
+            |shard| shard.dirty,
+            |decoder, sink| decoder.export_join(JOIN_STATE_MAX_BYTES, sink),
+            |shard, observer, state| {
+                shard.join_state = match state {
+                    Ok(state) => state,
+                    Err(e) => {
+                        observer.driver_event(&DriverEvent::CheckpointFailed {
+                            error: format!(
+                                "partition {}/{}: {e} (its waiting tool calls were scored without their ancestors)",
+                                shard.partition.0, shard.partition.1
+                            ),
+                        });
+                        None
+                    }
+                };
+            },
+        );
+    }
+
+    /// Scores the OTLP tool calls still waiting for their ancestors in every partition `which`
+    /// picks, so that a checkpoint never leaves one behind.
+    fn flush_spans(&mut self, which: impl Fn(&Shard) -> bool) {
+        self.release_spans(
+            |shard| shard.join.pending() > 0 && which(shard),
+            |decoder, sink| decoder.flush_spans(sink),
+            |shard, _, ()| shard.dirty = true,
+        );
+    }
+
+    /// For every partition `which` picks: `release` runs with the partition's span join in the
+    /// decoder and hands over the tool calls it lets go of, which are then scored in order;
+    /// `keep` records what `release` returned.
+    fn release_spans<T>(
+        &mut self,
+        which: impl Fn(&Shard) -> bool,
+        release: impl Fn(&Decoder, &mut dyn FnMut(Decoded<'static>)) -> T,
+        keep: impl Fn(&mut Shard, &dyn PipelineObserver, T),
+    ) {
         let Worker {
             settings,
             shards,
@@ -865,15 +904,14 @@ impl Worker {
             link,
             ..
         } = self;
-        for shard in shards.values_mut().filter(|s| s.dirty) {
+        for shard in shards.values_mut().filter(|s| which(s)) {
             let mut outputs =
                 TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
             decoder.swap_join(&mut shard.join);
             let mut released = Vec::new();
-            let state = decoder.export_join(JOIN_STATE_MAX_BYTES, &mut |decoded| {
-                released.push(decoded);
-            });
+            let kept = release(decoder, &mut |decoded| released.push(decoded));
             decoder.swap_join(&mut shard.join);
+            keep(shard, outputs.observer, kept);
             for decoded in released {
                 score(
                     shard,
@@ -886,57 +924,6 @@ impl Worker {
                 );
                 shard.watch_breaker(outputs.observer, &response.breakers_open);
             }
-            shard.join_state = match state {
-                Ok(state) => state,
-                Err(e) => {
-                    observer.driver_event(&DriverEvent::CheckpointFailed {
-                        error: format!(
-                            "partition {}/{}: {e} (its waiting tool calls were scored without their ancestors)",
-                            shard.partition.0, shard.partition.1
-                        ),
-                    });
-                    None
-                }
-            };
-        }
-    }
-
-    /// Scores the OTLP tool calls still waiting for their ancestors in every partition `which`
-    /// picks, so that a checkpoint never leaves one behind.
-    fn flush_spans(&mut self, which: impl Fn(&Shard) -> bool) {
-        let Worker {
-            settings,
-            shards,
-            decoder,
-            out,
-            observer,
-            records,
-            stats,
-            response,
-            link,
-            ..
-        } = self;
-        for shard in shards
-            .values_mut()
-            .filter(|s| s.join.pending() > 0 && which(s))
-        {
-            let mut outputs =
-                TopicOutputs::unsourced(out, observer.as_ref(), &mut stats.sent, settings);
-            shard.dirty = true;
-            decoder.swap_join(&mut shard.join);
-            decoder.flush_spans(&mut |decoded| {
-                score(
-                    shard,
-                    link.as_deref(),
-                    None,
-                    decoded,
-                    &mut stats.input,
-                    records,
-                    &mut outputs,
-                );
-                shard.watch_breaker(outputs.observer, &response.breakers_open);
-            });
-            decoder.swap_join(&mut shard.join);
         }
     }
 
