@@ -66,7 +66,7 @@ pub(crate) fn explain(c: &Ctx<'_>) -> String {
         )
     } else {
         format!(
-            "{} ({}) uses {what} that appeared only in {whence}, never in the user's request nor in the agent's own earlier calls",
+            "{} ({}) uses {what} that appeared only in {whence}, never in the user's request nor in the agent's own earlier acts",
             c.ev.action,
             t.effect.as_str(),
         )

@@ -321,9 +321,10 @@ impl ToolMemory {
         view
     }
 
-    /// Learns the call: its result's entities join the session's data; its counterparties
-    /// and argument values join the agent's unless the call was judged anomalous. Returns the
-    /// counterparties new to the agent (for the fleet), anomalous or not.
+    /// Learns the call: its result's entities join the session's data; its counterparties,
+    /// and the argument values of an act (a call beyond reading), join the agent's unless the
+    /// call was judged anomalous. Returns the counterparties new to the agent (for the fleet),
+    /// anomalous or not.
     ///
     /// Values and counterparties that came into the session only through a tool result that
     /// addressed the agent with instructions (not through the user's request) are never
@@ -537,7 +538,7 @@ mod tests {
         let mut looked_up = ToolMemory::default();
         let read = call(
             "s1",
-            "GetEventsFromSharedCalendar",
+            "read_calendar",
             r#"{"email": "amy@friend.example"}"#,
             r#""No events on Friday""#,
             "Check amy@friend.example's calendar for Friday",

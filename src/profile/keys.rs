@@ -139,7 +139,8 @@ struct Place {
     pattern_id: u64,
     prefix_id: u64,
     destination: bool,
-    /// The day the resource names (days since the epoch), when generalising changed it.
+    /// The day the resource names (days since the epoch), when generalising gave an owned
+    /// pattern.
     day: Option<i64>,
 }
 
@@ -161,13 +162,14 @@ impl Place {
     }
 }
 
-/// A resource remembered by a [`KeyCache`]: the resource, its pattern when it differs, and its
-/// keys.
+/// A resource remembered by a [`KeyCache`]: the resource, its pattern when generalising gave
+/// an owned one, and its keys.
 type Remembered = (Box<str>, Option<Box<str>>, Place);
 
 /// Remembers what the keys of recent resources took from them (their pattern and its keys), so
-/// that a resource seen again is not generalised again. Direct-mapped on the resource's key: a
-/// slot holds the last resource that fell on it. What it gives is exactly what
+/// that a resource seen again is not generalised again (unless another resource has taken its
+/// slot since). Direct-mapped on the resource's key: a slot holds the last resource that fell
+/// on it. What it gives is exactly what
 /// [`EventKeys::of`] computes, so it changes no result, only the time taken.
 #[derive(Debug, Default)]
 pub struct KeyCache {
@@ -318,6 +320,18 @@ mod tests {
                 let (cached, computed) = (cache.keys(&e), EventKeys::of(&e));
                 assert_eq!(
                     format!("{cached:?}"),
+                    format!("{computed:?}"),
+                    "{}",
+                    e.resource
+                );
+                let owned = |k: &EventKeys<'_>| matches!(k.pattern, Cow::Owned(_));
+                assert_eq!(owned(&cached), owned(&computed), "{}", e.resource);
+                // The resource is remembered, so that it is found if it comes again.
+                let mut kept = cache.slots.iter().flatten();
+                assert!(kept.any(|(r, _, _)| **r == *e.resource), "{}", e.resource);
+                let again = cache.keys(&e);
+                assert_eq!(
+                    format!("{again:?}"),
                     format!("{computed:?}"),
                     "{}",
                     e.resource

@@ -884,8 +884,9 @@ impl Worker {
     }
 
     /// For every partition `which` picks: `release` runs with the partition's span join in the
-    /// decoder and hands over the tool calls it lets go of, which are then scored in order;
-    /// `keep` records what `release` returned.
+    /// decoder and hands over the tool calls it lets go of; `keep` then records what `release`
+    /// returned (and reports any failure), and the calls are scored in order, with the join back
+    /// in the partition.
     fn release_spans<T>(
         &mut self,
         which: impl Fn(&Shard) -> bool,
