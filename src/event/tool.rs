@@ -530,28 +530,16 @@ fn orders_outward(lower: &str) -> bool {
 fn split_quotes(text: &str) -> impl Iterator<Item = &str> {
     let b = text.as_bytes();
     let mut start = 0;
-    let mut cuts = (0..b.len()).filter(move |&i| {
+    let cuts = (0..b.len()).filter(move |&i| {
         b[i] == b'\''
             && !(i > 0
                 && b[i - 1].is_ascii_alphabetic()
                 && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
     });
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        match cuts.next() {
-            Some(i) => {
-                let piece = &text[start..i];
-                start = i + 1;
-                Some(piece)
-            }
-            None => {
-                done = true;
-                Some(&text[start..])
-            }
-        }
+    cuts.chain(std::iter::once(b.len())).map(move |end| {
+        let piece = &text[start..end];
+        start = end + 1;
+        piece
     })
 }
 

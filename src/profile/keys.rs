@@ -169,8 +169,8 @@ type Remembered = (Box<str>, Option<Box<str>>, Place);
 /// Remembers what the keys of recent resources took from them (their pattern and its keys), so
 /// that a resource seen again is not generalised again (unless another resource has taken its
 /// slot since). Direct-mapped on the resource's key: a slot holds the last resource that fell
-/// on it. What it gives is exactly what
-/// [`EventKeys::of`] computes, so it changes no result, only the time taken.
+/// on it. What it gives is exactly what [`EventKeys::of`] computes, so it changes no result,
+/// only the time taken.
 #[derive(Debug, Default)]
 pub struct KeyCache {
     /// `SLOTS` slots once the first event arrives.
