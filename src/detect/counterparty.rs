@@ -24,6 +24,9 @@ pub struct ToolView {
     /// look something up, and its arguments repeat words of a tool result earlier in the session
     /// that addressed the agent with instructions: an order in data, obeyed.
     pub unasked: bool,
+    /// The user's request asks for an outward act of the call's kind (`Send the status to
+    /// Yusuf`): a destination the agent then found in data is one the user sent it to find.
+    pub asked: bool,
 }
 
 /// Where a tool call's argument values came from.
@@ -46,6 +49,9 @@ pub struct NewCounterparty {
     /// It appeared in a tool's result earlier in the session (data the agent read), never in
     /// the user's request.
     pub from_data: bool,
+    /// Its organisation (a mail or web domain, a bank) is one the agent dealt with before or
+    /// the user's request names.
+    pub org_known: bool,
     /// Agents of the fleet that dealt with it (as of the last fleet snapshot).
     pub fleet_agents: u32,
     /// Other agents first dealt with it within the last 7 days, and few ever did: a destination
@@ -78,7 +84,14 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     let own = (t.sessions as f32 / MATURE_SESSIONS).min(1.0);
     // The fleet: a counterparty others deal with is less surprising.
     let fleet = if n.fleet_agents == 0 { 1.0 } else { 0.5 };
-    let mut s = t.effect.weight() * (0.45 + 0.3 * own) * fleet;
+    // Found in data the user sent the agent to (the user asked for this kind of act, and no
+    // result gave orders): the user chose whom, the agent looked up where.
+    let looked_up = if t.asked && n.from_data && n.org_known && t.steering != Steering::Instructed {
+        0.5
+    } else {
+        1.0
+    };
+    let mut s = t.effect.weight() * (0.45 + 0.3 * own) * fleet * looked_up;
     if n.campaign {
         s = s.max(0.75);
     }

@@ -31,6 +31,9 @@ fn steered(c: &Ctx<'_>) -> f32 {
     let s: f32 = match (t.steering, t.effect.is_outward()) {
         (Steering::Instructed, true) => 0.92,
         (Steering::Instructed, false) => 0.7,
+        // The user asked for this kind of act and no result gave orders: the agent looked up
+        // where to send, as it was asked to, among the organisations it deals with.
+        (_, true) if t.asked && t.new.is_none_or(|n| n.org_known) => 0.0,
         (Steering::Data, true) if entity_from_data => 0.7,
         (Steering::Data, true) => 0.45,
         (Steering::None, true) if entity_from_data => 0.6,

@@ -11,7 +11,7 @@ use crate::config::ToolSettings;
 use crate::detect::Steering;
 use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
-use crate::event::tool::{Effect, asks_only_to_read, effect_of, has_instructions};
+use crate::event::tool::{Effect, asks_for, asks_only_to_read, effect_of, has_instructions};
 use crate::fleet::Snapshot;
 use crate::grants::entitlements::glob_match;
 use crate::profile::counter::Minute;
@@ -30,6 +30,8 @@ const MAX_ARGUMENT_TOKENS: usize = 64;
 const MAX_DATA_TOKENS: usize = 2048;
 /// Argument values remembered per agent.
 const MAX_VALUES: usize = 512;
+/// Organisations of counterparties remembered per agent.
+const MAX_ORGS: usize = 128;
 /// Words remembered per session of the results that addressed the agent with instructions.
 const MAX_STEERED_WORDS: usize = 512;
 /// Words taken from one call's arguments.
@@ -109,6 +111,8 @@ pub(super) struct ToolMemory {
     /// Identifier-like argument values of the agent's normal acts (calls beyond reading), and
     /// how often.
     values: Vec<(u64, u32)>,
+    /// Organisations of the counterparties (mail and web domains, banks) and how often.
+    orgs: Vec<(u64, u32)>,
 }
 
 /// The effects of tools configured in `tools.effects`, looked up before a tool's name is read:
@@ -177,6 +181,8 @@ pub(super) struct CallFacts {
     result_instructs: bool,
     /// The user's request asks only to look something up.
     request_reads: bool,
+    /// The user's request asks for an outward act of the call's kind.
+    request_asks: bool,
     /// Plain words of the arguments, when the call acts and its request only asks to read.
     argument_words: Vec<u64>,
     /// Plain words of the request, likewise.
@@ -198,6 +204,7 @@ impl CallFacts {
         // Plain words are compared only for an act under a request to read: what an order in
         // data without identifiers leaves behind.
         let request_reads = effect > Effect::Read && asks_only_to_read(request);
+        let request_asks = asks_for(request, effect);
         let words = |text: &str, values_only: bool, max: usize, wanted: bool| {
             if wanted {
                 word_tokens(text, values_only, max)
@@ -215,6 +222,7 @@ impl CallFacts {
             result_tokens: value_tokens(result, false, MAX_DATA_TOKENS),
             result_instructs,
             request_reads,
+            request_asks,
             argument_words: words(arguments, true, MAX_CALL_WORDS, request_reads),
             request_words: words(request, false, MAX_REQUEST_WORDS, request_reads),
             result_words: words(result, false, MAX_STEERED_WORDS, result_instructs),
@@ -263,6 +271,7 @@ impl ToolMemory {
             sessions,
             sessions_seen: seen,
             values,
+            orgs,
             ..
         } = self;
         let session = session_of(sessions, seen, facts.session);
@@ -297,6 +306,7 @@ impl ToolMemory {
             sessions: sessions_seen,
             steering,
             unasked,
+            asked: facts.request_asks,
             ..Default::default()
         };
         let since = now.saturating_sub(7 * 1440);
@@ -308,9 +318,13 @@ impl ToolMemory {
             let fleet_agents = fleet_stats.map_or(0, |d| d.agents);
             let recent_others = fleet_stats.map_or(0, |d| d.recent_others(agent, since));
             let from_data = session.data.contains(&e.id);
+            let org_known = e.org != 0
+                && (orgs.iter().any(|&(o, _)| o == e.org)
+                    || facts.request.iter().any(|r| r.org == e.org));
             let new = NewCounterparty {
                 kind: e.kind,
                 from_data,
+                org_known,
                 fleet_agents,
                 campaign: recent_others >= 1 && fleet_agents <= 3,
             };
@@ -342,11 +356,11 @@ impl ToolMemory {
             .copied()
             .filter(|&t| !session.planted_token(t))
             .collect();
-        let entities: Vec<u64> = facts
+        let entities: Vec<(u64, u64)> = facts
             .arguments
             .iter()
-            .map(|e| e.id)
-            .filter(|&id| !session.planted_entity(id))
+            .filter(|e| !session.planted_entity(e.id))
+            .map(|e| (e.id, e.org))
             .collect();
         session.record_result(facts);
         // The fleet hears of every counterparty new to the agent, anomalous or not: a
@@ -357,6 +371,16 @@ impl ToolMemory {
             .filter(|e| !self.knows(e.id))
             .map(|e| e.id)
             .collect();
+        // The organisations of an act's destinations join the agent's even when the call was
+        // anomalous (not those an instructing result planted): the first contact with an
+        // organisation is reported once, and the next colleague there is no surprise.
+        if facts.effect > Effect::Read {
+            for &(_, org) in &entities {
+                if org != 0 {
+                    count_bounded(&mut self.orgs, org, MAX_ORGS);
+                }
+            }
+        }
         if anomalous {
             return new;
         }
@@ -368,7 +392,7 @@ impl ToolMemory {
                 count_bounded(&mut self.values, t, MAX_VALUES);
             }
         }
-        for id in entities {
+        for (id, _) in entities {
             count_bounded(&mut self.counterparties, id, MAX_COUNTERPARTIES);
         }
         new

@@ -301,7 +301,9 @@ impl<'r> Invoke<'r> {
             agent: agent_of(span)
                 .filter(|a| check_len(a, FORMAT, "gen_ai.agent.id", 1, 512).is_ok()),
             conversation: span.attr_text("gen_ai.conversation.id"),
-            request: span.attr_text("gen_ai.input.messages"),
+            request: span
+                .attr_text("gen_ai.input.messages")
+                .and_then(user_request),
         }
     }
 
@@ -313,6 +315,39 @@ impl<'r> Invoke<'r> {
             request: own(self.request),
         }
     }
+}
+
+/// The user's request in `gen_ai.input.messages`: the text parts of its `user` messages, one a
+/// line (`[{"role": "user", "parts": [{"type": "text", "content": "Pay the bill"}]}]` gives
+/// `Pay the bill`). A value that is not such a list of messages is taken as the request itself;
+/// a list without a user's text holds no request.
+fn user_request(messages: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&messages) else {
+        return Some(messages);
+    };
+    let mut text = String::new();
+    for m in &list {
+        if m.get("role").and_then(|r| r.as_str()) != Some("user") {
+            continue;
+        }
+        let parts = m
+            .get("parts")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten();
+        for part in parts {
+            let kind = part.get("type").and_then(|t| t.as_str());
+            if let (Some("text"), Some(content)) =
+                (kind, part.get("content").and_then(|c| c.as_str()))
+            {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(content);
+            }
+        }
+    }
+    (!text.is_empty()).then_some(Cow::Owned(text))
 }
 
 /// A span's identity: its trace id and span id, as integers.
@@ -1259,5 +1294,32 @@ mod tests {
         join.flush(&mut rest);
         assert_eq!(rest.len(), 1);
         assert_eq!(join.fell_back(), 2);
+    }
+
+    #[test]
+    fn the_request_is_the_text_of_the_user_messages() {
+        let messages = r#"[{"role": "system", "parts": [{"type": "text", "content": "You are helpful."}]}, {"role": "user", "parts": [{"type": "text", "content": "Pay the bill"}, {"type": "uri", "uri": "file:///bill.pdf"}, {"type": "text", "content": "in my inbox."}]}]"#;
+        assert_eq!(
+            user_request(Cow::Borrowed(messages)).as_deref(),
+            Some("Pay the bill\nin my inbox.")
+        );
+        // Words of the message structure ("text", "user") are no words of the request.
+        assert!(
+            !user_request(Cow::Borrowed(messages))
+                .unwrap()
+                .contains("role")
+        );
+        assert_eq!(
+            user_request(Cow::Borrowed("Read my latest mail")).as_deref(),
+            Some("Read my latest mail"),
+            "a plain value is the request itself"
+        );
+        assert_eq!(
+            user_request(Cow::Borrowed(
+                r#"[{"role": "system", "parts": [{"type": "text", "content": "Be brief."}]}]"#
+            )),
+            None,
+            "messages without the user's text hold no request"
+        );
     }
 }

@@ -479,6 +479,49 @@ pub(crate) fn asks_only_to_read(request: &str) -> bool {
     looks
 }
 
+/// Verbs with which a user's request asks for an outward act of each effect (`Pay the bill in
+/// my inbox`, `Send the report to Yusuf`, `Invite the people from the email`).
+const ASKS_TRANSFER: [&str; 8] = [
+    "pay",
+    "transfer",
+    "wire",
+    "send",
+    "refund",
+    "reimburse",
+    "repay",
+    "settle",
+];
+const ASKS_SEND: [&str; 15] = [
+    "send", "email", "e-mail", "mail", "reply", "respond", "answer", "forward", "message", "text",
+    "notify", "post", "publish", "tweet", "contact",
+];
+const ASKS_SHARE: [&str; 5] = ["share", "grant", "invite", "add", "give"];
+
+/// Whether a user's request asks for an outward act of the kind `effect` is (`Send the status
+/// to Yusuf` for a mail; a verb after a determiner names a thing, as in [`asks_only_to_read`]).
+/// The destination of such an act may well be found in data: the user named who, the agent
+/// looked them up.
+pub(crate) fn asks_for(request: &str, effect: Effect) -> bool {
+    let verbs: &[&str] = match effect {
+        Effect::Transfer => &ASKS_TRANSFER,
+        Effect::Send => &ASKS_SEND,
+        Effect::Share => &ASKS_SHARE,
+        _ => return false,
+    };
+    let lower = request.to_ascii_lowercase();
+    let mut prev = "";
+    for w in lower
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+    {
+        if verbs.contains(&w) && !DETERMINERS.contains(&prev) {
+            return true;
+        }
+        prev = w;
+    }
+    false
+}
+
 /// Verbs of an outward act that, opening a clause, make it an order: `Email the details to …`,
 /// `add x@y.example as a participant` (an order needs a destination, so `Add milk to the list`
 /// is none).
@@ -580,6 +623,37 @@ impl ToolCall<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_asks_for_an_outward_act_of_the_call_kind() {
+        for (r, e) in [
+            ("Send the weekly status to Zoe.", Effect::Send),
+            ("Reply to Elena's mail about the migration", Effect::Send),
+            ("Please pay the bill in my inbox", Effect::Transfer),
+            ("send 50 EUR to my landlord", Effect::Transfer),
+            (
+                "Invite the people from the thread to Friday's meeting",
+                Effect::Share,
+            ),
+            (
+                "Give Will edit access to product-spec-v3.docx",
+                Effect::Share,
+            ),
+        ] {
+            assert!(asks_for(r, e), "{r}: {e:?}");
+        }
+        for (r, e) in [
+            ("Summarise the latest email", Effect::Send),
+            ("Read the landlord's note", Effect::Transfer),
+            ("What is my balance?", Effect::Transfer),
+            ("Send the weekly status to Zoe.", Effect::Share),
+            ("Pay the bill", Effect::Send),
+            ("Send the weekly status to Zoe.", Effect::Write),
+            ("", Effect::Send),
+        ] {
+            assert!(!asks_for(r, e), "{r}: {e:?}");
+        }
+    }
 
     #[test]
     fn a_request_asks_only_to_read_when_it_names_no_act() {

@@ -52,6 +52,9 @@ pub struct Entity {
     pub kind: EntityKind,
     /// Hash of `kind:normalised value`.
     pub id: u64,
+    /// Hash of the organisation behind it (0: none known): a mail address's or a host's
+    /// registrable domain, an account's bank. Public mail providers are no organisation.
+    pub org: u64,
 }
 
 /// Most entities taken from one text.
@@ -90,18 +93,22 @@ static HANDLE: LazyLock<Regex> = LazyLock::new(|| {
 /// [`MAX_ENTITIES`].
 pub fn extract(text: &str) -> Vec<Entity> {
     let mut out: Vec<Entity> = Vec::new();
-    let mut push = |kind: EntityKind, value: &str| {
+    let mut push = |kind: EntityKind, value: &str, org: u64| {
         if out.len() >= MAX_ENTITIES {
             return;
         }
         let id = identity(kind, value);
         if !out.iter().any(|e| e.id == id) {
-            out.push(Entity { kind, id });
+            out.push(Entity { kind, id, org });
         }
     };
     if text.contains('@') {
         for m in MAIL.find_iter(text) {
-            push(EntityKind::Mail, &m.as_str().to_ascii_lowercase());
+            let mail = m.as_str().to_ascii_lowercase();
+            let org = mail
+                .rsplit_once('@')
+                .map_or(0, |(_, domain)| domain_org(domain));
+            push(EntityKind::Mail, &mail, org);
         }
     }
     if text.contains("://") || text.contains("www.") {
@@ -109,14 +116,18 @@ pub fn extract(text: &str) -> Vec<Entity> {
             if let Some(h) = c.get(1).or_else(|| c.get(2)) {
                 let host = h.as_str().to_ascii_lowercase();
                 let host = host.strip_prefix("www.").unwrap_or(&host);
-                push(EntityKind::Host, host);
+                push(EntityKind::Host, host, domain_org(host));
             }
         }
     }
     for m in IBAN.find_iter(text) {
         let compact: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
-        if compact.parse::<::iban::Iban>().is_ok() {
-            push(EntityKind::Account, &compact);
+        if let Ok(iban) = compact.parse::<::iban::Iban>() {
+            // The bank: the country and the bank identifier where the country's layout has one.
+            let org = iban
+                .bank_identifier()
+                .map_or(0, |bank| org_key(&format!("bank:{}{bank}", &compact[..2])));
+            push(EntityKind::Account, &compact, org);
         }
     }
     for m in WALLET.find_iter(text) {
@@ -127,18 +138,18 @@ pub fn extract(text: &str) -> Vec<Entity> {
             || (w.chars().any(|c| c.is_ascii_lowercase())
                 && w.chars().any(|c| c.is_ascii_uppercase()))
         {
-            push(EntityKind::Wallet, &w.to_ascii_lowercase());
+            push(EntityKind::Wallet, &w.to_ascii_lowercase(), 0);
         }
     }
     for m in PHONE.find_iter(text) {
         let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
         if (8..=15).contains(&digits.len()) {
-            push(EntityKind::Phone, &digits);
+            push(EntityKind::Phone, &digits, 0);
         }
     }
     if text.contains('#') {
         for c in CHANNEL.captures_iter(text) {
-            push(EntityKind::Channel, &c[1].to_ascii_lowercase());
+            push(EntityKind::Channel, &c[1].to_ascii_lowercase(), 0);
         }
     }
     if text.contains('@') {
@@ -148,7 +159,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
             if start > 0 && text.as_bytes()[start - 1].is_ascii_alphanumeric() {
                 continue;
             }
-            push(EntityKind::Handle, &c[1].to_ascii_lowercase());
+            push(EntityKind::Handle, &c[1].to_ascii_lowercase(), 0);
         }
     }
     out
@@ -262,6 +273,53 @@ pub(crate) fn word_tokens(text: &str, values_only: bool, max: usize) -> Vec<u64>
     out
 }
 
+/// Public mail providers: an address there belongs to a person, not to an organisation that
+/// others of the agent's counterparties share.
+const MAIL_PROVIDERS: [&str; 24] = [
+    "gmail",
+    "googlemail",
+    "yahoo",
+    "ymail",
+    "outlook",
+    "hotmail",
+    "live",
+    "msn",
+    "icloud",
+    "me",
+    "mac",
+    "aol",
+    "gmx",
+    "web",
+    "mail",
+    "proton",
+    "protonmail",
+    "pm",
+    "yandex",
+    "zoho",
+    "qq",
+    "163",
+    "tutanota",
+    "fastmail",
+];
+
+/// The organisation of a domain (lower case): its registrable domain (`mail.acme.co.uk` gives
+/// `acme.co.uk`), 0 for a public mail provider or a name without a registrable domain.
+fn domain_org(domain: &str) -> u64 {
+    let Some(registrable) = psl::domain_str(domain) else {
+        return 0;
+    };
+    let name = registrable.split('.').next().unwrap_or(registrable);
+    if MAIL_PROVIDERS.contains(&name) {
+        return 0;
+    }
+    org_key(registrable)
+}
+
+/// The key of an organisation's name.
+fn org_key(name: &str) -> u64 {
+    key(ns::ENTITY, &format!("org:{name}"))
+}
+
 /// The hash of an entity's identity.
 pub(crate) fn identity(kind: EntityKind, value: &str) -> u64 {
     let mut buf = String::with_capacity(value.len() + 10);
@@ -361,5 +419,36 @@ mod tests {
     fn a_mail_domain_is_not_a_handle_and_plain_text_has_no_entities() {
         assert_eq!(kinds("write to bob@example.org"), vec![EntityKind::Mail]);
         assert!(kinds("summarise the quarterly report for the team").is_empty());
+    }
+
+    fn org(text: &str) -> u64 {
+        extract(text)[0].org
+    }
+
+    #[test]
+    fn an_entity_knows_its_organisation() {
+        assert_eq!(
+            org("ana.berg@acme.co.uk"),
+            org("https://mail.acme.co.uk/login")
+        );
+        assert_eq!(org("ana.berg@acme.example"), org("ben.berg@ACME.example"));
+        assert_ne!(
+            org("ana.berg@acme.example"),
+            org("ana.berg@acme-works.example")
+        );
+        assert_ne!(org("ana.berg@acme.example"), 0);
+        assert_eq!(
+            org("ana.berg@gmail.com"),
+            0,
+            "a public mail provider is no organisation"
+        );
+        assert_eq!(org("bob@outlook.com"), org("eve@gmx.de"));
+        // Two accounts at one bank share it; one at another bank does not.
+        assert_eq!(
+            org("DE89370400440532013000"),
+            org("DE62 3704 0044 0532 0130 01")
+        );
+        assert_ne!(org("DE89370400440532013000"), org("GB33BUKB20201555555555"));
+        assert_eq!(org("+1 (555) 012-3456"), 0);
     }
 }
