@@ -61,8 +61,26 @@ pub struct NewCounterparty {
 
 impl NewCounterparty {
     /// Which of two new counterparties matters more.
-    pub fn rank(self) -> (bool, bool, bool) {
-        (self.from_data, self.campaign, self.fleet_agents == 0)
+    pub fn rank(self) -> (bool, bool, bool, bool) {
+        (
+            self.from_data,
+            self.campaign,
+            !self.org_known,
+            self.fleet_agents == 0,
+        )
+    }
+}
+
+impl ToolView {
+    /// The agent looked up where to send, as the user asked: the request asks for an outward
+    /// act of the call's kind, the call's values did not come from a result that addressed
+    /// the agent with instructions, and its strongest new counterparty, if any, is at an
+    /// organisation the agent deals with (or the request names) and is no campaign.
+    pub fn looked_up(&self) -> bool {
+        self.asked
+            && self.effect.is_outward()
+            && self.steering != Steering::Instructed
+            && self.new.is_none_or(|n| n.org_known && !n.campaign)
     }
 }
 
@@ -84,9 +102,8 @@ pub fn score(c: &Ctx<'_>) -> f32 {
     let own = (t.sessions as f32 / MATURE_SESSIONS).min(1.0);
     // The fleet: a counterparty others deal with is less surprising.
     let fleet = if n.fleet_agents == 0 { 1.0 } else { 0.5 };
-    // Found in data the user sent the agent to (the user asked for this kind of act, and no
-    // result gave orders): the user chose whom, the agent looked up where.
-    let looked_up = if t.asked && n.from_data && n.org_known && t.steering != Steering::Instructed {
+    // Found in data the user sent the agent to: the user chose whom, the agent looked up where.
+    let looked_up = if t.looked_up() && n.from_data {
         0.5
     } else {
         1.0

@@ -1,7 +1,9 @@
 //! Provenance: a call that sends, shares or pays outward to a destination that appeared only in
 //! a tool's result earlier in the session (data the agent read), never in the user's request nor
 //! in the agent's history. Text in data steering who the agent reaches is the signature of a
-//! prompt injection.
+//! prompt injection. A destination the user sent the agent to look up (the request asks for
+//! the act, nothing instructed the agent, the destination is at an organisation it deals with)
+//! is not (see [`super::ToolView::looked_up`]).
 
 use super::Ctx;
 use super::Steering;
@@ -31,9 +33,9 @@ fn steered(c: &Ctx<'_>) -> f32 {
     let s: f32 = match (t.steering, t.effect.is_outward()) {
         (Steering::Instructed, true) => 0.92,
         (Steering::Instructed, false) => 0.7,
-        // The user asked for this kind of act and no result gave orders: the agent looked up
-        // where to send, as it was asked to, among the organisations it deals with.
-        (_, true) if t.asked && t.new.is_none_or(|n| n.org_known) => 0.0,
+        // The agent looked up where to send, as the user asked, among the organisations it
+        // deals with.
+        _ if t.looked_up() => 0.0,
         (Steering::Data, true) if entity_from_data => 0.7,
         (Steering::Data, true) => 0.45,
         (Steering::None, true) if entity_from_data => 0.6,

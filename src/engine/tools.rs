@@ -111,9 +111,25 @@ pub(super) struct ToolMemory {
     /// Identifier-like argument values of the agent's normal acts (calls beyond reading), and
     /// how often.
     values: Vec<(u64, u32)>,
-    /// Organisations of the counterparties (mail and web domains, banks) and how often.
-    orgs: Vec<(u64, u32)>,
+    /// Organisations (mail and web domains) the agent's outward acts reached: each with the
+    /// last counterparty reached there and how many times the counterparty changed (see
+    /// [`ToolMemory::deals_with`]).
+    orgs: Vec<OrgContact>,
 }
+
+/// An organisation an agent's outward acts reached.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct OrgContact {
+    org: u64,
+    /// The last counterparty reached there.
+    last: u64,
+    /// Distinct counterparties in a row reached there (a repeat of the last one does not
+    /// count); [`ORG_KNOWN`] at once after an act judged ordinary.
+    people: u32,
+}
+
+/// Counterparties after which an organisation is one the agent deals with.
+const ORG_KNOWN: u32 = 2;
 
 /// The effects of tools configured in `tools.effects`, looked up before a tool's name is read:
 /// exact names in a hash table, then patterns, most specific first. Built once per engine; the
@@ -319,7 +335,7 @@ impl ToolMemory {
             let recent_others = fleet_stats.map_or(0, |d| d.recent_others(agent, since));
             let from_data = session.data.contains(&e.id);
             let org_known = e.org != 0
-                && (orgs.iter().any(|&(o, _)| o == e.org)
+                && (orgs.iter().any(|o| o.org == e.org && o.people >= ORG_KNOWN)
                     || facts.request.iter().any(|r| r.org == e.org));
             let new = NewCounterparty {
                 kind: e.kind,
@@ -339,6 +355,11 @@ impl ToolMemory {
     /// and the argument values of an act (a call beyond reading), join the agent's unless the
     /// call was judged anomalous. Returns the counterparties new to the agent (for the fleet),
     /// anomalous or not.
+    ///
+    /// The organisations an outward act reaches are learned even from an anomalous call, but
+    /// slowly (see [`reach_org`]): an agent whose every first contact is reported still comes to
+    /// know the organisation its colleagues share, while one destination repeated is not
+    /// enough.
     ///
     /// Values and counterparties that came into the session only through a tool result that
     /// addressed the agent with instructions (not through the user's request) are never
@@ -371,13 +392,10 @@ impl ToolMemory {
             .filter(|e| !self.knows(e.id))
             .map(|e| e.id)
             .collect();
-        // The organisations of an act's destinations join the agent's even when the call was
-        // anomalous (not those an instructing result planted): the first contact with an
-        // organisation is reported once, and the next colleague there is no surprise.
-        if facts.effect > Effect::Read {
-            for &(_, org) in &entities {
+        if facts.effect.is_outward() {
+            for &(id, org) in &entities {
                 if org != 0 {
-                    count_bounded(&mut self.orgs, org, MAX_ORGS);
+                    reach_org(&mut self.orgs, org, id, anomalous);
                 }
             }
         }
@@ -397,6 +415,40 @@ impl ToolMemory {
         }
         new
     }
+}
+
+/// Records that an outward act reached `counterparty` at `org`: an organisation becomes one the
+/// agent deals with after an ordinary act there, or after acts judged anomalous reached
+/// [`ORG_KNOWN`] different counterparties there in a row (the same one repeated counts once).
+/// When [`MAX_ORGS`] are held, the one with the fewest counterparties (ties: the smallest) goes.
+fn reach_org(orgs: &mut Vec<OrgContact>, org: u64, counterparty: u64, anomalous: bool) {
+    let i = match orgs.iter().position(|o| o.org == org) {
+        Some(i) => i,
+        None => {
+            if orgs.len() >= MAX_ORGS
+                && let Some(i) = orgs
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, o)| (o.people, o.org))
+                    .map(|(i, _)| i)
+            {
+                orgs.swap_remove(i);
+            }
+            orgs.push(OrgContact {
+                org,
+                last: counterparty,
+                people: 0,
+            });
+            orgs.len() - 1
+        }
+    };
+    let o = &mut orgs[i];
+    if !anomalous {
+        o.people = o.people.max(ORG_KNOWN);
+    } else if o.people == 0 || o.last != counterparty {
+        o.people = o.people.saturating_add(1);
+    }
+    o.last = counterparty;
 }
 
 /// Counts one more use of `id`; a new id takes the place of the least used (ties: the smallest

@@ -317,33 +317,32 @@ impl<'r> Invoke<'r> {
     }
 }
 
-/// The user's request in `gen_ai.input.messages`: the text parts of its `user` messages, one a
-/// line (`[{"role": "user", "parts": [{"type": "text", "content": "Pay the bill"}]}]` gives
-/// `Pay the bill`). A value that is not such a list of messages is taken as the request itself;
+/// The user's request in `gen_ai.input.messages`: the text of its `user` messages, one a line
+/// (`[{"role": "user", "parts": [{"type": "text", "content": "Pay the bill"}]}]` gives
+/// `Pay the bill`; a message whose `content` is a string, as chat APIs write it, gives that
+/// string). A value that is not a list of messages with roles is taken as the request itself;
 /// a list without a user's text holds no request.
 fn user_request(messages: Cow<'_, str>) -> Option<Cow<'_, str>> {
-    let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&messages) else {
-        return Some(messages);
+    let list = match serde_json::from_str::<serde_json::Value>(&messages) {
+        Ok(serde_json::Value::Array(list)) if list.iter().any(|m| m.get("role").is_some()) => list,
+        _ => return Some(messages),
     };
     let mut text = String::new();
-    for m in &list {
-        if m.get("role").and_then(|r| r.as_str()) != Some("user") {
-            continue;
+    let mut push = |t: &str| {
+        if !text.is_empty() {
+            text.push('\n');
         }
-        let parts = m
-            .get("parts")
-            .and_then(|p| p.as_array())
-            .into_iter()
-            .flatten();
-        for part in parts {
-            let kind = part.get("type").and_then(|t| t.as_str());
-            if let (Some("text"), Some(content)) =
-                (kind, part.get("content").and_then(|c| c.as_str()))
+        text.push_str(t);
+    };
+    for m in list.iter().filter(|m| m["role"] == "user") {
+        if let Some(content) = m["content"].as_str() {
+            push(content);
+        }
+        for part in m["parts"].as_array().into_iter().flatten() {
+            if part["type"] == "text"
+                && let Some(t) = part["content"].as_str().or(part["text"].as_str())
             {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(content);
+                push(t);
             }
         }
     }
@@ -1308,6 +1307,19 @@ mod tests {
             !user_request(Cow::Borrowed(messages))
                 .unwrap()
                 .contains("role")
+        );
+        assert_eq!(
+            user_request(Cow::Borrowed(
+                r#"[{"role": "user", "content": "Reply to Elena"}, {"role": "assistant", "content": "Done."}]"#
+            ))
+            .as_deref(),
+            Some("Reply to Elena"),
+            "a chat message's content string"
+        );
+        assert_eq!(
+            user_request(Cow::Borrowed(r#"["Pay the bill"]"#)).as_deref(),
+            Some(r#"["Pay the bill"]"#),
+            "a list that is not of messages is the request itself"
         );
         assert_eq!(
             user_request(Cow::Borrowed("Read my latest mail")).as_deref(),

@@ -491,16 +491,21 @@ const ASKS_TRANSFER: [&str; 8] = [
     "repay",
     "settle",
 ];
-const ASKS_SEND: [&str; 15] = [
-    "send", "email", "e-mail", "mail", "reply", "respond", "answer", "forward", "message", "text",
-    "notify", "post", "publish", "tweet", "contact",
+const ASKS_SEND: [&str; 10] = [
+    "send", "email", "reply", "respond", "forward", "message", "notify", "post", "publish", "tweet",
 ];
 const ASKS_SHARE: [&str; 5] = ["share", "grant", "invite", "add", "give"];
 
+/// Words after which `give` asks for nothing outward (`give me the key points`).
+const TO_THE_USER: [&str; 3] = ["me", "us", "you"];
+
+/// Words before which a verb is not asked for (`don't send anything`).
+const NEGATIONS: [&str; 5] = ["not", "don't", "dont", "never", "no"];
+
 /// Whether a user's request asks for an outward act of the kind `effect` is (`Send the status
-/// to Yusuf` for a mail; a verb after a determiner names a thing, as in [`asks_only_to_read`]).
-/// The destination of such an act may well be found in data: the user named who, the agent
-/// looked them up.
+/// to Yusuf` for a mail; a verb after a determiner names a thing, as in [`asks_only_to_read`],
+/// and one after a negation is not asked for). The destination of such an act may well be
+/// found in data: the user named who, the agent looked them up.
 pub(crate) fn asks_for(request: &str, effect: Effect) -> bool {
     let verbs: &[&str] = match effect {
         Effect::Transfer => &ASKS_TRANSFER,
@@ -510,11 +515,17 @@ pub(crate) fn asks_for(request: &str, effect: Effect) -> bool {
     };
     let lower = request.to_ascii_lowercase();
     let mut prev = "";
-    for w in lower
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+    let mut words = lower
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '\'')
+        .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
-    {
-        if verbs.contains(&w) && !DETERMINERS.contains(&prev) {
+        .peekable();
+    while let Some(w) = words.next() {
+        if verbs.contains(&w)
+            && !DETERMINERS.contains(&prev)
+            && !NEGATIONS.contains(&prev)
+            && (w != "give" || words.peek().is_some_and(|n| !TO_THE_USER.contains(n)))
+        {
             return true;
         }
         prev = w;
@@ -635,6 +646,7 @@ mod tests {
                 "Invite the people from the thread to Friday's meeting",
                 Effect::Share,
             ),
+            ("Share product-spec-v3.docx with Will", Effect::Share),
             (
                 "Give Will edit access to product-spec-v3.docx",
                 Effect::Share,
@@ -649,6 +661,12 @@ mod tests {
             ("Send the weekly status to Zoe.", Effect::Share),
             ("Pay the bill", Effect::Send),
             ("Send the weekly status to Zoe.", Effect::Write),
+            (
+                "Don't send anything, just list my unread mail",
+                Effect::Send,
+            ),
+            ("Read the page and give me the key points", Effect::Share),
+            ("Summarise the mail from Bob", Effect::Send),
             ("", Effect::Send),
         ] {
             assert!(!asks_for(r, e), "{r}: {e:?}");

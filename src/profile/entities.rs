@@ -53,7 +53,8 @@ pub struct Entity {
     /// Hash of `kind:normalised value`.
     pub id: u64,
     /// Hash of the organisation behind it (0: none known): a mail address's or a host's
-    /// registrable domain, an account's bank. Public mail providers are no organisation.
+    /// registrable domain. Public mail providers, addresses given as IP addresses and the other
+    /// kinds (an account's bank included) have none.
     pub org: u64,
 }
 
@@ -122,12 +123,10 @@ pub fn extract(text: &str) -> Vec<Entity> {
     }
     for m in IBAN.find_iter(text) {
         let compact: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
-        if let Ok(iban) = compact.parse::<::iban::Iban>() {
-            // The bank: the country and the bank identifier where the country's layout has one.
-            let org = iban
-                .bank_identifier()
-                .map_or(0, |bank| org_key(&format!("bank:{}{bank}", &compact[..2])));
-            push(EntityKind::Account, &compact, org);
+        // An account's bank is no organisation the payee shares with others: one payment to a
+        // large bank would vouch for every account there.
+        if compact.parse::<::iban::Iban>().is_ok() {
+            push(EntityKind::Account, &compact, 0);
         }
     }
     for m in WALLET.find_iter(text) {
@@ -303,8 +302,13 @@ const MAIL_PROVIDERS: [&str; 24] = [
 ];
 
 /// The organisation of a domain (lower case): its registrable domain (`mail.acme.co.uk` gives
-/// `acme.co.uk`), 0 for a public mail provider or a name without a registrable domain.
+/// `acme.co.uk`), 0 for a public mail provider, an IP address or a name without a registrable
+/// domain.
 fn domain_org(domain: &str) -> u64 {
+    let bare = domain.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return 0;
+    }
     let Some(registrable) = psl::domain_str(domain) else {
         return 0;
     };
@@ -443,12 +447,14 @@ mod tests {
             "a public mail provider is no organisation"
         );
         assert_eq!(org("bob@outlook.com"), org("eve@gmx.de"));
-        // Two accounts at one bank share it; one at another bank does not.
         assert_eq!(
-            org("DE89370400440532013000"),
-            org("DE62 3704 0044 0532 0130 01")
+            org("http://10.0.0.1/upload"),
+            0,
+            "an address is no organisation"
         );
-        assert_ne!(org("DE89370400440532013000"), org("GB33BUKB20201555555555"));
+        assert_eq!(org("http://192.168.0.1/"), 0);
+        // A bank is no organisation its account holders share.
+        assert_eq!(org("DE89370400440532013000"), 0);
         assert_eq!(org("+1 (555) 012-3456"), 0);
     }
 }
