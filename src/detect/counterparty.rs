@@ -49,8 +49,8 @@ pub struct NewCounterparty {
     /// It appeared in a tool's result earlier in the session (data the agent read), never in
     /// the user's request.
     pub from_data: bool,
-    /// Its organisation (a mail or web domain, a bank) is one the agent dealt with before or
-    /// the user's request names.
+    /// Its organisation (a mail or web domain) is one the agent deals with (see
+    /// `ToolMemory::learn`) or the user's request names.
     pub org_known: bool,
     /// Agents of the fleet that dealt with it (as of the last fleet snapshot).
     pub fleet_agents: u32,

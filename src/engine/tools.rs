@@ -113,7 +113,7 @@ pub(super) struct ToolMemory {
     values: Vec<(u64, u32)>,
     /// Organisations (mail and web domains) the agent's outward acts reached: each with the
     /// last counterparty reached there and how many times the counterparty changed (see
-    /// [`ToolMemory::deals_with`]).
+    /// [`reach_org`]).
     orgs: Vec<OrgContact>,
 }
 
