@@ -483,6 +483,7 @@ impl ConsumerContext for Ctx {
             return;
         };
         let sh = &self.shared;
+        resume_assigned(consumer, tpl);
         sh.assignment_changed.store(true, Ordering::Release);
         sh.rebalancing.store(false, Ordering::Release);
         let parts = sh.parts_of(tpl);
@@ -496,6 +497,22 @@ impl ConsumerContext for Ctx {
         if now_assigned != sh.assigned.swap(now_assigned, Ordering::AcqRel) {
             sh.observer.ready(now_assigned);
         }
+    }
+}
+
+/// Resumes partitions just assigned. librdkafka keeps an application's pause on a partition
+/// across its revocation: one paused here (a full backlog, events parked for the fleet) and
+/// revoked before it was resumed would come back paused and never be read again. A partition
+/// assigned starts resumed; the consumer loop pauses it again if it must.
+fn resume_assigned<C: ConsumerContext>(consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) {
+    let mut parts = TopicPartitionList::new();
+    for e in tpl.elements() {
+        parts.add_partition(e.topic(), e.partition());
+    }
+    if parts.count() > 0 {
+        // librdkafka's resume never fails as a whole; a partition it does not know yet has no
+        // pause to lift.
+        let _ = consumer.resume(&parts);
     }
 }
 
@@ -666,6 +683,12 @@ impl FleetWatch {
                 self.last_seen.insert((topic.clone(), partition), now);
             }
         }
+    }
+
+    /// The assignment changed (its new partitions start resumed): the parked ones are paused
+    /// again.
+    fn reassigned(&mut self) {
+        self.repause = true;
     }
 
     /// Every partition was resumed: the parked ones are paused again, and no partition counts
@@ -916,6 +939,9 @@ pub(crate) fn pipeline(
         // Pause when the backlog reaches a queue's worth per worker; resume once it is empty. The gap
         // avoids a pause for every message, which would discard librdkafka's prefetch each time.
         let changed = shared.assignment_changed.swap(false, Ordering::AcqRel);
+        if changed {
+            fleet.reassigned();
+        }
         if backlog_len >= high_water && (!paused || changed) {
             if let Ok(a) = consumer.assignment() {
                 // librdkafka's pause never fails as a whole; a partition it no longer knows
@@ -1047,5 +1073,144 @@ pub(crate) fn pipeline(
     match failure {
         Some(f) => Err(f),
         None => Ok(summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext};
+
+    /// A consumer that resumes what it is assigned, as the pipeline's does.
+    struct Resuming;
+    impl ClientContext for Resuming {}
+    impl ConsumerContext for Resuming {
+        fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+            if let Rebalance::Assign(tpl) = rebalance {
+                resume_assigned(consumer, tpl);
+            }
+        }
+    }
+
+    /// A consumer that does not.
+    struct Plain;
+    impl ClientContext for Plain {}
+    impl ConsumerContext for Plain {}
+
+    fn config(brokers: &str, group: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "200");
+        c
+    }
+
+    fn produce(producer: &BaseProducer, topic: &str, partition: i32, tag: &str) {
+        for i in 0..5 {
+            let v = format!("{tag}-{partition}-{i}");
+            producer
+                .send(
+                    BaseRecord::<str, str>::to(topic)
+                        .partition(partition)
+                        .payload(&v),
+                )
+                .expect("queued");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flushed");
+    }
+
+    /// Polls `a` (and `b`, to keep it in the group) for `secs`, until `until` holds of the
+    /// messages tagged `tag` `a` got, by partition, and the number of partitions it holds.
+    fn poll<C: ConsumerContext, D: ConsumerContext>(
+        a: &BaseConsumer<C>,
+        b: Option<&BaseConsumer<D>>,
+        tag: &str,
+        secs: u64,
+        until: &dyn Fn(&HashMap<i32, usize>, usize) -> bool,
+    ) -> HashMap<i32, usize> {
+        let mut got = HashMap::new();
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            if let Some(Ok(m)) = a.poll(Duration::from_millis(50))
+                && m.payload().is_some_and(|p| p.starts_with(tag.as_bytes()))
+            {
+                *got.entry(m.partition()).or_insert(0) += 1;
+            }
+            if let Some(b) = b {
+                // Only kept polling; what it reads is not looked at.
+                let _ = b.poll(Duration::from_millis(10));
+            }
+            let n = a.assignment().map(|t| t.count()).unwrap_or(0);
+            if until(&got, n) {
+                break;
+            }
+        }
+        got
+    }
+
+    /// Pauses every partition of `a`, lets a second consumer take one of them and leave, and
+    /// returns what `a` then reads of five new messages on each partition (the partition that
+    /// came back is read from the start, nothing being committed: only the new ones count).
+    fn paused_revoked_and_assigned_again<C: ConsumerContext + 'static>(
+        ctx: C,
+    ) -> HashMap<i32, usize> {
+        let mock: MockCluster<'static, DefaultProducerContext> =
+            MockCluster::new(1).expect("mock cluster");
+        let topic = "paused";
+        mock.create_topic(topic, 2, 1).expect("topic");
+        let brokers = mock.bootstrap_servers();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .expect("producer");
+        let a: BaseConsumer<C> = config(&brokers, "g").create_with_context(ctx).expect("a");
+        a.subscribe(&[topic]).expect("subscribe");
+        produce(&producer, topic, 0, "old");
+        produce(&producer, topic, 1, "old");
+        let first = poll::<C, Plain>(&a, None, "old", 30, &|g, _| g.values().sum::<usize>() == 10);
+        assert_eq!(
+            first.values().sum::<usize>(),
+            10,
+            "a reads both partitions first"
+        );
+        a.pause(&a.assignment().expect("assignment"))
+            .expect("paused");
+        let b: BaseConsumer<Plain> = config(&brokers, "g").create_with_context(Plain).expect("b");
+        b.subscribe(&[topic]).expect("subscribe");
+        poll(&a, Some(&b), "", 30, &|_, n| n == 1);
+        assert_eq!(
+            a.assignment().expect("assignment").count(),
+            1,
+            "b took a partition"
+        );
+        // The loop resumes what it still holds once its backlog is gone.
+        a.resume(&a.assignment().expect("assignment"))
+            .expect("resumed");
+        drop(b);
+        poll::<C, Plain>(&a, None, "", 30, &|_, n| n == 2);
+        assert_eq!(
+            a.assignment().expect("assignment").count(),
+            2,
+            "the partition came back"
+        );
+        produce(&producer, topic, 0, "new");
+        produce(&producer, topic, 1, "new");
+        poll::<C, Plain>(&a, None, "new", 8, &|g, _| g.values().sum::<usize>() == 10)
+    }
+
+    #[test]
+    fn a_partition_paused_then_revoked_is_read_again_when_it_comes_back() {
+        // Without the resume on assignment, librdkafka keeps the returned partition paused.
+        let plain = std::thread::spawn(|| paused_revoked_and_assigned_again(Plain));
+        let got = paused_revoked_and_assigned_again(Resuming);
+        assert_eq!(got.get(&0), Some(&5), "{got:?}");
+        assert_eq!(got.get(&1), Some(&5), "{got:?}");
+        let plain = plain.join().expect("plain consumer");
+        assert_eq!(plain.values().sum::<usize>(), 5, "{plain:?}");
     }
 }

@@ -25,6 +25,10 @@ use crate::telemetry::DriverEvent;
 /// this no longer finds the windows it missed).
 const RETENTION_SECS: u64 = 7 * 86_400;
 
+/// Milliseconds the fleet reader lets the broker hold a fetch with nothing new (unless
+/// `kafka.properties` sets `fetch.wait.max.ms`).
+const READER_FETCH_WAIT_MS: u32 = 10;
+
 /// An instance's link to the fleet: its board, and the fleet topic it publishes to.
 pub(crate) struct FleetLink {
     board: Board,
@@ -189,6 +193,12 @@ pub(crate) fn spawn_reader(
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, KafkaError> {
     let mut cfg = base.clone();
+    // A boundary waits on every instance for the records of the others: the reader asks the
+    // broker for them without waiting long for more (a broker that holds a fetch for its full
+    // wait would otherwise add half a second to every fleet tick).
+    if cfg.get("fetch.wait.max.ms").is_none() {
+        cfg.set("fetch.wait.max.ms", READER_FETCH_WAIT_MS.to_string());
+    }
     cfg.set("group.id", format!("{}-reader", link.topic))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
