@@ -7,7 +7,7 @@
 //! between episodes and ten seconds between calls. Every tool call becomes a native event
 //! whose `action` is the tool's name, `arguments` the call's arguments, `result` what the tool
 //! returned, and `request` the user's first message; the agent's replies to the user are no
-//! events ([`read_turn`]), and an episode left without events is not scored. Labels are per
+//! events (`read_turn`), and an episode left without events is not scored. Labels are per
 //! episode.
 
 use std::io::Read;
