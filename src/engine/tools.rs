@@ -422,27 +422,17 @@ impl ToolMemory {
 /// [`ORG_KNOWN`] different counterparties there in a row (the same one repeated counts once).
 /// When [`MAX_ORGS`] are held, the one with the fewest counterparties (ties: the smallest) goes.
 fn reach_org(orgs: &mut Vec<OrgContact>, org: u64, counterparty: u64, anomalous: bool) {
-    let i = match orgs.iter().position(|o| o.org == org) {
-        Some(i) => i,
-        None => {
-            if orgs.len() >= MAX_ORGS
-                && let Some(i) = orgs
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, o)| (o.people, o.org))
-                    .map(|(i, _)| i)
-            {
-                orgs.swap_remove(i);
-            }
-            orgs.push(OrgContact {
-                org,
-                last: counterparty,
-                people: 0,
-            });
-            orgs.len() - 1
-        }
-    };
-    let o = &mut orgs[i];
+    let o = slot_bounded(
+        orgs,
+        MAX_ORGS,
+        |o| o.org == org,
+        |o| (o.people, o.org),
+        || OrgContact {
+            org,
+            last: counterparty,
+            people: 0,
+        },
+    );
     if !anomalous {
         o.people = o.people.max(ORG_KNOWN);
     } else if o.people == 0 || o.last != counterparty {
@@ -454,20 +444,36 @@ fn reach_org(orgs: &mut Vec<OrgContact>, org: u64, counterparty: u64, anomalous:
 /// Counts one more use of `id`; a new id takes the place of the least used (ties: the smallest
 /// id) when `max` are held.
 fn count_bounded(v: &mut Vec<(u64, u32)>, id: u64, max: usize) {
-    if let Some((_, n)) = v.iter_mut().find(|(k, _)| *k == id) {
-        *n = n.saturating_add(1);
-        return;
-    }
-    if v.len() >= max
-        && let Some(i) = v
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, (k, n))| (*n, *k))
-            .map(|(i, _)| i)
-    {
-        v.swap_remove(i);
-    }
-    v.push((id, 1));
+    let (_, n) = slot_bounded(v, max, |(k, _)| *k == id, |(k, n)| (*n, *k), || (id, 0));
+    *n = n.saturating_add(1);
+}
+
+/// The entry of `v` that `is` picks; when there is none, `new()` is added, in the place of the
+/// entry of the lowest `rank` when `max` are held.
+fn slot_bounded<T>(
+    v: &mut Vec<T>,
+    max: usize,
+    is: impl Fn(&T) -> bool,
+    rank: impl Fn(&T) -> (u32, u64),
+    new: impl FnOnce() -> T,
+) -> &mut T {
+    let i = match v.iter().position(is) {
+        Some(i) => i,
+        None => {
+            if v.len() >= max
+                && let Some(i) = v
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| rank(e))
+                    .map(|(i, _)| i)
+            {
+                v.swap_remove(i);
+            }
+            v.push(new());
+            v.len() - 1
+        }
+    };
+    &mut v[i]
 }
 
 /// The memory of the session `key`, begun (and counted in `seen`) when new; the oldest session
