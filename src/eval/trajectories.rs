@@ -160,19 +160,18 @@ fn read_turn(action: &str) -> Turn {
     if name == "Final" && rest.starts_with("Answer") {
         return Turn::Reply;
     }
+    // What introduces a call's arguments, before them.
+    let input = ["Action Input:", "Input:", ":"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p));
     let called = after.is_empty()
         || after.starts_with('\n')
-        || rest.starts_with(['{', '(', ':'])
-        || rest.starts_with("Action Input:")
-        || rest.starts_with("Input:");
+        || rest.starts_with(['{', '('])
+        || input.is_some();
     if !called && !action.contains('<') && action.split_whitespace().count() >= REPLY_WORDS {
         return Turn::Reply;
     }
-    let rest = ["Action Input:", "Input:", ":"]
-        .iter()
-        .find_map(|p| rest.strip_prefix(p))
-        .unwrap_or(rest)
-        .trim();
+    let rest = input.unwrap_or(rest).trim();
     let rest = fenced(rest).map_or(rest, |(_, code)| code);
     let args = if rest == "()" || rest == "{}" {
         ""
