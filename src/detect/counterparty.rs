@@ -4,6 +4,7 @@
 //! fleet: a counterparty other agents deal with is less surprising.
 
 use super::Ctx;
+use crate::event::parties::Voucher;
 use crate::event::tool::Effect;
 use crate::profile::entities::EntityKind;
 
@@ -52,6 +53,10 @@ pub struct NewCounterparty {
     /// Its organisation (a mail or web domain) is one the agent deals with (see
     /// `ToolMemory::learn`) or the user's request names.
     pub org_known: bool,
+    /// A tool result vouched for it as a party of the user's: the sender of a message the user
+    /// asked the agent to reply to, or the address or account one of the user's records (a
+    /// contact, a past payment) gives for a person the request names.
+    pub vouched: Option<Voucher>,
     /// Agents of the fleet that dealt with it (as of the last fleet snapshot).
     pub fleet_agents: u32,
     /// Other agents first dealt with it within the last 7 days, and few ever did: a destination
@@ -65,7 +70,7 @@ impl NewCounterparty {
         (
             self.from_data,
             self.campaign,
-            !self.org_known,
+            !(self.org_known || self.vouched.is_some()),
             self.fleet_agents == 0,
         )
     }
@@ -75,12 +80,15 @@ impl ToolView {
     /// The agent looked up where to send, as the user asked: the request asks for an outward
     /// act of the call's kind, the call's values did not come from a result that addressed
     /// the agent with instructions, and its strongest new counterparty, if any, is at an
-    /// organisation the agent deals with (or the request names) and is no campaign.
+    /// organisation the agent deals with (or the request names) or vouched for by a result,
+    /// and is no campaign.
     pub fn looked_up(&self) -> bool {
         self.asked
             && self.effect.is_outward()
             && self.steering != Steering::Instructed
-            && self.new.is_none_or(|n| n.org_known && !n.campaign)
+            && self
+                .new
+                .is_none_or(|n| (n.org_known || n.vouched.is_some()) && !n.campaign)
     }
 }
 

@@ -11,11 +11,14 @@ use crate::config::ToolSettings;
 use crate::detect::Steering;
 use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
-use crate::event::tool::{Effect, asks_for, asks_only_to_read, effect_of, has_instructions};
+use crate::event::parties::{self, Voucher};
+use crate::event::tool::{
+    Effect, asks_for, asks_only_to_read, asks_to_reply, effect_of, has_instructions,
+};
 use crate::fleet::Snapshot;
 use crate::grants::entitlements::glob_match;
 use crate::profile::counter::Minute;
-use crate::profile::entities::{self, Entity, value_tokens, word_tokens};
+use crate::profile::entities::{self, Entity, EntityKind, value_tokens, word_tokens};
 use crate::profile::keys::{key, ns};
 
 /// Most counterparties remembered per agent (the least used are forgotten first).
@@ -59,6 +62,10 @@ struct SessionMemory {
     steered_overflow: bool,
     /// Plain words of results that addressed the agent with instructions.
     steered_words: Vec<u64>,
+    /// Entities that results vouched for as the user's parties (see [`vouched`]), and why.
+    vouched: Vec<(u64, Voucher)>,
+    /// Their identifier-like tokens.
+    vouched_tokens: Vec<u64>,
 }
 
 impl SessionMemory {
@@ -87,6 +94,14 @@ impl SessionMemory {
         }
         for &w in &facts.result_words {
             push_bounded(&mut self.steered_words, w, MAX_STEERED_WORDS);
+        }
+        for &v in &facts.vouched {
+            if self.vouched.len() < MAX_SESSION_ENTITIES && !self.vouched.contains(&v) {
+                self.vouched.push(v);
+            }
+        }
+        for &t in &facts.vouched_tokens {
+            push_bounded(&mut self.vouched_tokens, t, MAX_SESSION_ENTITIES);
         }
         for &t in &facts.result_tokens {
             push_bounded(&mut self.data_tokens, t, MAX_DATA_TOKENS);
@@ -205,6 +220,10 @@ pub(super) struct CallFacts {
     request_words: Vec<u64>,
     /// Plain words of the result, when it addresses the agent with instructions.
     result_words: Vec<u64>,
+    /// Entities of the result that it vouches for as the user's parties (and why), and their
+    /// tokens.
+    vouched: Vec<(u64, Voucher)>,
+    vouched_tokens: Vec<u64>,
     session: u64,
 }
 
@@ -228,11 +247,20 @@ impl CallFacts {
                 Vec::new()
             }
         };
+        let argument_entities = entities::extract(arguments);
+        let result_entities = entities::extract(result);
+        // What a call fetched from a web host is the host's text, not the user's records.
+        let fetched = argument_entities.iter().any(|e| e.kind == EntityKind::Host);
+        let (vouched, vouched_tokens) = if result_entities.is_empty() || fetched {
+            (Vec::new(), Vec::new())
+        } else {
+            vouched(result, request, result_instructs)
+        };
         Some(CallFacts {
             effect,
-            arguments: entities::extract(arguments),
+            arguments: argument_entities,
             request: entities::extract(request),
-            result: entities::extract(result),
+            result: result_entities,
             argument_tokens: value_tokens(arguments, true, MAX_ARGUMENT_TOKENS),
             request_tokens: value_tokens(request, false, MAX_SESSION_ENTITIES),
             result_tokens: value_tokens(result, false, MAX_DATA_TOKENS),
@@ -242,6 +270,8 @@ impl CallFacts {
             argument_words: words(arguments, true, MAX_CALL_WORDS, request_reads),
             request_words: words(request, false, MAX_REQUEST_WORDS, request_reads),
             result_words: words(result, false, MAX_STEERED_WORDS, result_instructs),
+            vouched,
+            vouched_tokens,
             session: key(
                 ns::SESSION,
                 ev.session_id.as_deref().unwrap_or(ev.agent_id.as_ref()),
@@ -298,12 +328,15 @@ impl ToolMemory {
             push_bounded(&mut session.request_tokens, t, MAX_SESSION_ENTITIES);
         }
         let steering = if facts.effect > Effect::Read {
-            // A value the agent used in its own earlier acts is its own, wherever it appeared.
+            // A value the agent used in its own earlier acts is its own, wherever it appeared,
+            // and so is a party one of the user's records vouched for.
             let fresh: Vec<u64> = facts
                 .argument_tokens
                 .iter()
                 .copied()
-                .filter(|t| !values.iter().any(|(v, _)| v == t))
+                .filter(|t| {
+                    !values.iter().any(|(v, _)| v == t) && !session.vouched_tokens.contains(t)
+                })
                 .collect();
             steering(session, &fresh)
         } else {
@@ -337,12 +370,25 @@ impl ToolMemory {
             let org_known = e.org != 0
                 && (orgs.iter().any(|o| o.org == e.org && o.people >= ORG_KNOWN)
                     || facts.request.iter().any(|r| r.org == e.org));
+            // A record's party (a record names it) over a colleague's over a sender's.
+            let vouched = session
+                .vouched
+                .iter()
+                .filter(|(v, _)| *v == e.id)
+                .map(|&(_, why)| why)
+                .max();
             let new = NewCounterparty {
                 kind: e.kind,
                 from_data,
                 org_known,
+                vouched,
                 fleet_agents,
-                campaign: recent_others >= 1 && fleet_agents <= 3,
+                // Colleagues whom several users of the fleet name or answer are reached by
+                // several agents in a week; a new outside sender answered by several agents is
+                // how a phishing run looks.
+                campaign: recent_others >= 1
+                    && fleet_agents <= 3
+                    && vouched <= Some(Voucher::Sender),
             };
             if view.new.is_none_or(|old| new.rank() > old.rank()) {
                 view.new = Some(new);
@@ -495,6 +541,29 @@ fn session_of<'a>(
         ..Default::default()
     });
     sessions.back_mut().expect("a session was just pushed")
+}
+
+/// The entities of a result that it vouches for as parties of the user's (see
+/// [`parties::vouched`]), and their identifier-like tokens: the senders of the messages it
+/// holds when the request asks for a reply, and the destinations its records give for people
+/// the request names.
+fn vouched(result: &str, request: &str, instructs: bool) -> (Vec<(u64, Voucher)>, Vec<u64>) {
+    let names = parties::named_people(request);
+    let reply = asks_to_reply(request);
+    let (mut ids, mut tokens) = (Vec::new(), Vec::new());
+    // A party's organisation: that of its first entity (0 for none, as for an account).
+    let party = |v: &str| entities::extract(v).first().map(|e| e.org);
+    for (value, why) in parties::vouched(result, &names, reply, instructs, party) {
+        for e in entities::extract(&value) {
+            if ids.len() < MAX_SESSION_ENTITIES && !ids.contains(&(e.id, why)) {
+                ids.push((e.id, why));
+            }
+        }
+        for t in value_tokens(&value, false, MAX_ARGUMENT_TOKENS) {
+            push_bounded(&mut tokens, t, MAX_SESSION_ENTITIES);
+        }
+    }
+    (ids, tokens)
 }
 
 /// Adds `id` to `v` unless it is there; false when `v` holds `max` and `id` was left out.

@@ -19,6 +19,7 @@ pub mod ocsf;
 pub mod otlp;
 mod otlp_json;
 mod otlp_proto;
+pub mod parties;
 pub(crate) mod scan;
 pub mod settings;
 pub mod sniff;

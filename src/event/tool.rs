@@ -491,9 +491,12 @@ const ASKS_TRANSFER: [&str; 8] = [
     "repay",
     "settle",
 ];
-const ASKS_SEND: [&str; 10] = [
-    "send", "email", "reply", "respond", "forward", "message", "notify", "post", "publish", "tweet",
+const ASKS_SEND: [&str; 11] = [
+    "send", "email", "reply", "respond", "answer", "forward", "message", "notify", "post",
+    "publish", "tweet",
 ];
+/// Verbs with which a user's request asks for a reply (`Reply to the new enquiry`).
+const ASKS_REPLY: [&str; 3] = ["reply", "respond", "answer"];
 const ASKS_SHARE: [&str; 5] = ["share", "grant", "invite", "add", "give"];
 
 /// Words after which `give` asks for nothing outward (`give me the key points`).
@@ -513,6 +516,17 @@ pub(crate) fn asks_for(request: &str, effect: Effect) -> bool {
         Effect::Share => &ASKS_SHARE,
         _ => return false,
     };
+    asks_with(request, verbs)
+}
+
+/// Whether a user's request asks the agent to reply to a message (`Reply to the new enquiry
+/// in my inbox`, `Answer Liam's mail`): the message's sender is then whom the user chose.
+pub(crate) fn asks_to_reply(request: &str) -> bool {
+    asks_with(request, &ASKS_REPLY)
+}
+
+/// Whether `request` holds one of `verbs` as a verb (not after a determiner or a negation).
+fn asks_with(request: &str, verbs: &[&str]) -> bool {
     let lower = request.to_ascii_lowercase();
     let mut prev = "";
     let mut words = lower
