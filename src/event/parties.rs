@@ -376,4 +376,29 @@ mod tests {
             ["DE95777877424250901549"]
         );
     }
+
+    proptest::proptest! {
+        /// Any text, JSON-like, YAML-like or neither, is read without a panic, and only values
+        /// the caller accepts as parties come back.
+        #[test]
+        fn any_result_is_read_and_only_parties_come_back(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "- ", "  ", "\n", "sender: ", "from: ", "name: ", "counterparty: ", "to: ",
+                    "{", "}", "[", "]", "\"", ":", ",", "\"name\"", "\"sender\"", "\"to\"",
+                    "\"iban\"", "Umar", "Ana", "a@b.example", "c@d.example", "DE33785028001662561080",
+                    "\\\"", "é", "'",
+                ]),
+                0..40,
+            ),
+            reply in proptest::bool::ANY,
+            instructs in proptest::bool::ANY,
+        ) {
+            let text: String = parts.concat();
+            for (v, _) in vouched(&text, &["Umar", "Ana"], reply, instructs) {
+                proptest::prop_assert!(party(&v).is_some(), "{v:?} from {text:?}");
+            }
+            proptest::prop_assert!(named_people(&text).iter().all(|n| n.len() >= 3));
+        }
+    }
 }
