@@ -155,7 +155,7 @@ pub(crate) fn named_people(request: &str) -> Vec<&str> {
         .skip(1)
     {
         let w = w.strip_suffix("'s").unwrap_or(w).trim_matches('\'');
-        if w.len() >= 3 && w.starts_with(|c: char| c.is_ascii_uppercase()) && !out.contains(&w) {
+        if w.chars().count() >= 3 && w.starts_with(char::is_uppercase) && !out.contains(&w) {
             out.push(w);
         }
     }
@@ -185,19 +185,22 @@ fn records(result: &str) -> Vec<Record<'_>> {
 }
 
 /// Records of a JSON value: an object with string fields, the objects of an array, and those
-/// one level down (an object's array or object fields), JSON inside a string read once.
+/// one level down (an object's array or object fields); a string's text is read once, as JSON
+/// or as YAML-like lines.
 fn json_records<'a>(v: &Value, depth: u8, out: &mut Vec<Record<'a>>) {
     if out.len() >= MAX_RECORDS || depth > 2 {
         return;
     }
     match v {
-        Value::String(s) if depth == 0 && s.trim_start().starts_with(['{', '[']) => {
-            if let Ok(inner) = serde_json::from_str::<Value>(s)
-                && !inner.is_string()
-            {
-                json_records(&inner, 0, out);
-            }
-        }
+        // A result passed on as a JSON string: JSON or YAML-like text inside it.
+        Value::String(s) if depth == 0 => match serde_json::from_str::<Value>(s) {
+            Ok(inner) if s.trim_start().starts_with(['{', '[']) => json_records(&inner, 0, out),
+            _ => out.extend(yaml_records(s).into_iter().map(|r| {
+                r.into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                    .collect()
+            })),
+        },
         Value::Array(items) => {
             for item in items {
                 json_records(item, depth + 1, out);
@@ -356,6 +359,12 @@ mod tests {
         let names = named_people("Pay Pizza Place again.");
         assert_eq!(
             strings(vouched(history, &names, false, false)),
+            ["CH9300762011623852957"]
+        );
+        // The same text passed on as a JSON string, as an event's `result` holds it.
+        let encoded = serde_json::to_string(history).unwrap();
+        assert_eq!(
+            strings(vouched(&encoded, &names, false, false)),
             ["CH9300762011623852957"]
         );
     }
