@@ -329,7 +329,7 @@ impl ToolMemory {
         }
         let steering = if facts.effect > Effect::Read {
             // A value the agent used in its own earlier acts is its own, wherever it appeared,
-            // and so is a party one of the user's records vouched for.
+            // and so is a party a result vouched for as the user's.
             let fresh: Vec<u64> = facts
                 .argument_tokens
                 .iter()
