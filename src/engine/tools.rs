@@ -96,9 +96,7 @@ impl SessionMemory {
             push_bounded(&mut self.steered_words, w, MAX_STEERED_WORDS);
         }
         for &v in &facts.vouched {
-            if self.vouched.len() < MAX_SESSION_ENTITIES && !self.vouched.contains(&v) {
-                self.vouched.push(v);
-            }
+            push_bounded(&mut self.vouched, v, MAX_SESSION_ENTITIES);
         }
         for &t in &facts.vouched_tokens {
             push_bounded(&mut self.vouched_tokens, t, MAX_SESSION_ENTITIES);
@@ -388,7 +386,7 @@ impl ToolMemory {
                 // how a phishing run looks.
                 campaign: recent_others >= 1
                     && fleet_agents <= 3
-                    && vouched <= Some(Voucher::Sender),
+                    && !matches!(vouched, Some(Voucher::Colleague | Voucher::Record)),
             };
             if view.new.is_none_or(|old| new.rank() > old.rank()) {
                 view.new = Some(new);
@@ -555,9 +553,7 @@ fn vouched(result: &str, request: &str, instructs: bool) -> (Vec<(u64, Voucher)>
     let party = |v: &str| entities::extract(v).first().map(|e| e.org);
     for (value, why) in parties::vouched(result, &names, reply, instructs, party) {
         for e in entities::extract(&value) {
-            if ids.len() < MAX_SESSION_ENTITIES && !ids.contains(&(e.id, why)) {
-                ids.push((e.id, why));
-            }
+            push_bounded(&mut ids, (e.id, why), MAX_SESSION_ENTITIES);
         }
         for t in value_tokens(&value, false, MAX_ARGUMENT_TOKENS) {
             push_bounded(&mut tokens, t, MAX_SESSION_ENTITIES);
@@ -567,7 +563,7 @@ fn vouched(result: &str, request: &str, instructs: bool) -> (Vec<(u64, Voucher)>
 }
 
 /// Adds `id` to `v` unless it is there; false when `v` holds `max` and `id` was left out.
-fn push_bounded(v: &mut Vec<u64>, id: u64, max: usize) -> bool {
+fn push_bounded<T: PartialEq>(v: &mut Vec<T>, id: T, max: usize) -> bool {
     if v.contains(&id) {
         return true;
     }

@@ -3,8 +3,8 @@
 //! past payment) gives for a person the user named.
 //!
 //! Results are read as records: a JSON object or array of objects (also one nesting deep, as
-//! `{"emails": [...]}`, and JSON encoded in a JSON string), or YAML-like text of `key: value`
-//! lines, a list item opening with `- `. Only whole field values count: an address written
+//! `{"emails": [...]}`), or YAML-like text of `key: value` lines, a list item opening with `- `;
+//! either also as the text of a JSON string. Only whole field values count: an address written
 //! inside a mail's body or a file's text is vouched for by nothing.
 
 use std::borrow::Cow;
@@ -19,6 +19,9 @@ const SENDER_KEYS: [&str; 5] = [
     "sender_email",
     "sender_address",
 ];
+
+/// Keys of a field naming to whom a message went.
+const RECIPIENT_KEYS: [&str; 3] = ["to", "recipients", "recipient"];
 
 /// Words in a field's key that make its value name whom a record is about (`name`,
 /// `counterparty`, `payee`, `contact`, `beneficiary`, `recipient_name`).
@@ -45,19 +48,16 @@ pub enum Voucher {
     Record,
 }
 
-/// Keys of a field naming to whom a message went.
-const RECIPIENT_KEYS: [&str; 3] = ["to", "recipients", "recipient"];
-
 /// One record: its fields, in order (a list of strings is one field per string).
 type Record<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// The field values of `result` that it vouches for as parties of the user's, among those
 /// `party` accepts (an address, an account, ...; it gives the party's organisation, 0 for
-/// none): the senders of its messages when `reply` (the user asked the agent to reply), and, unless `instructs` (the result addressed the agent with
-/// instructions, so its records may be planted), the parties of the records whose name field
-/// holds one of `names` (the people the user's request names), messages (records with a sender)
-/// excepted. A name that records give different parties for (two contacts called Ana) vouches
-/// for none of them.
+/// none): the senders of its messages when `reply` (the user asked the agent to reply), and,
+/// unless `instructs` (the result addressed the agent with instructions, so its records may be
+/// planted), the parties of the records whose name field holds one of `names` (the people the
+/// user's request names), messages (records with a sender) excepted. A name that records give
+/// different parties for (two contacts called Ana) vouches for none of them.
 pub(crate) fn vouched<'a>(
     result: &'a str,
     names: &[&str],
@@ -82,7 +82,7 @@ pub(crate) fn vouched<'a>(
         for (k, v) in record {
             let key = k.to_ascii_lowercase();
             let sender = SENDER_KEYS.contains(&key.as_str());
-            if name_key(&k) {
+            if name_key(&key) {
                 if bind && v.len() <= MAX_NAME_LEN {
                     for w in v.split(not_name_char) {
                         if let Some(n) = names.iter().find(|n| **n == w)
@@ -170,9 +170,9 @@ fn not_name_char(c: char) -> bool {
     !(c.is_alphanumeric() || c == '\'')
 }
 
+/// Whether a field's key (lower case) says its value names whom the record is about.
 fn name_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    NAME_KEY_WORDS.iter().any(|w| k.contains(w))
+    NAME_KEY_WORDS.iter().any(|w| key.contains(w))
 }
 
 /// The records of a result.
@@ -197,14 +197,21 @@ fn json_records<'a>(v: &Value, depth: u8, out: &mut Vec<Record<'a>>) {
     }
     match v {
         // A result passed on as a JSON string: JSON or YAML-like text inside it.
-        Value::String(s) if depth == 0 => match serde_json::from_str::<Value>(s) {
-            Ok(inner) if s.trim_start().starts_with(['{', '[']) => json_records(&inner, 0, out),
-            _ => out.extend(yaml_records(s).into_iter().map(|r| {
-                r.into_iter()
-                    .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
-                    .collect()
-            })),
-        },
+        Value::String(s) if depth == 0 => {
+            let inner = s
+                .trim_start()
+                .starts_with(['{', '['])
+                .then(|| serde_json::from_str::<Value>(s).ok())
+                .flatten();
+            match inner {
+                Some(inner) => json_records(&inner, 0, out),
+                None => out.extend(yaml_records(s).into_iter().map(|r| {
+                    r.into_iter()
+                        .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                        .collect()
+                })),
+            }
+        }
         Value::Array(items) => {
             for item in items {
                 json_records(item, depth + 1, out);
