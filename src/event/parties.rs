@@ -201,6 +201,7 @@ fn json_records<'a>(v: &Value, depth: u8, out: &mut Vec<Record<'a>>) {
             let inner = s
                 .trim_start()
                 .starts_with(['{', '['])
+                // Text that opens like JSON but is not JSON is read as YAML-like lines instead.
                 .then(|| serde_json::from_str::<Value>(s).ok())
                 .flatten();
             match inner {
