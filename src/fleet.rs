@@ -67,12 +67,28 @@ impl GroupStats {
     /// Share of the group's agents that used `key`. A use by a single agent counts for
     /// nothing and by two for half, so that one agent cannot make its own behaviour look common.
     pub fn share(&self, kind: UseKind, key: u64) -> f32 {
-        if self.agents == 0 {
+        self.share_among(kind, key, self.agents)
+    }
+
+    /// Share of `members` of the group's agents (those an agent is judged among, see
+    /// [`crate::detect::PeerView::members`]) that used `key`, trusted as [`GroupStats::share`]
+    /// trusts it.
+    pub fn share_among(&self, kind: UseKind, key: u64, members: u32) -> f32 {
+        if members == 0 {
             return 0.0;
         }
         let n = self.users(kind, key) as f32;
         let trust = ((n - 1.0) / 2.0).clamp(0.0, 1.0);
-        trust * n / self.agents as f32
+        trust * (n / members as f32).min(1.0)
+    }
+
+    /// The most agents of the group that used any one of `actions`: how many agents share a
+    /// tool with an agent that uses them.
+    pub fn sharing(&self, actions: impl Iterator<Item = u64>) -> u32 {
+        actions
+            .map(|a| self.users(UseKind::Action, a))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Agents of the group that used `key`.

@@ -855,3 +855,76 @@ fn a_colleague_several_users_name_is_no_campaign_but_an_outside_sender_they_all_
         assert!(score >= 0.6 && spreading, "{agent}: {score}");
     }
 }
+
+/// Four AI agents of one kind work for three days, three of them with mail tools and one with a
+/// robot's; then two new agents start: one whose tools no agent has, and a mail agent that
+/// calls, after a tool the mail agents share, one that none of them ever called.
+fn toolsets() -> Vec<Value> {
+    let kits: [(&str, &[&str]); 4] = [
+        ("mail-clerk", &["search_inbox", "read_mail"]),
+        ("mail-desk", &["search_inbox", "read_mail"]),
+        ("mail-aide", &["search_inbox", "read_mail"]),
+        ("home-robot", &["robot_go_to_room", "robot_find_objects"]),
+    ];
+    let mut evs = Vec::new();
+    for day in 0..3 {
+        for (a, (agent, tools)) in kits.iter().enumerate() {
+            for (i, tool) in tools.iter().enumerate() {
+                let s = format!("{agent}-{day}");
+                evs.push(call(
+                    &format!("{s}.{i}"),
+                    START_MS + day * DAY_MS + a as i64 * 60_000 + i as i64 * 5_000,
+                    agent,
+                    &s,
+                    tool,
+                    json!({"query": "today"}),
+                    Some("{\"items\": []}"),
+                    "what is on today",
+                ));
+            }
+        }
+    }
+    let t = START_MS + 3 * DAY_MS + 3_600_000;
+    for (i, (agent, tool)) in [
+        ("lab-robot", "spectrometer_read"),
+        ("lab-robot", "spectrometer_calibrate"),
+        ("mail-intern", "search_inbox"),
+        ("mail-intern", "export_all_contacts"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        evs.push(call(
+            &format!("{agent}.{i}"),
+            t + i as i64 * 5_000,
+            agent,
+            &format!("{agent}-0"),
+            tool,
+            json!({"query": "today"}),
+            Some("{\"items\": []}"),
+            "what is on today",
+        ));
+    }
+    evs
+}
+
+#[test]
+fn an_ai_agents_peers_are_the_agents_that_share_its_tools() {
+    let (_, scores) = run(&toolsets());
+    let peer = |id: &str| {
+        score_of(&scores, id)
+            .1
+            .into_iter()
+            .find(|r| r.starts_with("peer: "))
+    };
+    // No agent of its kind has the lab robot's tools: the mail agents and the home robot say
+    // nothing of which of its own tools it calls.
+    for id in ["lab-robot.0", "lab-robot.1"] {
+        assert_eq!(peer(id), None, "{id}");
+    }
+    // The mail agents share the new mail agent's tools: the tool they all call is common, and
+    // the one none of them ever called is rare among those three, not among the whole kind.
+    assert_eq!(peer("mail-intern.2"), None);
+    let rare = peer("mail-intern.3").expect("a tool its peers never call");
+    assert!(rare.contains("rare among this agent's 3 peers"), "{rare}");
+}

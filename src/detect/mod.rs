@@ -35,6 +35,10 @@ use settings::DetectSettings;
 pub struct PeerView<'a> {
     /// The peer group used (declared kind or family), when large enough.
     pub group: Option<&'a GroupStats>,
+    /// The agents of the group the event is judged among: all of them, or for an AI agent's
+    /// tool call those that share a tool with the agent (the most agents of the group that
+    /// used any one of its tools).
+    pub members: u32,
     /// Total agents in the fleet snapshot.
     pub fleet_agents: u32,
     /// Days of event time the fleet snapshots cover.
@@ -47,12 +51,12 @@ pub struct PeerView<'a> {
 impl PeerView<'_> {
     /// Share of the peer group using a key (None when there is no trusted group).
     pub fn share(&self, kind: UseKind, key: u64) -> Option<f32> {
-        self.group.map(|g| g.share(kind, key))
+        self.group.map(|g| g.share_among(kind, key, self.members))
     }
 
-    /// Size of the peer group.
+    /// Size of the peer group: the agents the event is judged among.
     pub fn size(&self) -> u32 {
-        self.group.map_or(0, |g| g.agents)
+        self.group.map_or(0, |_| self.members)
     }
 }
 

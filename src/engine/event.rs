@@ -231,7 +231,7 @@ impl Scoring<'_> {
             ev,
             keys,
             obs: &obs,
-            peers: peer_view(settings, fleet, agent, learned, keys, now),
+            peers: peer_view(settings, fleet, agent, learned, keys, call.is_some(), now),
             settings: &settings.detect,
             weights: self.weights,
             model: self.model_view(ev, learned, features),
@@ -377,6 +377,16 @@ fn peer_group<'f>(
     learned: Option<Learned>,
 ) -> Option<(u64, &'f GroupStats)> {
     let min_group = settings.detect.min_peer_group;
+    candidate_groups(fleet, agent, learned).find(|(_, s)| s.agents >= min_group)
+}
+
+/// The agent's peer groups in the fleet snapshot, in the order they are consulted: its family,
+/// its learned group, its declared kind.
+fn candidate_groups<'f>(
+    fleet: &'f Fleet,
+    agent: &Agent,
+    learned: Option<Learned>,
+) -> impl Iterator<Item = (u64, &'f GroupStats)> {
     [
         Some(agent.groups[0]),
         learned.map(|l| l.key),
@@ -385,21 +395,36 @@ fn peer_group<'f>(
     .into_iter()
     .flatten()
     .filter_map(|g| fleet.snapshot.group(g).map(|s| (g, s)))
-    .find(|(_, s)| s.agents >= min_group)
 }
 
 /// The peers an event is judged against: the agent's family, then its learned group, then its
 /// declared kind (the first large enough), and the fleet's view of a destination.
+///
+/// An AI agent's tool call is judged among the agents of the first of those groups of which
+/// enough (`detect.min_peer_group`) share a tool with it (the tool called or one it used
+/// before): agents given other tools say nothing of which of its own tools it should call.
 fn peer_view<'f>(
     settings: &Settings,
     fleet: &'f Fleet,
     agent: &Agent,
     learned: Option<Learned>,
     keys: &EventKeys<'_>,
+    tool_call: bool,
     now: Minute,
 ) -> PeerView<'f> {
     let snap = &fleet.snapshot;
-    let group = peer_group(settings, fleet, agent, learned).map(|(_, g)| g);
+    let (group, members) = if tool_call {
+        let min_group = settings.detect.min_peer_group;
+        candidate_groups(fleet, agent, learned)
+            .map(|(_, g)| {
+                let tools = std::iter::once(keys.action).chain(agent.profile.known_actions());
+                (g, g.sharing(tools).min(g.agents))
+            })
+            .find(|&(_, n)| n >= min_group)
+            .map_or((None, 0), |(g, n)| (Some(g), n))
+    } else {
+        peer_group(settings, fleet, agent, learned).map_or((None, 0), |(_, g)| (Some(g), g.agents))
+    };
     let destination = keys.destination.then(|| {
         let dest = key(ns::PREFIX, keys.prefix());
         let since: Minute = now.saturating_sub(7 * 1440);
@@ -408,6 +433,7 @@ fn peer_view<'f>(
     });
     PeerView {
         group,
+        members,
         fleet_agents: snap.agents,
         fleet_days: snap.days(now),
         destination,

@@ -168,7 +168,12 @@ impl BoundedCounter {
 
     /// The keys held exactly, in ascending order (deterministic).
     pub fn keys(&self) -> Vec<u64> {
-        self.entries.iter().map(|(k, _)| *k).collect()
+        self.held().collect()
+    }
+
+    /// The keys held exactly, in ascending order, without collecting them.
+    pub fn held(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries.iter().map(|(k, _)| *k)
     }
 
     #[inline]

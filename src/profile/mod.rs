@@ -556,6 +556,11 @@ impl AgentProfile {
         v
     }
 
+    /// The actions the agent is known to use (held exactly), in key order.
+    pub fn known_actions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.actions.held()
+    }
+
     /// Serialises the profile compactly (postcard).
     pub fn to_bytes(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_allocvec(self)
