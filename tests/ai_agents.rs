@@ -928,3 +928,70 @@ fn an_ai_agents_peers_are_the_agents_that_share_its_tools() {
     let rare = peer("mail-intern.3").expect("a tool its peers never call");
     assert!(rare.contains("rare among this agent's 3 peers"), "{rare}");
 }
+
+/// A helper agent past its learning period (25 daily sessions of five calls), then one session
+/// that calls, for the first time, a tool whose name says it reads, one that acts, and one whose
+/// name says nothing.
+fn first_tools() -> Vec<Value> {
+    let tools = [
+        "search_docs",
+        "read_page",
+        "summarize_text",
+        "list_tickets",
+        "update_ticket",
+    ];
+    let mut evs = Vec::new();
+    for day in 0..25 {
+        for (i, tool) in tools.iter().enumerate() {
+            let s = format!("helper-{day}");
+            evs.push(call(
+                &format!("{s}.{i}"),
+                START_MS + day * DAY_MS + i as i64 * 30_000,
+                "desk-helper",
+                &s,
+                tool,
+                json!({"ticket": day}),
+                Some("{\"items\": []}"),
+                "work through today's tickets",
+            ));
+        }
+    }
+    for (i, tool) in ["get_weather_forecast", "delete_repository", "zz_frobnicate"]
+        .iter()
+        .enumerate()
+    {
+        evs.push(call(
+            &format!("first.{i}"),
+            START_MS + 25 * DAY_MS + i as i64 * 3_600_000,
+            "desk-helper",
+            &format!("first-{i}"),
+            tool,
+            json!({"ticket": 7}),
+            Some("{\"items\": []}"),
+            "work through today's tickets",
+        ));
+    }
+    evs
+}
+
+#[test]
+fn a_first_tool_that_says_it_reads_is_less_new_than_one_that_acts_or_says_nothing() {
+    let (out, scores) = run(&first_tools());
+    let novelty = |id: &str| {
+        let (score, reasons) = score_of(&scores, id);
+        let new = reasons
+            .iter()
+            .any(|r| r.starts_with("novelty: first use of action"));
+        (score, new)
+    };
+    // A tool given to read with is used: still new, not a finding.
+    let (score, new) = novelty("first.0");
+    assert!(new && score < 0.6, "{score}");
+    assert!(!finding_on(&out, "first.0"));
+    // A first act, and a first tool whose name does not say it only reads, are.
+    for id in ["first.1", "first.2"] {
+        let (score, new) = novelty(id);
+        assert!(new && score >= 0.6, "{id}: {score}");
+        assert!(finding_on(&out, id), "{id}");
+    }
+}

@@ -13,6 +13,9 @@ use crate::profile::entities::EntityKind;
 pub struct ToolView {
     /// The call's effect.
     pub effect: Effect,
+    /// The call only reads, as the tool's name or the configuration says (a name that says
+    /// nothing is taken to read, but is not one).
+    pub reads: bool,
     /// The strongest counterparty new to the agent, if any.
     pub new: Option<NewCounterparty>,
     /// Counterparties the agent knows.

@@ -26,6 +26,10 @@ pub fn fresh(l: Lookup) -> f32 {
 /// as of a place most of the agent's peers use.
 pub(crate) const SANCTIONED: f32 = 0.15;
 
+/// What is left of the novelty of an AI agent's tool, when its name (or the configuration) says
+/// it only reads.
+pub(crate) const READS: f32 = 0.5;
+
 /// What is new about the event.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum What {
@@ -41,6 +45,13 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 6] {
     let o = c.obs;
     // Agents that routinely touch new patterns (a growing working set) are less surprising.
     let routine = 1.0 - 0.8 * ramp(o.novel_rate, 0.01, 0.15);
+    // An AI agent's first call of a tool that says it only reads is half as new as a first
+    // act: the harm of a capability lies in what it changes or sends.
+    let reads = if c.tool.is_some_and(|t| t.reads) {
+        READS
+    } else {
+        1.0
+    };
     let excuse = |kind: UseKind, key: u64| -> f32 {
         if c.keys.destination && kind != UseKind::Action {
             // Peers never excuse a destination (a campaign reaches many agents at once), but
@@ -55,19 +66,25 @@ fn parts(c: &Ctx<'_>) -> [(What, f32); 6] {
     [
         (
             What::Action,
-            0.9 * fresh(o.action) * excuse(UseKind::Action, c.keys.action),
+            0.9 * reads * fresh(o.action) * excuse(UseKind::Action, c.keys.action),
         ),
         (
             What::Prefix,
-            0.8 * fresh(o.prefix) * routine.max(0.5) * excuse(UseKind::Prefix, c.keys.prefix_id),
+            0.8 * reads
+                * fresh(o.prefix)
+                * routine.max(0.5)
+                * excuse(UseKind::Prefix, c.keys.prefix_id),
         ),
         (
             What::Pattern,
-            0.5 * fresh(o.pattern) * routine * excuse(UseKind::Pattern, c.keys.pattern_id),
+            0.5 * reads * fresh(o.pattern) * routine * excuse(UseKind::Pattern, c.keys.pattern_id),
         ),
         (
             What::ActionOnPattern,
-            0.35 * fresh(o.action_pattern) * routine * excuse(UseKind::Action, c.keys.action),
+            0.35 * reads
+                * fresh(o.action_pattern)
+                * routine
+                * excuse(UseKind::Action, c.keys.action),
         ),
         // An agent with a stable working set (a fixed set of accounts, repositories, tables)
         // touching a new member of it.

@@ -13,7 +13,7 @@ use crate::detect::{NewCounterparty, ToolView};
 use crate::event::AccessEvent;
 use crate::event::parties::{self, Voucher};
 use crate::event::tool::{
-    Effect, asks_for, asks_only_to_read, asks_to_reply, effect_of, has_instructions,
+    Effect, asks_for, asks_only_to_read, asks_to_reply, effect_named, has_instructions,
 };
 use crate::fleet::Snapshot;
 use crate::grants::entitlements::glob_match;
@@ -152,8 +152,9 @@ pub(super) struct EffectTable {
     exact: FxHashMap<Box<str>, Effect>,
     /// Patterns by the number of characters besides `*`, most first (ties: sorted order).
     patterns: Vec<(Box<str>, Effect)>,
-    /// Effects of the tool names met so far (emptied when it reaches [`Self::KNOWN_MAX`]).
-    known: std::cell::RefCell<FxHashMap<Box<str>, Effect>>,
+    /// Effects of the tool names met so far, and whether configuration or the name stated it
+    /// (emptied when it reaches [`Self::KNOWN_MAX`]).
+    known: std::cell::RefCell<FxHashMap<Box<str>, (Effect, bool)>>,
 }
 
 impl EffectTable {
@@ -177,9 +178,16 @@ impl EffectTable {
     const KNOWN_MAX: usize = 4096;
 
     /// The effect of a tool: as configured, else from its name.
+    #[cfg(test)]
     pub(super) fn effect(&self, tool: &str) -> Effect {
+        self.stated(tool).0
+    }
+
+    /// The effect of a tool (as configured, else from its name), and whether the configuration
+    /// or the name states it: a name that says nothing is taken to read, without saying so.
+    pub(super) fn stated(&self, tool: &str) -> (Effect, bool) {
         if let Some(&e) = self.exact.get(tool) {
-            return e;
+            return (e, true);
         }
         if let Some(&e) = self.known.borrow().get(tool) {
             return e;
@@ -188,7 +196,10 @@ impl EffectTable {
             .patterns
             .iter()
             .find(|(p, _)| glob_match(p, tool))
-            .map_or_else(|| effect_of(tool), |&(_, e)| e);
+            .map_or_else(
+                || effect_named(tool).map_or((Effect::Read, false), |e| (e, true)),
+                |&(_, e)| (e, true),
+            );
         let mut known = self.known.borrow_mut();
         if known.len() >= Self::KNOWN_MAX {
             known.clear();
@@ -201,6 +212,8 @@ impl EffectTable {
 /// What one tool call holds, computed once.
 pub(super) struct CallFacts {
     effect: Effect,
+    /// The effect is reading, and the tool's name or the configuration says so.
+    reads: bool,
     arguments: Vec<Entity>,
     request: Vec<Entity>,
     result: Vec<Entity>,
@@ -232,7 +245,7 @@ impl CallFacts {
         let arguments = call.arguments.as_deref().map_or("", |a| a.get());
         let result = call.result.as_deref().map_or("", |r| r.get());
         let request = call.request.as_deref().unwrap_or("");
-        let effect = effects.effect(&ev.action);
+        let (effect, stated) = effects.stated(&ev.action);
         let result_instructs = has_instructions(result);
         // Plain words are compared only for an act under a request to read: what an order in
         // data without identifiers leaves behind.
@@ -256,6 +269,7 @@ impl CallFacts {
         };
         Some(CallFacts {
             effect,
+            reads: stated && effect == Effect::Read,
             arguments: argument_entities,
             request: entities::extract(request),
             result: result_entities,
@@ -349,6 +363,7 @@ impl ToolMemory {
                 .any(|w| session.steered_words.contains(w) && !facts.request_words.contains(w));
         let mut view = ToolView {
             effect: facts.effect,
+            reads: facts.reads,
             known,
             sessions: sessions_seen,
             steering,
