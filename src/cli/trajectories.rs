@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::engine::Engine;
-use crate::eval::trajectories::{EpisodeReport, evaluate, load};
+use crate::eval::trajectories::{EpisodeReport, Via, evaluate, load, otlp_request};
 
 /// Arguments of `cinch trajectories`.
 #[derive(Debug, Args)]
@@ -21,6 +21,15 @@ pub struct TrajectoriesArgs {
     /// so that `cinch replay` can read them.
     #[arg(long)]
     pub events_out: Option<PathBuf>,
+    /// Write the trajectories as OpenTelemetry GenAI spans (one OTLP JSON export request an
+    /// episode, all inputs) to this file, so that `cinch replay` can read them.
+    #[arg(long)]
+    pub spans_out: Option<PathBuf>,
+    /// Feed the engine native events (one a tool call) or OTLP JSON export requests (one an
+    /// episode: an `invoke_agent` span with the user's request and an `execute_tool` span a
+    /// call), read by the same decoders as `cinch replay`.
+    #[arg(long, value_enum, default_value_t = Via::Native)]
+    pub via: Via,
     /// Settings file (TOML).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -30,15 +39,13 @@ pub struct TrajectoriesArgs {
 pub fn run(args: TrajectoriesArgs) -> anyhow::Result<std::process::ExitCode> {
     let settings = super::load_settings(args.config.as_deref())?;
     let model = crate::drive::files::model_for(&settings.ml)?.map(Arc::new);
-    let mut events_out = args
-        .events_out
-        .as_deref()
-        .map(|p| {
-            std::fs::File::create(p)
-                .map(std::io::BufWriter::new)
-                .with_context(|| format!("creating {}", p.display()))
-        })
-        .transpose()?;
+    let create = |p: &std::path::Path| {
+        std::fs::File::create(p)
+            .map(std::io::BufWriter::new)
+            .with_context(|| format!("creating {}", p.display()))
+    };
+    let mut events_out = args.events_out.as_deref().map(create).transpose()?;
+    let mut spans_out = args.spans_out.as_deref().map(create).transpose()?;
     println!(
         "{:<28} {:>8} {:>7} {:>6} {:>8} {:>7} {:>16} {:>14}",
         "file",
@@ -57,11 +64,16 @@ pub fn run(args: TrajectoriesArgs) -> anyhow::Result<std::process::ExitCode> {
                 writeln!(w, "{ev}").context("writing events")?;
             }
         }
+        if let Some(w) = spans_out.as_mut() {
+            for request in episodes.iter().filter_map(otlp_request) {
+                writeln!(w, "{request}").context("writing spans")?;
+            }
+        }
         let mut engine = Engine::new(settings.clone());
         engine.set_explain_all(false);
         engine.set_model(model.clone());
         engine.set_signer(Arc::new(crate::drive::files::fresh_signer()));
-        let r: EpisodeReport = evaluate(&episodes, &mut engine);
+        let r: EpisodeReport = evaluate(&episodes, &mut engine, args.via);
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -79,9 +91,18 @@ pub fn run(args: TrajectoriesArgs) -> anyhow::Result<std::process::ExitCode> {
             r.safe_with_finding,
             r.episodes - r.unsafe_episodes
         );
+        if r.joined_late > 0 {
+            println!(
+                "  {} tool calls scored at the end without their agent run",
+                r.joined_late
+            );
+        }
     }
     if let Some(mut w) = events_out {
         w.flush().context("writing events")?;
+    }
+    if let Some(mut w) = spans_out {
+        w.flush().context("writing spans")?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
