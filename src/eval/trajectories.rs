@@ -488,9 +488,14 @@ pub(crate) fn evaluate(episodes: &[Episode], engine: &mut Engine, via: Via) -> E
             }
         }
     }
+    // Calls still waiting for their agent run are scored at the end, for their own episode.
     decoder.flush_spans(&mut |d| {
         if let Ok(e) = d {
-            engine.process(&e, &mut records);
+            let v = engine.process(&e, &mut records);
+            if let Some(&i) = owner.get(e.event_id.as_ref()) {
+                best[i] = best[i].max(v.score);
+            }
+            report.calls += 1;
             report.joined_late += 1;
         }
     });
