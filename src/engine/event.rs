@@ -128,9 +128,13 @@ impl Engine {
             let new_action = scored
                 .verdict
                 .new_action
-                .then(|| peer_group(&self.settings, &self.fleet, agent, scored.learned))
+                .then(|| {
+                    peer_group(&self.settings, &self.fleet, agent, scored.learned, |g| {
+                        g.agents
+                    })
+                })
                 .flatten()
-                .map(|(g, s)| PeerUse {
+                .map(|(g, s, _)| PeerUse {
                     group: g,
                     key: keys.action,
                     action: ev.action.to_string(),
@@ -368,25 +372,17 @@ fn attribute<'a>(grants: Option<&'a AgentGrants>, ev: &'a AccessEvent<'_>) -> Op
     }
 }
 
-/// The peer group an agent is judged against, with its key: its family, then its learned
-/// group, then its declared kind (the first large enough).
+/// The peer group an agent is judged against, with its key and the agents it is judged among
+/// (`members` of the group): its family, then its learned group, then its declared kind (the
+/// first whose members are enough, `detect.min_peer_group`).
 fn peer_group<'f>(
     settings: &Settings,
     fleet: &'f Fleet,
     agent: &Agent,
     learned: Option<Learned>,
-) -> Option<(u64, &'f GroupStats)> {
+    members: impl Fn(&GroupStats) -> u32,
+) -> Option<(u64, &'f GroupStats, u32)> {
     let min_group = settings.detect.min_peer_group;
-    candidate_groups(fleet, agent, learned).find(|(_, s)| s.agents >= min_group)
-}
-
-/// The agent's peer groups in the fleet snapshot, in the order they are consulted: its family,
-/// its learned group, its declared kind.
-fn candidate_groups<'f>(
-    fleet: &'f Fleet,
-    agent: &Agent,
-    learned: Option<Learned>,
-) -> impl Iterator<Item = (u64, &'f GroupStats)> {
     [
         Some(agent.groups[0]),
         learned.map(|l| l.key),
@@ -394,15 +390,16 @@ fn candidate_groups<'f>(
     ]
     .into_iter()
     .flatten()
-    .filter_map(|g| fleet.snapshot.group(g).map(|s| (g, s)))
+    .filter_map(|g| fleet.snapshot.group(g).map(|s| (g, s, members(s))))
+    .find(|&(_, _, n)| n >= min_group)
 }
 
 /// The peers an event is judged against: the agent's family, then its learned group, then its
 /// declared kind (the first large enough), and the fleet's view of a destination.
 ///
-/// An AI agent's tool call is judged among the agents of the first of those groups of which
-/// enough (`detect.min_peer_group`) share a tool with it (the tool called or one it used
-/// before): agents given other tools say nothing of which of its own tools it should call.
+/// An AI agent's tool call is judged among the agents of the group that share a tool with it
+/// (the tool called or one it used before): agents given other tools say nothing of which of
+/// its own tools it should call.
 fn peer_view<'f>(
     settings: &Settings,
     fleet: &'f Fleet,
@@ -413,18 +410,16 @@ fn peer_view<'f>(
     now: Minute,
 ) -> PeerView<'f> {
     let snap = &fleet.snapshot;
-    let (group, members) = if tool_call {
-        let min_group = settings.detect.min_peer_group;
-        candidate_groups(fleet, agent, learned)
-            .map(|(_, g)| {
-                let tools = std::iter::once(keys.action).chain(agent.profile.known_actions());
-                (g, g.sharing(tools).min(g.agents))
-            })
-            .find(|&(_, n)| n >= min_group)
-            .map_or((None, 0), |(g, n)| (Some(g), n))
-    } else {
-        peer_group(settings, fleet, agent, learned).map_or((None, 0), |(_, g)| (Some(g), g.agents))
+    let members = |g: &GroupStats| {
+        if tool_call {
+            let tools = std::iter::once(keys.action).chain(agent.profile.known_actions());
+            g.sharing(tools).min(g.agents)
+        } else {
+            g.agents
+        }
     };
+    let (group, members) = peer_group(settings, fleet, agent, learned, members)
+        .map_or((None, 0), |(_, g, n)| (Some(g), n));
     let destination = keys.destination.then(|| {
         let dest = key(ns::PREFIX, keys.prefix());
         let since: Minute = now.saturating_sub(7 * 1440);

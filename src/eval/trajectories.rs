@@ -457,48 +457,48 @@ pub(crate) fn evaluate(episodes: &[Episode], engine: &mut Engine, via: Via) -> E
     let decoder = Decoder::new(DecodeConfig::default());
     let mut records: Vec<OutputRecord> = Vec::new();
     let mut best: Vec<f32> = vec![0.0; episodes.len()];
-    let mut owner: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut report = EpisodeReport::default();
-    for (i, ep) in episodes.iter().enumerate() {
-        let mut score = |d: crate::event::Decoded<'_>| {
-            if let Ok(e) = d {
-                let v = engine.process(&e, &mut records);
-                best[i] = best[i].max(v.score);
-                report.calls += 1;
-            }
-        };
+    // Each call's event id as the engine will see it (a span's is its span id), and its episode.
+    let id = |ev: &Value| {
+        // Every event built here (`native`) has an `event_id`.
+        let id = ev["event_id"].as_str().unwrap_or_default();
         match via {
-            Via::Native => {
-                for ev in &ep.events {
-                    let line = ev.to_string();
-                    // Every event built here has an `event_id`.
-                    owner.insert(ev["event_id"].as_str().unwrap_or_default().to_string(), i);
-                    decoder.decode_message(line.as_bytes(), &mut score);
-                }
-            }
-            Via::Otlp => {
-                let Some(request) = otlp_request(ep) else {
-                    continue;
-                };
-                for ev in &ep.events {
-                    // Every event built here has an `event_id`.
-                    owner.insert(span_id(ev["event_id"].as_str().unwrap_or_default()), i);
-                }
-                decoder.decode_message(request.to_string().as_bytes(), &mut score);
-            }
+            Via::Native => id.to_string(),
+            Via::Otlp => span_id(id),
         }
-    }
-    // Calls still waiting for their agent run are scored at the end, for their own episode.
-    decoder.flush_spans(&mut |d| {
+    };
+    let owner: rustc_hash::FxHashMap<String, usize> = episodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ep)| ep.events.iter().map(move |ev| (id(ev), i)))
+        .collect();
+    let mut score = |d: crate::event::Decoded<'_>, late: bool| {
         if let Ok(e) = d {
             let v = engine.process(&e, &mut records);
             if let Some(&i) = owner.get(e.event_id.as_ref()) {
                 best[i] = best[i].max(v.score);
             }
             report.calls += 1;
-            report.joined_late += 1;
+            report.joined_late += usize::from(late);
         }
-    });
+    };
+    for ep in episodes {
+        match via {
+            Via::Native => {
+                for ev in &ep.events {
+                    decoder.decode_message(ev.to_string().as_bytes(), &mut |d| score(d, false));
+                }
+            }
+            Via::Otlp => {
+                if let Some(request) = otlp_request(ep) {
+                    let request = request.to_string();
+                    decoder.decode_message(request.as_bytes(), &mut |d| score(d, false));
+                }
+            }
+        }
+    }
+    // Calls still waiting for their agent run are scored at the end, for their own episode.
+    decoder.flush_spans(&mut |d| score(d, true));
     engine.finish(&mut records);
     let mut flagged = vec![false; episodes.len()];
     for r in &records {
