@@ -238,11 +238,13 @@ fn report(agents: usize) {
     });
     let _ = last;
     let mature = e.agents();
+    let cache = e.resource_cache_bytes() as isize;
     println!(
-        "  mature agent after {:.0} events ({mature} agents, 24 simulated days): {:.0} heap bytes/agent ({:.0} in profiles; the rest includes the fleet's and open findings' state)",
+        "  mature agent after {:.0} events ({mature} agents, 24 simulated days): {:.0} heap bytes/agent ({:.0} in profiles; the rest includes the fleet's and open findings' state), not counting the engine's resource cache ({cache} bytes, {:.0} per agent here, the same for any number of agents)",
         count as f64 / mature as f64,
-        per(live() - heap0, mature),
+        per(live() - heap0 - cache, mature),
         per(e.state_bytes() as isize, mature),
+        per(cache, mature),
     );
     println!(
         "  mature agent: {:.0} checkpoint bytes/agent (serialised state, before the state topic's base64)",

@@ -391,6 +391,12 @@ impl Engine {
         v
     }
 
+    /// Memory held by the engine's cache of recent resources' keys, in bytes: a fixed cost
+    /// (at most 4,096 resources), whatever the number of agents.
+    pub fn resource_cache_bytes(&self) -> usize {
+        self.key_cache.allocated_bytes()
+    }
+
     /// Approximate memory held by all agent profiles, in bytes.
     pub fn state_bytes(&self) -> usize {
         self.agents

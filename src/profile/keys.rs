@@ -181,6 +181,18 @@ impl KeyCache {
     /// Number of slots.
     const SLOTS: usize = 4096;
 
+    /// Bytes held on the heap: the slots (allocated at the first event) and the resources and
+    /// patterns they remember. A fixed cost of the engine, whatever its number of agents.
+    pub fn allocated_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Option<Remembered>>()
+            + self
+                .slots
+                .iter()
+                .flatten()
+                .map(|(r, p, _)| r.len() + p.as_ref().map_or(0, |p| p.len()))
+                .sum::<usize>()
+    }
+
     /// The keys of an event, as [`EventKeys::of`] computes them.
     pub fn keys<'a>(&mut self, ev: &'a AccessEvent<'_>) -> EventKeys<'a> {
         let resource = key(ns::RESOURCE, &ev.resource);
@@ -308,6 +320,7 @@ mod tests {
             "recipient:US13300000012121212{i}",
         ];
         let mut cache = KeyCache::default();
+        assert_eq!(cache.allocated_bytes(), 0, "nothing before the first event");
         // More distinct resources than the cache has slots, each seen again later (after others
         // fell on its slot or not), at times a day apart so that the data's age differs.
         for round in 0..3i64 {
@@ -338,5 +351,15 @@ mod tests {
                 );
             }
         }
+        // Its memory is bounded by its slots, whatever it has seen: each holds one resource and
+        // at most one pattern no longer than it.
+        let longest = cache.slots.iter().flatten().map(|(r, _, _)| r.len()).max();
+        let slot = std::mem::size_of::<Option<Remembered>>();
+        assert!(cache.allocated_bytes() > KeyCache::SLOTS * slot);
+        assert!(
+            cache.allocated_bytes() <= KeyCache::SLOTS * (slot + 2 * longest.unwrap_or(0)),
+            "{} bytes",
+            cache.allocated_bytes()
+        );
     }
 }
