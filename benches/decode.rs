@@ -88,6 +88,17 @@ fn otlp_request(n: usize) -> String {
     .to_string()
 }
 
+/// The tool calls of [`otlp_request`] as native events: the same agent, session, tool, time and
+/// arguments, one record each.
+fn native_tool_call(i: usize) -> String {
+    serde_json::json!({
+        "event_id": format!("{:016x}", 0x1000 + i),
+        "time": 1_714_564_800_000u64 + i as u64,
+        "agent_id": "support-agent-7", "action": "get_ticket", "resource": "tool:get_ticket",
+        "session_id": "conv-1", "arguments": format!("{{\"ticket_id\": \"T-{i:05}\"}}")})
+    .to_string()
+}
+
 fn bench_format(c: &mut Criterion, name: &str, records: Vec<String>) {
     let decoder = Decoder::default();
     let mean = records.iter().map(String::len).sum::<usize>() / records.len();
@@ -129,6 +140,11 @@ fn decode(c: &mut Criterion) {
     bench_format(c, "ocsf", (0..N).map(ocsf).collect());
     bench_format(c, "cloudtrail", (0..N).map(cloudtrail).collect());
     bench_format(c, "k8s_audit", (0..N).map(k8s).collect());
+    bench_format(
+        c,
+        "native, the otlp spans' tool calls",
+        (0..100).map(native_tool_call).collect(),
+    );
 
     // The same native events through the file reader (JSON lines) and the decoder.
     let mut file = Vec::new();

@@ -372,8 +372,9 @@ pub enum Via {
     /// One native JSON event a tool call.
     #[default]
     Native,
-    /// One OTLP JSON export request an episode ([`otlp_request`]), read as `cinch replay`
-    /// reads the Collector's file exporter.
+    /// One OTLP JSON export request an episode (an `invoke_agent` span per session, an
+    /// `execute_tool` span per call), read as `cinch replay` reads the Collector's file
+    /// exporter.
     Otlp,
 }
 
