@@ -604,7 +604,10 @@ impl AgentProfile {
         if is_late {
             self.late += 1;
         } else {
-            self.ring.add(now, k.failed, novel, bytes);
+            // Every event from now on that is not late is at or after `late_limit`, and its
+            // sums reach back at most the longer of the two windows.
+            let read_from = late_limit.saturating_sub(window_min.max(60));
+            self.ring.add(now, k.failed, novel, bytes, read_from);
         }
         self.last_minute = self.last_minute.max(now);
         let distinct = if is_late {

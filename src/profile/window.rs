@@ -32,6 +32,13 @@ pub(crate) struct MinuteRing {
     newest: Minute,
 }
 
+impl Slot {
+    /// Whether a sum may still read it: it holds events of a minute at or after `read_from`.
+    fn live(&self, read_from: Minute) -> bool {
+        self.events > 0 && self.minute >= read_from
+    }
+}
+
 /// Sums over a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WindowSums {
@@ -53,18 +60,42 @@ impl MinuteRing {
     const SPARSE_MAX: usize = 12;
 
     /// Records an event at `minute`. Returns false when it is too old for the ring.
-    pub fn add(&mut self, minute: Minute, failed: bool, novel: bool, bytes: u64) -> bool {
+    ///
+    /// `read_from` is a bound below every minute a sum will read from now on (the caller's
+    /// lateness and longest window ensure it): slots older than it are let go, so that an agent
+    /// that was busy and is quiet again keeps its few recent minutes in a short list.
+    pub fn add(
+        &mut self,
+        minute: Minute,
+        failed: bool,
+        novel: bool,
+        bytes: u64,
+        read_from: Minute,
+    ) -> bool {
         if minute + (Self::SLOTS as Minute) <= self.newest {
             return false;
         }
         self.newest = self.newest.max(minute);
+        let r = minute as usize % Self::SLOTS;
+        if self.dense() && self.slots[r].minute != minute {
+            // A minute starts on its slot: at most once a minute, see whether most slots have
+            // gone out of reach.
+            let live = self.slots.iter().filter(|s| s.live(read_from)).count();
+            if live <= Self::SPARSE_MAX / 2 {
+                self.slots.retain(|s| s.live(read_from));
+                self.slots.shrink_to(Self::SPARSE_MAX);
+            }
+        }
         let slot = match self.slot_of(minute) {
             Some(i) => &mut self.slots[i],
             None => {
-                // A residue never used: an empty slot (as the whole ring starts).
+                // A residue not in use: an empty slot (as the whole ring starts).
+                if self.slots.len() >= Self::SPARSE_MAX {
+                    self.slots.retain(|s| s.live(read_from));
+                }
                 if self.slots.len() >= Self::SPARSE_MAX {
                     self.spread();
-                    &mut self.slots[minute as usize % Self::SLOTS]
+                    &mut self.slots[r]
                 } else {
                     if self.slots.len() == self.slots.capacity() {
                         let want = (self.slots.len() * 2).clamp(1, Self::SPARSE_MAX);
@@ -275,7 +306,7 @@ mod tests {
     fn ring_sums_recent_minutes_only() {
         let mut r = MinuteRing::default();
         for m in 100..110 {
-            r.add(m, m % 2 == 0, m % 5 == 0, 10);
+            r.add(m, m % 2 == 0, m % 5 == 0, 10, 0);
         }
         let (s, hour) = r.sums_two(109, 5, 60);
         assert_eq!(s.events, 5);
@@ -285,9 +316,58 @@ mod tests {
         assert_eq!(hour.events, 10);
         assert_eq!(hour.bytes, 100);
         assert!(
-            !r.add(20, false, false, 0),
+            !r.add(20, false, false, 0, 0),
             "a minute older than the ring is refused"
         );
+    }
+
+    #[test]
+    fn slots_out_of_reach_are_let_go_and_no_sum_changes() {
+        // As the profile drives it: events up to 15 minutes behind the newest are not late;
+        // busy stretches (a slot most minutes) and quiet ones (an event an hour or more apart).
+        let (lateness, window) = (15, 5);
+        let mut kept = MinuteRing::default();
+        let mut pruned = MinuteRing::default();
+        let (mut last, mut t, mut seed) = (0u32, 10_000u32, 7u64);
+        let mut quiet_bytes = Vec::new();
+        for i in 0..20_000u32 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = (seed >> 33) as u32;
+            let busy = (i / 500) % 2 == 0;
+            t += if busy { r % 3 } else { 40 + r % 90 };
+            let now = t.saturating_sub(r % 20);
+            let late_limit = last.saturating_sub(lateness);
+            if now < late_limit {
+                continue;
+            }
+            let read_from = late_limit.saturating_sub(window.max(60));
+            let (failed, novel, bytes) = (
+                r.is_multiple_of(7),
+                r.is_multiple_of(5),
+                u64::from(r % 1000),
+            );
+            assert_eq!(
+                kept.add(now, failed, novel, bytes, 0),
+                pruned.add(now, failed, novel, bytes, read_from)
+            );
+            last = last.max(now);
+            assert_eq!(
+                kept.sums_two(now, window, 60),
+                pruned.sums_two(now, window, 60),
+                "event {i} at {now}"
+            );
+            if !busy && i % 500 == 499 {
+                quiet_bytes.push((kept.allocated_bytes(), pruned.allocated_bytes()));
+            }
+        }
+        // After each quiet stretch the busy hour's slots are gone from the pruned ring.
+        assert!(!quiet_bytes.is_empty());
+        for (kept, pruned) in quiet_bytes {
+            assert_eq!(kept, MinuteRing::MAX_HEAP_BYTES);
+            assert!(pruned <= MinuteRing::SPARSE_MAX * std::mem::size_of::<Slot>());
+        }
     }
 
     #[test]
