@@ -21,6 +21,7 @@ use crate::engine::Engine;
 use crate::event::{DecodeConfig, Decoder};
 use crate::output::OutputRecord;
 use crate::profile::keys::{key, ns};
+use crate::sim::llm::input_messages;
 
 /// Start of the synthetic clock: 2026-01-05T00:00:00Z.
 const START_MS: i64 = 1_767_571_200_000;
@@ -415,9 +416,7 @@ pub fn otlp_request(ep: &Episode) -> Option<Value> {
             attr("gen_ai.conversation.id", &session),
         ];
         if let Some(request) = first["request"].as_str() {
-            let messages =
-                json!([{"role": "user", "parts": [{"type": "text", "content": request}]}]);
-            attributes.push(attr("gen_ai.input.messages", &messages.to_string()));
+            attributes.push(attr("gen_ai.input.messages", &input_messages(request)));
         }
         spans.push(json!({
             "traceId": trace, "spanId": root, "name": format!("invoke_agent {agent}"),

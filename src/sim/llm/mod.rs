@@ -50,6 +50,7 @@ use std::io::Write;
 use rand::Rng;
 use serde::Serialize;
 
+pub(crate) use content::input_messages;
 pub use injections::LlmScenario;
 pub use world::Role;
 
