@@ -27,6 +27,18 @@ pub enum UseKind {
     Name,
 }
 
+impl UseKind {
+    /// Every kind, in order.
+    const ALL: [UseKind; 6] = [
+        UseKind::Action,
+        UseKind::Pattern,
+        UseKind::Prefix,
+        UseKind::IntentPrefix,
+        UseKind::IntentAction,
+        UseKind::Name,
+    ];
+}
+
 /// A change observed between ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Delta {
@@ -60,7 +72,58 @@ pub(crate) enum Delta {
 pub struct GroupStats {
     /// Agents in the group.
     pub agents: u32,
-    uses: FxHashMap<(UseKind, u64), u32>,
+    uses: Uses,
+}
+
+/// Agents of a group that used each key, one table per [`UseKind`] (a key is then 8 bytes, not
+/// 16 with the kind beside it). Serialised as one map from `(kind, key)`.
+#[derive(Clone, Debug, Default)]
+struct Uses([FxHashMap<u64, u32>; UseKind::ALL.len()]);
+
+impl Uses {
+    fn get(&self, kind: UseKind, key: u64) -> u32 {
+        self.0[kind as usize].get(&key).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, kind: UseKind, key: u64, n: u32) {
+        *self.0[kind as usize].entry(key).or_default() += n;
+    }
+}
+
+impl Serialize for Uses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // The length first: compact formats (the checkpoints' postcard) need it.
+        let mut m = s.serialize_map(Some(self.0.iter().map(|t| t.len()).sum()))?;
+        for (kind, t) in UseKind::ALL.iter().zip(&self.0) {
+            for (key, n) in t {
+                m.serialize_entry(&(*kind, *key), n)?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Uses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Uses;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map from (kind, key) to a count of agents")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Uses, A::Error> {
+                let mut uses = Uses::default();
+                while let Some(((kind, key), n)) = m.next_entry::<(UseKind, u64), u32>()? {
+                    // A key appears once in a map; should one repeat, the last count stands,
+                    // as it would in a map read whole.
+                    uses.0[kind as usize].insert(key, n);
+                }
+                Ok(uses)
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 impl GroupStats {
@@ -93,7 +156,7 @@ impl GroupStats {
 
     /// Agents of the group that used `key`.
     pub fn users(&self, kind: UseKind, key: u64) -> u32 {
-        self.uses.get(&(kind, key)).copied().unwrap_or(0)
+        self.uses.get(kind, key)
     }
 }
 
@@ -151,13 +214,7 @@ impl Snapshot {
                     self.groups.entry(group).or_default().agents += 1;
                 }
                 Delta::FirstUse { group, kind, key } => {
-                    *self
-                        .groups
-                        .entry(group)
-                        .or_default()
-                        .uses
-                        .entry((kind, key))
-                        .or_default() += 1;
+                    self.groups.entry(group).or_default().uses.add(kind, key, 1);
                 }
                 Delta::Destination {
                     dest,
@@ -333,12 +390,14 @@ impl Fleet {
     }
 
     /// The changes queued since the last tick, leaving the queue empty (in no order: put them
-    /// in order with [`Window::merge`] before applying them).
+    /// in order with [`Window::merge`] before applying them). The queues' tables go with them,
+    /// so that a burst (a fleet's first hours, when everything is a first use) does not keep
+    /// its room for the rest of the run.
     pub fn take_window(&mut self) -> Window {
         Window {
             agents: std::mem::take(&mut self.pending_agents),
-            joins: self.joins.drain().collect(),
-            first_uses: self.first_uses.drain().collect(),
+            joins: std::mem::take(&mut self.joins).into_iter().collect(),
+            first_uses: std::mem::take(&mut self.first_uses).into_iter().collect(),
             destinations: std::mem::take(&mut self.destinations),
         }
     }
@@ -416,13 +475,7 @@ impl Snapshot {
             self.groups.entry(group).or_default().agents += n;
         }
         for &((group, kind, key), n) in &w.first_uses {
-            *self
-                .groups
-                .entry(group)
-                .or_default()
-                .uses
-                .entry((kind, key))
-                .or_default() += n;
+            self.groups.entry(group).or_default().uses.add(kind, key, n);
         }
         self.apply(&w.destinations);
     }
@@ -486,11 +539,12 @@ mod tests {
     fn delta() -> impl Strategy<Value = Delta> {
         prop_oneof![
             (0u64..3).prop_map(|group| Delta::Agent { group }),
-            (0u64..3, 0u64..4).prop_map(|(group, key)| Delta::FirstUse {
-                group,
-                kind: UseKind::Action,
-                key,
-            }),
+            (
+                0u64..3,
+                prop::sample::select(UseKind::ALL.to_vec()),
+                0u64..4
+            )
+                .prop_map(|(group, kind, key)| Delta::FirstUse { group, kind, key }),
             (0u64..3, 0u64..24, 0u32..5).prop_map(|(dest, agent, minute)| Delta::Destination {
                 dest,
                 agent,
@@ -505,8 +559,11 @@ mod tests {
         for k in 0..3u64 {
             let g = s.group(k);
             out.push((k, g.map_or(0, |g| g.agents), 0));
-            for key in 0..4 {
-                let share = g.map_or(0.0, |g| g.share(UseKind::Action, key));
+            for (kind, key) in UseKind::ALL
+                .iter()
+                .flat_map(|k| (0..4).map(move |key| (*k, key)))
+            {
+                let share = g.map_or(0.0, |g| g.share(kind, key));
                 out.push((k, key as u32, share.to_bits()));
             }
             let d = s.destination(k);
@@ -520,6 +577,63 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A group's statistics as checkpoints held them before each kind had its own table: one
+    /// map from `(kind, key)`.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct OneMap {
+        agents: u32,
+        uses: std::collections::BTreeMap<(UseKind, u64), u32>,
+    }
+
+    #[test]
+    fn group_statistics_are_stored_as_one_map_from_kind_and_key() {
+        let mut s = Snapshot::default();
+        let mut expected = OneMap {
+            agents: 0,
+            uses: Default::default(),
+        };
+        for (i, kind) in UseKind::ALL.iter().enumerate() {
+            for key in [7u64, 1 << 40] {
+                let n = i as u32 + 1;
+                for _ in 0..n {
+                    s.apply(&[Delta::FirstUse {
+                        group: 9,
+                        kind: *kind,
+                        key,
+                    }]);
+                }
+                expected.uses.insert((*kind, key), n);
+            }
+        }
+        s.apply(&[Delta::Agent { group: 9 }]);
+        expected.agents = 1;
+        let bytes = postcard::to_allocvec(s.group(9).unwrap()).unwrap();
+        let read: OneMap = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(read, expected);
+        // And a map written in the old shape reads back with every count in its kind's table.
+        let back: GroupStats =
+            postcard::from_bytes(&postcard::to_allocvec(&expected).unwrap()).unwrap();
+        for ((kind, key), n) in &expected.uses {
+            assert_eq!(back.users(*kind, *key), *n, "{kind:?} {key}");
+        }
+        assert_eq!(back.users(UseKind::Action, 8), 0);
+    }
+
+    #[test]
+    fn a_burst_of_first_uses_keeps_no_room_past_its_tick() {
+        let mut f = Fleet::default();
+        for key in 0..5_000 {
+            f.record(Delta::FirstUse {
+                group: 1,
+                kind: UseKind::Pattern,
+                key,
+            });
+            f.join(key);
+        }
+        assert_eq!(f.take_window().first_uses.len(), 5_000);
+        assert_eq!((f.first_uses.capacity(), f.joins.capacity()), (0, 0));
     }
 
     proptest! {

@@ -383,11 +383,8 @@ impl FindingBuilder {
     }
 
     /// The detectors and resource patterns involved (what a suppression of it covers).
-    pub fn signature(&self) -> (Vec<DetectorId>, Vec<String>) {
-        (
-            self.reasons.keys().copied().collect(),
-            self.patterns.clone(),
-        )
+    pub fn signature(&self) -> (Vec<DetectorId>, &[String]) {
+        (self.reasons.keys().copied().collect(), &self.patterns)
     }
 
     /// Severity so far (as [`FindingBuilder::build`] would give it).

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::detect::Verdict;
+use crate::grants::usage::Name;
 use crate::output::OutputRecord;
 use crate::output::audit::{Audit, AuditEvent};
 use crate::output::time::rfc3339_ms;
+use crate::profile::counter::reserve_gently;
 use crate::vocab::DetectorId;
 
 /// Errors reading feedback.
@@ -191,12 +193,63 @@ impl Suppression {
     }
 }
 
-/// A recently reported finding: what a suppression of it would cover.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A recently reported finding: what a suppression of it would cover. Held compactly (the
+/// id's number, the patterns interned), as every agent keeps up to [`RECENT`] of them;
+/// serialised as its id, detectors and patterns in full.
+#[derive(Clone, Debug)]
 struct Recent {
+    /// The number in the finding id (`fnd-` and 16 hex digits, see [`finding_number`]).
+    id: u64,
+    detectors: Box<[DetectorId]>,
+    patterns: Box<[Name]>,
+}
+
+/// The number in a finding id (`fnd-` and 16 lower-case hex digits, as every finding id is
+/// written); `None` for text of another form, which names no finding.
+fn finding_number(finding_id: &str) -> Option<u64> {
+    let hex = finding_id.strip_prefix("fnd-")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    // Sixteen hex digits always fit: the error cannot arise.
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// A [`Recent`] as serialised.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Recent")]
+struct StoredRecent {
     finding_id: String,
     detectors: Vec<DetectorId>,
-    patterns: Vec<String>,
+    patterns: Vec<Name>,
+}
+
+impl Serialize for Recent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredRecent {
+            finding_id: format!("fnd-{:016x}", self.id),
+            detectors: self.detectors.to_vec(),
+            patterns: self.patterns.to_vec(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = StoredRecent::deserialize(d)?;
+        let id = finding_number(&r.finding_id).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "finding id {:?} is not of the form fnd-<16 hex digits>",
+                r.finding_id
+            ))
+        })?;
+        Ok(Recent {
+            id,
+            detectors: r.detectors.into(),
+            patterns: r.patterns.into(),
+        })
+    }
 }
 
 /// Most recent findings remembered per agent for feedback.
@@ -274,20 +327,32 @@ impl Suppressions {
     }
 
     /// Remembers a finding (open or closed) so feedback can name it.
-    pub fn remember(&mut self, agent: &str, finding_id: &str, sig: (Vec<DetectorId>, Vec<String>)) {
+    pub fn remember(&mut self, agent: &str, finding_id: &str, sig: (Vec<DetectorId>, &[String])) {
+        let Some(id) = finding_number(finding_id) else {
+            // Every finding id is written `fnd-` and 16 hex digits; another could not be named.
+            return;
+        };
         let list = self.recent.entry(agent.into()).or_default();
-        if let Some(r) = list.iter_mut().find(|r| r.finding_id == finding_id) {
-            r.detectors = sig.0;
-            r.patterns = sig.1;
+        if let Some(r) = list.iter_mut().find(|r| r.id == id) {
+            r.detectors = sig.0.into();
+            if !r
+                .patterns
+                .iter()
+                .map(|p| p.as_ref())
+                .eq(sig.1.iter().map(String::as_str))
+            {
+                r.patterns = sig.1.iter().map(|p| Name::new(p)).collect();
+            }
             return;
         }
         if list.len() >= RECENT {
             list.remove(0);
         }
+        reserve_gently(list, RECENT);
         list.push(Recent {
-            finding_id: finding_id.to_string(),
-            detectors: sig.0,
-            patterns: sig.1,
+            id,
+            detectors: sig.0.into(),
+            patterns: sig.1.iter().map(|p| Name::new(p)).collect(),
         });
     }
 
@@ -295,7 +360,8 @@ impl Suppressions {
     pub fn knows(&self, agent: &str, finding_id: &str) -> bool {
         self.recent
             .get(agent)
-            .is_some_and(|l| l.iter().any(|r| r.finding_id == finding_id))
+            .zip(finding_number(finding_id))
+            .is_some_and(|(l, id)| l.iter().any(|r| r.id == id))
     }
 
     /// Applies feedback at event time `now`.
@@ -310,7 +376,8 @@ impl Suppressions {
         let Some(found) = self
             .recent
             .get(fb.agent_id.as_str())
-            .and_then(|l| l.iter().find(|r| r.finding_id == fb.finding_id))
+            .zip(finding_number(&fb.finding_id))
+            .and_then(|(l, id)| l.iter().find(|r| r.id == id))
         else {
             out.push(OutputRecord::Audit(Audit::new(
                 AuditEvent::FeedbackRejected,
@@ -353,8 +420,8 @@ impl Suppressions {
         let s = Suppression {
             suppression_id: id,
             agent_id: fb.agent_id.clone(),
-            detectors: found.detectors.clone(),
-            patterns: found.patterns.clone(),
+            detectors: found.detectors.to_vec(),
+            patterns: found.patterns.iter().map(|p| p.to_string()).collect(),
             finding_id: fb.finding_id.clone(),
             analyst: fb.analyst.clone(),
             reason: fb.reason.clone(),
@@ -457,5 +524,99 @@ impl Suppressions {
                 .then(a.suppression_id.cmp(&b.suppression_id))
         });
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::audit::AuditEvent;
+
+    const ID: &str = "fnd-00c0ffee12345678";
+
+    fn feedback(finding_id: &str) -> Feedback {
+        Feedback {
+            finding_id: finding_id.into(),
+            agent_id: "agent-1".into(),
+            verdict: FeedbackVerdict::FalsePositive,
+            analyst: "ana".into(),
+            reason: "expected".into(),
+            time_ms: Some(1_000),
+            expires_ms: None,
+        }
+    }
+
+    fn remembered() -> Suppressions {
+        let mut s = Suppressions::default();
+        let patterns = vec!["s3://bucket-<n>/*".to_string(), "iam:role/x".to_string()];
+        s.remember(
+            "agent-1",
+            ID,
+            (vec![DetectorId::Novelty, DetectorId::Rate], &patterns),
+        );
+        s
+    }
+
+    fn events(out: &[OutputRecord]) -> Vec<AuditEvent> {
+        out.iter()
+            .filter_map(|r| match r {
+                OutputRecord::Audit(a) => Some(a.event),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_remembered_finding_is_stored_whole_and_named_after_a_restore() {
+        let s = remembered();
+        let stored = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            stored["recent"]["agent-1"][0],
+            serde_json::json!({
+                "finding_id": ID,
+                "detectors": ["novelty", "rate"],
+                "patterns": ["s3://bucket-<n>/*", "iam:role/x"],
+            })
+        );
+        let mut restored: Suppressions = serde_json::from_value(stored).unwrap();
+        assert!(restored.knows("agent-1", ID));
+        assert!(!restored.knows("agent-1", "fnd-00c0ffee12345679"));
+        assert!(!restored.knows("agent-2", ID));
+        let mut out = Vec::new();
+        restored.apply(&feedback(ID), 1_000, 7, &mut out);
+        assert_eq!(events(&out), [AuditEvent::SuppressionCreated]);
+        let s = &restored.by_agent["agent-1"][0];
+        assert_eq!(s.patterns, ["s3://bucket-<n>/*", "iam:role/x"]);
+        assert_eq!(s.detectors, [DetectorId::Novelty, DetectorId::Rate]);
+    }
+
+    #[test]
+    fn feedback_naming_text_that_is_no_finding_id_is_rejected() {
+        let mut s = remembered();
+        for id in [
+            "fnd-00C0FFEE12345678",
+            "fnd-00c0ffee1234567",
+            "fnd-+0c0ffee12345678",
+            "00c0ffee12345678",
+            "fnd-00c0ffee12345678 ",
+        ] {
+            assert!(!s.knows("agent-1", id), "{id}");
+            let mut out = Vec::new();
+            s.apply(&feedback(id), 1_000, 7, &mut out);
+            assert_eq!(events(&out), [AuditEvent::FeedbackRejected], "{id}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_with_a_malformed_finding_id_is_refused_by_name() {
+        let mut stored = serde_json::to_value(remembered()).unwrap();
+        stored["recent"]["agent-1"][0]["finding_id"] = "fnd-xyz".into();
+        let err = serde_json::from_value::<Suppressions>(stored)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"fnd-xyz\" is not of the form fnd-<16 hex digits>"),
+            "{err}"
+        );
     }
 }
