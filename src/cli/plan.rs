@@ -49,7 +49,7 @@ pub const EVENTS_PER_CORE: Figure = Figure {
 /// Heap bytes a mature agent costs (24 simulated days, about 4,100 varied events), fleet-wide
 /// statistics and open findings included, the engine's fixed resource cache not.
 pub const MATURE_AGENT_BYTES: Figure = Figure {
-    value: 11_861.0,
+    value: 11_600.0,
     what: "heap bytes per mature agent (24 simulated days)",
     command: "cargo bench --bench agents",
 };
@@ -269,7 +269,12 @@ mod tests {
             "{}",
             many.memory_mature
         );
-        assert!(many.memory_mature > 25.0 * gib, "{}", many.memory_mature);
+        // More than three instances of 8 GiB hold: memory, not the rate, decides.
+        assert!(
+            many.memory_mature > 3.0 * 8.0 * gib,
+            "{}",
+            many.memory_mature
+        );
         assert!(many.instances >= 4, "memory decides: {}", many.instances);
         assert!(many.memory_per_instance <= 8.0 * gib);
         assert!(many.state_topic_bytes > 2_000_000.0 * CHECKPOINT_BYTES.value);

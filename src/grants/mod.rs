@@ -1,6 +1,7 @@
 //! Least privilege from evidence: entitlements, the attribution of each access to a grant, the
 //! per-grant usage ledger, and recommendations that remove or narrow grants.
 
+pub(crate) mod days;
 pub mod entitlements;
 pub(crate) mod recommend;
 pub mod settings;

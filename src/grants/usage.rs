@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::days::Days;
 use crate::profile::counter::reserve_gently;
 
 /// Most distinct actions remembered per grant.
@@ -15,8 +16,6 @@ pub(crate) const MAX_PATTERNS: usize = 32;
 pub(crate) const MAX_INTENTS: usize = 8;
 /// Most grants remembered per agent.
 pub(crate) const MAX_GRANTS: usize = 64;
-/// Days of daily use counts kept per grant.
-pub(crate) const MAX_DAYS: usize = 120;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -236,8 +235,8 @@ pub struct GrantUse {
     pub first_ms: i64,
     /// See `first_ms`.
     pub last_ms: i64,
-    /// Normal uses per day (days since 1970), oldest first.
-    days: Vec<(u32, u32)>,
+    /// Normal uses per day (days since 1970), the most recent days used.
+    days: Days,
     /// Actions used.
     pub actions: Tally,
     /// Generalised resource patterns used.
@@ -254,7 +253,7 @@ impl GrantUse {
             anomalous: 0,
             first_ms: i64::MAX,
             last_ms: i64::MIN,
-            days: Vec::new(),
+            days: Days::default(),
             actions: Tally::default(),
             patterns: Tally::default(),
             intents: Tally::default(),
@@ -263,12 +262,7 @@ impl GrantUse {
 
     /// Normal uses at or after `since_ms`.
     pub fn uses_since(&self, since_ms: i64) -> u64 {
-        let day = since_ms.div_euclid(DAY_MS);
-        self.days
-            .iter()
-            .filter(|(d, _)| i64::from(*d) >= day)
-            .map(|(_, n)| u64::from(*n))
-            .sum()
+        self.days.uses_since(since_ms.div_euclid(DAY_MS))
     }
 }
 
@@ -375,20 +369,7 @@ impl Ledger {
         g.first_ms = g.first_ms.min(u.time_ms);
         g.last_ms = g.last_ms.max(u.time_ms);
         let day = u.time_ms.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32;
-        match g.days.iter_mut().rev().find(|(d, _)| *d == day) {
-            Some(e) => e.1 = e.1.saturating_add(1),
-            None => {
-                let at = g.days.partition_point(|(d, _)| *d < day);
-                // One day more at a time: a day is added once a day at most.
-                if g.days.len() == g.days.capacity() {
-                    g.days.reserve_exact(1);
-                }
-                g.days.insert(at, (day, 1));
-                if g.days.len() > MAX_DAYS {
-                    g.days.remove(0);
-                }
-            }
-        }
+        g.days.add(day);
         g.actions
             .add(u.action.0, u.action.1, u.time_ms, MAX_ACTIONS);
         g.patterns
