@@ -107,6 +107,23 @@ fn push_distinct(list: &mut Vec<String>, v: &str) {
     }
 }
 
+/// The number in a finding id (`fnd-` and 16 lower-case hex digits, as every finding id is
+/// written); `None` for text of another form, which names no finding.
+pub(crate) fn finding_number(finding_id: &str) -> Option<u64> {
+    let hex = finding_id.strip_prefix("fnd-")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    // Sixteen hex digits always fit: the error cannot arise.
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// The finding id of a number: `fnd-` and its 16 lower-case hex digits (read back by
+/// [`finding_number`]).
+pub(crate) fn finding_id(number: u64) -> String {
+    format!("fnd-{number:016x}")
+}
+
 impl FindingBuilder {
     /// Opens a finding with its first event. The id is derived from the agent and that event, so
     /// a replay produces the same id.
@@ -120,7 +137,7 @@ impl FindingBuilder {
         let h =
             xxhash_rust::xxh3::xxh3_64(format!("{}\u{1f}{}", ev.agent_id, ev.event_id).as_bytes());
         let mut f = FindingBuilder {
-            finding_id: format!("fnd-{h:016x}"),
+            finding_id: finding_id(h),
             agent_id: ev.agent_id.to_string(),
             agent_kind: ev.agent_kind.as_deref().map(str::to_string),
             first_ms: ev.time_ms,

@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::aggregate::{finding_id, finding_number};
 use crate::detect::Verdict;
 use crate::grants::usage::Name;
 use crate::output::OutputRecord;
@@ -204,17 +205,6 @@ struct Recent {
     patterns: Box<[Name]>,
 }
 
-/// The number in a finding id (`fnd-` and 16 lower-case hex digits, as every finding id is
-/// written); `None` for text of another form, which names no finding.
-fn finding_number(finding_id: &str) -> Option<u64> {
-    let hex = finding_id.strip_prefix("fnd-")?;
-    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    // Sixteen hex digits always fit: the error cannot arise.
-    u64::from_str_radix(hex, 16).ok()
-}
-
 /// A [`Recent`] as serialised.
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "Recent")]
@@ -227,7 +217,7 @@ struct StoredRecent {
 impl Serialize for Recent {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         StoredRecent {
-            finding_id: format!("fnd-{:016x}", self.id),
+            finding_id: finding_id(self.id),
             detectors: self.detectors.to_vec(),
             patterns: self.patterns.to_vec(),
         }

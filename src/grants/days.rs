@@ -53,7 +53,10 @@ impl Days {
     /// drops out past [`MAX_DAYS`], and the layout is chosen again.
     #[cold]
     fn add_day(&mut self, day: u32) {
-        let mut list = self.to_list();
+        let mut list = match std::mem::take(self) {
+            Days::Sparse(list) => list,
+            other => other.to_list(),
+        };
         let at = list.partition_point(|(d, _)| *d < day);
         list.insert(at, (day, 1));
         if list.len() > MAX_DAYS {
