@@ -6,9 +6,10 @@
 //! agent has a history of earlier episodes), on a clock that starts at 2026-01-05 with one hour
 //! between episodes and ten seconds between calls. Every tool call becomes a native event
 //! whose `action` is the tool's name, `arguments` the call's arguments, `result` what the tool
-//! returned, and `request` the user's first message; the agent's replies to the user are no
-//! events (`read_turn`), and an episode left without events is not scored. Labels are per
-//! episode.
+//! returned, and `request` every message of the user's before the call, one a line (a
+//! conversation of several turns gives its later calls what the user said since); the agent's
+//! replies to the user are no events (`read_turn`), and an episode left without events is not
+//! scored. Labels are per episode.
 
 use std::io::Read;
 use std::path::Path;
@@ -194,6 +195,35 @@ struct Call<'a> {
     request: Option<&'a str>,
 }
 
+/// What the user has said in a conversation so far: every user message before a call, one a
+/// line, as an instrumented agent hands the conversation to the model on each turn
+/// (`gen_ai.input.messages`).
+#[derive(Default)]
+struct UserSaid {
+    text: String,
+}
+
+impl UserSaid {
+    /// Adds a user message (a message without text content adds nothing).
+    fn push(&mut self, content: Option<&Value>) {
+        let Some(c) = content
+            .and_then(Value::as_str)
+            .filter(|c| !c.trim().is_empty())
+        else {
+            return;
+        };
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.text.push_str(c);
+    }
+
+    /// The request a call is made under: `None` before the user has said anything.
+    fn text(&self) -> Option<&str> {
+        (!self.text.is_empty()).then_some(self.text.as_str())
+    }
+}
+
 fn native(id: String, time_ms: i64, agent: &str, session: &str, call: Call<'_>) -> Value {
     let Call {
         tool,
@@ -246,15 +276,15 @@ fn assebench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
         };
         // A conversation that is not a list has no turns.
         let turns = conv.as_array().cloned().unwrap_or_default();
-        let request = turns
-            .iter()
-            .find(|x| x.get("role").and_then(Value::as_str) == Some("user"))
-            .and_then(|x| x.get("content"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let mut said = UserSaid::default();
         for (k, turn) in turns.iter().enumerate() {
-            if turn.get("role").and_then(Value::as_str) != Some("agent") {
-                continue;
+            match turn.get("role").and_then(Value::as_str) {
+                Some("user") => {
+                    said.push(turn.get("content"));
+                    continue;
+                }
+                Some("agent") => {}
+                _ => continue,
             }
             let Some(action) = turn.get("action").and_then(Value::as_str) else {
                 continue;
@@ -277,7 +307,7 @@ fn assebench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
                     tool: &tool,
                     arguments: &args,
                     result,
-                    request: request.as_deref(),
+                    request: said.text(),
                 },
             ));
         }
@@ -298,14 +328,13 @@ fn tau_bench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
         .cloned()
         // No trajectory: an episode without events.
         .unwrap_or_default();
-    let request = msgs
-        .iter()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let mut said = UserSaid::default();
     let mut events = Vec::new();
     for (k, m) in msgs.iter().enumerate() {
+        if m.get("role").and_then(Value::as_str) == Some("user") {
+            said.push(m.get("content"));
+            continue;
+        }
         let Some(calls) = m.get("tool_calls").and_then(Value::as_array) else {
             continue;
         };
@@ -333,7 +362,7 @@ fn tau_bench(stem: &str, i: usize, t: &Value, mut time: i64) -> Episode {
                     tool,
                     arguments: args,
                     result,
-                    request: request.as_deref(),
+                    request: said.text(),
                 },
             ));
         }
@@ -385,10 +414,11 @@ pub fn span_id(event_id: &str) -> String {
 }
 
 /// An episode as one OTLP JSON export request, as an OpenTelemetry-instrumented agent would
-/// export it: its agent as the resource's `service.name`, for each of its sessions an
-/// `invoke_agent` span carrying the agent id, the conversation (the session) and the user's
-/// request (`gen_ai.input.messages`), and under it one `execute_tool` span a call ([`span_id`]
-/// of its event id) with its tool, arguments and result. `None` for an episode without calls.
+/// export it: its agent as the resource's `service.name`, for each turn of each of its sessions
+/// (the calls made after the same words of the user's) an `invoke_agent` span carrying the agent
+/// id, the conversation (the session) and what the user has said (`gen_ai.input.messages`), and
+/// under it one `execute_tool` span a call ([`span_id`] of its event id) with its tool,
+/// arguments and result. `None` for an episode without calls.
 pub fn otlp_request(ep: &Episode) -> Option<Value> {
     let first = ep.events.first()?;
     // Every event built here (`native`) has these fields, as strings, and a time in ms.
@@ -402,53 +432,72 @@ pub fn otlp_request(ep: &Episode) -> Option<Value> {
         .events
         .chunk_by(|a, b| a["session_id"] == b["session_id"])
     {
-        let (first, last) = (&run[0], &run[run.len() - 1]);
-        let session = text(first, "session_id");
+        let session = text(&run[0], "session_id");
         let trace = format!(
             "{:016x}{:016x}",
             key(ns::SESSION, &session),
             key(ns::WORD, &session)
         );
-        let root = format!("{:016x}", key(ns::WORD, &session) | 1);
-        let mut attributes = vec![
-            attr("gen_ai.operation.name", "invoke_agent"),
-            attr("gen_ai.agent.id", &agent),
-            attr("gen_ai.conversation.id", &session),
-        ];
-        if let Some(request) = first["request"].as_str() {
-            attributes.push(attr("gen_ai.input.messages", &input_messages(request)));
-        }
-        spans.push(json!({
-            "traceId": trace, "spanId": root, "name": format!("invoke_agent {agent}"),
-            "kind": 1, "startTimeUnixNano": nanos(first), "endTimeUnixNano": nanos(last),
-            "attributes": attributes, "status": {"code": 1},
-        }));
-        for ev in run {
-            let tool = text(ev, "action");
+        // A turn of the conversation: the calls made after the user's same words.
+        for (n, turn) in run
+            .chunk_by(|a, b| a["request"] == b["request"])
+            .enumerate()
+        {
+            let (first, last) = (&turn[0], &turn[turn.len() - 1]);
+            let root = match n {
+                0 => format!("{:016x}", key(ns::WORD, &session) | 1),
+                n => format!("{:016x}", key(ns::WORD, &format!("{session}#{n}")) | 1),
+            };
             let mut attributes = vec![
-                attr("gen_ai.operation.name", "execute_tool"),
-                attr("gen_ai.tool.name", &tool),
+                attr("gen_ai.operation.name", "invoke_agent"),
+                attr("gen_ai.agent.id", &agent),
+                attr("gen_ai.conversation.id", &session),
             ];
-            for (field, name) in [
-                ("arguments", "gen_ai.tool.call.arguments"),
-                ("result", "gen_ai.tool.call.result"),
-            ] {
-                if let Some(v) = ev[field].as_str() {
-                    attributes.push(attr(name, v));
-                }
+            if let Some(request) = first["request"].as_str() {
+                attributes.push(attr("gen_ai.input.messages", &input_messages(request)));
             }
             spans.push(json!({
-                "traceId": trace, "spanId": span_id(&text(ev, "event_id")),
-                "parentSpanId": root, "name": format!("execute_tool {tool}"), "kind": 1,
-                "startTimeUnixNano": nanos(ev), "endTimeUnixNano": nanos(ev),
+                "traceId": trace, "spanId": root, "name": format!("invoke_agent {agent}"),
+                "kind": 1, "startTimeUnixNano": nanos(first), "endTimeUnixNano": nanos(last),
                 "attributes": attributes, "status": {"code": 1},
             }));
+            tool_spans(turn, &trace, &root, &mut spans);
         }
     }
     Some(json!({"resourceSpans": [{
         "resource": {"attributes": [attr("service.name", &agent)]},
         "scopeSpans": [{"scope": {"name": "cinch.trajectories"}, "spans": spans}],
     }]}))
+}
+
+/// The `execute_tool` spans of a turn's calls, under its agent run `root`.
+fn tool_spans(turn: &[Value], trace: &str, root: &str, spans: &mut Vec<Value>) {
+    // Every event built here (`native`) has these fields, as strings, and a time in ms.
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    // Likewise its time.
+    let nanos = |v: &Value| (v["time"].as_i64().unwrap_or_default() * 1_000_000).to_string();
+    for ev in turn {
+        let tool = text(ev, "action");
+        let mut attributes = vec![
+            attr("gen_ai.operation.name", "execute_tool"),
+            attr("gen_ai.tool.name", &tool),
+        ];
+        for (field, name) in [
+            ("arguments", "gen_ai.tool.call.arguments"),
+            ("result", "gen_ai.tool.call.result"),
+        ] {
+            if let Some(v) = ev[field].as_str() {
+                attributes.push(attr(name, v));
+            }
+        }
+        spans.push(json!({
+            "traceId": trace, "spanId": span_id(&text(ev, "event_id")),
+            "parentSpanId": root, "name": format!("execute_tool {tool}"), "kind": 1,
+            "startTimeUnixNano": nanos(ev), "endTimeUnixNano": nanos(ev),
+            "attributes": attributes, "status": {"code": 1},
+        }));
+    }
 }
 
 /// Runs the engine over the episodes, in order, fed as `via` says, and measures quality per
@@ -610,6 +659,88 @@ mod tests {
             spans[2]["spanId"],
             span_id(eps[6].events[1]["event_id"].as_str().unwrap())
         );
+    }
+
+    /// A tau-bench conversation: the user gives the id a later call uses only in a later turn.
+    fn conversation() -> Value {
+        let call = |id: &str, name: &str, args: &str| {
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": id, "type": "function", "function": {"name": name, "arguments": args}}
+            ]})
+        };
+        let user = |text: &str| json!({"role": "user", "content": text});
+        let tool =
+            |id: &str, text: &str| json!({"role": "tool", "tool_call_id": id, "content": text});
+        json!({"traj": [
+            {"role": "system", "content": "You are an airline agent."},
+            user("Hi, my flight HAT045 was delayed and I will miss a meeting."),
+            {"role": "assistant", "content": "Could you give me your user id?"},
+            user("Sure, my user id is mei_brown_7075."),
+            call("c1", "get_user_details", "{\"user_id\": \"mei_brown_7075\"}"),
+            tool("c1", "{\"user_id\": \"mei_brown_7075\", \"membership\": \"gold\"}"),
+            user("Can I have some compensation for it?"),
+            call("c2", "send_certificate", "{\"user_id\": \"mei_brown_7075\", \"amount\": 200}"),
+            tool("c2", "Certificate certificate_3221322 added to user mei_brown_7075."),
+        ]})
+    }
+
+    #[test]
+    fn what_the_user_said_in_later_turns_is_the_request_of_later_calls() {
+        let ep = tau_bench("airline", 0, &conversation(), START_MS);
+        let said = |n: usize| ep.events[n]["request"].as_str().unwrap().to_string();
+        assert_eq!(
+            said(0),
+            "Hi, my flight HAT045 was delayed and I will miss a meeting.\n\
+             Sure, my user id is mei_brown_7075."
+        );
+        assert_eq!(
+            said(1),
+            format!("{}\nCan I have some compensation for it?", said(0))
+        );
+        // As spans: an agent run per turn of the one conversation, each call under its turn's.
+        let request = otlp_request(&ep).unwrap();
+        let spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap();
+        let op = |s: &Value| s["attributes"][0]["value"]["stringValue"].clone();
+        assert_eq!(
+            spans.iter().map(op).collect::<Vec<_>>(),
+            [
+                "invoke_agent",
+                "execute_tool",
+                "invoke_agent",
+                "execute_tool"
+            ]
+        );
+        assert_ne!(spans[0]["spanId"], spans[2]["spanId"]);
+        assert_eq!(spans[1]["parentSpanId"], spans[0]["spanId"]);
+        assert_eq!(spans[3]["parentSpanId"], spans[2]["spanId"]);
+        assert_eq!(spans[0]["attributes"][2], spans[2]["attributes"][2]);
+        assert!(spans[2]["attributes"].to_string().contains("compensation"));
+
+        // The id the user gave is the user's: the send it goes to is not steered by data. With
+        // the first message alone as the request it would seem to come from the tool's result.
+        let provenance = |events: &[Value]| {
+            let mut engine = Engine::new(crate::config::Settings::default());
+            let decoder = Decoder::new(DecodeConfig::default());
+            let mut records = Vec::new();
+            let mut last = None;
+            for ev in events {
+                decoder.decode_message(ev.to_string().as_bytes(), &mut |d| {
+                    last = Some(engine.process(&d.unwrap(), &mut records));
+                });
+            }
+            last.unwrap()
+                .reasons
+                .iter()
+                .any(|r| r.detector == crate::vocab::DetectorId::Provenance)
+        };
+        assert!(!provenance(&ep.events));
+        let mut first_only = ep.events.clone();
+        for ev in &mut first_only {
+            ev["request"] = json!("Hi, my flight HAT045 was delayed and I will miss a meeting.");
+        }
+        assert!(provenance(&first_only));
     }
 
     #[test]

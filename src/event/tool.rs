@@ -291,23 +291,34 @@ fn stem(w: &str) -> (String, bool) {
 }
 
 /// A tool name's words, lower case: `GmailSendEmail`, `send_email` and `mail.send` all give
-/// `send` and `email`/`mail`.
+/// `send` and `email`/`mail`. An acronym is a word of its own (`EpicFHIRManageRecords` gives
+/// `epic`, `fhir`, `manage`, `records`; `HTTPServer` gives `http`, `server`), and so is its plural
+/// (`ListURLs` gives `list`, `urls`).
 fn split_words(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.chars().collect();
     let mut words = Vec::new();
     let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_ascii_alphanumeric() {
             if !cur.is_empty() {
                 words.push(std::mem::take(&mut cur));
             }
-            prev_lower = false;
             continue;
         }
-        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
+        if c.is_ascii_uppercase() && !cur.is_empty() {
+            // `cur` is not empty, so the character before this one is alphanumeric.
+            let prev = chars[i - 1];
+            let lower_at = |k: usize| chars.get(k).is_some_and(char::is_ascii_lowercase);
+            // The last capital of an acronym opens the next word (`FHIRManage`), unless all
+            // that follows it is a plural's `s` (`URLs`).
+            let opens_word = lower_at(i + 1) && (chars[i + 1] != 's' || lower_at(i + 2));
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && opens_word)
+            {
+                words.push(std::mem::take(&mut cur));
+            }
         }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
         cur.push(c.to_ascii_lowercase());
     }
     if !cur.is_empty() {
@@ -755,6 +766,27 @@ mod tests {
             assert_eq!(Effect::from_name(e.as_str()), Some(e));
         }
         assert_eq!(Effect::from_name("teleport"), None);
+    }
+
+    #[test]
+    fn an_acronym_in_a_tool_name_is_a_word_of_its_own() {
+        assert_eq!(
+            split_words("EpicFHIRManagePatientRecords"),
+            ["epic", "fhir", "manage", "patient", "records"]
+        );
+        assert_eq!(split_words("HTTPServer"), ["http", "server"]);
+        assert_eq!(split_words("ListURLs"), ["list", "urls"]);
+        assert_eq!(split_words("getIDsByName"), ["get", "ids", "by", "name"]);
+        assert_eq!(split_words("AWSSecretsGet"), ["aws", "secrets", "get"]);
+        assert_eq!(split_words("send_SMS"), ["send", "sms"]);
+        // Before, the verb ran into the acronym (`fhirmanage`) and the act read as a read.
+        assert_eq!(effect_of("EpicFHIRManageClinicalDocuments"), Effect::Write);
+        assert_eq!(effect_of("EpicFHIRGetPatientDetails"), Effect::Read);
+        assert_eq!(
+            effect_named("EpicFHIRGetPatientDetails"),
+            Some(Effect::Read)
+        );
+        assert_eq!(effect_of("SMSSendMessage"), Effect::Send);
     }
 
     #[test]
