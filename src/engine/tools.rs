@@ -258,7 +258,7 @@ impl CallFacts {
                 Vec::new()
             }
         };
-        let argument_entities = entities::extract(arguments);
+        let argument_entities = entities::extract_arguments(arguments);
         let result_entities = entities::extract(result);
         // What a call fetched from a web host is the host's text, not the user's records.
         let fetched = argument_entities.iter().any(|e| e.kind == EntityKind::Host);

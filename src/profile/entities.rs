@@ -93,6 +93,17 @@ static HANDLE: LazyLock<Regex> = LazyLock::new(|| {
 /// The entities in `text`, in order of kind then appearance, without repeats, at most
 /// [`MAX_ENTITIES`].
 pub fn extract(text: &str) -> Vec<Entity> {
+    extract_from(text, false)
+}
+
+/// The entities of a tool call's arguments: as [`extract`], but a `#name` is a chat channel
+/// only when it is a string value of its own (`{"channel": "#general"}`); inside a message's
+/// text (`"Good weather! #excited"`) it is a topic tag, which reaches no one.
+pub fn extract_arguments(text: &str) -> Vec<Entity> {
+    extract_from(text, true)
+}
+
+fn extract_from(text: &str, whole_channels: bool) -> Vec<Entity> {
     let mut out: Vec<Entity> = Vec::new();
     let mut push = |kind: EntityKind, value: &str, org: u64| {
         if out.len() >= MAX_ENTITIES {
@@ -148,6 +159,9 @@ pub fn extract(text: &str) -> Vec<Entity> {
     }
     if text.contains('#') {
         for c in CHANNEL.captures_iter(text) {
+            if whole_channels && !whole_value(text, &c) {
+                continue;
+            }
             push(EntityKind::Channel, &c[1].to_ascii_lowercase(), 0);
         }
     }
@@ -162,6 +176,20 @@ pub fn extract(text: &str) -> Vec<Entity> {
         }
     }
     out
+}
+
+/// Whether a `#name` match is a whole string value: it opens the text or follows a quote, `[`,
+/// `,`, `:` or `(`, and a quote (or a JSON escape's backslash) or the end of the text follows it.
+fn whole_value(text: &str, c: &regex::Captures<'_>) -> bool {
+    let (Some(all), Some(name)) = (c.get(0), c.get(1)) else {
+        return false;
+    };
+    let opens = !all.as_str().starts_with(|ch: char| ch.is_whitespace());
+    let closes = matches!(
+        text.as_bytes().get(name.end()),
+        None | Some(b'\'' | b'"' | b'\\')
+    );
+    opens && closes
 }
 
 /// Hashes of the identifier-like tokens of a text, lower case, at most `max`: words with a digit
@@ -374,6 +402,30 @@ mod tests {
             extract("GB82WEST12345698765432")[0].id,
             extract("{'iban': 'GB82 WEST 1234 5698 7654 32'}")[0].id,
             "spacing does not change an account's identity"
+        );
+    }
+
+    #[test]
+    fn a_hashtag_in_a_message_is_no_channel_but_a_channel_value_is() {
+        let channels = |t: &str| {
+            extract_arguments(t)
+                .iter()
+                .filter(|e| e.kind == EntityKind::Channel)
+                .count()
+        };
+        assert_eq!(channels(r##"{"content": "Good Weather! #excited"}"##), 0);
+        assert_eq!(channels(r##"{"text": "Join #random today"}"##), 0);
+        assert_eq!(
+            channels(r##"{"channel": "#general", "text": "hi #team"}"##),
+            1
+        );
+        assert_eq!(channels("{'channels': ['#general', '#random']}"), 2);
+        assert_eq!(channels(r##""{\"channel\": \"#ops\"}""##), 1);
+        assert_eq!(channels("#general"), 1);
+        // In a request or a result, a channel named in running text still counts.
+        assert_eq!(
+            extract("Post the summary to #general")[0].id,
+            extract_arguments(r##"{"channel": "#general"}"##)[0].id
         );
     }
 
