@@ -621,6 +621,23 @@ mod tests {
         out
     }
 
+    /// The spans of an episode's export request.
+    fn spans_of(ep: &Episode) -> Vec<Value> {
+        let request = otlp_request(ep).unwrap();
+        request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Each span's `gen_ai.operation.name`.
+    fn operations(spans: &[Value]) -> Vec<Value> {
+        spans
+            .iter()
+            .map(|s| s["attributes"][0]["value"]["stringValue"].clone())
+            .collect()
+    }
+
     #[test]
     fn episodes_fed_as_otlp_spans_score_as_native_events_do() {
         let eps = episodes();
@@ -640,13 +657,9 @@ mod tests {
         );
         assert_eq!((otlp.roc_auc, otlp.pr_auc), (native.roc_auc, native.pr_auc));
         // The request: an agent run per session, carrying the user's request, over its calls.
-        let request = otlp_request(&eps[6]).unwrap();
-        let spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
-            .as_array()
-            .unwrap();
-        let op = |s: &Value| s["attributes"][0]["value"]["stringValue"].clone();
+        let spans = spans_of(&eps[6]);
         assert_eq!(
-            spans.iter().map(op).collect::<Vec<_>>(),
+            operations(&spans),
             ["invoke_agent", "execute_tool", "execute_tool"]
         );
         assert!(
@@ -698,13 +711,9 @@ mod tests {
             format!("{}\nCan I have some compensation for it?", said(0))
         );
         // As spans: an agent run per turn of the one conversation, each call under its turn's.
-        let request = otlp_request(&ep).unwrap();
-        let spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
-            .as_array()
-            .unwrap();
-        let op = |s: &Value| s["attributes"][0]["value"]["stringValue"].clone();
+        let spans = spans_of(&ep);
         assert_eq!(
-            spans.iter().map(op).collect::<Vec<_>>(),
+            operations(&spans),
             [
                 "invoke_agent",
                 "execute_tool",
