@@ -421,12 +421,7 @@ pub fn span_id(event_id: &str) -> String {
 /// arguments and result. `None` for an episode without calls.
 pub fn otlp_request(ep: &Episode) -> Option<Value> {
     let first = ep.events.first()?;
-    // Every event built here (`native`) has these fields, as strings, and a time in ms.
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     let agent = text(first, "agent_id");
-    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
-    // Likewise its time.
-    let nanos = |v: &Value| (v["time"].as_i64().unwrap_or_default() * 1_000_000).to_string();
     let mut spans = Vec::new();
     for run in ep
         .events
@@ -472,11 +467,6 @@ pub fn otlp_request(ep: &Episode) -> Option<Value> {
 
 /// The `execute_tool` spans of a turn's calls, under its agent run `root`.
 fn tool_spans(turn: &[Value], trace: &str, root: &str, spans: &mut Vec<Value>) {
-    // Every event built here (`native`) has these fields, as strings, and a time in ms.
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
-    // Likewise its time.
-    let nanos = |v: &Value| (v["time"].as_i64().unwrap_or_default() * 1_000_000).to_string();
     for ev in turn {
         let tool = text(ev, "action");
         let mut attributes = vec![
@@ -498,6 +488,21 @@ fn tool_spans(turn: &[Value], trace: &str, root: &str, spans: &mut Vec<Value>) {
             "attributes": attributes, "status": {"code": 1},
         }));
     }
+}
+
+/// A string field of an event built here ([`native`], which writes its fields as strings).
+fn text(ev: &Value, field: &str) -> String {
+    ev[field].as_str().unwrap_or_default().to_string()
+}
+
+/// An event's time (ms, as [`native`] writes it) in OTLP's nanoseconds.
+fn nanos(ev: &Value) -> String {
+    (ev["time"].as_i64().unwrap_or_default() * 1_000_000).to_string()
+}
+
+/// An OTLP JSON string attribute.
+fn attr(key: &str, value: &str) -> Value {
+    json!({"key": key, "value": {"stringValue": value}})
 }
 
 /// Runs the engine over the episodes, in order, fed as `via` says, and measures quality per
