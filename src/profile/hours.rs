@@ -26,11 +26,12 @@ pub(crate) struct HourHistogram {
     base: Minute,
 }
 
-/// Hours of the week a histogram keeps in place before it lays the week out whole.
+/// Hours of the week a histogram keeps in place before it moves its weights to the heap.
 const FEW: usize = 6;
 
 /// The weights per hour of the week: the few hours with a weight (a young or quiet agent's),
-/// or the whole week. An hour not listed weighs 0, as in the whole week.
+/// or every hour with a weight, marked in a bit set and their weights in hour order (an agent
+/// that works office hours holds those, not the whole week). An hour not listed weighs 0.
 #[derive(Clone, Debug)]
 enum Week {
     /// The first `len` hours, ascending, and their weights.
@@ -39,7 +40,9 @@ enum Week {
         hours: [u8; FEW],
         weights: [f32; FEW],
     },
-    All(Box<[f32; WEEK]>),
+    /// The hours with a weight (bit `h % 64` of word `h / 64`) and their weights, ascending by
+    /// hour, with no room to spare (an hour is added a few hundred times in an agent's life).
+    Many { hours: [u64; 3], weights: Vec<f32> },
 }
 
 impl Week {
@@ -48,6 +51,22 @@ impl Week {
         hours: [0; FEW],
         weights: [0.0; FEW],
     };
+
+    /// Where `hour`'s weight is (or would go) in a `Many` list: the hours below it with a weight.
+    #[inline]
+    fn rank(hours: &[u64; 3], hour: usize) -> usize {
+        let (word, bit) = (hour / 64, hour % 64);
+        hours[..word]
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum::<usize>()
+            + (hours[word] & ((1u64 << bit) - 1)).count_ones() as usize
+    }
+
+    #[inline]
+    fn has(hours: &[u64; 3], hour: usize) -> bool {
+        hours[hour / 64] & (1 << (hour % 64)) != 0
+    }
 
     #[inline]
     fn get(&self, hour: usize) -> f32 {
@@ -60,7 +79,13 @@ impl Week {
                 .iter()
                 .position(|h| *h as usize == hour)
                 .map_or(0.0, |i| weights[i]),
-            Week::All(w) => w[hour],
+            Week::Many { hours, weights } => {
+                if Self::has(hours, hour) {
+                    weights[Self::rank(hours, hour)]
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -87,43 +112,60 @@ impl Week {
                 *len += 1;
                 return;
             }
-            *self = Week::All(Box::new(self.whole()));
+            let mut many = Week::Many {
+                hours: [0; 3],
+                weights: Vec::with_capacity(FEW + 1),
+            };
+            for (h, w) in self.iter() {
+                many.add(h, w);
+            }
+            *self = many;
         }
-        if let Week::All(w) = self {
-            w[hour] += v;
+        if let Week::Many { hours, weights } = self {
+            let at = Self::rank(hours, hour);
+            if Self::has(hours, hour) {
+                weights[at] += v;
+            } else {
+                hours[hour / 64] |= 1 << (hour % 64);
+                weights.reserve_exact(1);
+                weights.insert(at, 0.0);
+                weights[at] += v;
+            }
         }
     }
 
     fn scale(&mut self, f: f32) {
-        match self {
-            Week::Few { len, weights, .. } => {
-                for w in &mut weights[..*len as usize] {
-                    *w *= f;
-                }
-            }
-            Week::All(w) => {
-                for h in w.iter_mut() {
-                    *h *= f;
-                }
-            }
+        let weights = match self {
+            Week::Few { len, weights, .. } => &mut weights[..*len as usize],
+            Week::Many { weights, .. } => &mut weights[..],
+        };
+        for w in weights {
+            *w *= f;
         }
     }
 
-    /// The hours with a weight, ascending (the whole week once laid out).
-    fn iter(&self) -> Box<dyn Iterator<Item = (usize, f32)> + '_> {
-        match self {
+    /// The hours with a weight and their weights, ascending.
+    fn iter(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
+        let (few, many) = match self {
             Week::Few {
                 len,
                 hours,
                 weights,
-            } => Box::new(
-                hours[..*len as usize]
-                    .iter()
-                    .zip(weights)
-                    .map(|(h, w)| (*h as usize, *w)),
+            } => (
+                Some((&hours[..*len as usize], &weights[..*len as usize])),
+                None,
             ),
-            Week::All(w) => Box::new(w.iter().copied().enumerate()),
-        }
+            Week::Many { hours, weights } => (None, Some((hours, weights))),
+        };
+        let few = few
+            .into_iter()
+            .flat_map(|(h, w)| h.iter().zip(w).map(|(h, w)| (*h as usize, *w)));
+        let many = many.into_iter().flat_map(|(hours, weights)| {
+            (0..WEEK)
+                .filter(|h| Self::has(hours, *h))
+                .zip(weights.iter().copied())
+        });
+        few.chain(many)
     }
 
     fn whole(&self) -> [f32; WEEK] {
@@ -132,6 +174,14 @@ impl Week {
             all[h] = w;
         }
         all
+    }
+
+    /// Bytes held on the heap.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Week::Few { .. } => 0,
+            Week::Many { weights, .. } => weights.capacity() * std::mem::size_of::<f32>(),
+        }
     }
 }
 
@@ -174,18 +224,13 @@ impl<'de> Deserialize<'de> for HourHistogram {
             .as_slice()
             .try_into()
             .map_err(|_| serde::de::Error::invalid_length(s.week.len(), &"168 hours"))?;
-        let mut few = Week::EMPTY;
-        let used = week.iter().filter(|w| w.to_bits() != 0).count();
-        let week = if used <= FEW {
-            for (h, w) in week.iter().enumerate() {
-                if w.to_bits() != 0 {
-                    few.add(h, *w);
-                }
+        let mut week_ = Week::EMPTY;
+        for (h, w) in week.iter().enumerate() {
+            if w.to_bits() != 0 {
+                week_.add(h, *w);
             }
-            few
-        } else {
-            Week::All(Box::new(week))
-        };
+        }
+        let week = week_;
         Ok(HourHistogram {
             week,
             day: s.day,
@@ -197,6 +242,7 @@ impl<'de> Deserialize<'de> for HourHistogram {
 
 impl HourHistogram {
     /// Bytes held on the heap at most.
+    #[cfg(test)]
     pub const HEAP_BYTES: usize = WEEK * 4;
 
     /// An empty histogram whose weights are scaled from `base`.
@@ -211,10 +257,7 @@ impl HourHistogram {
 
     /// Bytes held on the heap now.
     pub fn allocated_bytes(&self) -> usize {
-        match self.week {
-            Week::Few { .. } => 0,
-            Week::All(_) => Self::HEAP_BYTES,
-        }
+        self.week.heap_bytes()
     }
 
     fn rebuild(&mut self) {
@@ -295,6 +338,64 @@ mod tests {
             (w + prior / 168.0) / (total + prior),
             (d + prior / 24.0) / (total + prior),
         )
+    }
+
+    #[test]
+    fn the_hours_an_agent_uses_are_kept_as_a_whole_week_would_keep_them() {
+        // Every layout (a few hours in place, the hours used on the heap) against a plain
+        // array of 168 weights, through adds on scattered hours, rescaling and a checkpoint
+        // round trip: the same weights bit for bit, and the heap holds the hours used only.
+        let mut week = Week::EMPTY;
+        let mut plain = [0.0f32; WEEK];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Office hours on weekdays, most of the time; any hour now and then.
+            let hour = if !x.is_multiple_of(100) {
+                (x as usize / 100 % 5) * 24 + 9 + x as usize / 1000 % 9
+            } else {
+                x as usize / 100 % WEEK
+            };
+            let v = 1.0 + (x % 1000) as f32 / 7.0;
+            week.add(hour, v);
+            plain[hour] += v;
+            if i % 700 == 0 {
+                week.scale(0.37);
+                plain.iter_mut().for_each(|w| *w *= 0.37);
+            }
+            if i == 3 {
+                assert!(
+                    matches!(week, Week::Few { .. }),
+                    "a few hours are held in place"
+                );
+            }
+            for h in [hour, (hour + 1) % WEEK, (hour + 97) % WEEK] {
+                assert_eq!(week.get(h).to_bits(), plain[h].to_bits(), "hour {h}");
+            }
+        }
+        let whole = week.whole();
+        assert!(
+            whole
+                .iter()
+                .zip(&plain)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        let used = plain.iter().filter(|w| **w != 0.0).count();
+        assert!(used < WEEK, "some hours were never used");
+        assert_eq!(week.heap_bytes(), used * 4);
+
+        let mut h = HourHistogram::new(0);
+        h.week = week;
+        h.rebuild();
+        let bytes = postcard::to_stdvec(&h).unwrap();
+        let back: HourHistogram = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.allocated_bytes(), used * 4);
+        for how in 0..168u8 {
+            assert_eq!(back.shares(how), h.shares(how));
+        }
     }
 
     #[test]

@@ -95,8 +95,10 @@ impl VolumeStat {
     }
 }
 
-/// A session in flight: its last action.
+/// A session in flight: its last action. Packed to four-byte alignment (20 bytes, not 24): its
+/// fields are read and written by value.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[repr(C, packed(4))]
 struct SessionState {
     key: u64,
     last_action: u64,
@@ -632,7 +634,7 @@ impl AgentProfile {
         };
         let block = Self::block(now);
         let transition = k.session.and_then(|s| {
-            let st = self.sessions.iter().find(|st| st.key == s)?;
+            let st = self.sessions.iter().find(|st| { st.key } == s)?;
             let from = self
                 .transitions
                 .get(pair(st.last_action, 0), now, decay)
@@ -854,7 +856,7 @@ impl AgentProfile {
             self.intents.add(pair(i, k.action), w, now, decay, once);
         }
         if let Some(s) = k.session {
-            let prev = self.sessions.iter().position(|st| st.key == s);
+            let prev = self.sessions.iter().position(|st| { st.key } == s);
             if let Some(p) = prev {
                 let last = self.sessions[p].last_action;
                 self.transitions.add(pair(last, 0), w, now, decay, once);
